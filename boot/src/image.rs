@@ -1,0 +1,126 @@
+//! The ramdisk (a ustar archive) and the bootable disk images.
+
+use crate::Firmware;
+use anyhow::{Context, Result};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+pub use kernel::config::CMDLINE_PATH;
+
+/// What goes into a ramdisk.
+#[derive(Clone, Debug, Default)]
+pub struct RamdiskContents {
+    files: Vec<(String, Vec<u8>)>,
+}
+
+impl RamdiskContents {
+    /// A ramdisk holding just the kernel command line.
+    pub fn with_cmdline(cmdline: &str) -> RamdiskContents {
+        let mut contents = RamdiskContents::default();
+        contents.add(CMDLINE_PATH, format!("{cmdline}\n").into_bytes());
+        contents
+    }
+
+    /// Adds (or replaces) a file.
+    pub fn add(&mut self, path: &str, data: Vec<u8>) -> &mut Self {
+        self.files.retain(|(existing, _)| existing != path);
+        self.files.push((path.to_owned(), data));
+        self
+    }
+
+    /// The files, in insertion order.
+    pub fn files(&self) -> &[(String, Vec<u8>)] {
+        &self.files
+    }
+
+    /// Encodes the files as a ustar archive. Deterministic: fixed order,
+    /// modes and times, so equal contents give equal bytes.
+    pub fn to_tar(&self) -> Result<Vec<u8>> {
+        let mut builder = tar::Builder::new(Vec::new());
+        builder.mode(tar::HeaderMode::Deterministic);
+        for (path, data) in &self.files {
+            let mut header = tar::Header::new_ustar();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_mtime(0);
+            header.set_entry_type(tar::EntryType::Regular);
+            builder
+                .append_data(&mut header, path, data.as_slice())
+                .with_context(|| format!("adding {path} to the ramdisk"))?;
+        }
+        builder.into_inner().context("finishing the ramdisk archive")
+    }
+}
+
+/// A bootable disk image on disk.
+#[derive(Clone, Debug)]
+pub struct DiskImage {
+    /// The image file.
+    pub path: PathBuf,
+    /// The firmware it is made for.
+    pub firmware: Firmware,
+}
+
+/// Writes the ramdisk and a disk image for `firmware` into `out_dir`.
+pub fn create(kernel: &Path, ramdisk: &RamdiskContents, firmware: Firmware, out_dir: &Path) -> Result<DiskImage> {
+    fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let ramdisk_path = out_dir.join("ramdisk.tar");
+    fs::write(&ramdisk_path, ramdisk.to_tar()?).with_context(|| format!("writing {}", ramdisk_path.display()))?;
+    let path = out_dir.join(format!("{}.img", firmware.name()));
+    let mut config = bootloader::BootConfig::default();
+    config.serial_logging = false;
+    config.frame_buffer_logging = false;
+    match firmware {
+        Firmware::Bios => bootloader::BiosBoot::new(kernel)
+            .set_ramdisk(&ramdisk_path)
+            .set_boot_config(&config)
+            .create_disk_image(&path),
+        Firmware::Uefi => bootloader::UefiBoot::new(kernel)
+            .set_ramdisk(&ramdisk_path)
+            .set_boot_config(&config)
+            .create_disk_image(&path),
+    }
+    .with_context(|| format!("creating the {} image {}", firmware.name(), path.display()))?;
+    Ok(DiskImage { path, firmware })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_back(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+        let mut archive = tar::Archive::new(bytes);
+        archive
+            .entries()
+            .unwrap()
+            .map(|entry| {
+                let mut entry = entry.unwrap();
+                let path = entry.path().unwrap().to_string_lossy().into_owned();
+                let mut data = Vec::new();
+                std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+                (path, data)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ramdisk_round_trips_and_is_deterministic() {
+        let mut contents = RamdiskContents::with_cmdline("mode=test");
+        contents.add("bin/hello", vec![1, 2, 3]);
+        let first = contents.to_tar().unwrap();
+        assert_eq!(first, contents.to_tar().unwrap());
+        assert_eq!(first.len() % 512, 0);
+        assert_eq!(
+            read_back(&first),
+            [("boot/cmdline".to_owned(), b"mode=test\n".to_vec()), ("bin/hello".to_owned(), vec![1, 2, 3])]
+        );
+    }
+
+    #[test]
+    fn adding_a_path_again_replaces_it() {
+        let mut contents = RamdiskContents::with_cmdline("mode=run");
+        contents.add(CMDLINE_PATH, b"mode=test".to_vec());
+        assert_eq!(contents.files().len(), 1);
+        assert_eq!(contents.files()[0].1, b"mode=test");
+    }
+}

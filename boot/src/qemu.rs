@@ -1,0 +1,272 @@
+//! Running a disk image in QEMU: command line, timeout, verdict.
+//!
+//! The kernel reports its verdict through the `isa-debug-exit` device, which
+//! turns a write of `v` into QEMU exit status `(v << 1) | 1`: 33 for success,
+//! 35 for failure (see `kernel::verdict`). Anything else (0 after a triple
+//! fault, 1 for a QEMU error, a signal) is a crash; running out of time is a
+//! timeout, and QEMU is killed.
+
+use crate::Firmware;
+use anyhow::{Context, Result, bail};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// QEMU status when the kernel reports success.
+pub const EXIT_SUCCESS: i32 = kernel::verdict::qemu_status(kernel::verdict::SUCCESS);
+/// QEMU status when the kernel reports failure.
+pub const EXIT_FAILURE: i32 = kernel::verdict::qemu_status(kernel::verdict::FAILURE);
+
+/// The QEMU binary.
+pub const QEMU: &str = "qemu-system-x86_64";
+
+/// Places Debian and Ubuntu install the OVMF code image.
+pub const OVMF_CANDIDATES: [&str; 3] =
+    ["/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/ovmf/OVMF.fd", "/usr/share/qemu/OVMF.fd"];
+
+/// The OVMF firmware file, if installed.
+pub fn ovmf() -> Option<PathBuf> {
+    OVMF_CANDIDATES.iter().map(PathBuf::from).find(|path| path.is_file())
+}
+
+/// Whether QEMU is on the PATH.
+pub fn qemu_available() -> bool {
+    Command::new(QEMU).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+/// How to run QEMU.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// The disk image.
+    pub image: PathBuf,
+    /// The firmware the image is for.
+    pub firmware: Firmware,
+    /// Kill QEMU after this long.
+    pub timeout: Duration,
+    /// Guest memory in MiB.
+    pub memory_mib: u32,
+    /// Make the guest deterministic (`-icount shift=0`): instruction counts
+    /// and TSC deltas repeat exactly from run to run.
+    pub icount: bool,
+    /// Use KVM (only where it works; never needed).
+    pub kvm: bool,
+    /// Wait for a debugger on port 1234 before the first instruction.
+    pub gdb: bool,
+    /// Extra arguments appended verbatim.
+    pub extra_args: Vec<String>,
+}
+
+impl RunConfig {
+    /// Defaults for `image`: 256 MiB, 120 s timeout, TCG.
+    pub fn new(image: &Path, firmware: Firmware) -> RunConfig {
+        RunConfig {
+            image: image.to_path_buf(),
+            firmware,
+            timeout: Duration::from_secs(120),
+            memory_mib: 256,
+            icount: false,
+            kvm: false,
+            gdb: false,
+            extra_args: Vec::new(),
+        }
+    }
+
+    /// The QEMU command line.
+    pub fn command(&self) -> Result<Command> {
+        let mut command = Command::new(QEMU);
+        command.args(["-m", &format!("{}M", self.memory_mib)]);
+        command.args(["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"]);
+        command.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
+        if self.kvm {
+            command.args(["-enable-kvm", "-cpu", "host"]);
+        } else {
+            command.args(["-accel", "tcg", "-cpu", "max"]);
+        }
+        if self.icount {
+            command.args(["-icount", "shift=0"]);
+        }
+        if self.firmware == Firmware::Uefi {
+            let ovmf = ovmf().context("OVMF firmware not found: install it with `apt-get install ovmf`")?;
+            command.arg("-drive").arg(format!("if=pflash,format=raw,readonly=on,file={}", ovmf.display()));
+        }
+        command.arg("-drive").arg(format!("format=raw,file={}", self.image.display()));
+        if self.gdb {
+            command.args(["-s", "-S"]);
+        }
+        command.args(&self.extra_args);
+        Ok(command)
+    }
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The kernel reported success.
+    Success,
+    /// The kernel reported failure.
+    Failure,
+    /// QEMU ended some other way (exit status, or `None` for a signal).
+    Crash(Option<i32>),
+    /// The timeout expired and QEMU was killed.
+    Timeout,
+}
+
+impl Verdict {
+    fn from_status(status: ExitStatus) -> Verdict {
+        match status.code() {
+            Some(EXIT_SUCCESS) => Verdict::Success,
+            Some(EXIT_FAILURE) => Verdict::Failure,
+            code => Verdict::Crash(code),
+        }
+    }
+}
+
+/// The outcome of a run.
+#[derive(Clone, Debug)]
+pub struct RunOutcome {
+    /// How it ended.
+    pub verdict: Verdict,
+    /// Everything the guest wrote to the serial port.
+    pub serial: String,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+/// Kills QEMU if it is still running when dropped (on errors and panics too).
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Runs the image, capturing serial output; if `echo` is set, also copies
+/// each line to this process's stdout as it arrives.
+pub fn run(config: &RunConfig, echo: bool) -> Result<RunOutcome> {
+    let mut command = config.command()?;
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let started = Instant::now();
+    let child = command.spawn().with_context(|| format!("starting {QEMU} (is it installed?)"))?;
+    let mut child = ChildGuard(child);
+    let serial = Arc::new(Mutex::new(String::new()));
+    let stdout = child.0.stdout.take().context("QEMU stdout")?;
+    let stderr = child.0.stderr.take().context("QEMU stderr")?;
+    let reader = {
+        let serial = Arc::clone(&serial);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).split(b'\n') {
+                let Ok(line) = line else { break };
+                let text = String::from_utf8_lossy(&line);
+                let text = text.trim_end_matches('\r');
+                if echo {
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "{text}");
+                }
+                let mut serial = serial.lock().unwrap_or_else(|e| e.into_inner());
+                serial.push_str(text);
+                serial.push('\n');
+            }
+        })
+    };
+    let error_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut text);
+        text
+    });
+    let verdict = loop {
+        if let Some(status) = child.0.try_wait().context("waiting for QEMU")? {
+            break Verdict::from_status(status);
+        }
+        if started.elapsed() > config.timeout {
+            let _ = child.0.kill();
+            let _ = child.0.wait();
+            break Verdict::Timeout;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let elapsed = started.elapsed();
+    let _ = reader.join();
+    let errors = error_reader.join().unwrap_or_default();
+    let mut serial = Arc::try_unwrap(serial)
+        .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .unwrap_or_else(|shared| shared.lock().map(|s| s.clone()).unwrap_or_default());
+    if matches!(verdict, Verdict::Crash(Some(1))) && !errors.trim().is_empty() {
+        bail!("QEMU failed to start: {}", errors.trim());
+    }
+    if !errors.trim().is_empty() {
+        serial.push_str(&format!("[qemu stderr] {}\n", errors.trim()));
+    }
+    Ok(RunOutcome { verdict, serial, elapsed })
+}
+
+/// Runs QEMU attached to this terminal (serial on stdin/stdout) and returns its verdict.
+pub fn run_interactive(config: &RunConfig) -> Result<Verdict> {
+    let mut command = config.command()?;
+    let child = command.spawn().with_context(|| format!("starting {QEMU} (is it installed?)"))?;
+    let mut child = ChildGuard(child);
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.0.try_wait().context("waiting for QEMU")? {
+            return Ok(Verdict::from_status(status));
+        }
+        if started.elapsed() > config.timeout {
+            return Ok(Verdict::Timeout);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A kernel test run's tally, from its closing `N passed, M failed` line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Tests that passed.
+    pub passed: usize,
+    /// Tests that failed.
+    pub failed: usize,
+}
+
+/// Finds the last `N passed, M failed` line in `output`.
+pub fn parse_tally(output: &str) -> Option<Tally> {
+    output.lines().rev().find_map(|line| {
+        let (passed, failed) = line.trim().split_once(", ")?;
+        let passed = passed.strip_suffix(" passed")?.parse().ok()?;
+        let failed = failed.strip_suffix(" failed")?.parse().ok()?;
+        Some(Tally { passed, failed })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_isa_debug_exit() {
+        assert_eq!(EXIT_SUCCESS, 33);
+        assert_eq!(EXIT_FAILURE, 35);
+    }
+
+    #[test]
+    fn tally_takes_the_last_closing_line() {
+        let output = "ktest a ... ok\n3 passed, 1 failed\nnoise\n5 passed, 0 failed\n";
+        assert_eq!(parse_tally(output), Some(Tally { passed: 5, failed: 0 }));
+        assert_eq!(parse_tally("no tally here\n1 passed\n"), None);
+        assert_eq!(parse_tally("x passed, 0 failed"), None);
+    }
+
+    #[test]
+    fn command_line_has_debug_exit_and_timeout_free_defaults() {
+        let config = RunConfig::new(Path::new("/tmp/x.img"), Firmware::Bios);
+        let command = config.command().unwrap();
+        let args: Vec<_> = command.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert!(args.windows(2).any(|w| w == ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]));
+        assert!(args.contains(&"-no-reboot".to_owned()));
+        assert!(args.iter().any(|a| a == "format=raw,file=/tmp/x.img"));
+        assert!(!args.contains(&"-icount".to_owned()));
+    }
+}

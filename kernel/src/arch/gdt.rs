@@ -1,0 +1,75 @@
+//! The GDT and TSS, with separate interrupt stacks (IST) for the exceptions
+//! that can arrive when the current stack is unusable: double fault (a kernel
+//! stack overflow ends there), NMI and machine check.
+
+use spin::Once;
+use x86_64::instructions::segmentation::{CS, DS, ES, SS, Segment};
+use x86_64::instructions::tables::load_tss;
+use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
+use x86_64::structures::tss::TaskStateSegment;
+use x86_64::VirtAddr;
+
+/// IST slot used by the double-fault handler.
+pub const DOUBLE_FAULT_IST: u16 = 0;
+/// IST slot used by the NMI handler.
+pub const NMI_IST: u16 = 1;
+/// IST slot used by the machine-check handler.
+pub const MACHINE_CHECK_IST: u16 = 2;
+
+const IST_STACK_SIZE: usize = 16 * 1024;
+const IST_COUNT: usize = 3;
+
+#[repr(C, align(16))]
+struct IstStacks([[u8; IST_STACK_SIZE]; IST_COUNT]);
+
+// Written only by the CPU when it switches to an IST stack; the kernel never
+// reads or writes it, it only computes the top addresses.
+static mut IST_STACKS: IstStacks = IstStacks([[0; IST_STACK_SIZE]; IST_COUNT]);
+
+/// The selectors of the kernel's segments.
+#[derive(Debug)]
+pub struct Selectors {
+    /// Kernel code (ring 0).
+    pub kernel_code: SegmentSelector,
+    /// Kernel data (ring 0).
+    pub kernel_data: SegmentSelector,
+    /// The task state segment.
+    pub tss: SegmentSelector,
+}
+
+static TSS: Once<TaskStateSegment> = Once::new();
+static GDT: Once<(GlobalDescriptorTable, Selectors)> = Once::new();
+
+fn ist_top(index: usize) -> VirtAddr {
+    let base = (&raw const IST_STACKS).cast::<u8>();
+    VirtAddr::from_ptr(base) + ((index + 1) * IST_STACK_SIZE) as u64
+}
+
+/// Loads the GDT and TSS and reloads every segment register.
+pub fn init() {
+    let tss = TSS.call_once(|| {
+        let mut tss = TaskStateSegment::new();
+        for (slot, index) in [(DOUBLE_FAULT_IST, 0), (NMI_IST, 1), (MACHINE_CHECK_IST, 2)] {
+            tss.interrupt_stack_table[usize::from(slot)] = ist_top(index);
+        }
+        tss
+    });
+    let (gdt, selectors) = GDT.call_once(|| {
+        let mut gdt = GlobalDescriptorTable::new();
+        let kernel_code = gdt.append(Descriptor::kernel_code_segment());
+        let kernel_data = gdt.append(Descriptor::kernel_data_segment());
+        let tss = gdt.append(Descriptor::tss_segment(tss));
+        (gdt, Selectors { kernel_code, kernel_data, tss })
+    });
+    gdt.load();
+    // SAFETY: the selectors index descriptors of the GDT just loaded, which
+    // lives in a `static` for the rest of the kernel's life, and the TSS
+    // descriptor points at the static TSS with valid IST stacks.
+    unsafe {
+        CS::set_reg(selectors.kernel_code);
+        SS::set_reg(selectors.kernel_data);
+        DS::set_reg(selectors.kernel_data);
+        ES::set_reg(selectors.kernel_data);
+        load_tss(selectors.tss);
+    }
+}

@@ -1,0 +1,324 @@
+//! The interrupt descriptor table: a handler for every CPU exception, the
+//! local-APIC timer, and catch-alls for spurious and legacy interrupts.
+//!
+//! Every exception is reported with its vector, error code, RIP, the mode it
+//! came from and, for page faults, CR2. Breakpoints, debug traps and NMIs are
+//! logged and resumed; a page fault on a probe's access is redirected to the
+//! probe's fixup; every other exception in kernel mode is fatal and ends the
+//! run with a failure exit.
+
+use super::{apic, gdt, pic, probe, qemu};
+use crate::logger;
+use core::fmt;
+use core::sync::atomic::{AtomicU64, Ordering};
+use spin::Once;
+use x86_64::registers::control::Cr2;
+use x86_64::structures::idt::{InterruptDescriptorTable, InterruptStackFrame, PageFaultErrorCode};
+use x86_64::PrivilegeLevel;
+
+/// Vector of the local-APIC timer.
+pub const TIMER_VECTOR: u8 = 0x30;
+/// Vector of local-APIC spurious interrupts.
+pub const SPURIOUS_VECTOR: u8 = 0xff;
+
+static IDT: Once<InterruptDescriptorTable> = Once::new();
+static BREAKPOINTS: AtomicU64 = AtomicU64::new(0);
+static SPURIOUS: AtomicU64 = AtomicU64::new(0);
+
+/// Breakpoint exceptions handled so far.
+pub fn breakpoint_count() -> u64 {
+    BREAKPOINTS.load(Ordering::Relaxed)
+}
+
+/// Spurious or legacy-PIC interrupts ignored so far.
+pub fn spurious_count() -> u64 {
+    SPURIOUS.load(Ordering::Relaxed)
+}
+
+/// The privilege level an exception came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Ring 0.
+    Kernel,
+    /// Ring 3.
+    User,
+}
+
+impl Mode {
+    fn of(frame: &InterruptStackFrame) -> Mode {
+        match frame.code_segment.rpl() {
+            PrivilegeLevel::Ring0 => Mode::Kernel,
+            _ => Mode::User,
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Kernel => "kernel",
+            Mode::User => "user",
+        })
+    }
+}
+
+/// A CPU exception as seen by its handler.
+#[derive(Clone, Copy, Debug)]
+pub struct ExceptionReport {
+    /// Vector number (0-31).
+    pub vector: u8,
+    /// Mnemonic, e.g. `#PF`.
+    pub mnemonic: &'static str,
+    /// Human-readable name.
+    pub name: &'static str,
+    /// The error code, for exceptions that push one.
+    pub error_code: Option<u64>,
+    /// Faulting address, for page faults (and double faults, where it may explain the cause).
+    pub cr2: Option<u64>,
+    /// Mode the CPU was in.
+    pub mode: Mode,
+    /// Saved instruction pointer.
+    pub rip: u64,
+    /// Saved stack pointer.
+    pub rsp: u64,
+    /// Saved flags.
+    pub rflags: u64,
+}
+
+impl ExceptionReport {
+    fn new(vector: u8, frame: &InterruptStackFrame, error_code: Option<u64>) -> ExceptionReport {
+        let (mnemonic, name) = EXCEPTION_NAMES[usize::from(vector)];
+        ExceptionReport {
+            vector,
+            mnemonic,
+            name,
+            error_code,
+            cr2: None,
+            mode: Mode::of(frame),
+            rip: frame.instruction_pointer.as_u64(),
+            rsp: frame.stack_pointer.as_u64(),
+            rflags: frame.cpu_flags.bits(),
+        }
+    }
+}
+
+impl fmt::Display for ExceptionReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} (vector {}) in {} mode:", self.mnemonic, self.name, self.vector, self.mode)?;
+        if let Some(code) = self.error_code {
+            write!(f, " error={code:#x}")?;
+            if self.vector == 14 {
+                write!(f, " [{:?}]", PageFaultErrorCode::from_bits_truncate(code))?;
+            }
+        }
+        write!(f, " rip={:#x}", self.rip)?;
+        if let Some(cr2) = self.cr2 {
+            write!(f, " cr2={cr2:#x}")?;
+        }
+        write!(f, " rsp={:#x} rflags={:#x}", self.rsp, self.rflags)
+    }
+}
+
+const EXCEPTION_NAMES: [(&str, &str); 32] = [
+    ("#DE", "divide error"),
+    ("#DB", "debug"),
+    ("NMI", "non-maskable interrupt"),
+    ("#BP", "breakpoint"),
+    ("#OF", "overflow"),
+    ("#BR", "bound range exceeded"),
+    ("#UD", "invalid opcode"),
+    ("#NM", "device not available"),
+    ("#DF", "double fault"),
+    ("#CSO", "coprocessor segment overrun"),
+    ("#TS", "invalid TSS"),
+    ("#NP", "segment not present"),
+    ("#SS", "stack-segment fault"),
+    ("#GP", "general protection fault"),
+    ("#PF", "page fault"),
+    ("#15", "reserved"),
+    ("#MF", "x87 floating-point error"),
+    ("#AC", "alignment check"),
+    ("#MC", "machine check"),
+    ("#XM", "SIMD floating-point exception"),
+    ("#VE", "virtualization exception"),
+    ("#CP", "control protection exception"),
+    ("#22", "reserved"),
+    ("#23", "reserved"),
+    ("#24", "reserved"),
+    ("#25", "reserved"),
+    ("#26", "reserved"),
+    ("#27", "reserved"),
+    ("#HV", "hypervisor injection exception"),
+    ("#VC", "VMM communication exception"),
+    ("#SX", "security exception"),
+    ("#31", "reserved"),
+];
+
+/// Reports an exception the kernel cannot recover from and ends the run.
+fn fatal(report: &ExceptionReport) -> ! {
+    logger::fatal(format_args!("\nFATAL EXCEPTION: {report}\n"));
+    qemu::exit(qemu::ExitCode::Failure)
+}
+
+macro_rules! fatal_handler {
+    ($name:ident, $vector:expr) => {
+        extern "x86-interrupt" fn $name(frame: InterruptStackFrame) {
+            fatal(&ExceptionReport::new($vector, &frame, None));
+        }
+    };
+    ($name:ident, $vector:expr, error_code) => {
+        extern "x86-interrupt" fn $name(frame: InterruptStackFrame, error_code: u64) {
+            fatal(&ExceptionReport::new($vector, &frame, Some(error_code)));
+        }
+    };
+}
+
+fatal_handler!(divide_error, 0);
+fatal_handler!(overflow, 4);
+fatal_handler!(bound_range_exceeded, 5);
+fatal_handler!(invalid_opcode, 6);
+fatal_handler!(device_not_available, 7);
+fatal_handler!(invalid_tss, 10, error_code);
+fatal_handler!(segment_not_present, 11, error_code);
+fatal_handler!(stack_segment_fault, 12, error_code);
+fatal_handler!(general_protection_fault, 13, error_code);
+fatal_handler!(x87_floating_point, 16);
+fatal_handler!(alignment_check, 17, error_code);
+fatal_handler!(simd_floating_point, 19);
+fatal_handler!(virtualization, 20);
+fatal_handler!(control_protection, 21, error_code);
+fatal_handler!(hypervisor_injection, 28);
+fatal_handler!(vmm_communication, 29, error_code);
+fatal_handler!(security_exception, 30, error_code);
+
+extern "x86-interrupt" fn debug(frame: InterruptStackFrame) {
+    log::warn!("{}", ExceptionReport::new(1, &frame, None));
+}
+
+extern "x86-interrupt" fn non_maskable_interrupt(frame: InterruptStackFrame) {
+    logger::fatal(format_args!("{}\n", ExceptionReport::new(2, &frame, None)));
+}
+
+extern "x86-interrupt" fn breakpoint(frame: InterruptStackFrame) {
+    BREAKPOINTS.fetch_add(1, Ordering::Relaxed);
+    log::debug!("{}", ExceptionReport::new(3, &frame, None));
+}
+
+extern "x86-interrupt" fn double_fault(frame: InterruptStackFrame, error_code: u64) -> ! {
+    let mut report = ExceptionReport::new(8, &frame, Some(error_code));
+    report.cr2 = Some(Cr2::read_raw());
+    fatal(&report)
+}
+
+extern "x86-interrupt" fn machine_check(frame: InterruptStackFrame) -> ! {
+    fatal(&ExceptionReport::new(18, &frame, None))
+}
+
+extern "x86-interrupt" fn page_fault(mut frame: InterruptStackFrame, error_code: PageFaultErrorCode) {
+    let address = Cr2::read_raw();
+    let rip = frame.instruction_pointer.as_u64();
+    if let Some(resume) = probe::fixup(rip, x86_64::VirtAddr::new_truncate(address), error_code.bits()) {
+        // SAFETY: `resume` is the probe's landing pad, which runs on the same
+        // stack with the same registers as the faulting access it replaces.
+        unsafe {
+            frame.as_mut().update(|saved| saved.instruction_pointer = x86_64::VirtAddr::new(resume));
+        }
+        return;
+    }
+    let mut report = ExceptionReport::new(14, &frame, Some(error_code.bits()));
+    report.cr2 = Some(address);
+    fatal(&report)
+}
+
+extern "x86-interrupt" fn timer(_frame: InterruptStackFrame) {
+    crate::time::tick();
+    apic::end_of_interrupt();
+}
+
+extern "x86-interrupt" fn spurious(_frame: InterruptStackFrame) {
+    SPURIOUS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Builds and loads the IDT. Call after `gdt::init` (the IST slots must exist).
+pub fn init() {
+    let idt = IDT.call_once(|| {
+        let mut idt = InterruptDescriptorTable::new();
+        idt.divide_error.set_handler_fn(divide_error);
+        idt.debug.set_handler_fn(debug);
+        idt.breakpoint.set_handler_fn(breakpoint);
+        idt.overflow.set_handler_fn(overflow);
+        idt.bound_range_exceeded.set_handler_fn(bound_range_exceeded);
+        idt.invalid_opcode.set_handler_fn(invalid_opcode);
+        idt.device_not_available.set_handler_fn(device_not_available);
+        idt.invalid_tss.set_handler_fn(invalid_tss);
+        idt.segment_not_present.set_handler_fn(segment_not_present);
+        idt.stack_segment_fault.set_handler_fn(stack_segment_fault);
+        idt.general_protection_fault.set_handler_fn(general_protection_fault);
+        idt.page_fault.set_handler_fn(page_fault);
+        idt.x87_floating_point.set_handler_fn(x87_floating_point);
+        idt.alignment_check.set_handler_fn(alignment_check);
+        idt.simd_floating_point.set_handler_fn(simd_floating_point);
+        idt.virtualization.set_handler_fn(virtualization);
+        idt.cp_protection_exception.set_handler_fn(control_protection);
+        idt.hv_injection_exception.set_handler_fn(hypervisor_injection);
+        idt.vmm_communication_exception.set_handler_fn(vmm_communication);
+        idt.security_exception.set_handler_fn(security_exception);
+        // SAFETY: the IST indices name stacks that `gdt::init` installed in
+        // the TSS; each is used by exactly one handler, so they never nest.
+        unsafe {
+            idt.double_fault.set_handler_fn(double_fault).set_stack_index(gdt::DOUBLE_FAULT_IST);
+            idt.non_maskable_interrupt
+                .set_handler_fn(non_maskable_interrupt)
+                .set_stack_index(gdt::NMI_IST);
+            idt.machine_check.set_handler_fn(machine_check).set_stack_index(gdt::MACHINE_CHECK_IST);
+        }
+        for vector in pic::PIC_VECTOR_BASE..pic::PIC_VECTOR_BASE + 16 {
+            idt[vector].set_handler_fn(spurious);
+        }
+        idt[TIMER_VECTOR].set_handler_fn(timer);
+        idt[SPURIOUS_VECTOR].set_handler_fn(spurious);
+        idt
+    });
+    idt.load();
+}
+
+mod ktests {
+    use super::*;
+    use crate::ktest::ktest;
+    use crate::{ensure, ensure_eq};
+
+    #[ktest]
+    fn breakpoint_exception_returns() {
+        let before = breakpoint_count();
+        x86_64::instructions::interrupts::int3();
+        x86_64::instructions::interrupts::int3();
+        ensure_eq!(breakpoint_count(), before + 2);
+    }
+
+    #[ktest]
+    fn exception_reports_name_vector_mode_and_cr2() {
+        let report = ExceptionReport {
+            vector: 14,
+            mnemonic: "#PF",
+            name: "page fault",
+            error_code: Some(0x2),
+            cr2: Some(0xdead_b000),
+            mode: Mode::Kernel,
+            rip: 0xffff_ffff_8000_1234,
+            rsp: 0x1000,
+            rflags: 0x46,
+        };
+        let text = alloc::format!("{report}");
+        ensure!(text.starts_with("#PF page fault (vector 14) in kernel mode: error=0x2"), "{text}");
+        ensure!(text.contains("rip=0xffffffff80001234 cr2=0xdeadb000"), "{text}");
+        ensure!(text.contains("CAUSED_BY_WRITE"), "{text}");
+    }
+
+    #[ktest]
+    fn every_exception_vector_has_a_name() {
+        for (vector, (mnemonic, name)) in EXCEPTION_NAMES.iter().enumerate() {
+            ensure!(mnemonic.starts_with('#') || *mnemonic == "NMI", "vector {vector}");
+            ensure!(!name.is_empty(), "vector {vector}");
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! Boot configuration: the kernel command line read from the ramdisk.
+//!
+//! The command line is whitespace-separated `key=value` words, e.g.
+//! `mode=test test=mm:: log=debug`. Unknown keys and bad values do not stop
+//! the boot: they are collected as warnings and logged, and the default is kept.
+
+#![forbid(unsafe_code)]
+
+use core::fmt;
+
+/// Path of the command-line file inside the ramdisk.
+pub const CMDLINE_PATH: &str = "boot/cmdline";
+
+/// What the kernel does once it has booted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Normal operation.
+    Run,
+    /// Run the in-kernel tests, print one line per test, exit QEMU with the verdict.
+    Test,
+}
+
+/// A fault injected on purpose after boot, to check that faults are reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inject {
+    /// Read from an unmapped kernel address (page fault in kernel mode).
+    PageFault,
+    /// Call `panic!`.
+    Panic,
+    /// Recurse until the kernel stack's guard page is hit (double fault on the IST stack).
+    StackOverflow,
+    /// Execute `ud2` (invalid opcode).
+    InvalidOpcode,
+    /// Load a non-canonical address (general protection fault).
+    GeneralProtection,
+    /// Allocate more heap than the heap may ever grow to.
+    HeapExhaustion,
+    /// Never finish booting (checks that host-side timeouts work).
+    Hang,
+}
+
+impl Inject {
+    /// Every injectable fault, with its command-line name.
+    pub const ALL: [(&'static str, Inject); 7] = [
+        ("page-fault", Inject::PageFault),
+        ("panic", Inject::Panic),
+        ("stack-overflow", Inject::StackOverflow),
+        ("invalid-opcode", Inject::InvalidOpcode),
+        ("general-protection", Inject::GeneralProtection),
+        ("heap-exhaustion", Inject::HeapExhaustion),
+        ("hang", Inject::Hang),
+    ];
+
+    fn parse(value: &str) -> Option<Inject> {
+        Self::ALL.iter().find(|(name, _)| *name == value).map(|&(_, inject)| inject)
+    }
+}
+
+/// Log verbosity, mirroring `log::LevelFilter` without depending on it here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Errors and warnings.
+    Warn,
+    /// The default: what a person watching the boot wants to see.
+    Info,
+    /// Internal detail.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+/// A problem found while parsing the command line. Parsing goes on after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigWarning<'a> {
+    /// A word that is not `key=value`.
+    NotKeyValue(&'a str),
+    /// A key the kernel does not know.
+    UnknownKey(&'a str),
+    /// A known key with a value it cannot take.
+    BadValue {
+        /// The key.
+        key: &'a str,
+        /// The rejected value.
+        value: &'a str,
+    },
+    /// More warnings than fit; the rest were dropped.
+    TooMany,
+}
+
+impl fmt::Display for ConfigWarning<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigWarning::NotKeyValue(word) => write!(f, "`{word}` is not key=value"),
+            ConfigWarning::UnknownKey(key) => write!(f, "unknown key `{key}`"),
+            ConfigWarning::BadValue { key, value } => write!(f, "bad value `{value}` for `{key}`"),
+            ConfigWarning::TooMany => write!(f, "too many warnings, the rest are not shown"),
+        }
+    }
+}
+
+/// Maximum number of warnings kept (parsing happens before the heap exists).
+pub const MAX_WARNINGS: usize = 8;
+
+/// The parsed boot configuration. Borrows from the command-line text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BootConfig<'a> {
+    /// Run normally or run the in-kernel tests.
+    pub mode: Mode,
+    /// In test mode, run only tests whose full name starts with this (an exact
+    /// name also selects a `manual` test).
+    pub test_filter: Option<&'a str>,
+    /// Log verbosity.
+    pub log_level: LogLevel,
+    /// Timer interrupt frequency in Hz.
+    pub timer_hz: u32,
+    /// A fault to inject after boot.
+    pub inject: Option<Inject>,
+    warnings: [Option<ConfigWarning<'a>>; MAX_WARNINGS],
+}
+
+/// Lowest accepted timer frequency.
+pub const MIN_TIMER_HZ: u32 = 10;
+/// Highest accepted timer frequency.
+pub const MAX_TIMER_HZ: u32 = 10_000;
+
+impl Default for BootConfig<'_> {
+    fn default() -> Self {
+        BootConfig {
+            mode: Mode::Run,
+            test_filter: None,
+            log_level: LogLevel::Info,
+            timer_hz: 100,
+            inject: None,
+            warnings: [None; MAX_WARNINGS],
+        }
+    }
+}
+
+impl<'a> BootConfig<'a> {
+    /// Parses a command line. Never fails: problems become [`ConfigWarning`]s.
+    pub fn parse(cmdline: &'a str) -> Self {
+        let mut config = BootConfig::default();
+        for word in cmdline.split_whitespace() {
+            let Some((key, value)) = word.split_once('=') else {
+                config.warn(ConfigWarning::NotKeyValue(word));
+                continue;
+            };
+            let accepted = match key {
+                "mode" => match value {
+                    "run" => Some(config.mode = Mode::Run),
+                    "test" => Some(config.mode = Mode::Test),
+                    _ => None,
+                },
+                "test" => (!value.is_empty()).then(|| {
+                    config.mode = Mode::Test;
+                    config.test_filter = Some(value);
+                }),
+                "log" => parse_level(value).map(|level| config.log_level = level),
+                "hz" => value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|hz| (MIN_TIMER_HZ..=MAX_TIMER_HZ).contains(hz))
+                    .map(|hz| config.timer_hz = hz),
+                "inject" => Inject::parse(value).map(|inject| config.inject = Some(inject)),
+                _ => {
+                    config.warn(ConfigWarning::UnknownKey(key));
+                    continue;
+                }
+            };
+            if accepted.is_none() {
+                config.warn(ConfigWarning::BadValue { key, value });
+            }
+        }
+        config
+    }
+
+    /// The problems found while parsing, in order.
+    pub fn warnings(&self) -> impl Iterator<Item = ConfigWarning<'a>> + '_ {
+        self.warnings.iter().map_while(|warning| *warning)
+    }
+
+    fn warn(&mut self, warning: ConfigWarning<'a>) {
+        let free = self.warnings.iter().position(Option::is_none);
+        match free {
+            Some(slot) if slot + 1 < MAX_WARNINGS => self.warnings[slot] = Some(warning),
+            Some(slot) => self.warnings[slot] = Some(ConfigWarning::TooMany),
+            None => {}
+        }
+    }
+}
+
+fn parse_level(value: &str) -> Option<LogLevel> {
+    Some(match value {
+        "error" => LogLevel::Error,
+        "warn" => LogLevel::Warn,
+        "info" => LogLevel::Info,
+        "debug" => LogLevel::Debug,
+        "trace" => LogLevel::Trace,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    #[test]
+    fn empty_command_line_gives_defaults() {
+        let config = BootConfig::parse("");
+        assert_eq!(config, BootConfig::default());
+        assert_eq!(config.mode, Mode::Run);
+        assert_eq!(config.warnings().count(), 0);
+    }
+
+    #[test]
+    fn parses_every_key() {
+        let config = BootConfig::parse("mode=test log=trace hz=250 inject=page-fault\n");
+        assert_eq!(config.mode, Mode::Test);
+        assert_eq!(config.log_level, LogLevel::Trace);
+        assert_eq!(config.timer_hz, 250);
+        assert_eq!(config.inject, Some(Inject::PageFault));
+        assert_eq!(config.test_filter, None);
+        assert_eq!(config.warnings().count(), 0);
+    }
+
+    #[test]
+    fn test_filter_implies_test_mode() {
+        let config = BootConfig::parse("test=mm::frame::");
+        assert_eq!(config.mode, Mode::Test);
+        assert_eq!(config.test_filter, Some("mm::frame::"));
+    }
+
+    #[test]
+    fn every_injectable_fault_parses_by_name() {
+        for (name, inject) in Inject::ALL {
+            let line = alloc::format!("inject={name}");
+            assert_eq!(BootConfig::parse(&line).inject, Some(inject));
+        }
+    }
+
+    #[test]
+    fn bad_words_become_warnings_and_keep_defaults() {
+        let config = BootConfig::parse("mode=fly hz=1 hz=x log= inject=nothing junk colour=red test=");
+        assert_eq!(config.mode, Mode::Run);
+        assert_eq!(config.timer_hz, 100);
+        assert_eq!(config.inject, None);
+        let warnings: Vec<_> = config.warnings().collect();
+        assert_eq!(
+            warnings,
+            [
+                ConfigWarning::BadValue { key: "mode", value: "fly" },
+                ConfigWarning::BadValue { key: "hz", value: "1" },
+                ConfigWarning::BadValue { key: "hz", value: "x" },
+                ConfigWarning::BadValue { key: "log", value: "" },
+                ConfigWarning::BadValue { key: "inject", value: "nothing" },
+                ConfigWarning::NotKeyValue("junk"),
+                ConfigWarning::UnknownKey("colour"),
+                ConfigWarning::TooMany,
+            ]
+        );
+    }
+
+    #[test]
+    fn later_words_override_earlier_ones() {
+        let config = BootConfig::parse("mode=test mode=run log=error log=warn");
+        assert_eq!(config.mode, Mode::Run);
+        assert_eq!(config.log_level, LogLevel::Warn);
+    }
+
+    #[test]
+    fn warnings_render_readably() {
+        let warning = ConfigWarning::BadValue { key: "hz", value: "0" };
+        assert_eq!(alloc::format!("{warning}"), "bad value `0` for `hz`");
+    }
+}

@@ -1,0 +1,55 @@
+//! Helpers for the integration tests: boot a kernel with a given command
+//! line under a given firmware and return what happened.
+//!
+//! The kernel ELF comes from `KERNEL_ELF` when `cargo xtask test` provides
+//! it; otherwise the first test builds the debug kernel itself.
+
+use boot::image::RamdiskContents;
+use boot::qemu::{self, RunConfig, RunOutcome};
+use boot::{Firmware, Profile};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+pub use boot::qemu::Verdict;
+pub use boot::Firmware::{Bios, Uefi};
+
+/// The kernel ELF under test.
+pub fn kernel_elf() -> PathBuf {
+    static KERNEL: OnceLock<PathBuf> = OnceLock::new();
+    KERNEL
+        .get_or_init(|| match std::env::var_os("KERNEL_ELF") {
+            Some(path) => PathBuf::from(path),
+            None => boot::build::kernel(Profile::Debug).expect("building the kernel"),
+        })
+        .clone()
+}
+
+/// Boots the kernel with `cmdline` and waits at most `timeout`.
+/// `name` keeps each test's image apart so tests can run in parallel.
+pub fn boot_with_timeout(name: &str, firmware: Firmware, cmdline: &str, timeout: Duration) -> RunOutcome {
+    let out_dir = boot::target_dir().join("images").join("integration").join(format!("{name}-{}", firmware.name()));
+    let image = boot::image::create(&kernel_elf(), &RamdiskContents::with_cmdline(cmdline), firmware, &out_dir)
+        .expect("creating the disk image");
+    let mut config = RunConfig::new(&image.path, firmware);
+    config.timeout = timeout;
+    let outcome = qemu::run(&config, false).expect("running QEMU");
+    println!("--- serial output of {name} ({}) ---\n{}", firmware.name(), outcome.serial);
+    outcome
+}
+
+/// Boots with the default timeout (three minutes: UEFI under TCG is slow).
+pub fn boot(name: &str, firmware: Firmware, cmdline: &str) -> RunOutcome {
+    boot_with_timeout(name, firmware, cmdline, Duration::from_secs(180))
+}
+
+/// The `N passed, M failed` tally of a test-mode run.
+pub fn tally(outcome: &RunOutcome) -> Option<(usize, usize)> {
+    qemu::parse_tally(&outcome.serial).map(|t| (t.passed, t.failed))
+}
+
+/// Asserts that the serial output contains `needle`, showing the output if not.
+#[track_caller]
+pub fn assert_output_contains(outcome: &RunOutcome, needle: &str) {
+    assert!(outcome.serial.contains(needle), "expected `{needle}` in the serial output:\n{}", outcome.serial);
+}

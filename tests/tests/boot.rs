@@ -1,0 +1,119 @@
+//! Boots the kernel headless under BIOS and UEFI and checks what it reports:
+//! normal boots, the test harness's verdicts (including deliberately failing
+//! tests), and faults injected on purpose.
+
+use std::time::Duration;
+use tests::*;
+
+#[test]
+fn bios_boot_reports_memory_cpu_and_timer() {
+    let outcome = boot("run", Bios, "mode=run");
+    assert_eq!(outcome.verdict, Verdict::Success);
+    assert_output_contains(&outcome, "memory map: ");
+    assert_output_contains(&outcome, "cpu: ");
+    assert_output_contains(&outcome, "timer ticks: 10 in");
+    assert_output_contains(&outcome, "nothing to run yet: shutting down");
+}
+
+#[test]
+fn uefi_boot_reports_memory_cpu_and_timer() {
+    let outcome = boot("run", Uefi, "mode=run");
+    assert_eq!(outcome.verdict, Verdict::Success);
+    assert_output_contains(&outcome, "memory map: ");
+    assert_output_contains(&outcome, "timer ticks: 10 in");
+}
+
+#[test]
+fn a_failing_kernel_test_fails_the_run() {
+    let outcome = boot("failing-test", Bios, "test=ktest::deliberately_fails");
+    assert_eq!(outcome.verdict, Verdict::Failure);
+    assert_output_contains(&outcome, "ktest ktest::deliberately_fails ... FAILED: ");
+    assert_eq!(tally(&outcome), Some((0, 1)));
+}
+
+#[test]
+fn a_panicking_kernel_test_is_reported_and_fails_the_run() {
+    let outcome = boot("panicking-test", Bios, "test=ktest::deliberately_panics");
+    assert_eq!(outcome.verdict, Verdict::Failure);
+    assert_output_contains(&outcome, "ktest ktest::deliberately_panics ... FAILED: panicked: this test panics on purpose");
+    assert_eq!(tally(&outcome), Some((0, 1)));
+}
+
+#[test]
+fn a_filter_matching_nothing_fails_instead_of_passing_vacuously() {
+    let outcome = boot("no-match", Bios, "test=no::such::test");
+    assert_eq!(outcome.verdict, Verdict::Failure);
+    assert_output_contains(&outcome, "ktest no test matches `no::such::test`");
+}
+
+#[test]
+fn a_test_filter_selects_a_subset() {
+    let outcome = boot("filter", Bios, "test=config::");
+    assert_eq!(outcome.verdict, Verdict::Success);
+    let (passed, failed) = tally(&outcome).expect("a tally line");
+    assert!(passed >= 1 && failed == 0, "{passed} passed, {failed} failed");
+    for line in outcome.serial.lines().filter(|line| line.starts_with("ktest ") && line.ends_with(" ... ok")) {
+        assert!(line.starts_with("ktest config::"), "unexpected test ran: {line}");
+    }
+}
+
+#[test]
+fn injected_kernel_page_fault_is_reported_with_rip_and_cr2() {
+    let outcome = boot("page-fault", Bios, "inject=page-fault");
+    assert_eq!(outcome.verdict, Verdict::Failure);
+    assert_output_contains(&outcome, "FATAL EXCEPTION: #PF page fault (vector 14) in kernel mode");
+    assert_output_contains(&outcome, "cr2=0xfffff07ffffff000");
+    let line = outcome.serial.lines().find(|line| line.contains("#PF")).unwrap();
+    let rip = line.split("rip=0x").nth(1).and_then(|rest| rest.split(' ').next()).expect("rip");
+    let rip = u64::from_str_radix(rip, 16).expect("rip is hex");
+    assert!(rip >= boot::KERNEL_BASE, "rip {rip:#x} is not in the kernel image");
+}
+
+#[test]
+fn injected_stack_overflow_ends_in_a_reported_double_fault() {
+    let outcome = boot("stack-overflow", Bios, "inject=stack-overflow");
+    assert_eq!(outcome.verdict, Verdict::Failure);
+    assert_output_contains(&outcome, "FATAL EXCEPTION: #DF double fault (vector 8) in kernel mode");
+}
+
+#[test]
+fn injected_invalid_opcode_and_general_protection_are_reported() {
+    let outcome = boot("invalid-opcode", Bios, "inject=invalid-opcode");
+    assert_eq!(outcome.verdict, Verdict::Failure);
+    assert_output_contains(&outcome, "FATAL EXCEPTION: #UD invalid opcode (vector 6) in kernel mode");
+    let outcome = boot("general-protection", Bios, "inject=general-protection");
+    assert_eq!(outcome.verdict, Verdict::Failure);
+    assert_output_contains(&outcome, "FATAL EXCEPTION: #GP general protection fault (vector 13) in kernel mode");
+}
+
+#[test]
+fn injected_panic_is_reported_with_location() {
+    let outcome = boot("panic", Bios, "inject=panic");
+    assert_eq!(outcome.verdict, Verdict::Failure);
+    assert_output_contains(&outcome, "KERNEL PANIC at kernel/src/boot.rs:");
+    assert_output_contains(&outcome, "injected panic");
+}
+
+#[test]
+fn heap_exhaustion_is_reported_not_a_hang() {
+    let outcome = boot("heap-exhaustion", Bios, "inject=heap-exhaustion");
+    assert_eq!(outcome.verdict, Verdict::Failure);
+    assert_output_contains(&outcome, "kernel heap cannot satisfy 1073741825 bytes");
+    assert_output_contains(&outcome, "memory allocation of 1073741825 bytes failed");
+}
+
+#[test]
+fn a_hung_kernel_is_killed_at_the_timeout() {
+    let outcome = boot_with_timeout("hang", Bios, "inject=hang", Duration::from_secs(15));
+    assert_eq!(outcome.verdict, Verdict::Timeout);
+    assert_output_contains(&outcome, "injecting fault: Hang");
+}
+
+#[test]
+fn bad_command_line_words_are_warned_about_and_ignored() {
+    let outcome = boot("bad-cmdline", Bios, "mode=run hz=0 colour=blue junk");
+    assert_eq!(outcome.verdict, Verdict::Success);
+    assert_output_contains(&outcome, "command line: bad value `0` for `hz`");
+    assert_output_contains(&outcome, "command line: unknown key `colour`");
+    assert_output_contains(&outcome, "command line: `junk` is not key=value");
+}

@@ -1,0 +1,136 @@
+//! `cargo xtask`: build, run, test and debug the kernel.
+
+mod prerequisites;
+mod test;
+
+use anyhow::{Result, bail};
+use boot::image::RamdiskContents;
+use boot::qemu::{self, RunConfig, Verdict};
+use boot::{Firmware, Profile};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Build, run, test and debug the kernel")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the kernel and its BIOS (or UEFI) disk image.
+    Build(BuildArgs),
+    /// Build, then boot in QEMU with the serial port on this terminal.
+    Run(RunArgs),
+    /// Run every test: host unit tests, in-kernel tests under BIOS and UEFI,
+    /// then the integration tests in `tests/`. Ends with `N passed, M failed`.
+    Test(test::TestArgs),
+    /// Boot under QEMU halted at the first instruction, waiting for gdb on :1234.
+    Gdb(ImageArgs),
+}
+
+#[derive(Args, Clone)]
+struct ImageArgs {
+    /// Use UEFI (OVMF) instead of BIOS.
+    #[arg(long)]
+    uefi: bool,
+    /// Build the kernel with the release profile.
+    #[arg(long)]
+    release: bool,
+    /// Kernel command line written to the ramdisk (e.g. `mode=test test=mm::`).
+    #[arg(long, default_value = "mode=run")]
+    cmdline: String,
+}
+
+impl ImageArgs {
+    fn firmware(&self) -> Firmware {
+        if self.uefi { Firmware::Uefi } else { Firmware::Bios }
+    }
+
+    fn profile(&self) -> Profile {
+        if self.release { Profile::Release } else { Profile::Debug }
+    }
+
+    /// Builds the kernel and the image; returns the image path.
+    fn build(&self) -> Result<(PathBuf, PathBuf)> {
+        let kernel = boot::build::kernel(self.profile())?;
+        let out_dir = boot::target_dir().join("images").join(self.profile().dir_name());
+        let image = boot::image::create(&kernel, &RamdiskContents::with_cmdline(&self.cmdline), self.firmware(), &out_dir)?;
+        Ok((kernel, image.path))
+    }
+}
+
+#[derive(Args)]
+struct BuildArgs {
+    #[command(flatten)]
+    image: ImageArgs,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    image: ImageArgs,
+    /// Kill QEMU after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+    /// Deterministic execution (`-icount shift=0`).
+    #[arg(long)]
+    icount: bool,
+    /// Extra QEMU arguments, after `--`.
+    #[arg(last = true)]
+    qemu_args: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    match run_cli(Cli::parse()) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("xtask: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_cli(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Build(args) => {
+            let (kernel, image) = args.image.build()?;
+            println!("kernel: {}\nimage:  {}", kernel.display(), image.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run(args) => {
+            prerequisites::ensure(args.image.firmware())?;
+            let (_, image) = args.image.build()?;
+            let mut config = RunConfig::new(&image, args.image.firmware());
+            config.timeout = Duration::from_secs(args.timeout);
+            config.icount = args.icount;
+            config.extra_args = args.qemu_args;
+            let verdict = qemu::run_interactive(&config)?;
+            eprintln!("xtask: kernel exited: {verdict:?}");
+            Ok(if verdict == Verdict::Success { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Test(args) => test::run(&args),
+        Command::Gdb(args) => gdb(&args),
+    }
+}
+
+fn gdb(args: &ImageArgs) -> Result<ExitCode> {
+    prerequisites::ensure(args.firmware())?;
+    let (kernel, image) = args.build()?;
+    let mut config = RunConfig::new(&image, args.firmware());
+    config.gdb = true;
+    config.timeout = Duration::from_secs(24 * 3600);
+    eprintln!(
+        "xtask: QEMU waits for gdb. In another terminal:\n  gdb -ex 'symbol-file -o {:#x} {}' -ex 'target remote :1234'",
+        boot::KERNEL_BASE,
+        kernel.display()
+    );
+    let verdict = qemu::run_interactive(&config)?;
+    if verdict == Verdict::Timeout {
+        bail!("QEMU ran for a day; stopped it");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,176 @@
+//! `cargo xtask test`: every test the project has, with one closing tally.
+
+use crate::prerequisites;
+use anyhow::{Context, Result};
+use boot::image::RamdiskContents;
+use boot::qemu::{self, RunConfig, Verdict};
+use boot::{Firmware, Profile};
+use clap::Args;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Duration;
+
+#[derive(Args)]
+pub struct TestArgs {
+    /// Only run in-kernel tests whose name starts with this.
+    #[arg(long)]
+    filter: Option<String>,
+    /// Skip the host unit tests.
+    #[arg(long)]
+    no_host: bool,
+    /// Skip the integration tests in `tests/`.
+    #[arg(long)]
+    no_integration: bool,
+    /// Test the release kernel instead of the debug one.
+    #[arg(long)]
+    release: bool,
+    /// Seconds before a kernel test run is killed.
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+}
+
+/// Passed and failed counts of one stage.
+#[derive(Default, Clone, Copy)]
+struct Tally {
+    passed: usize,
+    failed: usize,
+}
+
+struct Stage {
+    name: String,
+    tally: Tally,
+    /// The stage ended abnormally (crash, timeout, build error, unparsable output).
+    broken: Option<String>,
+}
+
+/// Runs a cargo test command, streaming its output, and sums its
+/// `test result: ... N passed; M failed` lines.
+fn cargo_test(name: &str, args: &[&str], envs: &[(&str, String)]) -> Stage {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.current_dir(boot::workspace_root()).arg("test").args(args).stdout(Stdio::piped());
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    let mut stage = Stage { name: name.to_owned(), tally: Tally::default(), broken: None };
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(error) => {
+            stage.broken = Some(format!("cannot run cargo: {error}"));
+            return stage;
+        }
+    };
+    let mut results = 0;
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            println!("{line}");
+            if let Some(tally) = parse_cargo_result(&line) {
+                stage.tally.passed += tally.passed;
+                stage.tally.failed += tally.failed;
+                results += 1;
+            }
+        }
+    }
+    match child.wait() {
+        Ok(status) if status.success() => {}
+        Ok(status) => stage.broken = Some(format!("cargo test exited with {status}")),
+        Err(error) => stage.broken = Some(format!("waiting for cargo: {error}")),
+    }
+    if results == 0 && stage.broken.is_none() {
+        stage.broken = Some("no test results found in the output".to_owned());
+    }
+    stage
+}
+
+/// Parses `test result: ok. 12 passed; 0 failed; ...`.
+fn parse_cargo_result(line: &str) -> Option<Tally> {
+    let rest = line.strip_prefix("test result: ")?;
+    let (_, counts) = rest.split_once(". ")?;
+    let mut fields = counts.split("; ");
+    let passed = fields.next()?.strip_suffix(" passed")?.parse().ok()?;
+    let failed = fields.next()?.strip_suffix(" failed")?.parse().ok()?;
+    Some(Tally { passed, failed })
+}
+
+fn kernel_tests(kernel: &std::path::Path, firmware: Firmware, args: &TestArgs) -> Stage {
+    let name = format!("kernel tests ({})", firmware.name());
+    let mut stage = Stage { name, tally: Tally::default(), broken: None };
+    let cmdline = match &args.filter {
+        Some(filter) => format!("mode=test test={filter}"),
+        None => "mode=test".to_owned(),
+    };
+    let out_dir = boot::target_dir().join("images").join("ktest");
+    let outcome = boot::image::create(kernel, &RamdiskContents::with_cmdline(&cmdline), firmware, &out_dir)
+        .and_then(|image| {
+            let mut config = RunConfig::new(&image.path, firmware);
+            config.timeout = Duration::from_secs(args.timeout);
+            qemu::run(&config, true)
+        });
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            stage.broken = Some(format!("{error:#}"));
+            return stage;
+        }
+    };
+    match qemu::parse_tally(&outcome.serial) {
+        Some(tally) => stage.tally = Tally { passed: tally.passed, failed: tally.failed },
+        None => stage.broken = Some("the kernel printed no `N passed, M failed` line".to_owned()),
+    }
+    let consistent = match outcome.verdict {
+        Verdict::Success => stage.tally.failed == 0,
+        Verdict::Failure => stage.tally.failed > 0,
+        _ => false,
+    };
+    if !consistent && stage.broken.is_none() {
+        stage.broken = Some(format!("QEMU ended with {:?}", outcome.verdict));
+    }
+    println!("xtask: {} finished in {:.1} s", stage.name, outcome.elapsed.as_secs_f64());
+    stage
+}
+
+pub fn run(args: &TestArgs) -> Result<ExitCode> {
+    let mut stages = Vec::new();
+    if !args.no_host {
+        stages.push(cargo_test("host unit tests", &["--workspace", "--exclude", "tests"], &[]));
+    }
+    prerequisites::ensure(Firmware::Uefi)?;
+    let profile = if args.release { Profile::Release } else { Profile::Debug };
+    let kernel = boot::build::kernel(profile).context("building the kernel for the tests")?;
+    for firmware in Firmware::ALL {
+        stages.push(kernel_tests(&kernel, firmware, args));
+    }
+    if !args.no_integration {
+        let envs = [("KERNEL_ELF", kernel.display().to_string())];
+        stages.push(cargo_test("integration tests", &["--package", "tests"], &envs));
+    }
+
+    let mut total = Tally::default();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "\nxtask test summary:")?;
+    for stage in &stages {
+        total.passed += stage.tally.passed;
+        total.failed += stage.tally.failed;
+        let note = stage.broken.as_deref().map(|why| format!("  BROKEN: {why}")).unwrap_or_default();
+        writeln!(out, "  {:<28} {:>4} passed, {:>3} failed{note}", stage.name, stage.tally.passed, stage.tally.failed)?;
+    }
+    let broken = stages.iter().filter(|stage| stage.broken.is_some()).count();
+    // A stage that broke without a counted failure still counts as one.
+    let failed = total.failed + stages.iter().filter(|s| s.broken.is_some() && s.tally.failed == 0).count();
+    writeln!(out, "{} passed, {failed} failed", total.passed)?;
+    Ok(if failed == 0 && broken == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cargo_result_lines() {
+        let tally = parse_cargo_result("test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured").unwrap();
+        assert_eq!((tally.passed, tally.failed), (12, 0));
+        let tally = parse_cargo_result("test result: FAILED. 3 passed; 2 failed; 0 ignored").unwrap();
+        assert_eq!((tally.passed, tally.failed), (3, 2));
+        assert!(parse_cargo_result("running 3 tests").is_none());
+    }
+}
