@@ -148,11 +148,7 @@ impl<'a> BootConfig<'a> {
                 continue;
             };
             let accepted = match key {
-                "mode" => match value {
-                    "run" => Some(config.mode = Mode::Run),
-                    "test" => Some(config.mode = Mode::Test),
-                    _ => None,
-                },
+                "mode" => parse_mode(value).map(|mode| config.mode = mode),
                 "test" => (!value.is_empty()).then(|| {
                     config.mode = Mode::Test;
                     config.test_filter = Some(value);
@@ -188,6 +184,14 @@ impl<'a> BootConfig<'a> {
             Some(slot) => self.warnings[slot] = Some(ConfigWarning::TooMany),
             None => {}
         }
+    }
+}
+
+fn parse_mode(value: &str) -> Option<Mode> {
+    match value {
+        "run" => Some(Mode::Run),
+        "test" => Some(Mode::Test),
+        _ => None,
     }
 }
 

@@ -79,11 +79,11 @@ pub fn print(args: fmt::Arguments<'_>) {
 /// Uses the console if it is free; if the crashing code holds it, writes
 /// straight to the UART instead of waiting for a lock that is never released.
 pub fn fatal(args: fmt::Arguments<'_>) {
-    if let Some(mut console) = CONSOLE.try_lock() {
-        if let Some(port) = console.as_mut() {
-            let _ = port.write_fmt(args);
-            return;
-        }
+    if let Some(mut console) = CONSOLE.try_lock()
+        && let Some(port) = console.as_mut()
+    {
+        let _ = port.write_fmt(args);
+        return;
     }
     if let Some(mut writer) = serial::EmergencyWriter::new() {
         let _ = writer.write_fmt(args);

@@ -124,7 +124,7 @@ fn gdb(args: &ImageArgs) -> Result<ExitCode> {
     config.gdb = true;
     config.timeout = Duration::from_secs(24 * 3600);
     eprintln!(
-        "xtask: QEMU waits for gdb. In another terminal:\n  gdb -ex 'symbol-file -o {:#x} {}' -ex 'target remote :1234'",
+        "xtask: QEMU waits for gdb on :1234. In another terminal (use hardware breakpoints: the\n  bootloader overwrites software ones when it loads the kernel):\n  gdb -ex 'symbol-file -o {:#x} {}' -ex 'target remote :1234' -ex 'hbreak kernel::boot::start' -ex continue",
         boot::KERNEL_BASE,
         kernel.display()
     );

@@ -184,7 +184,7 @@ impl<'a> BuddyAllocator<'a> {
         while frame < end {
             let order = (0..=MAX_ORDER)
                 .rev()
-                .find(|&order| frame % (1 << order) == 0 && frame + (1 << order) <= end)
+                .find(|&order| frame.is_multiple_of(1 << order) && frame + (1 << order) <= end)
                 .unwrap_or(0);
             self.counts.reserved -= 1 << order;
             self.counts.free += 1 << order;

@@ -64,6 +64,13 @@ pub const HEAP_INITIAL_SIZE: u64 = 1 << 20;
 /// The heap never grows beyond this.
 pub const HEAP_MAX_SIZE: u64 = 1 << 30;
 
+// The heap limits must fit the heap region and be whole pages.
+const _: () = {
+    assert!(HEAP_INITIAL_SIZE <= HEAP_MAX_SIZE);
+    assert!(HEAP_MAX_SIZE <= HEAP.size());
+    assert!(HEAP_INITIAL_SIZE.is_multiple_of(4096) && HEAP_MAX_SIZE.is_multiple_of(4096));
+};
+
 /// Every kernel region, for overlap checks.
 pub const KERNEL_REGIONS: [Region; 4] = [BOOTLOADER, HEAP, MMIO, SCRATCH];
 
@@ -99,13 +106,6 @@ mod tests {
             assert_eq!(region.start % L4_ENTRY_SPAN, 0, "{region:?}");
             assert_eq!(region.end % L4_ENTRY_SPAN, 0, "{region:?}");
         }
-    }
-
-    #[test]
-    fn heap_limits_fit_the_heap_region() {
-        assert!(HEAP_INITIAL_SIZE <= HEAP_MAX_SIZE);
-        assert!(HEAP_MAX_SIZE <= HEAP.size());
-        assert_eq!(HEAP_INITIAL_SIZE % 4096, 0);
     }
 
     #[test]

@@ -75,10 +75,8 @@ impl RangeFlush {
 pub fn init() {
     let (level_4_frame, _) = Cr3::read();
     let table = frame::phys_to_virt(level_4_frame.start_address()).as_mut_ptr::<PageTable>();
-    // SAFETY: CR3 holds the active level-4 table, visible at this address
-    // through the complete physical-memory mapping (which the offset given to
-    // OffsetPageTable describes); the kernel space is created once, so this
-    // is the only mutable reference to the table.
+    // SAFETY: CR3's level-4 table is visible here via the full physical-memory
+    // mapping at the offset given; created once, so the only `&mut` to it.
     let mapper = unsafe { OffsetPageTable::new(&mut *table, frame::phys_to_virt(PhysAddr::zero())) };
     *KERNEL_SPACE.lock() = Some(AddressSpace { mapper });
 }
