@@ -46,6 +46,14 @@ pub const L4_ENTRY_SPAN: u64 = 1 << 39;
 
 /// The lower half, for user processes.
 pub const USER: Region = Region { start: 0, end: 0x0000_8000_0000_0000 };
+/// Where a program's ELF segments may be loaded (above 64 KiB, so the first
+/// pages stay unmapped and catch null-pointer accesses).
+pub const USER_IMAGE: Region = Region { start: 0x0000_0000_0001_0000, end: 0x0000_1000_0000_0000 };
+/// Where `map_anonymous` places process heap memory.
+pub const USER_HEAP: Region = Region { start: 0x0000_2000_0000_0000, end: 0x0000_3000_0000_0000 };
+/// The user stack region; the stack grows down from `USER_STACK.end`.
+pub const USER_STACK: Region = Region { start: 0x0000_7fff_0000_0000, end: 0x0000_7fff_ffff_0000 };
+
 /// Where the bootloader may place its dynamic mappings.
 pub const BOOTLOADER: Region = Region { start: 0xffff_8000_0000_0000, end: 0xffff_a000_0000_0000 };
 /// The kernel heap's reserved range; only the first part is mapped.
@@ -105,6 +113,18 @@ mod tests {
         for region in KERNEL_REGIONS.iter().chain([&USER]) {
             assert_eq!(region.start % L4_ENTRY_SPAN, 0, "{region:?}");
             assert_eq!(region.end % L4_ENTRY_SPAN, 0, "{region:?}");
+        }
+    }
+
+    #[test]
+    fn user_regions_are_inside_user_space_and_disjoint() {
+        let regions = [USER_IMAGE, USER_HEAP, USER_STACK];
+        for (i, region) in regions.iter().enumerate() {
+            assert!(USER.contains(region.start) && USER.contains(region.end - 1), "{region:?}");
+            assert!(region.start >= 0x1_0000, "{region:?} reaches the null page");
+            for other in &regions[i + 1..] {
+                assert!(!region.overlaps(other), "{region:?} overlaps {other:?}");
+            }
         }
     }
 

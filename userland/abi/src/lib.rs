@@ -1,0 +1,384 @@
+//! The system-call ABI shared by the kernel and user programs.
+//!
+//! Calling convention (the `syscall` instruction): the number in `rax`,
+//! arguments in `rdi`, `rsi`, `rdx`, `r10`, `r8`, `r9`; the result comes back
+//! in `rax`. A result `>= 0` is success; a negative result is `-(Error)`.
+//! `rcx` and `r11` are clobbered (the CPU uses them for the return), every
+//! other register is preserved.
+//!
+//! Pointers are passed as plain integers together with a length; the kernel
+//! treats them as claims to be checked against the caller's mappings.
+
+#![no_std]
+#![forbid(unsafe_code)]
+
+use core::fmt;
+
+/// System-call numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u64)]
+pub enum Syscall {
+    /// `exit(code: i32) -> !`: ends the calling process.
+    Exit = 0,
+    /// `spawn(path_ptr, path_len, argv_ptr: *const Arg, argc) -> pid`.
+    Spawn = 1,
+    /// `wait(pid, status_ptr: *mut WaitStatus) -> pid`: waits for a child
+    /// (`pid` 0: any child) to end and reports how it ended.
+    Wait = 2,
+    /// `yield() -> 0`: gives up the rest of the time slice.
+    Yield = 3,
+    /// `sleep(ticks) -> 0`: blocks for at least `ticks` timer ticks.
+    Sleep = 4,
+    /// `getpid() -> pid`.
+    GetPid = 5,
+    /// `clock(out_ptr: *mut Clock) -> 0`.
+    Clock = 6,
+    /// `write(buffer_ptr, length) -> length`: writes to the console.
+    Write = 7,
+    /// `read_file(path_ptr, path_len, buffer_ptr, buffer_len, offset) -> bytes`:
+    /// reads from a ramdisk file; with a zero-length buffer returns the file size.
+    ReadFile = 8,
+    /// `map_anonymous(length) -> address`: maps zeroed, writable, non-executable
+    /// memory (committed on first touch) for the process's heap.
+    MapAnonymous = 9,
+    /// `unmap_anonymous(address, length) -> 0`: unmaps what `map_anonymous` mapped.
+    UnmapAnonymous = 10,
+}
+
+impl Syscall {
+    /// Every system call, in number order.
+    pub const ALL: [Syscall; 11] = [
+        Syscall::Exit,
+        Syscall::Spawn,
+        Syscall::Wait,
+        Syscall::Yield,
+        Syscall::Sleep,
+        Syscall::GetPid,
+        Syscall::Clock,
+        Syscall::Write,
+        Syscall::ReadFile,
+        Syscall::MapAnonymous,
+        Syscall::UnmapAnonymous,
+    ];
+
+    /// The call with number `number`, if any.
+    pub fn from_number(number: u64) -> Option<Syscall> {
+        Syscall::ALL.get(usize::try_from(number).ok()?).copied()
+    }
+}
+
+/// Why a system call failed. Codes are never zero; on the wire a failure is
+/// the negated code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(i64)]
+pub enum Error {
+    /// No system call has that number.
+    UnknownSyscall = 1,
+    /// A pointer argument is null, unaligned, outside user space, unmapped,
+    /// or lacks the rights the call needs.
+    BadAddress = 2,
+    /// An argument is out of range.
+    InvalidArgument = 3,
+    /// No such file or process.
+    NotFound = 4,
+    /// The kernel ran out of memory for this request.
+    OutOfMemory = 5,
+    /// The caller has no child to wait for (or not that one).
+    NoChild = 6,
+    /// A length or size is larger than the kernel accepts.
+    TooLarge = 7,
+    /// The file is not a valid executable for this kernel.
+    BadExecutable = 8,
+    /// Text that must be UTF-8 is not.
+    InvalidUtf8 = 9,
+    /// The per-process or system limit on processes was reached.
+    TooManyProcesses = 10,
+}
+
+impl Error {
+    /// Every error, in code order.
+    pub const ALL: [Error; 10] = [
+        Error::UnknownSyscall,
+        Error::BadAddress,
+        Error::InvalidArgument,
+        Error::NotFound,
+        Error::OutOfMemory,
+        Error::NoChild,
+        Error::TooLarge,
+        Error::BadExecutable,
+        Error::InvalidUtf8,
+        Error::TooManyProcesses,
+    ];
+
+    /// The positive code.
+    pub const fn code(self) -> i64 {
+        self as i64
+    }
+
+    /// The error with `code`, if any.
+    pub fn from_code(code: i64) -> Option<Error> {
+        Error::ALL.iter().copied().find(|error| error.code() == code)
+    }
+
+    /// A short name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Error::UnknownSyscall => "unknown system call",
+            Error::BadAddress => "bad address",
+            Error::InvalidArgument => "invalid argument",
+            Error::NotFound => "not found",
+            Error::OutOfMemory => "out of memory",
+            Error::NoChild => "no such child",
+            Error::TooLarge => "too large",
+            Error::BadExecutable => "bad executable",
+            Error::InvalidUtf8 => "invalid UTF-8",
+            Error::TooManyProcesses => "too many processes",
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Encodes a result for `rax`.
+pub fn encode(result: Result<u64, Error>) -> u64 {
+    match result {
+        Ok(value) => value,
+        Err(error) => (-error.code()) as u64,
+    }
+}
+
+/// Decodes `rax` after a system call. Values that are negative as `i64` but
+/// name no error decode as `InvalidArgument` (they cannot come from a
+/// correct kernel).
+pub fn decode(raw: u64) -> Result<u64, Error> {
+    let signed = raw as i64;
+    if signed >= 0 {
+        Ok(raw)
+    } else {
+        Err(signed.checked_neg().and_then(Error::from_code).unwrap_or(Error::InvalidArgument))
+    }
+}
+
+/// One argument of `spawn`: a pointer and length of UTF-8 text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Arg {
+    /// Address of the text.
+    pub ptr: u64,
+    /// Length in bytes.
+    pub len: u64,
+}
+
+/// What `clock` reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Clock {
+    /// Timer ticks since boot.
+    pub ticks: u64,
+    /// Timer ticks per second.
+    pub tick_hz: u64,
+    /// The time-stamp counter.
+    pub tsc: u64,
+    /// TSC cycles per second.
+    pub tsc_hz: u64,
+}
+
+/// The kind of fault that killed a process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum FaultKind {
+    /// Access to the first page (a null pointer).
+    NullDereference = 1,
+    /// Access to unmapped memory (or to kernel memory).
+    UnmappedAccess = 2,
+    /// A write to read-only memory, such as code.
+    WriteToReadOnly = 3,
+    /// An instruction fetch from non-executable memory.
+    ExecuteNonExecutable = 4,
+    /// The stack grew into its guard page.
+    StackOverflow = 5,
+    /// General protection fault (privileged instruction, non-canonical address, ...).
+    GeneralProtection = 6,
+    /// Undefined instruction.
+    InvalidOpcode = 7,
+    /// Division by zero or overflow.
+    DivideError = 8,
+    /// Any other exception.
+    OtherException = 9,
+}
+
+impl FaultKind {
+    /// Every kind, in code order.
+    pub const ALL: [FaultKind; 9] = [
+        FaultKind::NullDereference,
+        FaultKind::UnmappedAccess,
+        FaultKind::WriteToReadOnly,
+        FaultKind::ExecuteNonExecutable,
+        FaultKind::StackOverflow,
+        FaultKind::GeneralProtection,
+        FaultKind::InvalidOpcode,
+        FaultKind::DivideError,
+        FaultKind::OtherException,
+    ];
+
+    /// The kind with code `code`.
+    pub fn from_code(code: u32) -> Option<FaultKind> {
+        FaultKind::ALL.iter().copied().find(|kind| *kind as u32 == code)
+    }
+
+    /// The name used in fault reports (`fault=<name>`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            FaultKind::NullDereference => "null-dereference",
+            FaultKind::UnmappedAccess => "unmapped-access",
+            FaultKind::WriteToReadOnly => "write-to-read-only",
+            FaultKind::ExecuteNonExecutable => "execute-non-executable",
+            FaultKind::StackOverflow => "stack-overflow",
+            FaultKind::GeneralProtection => "general-protection",
+            FaultKind::InvalidOpcode => "invalid-opcode",
+            FaultKind::DivideError => "divide-error",
+            FaultKind::OtherException => "exception",
+        }
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a child ended, as written by `wait`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct WaitStatus {
+    /// The child's process id.
+    pub pid: u64,
+    /// 0: exited with `code`; 1: killed by fault `fault` at `address`.
+    pub how: u32,
+    /// The exit code (when `how` is 0).
+    pub code: i32,
+    /// The `FaultKind` code (when `how` is 1).
+    pub fault: u32,
+    /// Padding.
+    pub reserved: u32,
+    /// The faulting address (when `how` is 1).
+    pub address: u64,
+}
+
+/// A decoded [`WaitStatus`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitReason {
+    /// The process called `exit(code)` (or its runtime did).
+    Exited(i32),
+    /// The kernel killed the process for a fault.
+    Faulted {
+        /// What went wrong.
+        kind: FaultKind,
+        /// The address involved.
+        address: u64,
+    },
+}
+
+impl WaitStatus {
+    /// A status for a normal exit.
+    pub fn exited(pid: u64, code: i32) -> WaitStatus {
+        WaitStatus { pid, how: 0, code, ..WaitStatus::default() }
+    }
+
+    /// A status for a fault.
+    pub fn faulted(pid: u64, kind: FaultKind, address: u64) -> WaitStatus {
+        WaitStatus { pid, how: 1, fault: kind as u32, address, ..WaitStatus::default() }
+    }
+
+    /// Decodes the status; `None` if malformed.
+    pub fn reason(&self) -> Option<ExitReason> {
+        match self.how {
+            0 => Some(ExitReason::Exited(self.code)),
+            1 => FaultKind::from_code(self.fault).map(|kind| ExitReason::Faulted { kind, address: self.address }),
+            _ => None,
+        }
+    }
+}
+
+bitflags::bitflags! {
+    /// Access rights, in seL4's vocabulary.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct Rights: u32 {
+        /// May read.
+        const READ = 1 << 0;
+        /// May write.
+        const WRITE = 1 << 1;
+        /// May execute.
+        const EXECUTE = 1 << 2;
+        /// May pass these rights on.
+        const GRANT = 1 << 3;
+    }
+}
+
+/// Limits the kernel enforces on arguments.
+pub mod limits {
+    /// Longest path.
+    pub const MAX_PATH: u64 = 256;
+    /// Most arguments to `spawn`.
+    pub const MAX_ARGS: u64 = 64;
+    /// Longest single argument.
+    pub const MAX_ARG_LEN: u64 = 4096;
+    /// Largest `write`.
+    pub const MAX_WRITE: u64 = 64 * 1024;
+    /// Largest single `map_anonymous`.
+    pub const MAX_MAP: u64 = 1 << 30;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syscall_numbers_round_trip() {
+        for (number, call) in Syscall::ALL.iter().enumerate() {
+            assert_eq!(*call as u64, number as u64);
+            assert_eq!(Syscall::from_number(number as u64), Some(*call));
+        }
+        assert_eq!(Syscall::from_number(Syscall::ALL.len() as u64), None);
+        assert_eq!(Syscall::from_number(u64::MAX), None);
+    }
+
+    #[test]
+    fn errors_are_never_zero_and_round_trip_through_rax() {
+        for error in Error::ALL {
+            assert!(error.code() > 0);
+            let raw = encode(Err(error));
+            assert!((raw as i64) < 0);
+            assert_eq!(decode(raw), Err(error));
+        }
+        assert_eq!(decode(encode(Ok(0))), Ok(0));
+        assert_eq!(decode(encode(Ok(12345))), Ok(12345));
+        assert_eq!(decode(u64::MAX - 1000), Err(Error::InvalidArgument));
+        assert_eq!(decode(i64::MIN as u64), Err(Error::InvalidArgument));
+    }
+
+    #[test]
+    fn wait_status_round_trips() {
+        assert_eq!(WaitStatus::exited(3, -7).reason(), Some(ExitReason::Exited(-7)));
+        for kind in FaultKind::ALL {
+            let status = WaitStatus::faulted(4, kind, 0x1000);
+            assert_eq!(status.reason(), Some(ExitReason::Faulted { kind, address: 0x1000 }));
+        }
+        assert_eq!(WaitStatus { how: 9, ..WaitStatus::default() }.reason(), None);
+        assert_eq!(size_of::<WaitStatus>(), 32);
+    }
+
+    #[test]
+    fn fault_names_are_distinct() {
+        for (i, a) in FaultKind::ALL.iter().enumerate() {
+            for b in &FaultKind::ALL[i + 1..] {
+                assert_ne!(a.name(), b.name());
+            }
+        }
+    }
+}
