@@ -14,6 +14,7 @@
 extern crate alloc;
 
 pub mod config;
+pub mod exec;
 pub mod mm;
 pub mod ramdisk;
 pub mod verdict;

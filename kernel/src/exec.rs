@@ -1,0 +1,1 @@
+//! Executable validation: turns ELF bytes into a checked load plan.
