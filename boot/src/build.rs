@@ -31,3 +31,56 @@ pub fn kernel(profile: Profile) -> Result<PathBuf> {
     }
     Ok(elf)
 }
+
+/// A user program built for the ramdisk.
+#[derive(Clone, Debug)]
+pub struct UserProgram {
+    /// Program name (the file name in `userland/programs/src/bin`).
+    pub name: String,
+    /// The ELF file.
+    pub path: PathBuf,
+}
+
+/// The names of every user program: one per file in `userland/programs/src/bin`.
+pub fn user_program_names() -> Result<Vec<String>> {
+    let directory = workspace_root().join("userland/programs/src/bin");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&directory).with_context(|| format!("listing {}", directory.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|extension| extension == "rs")
+            && let Some(stem) = path.file_stem().and_then(|stem| stem.to_str())
+        {
+            names.push(stem.to_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Builds every user program and returns them in name order.
+pub fn user_programs(profile: Profile) -> Result<Vec<UserProgram>> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(workspace_root())
+        .args(["build", "--package", "programs", "--bins", "--target", KERNEL_TARGET]);
+    if profile == Profile::Release {
+        command.arg("--release");
+    }
+    let status = command.status().context("running cargo to build the user programs")?;
+    if !status.success() {
+        bail!("building the user programs failed ({status})");
+    }
+    let output = target_dir().join(KERNEL_TARGET).join(profile.dir_name());
+    user_program_names()?
+        .into_iter()
+        .map(|name| {
+            let path = output.join(&name);
+            if path.is_file() {
+                Ok(UserProgram { name, path })
+            } else {
+                bail!("user program {} was not built", path.display())
+            }
+        })
+        .collect()
+}

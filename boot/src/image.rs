@@ -52,6 +52,30 @@ impl RamdiskContents {
     }
 }
 
+/// Ramdisk path listing the user test programs, one per line (read by `init test`).
+pub const TEST_LIST_PATH: &str = "boot/tests";
+
+/// Prefix of user test programs.
+pub const TEST_PROGRAM_PREFIX: &str = "test-";
+
+impl RamdiskContents {
+    /// The standard ramdisk: the command line, every user program as
+    /// `bin/<name>`, and the list of test programs.
+    pub fn standard(cmdline: &str, programs: &[crate::build::UserProgram]) -> Result<RamdiskContents> {
+        let mut contents = RamdiskContents::with_cmdline(cmdline);
+        let mut tests = String::new();
+        for program in programs {
+            let data = fs::read(&program.path).with_context(|| format!("reading {}", program.path.display()))?;
+            contents.add(&format!("bin/{}", program.name), data);
+            if program.name.starts_with(TEST_PROGRAM_PREFIX) {
+                tests.push_str(&format!("bin/{}\n", program.name));
+            }
+        }
+        contents.add(TEST_LIST_PATH, tests.into_bytes());
+        Ok(contents)
+    }
+}
+
 /// A bootable disk image on disk.
 #[derive(Clone, Debug)]
 pub struct DiskImage {
@@ -61,9 +85,37 @@ pub struct DiskImage {
     pub firmware: Firmware,
 }
 
+/// The toolchain's `llvm-objcopy` (from the `llvm-tools-preview` component).
+fn objcopy() -> Option<PathBuf> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let output = std::process::Command::new(rustc).args(["--print", "sysroot"]).output().ok()?;
+    let sysroot = PathBuf::from(String::from_utf8(output.stdout).ok()?.trim());
+    let host = "x86_64-unknown-linux-gnu";
+    Some(sysroot.join("lib/rustlib").join(host).join("bin/llvm-objcopy")).filter(|path| path.is_file())
+}
+
+/// A copy of `kernel` without debug sections, which the BIOS loader would
+/// otherwise read at boot (symbols stay; gdb uses the original file).
+fn strip_debug(kernel: &Path, out_dir: &Path) -> Result<PathBuf> {
+    let Some(objcopy) = objcopy() else { return Ok(kernel.to_path_buf()) };
+    let stripped = out_dir.join("kernel.stripped");
+    let status = std::process::Command::new(objcopy)
+        .arg("--strip-debug")
+        .arg(kernel)
+        .arg(&stripped)
+        .status()
+        .context("running llvm-objcopy")?;
+    if !status.success() {
+        anyhow::bail!("llvm-objcopy --strip-debug failed on {}", kernel.display());
+    }
+    Ok(stripped)
+}
+
 /// Writes the ramdisk and a disk image for `firmware` into `out_dir`.
 pub fn create(kernel: &Path, ramdisk: &RamdiskContents, firmware: Firmware, out_dir: &Path) -> Result<DiskImage> {
     fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let kernel = strip_debug(kernel, out_dir)?;
+    let kernel = kernel.as_path();
     let ramdisk_path = out_dir.join("ramdisk.tar");
     fs::write(&ramdisk_path, ramdisk.to_tar()?).with_context(|| format!("writing {}", ramdisk_path.display()))?;
     let path = out_dir.join(format!("{}.img", firmware.name()));

@@ -5,7 +5,8 @@ use crate::arch::{apic, cpu, gdt, idt, pic, qemu};
 use crate::config::{BootConfig, Inject, Mode, CMDLINE_PATH};
 use crate::mm::{frame, heap, layout, paging};
 use crate::ramdisk::Ramdisk;
-use crate::{ktest, logger, time};
+use crate::arch::syscall;
+use crate::{ktest, logger, process, sched, time};
 use bootloader_api::config::{BootloaderConfig, Mapping};
 use bootloader_api::BootInfo;
 use core::panic::PanicInfo;
@@ -80,7 +81,9 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
         summary.metadata / 1024
     );
 
-    paging::init();
+    if let Err(error) = paging::init() {
+        panic!("cannot set up the kernel page tables: {error:?}");
+    }
     if let Err(error) = heap::init() {
         panic!("cannot map the initial kernel heap: {error:?}");
     }
@@ -90,12 +93,20 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
     cpu::enable_interrupts();
     log::info!("interrupts on: APIC id {} version {:#x}", apic::id(), apic::version());
 
+    syscall::init();
+    if let Some(ramdisk) = ramdisk {
+        process::init(ramdisk);
+    }
+    if let Err(error) = sched::init() {
+        panic!("cannot start the scheduler: {error:?}");
+    }
+
     if let Some(inject) = config.inject {
         inject_fault(inject);
     }
     match config.mode {
         Mode::Test => ktest::run(config.test_filter),
-        Mode::Run => run(),
+        Mode::Run => run(config.init_path, config.init_arguments),
     }
 }
 
@@ -138,9 +149,43 @@ fn start_timer(features: &cpu::Features, hz: u32) {
     );
 }
 
-/// Run mode. Until there are processes to run, it shows the timer working
-/// and shuts down cleanly.
-fn run() -> ! {
+/// Run mode: starts the first program (`bin/init` unless the command line
+/// names another) and shuts down with its verdict when it ends.
+fn run(init_path: &str, init_arguments: Option<&str>) -> ! {
+    if process::ramdisk().and_then(|ramdisk| ramdisk.file(init_path)).is_none() {
+        log::warn!("no {init_path} in the ramdisk");
+        show_timer_and_stop();
+    }
+    let arguments: alloc::vec::Vec<&str> =
+        init_arguments.map(|text| text.split(',').filter(|a| !a.is_empty()).collect()).unwrap_or_default();
+    let pid = match process::spawn(init_path, &arguments, None) {
+        Ok(pid) => pid,
+        Err(error) => {
+            log::error!("cannot start {init_path}: {error}");
+            qemu::exit(qemu::ExitCode::Failure);
+        }
+    };
+    log::info!("started {init_path} (pid {pid}) with arguments {arguments:?}");
+    let reason = process::wait_from_kernel(pid);
+    let counts = frame::counts();
+    let stats = sched::stats();
+    log::info!(
+        "init ended: {reason:?} at timer tick {} ({} Hz); {} processes spawned, {} context switches; frames: {} free, {} user",
+        time::ticks(),
+        time::timer_hz(),
+        process::stats().spawned,
+        stats.switches,
+        counts.free,
+        counts.user
+    );
+    match reason {
+        Some(abi::ExitReason::Exited(0)) => qemu::exit(qemu::ExitCode::Success),
+        _ => qemu::exit(qemu::ExitCode::Failure),
+    }
+}
+
+/// Without an `init` program: shows the timer working and shuts down cleanly.
+fn show_timer_and_stop() -> ! {
     let start_ticks = time::ticks();
     let start_nanos = time::uptime_nanos();
     while time::ticks() < start_ticks + RUN_MODE_TICKS {
@@ -157,7 +202,7 @@ fn run() -> ! {
         counts.free,
         counts.kernel
     );
-    log::info!("nothing to run yet: shutting down");
+    log::info!("nothing to run: shutting down");
     qemu::exit(qemu::ExitCode::Success)
 }
 

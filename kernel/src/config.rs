@@ -100,6 +100,9 @@ impl fmt::Display for ConfigWarning<'_> {
     }
 }
 
+/// The first program started in run mode, unless `init=` names another.
+pub const DEFAULT_INIT_PATH: &str = "bin/init";
+
 /// Maximum number of warnings kept (parsing happens before the heap exists).
 pub const MAX_WARNINGS: usize = 8;
 
@@ -117,6 +120,10 @@ pub struct BootConfig<'a> {
     pub timer_hz: u32,
     /// A fault to inject after boot.
     pub inject: Option<Inject>,
+    /// The first program, a ramdisk path (`init=bin/init` by default).
+    pub init_path: &'a str,
+    /// Its arguments, comma-separated (`init-args=test` runs the user tests).
+    pub init_arguments: Option<&'a str>,
     warnings: [Option<ConfigWarning<'a>>; MAX_WARNINGS],
 }
 
@@ -133,6 +140,8 @@ impl Default for BootConfig<'_> {
             log_level: LogLevel::Info,
             timer_hz: 100,
             inject: None,
+            init_path: DEFAULT_INIT_PATH,
+            init_arguments: None,
             warnings: [None; MAX_WARNINGS],
         }
     }
@@ -160,6 +169,11 @@ impl<'a> BootConfig<'a> {
                     .filter(|hz| (MIN_TIMER_HZ..=MAX_TIMER_HZ).contains(hz))
                     .map(|hz| config.timer_hz = hz),
                 "inject" => Inject::parse(value).map(|inject| config.inject = Some(inject)),
+                "init" => (!value.is_empty()).then(|| config.init_path = value),
+                "init-args" => {
+                    config.init_arguments = Some(value);
+                    Some(())
+                }
                 _ => {
                     config.warn(ConfigWarning::UnknownKey(key));
                     continue;
@@ -216,12 +230,16 @@ mod tests {
         let config = BootConfig::parse("");
         assert_eq!(config, BootConfig::default());
         assert_eq!(config.mode, Mode::Run);
+        assert_eq!(config.init_path, DEFAULT_INIT_PATH);
         assert_eq!(config.warnings().count(), 0);
     }
 
     #[test]
     fn parses_every_key() {
-        let config = BootConfig::parse("mode=test log=trace hz=250 inject=page-fault\n");
+        let config =
+            BootConfig::parse("mode=test log=trace hz=250 inject=page-fault init=bin/bench init-args=test,fast\n");
+        assert_eq!(config.init_path, "bin/bench");
+        assert_eq!(config.init_arguments, Some("test,fast"));
         assert_eq!(config.mode, Mode::Test);
         assert_eq!(config.log_level, LogLevel::Trace);
         assert_eq!(config.timer_hz, 250);

@@ -29,6 +29,10 @@ pub mod boot;
 pub mod ktest;
 #[cfg(target_os = "none")]
 pub mod logger;
+pub mod process;
+pub mod sched;
+#[cfg(target_os = "none")]
+pub mod syscall;
 #[cfg(target_os = "none")]
 pub mod sync;
 #[cfg(target_os = "none")]

@@ -4,6 +4,7 @@
 //! The kernel ELF comes from `KERNEL_ELF` when `cargo xtask test` provides
 //! it; otherwise the first test builds the debug kernel itself.
 
+use boot::build::UserProgram;
 use boot::image::RamdiskContents;
 use boot::qemu::{self, RunConfig, RunOutcome};
 use boot::{Firmware, Profile};
@@ -25,12 +26,18 @@ pub fn kernel_elf() -> PathBuf {
         .clone()
 }
 
+/// The user programs (built once per test run).
+pub fn user_programs() -> Vec<UserProgram> {
+    static PROGRAMS: OnceLock<Vec<UserProgram>> = OnceLock::new();
+    PROGRAMS.get_or_init(|| boot::build::user_programs(Profile::Debug).expect("building the user programs")).clone()
+}
+
 /// Boots the kernel with `cmdline` and waits at most `timeout`.
 /// `name` keeps each test's image apart so tests can run in parallel.
 pub fn boot_with_timeout(name: &str, firmware: Firmware, cmdline: &str, timeout: Duration) -> RunOutcome {
     let out_dir = boot::target_dir().join("images").join("integration").join(format!("{name}-{}", firmware.name()));
-    let image = boot::image::create(&kernel_elf(), &RamdiskContents::with_cmdline(cmdline), firmware, &out_dir)
-        .expect("creating the disk image");
+    let ramdisk = RamdiskContents::standard(cmdline, &user_programs()).expect("packing the ramdisk");
+    let image = boot::image::create(&kernel_elf(), &ramdisk, firmware, &out_dir).expect("creating the disk image");
     let mut config = RunConfig::new(&image.path, firmware);
     config.timeout = timeout;
     let outcome = qemu::run(&config, false).expect("running QEMU");

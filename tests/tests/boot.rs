@@ -6,21 +6,24 @@ use std::time::Duration;
 use tests::*;
 
 #[test]
-fn bios_boot_reports_memory_cpu_and_timer() {
+fn bios_boot_reports_memory_cpu_and_timer_then_runs_init() {
     let outcome = boot("run", Bios, "mode=run");
     assert_eq!(outcome.verdict, Verdict::Success);
     assert_output_contains(&outcome, "memory map: ");
     assert_output_contains(&outcome, "cpu: ");
-    assert_output_contains(&outcome, "timer ticks: 10 in");
-    assert_output_contains(&outcome, "nothing to run yet: shutting down");
+    assert_output_contains(&outcome, "timer: local APIC");
+    assert_output_contains(&outcome, "started bin/init (pid 1)");
+    assert_output_contains(&outcome, "argv: bin/hello from init");
+    assert_output_contains(&outcome, "init: hello exited with 0");
+    assert_output_contains(&outcome, "init ended: Some(Exited(0))");
 }
 
 #[test]
-fn uefi_boot_reports_memory_cpu_and_timer() {
+fn uefi_boot_reports_memory_cpu_and_timer_then_runs_init() {
     let outcome = boot("run", Uefi, "mode=run");
     assert_eq!(outcome.verdict, Verdict::Success);
     assert_output_contains(&outcome, "memory map: ");
-    assert_output_contains(&outcome, "timer ticks: 10 in");
+    assert_output_contains(&outcome, "init: hello exited with 0");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! `cargo xtask`: build, run, test and debug the kernel.
 
+mod bench;
 mod prerequisites;
 mod test;
 
@@ -30,6 +31,8 @@ enum Command {
     Test(test::TestArgs),
     /// Boot under QEMU halted at the first instruction, waiting for gdb on :1234.
     Gdb(ImageArgs),
+    /// Run a benchmark deterministically (`-icount shift=0`) and write a CSV.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Args, Clone)]
@@ -54,11 +57,14 @@ impl ImageArgs {
         if self.release { Profile::Release } else { Profile::Debug }
     }
 
-    /// Builds the kernel and the image; returns the image path.
+    /// Builds the kernel, the user programs and the image; returns the
+    /// kernel and image paths.
     fn build(&self) -> Result<(PathBuf, PathBuf)> {
         let kernel = boot::build::kernel(self.profile())?;
+        let programs = boot::build::user_programs(self.profile())?;
         let out_dir = boot::target_dir().join("images").join(self.profile().dir_name());
-        let image = boot::image::create(&kernel, &RamdiskContents::with_cmdline(&self.cmdline), self.firmware(), &out_dir)?;
+        let ramdisk = RamdiskContents::standard(&self.cmdline, &programs)?;
+        let image = boot::image::create(&kernel, &ramdisk, self.firmware(), &out_dir)?;
         Ok((kernel, image.path))
     }
 }
@@ -114,6 +120,7 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
         }
         Command::Test(args) => test::run(&args),
         Command::Gdb(args) => gdb(&args),
+        Command::Bench(args) => bench::run(&args),
     }
 }
 

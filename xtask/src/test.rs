@@ -2,11 +2,13 @@
 
 use crate::prerequisites;
 use anyhow::{Context, Result};
+use boot::build::UserProgram;
 use boot::image::RamdiskContents;
 use boot::qemu::{self, RunConfig, Verdict};
 use boot::{Firmware, Profile};
 use clap::Args;
 use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 
@@ -18,6 +20,9 @@ pub struct TestArgs {
     /// Skip the host unit tests.
     #[arg(long)]
     no_host: bool,
+    /// Skip the user test programs.
+    #[arg(long)]
+    no_user: bool,
     /// Skip the integration tests in `tests/`.
     #[arg(long)]
     no_integration: bool,
@@ -92,15 +97,13 @@ fn parse_cargo_result(line: &str) -> Option<Tally> {
     Some(Tally { passed, failed })
 }
 
-fn kernel_tests(kernel: &std::path::Path, firmware: Firmware, args: &TestArgs) -> Stage {
-    let name = format!("kernel tests ({})", firmware.name());
+/// Boots `kernel` with `cmdline` and the standard ramdisk under `firmware`
+/// and reads the closing tally of whatever ran (kernel tests or `init test`).
+fn boot_stage(name: String, kernel: &Path, programs: &[UserProgram], cmdline: &str, firmware: Firmware, args: &TestArgs) -> Stage {
     let mut stage = Stage { name, tally: Tally::default(), broken: None };
-    let cmdline = match &args.filter {
-        Some(filter) => format!("mode=test test={filter}"),
-        None => "mode=test".to_owned(),
-    };
-    let out_dir = boot::target_dir().join("images").join("ktest");
-    let outcome = boot::image::create(kernel, &RamdiskContents::with_cmdline(&cmdline), firmware, &out_dir)
+    let out_dir = boot::target_dir().join("images").join("xtask-test").join(cmdline.replace([' ', '=', ','], "-"));
+    let outcome = RamdiskContents::standard(cmdline, programs)
+        .and_then(|ramdisk| boot::image::create(kernel, &ramdisk, firmware, &out_dir))
         .and_then(|image| {
             let mut config = RunConfig::new(&image.path, firmware);
             config.timeout = Duration::from_secs(args.timeout);
@@ -115,7 +118,7 @@ fn kernel_tests(kernel: &std::path::Path, firmware: Firmware, args: &TestArgs) -
     };
     match qemu::parse_tally(&outcome.serial) {
         Some(tally) => stage.tally = Tally { passed: tally.passed, failed: tally.failed },
-        None => stage.broken = Some("the kernel printed no `N passed, M failed` line".to_owned()),
+        None => stage.broken = Some("no `N passed, M failed` line in the output".to_owned()),
     }
     let consistent = match outcome.verdict {
         Verdict::Success => stage.tally.failed == 0,
@@ -132,13 +135,25 @@ fn kernel_tests(kernel: &std::path::Path, firmware: Firmware, args: &TestArgs) -
 pub fn run(args: &TestArgs) -> Result<ExitCode> {
     let mut stages = Vec::new();
     if !args.no_host {
-        stages.push(cargo_test("host unit tests", &["--workspace", "--exclude", "tests"], &[]));
+        stages.push(cargo_test("host unit tests", &["--workspace", "--exclude", "tests", "--exclude", "programs"], &[]));
     }
     prerequisites::ensure(Firmware::Uefi)?;
     let profile = if args.release { Profile::Release } else { Profile::Debug };
     let kernel = boot::build::kernel(profile).context("building the kernel for the tests")?;
+    let programs = boot::build::user_programs(profile).context("building the user programs")?;
+    let kernel_cmdline = match &args.filter {
+        Some(filter) => format!("mode=test test={filter}"),
+        None => "mode=test".to_owned(),
+    };
     for firmware in Firmware::ALL {
-        stages.push(kernel_tests(&kernel, firmware, args));
+        let name = format!("kernel tests ({})", firmware.name());
+        stages.push(boot_stage(name, &kernel, &programs, &kernel_cmdline, firmware, args));
+    }
+    if !args.no_user {
+        for firmware in Firmware::ALL {
+            let name = format!("user tests ({})", firmware.name());
+            stages.push(boot_stage(name, &kernel, &programs, "mode=run init-args=test", firmware, args));
+        }
     }
     if !args.no_integration {
         let envs = [("KERNEL_ELF", kernel.display().to_string())];

@@ -1,7 +1,7 @@
 //! CPU identification, feature enabling, interrupts on/off, halting, the TSC.
 
 use core::fmt;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use raw_cpuid::CpuId;
 use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
 use x86_64::registers::model_specific::{Efer, EferFlags};
@@ -81,12 +81,42 @@ pub fn enable_protections(features: &Features) {
     // SAFETY: each bit is only set when CPUID reports the feature, and none of
     // them changes how the kernel's own (supervisor, non-user) mappings behave.
     unsafe { Cr4::write(cr4) };
+    SMAP_ENABLED.store(features.smap, Ordering::Relaxed);
     // SAFETY: write protection only makes the kernel honour read-only
     // mappings it created itself; no kernel code writes through them.
     unsafe { Cr0::update(|flags| flags.insert(Cr0Flags::WRITE_PROTECT)) };
 }
 
 static BOOT_CPU_ID: AtomicU32 = AtomicU32::new(0);
+static SMAP_ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// While alive, the kernel may touch user pages despite SMAP (`stac` ...
+/// `clac`). Open one only around user-copy routines.
+pub struct UserAccessWindow {
+    opened: bool,
+}
+
+impl UserAccessWindow {
+    /// Opens the window (a no-op without SMAP).
+    pub fn open() -> UserAccessWindow {
+        let opened = SMAP_ENABLED.load(Ordering::Relaxed);
+        if opened {
+            // SAFETY: stac only sets RFLAGS.AC; SMAP is enabled, so the
+            // instruction exists. The window closes when this value drops.
+            unsafe { core::arch::asm!("stac", options(nomem, nostack)) };
+        }
+        UserAccessWindow { opened }
+    }
+}
+
+impl Drop for UserAccessWindow {
+    fn drop(&mut self) {
+        if self.opened {
+            // SAFETY: clears RFLAGS.AC, re-arming SMAP.
+            unsafe { core::arch::asm!("clac", options(nomem, nostack)) };
+        }
+    }
+}
 
 /// Records the boot processor's initial APIC ID (CPUID leaf 1).
 pub fn init_cpu_id() {

@@ -2,6 +2,7 @@
 //! that can arrive when the current stack is unusable: double fault (a kernel
 //! stack overflow ends there), NMI and machine check.
 
+use core::cell::UnsafeCell;
 use spin::Once;
 use x86_64::instructions::segmentation::{CS, DS, ES, SS, Segment};
 use x86_64::instructions::tables::load_tss;
@@ -26,18 +27,32 @@ struct IstStacks([[u8; IST_STACK_SIZE]; IST_COUNT]);
 // reads or writes it, it only computes the top addresses.
 static mut IST_STACKS: IstStacks = IstStacks([[0; IST_STACK_SIZE]; IST_COUNT]);
 
-/// The selectors of the kernel's segments.
+/// The selectors of the kernel's segments. The order of the descriptors is
+/// fixed by `syscall`/`sysret`: kernel code, kernel data, then user data
+/// and user code (see `arch::syscall`).
 #[derive(Debug)]
 pub struct Selectors {
     /// Kernel code (ring 0).
     pub kernel_code: SegmentSelector,
     /// Kernel data (ring 0).
     pub kernel_data: SegmentSelector,
+    /// User data (ring 3).
+    pub user_data: SegmentSelector,
+    /// User code (ring 3).
+    pub user_code: SegmentSelector,
     /// The task state segment.
     pub tss: SegmentSelector,
 }
 
-static TSS: Once<TaskStateSegment> = Once::new();
+/// The TSS, written by the kernel (the ring-0 stack pointer changes on every
+/// switch to a task) and read by the CPU on every entry from ring 3.
+struct TssCell(UnsafeCell<TaskStateSegment>);
+
+// SAFETY: the kernel runs on one CPU and only writes the TSS with interrupts
+// disabled (`set_kernel_stack`), so no two accesses race.
+unsafe impl Sync for TssCell {}
+
+static TSS: Once<TssCell> = Once::new();
 static GDT: Once<(GlobalDescriptorTable, Selectors)> = Once::new();
 
 fn ist_top(index: usize) -> VirtAddr {
@@ -52,14 +67,17 @@ pub fn init() {
         for (slot, index) in [(DOUBLE_FAULT_IST, 0), (NMI_IST, 1), (MACHINE_CHECK_IST, 2)] {
             tss.interrupt_stack_table[usize::from(slot)] = ist_top(index);
         }
-        tss
+        TssCell(UnsafeCell::new(tss))
     });
     let (gdt, selectors) = GDT.call_once(|| {
         let mut gdt = GlobalDescriptorTable::new();
         let kernel_code = gdt.append(Descriptor::kernel_code_segment());
         let kernel_data = gdt.append(Descriptor::kernel_data_segment());
-        let tss = gdt.append(Descriptor::tss_segment(tss));
-        (gdt, Selectors { kernel_code, kernel_data, tss })
+        let user_data = gdt.append(Descriptor::user_data_segment());
+        let user_code = gdt.append(Descriptor::user_code_segment());
+        // SAFETY: the TSS lives in a static for the kernel's whole life.
+        let tss = gdt.append(unsafe { Descriptor::tss_segment_unchecked(tss.0.get()) });
+        (gdt, Selectors { kernel_code, kernel_data, user_data, user_code, tss })
     });
     gdt.load();
     // SAFETY: the selectors index descriptors of the GDT just loaded, which
@@ -71,5 +89,21 @@ pub fn init() {
         DS::set_reg(selectors.kernel_data);
         ES::set_reg(selectors.kernel_data);
         load_tss(selectors.tss);
+    }
+}
+
+/// The segment selectors (after `init`).
+pub fn selectors() -> &'static Selectors {
+    &GDT.get().expect("gdt::init has not run").1
+}
+
+/// Sets the stack the CPU switches to when an interrupt or exception
+/// arrives in ring 3 (TSS.RSP0). Call with interrupts disabled.
+pub fn set_kernel_stack(top: VirtAddr) {
+    if let Some(tss) = TSS.get() {
+        // SAFETY: single CPU, interrupts disabled by the caller (the scheduler),
+        // so nothing else reads or writes the TSS during this store; the CPU
+        // reads RSP0 only on the next ring-3 entry.
+        unsafe { (*tss.0.get()).privilege_stack_table[0] = top };
     }
 }

@@ -154,6 +154,15 @@ const EXCEPTION_NAMES: [(&str, &str); 32] = [
     ("#31", "reserved"),
 ];
 
+/// Handles an exception the kernel cannot resume from: a fault in ring 3
+/// kills only that process; in ring 0 it is fatal.
+fn unrecoverable(report: &ExceptionReport) -> ! {
+    if report.mode == Mode::User {
+        crate::process::kill_for_fault(report);
+    }
+    fatal(report)
+}
+
 /// Reports an exception the kernel cannot recover from and ends the run.
 fn fatal(report: &ExceptionReport) -> ! {
     logger::fatal(format_args!("\nFATAL EXCEPTION: {report}\n"));
@@ -163,12 +172,12 @@ fn fatal(report: &ExceptionReport) -> ! {
 macro_rules! fatal_handler {
     ($name:ident, $vector:expr) => {
         extern "x86-interrupt" fn $name(frame: InterruptStackFrame) {
-            fatal(&ExceptionReport::new($vector, &frame, None));
+            unrecoverable(&ExceptionReport::new($vector, &frame, None));
         }
     };
     ($name:ident, $vector:expr, error_code) => {
         extern "x86-interrupt" fn $name(frame: InterruptStackFrame, error_code: u64) {
-            fatal(&ExceptionReport::new($vector, &frame, Some(error_code)));
+            unrecoverable(&ExceptionReport::new($vector, &frame, Some(error_code)));
         }
     };
 }
@@ -217,6 +226,11 @@ extern "x86-interrupt" fn machine_check(frame: InterruptStackFrame) -> ! {
 extern "x86-interrupt" fn page_fault(mut frame: InterruptStackFrame, error_code: PageFaultErrorCode) {
     let address = Cr2::read_raw();
     let rip = frame.instruction_pointer.as_u64();
+    // A demand page of the running process (touched by it, or by the kernel
+    // copying to or from it): commit and retry the access.
+    if crate::process::handle_page_fault(address, error_code) {
+        return;
+    }
     if let Some(resume) = probe::fixup(rip, x86_64::VirtAddr::new_truncate(address), error_code.bits()) {
         // SAFETY: `resume` is the probe's landing pad, which runs on the same
         // stack with the same registers as the faulting access it replaces.
@@ -227,12 +241,13 @@ extern "x86-interrupt" fn page_fault(mut frame: InterruptStackFrame, error_code:
     }
     let mut report = ExceptionReport::new(14, &frame, Some(error_code.bits()));
     report.cr2 = Some(address);
-    fatal(&report)
+    unrecoverable(&report)
 }
 
 extern "x86-interrupt" fn timer(_frame: InterruptStackFrame) {
     crate::time::tick();
     apic::end_of_interrupt();
+    crate::sched::on_timer_tick();
 }
 
 extern "x86-interrupt" fn spurious(_frame: InterruptStackFrame) {

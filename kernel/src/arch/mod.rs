@@ -2,6 +2,7 @@
 //! few `mm` modules that touch page tables and raw memory; the rest is safe.
 
 pub mod apic;
+pub mod context;
 pub mod cpu;
 pub mod gdt;
 pub mod idt;
@@ -10,3 +11,4 @@ pub mod pit;
 pub mod probe;
 pub mod qemu;
 pub mod serial;
+pub mod syscall;

@@ -31,6 +31,16 @@ global_asm!(
     "    xor edx, edx",
     "    ret",
     ".balign 16",
+    ".global kernel_copy_user",
+    "kernel_copy_user:",
+    "    mov rcx, rdx",
+    ".global kernel_copy_user_access",
+    "kernel_copy_user_access:",
+    "    rep movsb",
+    "    xor eax, eax",
+    "    xor edx, edx",
+    "    ret",
+    ".balign 16",
     ".global kernel_probe_fixup",
     "kernel_probe_fixup:",
     "    xor eax, eax",
@@ -49,8 +59,10 @@ struct ProbeReturn {
 unsafe extern "sysv64" {
     fn kernel_probe_read_u64(address: u64) -> ProbeReturn;
     fn kernel_probe_write_u64(address: u64, value: u64) -> ProbeReturn;
+    fn kernel_copy_user(destination: u64, source: u64, length: u64) -> ProbeReturn;
     static kernel_probe_read_u64_access: u8;
     static kernel_probe_write_u64_access: u8;
+    static kernel_copy_user_access: u8;
     static kernel_probe_fixup: u8;
 }
 
@@ -69,7 +81,11 @@ static LAST_FAULT_ERROR: AtomicU64 = AtomicU64::new(0);
 /// If `rip` is a probe's memory access, records the fault and returns the
 /// address execution should resume at. Called by the page-fault handler.
 pub fn fixup(rip: u64, fault_address: VirtAddr, error_code: u64) -> Option<u64> {
-    let probes = [&raw const kernel_probe_read_u64_access, &raw const kernel_probe_write_u64_access];
+    let probes = [
+        &raw const kernel_probe_read_u64_access,
+        &raw const kernel_probe_write_u64_access,
+        &raw const kernel_copy_user_access,
+    ];
     if !probes.iter().any(|&access| access as u64 == rip) {
         return None;
     }
@@ -109,4 +125,19 @@ pub unsafe fn read_u64(address: VirtAddr) -> Result<u64, ProbeFault> {
 pub unsafe fn write_u64(address: VirtAddr, value: u64) -> Result<(), ProbeFault> {
     // SAFETY: as for `read_u64`; the caller vouches for the write.
     outcome(unsafe { kernel_probe_write_u64(address.as_u64(), value) }).map(|_| ())
+}
+
+/// Copies `length` bytes from `source` to `destination`, returning the page
+/// fault instead of crashing if either side faults. The copy may have been
+/// partly done when it fails.
+///
+/// # Safety
+/// Both ranges, where mapped, must be memory this copy may read and write
+/// without breaking Rust aliasing rules (in practice: one side is a kernel
+/// buffer owned by the caller, the other is user memory). With SMAP on, the
+/// caller must have opened a user-access window.
+pub unsafe fn copy(destination: u64, source: u64, length: u64) -> Result<(), ProbeFault> {
+    // SAFETY: `rep movsb` with the sysv64 ABI; faults on it are redirected to
+    // the fixup; the caller vouches for the ranges.
+    outcome(unsafe { kernel_copy_user(destination, source, length) }).map(|_| ())
 }

@@ -10,6 +10,7 @@
 //! | bootloader mappings (physical memory, kernel image, boot stack, boot info, ramdisk) | `0xffff_8000_0000_0000` | 32 TiB, placed by the bootloader |
 //! | kernel heap | `0xffff_c000_0000_0000` | grows up to [`HEAP_MAX_SIZE`] |
 //! | device memory (MMIO) | `0xffff_d000_0000_0000` | bump-allocated windows |
+//! | kernel stacks (with guard pages) | `0xffff_e000_0000_0000` | 512 GiB |
 //! | scratch (tests and temporary mappings) | `0xffff_f000_0000_0000` | 512 GiB |
 //! | kernel image | `0xffff_ffff_8000_0000` | the top 2 GiB (fixed, so debuggers find symbols) |
 
@@ -60,6 +61,8 @@ pub const BOOTLOADER: Region = Region { start: 0xffff_8000_0000_0000, end: 0xfff
 pub const HEAP: Region = Region { start: 0xffff_c000_0000_0000, end: 0xffff_c000_0000_0000 + L4_ENTRY_SPAN };
 /// Device memory windows.
 pub const MMIO: Region = Region { start: 0xffff_d000_0000_0000, end: 0xffff_d000_0000_0000 + L4_ENTRY_SPAN };
+/// Kernel stacks of tasks, each below an unmapped guard page.
+pub const KERNEL_STACKS: Region = Region { start: 0xffff_e000_0000_0000, end: 0xffff_e000_0000_0000 + L4_ENTRY_SPAN };
 /// Temporary mappings, used by tests.
 pub const SCRATCH: Region = Region { start: 0xffff_f000_0000_0000, end: 0xffff_f000_0000_0000 + L4_ENTRY_SPAN };
 
@@ -80,7 +83,12 @@ const _: () = {
 };
 
 /// Every kernel region, for overlap checks.
-pub const KERNEL_REGIONS: [Region; 4] = [BOOTLOADER, HEAP, MMIO, SCRATCH];
+pub const KERNEL_REGIONS: [Region; 5] = [BOOTLOADER, HEAP, MMIO, KERNEL_STACKS, SCRATCH];
+
+/// Kernel regions the kernel maps into itself after boot. Their level-4
+/// entries are filled at boot, so process address spaces, which copy the
+/// kernel half once, see every later kernel mapping.
+pub const KERNEL_OWNED_REGIONS: [Region; 4] = [HEAP, MMIO, KERNEL_STACKS, SCRATCH];
 
 /// Level-4 index of an address.
 pub const fn l4_index(address: u64) -> usize {

@@ -13,3 +13,6 @@ pub mod heap;
 #[cfg(target_os = "none")]
 #[allow(unsafe_code)]
 pub mod paging;
+#[cfg(target_os = "none")]
+#[allow(unsafe_code)]
+pub mod user;

@@ -5,6 +5,7 @@
 //! and its virtual range and unmaps (with the flush) when dropped, so a
 //! mapping cannot be forgotten and a frame is never freed while mapped.
 
+use super::buddy::FrameState;
 use super::frame::{self, OwnedFrames, PageTableFrames};
 use super::layout;
 use crate::sync::{IrqMutex, IrqMutexGuard};
@@ -27,6 +28,7 @@ pub struct AddressSpace {
 }
 
 static KERNEL_SPACE: IrqMutex<Option<AddressSpace>> = IrqMutex::new(None);
+static KERNEL_LEVEL4: AtomicU64 = AtomicU64::new(0);
 static MMIO_NEXT: AtomicU64 = AtomicU64::new(layout::MMIO.start);
 
 /// Why a mapping operation failed. Nothing was changed when it is returned.
@@ -71,14 +73,41 @@ impl RangeFlush {
 }
 
 /// Sets up the kernel address space over the page tables the bootloader
-/// left in CR3. Call once, after the frame allocator.
-pub fn init() {
+/// left in CR3, and fills the level-4 entries of every kernel-owned region
+/// so that later kernel mappings are visible in every process. Call once,
+/// after the frame allocator.
+pub fn init() -> Result<(), MapError> {
     let (level_4_frame, _) = Cr3::read();
+    KERNEL_LEVEL4.store(level_4_frame.start_address().as_u64(), Ordering::Relaxed);
     let table = frame::phys_to_virt(level_4_frame.start_address()).as_mut_ptr::<PageTable>();
     // SAFETY: CR3's level-4 table is visible here via the full physical-memory
     // mapping at the offset given; created once, so the only `&mut` to it.
-    let mapper = unsafe { OffsetPageTable::new(&mut *table, frame::phys_to_virt(PhysAddr::zero())) };
+    let mut mapper = unsafe { OffsetPageTable::new(&mut *table, frame::phys_to_virt(PhysAddr::zero())) };
+    for region in layout::KERNEL_OWNED_REGIONS {
+        let entry = &mut mapper.level_4_table_mut()[layout::l4_index(region.start)];
+        if entry.is_unused() {
+            let frames = OwnedFrames::alloc_zeroed(0, FrameState::Kernel).ok_or(MapError::OutOfFrames)?;
+            entry.set_frame(frames.leak(), PageTableFlags::PRESENT | PageTableFlags::WRITABLE);
+        }
+    }
     *KERNEL_SPACE.lock() = Some(AddressSpace { mapper });
+    Ok(())
+}
+
+/// The kernel's level-4 table (the upper half every process shares).
+pub fn kernel_level4() -> PhysFrame {
+    PhysFrame::containing_address(PhysAddr::new(KERNEL_LEVEL4.load(Ordering::Relaxed)))
+}
+
+/// Makes the kernel's own page tables active (used before tearing down the
+/// address space of a process that is exiting).
+pub fn activate_kernel_tables() {
+    let (current, flags) = Cr3::read();
+    if current != kernel_level4() {
+        // SAFETY: the kernel tables map everything the kernel uses; the lower
+        // half they map is never used after boot.
+        unsafe { Cr3::write(kernel_level4(), flags) };
+    }
 }
 
 /// Locks the kernel address space. Holding the guard is holding the lock on

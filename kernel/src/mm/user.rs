@@ -1,0 +1,210 @@
+//! Process address spaces: a private lower half over the shared kernel half.
+//!
+//! A `UserSpace` owns its level-4 table, every page table below it in the
+//! lower half, and every frame mapped there. Dropping it frees all of them,
+//! so a dead process leaves nothing behind.
+
+use super::buddy::FrameState;
+use super::frame::{self, FRAME_SIZE, OwnedFrames, PageTableFrames};
+use super::layout;
+use super::paging::{self, MapError};
+use x86_64::registers::control::{Cr3, Cr3Flags};
+use x86_64::structures::paging::mapper::{MapToError, TranslateResult};
+use x86_64::structures::paging::{
+    Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PhysFrame, Size4KiB, Translate,
+};
+use x86_64::{PhysAddr, VirtAddr};
+
+/// A process's address space.
+pub struct UserSpace {
+    level4: PhysFrame,
+    mapper: OffsetPageTable<'static>,
+    committed: u64,
+}
+
+fn table_at(frame: PhysFrame) -> *mut PageTable {
+    frame::phys_to_virt(frame.start_address()).as_mut_ptr::<PageTable>()
+}
+
+impl UserSpace {
+    /// A new address space with an empty lower half and the kernel's upper half.
+    pub fn new() -> Result<UserSpace, MapError> {
+        let level4 = OwnedFrames::alloc_zeroed(0, FrameState::Kernel).ok_or(MapError::OutOfFrames)?.leak();
+        let table = table_at(level4);
+        let kernel = table_at(paging::kernel_level4());
+        for index in 256..512 {
+            // SAFETY: both tables are valid level-4 tables seen through the
+            // physical-memory mapping; the new one is not in use yet, and the
+            // kernel's upper-half entries are only read here.
+            unsafe { (&mut *table)[index] = (&*kernel)[index].clone() };
+        }
+        // SAFETY: the table was just created and is owned by this UserSpace
+        // alone; the offset is the kernel's physical-memory mapping.
+        let mapper = unsafe { OffsetPageTable::new(&mut *table, frame::phys_to_virt(PhysAddr::zero())) };
+        Ok(UserSpace { level4, mapper, committed: 0 })
+    }
+
+    /// The level-4 table (what CR3 holds while this space is active).
+    pub fn level4_frame(&self) -> PhysFrame {
+        self.level4
+    }
+
+    /// Pages of user memory currently mapped.
+    pub fn committed_pages(&self) -> u64 {
+        self.committed
+    }
+
+    /// Whether this space is the one in CR3.
+    pub fn is_active(&self) -> bool {
+        Cr3::read().0 == self.level4
+    }
+
+    /// Loads this space into CR3.
+    pub fn activate(&self) {
+        if !self.is_active() {
+            // SAFETY: the space maps the shared kernel half, so the kernel
+            // keeps running unchanged after the switch.
+            unsafe { Cr3::write(self.level4, Cr3Flags::empty()) };
+        }
+    }
+
+    /// What `address` translates to.
+    pub fn translate(&self, address: VirtAddr) -> Option<(PhysAddr, PageTableFlags)> {
+        match self.mapper.translate(address) {
+            TranslateResult::Mapped { frame, offset, flags } => Some((frame.start_address() + offset, flags)),
+            _ => None,
+        }
+    }
+
+    /// Maps one fresh zeroed frame at `page` with `flags` (plus PRESENT and
+    /// USER_ACCESSIBLE). Used for eager mappings and for demand paging.
+    pub fn map_zeroed_page(&mut self, page: Page<Size4KiB>, flags: PageTableFlags) -> Result<(), MapError> {
+        if !layout::USER.contains(page.start_address().as_u64()) {
+            return Err(MapError::BadRange);
+        }
+        let frames = OwnedFrames::alloc_zeroed(0, FrameState::User).ok_or(MapError::OutOfFrames)?;
+        let flags = flags | PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
+        // SAFETY: the frame is fresh and becomes owned by this address space
+        // (freed by `unmap_pages` or by drop), so it stays valid while mapped.
+        let result = unsafe { self.mapper.map_to(page, frames.first(), flags, &mut PageTableFrames) };
+        match result {
+            Ok(flush) => {
+                // A not-present entry is never cached, so no flush is needed.
+                flush.ignore();
+                frames.leak();
+                self.committed += 1;
+                Ok(())
+            }
+            Err(MapToError::FrameAllocationFailed) => Err(MapError::OutOfFrames),
+            Err(MapToError::PageAlreadyMapped(_)) => Err(MapError::AlreadyMapped(page.start_address())),
+            Err(MapToError::ParentEntryHugePage) => Err(MapError::HugePage(page.start_address())),
+        }
+    }
+
+    /// Maps `pages` fresh zeroed pages from `start`; on failure unmaps what
+    /// it mapped and returns the error.
+    pub fn map_zeroed(&mut self, start: VirtAddr, pages: u64, flags: PageTableFlags) -> Result<(), MapError> {
+        let first = Page::<Size4KiB>::from_start_address(start).map_err(|_| MapError::BadRange)?;
+        for index in 0..pages {
+            if let Err(error) = self.map_zeroed_page(first + index, flags) {
+                self.unmap_pages(start, index);
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    /// Unmaps whatever is mapped in `pages` pages from `start`, frees the
+    /// frames and flushes the TLB if this space is active. Returns how many
+    /// pages were mapped.
+    pub fn unmap_pages(&mut self, start: VirtAddr, pages: u64) -> u64 {
+        let Ok(first) = Page::<Size4KiB>::from_start_address(start) else { return 0 };
+        let mut released = 0;
+        for index in 0..pages {
+            if let Ok((frame, flush)) = self.mapper.unmap(first + index) {
+                // Flushed below, once for the whole range, if active.
+                flush.ignore();
+                let _ = frame::free(frame, 0);
+                released += 1;
+            }
+        }
+        self.committed -= released;
+        if released > 0 && self.is_active() {
+            if pages > 32 {
+                x86_64::instructions::tlb::flush_all();
+            } else {
+                for index in 0..pages {
+                    x86_64::instructions::tlb::flush((first + index).start_address());
+                }
+            }
+        }
+        released
+    }
+
+    /// Copies `data` into mapped memory at `address` through the kernel's
+    /// physical-memory mapping (page permissions do not apply).
+    pub fn write(&mut self, address: VirtAddr, data: &[u8]) -> Result<(), MapError> {
+        let mut done = 0usize;
+        while done < data.len() {
+            let at = address + done as u64;
+            let (physical, _) = self.translate(at).ok_or(MapError::NotMapped(at))?;
+            let in_page = (FRAME_SIZE - at.as_u64() % FRAME_SIZE) as usize;
+            let chunk = in_page.min(data.len() - done);
+            let target = frame::phys_to_virt(physical).as_mut_ptr::<u8>();
+            // SAFETY: `physical` is a frame this space owns (mapped above), seen
+            // through the physical-memory mapping; `chunk` stays inside it.
+            unsafe { core::ptr::copy_nonoverlapping(data[done..].as_ptr(), target, chunk) };
+            done += chunk;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for UserSpace {
+    fn drop(&mut self) {
+        if self.is_active() {
+            paging::activate_kernel_tables();
+        }
+        // SAFETY: the space is not active, so no CPU walks these tables; the
+        // lower half's tables and frames are owned by this space alone.
+        unsafe { free_lower_half(self.level4) };
+        let _ = frame::free(self.level4, 0);
+    }
+}
+
+/// Frees every frame and page table reachable from the lower half of `level4`.
+///
+/// # Safety
+/// The tables must not be in use by any CPU and must be owned by the caller.
+unsafe fn free_lower_half(level4: PhysFrame) {
+    // SAFETY (for the table dereferences below): the caller owns the tables,
+    // which are valid page tables seen through the physical-memory mapping.
+    let level4 = unsafe { &mut *table_at(level4) };
+    for l4_entry in level4.iter_mut().take(256) {
+        let Ok(l3_frame) = l4_entry.frame() else { continue };
+        // SAFETY: see above.
+        let level3 = unsafe { &mut *table_at(l3_frame) };
+        for l3_entry in level3.iter_mut() {
+            let Ok(l2_frame) = l3_entry.frame() else { continue };
+            // SAFETY: see above.
+            let level2 = unsafe { &mut *table_at(l2_frame) };
+            for l2_entry in level2.iter_mut() {
+                let Ok(l1_frame) = l2_entry.frame() else { continue };
+                // SAFETY: see above.
+                let level1 = unsafe { &mut *table_at(l1_frame) };
+                for l1_entry in level1.iter_mut() {
+                    if let Ok(frame) = l1_entry.frame() {
+                        let _ = frame::free(frame, 0);
+                    }
+                    l1_entry.set_unused();
+                }
+                let _ = frame::free(l1_frame, 0);
+                l2_entry.set_unused();
+            }
+            let _ = frame::free(l2_frame, 0);
+            l3_entry.set_unused();
+        }
+        let _ = frame::free(l3_frame, 0);
+        l4_entry.set_unused();
+    }
+}

@@ -1,0 +1,505 @@
+//! The process lifecycle: loading programs from the ramdisk into fresh
+//! address spaces, exit, wait, faults, demand paging, and checked copies
+//! between kernel and user memory.
+
+use crate::arch::context::{self, UserEntry};
+use crate::arch::cpu::{self, UserAccessWindow};
+use crate::arch::{gdt, idt, probe};
+use crate::exec;
+use crate::mm::layout;
+use crate::mm::user::UserSpace;
+use crate::ramdisk::Ramdisk;
+use crate::sched::{self, TaskId};
+use crate::sync::IrqMutex;
+use abi::{Error, ExitReason, Rights, WaitStatus};
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use super::memory::{self, Access, Region, RegionKind, RegionMap, PAGE_SIZE};
+use spin::Once;
+use x86_64::structures::idt::PageFaultErrorCode;
+use x86_64::structures::paging::{Page, PageTableFlags};
+use x86_64::VirtAddr;
+
+/// A process id.
+pub type Pid = u64;
+
+/// Most processes alive at once.
+pub const MAX_PROCESSES: usize = 128;
+/// Size of the user stack region (committed on demand, top pages eagerly).
+pub const STACK_SIZE: u64 = 1 << 20;
+
+enum State {
+    Alive,
+    Zombie(ExitReason),
+}
+
+struct Process {
+    name: String,
+    parent: Option<Pid>,
+    children: Vec<Pid>,
+    state: State,
+    space: Option<UserSpace>,
+    regions: RegionMap,
+    task: TaskId,
+    entry: UserEntry,
+    /// The process is blocked in `wait`.
+    waiting: bool,
+    /// A kernel task waiting for this process to end.
+    kernel_waiter: Option<TaskId>,
+}
+
+struct ProcessTable {
+    processes: BTreeMap<Pid, Process>,
+    by_task: BTreeMap<TaskId, Pid>,
+    next_pid: Pid,
+    spawned: u64,
+}
+
+static TABLE: IrqMutex<ProcessTable> =
+    IrqMutex::new(ProcessTable { processes: BTreeMap::new(), by_task: BTreeMap::new(), next_pid: 1, spawned: 0 });
+static RAMDISK: Once<Ramdisk<'static>> = Once::new();
+
+/// Makes the ramdisk available to `spawn` and `read_file`.
+pub fn init(ramdisk: Ramdisk<'static>) {
+    RAMDISK.call_once(|| ramdisk);
+}
+
+/// The ramdisk, if one was loaded.
+pub fn ramdisk() -> Option<&'static Ramdisk<'static>> {
+    RAMDISK.get()
+}
+
+/// Process counters.
+#[derive(Clone, Copy, Debug)]
+pub struct Stats {
+    /// Processes in the table (alive or not yet reaped).
+    pub in_table: usize,
+    /// Processes spawned since boot.
+    pub spawned: u64,
+}
+
+/// Process counters.
+pub fn stats() -> Stats {
+    let table = TABLE.lock();
+    Stats { in_table: table.processes.len(), spawned: table.spawned }
+}
+
+/// The pid of the process the running task belongs to.
+pub fn current_pid() -> Option<Pid> {
+    let task = sched::current();
+    TABLE.lock().by_task.get(&task).copied()
+}
+
+fn page_flags(rights: Rights) -> PageTableFlags {
+    let mut flags = PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
+    if rights.contains(Rights::WRITE) {
+        flags |= PageTableFlags::WRITABLE;
+    }
+    if !rights.contains(Rights::EXECUTE) {
+        flags |= PageTableFlags::NO_EXECUTE;
+    }
+    flags
+}
+
+/// Builds the address space of a program: segments, stack and arguments.
+fn load(image: &[u8], arguments: &[&str]) -> Result<(UserSpace, RegionMap, UserEntry), Error> {
+    let plan = exec::plan(image).map_err(|error| {
+        log::warn!("rejecting executable: {error}");
+        Error::BadExecutable
+    })?;
+    let mut space = UserSpace::new().map_err(|_| Error::OutOfMemory)?;
+    let mut regions = RegionMap::new();
+    for segment in &plan.segments {
+        let mut rights = Rights::READ;
+        rights.set(Rights::WRITE, segment.writable);
+        rights.set(Rights::EXECUTE, segment.executable);
+        let region = Region {
+            start: segment.page_start(),
+            end: segment.page_end(),
+            rights,
+            kind: RegionKind::Image,
+            on_demand: false,
+        };
+        regions.insert(region).map_err(|_| Error::BadExecutable)?;
+        space
+            .map_zeroed(VirtAddr::new(region.start), region.pages(), page_flags(rights))
+            .map_err(|_| Error::OutOfMemory)?;
+        let file = &image[segment.file_offset as usize..(segment.file_offset + segment.file_size) as usize];
+        space.write(VirtAddr::new(segment.vaddr), file).map_err(|_| Error::OutOfMemory)?;
+    }
+
+    // The stack: arguments at the top, an array of `abi::Arg` below them.
+    let stack = Region {
+        start: layout::USER_STACK.end - STACK_SIZE,
+        end: layout::USER_STACK.end,
+        rights: Rights::READ | Rights::WRITE,
+        kind: RegionKind::Stack,
+        on_demand: true,
+    };
+    regions.insert(stack).map_err(|_| Error::BadExecutable)?;
+    let strings: u64 = arguments.iter().map(|a| a.len() as u64).sum();
+    let array_size = arguments.len() as u64 * size_of::<abi::Arg>() as u64;
+    let needed = (strings + array_size + 64).next_multiple_of(PAGE_SIZE);
+    if needed > STACK_SIZE / 2 {
+        return Err(Error::TooLarge);
+    }
+    let eager_pages = needed / PAGE_SIZE + 1;
+    space
+        .map_zeroed(VirtAddr::new(stack.end - eager_pages * PAGE_SIZE), eager_pages, page_flags(stack.rights))
+        .map_err(|_| Error::OutOfMemory)?;
+    let mut cursor = stack.end;
+    let mut array = Vec::with_capacity(arguments.len() * size_of::<abi::Arg>());
+    for argument in arguments {
+        cursor -= argument.len() as u64;
+        space.write(VirtAddr::new(cursor), argument.as_bytes()).map_err(|_| Error::OutOfMemory)?;
+        array.extend_from_slice(&cursor.to_le_bytes());
+        array.extend_from_slice(&(argument.len() as u64).to_le_bytes());
+    }
+    cursor = (cursor - array.len() as u64) & !0xf;
+    space.write(VirtAddr::new(cursor), &array).map_err(|_| Error::OutOfMemory)?;
+    let selectors = gdt::selectors();
+    let entry = UserEntry {
+        rip: plan.entry,
+        rsp: cursor,
+        rdi: arguments.len() as u64,
+        rsi: cursor,
+        cs: u64::from(selectors.user_code.0),
+        ss: u64::from(selectors.user_data.0),
+    };
+    Ok((space, regions, entry))
+}
+
+extern "sysv64" fn user_task_entry(pid: u64) -> ! {
+    let entry = TABLE.lock().processes.get(&pid).map(|process| process.entry);
+    match entry {
+        // SAFETY: the scheduler loaded this process's address space and kernel
+        // stack before running its task; `load` mapped the entry and stack.
+        Some(entry) => unsafe { context::enter_user(&entry) },
+        None => sched::exit_current(),
+    }
+}
+
+/// Starts the program at `path` in the ramdisk with `arguments` (argv[0] is
+/// the path). `parent` is the spawning process, or `None` for the kernel.
+pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>) -> Result<Pid, Error> {
+    let image = ramdisk().and_then(|ramdisk| ramdisk.file(path)).ok_or(Error::NotFound)?;
+    if TABLE.lock().processes.len() >= MAX_PROCESSES {
+        return Err(Error::TooManyProcesses);
+    }
+    let mut argv = Vec::with_capacity(arguments.len() + 1);
+    argv.push(path);
+    argv.extend_from_slice(arguments);
+    let (space, regions, entry) = load(image, &argv)?;
+    let level4 = space.level4_frame();
+    let name = String::from(path.rsplit('/').next().unwrap_or(path));
+    let pid = {
+        let mut table = TABLE.lock();
+        let pid = table.next_pid;
+        table.next_pid += 1;
+        table.processes.insert(
+            pid,
+            Process {
+                name: name.clone(),
+                parent,
+                children: Vec::new(),
+                state: State::Alive,
+                space: Some(space),
+                regions,
+                task: TaskId::MAX,
+                entry,
+                waiting: false,
+                kernel_waiter: None,
+            },
+        );
+        pid
+    };
+    // Interrupts stay off from task creation to the table update, so the
+    // new task cannot run before the table knows it.
+    let task = x86_64::instructions::interrupts::without_interrupts(|| {
+        let task = sched::spawn_user(&name, level4, user_task_entry, pid);
+        let mut table = TABLE.lock();
+        match task {
+            Ok(task) => {
+                table.by_task.insert(task, pid);
+                table.spawned += 1;
+                if let Some(process) = table.processes.get_mut(&pid) {
+                    process.task = task;
+                }
+                if let Some(parent) = parent.and_then(|parent| table.processes.get_mut(&parent)) {
+                    parent.children.push(pid);
+                }
+                Ok(task)
+            }
+            Err(_) => {
+                table.processes.remove(&pid);
+                Err(Error::OutOfMemory)
+            }
+        }
+    });
+    task.map(|_| pid)
+}
+
+/// Ends the running process with `reason`, frees its memory and wakes
+/// whoever waits for it.
+pub fn exit_current(reason: ExitReason) -> ! {
+    cpu::disable_interrupts();
+    let task = sched::current();
+    let (space, orphans) = {
+        let mut table = TABLE.lock();
+        let Some(pid) = table.by_task.remove(&task) else {
+            drop(table);
+            sched::exit_current();
+        };
+        let Some(process) = table.processes.get_mut(&pid) else {
+            drop(table);
+            sched::exit_current();
+        };
+        process.state = State::Zombie(reason);
+        let space = process.space.take();
+        let children = core::mem::take(&mut process.children);
+        let parent = process.parent;
+        let kernel_waiter = process.kernel_waiter;
+        // Orphans: zombies are reaped now, living ones reap themselves.
+        let mut orphans = Vec::new();
+        for child in children {
+            let zombie = match table.processes.get_mut(&child) {
+                Some(entry) => {
+                    entry.parent = None;
+                    matches!(entry.state, State::Zombie(_)) && entry.kernel_waiter.is_none()
+                }
+                None => false,
+            };
+            if zombie {
+                orphans.extend(table.processes.remove(&child));
+            }
+        }
+        let parent_task = parent.and_then(|p| table.processes.get(&p)).filter(|p| p.waiting).map(|p| p.task);
+        if parent.is_none() && kernel_waiter.is_none() {
+            orphans.extend(table.processes.remove(&pid));
+        }
+        drop(table);
+        if let Some(waiter) = parent_task.or(kernel_waiter) {
+            sched::wake(waiter);
+        }
+        (space, orphans)
+    };
+    drop(space);
+    drop(orphans);
+    sched::exit_current()
+}
+
+fn reap(table: &mut ProcessTable, pid: Pid) -> Option<WaitStatus> {
+    let process = table.processes.get(&pid)?;
+    let State::Zombie(reason) = process.state else { return None };
+    if let Some(parent) = process.parent.and_then(|parent| table.processes.get_mut(&parent)) {
+        parent.children.retain(|&child| child != pid);
+    }
+    table.processes.remove(&pid);
+    Some(match reason {
+        ExitReason::Exited(code) => WaitStatus::exited(pid, code),
+        ExitReason::Faulted { kind, address } => WaitStatus::faulted(pid, kind, address),
+    })
+}
+
+/// Waits until a child of the running process (`pid`, or any child if 0)
+/// ends; reaps it and returns how it ended.
+pub fn wait_child(pid: Pid) -> Result<WaitStatus, Error> {
+    let me = current_pid().ok_or(Error::NoChild)?;
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        loop {
+            let mut table = TABLE.lock();
+            let children = table.processes.get(&me).map(|p| p.children.clone()).unwrap_or_default();
+            let candidates: Vec<Pid> = children.into_iter().filter(|&child| pid == 0 || child == pid).collect();
+            if candidates.is_empty() {
+                return Err(Error::NoChild);
+            }
+            if let Some(status) = candidates.iter().find_map(|&child| reap(&mut table, child)) {
+                if let Some(process) = table.processes.get_mut(&me) {
+                    process.waiting = false;
+                }
+                return Ok(status);
+            }
+            if let Some(process) = table.processes.get_mut(&me) {
+                process.waiting = true;
+            }
+            drop(table);
+            sched::block_current();
+        }
+    })
+}
+
+/// Waits (from a kernel task) until process `pid`, which must have no
+/// parent, ends; reaps it.
+pub fn wait_from_kernel(pid: Pid) -> Option<ExitReason> {
+    let me = sched::current();
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        loop {
+            let mut table = TABLE.lock();
+            let process = table.processes.get_mut(&pid)?;
+            if let State::Zombie(reason) = process.state {
+                table.processes.remove(&pid);
+                return Some(reason);
+            }
+            process.kernel_waiter = Some(me);
+            drop(table);
+            sched::block_current();
+        }
+    })
+}
+
+/// Resolves a page fault by committing a demand page of the running
+/// process. Returns whether the faulting access can be retried.
+pub fn handle_page_fault(address: u64, error: PageFaultErrorCode) -> bool {
+    if !layout::USER.contains(address) {
+        return false;
+    }
+    let access = access_of(error);
+    let present = error.contains(PageFaultErrorCode::PROTECTION_VIOLATION);
+    let Some(task) = sched::try_current() else { return false };
+    let Some(mut table) = TABLE.try_lock() else { return false };
+    let Some(&pid) = table.by_task.get(&task) else { return false };
+    let Some(process) = table.processes.get_mut(&pid) else { return false };
+    let Some(region) = process.regions.demand_region(address, access, present).copied() else { return false };
+    let Some(space) = process.space.as_mut() else { return false };
+    let page = Page::containing_address(VirtAddr::new(address));
+    space.map_zeroed_page(page, page_flags(region.rights)).is_ok()
+}
+
+fn access_of(error: PageFaultErrorCode) -> Access {
+    if error.contains(PageFaultErrorCode::INSTRUCTION_FETCH) {
+        Access::Execute
+    } else if error.contains(PageFaultErrorCode::CAUSED_BY_WRITE) {
+        Access::Write
+    } else {
+        Access::Read
+    }
+}
+
+/// Kills the running process for a fault taken in ring 3 and reports it as
+/// `pid=<p> name=<n> fault=<kind> addr=<a> rip=<r>`.
+pub fn kill_for_fault(report: &idt::ExceptionReport) -> ! {
+    let task = sched::current();
+    let (pid, name, kind, address) = {
+        let table = TABLE.lock();
+        let pid = table.by_task.get(&task).copied();
+        let process = pid.and_then(|pid| table.processes.get(&pid));
+        let (kind, address) = match (report.vector, report.cr2, process) {
+            (14, Some(cr2), Some(process)) => {
+                let error = PageFaultErrorCode::from_bits_truncate(report.error_code.unwrap_or(0));
+                let present = error.contains(PageFaultErrorCode::PROTECTION_VIOLATION);
+                (process.regions.classify_page_fault(cr2, access_of(error), present), cr2)
+            }
+            (vector, _, _) => (memory::classify_exception(vector), report.rip),
+        };
+        (pid.unwrap_or(0), process.map(|p| p.name.clone()).unwrap_or_default(), kind, address)
+    };
+    log::warn!("pid={pid} name={name} fault={kind} addr={address:#x} rip={:#x} ({})", report.rip, report.name);
+    exit_current(ExitReason::Faulted { kind, address })
+}
+
+/// Checks a user range against the running process's regions.
+fn check_user_range(address: u64, length: u64, needed: Rights) -> Result<(), Error> {
+    let pid = current_pid().ok_or(Error::BadAddress)?;
+    let table = TABLE.lock();
+    let process = table.processes.get(&pid).ok_or(Error::BadAddress)?;
+    process.regions.check_range(address, length, needed)
+}
+
+/// Copies `length` bytes of user memory at `address` (an unchecked claim
+/// from the process) into a kernel buffer.
+pub fn copy_from_user(address: u64, length: u64) -> Result<Vec<u8>, Error> {
+    check_user_range(address, length, Rights::READ)?;
+    let mut buffer = vec![0u8; usize::try_from(length).map_err(|_| Error::TooLarge)?];
+    if length > 0 {
+        let _window = UserAccessWindow::open();
+        // SAFETY: the source was checked against the process's regions (the
+        // probe still catches a fault if a page is gone); the destination is
+        // our own buffer of exactly `length` bytes.
+        unsafe { probe::copy(buffer.as_mut_ptr() as u64, address, length) }.map_err(|_| Error::BadAddress)?;
+    }
+    Ok(buffer)
+}
+
+/// Copies `data` into user memory at `address` (an unchecked claim).
+pub fn copy_to_user(address: u64, data: &[u8]) -> Result<(), Error> {
+    check_user_range(address, data.len() as u64, Rights::WRITE)?;
+    if !data.is_empty() {
+        let _window = UserAccessWindow::open();
+        // SAFETY: the destination was checked to be writable user memory of
+        // the running process; the source is a kernel slice.
+        unsafe { probe::copy(address, data.as_ptr() as u64, data.len() as u64) }.map_err(|_| Error::BadAddress)?;
+    }
+    Ok(())
+}
+
+/// Reserves anonymous memory for the running process.
+pub fn map_anonymous(length: u64) -> Result<u64, Error> {
+    let pid = current_pid().ok_or(Error::InvalidArgument)?;
+    let mut table = TABLE.lock();
+    let process = table.processes.get_mut(&pid).ok_or(Error::InvalidArgument)?;
+    process.regions.reserve_anonymous(length)
+}
+
+/// Releases anonymous memory of the running process and frees what was committed.
+pub fn unmap_anonymous(address: u64, length: u64) -> Result<(), Error> {
+    let pid = current_pid().ok_or(Error::InvalidArgument)?;
+    let mut table = TABLE.lock();
+    let process = table.processes.get_mut(&pid).ok_or(Error::InvalidArgument)?;
+    let region = process.regions.remove_anonymous(address, length)?;
+    if let Some(space) = process.space.as_mut() {
+        space.unmap_pages(VirtAddr::new(region.start), region.pages());
+    }
+    Ok(())
+}
+
+mod ktests {
+    use super::*;
+    use crate::ktest::ktest;
+    use crate::mm::frame;
+    use crate::{ensure, ensure_eq};
+
+    fn run_to_end(path: &str, arguments: &[&str]) -> Result<Option<ExitReason>, Error> {
+        let pid = spawn(path, arguments, None)?;
+        Ok(wait_from_kernel(pid))
+    }
+
+    #[ktest]
+    fn a_program_runs_to_completion_and_frees_everything() {
+        // Warm up once so lazily grown kernel structures (heap) are in place.
+        let _ = run_to_end("bin/hello", &[]);
+        sched::yield_now();
+        let before = frame::counts();
+        let reason = run_to_end("bin/hello", &["ktest"]);
+        ensure_eq!(reason, Ok(Some(ExitReason::Exited(0))));
+        sched::yield_now();
+        let after = frame::counts();
+        ensure_eq!(after.user, before.user);
+        ensure_eq!(after.free, before.free);
+        ensure_eq!(stats().in_table, 0);
+    }
+
+    #[ktest]
+    fn spawning_a_missing_or_invalid_program_fails_cleanly() {
+        ensure_eq!(spawn("bin/no-such-program", &[], None), Err(Error::NotFound));
+        ensure_eq!(spawn("boot/cmdline", &[], None), Err(Error::BadExecutable));
+        ensure_eq!(stats().in_table, 0);
+    }
+
+    #[ktest]
+    fn a_faulting_program_is_killed_and_reported() {
+        let reason = run_to_end("bin/read-address", &["0"]);
+        ensure!(
+            matches!(reason, Ok(Some(ExitReason::Faulted { kind: abi::FaultKind::NullDereference, .. }))),
+            "{reason:?}"
+        );
+    }
+
+    #[ktest]
+    fn user_copies_reject_kernel_and_unmapped_addresses() {
+        // The boot task has no process: every user access is refused.
+        ensure_eq!(copy_from_user(0x40_0000, 8).err(), Some(Error::BadAddress));
+        ensure_eq!(copy_to_user(0x40_0000, &[1]).err(), Some(Error::BadAddress));
+    }
+}

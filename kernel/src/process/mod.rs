@@ -1,0 +1,12 @@
+//! Processes: isolated ring-3 programs with their own address spaces.
+//!
+//! `memory` (regions, pointer checks, fault naming) is policy and builds on
+//! the host; `lifecycle` is the bare-metal mechanism.
+
+pub mod memory;
+
+#[cfg(target_os = "none")]
+#[allow(unsafe_code)]
+mod lifecycle;
+#[cfg(target_os = "none")]
+pub use lifecycle::*;

@@ -1,0 +1,140 @@
+//! System-call handlers: decode the arguments, check every user pointer,
+//! do the work, encode the result (see the `abi` crate for the contract).
+
+use crate::arch::cpu;
+use crate::arch::syscall::SyscallFrame;
+use crate::process;
+use crate::sched;
+use crate::time;
+use abi::{limits, Error, ExitReason, Syscall};
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// Entered from the `syscall` stub with interrupts off; runs the handler
+/// with interrupts on (so long calls can be preempted) and returns with them off.
+pub extern "sysv64" fn dispatch_from_entry(frame: &mut SyscallFrame) {
+    cpu::enable_interrupts();
+    frame.rax = abi::encode(dispatch(frame.rax, frame.arguments()));
+    cpu::disable_interrupts();
+}
+
+/// Handles system call `number` with `arguments`.
+pub fn dispatch(number: u64, arguments: [u64; 6]) -> Result<u64, Error> {
+    let call = Syscall::from_number(number).ok_or(Error::UnknownSyscall)?;
+    let [a0, a1, a2, a3, a4, _] = arguments;
+    match call {
+        Syscall::Exit => process::exit_current(ExitReason::Exited(a0 as i32)),
+        Syscall::Spawn => spawn(a0, a1, a2, a3),
+        Syscall::Wait => wait(a0, a1),
+        Syscall::Yield => {
+            sched::yield_now();
+            Ok(0)
+        }
+        Syscall::Sleep => {
+            sched::sleep(a0);
+            Ok(0)
+        }
+        Syscall::GetPid => process::current_pid().ok_or(Error::InvalidArgument),
+        Syscall::Clock => clock(a0),
+        Syscall::Write => write(a0, a1),
+        Syscall::ReadFile => read_file(a0, a1, a2, a3, a4),
+        Syscall::MapAnonymous => process::map_anonymous(a0),
+        Syscall::UnmapAnonymous => process::unmap_anonymous(a0, a1).map(|()| 0),
+    }
+}
+
+/// Copies text of `length` bytes (at most `max`) from the process.
+fn user_text(address: u64, length: u64, max: u64) -> Result<String, Error> {
+    if length > max {
+        return Err(Error::TooLarge);
+    }
+    let bytes = process::copy_from_user(address, length)?;
+    String::from_utf8(bytes).map_err(|_| Error::InvalidUtf8)
+}
+
+fn user_path(address: u64, length: u64) -> Result<String, Error> {
+    if length == 0 {
+        return Err(Error::InvalidArgument);
+    }
+    user_text(address, length, limits::MAX_PATH)
+}
+
+/// Requires `address` to be aligned for a structure of alignment `align`.
+fn aligned(address: u64, align: u64) -> Result<u64, Error> {
+    if address % align == 0 { Ok(address) } else { Err(Error::BadAddress) }
+}
+
+fn spawn(path_address: u64, path_length: u64, argv_address: u64, argc: u64) -> Result<u64, Error> {
+    let path = user_path(path_address, path_length)?;
+    if argc > limits::MAX_ARGS {
+        return Err(Error::TooLarge);
+    }
+    let mut arguments = Vec::new();
+    if argc > 0 {
+        let raw = process::copy_from_user(aligned(argv_address, 8)?, argc * size_of::<abi::Arg>() as u64)?;
+        for pair in raw.chunks_exact(16) {
+            let pointer = u64::from_le_bytes(pair[..8].try_into().unwrap_or_default());
+            let length = u64::from_le_bytes(pair[8..].try_into().unwrap_or_default());
+            arguments.push(user_text(pointer, length, limits::MAX_ARG_LEN)?);
+        }
+    }
+    let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+    process::spawn(&path, &arguments, process::current_pid())
+}
+
+fn wait(pid: u64, status_address: u64) -> Result<u64, Error> {
+    if status_address != 0 {
+        aligned(status_address, 8)?;
+    }
+    let status = process::wait_child(pid)?;
+    if status_address != 0 {
+        let mut bytes = Vec::with_capacity(32);
+        bytes.extend_from_slice(&status.pid.to_le_bytes());
+        bytes.extend_from_slice(&status.how.to_le_bytes());
+        bytes.extend_from_slice(&status.code.to_le_bytes());
+        bytes.extend_from_slice(&status.fault.to_le_bytes());
+        bytes.extend_from_slice(&status.reserved.to_le_bytes());
+        bytes.extend_from_slice(&status.address.to_le_bytes());
+        process::copy_to_user(status_address, &bytes)?;
+    }
+    Ok(status.pid)
+}
+
+fn clock(address: u64) -> Result<u64, Error> {
+    let clock = abi::Clock {
+        ticks: time::ticks(),
+        tick_hz: u64::from(time::timer_hz()),
+        tsc: cpu::rdtsc(),
+        tsc_hz: time::tsc_hz(),
+    };
+    let mut bytes = Vec::with_capacity(32);
+    for field in [clock.ticks, clock.tick_hz, clock.tsc, clock.tsc_hz] {
+        bytes.extend_from_slice(&field.to_le_bytes());
+    }
+    process::copy_to_user(aligned(address, 8)?, &bytes)?;
+    Ok(0)
+}
+
+fn write(address: u64, length: u64) -> Result<u64, Error> {
+    if length > limits::MAX_WRITE {
+        return Err(Error::TooLarge);
+    }
+    let bytes = process::copy_from_user(address, length)?;
+    crate::logger::print(format_args!("{}", String::from_utf8_lossy(&bytes)));
+    Ok(length)
+}
+
+fn read_file(path_address: u64, path_length: u64, buffer: u64, buffer_length: u64, offset: u64) -> Result<u64, Error> {
+    let path = user_path(path_address, path_length)?;
+    let data = process::ramdisk().and_then(|ramdisk| ramdisk.file(&path)).ok_or(Error::NotFound)?;
+    let size = data.len() as u64;
+    if buffer_length == 0 {
+        return Ok(size);
+    }
+    if offset > size {
+        return Err(Error::InvalidArgument);
+    }
+    let count = buffer_length.min(size - offset);
+    process::copy_to_user(buffer, &data[offset as usize..(offset + count) as usize])?;
+    Ok(count)
+}

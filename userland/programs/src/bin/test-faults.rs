@@ -1,0 +1,48 @@
+//! A fault in a process kills only that process, reported with the right
+//! kind: null dereference, write to code, execute from data, stack
+//! overflow, kernel and foreign addresses.
+
+#![no_std]
+#![no_main]
+
+use abi::{ExitReason, FaultKind};
+use runtime::{check, sys};
+
+fn expect_fault(path: &str, args: &[&str], expected: FaultKind) -> runtime::TestResult {
+    let reason = sys::run(path, args);
+    check!(
+        matches!(reason, Ok(ExitReason::Faulted { kind, .. }) if kind == expected),
+        "{path} {args:?}: expected {expected}, got {reason:?}"
+    );
+    Ok(())
+}
+
+runtime::tests! {
+    fn null_dereference_kills_the_reader() {
+        expect_fault("bin/read-address", &["0"], FaultKind::NullDereference)?;
+        expect_fault("bin/read-address", &["ff8"], FaultKind::NullDereference)?;
+    }
+
+    fn writing_to_code_kills_the_writer() {
+        expect_fault("bin/fault-write-code", &[], FaultKind::WriteToReadOnly)?;
+    }
+
+    fn executing_data_kills_the_caller() {
+        expect_fault("bin/fault-exec-data", &[], FaultKind::ExecuteNonExecutable)?;
+    }
+
+    fn stack_overflow_hits_the_guard() {
+        expect_fault("bin/fault-stack-overflow", &[], FaultKind::StackOverflow)?;
+    }
+
+    fn kernel_addresses_are_out_of_reach() {
+        expect_fault("bin/read-address", &["ffffffff80000000"], FaultKind::UnmappedAccess)?;
+        expect_fault("bin/read-address", &["ffff800000000000"], FaultKind::UnmappedAccess)?;
+        expect_fault("bin/read-address", &["8000000000000000"], FaultKind::GeneralProtection)?;
+    }
+
+    fn the_parent_survives_every_fault() {
+        check!(sys::getpid() > 0);
+        check!(matches!(sys::run("bin/exit-code", &["7"]), Ok(ExitReason::Exited(7))));
+    }
+}

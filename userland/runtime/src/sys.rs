@@ -1,0 +1,132 @@
+//! Safe wrappers for every system call in the `abi` crate.
+
+use abi::{Arg, Clock, Error, Syscall, WaitStatus};
+use alloc::vec::Vec;
+
+/// Makes a raw system call.
+///
+/// # Safety
+/// The kernel reads and writes memory through pointer arguments as the call
+/// defines; the caller must make sure that cannot break Rust's rules.
+#[cfg(target_os = "none")]
+pub unsafe fn syscall6(number: u64, a0: u64, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64) -> u64 {
+    let result: u64;
+    // SAFETY: the `syscall` instruction with the ABI's register convention;
+    // rcx and r11 are clobbered by the CPU; the caller vouches for pointers.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") number => result,
+            in("rdi") a0, in("rsi") a1, in("rdx") a2, in("r10") a3, in("r8") a4, in("r9") a5,
+            lateout("rcx") _, lateout("r11") _,
+            options(nostack),
+        );
+    }
+    result
+}
+
+/// On the host (unit tests) there is no kernel: every call fails.
+///
+/// # Safety
+/// Always safe on the host; the signature matches the bare-metal one.
+#[cfg(not(target_os = "none"))]
+pub unsafe fn syscall6(_number: u64, _a0: u64, _a1: u64, _a2: u64, _a3: u64, _a4: u64, _a5: u64) -> u64 {
+    abi::encode(Err(Error::UnknownSyscall))
+}
+
+fn call(syscall: Syscall, arguments: [u64; 6]) -> Result<u64, Error> {
+    let [a0, a1, a2, a3, a4, a5] = arguments;
+    // SAFETY: every wrapper below passes pointers to live buffers of the
+    // lengths it passes, with the access the call needs.
+    abi::decode(unsafe { syscall6(syscall as u64, a0, a1, a2, a3, a4, a5) })
+}
+
+/// Ends the process with `code`.
+pub fn exit(code: i32) -> ! {
+    let _ = call(Syscall::Exit, [code as u32 as u64, 0, 0, 0, 0, 0]);
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// Starts `path` with `args` (argv[0], the path, is added by the kernel).
+pub fn spawn(path: &str, args: &[&str]) -> Result<u64, Error> {
+    let arguments: Vec<Arg> = args.iter().map(|a| Arg { ptr: a.as_ptr() as u64, len: a.len() as u64 }).collect();
+    call(
+        Syscall::Spawn,
+        [path.as_ptr() as u64, path.len() as u64, arguments.as_ptr() as u64, arguments.len() as u64, 0, 0],
+    )
+}
+
+/// Waits for child `pid` (0: any child) to end.
+pub fn wait(pid: u64) -> Result<WaitStatus, Error> {
+    let mut status = WaitStatus::default();
+    call(Syscall::Wait, [pid, &raw mut status as u64, 0, 0, 0, 0])?;
+    Ok(status)
+}
+
+/// Gives up the rest of the time slice.
+pub fn yield_now() {
+    let _ = call(Syscall::Yield, [0; 6]);
+}
+
+/// Blocks for at least `ticks` timer ticks.
+pub fn sleep(ticks: u64) {
+    let _ = call(Syscall::Sleep, [ticks, 0, 0, 0, 0, 0]);
+}
+
+/// This process's id.
+pub fn getpid() -> u64 {
+    call(Syscall::GetPid, [0; 6]).unwrap_or(0)
+}
+
+/// Timer ticks and TSC.
+pub fn clock() -> Clock {
+    let mut clock = Clock::default();
+    let _ = call(Syscall::Clock, [&raw mut clock as u64, 0, 0, 0, 0, 0]);
+    clock
+}
+
+/// Writes bytes to the console.
+pub fn write(bytes: &[u8]) -> Result<u64, Error> {
+    call(Syscall::Write, [bytes.as_ptr() as u64, bytes.len() as u64, 0, 0, 0, 0])
+}
+
+/// Reads from ramdisk file `path` at `offset` into `buffer`; returns bytes read.
+pub fn read_file(path: &str, buffer: &mut [u8], offset: u64) -> Result<u64, Error> {
+    call(
+        Syscall::ReadFile,
+        [path.as_ptr() as u64, path.len() as u64, buffer.as_mut_ptr() as u64, buffer.len() as u64, offset, 0],
+    )
+}
+
+/// The size of ramdisk file `path`.
+pub fn file_size(path: &str) -> Result<u64, Error> {
+    call(Syscall::ReadFile, [path.as_ptr() as u64, path.len() as u64, 0, 0, 0, 0])
+}
+
+/// Reads a whole ramdisk file.
+pub fn read_whole_file(path: &str) -> Result<Vec<u8>, Error> {
+    let size = file_size(path)?;
+    let mut data = alloc::vec![0u8; size as usize];
+    let read = read_file(path, &mut data, 0)?;
+    data.truncate(read as usize);
+    Ok(data)
+}
+
+/// Maps `length` bytes of zeroed, demand-committed memory.
+pub fn map_anonymous(length: u64) -> Result<u64, Error> {
+    call(Syscall::MapAnonymous, [length, 0, 0, 0, 0, 0])
+}
+
+/// Unmaps memory returned by `map_anonymous` (whole regions only).
+pub fn unmap_anonymous(address: u64, length: u64) -> Result<(), Error> {
+    call(Syscall::UnmapAnonymous, [address, length, 0, 0, 0, 0]).map(|_| ())
+}
+
+/// Spawns `path` with `args`, waits for it and returns how it ended.
+pub fn run(path: &str, args: &[&str]) -> Result<abi::ExitReason, Error> {
+    let pid = spawn(path, args)?;
+    let status = wait(pid)?;
+    status.reason().ok_or(Error::InvalidArgument)
+}
