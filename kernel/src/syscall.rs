@@ -40,6 +40,7 @@ pub fn dispatch(number: u64, arguments: [u64; 6]) -> Result<u64, Error> {
         Syscall::ReadFile => read_file(a0, a1, a2, a3, a4),
         Syscall::MapAnonymous => process::map_anonymous(a0),
         Syscall::UnmapAnonymous => process::unmap_anonymous(a0, a1).map(|()| 0),
+        Syscall::SystemInfo => system_info(a0),
     }
 }
 
@@ -137,4 +138,23 @@ fn read_file(path_address: u64, path_length: u64, buffer: u64, buffer_length: u6
     let count = buffer_length.min(size - offset);
     process::copy_to_user(buffer, &data[offset as usize..(offset + count) as usize])?;
     Ok(count)
+}
+
+fn system_info(address: u64) -> Result<u64, Error> {
+    let frames = crate::mm::frame::counts();
+    let scheduler = sched::stats();
+    let processes = process::stats();
+    let info = abi::SystemInfo {
+        free_frames: frames.free,
+        user_frames: frames.user,
+        kernel_frames: frames.kernel,
+        kernel_heap_bytes: crate::mm::heap::stats().size,
+        processes: processes.in_table as u64,
+        spawned: processes.spawned,
+        context_switches: scheduler.switches,
+        tasks: scheduler.tasks as u64,
+    };
+    let bytes: Vec<u8> = info.to_words().iter().flat_map(|word| word.to_le_bytes()).collect();
+    process::copy_to_user(aligned(address, 8)?, &bytes)?;
+    Ok(0)
 }

@@ -43,11 +43,13 @@ pub enum Syscall {
     MapAnonymous = 9,
     /// `unmap_anonymous(address, length) -> 0`: unmaps what `map_anonymous` mapped.
     UnmapAnonymous = 10,
+    /// `system_info(out_ptr: *mut SystemInfo) -> 0`: kernel-wide counters.
+    SystemInfo = 11,
 }
 
 impl Syscall {
     /// Every system call, in number order.
-    pub const ALL: [Syscall; 11] = [
+    pub const ALL: [Syscall; 12] = [
         Syscall::Exit,
         Syscall::Spawn,
         Syscall::Wait,
@@ -59,6 +61,7 @@ impl Syscall {
         Syscall::ReadFile,
         Syscall::MapAnonymous,
         Syscall::UnmapAnonymous,
+        Syscall::SystemInfo,
     ];
 
     /// The call with number `number`, if any.
@@ -185,6 +188,48 @@ pub struct Clock {
     pub tsc: u64,
     /// TSC cycles per second.
     pub tsc_hz: u64,
+}
+
+/// Kernel-wide counters reported by `system_info`, for tests and experiments
+/// (e.g. checking that everything a workload allocated came back).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct SystemInfo {
+    /// Physical frames free.
+    pub free_frames: u64,
+    /// Frames allocated to user processes.
+    pub user_frames: u64,
+    /// Frames allocated to the kernel (page tables, stacks, heap, ...).
+    pub kernel_frames: u64,
+    /// Bytes mapped for the kernel heap (it never shrinks).
+    pub kernel_heap_bytes: u64,
+    /// Processes in the process table (alive or not yet reaped).
+    pub processes: u64,
+    /// Processes spawned since boot.
+    pub spawned: u64,
+    /// Context switches since boot.
+    pub context_switches: u64,
+    /// Live tasks (kernel tasks and processes).
+    pub tasks: u64,
+}
+
+impl SystemInfo {
+    /// Number of `u64` fields (the structure is exactly this many words).
+    pub const WORDS: usize = 8;
+
+    /// The fields in declaration order.
+    pub fn to_words(&self) -> [u64; Self::WORDS] {
+        [
+            self.free_frames,
+            self.user_frames,
+            self.kernel_frames,
+            self.kernel_heap_bytes,
+            self.processes,
+            self.spawned,
+            self.context_switches,
+            self.tasks,
+        ]
+    }
 }
 
 /// The kind of fault that killed a process.
@@ -371,6 +416,13 @@ mod tests {
         }
         assert_eq!(WaitStatus { how: 9, ..WaitStatus::default() }.reason(), None);
         assert_eq!(size_of::<WaitStatus>(), 32);
+    }
+
+    #[test]
+    fn system_info_is_exactly_its_words() {
+        assert_eq!(size_of::<SystemInfo>(), SystemInfo::WORDS * 8);
+        let info = SystemInfo { free_frames: 1, tasks: 8, ..SystemInfo::default() };
+        assert_eq!(info.to_words(), [1, 0, 0, 0, 0, 0, 0, 8]);
     }
 
     #[test]

@@ -124,6 +124,13 @@ pub fn unmap_anonymous(address: u64, length: u64) -> Result<(), Error> {
     call(Syscall::UnmapAnonymous, [address, length, 0, 0, 0, 0]).map(|_| ())
 }
 
+/// Kernel-wide counters.
+pub fn system_info() -> abi::SystemInfo {
+    let mut info = abi::SystemInfo::default();
+    let _ = call(Syscall::SystemInfo, [&raw mut info as u64, 0, 0, 0, 0, 0]);
+    info
+}
+
 /// Spawns `path` with `args`, waits for it and returns how it ended.
 pub fn run(path: &str, args: &[&str]) -> Result<abi::ExitReason, Error> {
     let pid = spawn(path, args)?;

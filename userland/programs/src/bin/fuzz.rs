@@ -1,0 +1,112 @@
+//! Helper: a seeded, deterministic system-call fuzzer.
+//!
+//! `fuzz <seed> <calls>` makes `calls` system calls with random numbers
+//! and arguments drawn from boundary values (null, kernel, non-canonical,
+//! unaligned, read-only, huge) and from a private scratch buffer, so the
+//! kernel may write through valid pointers without hurting this program.
+//! Some calls spawn children that fault or exit; each is waited for. It
+//! never calls `exit` by number and caps sleeps, so it cannot end or hang
+//! itself. Prints a summary and exits 0 if every result was a valid one.
+
+#![no_std]
+#![no_main]
+
+use abi::Syscall;
+use runtime::{println, sys};
+
+const SCRATCH_SIZE: usize = 64 * 1024;
+static mut SCRATCH: [u8; SCRATCH_SIZE] = [0; SCRATCH_SIZE];
+
+/// xorshift64*: small, fast, and deterministic for a given seed.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, bound: u64) -> u64 {
+        self.next() % bound.max(1)
+    }
+}
+
+const PROGRAMS: [&str; 4] = ["bin/exit-code", "bin/read-address", "bin/fault-write-code", "bin/no-such-program"];
+
+fn argument(random: &mut Random) -> u64 {
+    let scratch = (&raw mut SCRATCH) as u64;
+    match random.below(14) {
+        0 => 0,
+        1 => 1,
+        2 => u64::MAX,
+        3 => 0xffff_8000_0000_0000 + random.below(1 << 30),
+        4 => 0xffff_ffff_8000_0000,
+        5 => 0x8000_0000_0000_0000 | random.next(),
+        6 => 0x40_0000 + random.below(0x4000),
+        7 => scratch + random.below(SCRATCH_SIZE as u64),
+        8 => scratch + random.below(SCRATCH_SIZE as u64 / 2) * 2 + 1,
+        9 => random.below(4096),
+        10 => random.below(1 << 20),
+        11 => 1 << random.below(64),
+        12 => i64::MAX as u64,
+        _ => random.next(),
+    }
+}
+
+runtime::entry!(main);
+
+fn main(args: runtime::Args) -> i32 {
+    let seed: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1);
+    let calls: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let mut random = Random(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let (mut ok, mut failed, mut invalid, mut children) = (0u64, 0u64, 0u64, 0u64);
+    for _ in 0..calls {
+        let number = match random.below(20) {
+            0 => random.next(),
+            _ => 1 + random.below(Syscall::ALL.len() as u64 + 2),
+        };
+        let mut arguments = [0u64; 6];
+        for slot in &mut arguments {
+            *slot = argument(&mut random);
+        }
+        match Syscall::from_number(number) {
+            Some(Syscall::Exit) => continue,
+            Some(Syscall::Sleep) => arguments[0] %= 2,
+            Some(Syscall::Wait) => arguments[0] = 0,
+            // Valid writes would flood the console with scratch bytes.
+            Some(Syscall::Write) if abi::decode(arguments[1]).is_ok() && arguments[1] < abi::limits::MAX_WRITE => {
+                arguments[1] = 0;
+            }
+            Some(Syscall::Spawn) if random.below(8) == 0 => {
+                let program = PROGRAMS[random.below(PROGRAMS.len() as u64) as usize];
+                let argument = ["0", "ffff800000000000", "5"][random.below(3) as usize];
+                if sys::spawn(program, &[argument]).is_ok() {
+                    children += 1;
+                }
+                while sys::wait(0).is_ok() {}
+                continue;
+            }
+            _ => {}
+        }
+        // SAFETY: pointer arguments are invalid, read-only, or inside the
+        // private scratch buffer, which nothing else in this program reads.
+        let raw = unsafe {
+            sys::syscall6(number, arguments[0], arguments[1], arguments[2], arguments[3], arguments[4], arguments[5])
+        };
+        match abi::decode(raw) {
+            Ok(_) => ok += 1,
+            Err(_) if (raw as i64) < 0 && abi::Error::from_code(-(raw as i64)).is_some() => failed += 1,
+            Err(_) => invalid += 1,
+        }
+        // A successful spawn by fuzzing leaves a child: reap it.
+        if number == Syscall::Spawn as u64 && (raw as i64) > 0 {
+            children += 1;
+            while sys::wait(0).is_ok() {}
+        }
+    }
+    while sys::wait(0).is_ok() {}
+    println!("fuzz: seed {seed}: {calls} calls, {ok} succeeded, {failed} refused, {invalid} malformed results, {children} children");
+    if invalid == 0 { 0 } else { 1 }
+}
