@@ -55,6 +55,11 @@ impl RamdiskContents {
 /// Ramdisk path listing the user test programs, one per line (read by `init test`).
 pub const TEST_LIST_PATH: &str = "boot/tests";
 
+/// The program whose mutants make the malformed-executable corpus.
+pub const ELF_CORPUS_BASE: &str = "hello";
+/// Ramdisk path listing the corpus files, one per line.
+pub const ELF_CORPUS_LIST_PATH: &str = "elf-corpus/list";
+
 /// Prefix of user test programs.
 pub const TEST_PROGRAM_PREFIX: &str = "test-";
 
@@ -72,6 +77,17 @@ impl RamdiskContents {
             }
         }
         contents.add(TEST_LIST_PATH, tests.into_bytes());
+        if let Some(base) = programs.iter().find(|program| program.name == ELF_CORPUS_BASE) {
+            let valid = fs::read(&base.path).with_context(|| format!("reading {}", base.path.display()))?;
+            let mut list = String::new();
+            for mutant in crate::elf_corpus::mutants(&valid) {
+                let path = format!("elf-corpus/{}", mutant.name);
+                list.push_str(&path);
+                list.push('\n');
+                contents.add(&path, mutant.bytes);
+            }
+            contents.add(ELF_CORPUS_LIST_PATH, list.into_bytes());
+        }
         Ok(contents)
     }
 }

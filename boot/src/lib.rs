@@ -3,6 +3,7 @@
 //! in QEMU with a timeout. `xtask` and the integration tests share this.
 
 pub mod build;
+pub mod elf_corpus;
 pub mod image;
 pub mod qemu;
 

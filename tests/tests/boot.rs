@@ -120,3 +120,20 @@ fn bad_command_line_words_are_warned_about_and_ignored() {
     assert_output_contains(&outcome, "command line: unknown key `colour`");
     assert_output_contains(&outcome, "command line: `junk` is not key=value");
 }
+
+#[test]
+fn a_failing_user_test_fails_the_run() {
+    let outcome = boot("failing-user-test", Bios, "mode=run init=bin/fail-deliberately");
+    assert_eq!(outcome.verdict, Verdict::Failure);
+    assert_output_contains(&outcome, "utest fail-deliberately::passes ... ok");
+    assert_output_contains(&outcome, "utest fail-deliberately::fails_on_purpose ... FAILED: one plus one is not three");
+    assert_output_contains(&outcome, "fail-deliberately: 1 passed, 1 failed");
+}
+
+#[test]
+fn a_user_fault_is_reported_and_kills_only_that_process() {
+    let outcome = boot("user-fault", Bios, "mode=run init=bin/read-address init-args=0");
+    assert_eq!(outcome.verdict, Verdict::Failure, "init itself died, so the run fails");
+    assert_output_contains(&outcome, "pid=1 name=read-address fault=null-dereference addr=0x0 rip=0x");
+    assert_output_contains(&outcome, "init ended: Some(Faulted { kind: NullDereference, address: 0 })");
+}

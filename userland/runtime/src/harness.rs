@@ -24,6 +24,9 @@ impl TestFailure {
 /// What a test returns.
 pub type TestResult = Result<(), TestFailure>;
 
+/// One test as `tests!` lists it: its name and its function.
+pub type TestCase = (&'static str, fn() -> TestResult);
+
 /// Set in every test program's exit code: a tally follows.
 pub const TEST_EXIT_MAGIC: i32 = 0x4000_0000;
 const FIELD_MAX: u32 = 0x7fff;
@@ -44,7 +47,7 @@ pub fn decode_test_exit_code(code: i32) -> Option<(u32, u32)> {
 
 /// Runs `tests` (name, function) in order; argument 1, if given, keeps only
 /// tests whose name contains it. Returns the exit code.
-pub fn run(args: Args, tests: &[(&str, fn() -> TestResult)]) -> i32 {
+pub fn run(args: Args, tests: &[TestCase]) -> i32 {
     let program = args.program_name();
     let filter = args.get(1).filter(|filter| !filter.is_empty());
     let (mut passed, mut failed) = (0u32, 0u32);
@@ -67,8 +70,9 @@ pub fn run(args: Args, tests: &[(&str, fn() -> TestResult)]) -> i32 {
 /// Declares a test program: `tests! { fn name() { ... } ... }`.
 #[macro_export]
 macro_rules! tests {
-    ($(fn $name:ident() $body:block)*) => {
+    ($($(#[$attribute:meta])* fn $name:ident() $body:block)*) => {
         $(
+            $(#[$attribute])*
             fn $name() -> $crate::TestResult {
                 $body;
                 #[allow(unreachable_code)]
@@ -77,7 +81,7 @@ macro_rules! tests {
         )*
 
         fn __runtime_tests_main(args: $crate::Args) -> i32 {
-            let tests: &[(&str, fn() -> $crate::TestResult)] = &[$((stringify!($name), $name)),*];
+            let tests: &[$crate::harness::TestCase] = &[$((stringify!($name), $name)),*];
             $crate::harness::run(args, tests)
         }
 
@@ -128,6 +132,11 @@ macro_rules! check_ne {
             (left, right) => $crate::check!(*left != *right, "{} != {} failed: both {:?}", stringify!($left), stringify!($right), left),
         }
     };
+    ($left:expr, $right:expr, $($message:tt)+) => {
+        match (&$left, &$right) {
+            (left, right) => $crate::check!(*left != *right, $($message)+),
+        }
+    };
 }
 
 #[cfg(test)]
@@ -140,6 +149,41 @@ mod tests {
             assert_eq!(decode_test_exit_code(test_exit_code(passed, failed)), Some((passed, failed)));
         }
         assert_eq!(decode_test_exit_code(test_exit_code(40_000, 1)), Some((32767, 1)));
+    }
+
+    fn failing_equality() -> TestResult {
+        crate::check_eq!(1 + 1, 3, "sum was {}", 1 + 1);
+        Ok(())
+    }
+
+    fn failing_condition() -> TestResult {
+        crate::check!(2 < 1);
+        Ok(())
+    }
+
+    fn passing_checks() -> TestResult {
+        crate::check!(1 < 2, "never shown");
+        crate::check_eq!("a", "a");
+        crate::check_ne!(1, 2);
+        crate::check_ne!(1, 2, "never shown");
+        Ok(())
+    }
+
+    #[test]
+    fn checks_fail_with_their_message_and_location() {
+        let failure = failing_equality().unwrap_err();
+        assert_eq!(failure.message, "sum was 2");
+        assert!(failure.file.ends_with("harness.rs"));
+        assert!(failure.line > 0);
+        let failure = failing_condition().unwrap_err();
+        assert_eq!(failure.message, "check failed: 2 < 1");
+        assert!(passing_checks().is_ok());
+    }
+
+    #[test]
+    fn run_reports_the_tally_in_the_exit_code() {
+        let tests: &[TestCase] = &[("passes", passing_checks), ("fails", failing_condition), ("also_fails", failing_equality)];
+        assert_eq!(decode_test_exit_code(run(Args::empty(), tests)), Some((1, 2)));
     }
 
     #[test]

@@ -1,54 +1,71 @@
 //! The heap: `linked_list_allocator` over memory from `map_anonymous`.
 //!
-//! The heap grows by at least 1 MiB at a time. The kernel hands out
-//! anonymous memory first-fit, so successive chunks are usually contiguous
-//! and simply extend the heap; a chunk that is not becomes an extra arena.
+//! The heap grows by at least 1 MiB at a time. Nothing promises that
+//! successive mappings are contiguous: a chunk that starts exactly at the top
+//! of an arena extends it; any other chunk becomes a new arena. Allocation
+//! tries the arenas in order. Chunks are never unmapped, so a block's arena
+//! stays valid for the life of the program.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::{self, NonNull};
 use linked_list_allocator::Heap;
 
+/// Smallest growth step, so small allocations do not each cost a system call.
 const MIN_GROWTH: u64 = 1 << 20;
-const MAX_ARENAS: usize = 16;
+/// Mapping granularity.
+const PAGE_SIZE: u64 = 4096;
+/// Most separate (non-contiguous) arenas.
+const MAX_ARENAS: usize = 64;
 
+/// The arenas in use: `heaps[..count]`.
 struct Arenas {
     heaps: [Heap; MAX_ARENAS],
     count: usize,
 }
 
+/// The global allocator: the arenas behind a spin lock (a process has one thread).
 struct UserHeap(spin::Mutex<Arenas>);
 
 #[global_allocator]
 static HEAP: UserHeap = UserHeap(spin::Mutex::new(Arenas { heaps: [const { Heap::empty() }; MAX_ARENAS], count: 0 }));
 
 impl Arenas {
+    /// First fit over the arenas in order.
     fn allocate(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         self.heaps[..self.count].iter_mut().find_map(|heap| heap.allocate_first_fit(layout).ok())
     }
 
+    /// Maps a chunk big enough for `layout` (with room for alignment and the
+    /// allocator's bookkeeping) and adds it to the heap. Returns whether it did.
     fn grow(&mut self, layout: Layout) -> bool {
-        let size = ((layout.size() + layout.align()) as u64 + 4096).max(MIN_GROWTH).next_multiple_of(4096);
+        let Some(needed) = (layout.size() as u64).checked_add(layout.align() as u64 + PAGE_SIZE) else {
+            return false;
+        };
+        let Some(size) = needed.max(MIN_GROWTH).checked_next_multiple_of(PAGE_SIZE) else { return false };
         let Ok(address) = crate::sys::map_anonymous(size) else { return false };
-        if let Some(last) = self.heaps[..self.count].last_mut()
-            && last.top() as u64 == address
-        {
-            // SAFETY: the new chunk starts exactly at the heap's top and is ours.
-            unsafe { last.extend(size as usize) };
+        let Ok(length) = usize::try_from(size) else { return false };
+        let count = self.count;
+        if let Some(heap) = self.heaps[..count].iter_mut().find(|heap| heap.top() as u64 == address) {
+            // SAFETY: [top, top + length) is the chunk just mapped for this
+            // process: writable, unused, and never unmapped.
+            unsafe { heap.extend(length) };
             return true;
         }
-        if self.count == MAX_ARENAS {
+        if count == MAX_ARENAS {
             let _ = crate::sys::unmap_anonymous(address, size);
             return false;
         }
-        // SAFETY: the chunk was just mapped for this process and is unused.
-        unsafe { self.heaps[self.count].init(address as *mut u8, size as usize) };
+        // SAFETY: the chunk was just mapped for this process, is writable and
+        // unused, and is never unmapped; the arena at `count` is still empty.
+        unsafe { self.heaps[count].init(address as *mut u8, length) };
         self.count += 1;
         true
     }
 }
 
-// SAFETY: all access goes through the mutex; memory comes from mappings
-// owned by this process that are never unmapped while the heap lives.
+// SAFETY: all access goes through the mutex; every block comes from a
+// mapping owned by this process that is never unmapped, and is returned to
+// the arena whose range contains it.
 unsafe impl GlobalAlloc for UserHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let mut arenas = self.0.lock();
@@ -65,12 +82,13 @@ unsafe impl GlobalAlloc for UserHeap {
         let Some(block) = NonNull::new(block) else { return };
         let mut arenas = self.0.lock();
         let count = arenas.count;
-        for heap in &mut arenas.heaps[..count] {
-            if (heap.bottom() as usize..heap.top() as usize).contains(&(block.as_ptr() as usize)) {
-                // SAFETY: the block came from this arena with this layout.
-                unsafe { heap.deallocate(block, layout) };
-                return;
-            }
+        let address = block.as_ptr() as usize;
+        if let Some(heap) =
+            arenas.heaps[..count].iter_mut().find(|heap| (heap.bottom() as usize..heap.top() as usize).contains(&address))
+        {
+            // SAFETY: the block was allocated from this arena (the only one
+            // whose range contains it) with this layout, per `dealloc`'s contract.
+            unsafe { heap.deallocate(block, layout) };
         }
     }
 }

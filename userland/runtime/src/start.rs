@@ -9,17 +9,29 @@ unsafe extern "Rust" {
 }
 
 /// The kernel enters here with `rdi = argc`, `rsi = argv` (an array of
-/// `abi::Arg`) and a 16-byte aligned stack.
+/// `abi::Arg`) and a 16-byte aligned stack. Clears the frame pointer (the
+/// end of backtraces), realigns the stack, and calls [`start_rust`], which
+/// never returns.
+///
+/// # Safety
+/// Only the kernel may enter here, once, as the process's first instruction,
+/// with `rsi` pointing to `rdi` valid `abi::Arg` entries whose text stays
+/// mapped for the life of the process.
 #[unsafe(no_mangle)]
 #[unsafe(naked)]
 pub unsafe extern "C" fn _start() -> ! {
     core::arch::naked_asm!("xor ebp, ebp", "and rsp, -16", "call {start}", "ud2", start = sym start_rust)
 }
 
+/// Wraps the arguments, runs the program's `main` and exits with its result.
 extern "C" fn start_rust(argc: u64, argv: *const abi::Arg) -> ! {
-    // SAFETY: the kernel's process contract: argv holds argc entries on the stack.
-    let args = unsafe { Args::from_raw(argv, argc as usize) };
-    // SAFETY: the program defines `__runtime_main` through `entry!`/`tests!`.
+    let count = usize::try_from(argc).unwrap_or(0);
+    // SAFETY: `_start`'s contract: the kernel placed `argc` valid entries at
+    // `argv` on the stack, with their text, and never changes them.
+    let args = unsafe { Args::from_raw(argv, count) };
+    // SAFETY: `__runtime_main` comes only from `entry!` (which `tests!`
+    // uses), which defines it with exactly this signature; a program without
+    // it fails to link.
     let code = unsafe { __runtime_main(args) };
     sys::exit(code)
 }

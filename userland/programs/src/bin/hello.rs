@@ -1,23 +1,17 @@
-//! Prints its pid and arguments.
+//! Prints its pid and arguments (argv[0], its path, included), then exits 0.
 
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
+use alloc::vec::Vec;
 use runtime::{println, sys, Args};
 
 runtime::entry!(main);
 
 fn main(args: Args) -> i32 {
     println!("hello from pid {}", sys::getpid());
-    let mut line = alloc::string::String::new();
-    for (index, argument) in args.iter().enumerate() {
-        if index > 0 {
-            line.push(' ');
-        }
-        line.push_str(argument);
-    }
-    println!("argv: {line}");
+    println!("argv: {}", args.collect::<Vec<_>>().join(" "));
     0
 }
-
-extern crate alloc;

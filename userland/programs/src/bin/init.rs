@@ -1,6 +1,7 @@
-//! The first process. `init` (no argument) runs the demo: `bin/hello`.
+//! The first process. `init` (or `init run`) runs the demo: `bin/hello`.
 //! `init test` runs every test program listed in `boot/tests`, adds up the
-//! tallies they report in their exit codes, and prints `N passed, M failed`.
+//! tallies they report in their exit codes, prints `N passed, M failed`,
+//! and exits 0 only if nothing failed.
 
 #![no_std]
 #![no_main]
@@ -8,68 +9,88 @@
 extern crate alloc;
 
 use abi::ExitReason;
+use alloc::format;
 use alloc::string::String;
 use runtime::{println, sys, Args};
+
+/// The ramdisk file listing the test programs, one path a line.
+const TEST_LIST: &str = "boot/tests";
 
 runtime::entry!(main);
 
 fn main(args: Args) -> i32 {
     match args.get(1) {
+        None | Some("run") => demo(),
         Some("test") => run_tests(),
-        _ => demo(),
-    }
-}
-
-fn demo() -> i32 {
-    println!("init: running pid {}", sys::getpid());
-    let status = sys::spawn("bin/hello", &["from", "init"]).and_then(sys::wait);
-    match status.map(|status| status.reason()) {
-        Ok(Some(ExitReason::Exited(code))) => {
-            println!("init: hello exited with {code}");
-            code
-        }
-        other => {
-            println!("init: hello failed: {other:?}");
+        Some(other) => {
+            println!("init: unknown mode `{other}` (expected `run` or `test`)");
             1
         }
     }
 }
 
-fn run_tests() -> i32 {
-    let list = match sys::read_whole_file("boot/tests") {
-        Ok(bytes) => String::from_utf8(bytes).unwrap_or_default(),
+/// Runs `bin/hello from init` and reports how it ended.
+fn demo() -> i32 {
+    println!("init: running as pid {}", sys::getpid());
+    match sys::run("bin/hello", &["from", "init"]) {
+        Ok(ExitReason::Exited(code)) => {
+            println!("init: hello exited with {code}");
+            0
+        }
+        Ok(ExitReason::Faulted { kind, address }) => {
+            println!("init: hello died: fault {kind} at {address:#x}");
+            1
+        }
         Err(error) => {
-            println!("init: cannot read boot/tests: {error}");
+            println!("init: cannot run bin/hello: {error}");
+            1
+        }
+    }
+}
+
+/// Runs the test programs in `boot/tests` in order and adds up their tallies.
+fn run_tests() -> i32 {
+    let list = match sys::read_whole_file(TEST_LIST) {
+        Ok(bytes) => String::from_utf8(bytes),
+        Err(error) => {
+            println!("init: cannot read {TEST_LIST}: {error}");
+            println!("init: ran 0 test programs");
             println!("0 passed, 1 failed");
             return 1;
         }
     };
+    let Ok(list) = list else {
+        println!("init: {TEST_LIST} is not UTF-8");
+        println!("init: ran 0 test programs");
+        println!("0 passed, 1 failed");
+        return 1;
+    };
     let (mut passed, mut failed, mut programs) = (0u32, 0u32, 0u32);
     for program in list.lines().map(str::trim).filter(|line| !line.is_empty()) {
         programs += 1;
-        let status = sys::spawn(program, &[]).and_then(sys::wait);
-        match status.map(|status| status.reason()) {
-            Ok(Some(ExitReason::Exited(code))) => match runtime::decode_test_exit_code(code) {
-                Some((p, f)) => {
-                    passed += p;
-                    failed += f;
+        let death = match sys::run(program, &[]) {
+            Ok(ExitReason::Exited(code)) => match runtime::decode_test_exit_code(code) {
+                Some((program_passed, program_failed)) => {
+                    passed = passed.saturating_add(program_passed);
+                    failed = failed.saturating_add(program_failed);
+                    None
                 }
-                None => {
-                    println!("init: {program} exited with {code} without a test tally");
-                    failed += 1;
-                }
+                None => Some(format!("exited with {code}, which carries no test tally")),
             },
-            Ok(Some(ExitReason::Faulted { kind, address })) => {
-                println!("init: {program} died: fault {kind} at {address:#x}");
-                failed += 1;
-            }
-            other => {
-                println!("init: {program} could not run: {other:?}");
-                failed += 1;
-            }
+            Ok(ExitReason::Faulted { kind, address }) => Some(format!("fault {kind} at {address:#x}")),
+            Err(error) => Some(format!("could not start: {error}")),
+        };
+        if let Some(reason) = death {
+            println!("init: {program} died: {reason}");
+            failed = failed.saturating_add(1);
         }
+    }
+    if programs == 0 {
+        // An empty list means the build packed no tests: that is a failure.
+        println!("init: {TEST_LIST} lists no test programs");
+        failed = failed.saturating_add(1);
     }
     println!("init: ran {programs} test programs");
     println!("{passed} passed, {failed} failed");
-    if failed == 0 && programs > 0 { 0 } else { 1 }
+    if failed == 0 { 0 } else { 1 }
 }

@@ -1,13 +1,14 @@
 //! A fault in a process kills only that process, reported with the right
 //! kind: null dereference, write to code, execute from data, stack
-//! overflow, kernel and foreign addresses.
+//! overflow, kernel and non-canonical addresses.
 
 #![no_std]
 #![no_main]
 
 use abi::{ExitReason, FaultKind};
-use runtime::{check, sys};
+use runtime::{check, check_eq, sys};
 
+/// Runs `path` with `args` and checks that it was killed by an `expected` fault.
 fn expect_fault(path: &str, args: &[&str], expected: FaultKind) -> runtime::TestResult {
     let reason = sys::run(path, args);
     check!(
@@ -19,7 +20,7 @@ fn expect_fault(path: &str, args: &[&str], expected: FaultKind) -> runtime::Test
 
 runtime::tests! {
     fn null_dereference_kills_the_reader() {
-        expect_fault("bin/read-address", &["0"], FaultKind::NullDereference)?;
+        expect_fault("bin/fault-null", &[], FaultKind::NullDereference)?;
         expect_fault("bin/read-address", &["ff8"], FaultKind::NullDereference)?;
     }
 
@@ -36,13 +37,21 @@ runtime::tests! {
     }
 
     fn kernel_addresses_are_out_of_reach() {
-        expect_fault("bin/read-address", &["ffffffff80000000"], FaultKind::UnmappedAccess)?;
+        expect_fault("bin/fault-kernel-read", &[], FaultKind::UnmappedAccess)?;
         expect_fault("bin/read-address", &["ffff800000000000"], FaultKind::UnmappedAccess)?;
+    }
+
+    fn non_canonical_addresses_are_protection_faults() {
         expect_fault("bin/read-address", &["8000000000000000"], FaultKind::GeneralProtection)?;
+    }
+
+    fn the_fault_address_is_reported() {
+        let reason = sys::run("bin/fault-kernel-read", &[]);
+        check_eq!(reason, Ok(ExitReason::Faulted { kind: FaultKind::UnmappedAccess, address: 0xffff_ffff_8000_0000 }));
     }
 
     fn the_parent_survives_every_fault() {
         check!(sys::getpid() > 0);
-        check!(matches!(sys::run("bin/exit-code", &["7"]), Ok(ExitReason::Exited(7))));
+        check_eq!(sys::run("bin/exit-code", &["7"]), Ok(ExitReason::Exited(7)));
     }
 }

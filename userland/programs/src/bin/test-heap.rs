@@ -29,8 +29,40 @@ runtime::tests! {
         block.resize(SIZE, 0);
         for page in (0..SIZE).step_by(4096) {
             block[page] = (page >> 12) as u8;
+            block[page + 4095] = !(page >> 12) as u8;
         }
-        check!((0..SIZE).step_by(4096).all(|page| block[page] == (page >> 12) as u8));
+        check!(
+            (0..SIZE).step_by(4096).all(|page| block[page] == (page >> 12) as u8 && block[page + 4095] == !(page >> 12) as u8),
+            "the pattern written to every page did not read back"
+        );
+    }
+
+    fn the_heap_grows_around_foreign_mappings() {
+        // Map a page of our own, then ask for more than the heap has free:
+        // the new chunk lands after that page, so it cannot extend the
+        // heap's last chunk and must become a separate arena. Only the pages
+        // touched here are committed.
+        const SIZE: usize = 128 << 20;
+        let foreign = sys::map_anonymous(4096);
+        check!(foreign.is_ok(), "{foreign:?}");
+        let mut big: Vec<u8> = Vec::new();
+        check!(big.try_reserve_exact(SIZE).is_ok(), "could not reserve 128 MiB");
+        let start = big.as_mut_ptr();
+        // SAFETY: both offsets are inside the `SIZE` bytes just reserved.
+        unsafe {
+            core::ptr::write_volatile(start, 0x5a);
+            core::ptr::write_volatile(start.add(SIZE - 1), 0xa5);
+        }
+        let small: Vec<Box<u64>> = (0..1000u64).map(Box::new).collect();
+        // SAFETY: as above.
+        let ends = unsafe { (core::ptr::read_volatile(start), core::ptr::read_volatile(start.add(SIZE - 1))) };
+        check_eq!(ends, (0x5a, 0xa5));
+        check!(small.iter().enumerate().all(|(index, value)| **value == index as u64));
+        drop(big);
+        drop(small);
+        let again: Vec<u64> = (0..1000u64).collect();
+        check_eq!(again.iter().sum::<u64>(), 499_500);
+        check_eq!(sys::unmap_anonymous(foreign.unwrap_or(0), 4096), Ok(()));
     }
 
     fn anonymous_memory_round_trips() {
