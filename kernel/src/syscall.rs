@@ -4,6 +4,7 @@
 use crate::arch::cpu;
 use crate::arch::syscall::SyscallFrame;
 use crate::process;
+use crate::process::memory::UserSlice;
 use crate::sched;
 use crate::time;
 use abi::{limits, Error, ExitReason, Syscall};
@@ -49,7 +50,7 @@ fn user_text(address: u64, length: u64, max: u64) -> Result<String, Error> {
     if length > max {
         return Err(Error::TooLarge);
     }
-    let bytes = process::copy_from_user(address, length)?;
+    let bytes = process::copy_from_user(UserSlice::new(address, length))?;
     String::from_utf8(bytes).map_err(|_| Error::InvalidUtf8)
 }
 
@@ -60,9 +61,11 @@ fn user_path(address: u64, length: u64) -> Result<String, Error> {
     user_text(address, length, limits::MAX_PATH)
 }
 
-/// Requires `address` to be aligned for a structure of alignment `align`.
-fn aligned(address: u64, align: u64) -> Result<u64, Error> {
-    if address % align == 0 { Ok(address) } else { Err(Error::BadAddress) }
+/// Copies a structure, given as its little-endian words, to user memory
+/// at `address` (which must be 8-byte aligned).
+fn copy_words_to_user(address: u64, words: &[u64]) -> Result<(), Error> {
+    let bytes: Vec<u8> = words.iter().flat_map(|word| word.to_le_bytes()).collect();
+    process::copy_to_user(UserSlice::new(address, bytes.len() as u64).aligned(8)?, &bytes)
 }
 
 fn spawn(path_address: u64, path_length: u64, argv_address: u64, argc: u64) -> Result<u64, Error> {
@@ -72,7 +75,8 @@ fn spawn(path_address: u64, path_length: u64, argv_address: u64, argc: u64) -> R
     }
     let mut arguments = Vec::new();
     if argc > 0 {
-        let raw = process::copy_from_user(aligned(argv_address, 8)?, argc * size_of::<abi::Arg>() as u64)?;
+        let slice = UserSlice::new(argv_address, argc * size_of::<abi::Arg>() as u64).aligned(8)?;
+        let raw = process::copy_from_user(slice)?;
         for pair in raw.chunks_exact(16) {
             let pointer = u64::from_le_bytes(pair[..8].try_into().unwrap_or_default());
             let length = u64::from_le_bytes(pair[8..].try_into().unwrap_or_default());
@@ -84,19 +88,19 @@ fn spawn(path_address: u64, path_length: u64, argv_address: u64, argc: u64) -> R
 }
 
 fn wait(pid: u64, status_address: u64) -> Result<u64, Error> {
+    let status_slice = UserSlice::new(status_address, size_of::<abi::WaitStatus>() as u64);
     if status_address != 0 {
-        aligned(status_address, 8)?;
+        status_slice.aligned(8)?;
     }
     let status = process::wait_child(pid)?;
     if status_address != 0 {
-        let mut bytes = Vec::with_capacity(32);
-        bytes.extend_from_slice(&status.pid.to_le_bytes());
-        bytes.extend_from_slice(&status.how.to_le_bytes());
-        bytes.extend_from_slice(&status.code.to_le_bytes());
-        bytes.extend_from_slice(&status.fault.to_le_bytes());
-        bytes.extend_from_slice(&status.reserved.to_le_bytes());
-        bytes.extend_from_slice(&status.address.to_le_bytes());
-        process::copy_to_user(status_address, &bytes)?;
+        let words = [
+            status.pid,
+            u64::from(status.how) | u64::from(status.code as u32) << 32,
+            u64::from(status.fault) | u64::from(status.reserved) << 32,
+            status.address,
+        ];
+        copy_words_to_user(status_address, &words)?;
     }
     Ok(status.pid)
 }
@@ -108,11 +112,7 @@ fn clock(address: u64) -> Result<u64, Error> {
         tsc: cpu::rdtsc(),
         tsc_hz: time::tsc_hz(),
     };
-    let mut bytes = Vec::with_capacity(32);
-    for field in [clock.ticks, clock.tick_hz, clock.tsc, clock.tsc_hz] {
-        bytes.extend_from_slice(&field.to_le_bytes());
-    }
-    process::copy_to_user(aligned(address, 8)?, &bytes)?;
+    copy_words_to_user(address, &[clock.ticks, clock.tick_hz, clock.tsc, clock.tsc_hz])?;
     Ok(0)
 }
 
@@ -120,7 +120,7 @@ fn write(address: u64, length: u64) -> Result<u64, Error> {
     if length > limits::MAX_WRITE {
         return Err(Error::TooLarge);
     }
-    let bytes = process::copy_from_user(address, length)?;
+    let bytes = process::copy_from_user(UserSlice::new(address, length))?;
     crate::logger::print(format_args!("{}", String::from_utf8_lossy(&bytes)));
     Ok(length)
 }
@@ -136,7 +136,7 @@ fn read_file(path_address: u64, path_length: u64, buffer: u64, buffer_length: u6
         return Err(Error::InvalidArgument);
     }
     let count = buffer_length.min(size - offset);
-    process::copy_to_user(buffer, &data[offset as usize..(offset + count) as usize])?;
+    process::copy_to_user(UserSlice::new(buffer, count), &data[offset as usize..(offset + count) as usize])?;
     Ok(count)
 }
 
@@ -154,7 +154,6 @@ fn system_info(address: u64) -> Result<u64, Error> {
         context_switches: scheduler.switches,
         tasks: scheduler.tasks as u64,
     };
-    let bytes: Vec<u8> = info.to_words().iter().flat_map(|word| word.to_le_bytes()).collect();
-    process::copy_to_user(aligned(address, 8)?, &bytes)?;
+    copy_words_to_user(address, &info.to_words())?;
     Ok(0)
 }

@@ -16,7 +16,7 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
-use super::memory::{self, Access, Region, RegionKind, RegionMap, PAGE_SIZE};
+use super::memory::{self, Access, CheckedUserSlice, Region, RegionKind, RegionMap, UserSlice, PAGE_SIZE};
 use spin::Once;
 use x86_64::structures::idt::PageFaultErrorCode;
 use x86_64::structures::paging::{Page, PageTableFlags};
@@ -400,36 +400,43 @@ pub fn kill_for_fault(report: &idt::ExceptionReport) -> ! {
 }
 
 /// Checks a user range against the running process's regions.
-fn check_user_range(address: u64, length: u64, needed: Rights) -> Result<(), Error> {
+fn check_user_slice(slice: UserSlice, needed: Rights) -> Result<CheckedUserSlice, Error> {
     let pid = current_pid().ok_or(Error::BadAddress)?;
     let table = TABLE.lock();
     let process = table.processes.get(&pid).ok_or(Error::BadAddress)?;
-    process.regions.check_range(address, length, needed)
+    slice.check(&process.regions, needed)
 }
 
-/// Copies `length` bytes of user memory at `address` (an unchecked claim
-/// from the process) into a kernel buffer.
-pub fn copy_from_user(address: u64, length: u64) -> Result<Vec<u8>, Error> {
-    check_user_range(address, length, Rights::READ)?;
-    let mut buffer = vec![0u8; usize::try_from(length).map_err(|_| Error::TooLarge)?];
-    if length > 0 {
+/// Copies user memory named by the running process into a kernel buffer,
+/// after checking it is readable memory of that process.
+pub fn copy_from_user(slice: UserSlice) -> Result<Vec<u8>, Error> {
+    let checked = check_user_slice(slice, Rights::READ)?;
+    let mut buffer = vec![0u8; usize::try_from(checked.len()).map_err(|_| Error::TooLarge)?];
+    if !checked.is_empty() {
         let _window = UserAccessWindow::open();
         // SAFETY: the source was checked against the process's regions (the
         // probe still catches a fault if a page is gone); the destination is
-        // our own buffer of exactly `length` bytes.
-        unsafe { probe::copy(buffer.as_mut_ptr() as u64, address, length) }.map_err(|_| Error::BadAddress)?;
+        // our own buffer of exactly that length. The TABLE lock is not held,
+        // so the page-fault handler may commit demand pages meanwhile.
+        unsafe { probe::copy(buffer.as_mut_ptr() as u64, checked.address(), checked.len()) }
+            .map_err(|_| Error::BadAddress)?;
     }
     Ok(buffer)
 }
 
-/// Copies `data` into user memory at `address` (an unchecked claim).
-pub fn copy_to_user(address: u64, data: &[u8]) -> Result<(), Error> {
-    check_user_range(address, data.len() as u64, Rights::WRITE)?;
-    if !data.is_empty() {
+/// Copies `data` into user memory named by the running process, after
+/// checking it is writable memory of that process and exactly `data` long.
+pub fn copy_to_user(slice: UserSlice, data: &[u8]) -> Result<(), Error> {
+    if slice.len() != data.len() as u64 {
+        return Err(Error::InvalidArgument);
+    }
+    let checked = check_user_slice(slice, Rights::WRITE)?;
+    if !checked.is_empty() {
         let _window = UserAccessWindow::open();
-        // SAFETY: the destination was checked to be writable user memory of
-        // the running process; the source is a kernel slice.
-        unsafe { probe::copy(address, data.as_ptr() as u64, data.len() as u64) }.map_err(|_| Error::BadAddress)?;
+        // SAFETY: the destination was checked to be writable memory of the
+        // running process; the source is a kernel slice of the same length.
+        unsafe { probe::copy(checked.address(), data.as_ptr() as u64, checked.len()) }
+            .map_err(|_| Error::BadAddress)?;
     }
     Ok(())
 }
@@ -499,7 +506,7 @@ mod ktests {
     #[ktest]
     fn user_copies_reject_kernel_and_unmapped_addresses() {
         // The boot task has no process: every user access is refused.
-        ensure_eq!(copy_from_user(0x40_0000, 8).err(), Some(Error::BadAddress));
-        ensure_eq!(copy_to_user(0x40_0000, &[1]).err(), Some(Error::BadAddress));
+        ensure_eq!(copy_from_user(UserSlice::new(0x40_0000, 8)).err(), Some(Error::BadAddress));
+        ensure_eq!(copy_to_user(UserSlice::new(0x40_0000, 1), &[1]).err(), Some(Error::BadAddress));
     }
 }

@@ -63,6 +63,67 @@ pub enum RegionError {
     Overlap,
 }
 
+/// A range of user memory named by a process: only an allegation until it
+/// is checked against that process's regions ([`UserSlice::check`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserSlice {
+    address: u64,
+    length: u64,
+}
+
+/// A user range checked against a process's regions for some rights. Only
+/// [`UserSlice::check`] makes one, and only these are copied to or from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckedUserSlice {
+    address: u64,
+    length: u64,
+}
+
+impl UserSlice {
+    /// The range `[address, address + length)` as the process named it.
+    pub fn new(address: u64, length: u64) -> UserSlice {
+        UserSlice { address, length }
+    }
+
+    /// Requires the start to be aligned to `align` (for structures).
+    pub fn aligned(self, align: u64) -> Result<UserSlice, Error> {
+        if self.address % align == 0 { Ok(self) } else { Err(Error::BadAddress) }
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> u64 {
+        self.length
+    }
+
+    /// Whether the range is empty.
+    pub fn is_empty(&self) -> bool {
+        self.length == 0
+    }
+
+    /// Checks the range against `regions` for `needed` rights.
+    pub fn check(self, regions: &RegionMap, needed: Rights) -> Result<CheckedUserSlice, Error> {
+        regions.check_range(self.address, self.length, needed)?;
+        Ok(CheckedUserSlice { address: self.address, length: self.length })
+    }
+}
+
+impl CheckedUserSlice {
+    /// First address.
+    pub fn address(&self) -> u64 {
+        self.address
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> u64 {
+        self.length
+    }
+
+    /// Whether the range is empty.
+    pub fn is_empty(&self) -> bool {
+        self.length == 0
+    }
+}
+
 /// The regions of one process, sorted by address and disjoint.
 #[derive(Clone, Debug, Default)]
 pub struct RegionMap {
@@ -279,6 +340,18 @@ mod tests {
         assert_eq!(map.check_range(u64::MAX - 4, 16, Rights::READ), Err(Error::BadAddress));
         assert_eq!(map.check_range(0xffff_8000_0000_0000, 8, Rights::READ), Err(Error::BadAddress));
         assert_eq!(map.check_range(0, 0, Rights::WRITE), Ok(()), "empty ranges touch nothing");
+    }
+
+    #[test]
+    fn user_slices_must_be_checked_and_aligned() {
+        let map = sample();
+        let slice = UserSlice::new(0x40_3008, 16);
+        let checked = slice.check(&map, Rights::WRITE).unwrap();
+        assert_eq!((checked.address(), checked.len()), (0x40_3008, 16));
+        assert_eq!(slice.aligned(8), Ok(slice));
+        assert_eq!(UserSlice::new(0x40_3004, 8).aligned(8), Err(Error::BadAddress));
+        assert_eq!(UserSlice::new(0x40_1000, 8).check(&map, Rights::WRITE), Err(Error::BadAddress));
+        assert_eq!(UserSlice::new(0, 0).check(&map, Rights::WRITE).map(|c| c.is_empty()), Ok(true));
     }
 
     #[test]
