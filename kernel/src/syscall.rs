@@ -77,9 +77,10 @@ fn spawn(path_address: u64, path_length: u64, argv_address: u64, argc: u64) -> R
     if argc > 0 {
         let slice = UserSlice::new(argv_address, argc * size_of::<abi::Arg>() as u64).aligned(8)?;
         let raw = process::copy_from_user(slice)?;
-        for pair in raw.chunks_exact(16) {
-            let pointer = u64::from_le_bytes(pair[..8].try_into().unwrap_or_default());
-            let length = u64::from_le_bytes(pair[8..].try_into().unwrap_or_default());
+        for pair in raw.as_chunks::<16>().0 {
+            let (pointer, length) = pair.split_at(8);
+            let pointer = u64::from_le_bytes(pointer.try_into().unwrap_or_default());
+            let length = u64::from_le_bytes(length.try_into().unwrap_or_default());
             arguments.push(user_text(pointer, length, limits::MAX_ARG_LEN)?);
         }
     }
@@ -141,8 +142,9 @@ fn read_file(path_address: u64, path_length: u64, buffer: u64, buffer_length: u6
 }
 
 fn system_info(address: u64) -> Result<u64, Error> {
-    let frames = crate::mm::frame::counts();
+    // Scheduler first: it reaps dead tasks, whose stacks the frame counts include.
     let scheduler = sched::stats();
+    let frames = crate::mm::frame::counts();
     let processes = process::stats();
     let info = abi::SystemInfo {
         free_frames: frames.free,

@@ -87,7 +87,7 @@ impl UserSlice {
 
     /// Requires the start to be aligned to `align` (for structures).
     pub fn aligned(self, align: u64) -> Result<UserSlice, Error> {
-        if self.address % align == 0 { Ok(self) } else { Err(Error::BadAddress) }
+        if self.address.is_multiple_of(align) { Ok(self) } else { Err(Error::BadAddress) }
     }
 
     /// Length in bytes.
@@ -165,7 +165,7 @@ impl RegionMap {
 
     /// Adds a region.
     pub fn insert(&mut self, region: Region) -> Result<(), RegionError> {
-        if region.start >= region.end || region.start % PAGE_SIZE != 0 || region.end % PAGE_SIZE != 0 {
+        if region.start >= region.end || !region.start.is_multiple_of(PAGE_SIZE) || !region.end.is_multiple_of(PAGE_SIZE) {
             return Err(RegionError::Misaligned);
         }
         if !layout::USER.contains(region.start) || region.end > layout::USER.end {

@@ -9,7 +9,6 @@ use crate::time;
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
-use alloc::vec::Vec;
 use super::policy::{RoundRobin, TaskId};
 use super::stack::KernelStack;
 use x86_64::registers::control::{Cr3, Cr3Flags};
@@ -50,6 +49,15 @@ struct Scheduler {
 }
 
 static SCHEDULER: spin::Mutex<Option<Scheduler>> = spin::Mutex::new(None);
+
+impl Scheduler {
+    /// Frees the tasks (and kernel stacks) of tasks that died, except the
+    /// running one, which may still be on its stack.
+    fn reap_dead(&mut self) {
+        let current = self.current;
+        self.tasks.retain(|id, task| task.state != TaskState::Dead || *id == current);
+    }
+}
 
 /// Scheduler counters.
 #[derive(Clone, Copy, Debug)]
@@ -114,13 +122,17 @@ pub fn try_current() -> Option<TaskId> {
     without_interrupts(|| SCHEDULER.try_lock().map(|guard| guard.as_ref().map_or(0, |scheduler| scheduler.current)))
 }
 
-/// Scheduler counters.
+/// Scheduler counters. Dead tasks are reaped first, so the counts (and the
+/// frame counts after this call) do not depend on when the last switch was.
 pub fn stats() -> Stats {
     without_interrupts(|| {
-        with_scheduler(|scheduler| Stats {
+        with_scheduler(|scheduler| {
+            scheduler.reap_dead();
+            Stats {
             switches: scheduler.switches,
-            tasks: scheduler.tasks.values().filter(|task| task.state != TaskState::Dead).count(),
-            ready: scheduler.policy.ready_len(),
+                tasks: scheduler.tasks.values().filter(|task| task.state != TaskState::Dead).count(),
+                ready: scheduler.policy.ready_len(),
+            }
         })
     })
 }
@@ -189,16 +201,7 @@ fn schedule() {
     debug_assert!(!cpu::interrupts_enabled());
     let switch = with_scheduler(|scheduler| {
         let current = scheduler.current;
-        // Free the stacks of tasks that died earlier (never our own).
-        let dead: Vec<TaskId> = scheduler
-            .tasks
-            .iter()
-            .filter(|(id, task)| task.state == TaskState::Dead && **id != current)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in dead {
-            scheduler.tasks.remove(&id);
-        }
+        scheduler.reap_dead();
         let running = scheduler.tasks.get_mut(&current).map(|task| {
             if task.state == TaskState::Running {
                 task.state = TaskState::Ready;

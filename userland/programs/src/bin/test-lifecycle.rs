@@ -40,4 +40,18 @@ runtime::tests! {
         check_eq!(after.processes, before.processes);
         check_eq!(after.tasks, before.tasks);
     }
+
+    fn orphans_are_reaped_by_the_kernel() {
+        churn(4, 2)?;
+        let before = sys::system_info();
+        for _ in 0..5 {
+            check_eq!(sys::run("bin/orphan-maker", &["3"]), Ok(ExitReason::Exited(0)));
+        }
+        // The orphans spin for 3 ticks each; give them time to finish.
+        sys::sleep(20);
+        let after = sys::system_info();
+        check_eq!(after.spawned - before.spawned, 10);
+        check_eq!(after.processes, before.processes, "orphans left in the process table");
+        check_eq!(reclaimable(&after), reclaimable(&before));
+    }
 }
