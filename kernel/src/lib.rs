@@ -17,6 +17,7 @@ pub mod config;
 pub mod exec;
 pub mod mm;
 pub mod ramdisk;
+pub mod vass;
 pub mod verdict;
 
 #[cfg(target_os = "none")]
