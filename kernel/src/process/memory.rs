@@ -130,27 +130,8 @@ pub struct RegionMap {
     regions: Vec<Region>,
 }
 
-/// How a process touched memory, from the page-fault error code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
-    /// A data read.
-    Read,
-    /// A data write.
-    Write,
-    /// An instruction fetch.
-    Execute,
-}
-
-impl Access {
-    /// The right the access needs.
-    pub fn right(self) -> Rights {
-        match self {
-            Access::Read => Rights::READ,
-            Access::Write => Rights::WRITE,
-            Access::Execute => Rights::EXECUTE,
-        }
-    }
-}
+/// How a process touched memory (shared with the VASS core).
+pub use crate::vass::Access;
 
 impl RegionMap {
     /// An empty map.

@@ -92,7 +92,8 @@ pub enum Access {
 }
 
 impl Access {
-    fn right(self) -> Rights {
+    /// The right the access needs.
+    pub fn right(self) -> Rights {
         match self {
             Access::Read => Rights::READ,
             Access::Write => Rights::WRITE,
@@ -279,6 +280,18 @@ impl Vass {
         let partition = self.partitions.get(&id).ok_or(VassError::UnknownPartition)?;
         if partition.space != space {
             return Err(VassError::NotOwner);
+        }
+        Ok(partition)
+    }
+
+    /// The partition `id` of `space`, checked to cover the non-empty `range`.
+    fn granted(&self, space: SpaceId, id: PartitionId, range: &PageRange) -> Result<&Partition, VassError> {
+        let partition = self.owned(space, id)?;
+        if range.is_empty() {
+            return Err(VassError::BadRange);
+        }
+        if !partition.covers(range) {
+            return Err(VassError::OutsideGrant);
         }
         Ok(partition)
     }
@@ -506,13 +519,7 @@ impl Vass {
         table: &mut impl PageTable,
         frames: &mut impl FrameSource,
     ) -> Result<u64, VassError> {
-        let partition = self.owned(space, id)?;
-        if range.is_empty() {
-            return Err(VassError::BadRange);
-        }
-        if !partition.covers(&range) {
-            return Err(VassError::OutsideGrant);
-        }
+        self.granted(space, id, &range)?;
         let mut committed = 0;
         for page in range.start..range.end {
             if self.partitions.get(&id).is_some_and(|p| p.committed.contains_key(&page)) {
@@ -558,14 +565,7 @@ impl Vass {
         table: &mut impl PageTable,
         frames: &mut impl FrameSource,
     ) -> Result<u64, VassError> {
-        let partition = self.owned(space, id)?;
-        if range.is_empty() {
-            return Err(VassError::BadRange);
-        }
-        if !partition.covers(&range) {
-            return Err(VassError::OutsideGrant);
-        }
-        let before = partition.committed.len() as u64;
+        let before = self.granted(space, id, &range)?.committed.len() as u64;
         self.release(id, range, table, frames);
         Ok(before - self.partitions.get(&id).map_or(0, |p| p.committed.len() as u64))
     }
