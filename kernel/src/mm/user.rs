@@ -79,19 +79,33 @@ impl UserSpace {
     /// Maps one fresh zeroed frame at `page` with `flags` (plus PRESENT and
     /// USER_ACCESSIBLE). Used for eager mappings and for demand paging.
     pub fn map_zeroed_page(&mut self, page: Page<Size4KiB>, flags: PageTableFlags) -> Result<(), MapError> {
+        let frames = OwnedFrames::alloc_zeroed(0, FrameState::User).ok_or(MapError::OutOfFrames)?;
+        // SAFETY: the frame is fresh and owned by us; `map_frame` hands it to
+        // this space, which frees it on unmap or drop.
+        unsafe { self.map_frame(page, frames.first(), flags) }?;
+        frames.leak();
+        Ok(())
+    }
+
+    /// Maps `frame` at `page` with `flags` (plus PRESENT and USER_ACCESSIBLE).
+    /// The space frees the frame when it is unmapped by `unmap_pages` or when
+    /// the space is dropped; `unmap_page` hands it back instead.
+    ///
+    /// # Safety
+    /// `frame` must be a user frame the caller owns and gives to this space;
+    /// nothing else may use or free it while it is mapped.
+    pub unsafe fn map_frame(&mut self, page: Page<Size4KiB>, frame: PhysFrame, flags: PageTableFlags) -> Result<(), MapError> {
         if !layout::USER.contains(page.start_address().as_u64()) {
             return Err(MapError::BadRange);
         }
-        let frames = OwnedFrames::alloc_zeroed(0, FrameState::User).ok_or(MapError::OutOfFrames)?;
         let flags = flags | PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
-        // SAFETY: the frame is fresh and becomes owned by this address space
-        // (freed by `unmap_pages` or by drop), so it stays valid while mapped.
-        let result = unsafe { self.mapper.map_to(page, frames.first(), flags, &mut PageTableFrames) };
+        // SAFETY: the caller gives us the frame; intermediate tables come
+        // fresh from the frame allocator.
+        let result = unsafe { self.mapper.map_to(page, frame, flags, &mut PageTableFrames) };
         match result {
             Ok(flush) => {
                 // A not-present entry is never cached, so no flush is needed.
                 flush.ignore();
-                frames.leak();
                 self.committed += 1;
                 Ok(())
             }
@@ -99,6 +113,34 @@ impl UserSpace {
             Err(MapToError::PageAlreadyMapped(_)) => Err(MapError::AlreadyMapped(page.start_address())),
             Err(MapToError::ParentEntryHugePage) => Err(MapError::HugePage(page.start_address())),
         }
+    }
+
+    /// Unmaps one page and hands its frame back to the caller (not freed),
+    /// flushing the TLB entry if this space is active.
+    pub fn unmap_page(&mut self, page: Page<Size4KiB>) -> Option<PhysFrame> {
+        let (frame, flush) = self.mapper.unmap(page).ok()?;
+        if self.is_active() {
+            flush.flush();
+        } else {
+            flush.ignore();
+        }
+        self.committed -= 1;
+        Some(frame)
+    }
+
+    /// Changes the flags of one mapped page (PRESENT and USER_ACCESSIBLE are
+    /// kept), flushing the TLB entry if this space is active.
+    pub fn set_page_flags(&mut self, page: Page<Size4KiB>, flags: PageTableFlags) -> Result<(), MapError> {
+        let flags = flags | PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
+        // SAFETY: only the permissions of a user page change; the flush
+        // below makes the change visible.
+        let flush = unsafe { self.mapper.update_flags(page, flags) }.map_err(|_| MapError::NotMapped(page.start_address()))?;
+        if self.is_active() {
+            flush.flush();
+        } else {
+            flush.ignore();
+        }
+        Ok(())
     }
 
     /// Maps `pages` fresh zeroed pages from `start`; on failure unmaps what

@@ -48,6 +48,9 @@ struct Process {
     waiting: bool,
     /// A kernel task waiting for this process to end.
     kernel_waiter: Option<TaskId>,
+    /// Started by the kernel, which reaps it with `wait_from_kernel`: it
+    /// stays a zombie until then, however early it exits.
+    reaped_by_kernel: bool,
 }
 
 struct ProcessTable {
@@ -211,6 +214,7 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>) -> Result<Pid,
                 entry,
                 waiting: false,
                 kernel_waiter: None,
+                reaped_by_kernel: parent.is_none(),
             },
         );
         pid
@@ -261,13 +265,14 @@ pub fn exit_current(reason: ExitReason) -> ! {
         let children = core::mem::take(&mut process.children);
         let parent = process.parent;
         let kernel_waiter = process.kernel_waiter;
+        let reaped_by_kernel = process.reaped_by_kernel;
         // Orphans: zombies are reaped now, living ones reap themselves.
         let mut orphans = Vec::new();
         for child in children {
             let zombie = match table.processes.get_mut(&child) {
                 Some(entry) => {
                     entry.parent = None;
-                    matches!(entry.state, State::Zombie(_)) && entry.kernel_waiter.is_none()
+                    matches!(entry.state, State::Zombie(_)) && !entry.reaped_by_kernel
                 }
                 None => false,
             };
@@ -276,7 +281,7 @@ pub fn exit_current(reason: ExitReason) -> ! {
             }
         }
         let parent_task = parent.and_then(|p| table.processes.get(&p)).filter(|p| p.waiting).map(|p| p.task);
-        if parent.is_none() && kernel_waiter.is_none() {
+        if parent.is_none() && !reaped_by_kernel {
             orphans.extend(table.processes.remove(&pid));
         }
         drop(table);
@@ -330,8 +335,8 @@ pub fn wait_child(pid: Pid) -> Result<WaitStatus, Error> {
     })
 }
 
-/// Waits (from a kernel task) until process `pid`, which must have no
-/// parent, ends; reaps it.
+/// Waits (from a kernel task) until process `pid`, which the kernel
+/// started, ends; reaps it. `None` if there is no such process.
 pub fn wait_from_kernel(pid: Pid) -> Option<ExitReason> {
     let me = sched::current();
     x86_64::instructions::interrupts::without_interrupts(|| {

@@ -1,5 +1,7 @@
 //! The partition table, the VASM and the commit engine.
 
+#![forbid(unsafe_code)]
+
 use abi::Rights;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;

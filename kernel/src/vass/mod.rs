@@ -12,10 +12,13 @@
 //!   is committed: [`Vass::fault`] (commit on demand), [`Vass::commit`] and
 //!   [`Vass::decommit`] (on request from a policy or a system call).
 //! - [`Vass::check_invariants`] proves that all of them agree.
-
-#![forbid(unsafe_code)]
+//! - `hardware` (bare metal only) puts a process's page tables and the
+//!   buddy allocator behind the traits; everything else forbids `unsafe`.
 
 mod engine;
+#[cfg(target_os = "none")]
+#[allow(unsafe_code)]
+pub mod hardware;
 #[cfg(test)]
 mod tests;
 
