@@ -419,10 +419,9 @@ pub fn copy_from_user(slice: UserSlice) -> Result<Vec<u8>, Error> {
     let mut buffer = vec![0u8; usize::try_from(checked.len()).map_err(|_| Error::TooLarge)?];
     if !checked.is_empty() {
         let _window = UserAccessWindow::open();
-        // SAFETY: the source was checked against the process's regions (the
-        // probe still catches a fault if a page is gone); the destination is
-        // our own buffer of exactly that length. The TABLE lock is not held,
-        // so the page-fault handler may commit demand pages meanwhile.
+        // No TABLE lock is held here, so demand pages can be committed meanwhile.
+        // SAFETY: the source was checked against the process's regions (a fault
+        // is still caught by the probe); the destination is our own buffer.
         unsafe { probe::copy(buffer.as_mut_ptr() as u64, checked.address(), checked.len()) }
             .map_err(|_| Error::BadAddress)?;
     }

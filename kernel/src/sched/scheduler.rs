@@ -236,10 +236,9 @@ fn schedule() {
         Some((&raw mut current_task.saved_stack_pointer, load))
     });
     if let Some((save, load)) = switch {
-        // SAFETY: `save` points into a boxed task that is not freed before it
-        // is scheduled again (dead tasks are freed only when not current);
-        // `load` was saved by `switch` or prepared by `prepare_stack` on a
-        // stack that is still mapped. Interrupts are off.
+        // Dead tasks are freed only when not current, so `save` stays valid.
+        // SAFETY: `save` points into a live boxed task; `load` was saved by
+        // `switch` or `prepare_stack` on a mapped stack; interrupts are off.
         unsafe { context::switch(save, load) };
     }
 }
