@@ -10,6 +10,8 @@ use crate::mm::layout;
 use crate::mm::user::UserSpace;
 use crate::ramdisk::Ramdisk;
 use crate::sched::{self, TaskId};
+use crate::vass::hardware::{KernelFrames, SpaceTables};
+use crate::vass::{FaultOutcome, PartitionKind, Vass, VassError, Window};
 use crate::sync::IrqMutex;
 use abi::{Error, ExitReason, Rights, WaitStatus};
 use alloc::collections::BTreeMap;
@@ -63,6 +65,11 @@ struct ProcessTable {
 static TABLE: IrqMutex<ProcessTable> =
     IrqMutex::new(ProcessTable { processes: BTreeMap::new(), by_task: BTreeMap::new(), next_pid: 1, spawned: 0 });
 static RAMDISK: Once<Ramdisk<'static>> = Once::new();
+/// The kernel-wide VASS (partition table and VASM). Lock order: TABLE, then VASS.
+static VASS: IrqMutex<Vass> = IrqMutex::new(Vass::new());
+
+/// Where anonymous partitions are placed, in pages.
+const HEAP_WINDOW: Window = Window { start: layout::USER_HEAP.start / PAGE_SIZE, end: layout::USER_HEAP.end / PAGE_SIZE };
 
 /// Makes the ramdisk available to `spawn` and `read_file`.
 pub fn init(ramdisk: Ramdisk<'static>) {
@@ -250,7 +257,7 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>) -> Result<Pid,
 pub fn exit_current(reason: ExitReason) -> ! {
     cpu::disable_interrupts();
     let task = sched::current();
-    let (space, orphans) = {
+    let (pid, space, orphans) = {
         let mut table = TABLE.lock();
         let Some(pid) = table.by_task.remove(&task) else {
             drop(table);
@@ -288,9 +295,12 @@ pub fn exit_current(reason: ExitReason) -> ! {
         if let Some(waiter) = parent_task.or(kernel_waiter) {
             sched::wake(waiter);
         }
-        (space, orphans)
+        (pid, space, orphans)
     };
-    drop(space);
+    // Partitions first (they give their frames back), then the page tables.
+    if let Some(mut space) = space {
+        VASS.lock().destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames);
+    }
     drop(orphans);
     sched::exit_current()
 }
@@ -366,10 +376,16 @@ pub fn handle_page_fault(address: u64, error: PageFaultErrorCode) -> bool {
     let Some(mut table) = TABLE.try_lock() else { return false };
     let Some(&pid) = table.by_task.get(&task) else { return false };
     let Some(process) = table.processes.get_mut(&pid) else { return false };
-    let Some(region) = process.regions.demand_region(address, access, present).copied() else { return false };
+    let region = process.regions.demand_region(address, access, present).copied();
     let Some(space) = process.space.as_mut() else { return false };
-    let page = Page::containing_address(VirtAddr::new(address));
-    space.map_zeroed_page(page, page_flags(region.rights)).is_ok()
+    if let Some(region) = region {
+        let page = Page::containing_address(VirtAddr::new(address));
+        return space.map_zeroed_page(page, page_flags(region.rights)).is_ok();
+    }
+    // Otherwise it may be a page of a partition: the commit engine decides.
+    let Some(mut vass) = VASS.try_lock() else { return false };
+    let outcome = vass.fault(pid, address / PAGE_SIZE, access, &mut SpaceTables { id: pid, space }, &mut KernelFrames);
+    matches!(outcome, FaultOutcome::Committed | FaultOutcome::AlreadyCommitted) && !present
 }
 
 fn access_of(error: PageFaultErrorCode) -> Access {
@@ -409,7 +425,9 @@ fn check_user_slice(slice: UserSlice, needed: Rights) -> Result<CheckedUserSlice
     let pid = current_pid().ok_or(Error::BadAddress)?;
     let table = TABLE.lock();
     let process = table.processes.get(&pid).ok_or(Error::BadAddress)?;
-    slice.check(&process.regions, needed)
+    slice
+        .check(&process.regions, needed)
+        .or_else(|_| slice.check_against(|address, length| VASS.lock().grants(pid, address, length, needed)))
 }
 
 /// Copies user memory named by the running process into a kernel buffer,
@@ -445,23 +463,41 @@ pub fn copy_to_user(slice: UserSlice, data: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
-/// Reserves anonymous memory for the running process.
+/// Creates a heap partition of `length` bytes (rounded up to pages) for the
+/// running process; pages are committed on first touch. Returns its address.
 pub fn map_anonymous(length: u64) -> Result<u64, Error> {
+    if length == 0 {
+        return Err(Error::InvalidArgument);
+    }
+    if length > abi::limits::MAX_MAP {
+        return Err(Error::TooLarge);
+    }
     let pid = current_pid().ok_or(Error::InvalidArgument)?;
-    let mut table = TABLE.lock();
-    let process = table.processes.get_mut(&pid).ok_or(Error::InvalidArgument)?;
-    process.regions.reserve_anonymous(length)
+    let pages = length.div_ceil(PAGE_SIZE);
+    let rights = Rights::READ | Rights::WRITE;
+    match VASS.lock().create(pid, pages, PartitionKind::Heap, rights, None, HEAP_WINDOW) {
+        Ok((_, range)) => Ok(range.start * PAGE_SIZE),
+        Err(VassError::NoVirtualSpace) => Err(Error::OutOfMemory),
+        Err(_) => Err(Error::InvalidArgument),
+    }
 }
 
-/// Releases anonymous memory of the running process and frees what was committed.
+/// Destroys the heap partition that is exactly `[address, address + length)`
+/// (rounded up to pages) and frees what was committed.
 pub fn unmap_anonymous(address: u64, length: u64) -> Result<(), Error> {
     let pid = current_pid().ok_or(Error::InvalidArgument)?;
-    let mut table = TABLE.lock();
-    let process = table.processes.get_mut(&pid).ok_or(Error::InvalidArgument)?;
-    let region = process.regions.remove_anonymous(address, length)?;
-    if let Some(space) = process.space.as_mut() {
-        space.unmap_pages(VirtAddr::new(region.start), region.pages());
+    if !address.is_multiple_of(PAGE_SIZE) || length == 0 {
+        return Err(Error::InvalidArgument);
     }
+    let pages = length.checked_next_multiple_of(PAGE_SIZE).ok_or(Error::InvalidArgument)? / PAGE_SIZE;
+    let mut table = TABLE.lock();
+    let space = table.processes.get_mut(&pid).and_then(|p| p.space.as_mut()).ok_or(Error::InvalidArgument)?;
+    let mut vass = VASS.lock();
+    let id = vass.exact(pid, address / PAGE_SIZE, pages).ok_or(Error::InvalidArgument)?;
+    if vass.partition(id).is_none_or(|partition| partition.kind != PartitionKind::Heap) {
+        return Err(Error::InvalidArgument);
+    }
+    vass.destroy(pid, id, &mut SpaceTables { id: pid, space }, &mut KernelFrames).map_err(|_| Error::InvalidArgument)?;
     Ok(())
 }
 

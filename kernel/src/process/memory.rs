@@ -21,8 +21,6 @@ pub enum RegionKind {
     Image,
     /// The user stack.
     Stack,
-    /// Anonymous memory from `map_anonymous`.
-    Anonymous,
 }
 
 /// A page-aligned range of a process's address space.
@@ -98,6 +96,16 @@ impl UserSlice {
     /// Whether the range is empty.
     pub fn is_empty(&self) -> bool {
         self.length == 0
+    }
+
+    /// Checks the range with another authority (the VASS): `grants(address,
+    /// length)` says whether the process may access it.
+    pub fn check_against(self, grants: impl FnOnce(u64, u64) -> bool) -> Result<CheckedUserSlice, Error> {
+        if grants(self.address, self.length) {
+            Ok(CheckedUserSlice { address: self.address, length: self.length })
+        } else {
+            Err(Error::BadAddress)
+        }
     }
 
     /// Checks the range against `regions` for `needed` rights.
@@ -184,53 +192,6 @@ impl RegionMap {
             cursor = region.end;
         }
         Ok(())
-    }
-
-    /// Reserves `length` bytes (rounded up to pages) of anonymous,
-    /// read-write, demand-committed memory in the heap area, at the lowest
-    /// free address. Returns the start.
-    pub fn reserve_anonymous(&mut self, length: u64) -> Result<u64, Error> {
-        if length == 0 {
-            return Err(Error::InvalidArgument);
-        }
-        if length > abi::limits::MAX_MAP {
-            return Err(Error::TooLarge);
-        }
-        let size = length.next_multiple_of(PAGE_SIZE);
-        let mut candidate = layout::USER_HEAP.start;
-        for region in self.regions.iter().filter(|r| r.end > layout::USER_HEAP.start) {
-            if region.start >= candidate + size {
-                break;
-            }
-            candidate = candidate.max(region.end);
-        }
-        if candidate + size > layout::USER_HEAP.end {
-            return Err(Error::OutOfMemory);
-        }
-        let region = Region {
-            start: candidate,
-            end: candidate + size,
-            rights: Rights::READ | Rights::WRITE,
-            kind: RegionKind::Anonymous,
-            on_demand: true,
-        };
-        self.insert(region).map_err(|_| Error::OutOfMemory)?;
-        Ok(candidate)
-    }
-
-    /// Removes the anonymous region that starts at `start` and is `length`
-    /// bytes long (rounded up to pages). Only whole regions can be removed.
-    pub fn remove_anonymous(&mut self, start: u64, length: u64) -> Result<Region, Error> {
-        let size = length.checked_next_multiple_of(PAGE_SIZE).ok_or(Error::InvalidArgument)?;
-        let index = self
-            .regions
-            .iter()
-            .position(|r| r.start == start && r.kind == RegionKind::Anonymous)
-            .ok_or(Error::InvalidArgument)?;
-        if self.regions[index].end - start != size {
-            return Err(Error::InvalidArgument);
-        }
-        Ok(self.regions.remove(index))
     }
 
     /// Whether a page fault at `address` can be resolved by committing a
@@ -333,23 +294,8 @@ mod tests {
         assert_eq!(UserSlice::new(0x40_3004, 8).aligned(8), Err(Error::BadAddress));
         assert_eq!(UserSlice::new(0x40_1000, 8).check(&map, Rights::WRITE), Err(Error::BadAddress));
         assert_eq!(UserSlice::new(0, 0).check(&map, Rights::WRITE).map(|c| c.is_empty()), Ok(true));
-    }
-
-    #[test]
-    fn anonymous_memory_is_first_fit_and_reusable() {
-        let mut map = sample();
-        let first = map.reserve_anonymous(10).unwrap();
-        assert_eq!(first, layout::USER_HEAP.start);
-        let second = map.reserve_anonymous(0x2000).unwrap();
-        assert_eq!(second, first + PAGE_SIZE);
-        assert_eq!(map.check_range(second, 0x2000, Rights::READ | Rights::WRITE), Ok(()));
-        assert_eq!(map.remove_anonymous(first, 10).map(|r| r.pages()), Ok(1));
-        assert_eq!(map.reserve_anonymous(PAGE_SIZE), Ok(first), "the hole is reused");
-        assert_eq!(map.reserve_anonymous(0), Err(Error::InvalidArgument));
-        assert_eq!(map.reserve_anonymous(abi::limits::MAX_MAP + 1), Err(Error::TooLarge));
-        assert_eq!(map.remove_anonymous(second, 0x1000), Err(Error::InvalidArgument), "partial unmap");
-        assert_eq!(map.remove_anonymous(0x40_0000, 0x1000), Err(Error::InvalidArgument), "not anonymous");
-        assert_eq!(map.remove_anonymous(second, u64::MAX), Err(Error::InvalidArgument));
+        assert_eq!(UserSlice::new(0x5000, 8).check_against(|a, l| a == 0x5000 && l == 8).map(|c| c.len()), Ok(8));
+        assert_eq!(UserSlice::new(0x5000, 8).check_against(|_, _| false), Err(Error::BadAddress));
     }
 
     #[test]

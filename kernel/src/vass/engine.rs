@@ -223,12 +223,18 @@ pub trait FrameSource {
 }
 
 /// The kernel-wide VASS state: partition table plus VASM.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Vass {
     partitions: BTreeMap<PartitionId, Partition>,
     /// The VASM: per address space, range start → (range end, partition).
     vasm: BTreeMap<SpaceId, BTreeMap<Page, (Page, PartitionId)>>,
     next_id: PartitionId,
+}
+
+impl Default for Vass {
+    fn default() -> Vass {
+        Vass::new()
+    }
 }
 
 /// Where `create` may place a partition.
@@ -257,8 +263,30 @@ pub enum FaultOutcome {
 
 impl Vass {
     /// An empty VASS.
-    pub fn new() -> Vass {
-        Vass { next_id: 1, ..Vass::default() }
+    pub const fn new() -> Vass {
+        Vass { partitions: BTreeMap::new(), vasm: BTreeMap::new(), next_id: 1 }
+    }
+
+    /// Whether every byte of `[address, address + length)` lies in
+    /// partitions of `space` that grant `needed` (an empty range always does).
+    pub fn grants(&self, space: SpaceId, address: u64, length: u64, needed: Rights) -> bool {
+        if length == 0 {
+            return true;
+        }
+        let Some(end) = address.checked_add(length) else { return false };
+        let mut page = address / PAGE_SIZE;
+        let last = (end - 1) / PAGE_SIZE;
+        while page <= last {
+            let Some(partition) = self.lookup(space, page) else { return false };
+            if !partition.rights.contains(needed) {
+                return false;
+            }
+            match partition.ranges.iter().find(|range| range.contains(page)) {
+                Some(range) => page = range.end,
+                None => return false,
+            }
+        }
+        true
     }
 
     /// The partition table entry of `id`.
@@ -478,6 +506,14 @@ impl Vass {
             }
         }
         self.partitions.remove(&id).ok_or(VassError::UnknownPartition)
+    }
+
+    /// The partition of `space` that is exactly `[start, start + pages)`
+    /// (one range), if any: what a whole-mapping unmap names.
+    pub fn exact(&self, space: SpaceId, start: Page, pages: u64) -> Option<PartitionId> {
+        let partition = self.lookup(space, start)?;
+        (partition.ranges.len() == 1 && partition.ranges[0] == PageRange::new(start, start.checked_add(pages)?))
+            .then_some(partition.id)
     }
 
     /// Destroys every partition of `space` (the process is gone).
