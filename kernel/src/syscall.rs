@@ -42,6 +42,15 @@ pub fn dispatch(number: u64, arguments: [u64; 6]) -> Result<u64, Error> {
         Syscall::MapAnonymous => process::map_anonymous(a0),
         Syscall::UnmapAnonymous => process::unmap_anonymous(a0, a1).map(|()| 0),
         Syscall::SystemInfo => system_info(a0),
+        Syscall::PartitionCreate => process::partition_create(a0, a1, a2),
+        Syscall::PartitionDestroy => process::partition_destroy(a0).map(|()| 0),
+        Syscall::PartitionQuery => {
+            let info = process::partition_query(a0)?;
+            copy_words_to_user(a1, &info.to_words())?;
+            Ok(0)
+        }
+        Syscall::PartitionCommit => process::partition_commit(a0, a1, a2),
+        Syscall::PartitionDecommit => process::partition_decommit(a0, a1, a2),
     }
 }
 

@@ -501,6 +501,100 @@ pub fn unmap_anonymous(address: u64, length: u64) -> Result<(), Error> {
     Ok(())
 }
 
+fn vass_error(error: VassError) -> Error {
+    match error {
+        VassError::UnknownPartition => Error::NotFound,
+        VassError::NotOwner | VassError::RightsEscalation => Error::PermissionDenied,
+        VassError::BadRange | VassError::Overlap | VassError::OutsideGrant => Error::InvalidArgument,
+        VassError::NoVirtualSpace | VassError::OutOfFrames | VassError::PageTable => Error::OutOfMemory,
+    }
+}
+
+/// Creates a partition of `size` bytes for the running process.
+pub fn partition_create(size: u64, kind: u64, rights: u64) -> Result<u64, Error> {
+    let kind = abi::PartitionKind::from_code(kind).ok_or(Error::InvalidArgument)?;
+    let rights = u32::try_from(rights).ok().and_then(Rights::from_bits).ok_or(Error::InvalidArgument)?;
+    if rights.is_empty() || rights.contains(Rights::WRITE | Rights::EXECUTE) {
+        return Err(Error::InvalidArgument);
+    }
+    if size == 0 {
+        return Err(Error::InvalidArgument);
+    }
+    if size > abi::limits::MAX_MAP {
+        return Err(Error::TooLarge);
+    }
+    let pid = current_pid().ok_or(Error::InvalidArgument)?;
+    let (id, _) = VASS.lock().create(pid, size.div_ceil(PAGE_SIZE), kind, rights, None, HEAP_WINDOW).map_err(vass_error)?;
+    Ok(id)
+}
+
+/// Runs `operation` on the VASS with the running process's page tables.
+fn with_own_tables<R>(operation: impl FnOnce(&mut Vass, u64, &mut SpaceTables<'_>) -> Result<R, VassError>) -> Result<R, Error> {
+    let pid = current_pid().ok_or(Error::InvalidArgument)?;
+    let mut table = TABLE.lock();
+    let space = table.processes.get_mut(&pid).and_then(|p| p.space.as_mut()).ok_or(Error::InvalidArgument)?;
+    let mut tables = SpaceTables { id: pid, space };
+    operation(&mut VASS.lock(), pid, &mut tables).map_err(vass_error)
+}
+
+/// The page range `[offset, offset + length)` of partition `id`'s first range.
+fn partition_pages(vass: &Vass, id: u64, offset: u64, length: u64) -> Result<crate::vass::PageRange, VassError> {
+    let base = vass.partition(id).ok_or(VassError::UnknownPartition)?.ranges[0].start;
+    if !offset.is_multiple_of(PAGE_SIZE) || length == 0 {
+        return Err(VassError::BadRange);
+    }
+    let start = base.checked_add(offset / PAGE_SIZE).ok_or(VassError::BadRange)?;
+    let end = start.checked_add(length.div_ceil(PAGE_SIZE)).ok_or(VassError::BadRange)?;
+    Ok(crate::vass::PageRange::new(start, end))
+}
+
+/// Destroys partition `id` of the running process.
+pub fn partition_destroy(id: u64) -> Result<(), Error> {
+    with_own_tables(|vass, pid, tables| vass.destroy(pid, id, tables, &mut KernelFrames).map(|_| ()))
+}
+
+/// Commits `[offset, offset + length)` of partition `id` ahead of use.
+pub fn partition_commit(id: u64, offset: u64, length: u64) -> Result<u64, Error> {
+    with_own_tables(|vass, pid, tables| {
+        let range = partition_pages(vass, id, offset, length)?;
+        vass.commit(pid, id, range, tables, &mut KernelFrames)
+    })
+}
+
+/// Decommits `[offset, offset + length)` of partition `id`.
+pub fn partition_decommit(id: u64, offset: u64, length: u64) -> Result<u64, Error> {
+    with_own_tables(|vass, pid, tables| {
+        let range = partition_pages(vass, id, offset, length)?;
+        vass.decommit(pid, id, range, tables, &mut KernelFrames)
+    })
+}
+
+/// The partition-table row of partition `id` of the running process.
+pub fn partition_query(id: u64) -> Result<abi::PartitionInfo, Error> {
+    let pid = current_pid().ok_or(Error::InvalidArgument)?;
+    let vass = VASS.lock();
+    let partition = vass.partition(id).ok_or(Error::NotFound)?;
+    if partition.space != pid {
+        return Err(Error::PermissionDenied);
+    }
+    Ok(abi::PartitionInfo {
+        id,
+        kind: partition.kind.code(),
+        rights: u64::from(partition.rights.bits()),
+        base: partition.ranges.first().map_or(0, |range| range.start * PAGE_SIZE),
+        size: partition.pages() * PAGE_SIZE,
+        ranges: partition.ranges.len() as u64,
+        committed_pages: partition.committed.len() as u64,
+        extents: partition.extents(),
+        demand_commits: partition.counters.demand_commits,
+        ahead_commits: partition.counters.ahead_commits,
+        hits: partition.counters.hits,
+        untouched: partition.untouched.len() as u64,
+        decommits: partition.counters.decommits,
+        peak_committed: partition.counters.peak_committed,
+    })
+}
+
 mod ktests {
     use super::*;
     use crate::ktest::ktest;

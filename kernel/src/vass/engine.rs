@@ -22,24 +22,8 @@ pub type Page = u64;
 /// A physical frame number.
 pub type Frame = u64;
 
-/// What a partition holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PartitionKind {
-    /// Program code.
-    Code,
-    /// Initialised data and bss.
-    Data,
-    /// Heap memory.
-    Heap,
-    /// A stack.
-    Stack,
-    /// An I/O or work buffer.
-    Buffer,
-    /// Memory shared between processes.
-    Shared,
-    /// A kind the program defines itself.
-    User(u16),
-}
+/// What a partition holds (the ABI's kinds, shared with user programs).
+pub use abi::PartitionKind;
 
 /// A half-open range of virtual pages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

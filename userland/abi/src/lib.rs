@@ -45,11 +45,23 @@ pub enum Syscall {
     UnmapAnonymous = 10,
     /// `system_info(out_ptr: *mut SystemInfo) -> 0`: kernel-wide counters.
     SystemInfo = 11,
+    /// `partition_create(size, kind, rights) -> id`: a new partition of
+    /// `size` bytes (rounded up to pages), nothing committed.
+    PartitionCreate = 12,
+    /// `partition_destroy(id) -> 0`: frees everything committed and the range.
+    PartitionDestroy = 13,
+    /// `partition_query(id, out_ptr: *mut PartitionInfo) -> 0`.
+    PartitionQuery = 14,
+    /// `partition_commit(id, offset, length) -> pages`: commits ahead of use.
+    PartitionCommit = 15,
+    /// `partition_decommit(id, offset, length) -> pages`: drops committed
+    /// pages; their contents are gone (the caller says it does not need them).
+    PartitionDecommit = 16,
 }
 
 impl Syscall {
     /// Every system call, in number order.
-    pub const ALL: [Syscall; 12] = [
+    pub const ALL: [Syscall; 17] = [
         Syscall::Exit,
         Syscall::Spawn,
         Syscall::Wait,
@@ -62,6 +74,11 @@ impl Syscall {
         Syscall::MapAnonymous,
         Syscall::UnmapAnonymous,
         Syscall::SystemInfo,
+        Syscall::PartitionCreate,
+        Syscall::PartitionDestroy,
+        Syscall::PartitionQuery,
+        Syscall::PartitionCommit,
+        Syscall::PartitionDecommit,
     ];
 
     /// The call with number `number`, if any.
@@ -96,11 +113,14 @@ pub enum Error {
     InvalidUtf8 = 9,
     /// The per-process or system limit on processes was reached.
     TooManyProcesses = 10,
+    /// The object exists but belongs to someone else, or the request asks
+    /// for more rights than were granted.
+    PermissionDenied = 11,
 }
 
 impl Error {
     /// Every error, in code order.
-    pub const ALL: [Error; 10] = [
+    pub const ALL: [Error; 11] = [
         Error::UnknownSyscall,
         Error::BadAddress,
         Error::InvalidArgument,
@@ -111,6 +131,7 @@ impl Error {
         Error::BadExecutable,
         Error::InvalidUtf8,
         Error::TooManyProcesses,
+        Error::PermissionDenied,
     ];
 
     /// The positive code.
@@ -136,6 +157,7 @@ impl Error {
             Error::BadExecutable => "bad executable",
             Error::InvalidUtf8 => "invalid UTF-8",
             Error::TooManyProcesses => "too many processes",
+            Error::PermissionDenied => "permission denied",
         }
     }
 }
@@ -228,6 +250,117 @@ impl SystemInfo {
             self.spawned,
             self.context_switches,
             self.tasks,
+        ]
+    }
+}
+
+/// What a partition holds (`partition_create`'s `kind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PartitionKind {
+    /// Program code.
+    Code,
+    /// Initialised data and bss.
+    Data,
+    /// Heap memory.
+    Heap,
+    /// A stack.
+    Stack,
+    /// An I/O or work buffer.
+    Buffer,
+    /// Memory shared between processes.
+    Shared,
+    /// A kind the program defines (a 16-bit tag).
+    User(u16),
+}
+
+impl PartitionKind {
+    const USER_BASE: u64 = 0x1_0000;
+
+    /// The code passed in system calls.
+    pub const fn code(self) -> u64 {
+        match self {
+            PartitionKind::Code => 1,
+            PartitionKind::Data => 2,
+            PartitionKind::Heap => 3,
+            PartitionKind::Stack => 4,
+            PartitionKind::Buffer => 5,
+            PartitionKind::Shared => 6,
+            PartitionKind::User(tag) => Self::USER_BASE + tag as u64,
+        }
+    }
+
+    /// The kind with code `code`.
+    pub fn from_code(code: u64) -> Option<PartitionKind> {
+        Some(match code {
+            1 => PartitionKind::Code,
+            2 => PartitionKind::Data,
+            3 => PartitionKind::Heap,
+            4 => PartitionKind::Stack,
+            5 => PartitionKind::Buffer,
+            6 => PartitionKind::Shared,
+            code if (Self::USER_BASE..=Self::USER_BASE + u64::from(u16::MAX)).contains(&code) => {
+                PartitionKind::User((code - Self::USER_BASE) as u16)
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// One row of the partition table, as `partition_query` reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct PartitionInfo {
+    /// Partition id.
+    pub id: u64,
+    /// `PartitionKind` code.
+    pub kind: u64,
+    /// `Rights` bits.
+    pub rights: u64,
+    /// Address of its first range.
+    pub base: u64,
+    /// Size in bytes (all ranges).
+    pub size: u64,
+    /// Number of virtual ranges.
+    pub ranges: u64,
+    /// Pages committed now.
+    pub committed_pages: u64,
+    /// Physically contiguous extents of the committed frames.
+    pub extents: u64,
+    /// Pages committed by a fault.
+    pub demand_commits: u64,
+    /// Pages committed ahead of use (commit requests).
+    pub ahead_commits: u64,
+    /// Pages committed ahead and later touched.
+    pub hits: u64,
+    /// Pages committed ahead and not touched (yet).
+    pub untouched: u64,
+    /// Pages decommitted.
+    pub decommits: u64,
+    /// Most pages committed at once.
+    pub peak_committed: u64,
+}
+
+impl PartitionInfo {
+    /// Number of `u64` fields.
+    pub const WORDS: usize = 14;
+
+    /// The fields in declaration order.
+    pub fn to_words(&self) -> [u64; Self::WORDS] {
+        [
+            self.id,
+            self.kind,
+            self.rights,
+            self.base,
+            self.size,
+            self.ranges,
+            self.committed_pages,
+            self.extents,
+            self.demand_commits,
+            self.ahead_commits,
+            self.hits,
+            self.untouched,
+            self.decommits,
+            self.peak_committed,
         ]
     }
 }
@@ -423,6 +556,27 @@ mod tests {
         assert_eq!(size_of::<SystemInfo>(), SystemInfo::WORDS * 8);
         let info = SystemInfo { free_frames: 1, tasks: 8, ..SystemInfo::default() };
         assert_eq!(info.to_words(), [1, 0, 0, 0, 0, 0, 0, 8]);
+    }
+
+    #[test]
+    fn partition_kinds_round_trip() {
+        let kinds = [
+            PartitionKind::Code,
+            PartitionKind::Data,
+            PartitionKind::Heap,
+            PartitionKind::Stack,
+            PartitionKind::Buffer,
+            PartitionKind::Shared,
+            PartitionKind::User(0),
+            PartitionKind::User(u16::MAX),
+        ];
+        for kind in kinds {
+            assert_eq!(PartitionKind::from_code(kind.code()), Some(kind));
+        }
+        for bad in [0, 7, 0xffff, 0x2_0000, u64::MAX] {
+            assert_eq!(PartitionKind::from_code(bad), None, "{bad:#x}");
+        }
+        assert_eq!(size_of::<PartitionInfo>(), PartitionInfo::WORDS * 8);
     }
 
     #[test]

@@ -137,3 +137,30 @@ pub fn run(path: &str, args: &[&str]) -> Result<abi::ExitReason, Error> {
     let status = wait(pid)?;
     status.reason().ok_or(Error::InvalidArgument)
 }
+
+/// Creates a partition of `size` bytes; returns its id.
+pub fn partition_create(size: u64, kind: abi::PartitionKind, rights: abi::Rights) -> Result<u64, Error> {
+    call(Syscall::PartitionCreate, [size, kind.code(), u64::from(rights.bits()), 0, 0, 0])
+}
+
+/// Destroys a partition (everything committed is freed).
+pub fn partition_destroy(id: u64) -> Result<(), Error> {
+    call(Syscall::PartitionDestroy, [id, 0, 0, 0, 0, 0]).map(|_| ())
+}
+
+/// The partition-table row of partition `id`.
+pub fn partition_query(id: u64) -> Result<abi::PartitionInfo, Error> {
+    let mut info = abi::PartitionInfo::default();
+    call(Syscall::PartitionQuery, [id, &raw mut info as u64, 0, 0, 0, 0])?;
+    Ok(info)
+}
+
+/// Commits `[offset, offset + length)` of a partition ahead of use; returns pages committed.
+pub fn partition_commit(id: u64, offset: u64, length: u64) -> Result<u64, Error> {
+    call(Syscall::PartitionCommit, [id, offset, length, 0, 0, 0])
+}
+
+/// Drops the committed pages of `[offset, offset + length)`; their contents are lost.
+pub fn partition_decommit(id: u64, offset: u64, length: u64) -> Result<u64, Error> {
+    call(Syscall::PartitionDecommit, [id, offset, length, 0, 0, 0])
+}
