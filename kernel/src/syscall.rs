@@ -51,6 +51,8 @@ pub fn dispatch(number: u64, arguments: [u64; 6]) -> Result<u64, Error> {
         }
         Syscall::PartitionCommit => process::partition_commit(a0, a1, a2),
         Syscall::PartitionDecommit => process::partition_decommit(a0, a1, a2),
+        Syscall::PartitionResize => process::partition_resize(a0, a1).map(|()| 0),
+        Syscall::PartitionProtect => process::partition_protect(a0, a1).map(|()| 0),
     }
 }
 

@@ -513,10 +513,7 @@ fn vass_error(error: VassError) -> Error {
 /// Creates a partition of `size` bytes for the running process.
 pub fn partition_create(size: u64, kind: u64, rights: u64) -> Result<u64, Error> {
     let kind = abi::PartitionKind::from_code(kind).ok_or(Error::InvalidArgument)?;
-    let rights = u32::try_from(rights).ok().and_then(Rights::from_bits).ok_or(Error::InvalidArgument)?;
-    if rights.is_empty() || rights.contains(Rights::WRITE | Rights::EXECUTE) {
-        return Err(Error::InvalidArgument);
-    }
+    let rights = partition_rights(rights)?;
     if size == 0 {
         return Err(Error::InvalidArgument);
     }
@@ -537,15 +534,36 @@ fn with_own_tables<R>(operation: impl FnOnce(&mut Vass, u64, &mut SpaceTables<'_
     operation(&mut VASS.lock(), pid, &mut tables).map_err(vass_error)
 }
 
-/// The page range `[offset, offset + length)` of partition `id`'s first range.
-fn partition_pages(vass: &Vass, id: u64, offset: u64, length: u64) -> Result<crate::vass::PageRange, VassError> {
-    let base = vass.partition(id).ok_or(VassError::UnknownPartition)?.ranges[0].start;
+/// The pages of `[offset, offset + length)` of partition `id`, where offsets
+/// count through its ranges in the order they were added (a partition that
+/// grew by adding a range is still one logical span). One page range per
+/// piece.
+fn partition_pages(vass: &Vass, id: u64, offset: u64, length: u64) -> Result<Vec<crate::vass::PageRange>, VassError> {
+    let partition = vass.partition(id).ok_or(VassError::UnknownPartition)?;
     if !offset.is_multiple_of(PAGE_SIZE) || length == 0 {
         return Err(VassError::BadRange);
     }
-    let start = base.checked_add(offset / PAGE_SIZE).ok_or(VassError::BadRange)?;
-    let end = start.checked_add(length.div_ceil(PAGE_SIZE)).ok_or(VassError::BadRange)?;
-    Ok(crate::vass::PageRange::new(start, end))
+    let mut skip = offset / PAGE_SIZE;
+    let mut wanted = length.div_ceil(PAGE_SIZE);
+    if skip.checked_add(wanted).is_none_or(|end| end > partition.pages()) {
+        return Err(VassError::OutsideGrant);
+    }
+    let mut pieces = Vec::new();
+    for range in &partition.ranges {
+        if wanted == 0 {
+            break;
+        }
+        if skip >= range.len() {
+            skip -= range.len();
+            continue;
+        }
+        let start = range.start + skip;
+        let take = wanted.min(range.end - start);
+        pieces.push(crate::vass::PageRange::new(start, start + take));
+        wanted -= take;
+        skip = 0;
+    }
+    Ok(pieces)
 }
 
 /// Destroys partition `id` of the running process.
@@ -556,17 +574,49 @@ pub fn partition_destroy(id: u64) -> Result<(), Error> {
 /// Commits `[offset, offset + length)` of partition `id` ahead of use.
 pub fn partition_commit(id: u64, offset: u64, length: u64) -> Result<u64, Error> {
     with_own_tables(|vass, pid, tables| {
-        let range = partition_pages(vass, id, offset, length)?;
-        vass.commit(pid, id, range, tables, &mut KernelFrames)
+        let mut committed = 0;
+        for range in partition_pages(vass, id, offset, length)? {
+            committed += vass.commit(pid, id, range, tables, &mut KernelFrames)?;
+        }
+        Ok(committed)
     })
 }
 
 /// Decommits `[offset, offset + length)` of partition `id`.
 pub fn partition_decommit(id: u64, offset: u64, length: u64) -> Result<u64, Error> {
     with_own_tables(|vass, pid, tables| {
-        let range = partition_pages(vass, id, offset, length)?;
-        vass.decommit(pid, id, range, tables, &mut KernelFrames)
+        let mut dropped = 0;
+        for range in partition_pages(vass, id, offset, length)? {
+            dropped += vass.decommit(pid, id, range, tables, &mut KernelFrames)?;
+        }
+        Ok(dropped)
     })
+}
+
+/// Resizes partition `id` of the running process to `size` bytes.
+pub fn partition_resize(id: u64, size: u64) -> Result<(), Error> {
+    if size == 0 {
+        return Err(Error::InvalidArgument);
+    }
+    if size > abi::limits::MAX_MAP {
+        return Err(Error::TooLarge);
+    }
+    with_own_tables(|vass, pid, tables| vass.resize(pid, id, size.div_ceil(PAGE_SIZE), HEAP_WINDOW, tables, &mut KernelFrames))
+}
+
+/// Sets the rights of partition `id` of the running process.
+pub fn partition_protect(id: u64, rights: u64) -> Result<(), Error> {
+    let rights = partition_rights(rights)?;
+    with_own_tables(|vass, pid, tables| vass.protect(pid, id, rights, tables))
+}
+
+/// Rights a partition may have: some, and never writable and executable.
+fn partition_rights(bits: u64) -> Result<Rights, Error> {
+    let rights = u32::try_from(bits).ok().and_then(Rights::from_bits).ok_or(Error::InvalidArgument)?;
+    if rights.is_empty() || rights.contains(Rights::WRITE | Rights::EXECUTE) {
+        return Err(Error::InvalidArgument);
+    }
+    Ok(rights)
 }
 
 /// The partition-table row of partition `id` of the running process.

@@ -57,11 +57,18 @@ pub enum Syscall {
     /// `partition_decommit(id, offset, length) -> pages`: drops committed
     /// pages; their contents are gone (the caller says it does not need them).
     PartitionDecommit = 16,
+    /// `partition_resize(id, size) -> 0`: grows (in place, or by adding a
+    /// range when the pages after it are taken) or shrinks (dropping the
+    /// pages cut off) to `size` bytes.
+    PartitionResize = 17,
+    /// `partition_protect(id, rights) -> 0`: changes the rights of every
+    /// page, never beyond the rights the partition was created with.
+    PartitionProtect = 18,
 }
 
 impl Syscall {
     /// Every system call, in number order.
-    pub const ALL: [Syscall; 17] = [
+    pub const ALL: [Syscall; 19] = [
         Syscall::Exit,
         Syscall::Spawn,
         Syscall::Wait,
@@ -79,6 +86,8 @@ impl Syscall {
         Syscall::PartitionQuery,
         Syscall::PartitionCommit,
         Syscall::PartitionDecommit,
+        Syscall::PartitionResize,
+        Syscall::PartitionProtect,
     ];
 
     /// The call with number `number`, if any.

@@ -164,3 +164,13 @@ pub fn partition_commit(id: u64, offset: u64, length: u64) -> Result<u64, Error>
 pub fn partition_decommit(id: u64, offset: u64, length: u64) -> Result<u64, Error> {
     call(Syscall::PartitionDecommit, [id, offset, length, 0, 0, 0])
 }
+
+/// Grows or shrinks a partition to `size` bytes.
+pub fn partition_resize(id: u64, size: u64) -> Result<(), Error> {
+    call(Syscall::PartitionResize, [id, size, 0, 0, 0, 0]).map(|_| ())
+}
+
+/// Sets a partition's rights (never beyond those it was created with).
+pub fn partition_protect(id: u64, rights: abi::Rights) -> Result<(), Error> {
+    call(Syscall::PartitionProtect, [id, u64::from(rights.bits()), 0, 0, 0, 0]).map(|_| ())
+}

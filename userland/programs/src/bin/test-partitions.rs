@@ -87,4 +87,39 @@ runtime::tests! {
         }
         check_eq!(sys::system_info().user_frames, before);
     }
+
+    fn resize_grows_and_shrinks_with_the_frames() {
+        let id = sys::partition_create(4 * 4096, PartitionKind::Heap, RW).unwrap_or(0);
+        check_eq!(sys::partition_resize(id, 16 * 4096), Ok(()));
+        let info = sys::partition_query(id).unwrap_or_default();
+        check_eq!(info.size, 16 * 4096);
+        // Offsets run through every range, even if growing added one.
+        check_eq!(sys::partition_commit(id, 0, 16 * 4096), Ok(16));
+        let before = sys::system_info().user_frames;
+        check_eq!(sys::partition_resize(id, 6 * 4096), Ok(()));
+        check_eq!(sys::system_info().user_frames, before - 10, "the cut-off pages were freed");
+        check_eq!(sys::partition_query(id).map(|i| (i.size, i.committed_pages)), Ok((6 * 4096, 6)));
+        check_eq!(sys::partition_resize(id, 0), Err(Error::InvalidArgument));
+        check_eq!(sys::partition_resize(id, abi::limits::MAX_MAP + 1), Err(Error::TooLarge));
+        check_eq!(sys::partition_resize(999_999, 4096), Err(Error::NotFound));
+        check_eq!(sys::partition_destroy(id), Ok(()));
+    }
+
+    fn protect_restricts_and_never_escalates() {
+        let id = sys::partition_create(2 * 4096, PartitionKind::Data, RW).unwrap_or(0);
+        let base = sys::partition_query(id).unwrap_or_default().base;
+        check_eq!(sys::partition_protect(id, Rights::READ), Ok(()));
+        // The kernel honours the new rights too: it may not write the row there.
+        // SAFETY: the kernel must refuse to write into the read-only partition.
+        let raw = unsafe { sys::syscall6(abi::Syscall::PartitionQuery as u64, id, base, 0, 0, 0, 0) };
+        check_eq!(abi::decode(raw), Err(Error::BadAddress));
+        check_eq!(sys::partition_protect(id, RW), Ok(()), "back to what it was created with");
+        check_eq!(sys::partition_protect(id, Rights::READ | Rights::EXECUTE), Err(Error::PermissionDenied));
+        check_eq!(sys::partition_protect(id, RW | Rights::EXECUTE), Err(Error::InvalidArgument));
+        check_eq!(sys::partition_protect(id, Rights::empty()), Err(Error::InvalidArgument));
+        // SAFETY: the partition is read-write again and the row fits in it.
+        let raw = unsafe { sys::syscall6(abi::Syscall::PartitionQuery as u64, id, base, 0, 0, 0, 0) };
+        check_eq!(abi::decode(raw), Ok(0));
+        check_eq!(sys::partition_destroy(id), Ok(()));
+    }
 }
