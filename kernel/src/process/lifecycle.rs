@@ -463,17 +463,22 @@ pub fn copy_to_user(slice: UserSlice, data: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
+/// Pages for a partition of `size` bytes: not zero, at most `MAX_MAP`.
+fn partition_size_pages(size: u64) -> Result<u64, Error> {
+    if size == 0 {
+        return Err(Error::InvalidArgument);
+    }
+    if size > abi::limits::MAX_MAP {
+        return Err(Error::TooLarge);
+    }
+    Ok(size.div_ceil(PAGE_SIZE))
+}
+
 /// Creates a heap partition of `length` bytes (rounded up to pages) for the
 /// running process; pages are committed on first touch. Returns its address.
 pub fn map_anonymous(length: u64) -> Result<u64, Error> {
-    if length == 0 {
-        return Err(Error::InvalidArgument);
-    }
-    if length > abi::limits::MAX_MAP {
-        return Err(Error::TooLarge);
-    }
+    let pages = partition_size_pages(length)?;
     let pid = current_pid().ok_or(Error::InvalidArgument)?;
-    let pages = length.div_ceil(PAGE_SIZE);
     let rights = Rights::READ | Rights::WRITE;
     match VASS.lock().create(pid, pages, PartitionKind::Heap, rights, None, HEAP_WINDOW) {
         Ok((_, range)) => Ok(range.start * PAGE_SIZE),
@@ -514,14 +519,9 @@ fn vass_error(error: VassError) -> Error {
 pub fn partition_create(size: u64, kind: u64, rights: u64) -> Result<u64, Error> {
     let kind = abi::PartitionKind::from_code(kind).ok_or(Error::InvalidArgument)?;
     let rights = partition_rights(rights)?;
-    if size == 0 {
-        return Err(Error::InvalidArgument);
-    }
-    if size > abi::limits::MAX_MAP {
-        return Err(Error::TooLarge);
-    }
+    let pages = partition_size_pages(size)?;
     let pid = current_pid().ok_or(Error::InvalidArgument)?;
-    let (id, _) = VASS.lock().create(pid, size.div_ceil(PAGE_SIZE), kind, rights, None, HEAP_WINDOW).map_err(vass_error)?;
+    let (id, _) = VASS.lock().create(pid, pages, kind, rights, None, HEAP_WINDOW).map_err(vass_error)?;
     Ok(id)
 }
 
@@ -566,6 +566,23 @@ fn partition_pages(vass: &Vass, id: u64, offset: u64, length: u64) -> Result<Vec
     Ok(pieces)
 }
 
+/// Applies `operation` to each piece of `[offset, offset + length)` of
+/// partition `id` and adds up the pages it reports.
+fn for_each_piece(
+    id: u64,
+    offset: u64,
+    length: u64,
+    operation: impl Fn(&mut Vass, u64, crate::vass::PageRange, &mut SpaceTables<'_>) -> Result<u64, VassError>,
+) -> Result<u64, Error> {
+    with_own_tables(|vass, pid, tables| {
+        let mut pages = 0;
+        for range in partition_pages(vass, id, offset, length)? {
+            pages += operation(vass, pid, range, tables)?;
+        }
+        Ok(pages)
+    })
+}
+
 /// Destroys partition `id` of the running process.
 pub fn partition_destroy(id: u64) -> Result<(), Error> {
     with_own_tables(|vass, pid, tables| vass.destroy(pid, id, tables, &mut KernelFrames).map(|_| ()))
@@ -573,35 +590,18 @@ pub fn partition_destroy(id: u64) -> Result<(), Error> {
 
 /// Commits `[offset, offset + length)` of partition `id` ahead of use.
 pub fn partition_commit(id: u64, offset: u64, length: u64) -> Result<u64, Error> {
-    with_own_tables(|vass, pid, tables| {
-        let mut committed = 0;
-        for range in partition_pages(vass, id, offset, length)? {
-            committed += vass.commit(pid, id, range, tables, &mut KernelFrames)?;
-        }
-        Ok(committed)
-    })
+    for_each_piece(id, offset, length, |vass, pid, range, tables| vass.commit(pid, id, range, tables, &mut KernelFrames))
 }
 
 /// Decommits `[offset, offset + length)` of partition `id`.
 pub fn partition_decommit(id: u64, offset: u64, length: u64) -> Result<u64, Error> {
-    with_own_tables(|vass, pid, tables| {
-        let mut dropped = 0;
-        for range in partition_pages(vass, id, offset, length)? {
-            dropped += vass.decommit(pid, id, range, tables, &mut KernelFrames)?;
-        }
-        Ok(dropped)
-    })
+    for_each_piece(id, offset, length, |vass, pid, range, tables| vass.decommit(pid, id, range, tables, &mut KernelFrames))
 }
 
 /// Resizes partition `id` of the running process to `size` bytes.
 pub fn partition_resize(id: u64, size: u64) -> Result<(), Error> {
-    if size == 0 {
-        return Err(Error::InvalidArgument);
-    }
-    if size > abi::limits::MAX_MAP {
-        return Err(Error::TooLarge);
-    }
-    with_own_tables(|vass, pid, tables| vass.resize(pid, id, size.div_ceil(PAGE_SIZE), HEAP_WINDOW, tables, &mut KernelFrames))
+    let pages = partition_size_pages(size)?;
+    with_own_tables(|vass, pid, tables| vass.resize(pid, id, pages, HEAP_WINDOW, tables, &mut KernelFrames))
 }
 
 /// Sets the rights of partition `id` of the running process.
