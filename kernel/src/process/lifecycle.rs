@@ -11,17 +11,16 @@ use crate::mm::user::UserSpace;
 use crate::ramdisk::Ramdisk;
 use crate::sched::{self, TaskId};
 use crate::vass::hardware::{KernelFrames, SpaceTables};
-use crate::vass::{FaultOutcome, PartitionKind, Vass, VassError, Window};
+use crate::vass::{FaultOutcome, PageRange, PartitionKind, Vass, VassError, Window};
 use crate::sync::IrqMutex;
 use abi::{Error, ExitReason, Rights, WaitStatus};
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
-use super::memory::{self, Access, CheckedUserSlice, Region, RegionKind, RegionMap, UserSlice, PAGE_SIZE};
+use super::memory::{self, Access, CheckedUserSlice, UserSlice, PAGE_SIZE};
 use spin::Once;
 use x86_64::structures::idt::PageFaultErrorCode;
-use x86_64::structures::paging::{Page, PageTableFlags};
 use x86_64::VirtAddr;
 
 /// A process id.
@@ -43,7 +42,6 @@ struct Process {
     children: Vec<Pid>,
     state: State,
     space: Option<UserSpace>,
-    regions: RegionMap,
     task: TaskId,
     entry: UserEntry,
     /// The process is blocked in `wait`.
@@ -102,64 +100,91 @@ pub fn current_pid() -> Option<Pid> {
     TABLE.lock().by_task.get(&task).copied()
 }
 
-fn page_flags(rights: Rights) -> PageTableFlags {
-    let mut flags = PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
-    if rights.contains(Rights::WRITE) {
-        flags |= PageTableFlags::WRITABLE;
-    }
-    if !rights.contains(Rights::EXECUTE) {
-        flags |= PageTableFlags::NO_EXECUTE;
-    }
-    flags
-}
+/// Where the loader may place image partitions, in pages.
+const IMAGE_WINDOW: Window = Window { start: layout::USER_IMAGE.start / PAGE_SIZE, end: layout::USER_IMAGE.end / PAGE_SIZE };
+/// Where the stack partition lives, in pages.
+const STACK_WINDOW: Window = Window { start: layout::USER_STACK.start / PAGE_SIZE, end: layout::USER_STACK.end / PAGE_SIZE };
 
-/// Builds the address space of a program: segments, stack and arguments.
-fn load(image: &[u8], arguments: &[&str]) -> Result<(UserSpace, RegionMap, UserEntry), Error> {
+/// Builds the address space of process `pid`: a sealed partition per
+/// loaded part of each segment (code or data, committed and filled), one
+/// per bss tail (data, committed on first touch), and the stack (committed
+/// on first touch, except its top pages, which hold the arguments).
+fn load(pid: Pid, image: &[u8], arguments: &[&str]) -> Result<(UserSpace, UserEntry), Error> {
     let plan = exec::plan(image).map_err(|error| {
         log::warn!("rejecting executable: {error}");
         Error::BadExecutable
     })?;
     let mut space = UserSpace::new().map_err(|_| Error::OutOfMemory)?;
-    let mut regions = RegionMap::new();
+    match lay_out(pid, &plan, image, arguments, &mut space) {
+        Ok(entry) => Ok((space, entry)),
+        Err(error) => {
+            VASS.lock().destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames);
+            Err(error)
+        }
+    }
+}
+
+/// Creates a sealed partition of `pages` pages at page `at` for the loader,
+/// committing its last `eager` pages.
+fn loader_partition(
+    pid: Pid,
+    space: &mut UserSpace,
+    at: u64,
+    pages: u64,
+    kind: PartitionKind,
+    rights: Rights,
+    window: Window,
+    eager: u64,
+) -> Result<(), Error> {
+    let mut vass = VASS.lock();
+    let (id, range) = vass.create(pid, pages, kind, rights, Some(at), window).map_err(|error| match error {
+        VassError::OutOfFrames | VassError::PageTable => Error::OutOfMemory,
+        _ => Error::BadExecutable,
+    })?;
+    vass.seal(id);
+    if eager > 0 {
+        let committed = PageRange::new(range.end - eager.min(pages), range.end);
+        vass.populate(pid, id, committed, &mut SpaceTables { id: pid, space }, &mut KernelFrames)
+            .map_err(|_| Error::OutOfMemory)?;
+    }
+    Ok(())
+}
+
+fn lay_out(pid: Pid, plan: &exec::LoadPlan, image: &[u8], arguments: &[&str], space: &mut UserSpace) -> Result<UserEntry, Error> {
     for segment in &plan.segments {
         let mut rights = Rights::READ;
         rights.set(Rights::WRITE, segment.writable);
         rights.set(Rights::EXECUTE, segment.executable);
-        let region = Region {
-            start: segment.page_start(),
-            end: segment.page_end(),
-            rights,
-            kind: RegionKind::Image,
-            on_demand: false,
-        };
-        regions.insert(region).map_err(|_| Error::BadExecutable)?;
-        space
-            .map_zeroed(VirtAddr::new(region.start), region.pages(), page_flags(rights))
-            .map_err(|_| Error::OutOfMemory)?;
-        let file = &image[segment.file_offset as usize..(segment.file_offset + segment.file_size) as usize];
-        space.write(VirtAddr::new(segment.vaddr), file).map_err(|_| Error::OutOfMemory)?;
+        let kind = if segment.executable { PartitionKind::Code } else { PartitionKind::Data };
+        let first = segment.page_start() / PAGE_SIZE;
+        let end = segment.page_end() / PAGE_SIZE;
+        // Pages holding file bytes are loaded now; the bss tail past them
+        // is its own partition, committed zeroed on first touch.
+        let loaded_end = (segment.vaddr + segment.file_size).div_ceil(PAGE_SIZE).clamp(first, end);
+        if loaded_end > first {
+            let pages = loaded_end - first;
+            loader_partition(pid, space, first, pages, kind, rights, IMAGE_WINDOW, pages)?;
+            let file = &image[segment.file_offset as usize..(segment.file_offset + segment.file_size) as usize];
+            space.write(VirtAddr::new(segment.vaddr), file).map_err(|_| Error::OutOfMemory)?;
+        }
+        if end > loaded_end {
+            loader_partition(pid, space, loaded_end, end - loaded_end, PartitionKind::Data, rights, IMAGE_WINDOW, 0)?;
+        }
     }
 
     // The stack: arguments at the top, an array of `abi::Arg` below them.
-    let stack = Region {
-        start: layout::USER_STACK.end - STACK_SIZE,
-        end: layout::USER_STACK.end,
-        rights: Rights::READ | Rights::WRITE,
-        kind: RegionKind::Stack,
-        on_demand: true,
-    };
-    regions.insert(stack).map_err(|_| Error::BadExecutable)?;
     let strings: u64 = arguments.iter().map(|a| a.len() as u64).sum();
     let array_size = arguments.len() as u64 * size_of::<abi::Arg>() as u64;
     let needed = (strings + array_size + 64).next_multiple_of(PAGE_SIZE);
     if needed > STACK_SIZE / 2 {
         return Err(Error::TooLarge);
     }
-    let eager_pages = needed / PAGE_SIZE + 1;
-    space
-        .map_zeroed(VirtAddr::new(stack.end - eager_pages * PAGE_SIZE), eager_pages, page_flags(stack.rights))
-        .map_err(|_| Error::OutOfMemory)?;
-    let mut cursor = stack.end;
+    let stack_pages = STACK_SIZE / PAGE_SIZE;
+    let stack_top = layout::USER_STACK.end;
+    let eager = needed / PAGE_SIZE + 1;
+    let stack_rights = Rights::READ | Rights::WRITE;
+    loader_partition(pid, space, stack_top / PAGE_SIZE - stack_pages, stack_pages, PartitionKind::Stack, stack_rights, STACK_WINDOW, eager)?;
+    let mut cursor = stack_top;
     let mut array = Vec::with_capacity(arguments.len() * size_of::<abi::Arg>());
     for argument in arguments {
         cursor -= argument.len() as u64;
@@ -170,15 +195,14 @@ fn load(image: &[u8], arguments: &[&str]) -> Result<(UserSpace, RegionMap, UserE
     cursor = (cursor - array.len() as u64) & !0xf;
     space.write(VirtAddr::new(cursor), &array).map_err(|_| Error::OutOfMemory)?;
     let selectors = gdt::selectors();
-    let entry = UserEntry {
+    Ok(UserEntry {
         rip: plan.entry,
         rsp: cursor,
         rdi: arguments.len() as u64,
         rsi: cursor,
         cs: u64::from(selectors.user_code.0),
         ss: u64::from(selectors.user_data.0),
-    };
-    Ok((space, regions, entry))
+    })
 }
 
 extern "sysv64" fn user_task_entry(pid: u64) -> ! {
@@ -201,13 +225,17 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>) -> Result<Pid,
     let mut argv = Vec::with_capacity(arguments.len() + 1);
     argv.push(path);
     argv.extend_from_slice(arguments);
-    let (space, regions, entry) = load(image, &argv)?;
-    let level4 = space.level4_frame();
-    let name = String::from(path.rsplit('/').next().unwrap_or(path));
     let pid = {
         let mut table = TABLE.lock();
         let pid = table.next_pid;
         table.next_pid += 1;
+        pid
+    };
+    let (space, entry) = load(pid, image, &argv)?;
+    let level4 = space.level4_frame();
+    let name = String::from(path.rsplit('/').next().unwrap_or(path));
+    {
+        let mut table = TABLE.lock();
         table.processes.insert(
             pid,
             Process {
@@ -216,7 +244,6 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>) -> Result<Pid,
                 children: Vec::new(),
                 state: State::Alive,
                 space: Some(space),
-                regions,
                 task: TaskId::MAX,
                 entry,
                 waiting: false,
@@ -224,8 +251,7 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>) -> Result<Pid,
                 reaped_by_kernel: parent.is_none(),
             },
         );
-        pid
-    };
+    }
     // Interrupts stay off from task creation to the table update, so the
     // new task cannot run before the table knows it.
     let task = x86_64::instructions::interrupts::without_interrupts(|| {
@@ -244,7 +270,9 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>) -> Result<Pid,
                 Ok(task)
             }
             Err(_) => {
-                table.processes.remove(&pid);
+                if let Some(mut space) = table.processes.remove(&pid).and_then(|process| process.space) {
+                    VASS.lock().destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames);
+                }
                 Err(Error::OutOfMemory)
             }
         }
@@ -364,28 +392,20 @@ pub fn wait_from_kernel(pid: Pid) -> Option<ExitReason> {
     })
 }
 
-/// Resolves a page fault by committing a demand page of the running
-/// process. Returns whether the faulting access can be retried.
+/// Resolves a page fault of the running process through the commit
+/// engine. Returns whether the faulting access can be retried.
 pub fn handle_page_fault(address: u64, error: PageFaultErrorCode) -> bool {
-    if !layout::USER.contains(address) {
+    if !layout::USER.contains(address) || error.contains(PageFaultErrorCode::PROTECTION_VIOLATION) {
         return false;
     }
     let access = access_of(error);
-    let present = error.contains(PageFaultErrorCode::PROTECTION_VIOLATION);
     let Some(task) = sched::try_current() else { return false };
     let Some(mut table) = TABLE.try_lock() else { return false };
     let Some(&pid) = table.by_task.get(&task) else { return false };
-    let Some(process) = table.processes.get_mut(&pid) else { return false };
-    let region = process.regions.demand_region(address, access, present).copied();
-    let Some(space) = process.space.as_mut() else { return false };
-    if let Some(region) = region {
-        let page = Page::containing_address(VirtAddr::new(address));
-        return space.map_zeroed_page(page, page_flags(region.rights)).is_ok();
-    }
-    // Otherwise it may be a page of a partition: the commit engine decides.
+    let Some(space) = table.processes.get_mut(&pid).and_then(|process| process.space.as_mut()) else { return false };
     let Some(mut vass) = VASS.try_lock() else { return false };
     let outcome = vass.fault(pid, address / PAGE_SIZE, access, &mut SpaceTables { id: pid, space }, &mut KernelFrames);
-    matches!(outcome, FaultOutcome::Committed | FaultOutcome::AlreadyCommitted) && !present
+    matches!(outcome, FaultOutcome::Committed | FaultOutcome::AlreadyCommitted)
 }
 
 fn access_of(error: PageFaultErrorCode) -> Access {
@@ -406,11 +426,18 @@ pub fn kill_for_fault(report: &idt::ExceptionReport) -> ! {
         let table = TABLE.lock();
         let pid = table.by_task.get(&task).copied();
         let process = pid.and_then(|pid| table.processes.get(&pid));
-        let (kind, address) = match (report.vector, report.cr2, process) {
-            (14, Some(cr2), Some(process)) => {
+        let (kind, address) = match (report.vector, report.cr2, pid) {
+            (14, Some(cr2), Some(pid)) => {
                 let error = PageFaultErrorCode::from_bits_truncate(report.error_code.unwrap_or(0));
                 let present = error.contains(PageFaultErrorCode::PROTECTION_VIOLATION);
-                (process.regions.classify_page_fault(cr2, access_of(error), present), cr2)
+                let vass = VASS.lock();
+                let granted = vass.lookup(pid, cr2 / PAGE_SIZE).map(|partition| partition.rights);
+                let stack_bottom = vass
+                    .partitions_of(pid)
+                    .find(|partition| partition.kind == PartitionKind::Stack && partition.sealed)
+                    .and_then(|partition| partition.ranges.first())
+                    .map(|range| range.start * PAGE_SIZE);
+                (memory::classify_page_fault(cr2, access_of(error), present, granted, stack_bottom), cr2)
             }
             (vector, _, _) => (memory::classify_exception(vector), report.rip),
         };
@@ -420,14 +447,10 @@ pub fn kill_for_fault(report: &idt::ExceptionReport) -> ! {
     exit_current(ExitReason::Faulted { kind, address })
 }
 
-/// Checks a user range against the running process's regions.
+/// Checks a user range against the running process's partitions.
 fn check_user_slice(slice: UserSlice, needed: Rights) -> Result<CheckedUserSlice, Error> {
     let pid = current_pid().ok_or(Error::BadAddress)?;
-    let table = TABLE.lock();
-    let process = table.processes.get(&pid).ok_or(Error::BadAddress)?;
-    slice
-        .check(&process.regions, needed)
-        .or_else(|_| slice.check_against(|address, length| VASS.lock().grants(pid, address, length, needed)))
+    slice.check_against(|address, length| VASS.lock().grants(pid, address, length, needed))
 }
 
 /// Copies user memory named by the running process into a kernel buffer,
@@ -509,7 +532,7 @@ pub fn unmap_anonymous(address: u64, length: u64) -> Result<(), Error> {
 fn vass_error(error: VassError) -> Error {
     match error {
         VassError::UnknownPartition => Error::NotFound,
-        VassError::NotOwner | VassError::RightsEscalation => Error::PermissionDenied,
+        VassError::NotOwner | VassError::RightsEscalation | VassError::Sealed => Error::PermissionDenied,
         VassError::BadRange | VassError::Overlap | VassError::OutsideGrant => Error::InvalidArgument,
         VassError::NoVirtualSpace | VassError::OutOfFrames | VassError::PageTable => Error::OutOfMemory,
     }

@@ -1,6 +1,6 @@
 //! Processes: isolated ring-3 programs with their own address spaces.
 //!
-//! `memory` (regions, pointer checks, fault naming) is policy and builds on
+//! `memory` (pointer checks, fault naming) is policy and builds on
 //! the host; `lifecycle` is the bare-metal mechanism.
 
 pub mod memory;

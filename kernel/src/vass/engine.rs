@@ -109,11 +109,16 @@ pub enum VassError {
     OutOfFrames,
     /// The page tables refused the change.
     PageTable,
+    /// The partition was laid out by the loader (program image or stack):
+    /// it cannot be destroyed, resized or extended by the program.
+    Sealed,
 }
 
 /// Statistics of one partition.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PartitionCounters {
+    /// Pages committed with contents when the program was loaded.
+    pub loaded: u64,
     /// Faults resolved by committing a page.
     pub demand_commits: u64,
     /// Pages committed on request (a policy or the program) before use.
@@ -147,6 +152,8 @@ pub struct Partition {
     pub untouched: BTreeSet<Page>,
     /// Counters.
     pub counters: PartitionCounters,
+    /// Laid out by the loader: see [`VassError::Sealed`].
+    pub sealed: bool,
 }
 
 impl Partition {
@@ -298,6 +305,24 @@ impl Vass {
         Ok(partition)
     }
 
+    /// The partition `id` of `space`, which the program may reshape.
+    fn reshapable(&self, space: SpaceId, id: PartitionId) -> Result<&Partition, VassError> {
+        let partition = self.owned(space, id)?;
+        if partition.sealed {
+            return Err(VassError::Sealed);
+        }
+        Ok(partition)
+    }
+
+    /// Seals partition `id`: from now on it can be protected, committed
+    /// and decommitted but not destroyed, resized or extended (only
+    /// [`Vass::destroy_space`] removes it).
+    pub fn seal(&mut self, id: PartitionId) {
+        if let Some(partition) = self.partitions.get_mut(&id) {
+            partition.sealed = true;
+        }
+    }
+
     /// The partition `id` of `space`, checked to cover the non-empty `range`.
     fn granted(&self, space: SpaceId, id: PartitionId, range: &PageRange) -> Result<&Partition, VassError> {
         let partition = self.owned(space, id)?;
@@ -379,6 +404,7 @@ impl Vass {
                 committed: BTreeMap::new(),
                 untouched: BTreeSet::new(),
                 counters: PartitionCounters::default(),
+                sealed: false,
             },
         );
         Ok((id, range))
@@ -394,7 +420,7 @@ impl Vass {
         at: Option<Page>,
         window: Window,
     ) -> Result<PageRange, VassError> {
-        self.owned(space, id)?;
+        self.reshapable(space, id)?;
         let range = self.place(space, pages, at, window)?;
         self.vasm.entry(space).or_default().insert(range.start, (range.end, id));
         if let Some(partition) = self.partitions.get_mut(&id) {
@@ -416,7 +442,7 @@ impl Vass {
         table: &mut impl PageTable,
         frames: &mut impl FrameSource,
     ) -> Result<(), VassError> {
-        let partition = self.owned(space, id)?;
+        let partition = self.reshapable(space, id)?;
         let current = partition.pages();
         if pages == 0 {
             return Err(VassError::BadRange);
@@ -480,7 +506,19 @@ impl Vass {
         table: &mut impl PageTable,
         frames: &mut impl FrameSource,
     ) -> Result<Partition, VassError> {
-        let ranges = self.owned(space, id)?.ranges.clone();
+        self.remove(space, id, table, frames, false)
+    }
+
+    fn remove(
+        &mut self,
+        space: SpaceId,
+        id: PartitionId,
+        table: &mut impl PageTable,
+        frames: &mut impl FrameSource,
+        even_sealed: bool,
+    ) -> Result<Partition, VassError> {
+        let partition = if even_sealed { self.owned(space, id)? } else { self.reshapable(space, id)? };
+        let ranges = partition.ranges.clone();
         for range in &ranges {
             self.release(id, *range, table, frames);
         }
@@ -504,7 +542,7 @@ impl Vass {
     pub fn destroy_space(&mut self, space: SpaceId, table: &mut impl PageTable, frames: &mut impl FrameSource) {
         let ids: Vec<PartitionId> = self.partitions_of(space).map(|p| p.id).collect();
         for id in ids {
-            let _ = self.destroy(space, id, table, frames);
+            let _ = self.remove(space, id, table, frames, true);
         }
         self.vasm.remove(&space);
     }
@@ -541,6 +579,32 @@ impl Vass {
         table: &mut impl PageTable,
         frames: &mut impl FrameSource,
     ) -> Result<u64, VassError> {
+        self.commit_range(space, id, range, true, table, frames)
+    }
+
+    /// Commits every uncommitted page of `range` for the loader, which
+    /// fills them with the program's contents: counted as loaded, not as
+    /// committed ahead of use.
+    pub fn populate(
+        &mut self,
+        space: SpaceId,
+        id: PartitionId,
+        range: PageRange,
+        table: &mut impl PageTable,
+        frames: &mut impl FrameSource,
+    ) -> Result<u64, VassError> {
+        self.commit_range(space, id, range, false, table, frames)
+    }
+
+    fn commit_range(
+        &mut self,
+        space: SpaceId,
+        id: PartitionId,
+        range: PageRange,
+        ahead: bool,
+        table: &mut impl PageTable,
+        frames: &mut impl FrameSource,
+    ) -> Result<u64, VassError> {
         self.granted(space, id, &range)?;
         let mut committed = 0;
         for page in range.start..range.end {
@@ -549,8 +613,12 @@ impl Vass {
             }
             self.commit_page(id, page, table, frames)?;
             if let Some(partition) = self.partitions.get_mut(&id) {
-                partition.untouched.insert(page);
-                partition.counters.ahead_commits += 1;
+                if ahead {
+                    partition.untouched.insert(page);
+                    partition.counters.ahead_commits += 1;
+                } else {
+                    partition.counters.loaded += 1;
+                }
             }
             committed += 1;
         }

@@ -228,6 +228,27 @@ fn physical_extents_are_reported() {
     assert_eq!(vass.partition(id).unwrap().extents(), 2);
 }
 
+#[test]
+fn sealed_partitions_keep_their_layout_until_the_space_goes() {
+    let (mut vass, mut mmu, mut frames) = setup();
+    let (code, range) = vass.create(1, 4, PartitionKind::Code, Rights::READ | Rights::EXECUTE, Some(0x200), WINDOW).unwrap();
+    vass.seal(code);
+    assert_eq!(vass.populate(1, code, range, &mut mmu, &mut frames), Ok(4));
+    let partition = vass.partition(code).unwrap();
+    assert_eq!((partition.counters.loaded, partition.counters.ahead_commits), (4, 0));
+    assert!(partition.untouched.is_empty(), "loaded pages are not committed ahead of use");
+    assert_eq!(vass.destroy(1, code, &mut mmu, &mut frames).err(), Some(VassError::Sealed));
+    assert_eq!(vass.resize(1, code, 8, WINDOW, &mut mmu, &mut frames), Err(VassError::Sealed));
+    assert_eq!(vass.add_range(1, code, 2, None, WINDOW), Err(VassError::Sealed));
+    assert_eq!(vass.protect(1, code, Rights::READ, &mut mmu), Ok(()), "protect stays allowed");
+    assert_eq!(vass.protect(1, code, Rights::READ | Rights::WRITE, &mut mmu), Err(VassError::RightsEscalation));
+    vass.check_invariants(&mmu).unwrap();
+    vass.destroy_space(1, &mut mmu, &mut frames);
+    assert!(vass.partition(code).is_none());
+    assert_eq!(frames.in_use, 0);
+    vass.check_invariants(&mmu).unwrap();
+}
+
 /// Operations of the model check.
 #[derive(Clone, Debug)]
 enum Operation {

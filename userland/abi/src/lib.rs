@@ -396,11 +396,13 @@ pub enum FaultKind {
     DivideError = 8,
     /// Any other exception.
     OtherException = 9,
+    /// A page the process may touch could not be committed: memory is exhausted.
+    OutOfMemory = 10,
 }
 
 impl FaultKind {
     /// Every kind, in code order.
-    pub const ALL: [FaultKind; 9] = [
+    pub const ALL: [FaultKind; 10] = [
         FaultKind::NullDereference,
         FaultKind::UnmappedAccess,
         FaultKind::WriteToReadOnly,
@@ -410,6 +412,7 @@ impl FaultKind {
         FaultKind::InvalidOpcode,
         FaultKind::DivideError,
         FaultKind::OtherException,
+        FaultKind::OutOfMemory,
     ];
 
     /// The kind with code `code`.
@@ -429,6 +432,7 @@ impl FaultKind {
             FaultKind::InvalidOpcode => "invalid-opcode",
             FaultKind::DivideError => "divide-error",
             FaultKind::OtherException => "exception",
+            FaultKind::OutOfMemory => "out-of-memory",
         }
     }
 }
