@@ -241,9 +241,58 @@ pub fn parse_tally(output: &str) -> Option<Tally> {
     })
 }
 
+/// The counters the kernel prints in a `memstat name=N key=value ...` line
+/// when a process ends (see `abi::MemoryCounters` for the keys).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Memstat {
+    /// The program's name.
+    pub name: String,
+    /// Counter name to value, in the kernel's order.
+    pub counters: Vec<(String, u64)>,
+}
+
+impl Memstat {
+    /// The value of counter `key`.
+    pub fn get(&self, key: &str) -> Option<u64> {
+        self.counters.iter().find(|(name, _)| name == key).map(|&(_, value)| value)
+    }
+}
+
+/// Every `memstat` line in `output`, in order. Lines that are cut short or
+/// carry a malformed value are skipped.
+pub fn parse_memstats(output: &str) -> Vec<Memstat> {
+    output
+        .lines()
+        .filter_map(|line| {
+            let (_, rest) = line.split_once("memstat name=")?;
+            let mut words = rest.split_whitespace();
+            let name = words.next()?.to_string();
+            let counters = words
+                .map(|word| {
+                    let (key, value) = word.split_once('=')?;
+                    Some((key.to_string(), value.parse().ok()?))
+                })
+                .collect::<Option<Vec<_>>>()?;
+            Some(Memstat { name, counters })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memstat_lines_are_parsed_and_bad_ones_skipped() {
+        let output = "[ 1.0] cpu0 INFO  process: memstat name=hello pid=3 faults=7\n\
+                      memstat name=cut pid=4 faults=\n\
+                      noise\nmemstat name=demo pid=5 hits=2 waste=1\n";
+        let stats = parse_memstats(output);
+        assert_eq!(stats.len(), 2);
+        assert_eq!((stats[0].name.as_str(), stats[0].get("faults")), ("hello", Some(7)));
+        assert_eq!(stats[1].get("pid"), Some(5));
+        assert_eq!(stats[1].get("missing"), None);
+    }
 
     #[test]
     fn exit_codes_follow_isa_debug_exit() {

@@ -124,6 +124,12 @@ pub struct BootConfig<'a> {
     pub init_path: &'a str,
     /// Its arguments, comma-separated (`init-args=test` runs the user tests).
     pub init_arguments: Option<&'a str>,
+    /// Whether fully committed 2 MiB-aligned blocks become 2 MiB pages
+    /// (`huge=on`, the default, or `huge=off`).
+    pub huge_pages: bool,
+    /// Whether each process's counters are logged as a `memstat` line when
+    /// it ends (`memstat=on`, the default, or `memstat=off`).
+    pub memstat: bool,
     warnings: [Option<ConfigWarning<'a>>; MAX_WARNINGS],
 }
 
@@ -142,6 +148,8 @@ impl Default for BootConfig<'_> {
             inject: None,
             init_path: DEFAULT_INIT_PATH,
             init_arguments: None,
+            huge_pages: true,
+            memstat: true,
             warnings: [None; MAX_WARNINGS],
         }
     }
@@ -174,6 +182,8 @@ impl<'a> BootConfig<'a> {
                     config.init_arguments = Some(value);
                     Some(())
                 }
+                "huge" => parse_switch(value).map(|on| config.huge_pages = on),
+                "memstat" => parse_switch(value).map(|on| config.memstat = on),
                 _ => {
                     config.warn(ConfigWarning::UnknownKey(key));
                     continue;
@@ -198,6 +208,14 @@ impl<'a> BootConfig<'a> {
             Some(slot) => self.warnings[slot] = Some(ConfigWarning::TooMany),
             None => {}
         }
+    }
+}
+
+fn parse_switch(value: &str) -> Option<bool> {
+    match value {
+        "on" => Some(true),
+        "off" => Some(false),
+        _ => None,
     }
 }
 
@@ -246,6 +264,12 @@ mod tests {
         assert_eq!(config.inject, Some(Inject::PageFault));
         assert_eq!(config.test_filter, None);
         assert_eq!(config.warnings().count(), 0);
+        assert!(config.huge_pages && config.memstat, "on by default");
+        let config = BootConfig::parse("huge=off memstat=off");
+        assert!(!config.huge_pages && !config.memstat);
+        let config = BootConfig::parse("huge=maybe");
+        assert!(config.huge_pages);
+        assert_eq!(config.warnings().next(), Some(ConfigWarning::BadValue { key: "huge", value: "maybe" }));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use crate::process;
 use crate::process::memory::UserSlice;
 use crate::sched;
 use crate::time;
+use crate::vass::Declaration;
 use abi::{limits, Error, ExitReason, Syscall};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -39,20 +40,27 @@ pub fn dispatch(number: u64, arguments: [u64; 6]) -> Result<u64, Error> {
         Syscall::Clock => clock(a0),
         Syscall::Write => write(a0, a1),
         Syscall::ReadFile => read_file(a0, a1, a2, a3, a4),
-        Syscall::MapAnonymous => process::map_anonymous(a0),
-        Syscall::UnmapAnonymous => process::unmap_anonymous(a0, a1).map(|()| 0),
         Syscall::SystemInfo => system_info(a0),
-        Syscall::PartitionCreate => process::partition_create(a0, a1, a2),
+        Syscall::PartitionCreate => partition_create(a0, a1, a2, a3, a4),
         Syscall::PartitionDestroy => process::partition_destroy(a0).map(|()| 0),
         Syscall::PartitionQuery => {
             let info = process::partition_query(a0)?;
             copy_words_to_user(a1, &info.to_words())?;
             Ok(0)
         }
+        Syscall::PartitionList => partition_list(a0, a1),
         Syscall::PartitionCommit => process::partition_commit(a0, a1, a2),
         Syscall::PartitionDecommit => process::partition_decommit(a0, a1, a2),
         Syscall::PartitionResize => process::partition_resize(a0, a1).map(|()| 0),
-        Syscall::PartitionProtect => process::partition_protect(a0, a1).map(|()| 0),
+        Syscall::PartitionAddRange => process::partition_add_range(a0, a1, a2),
+        Syscall::PartitionProtect => process::partition_protect(a0, a1, a2, a3).map(|()| 0),
+        Syscall::PartitionAdvise => process::partition_advise(a0, a1, a2, a3),
+        Syscall::ResourceRequest => resource_request(a0, a1, a2, a3),
+        Syscall::MemoryCounters => {
+            let counters = process::own_memory_counters()?;
+            copy_words_to_user(a0, &counters.to_words())?;
+            Ok(0)
+        }
     }
 }
 
@@ -168,5 +176,61 @@ fn system_info(address: u64) -> Result<u64, Error> {
         tasks: scheduler.tasks as u64,
     };
     copy_words_to_user(address, &info.to_words())?;
+    Ok(0)
+}
+
+fn partition_create(size: u64, kind: u64, rights: u64, at: u64, base_out: u64) -> Result<u64, Error> {
+    if base_out != 0 {
+        UserSlice::new(base_out, 8).aligned(8)?;
+    }
+    let (id, base) = process::partition_create(size, kind, rights, at)?;
+    if base_out != 0
+        && let Err(error) = copy_words_to_user(base_out, &[base])
+    {
+        // Nothing of a failed call stays behind.
+        let _ = process::partition_destroy(id);
+        return Err(error);
+    }
+    Ok(id)
+}
+
+fn partition_list(ids_out: u64, capacity: u64) -> Result<u64, Error> {
+    let ids = process::partition_list()?;
+    let written = ids.len().min(usize::try_from(capacity).unwrap_or(usize::MAX));
+    if written > 0 {
+        copy_words_to_user(ids_out, &ids[..written])?;
+    }
+    Ok(ids.len() as u64)
+}
+
+fn resource_request(working_set: u64, lifetime: u64, dependencies: u64, count: u64) -> Result<u64, Error> {
+    if count > limits::MAX_DEPENDENCIES {
+        return Err(Error::TooLarge);
+    }
+    let mut declaration = Declaration {
+        working_set: working_set.div_ceil(process::memory::PAGE_SIZE),
+        lifetime,
+        ..Declaration::default()
+    };
+    if count > 0 {
+        let size = size_of::<abi::Dependency>() as u64;
+        let raw = process::copy_from_user(UserSlice::new(dependencies, count * size).aligned(8)?)?;
+        for chunk in raw.as_chunks::<24>().0 {
+            let word = |i: usize| u64::from_le_bytes(chunk[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+            let dependency = abi::Dependency { kind: word(0), value: word(1), length: word(2) };
+            match dependency.kind {
+                abi::Dependency::PROGRAM => {
+                    let path = user_path(dependency.value, dependency.length)?;
+                    if process::ramdisk().and_then(|ramdisk| ramdisk.file(&path)).is_none() {
+                        return Err(Error::NotFound);
+                    }
+                    declaration.programs.push(path);
+                }
+                abi::Dependency::PARTITION => declaration.partitions.push(dependency.value),
+                _ => return Err(Error::InvalidArgument),
+            }
+        }
+    }
+    process::resource_request(declaration)?;
     Ok(0)
 }

@@ -16,6 +16,26 @@ fn bios_boot_reports_memory_cpu_and_timer_then_runs_init() {
     assert_output_contains(&outcome, "argv: bin/hello from init");
     assert_output_contains(&outcome, "init: hello exited with 0");
     assert_output_contains(&outcome, "init ended: Some(Exited(0))");
+    // The partition demo prints its table twice and ends with a memstat line
+    // whose counters match what it did (see userland/programs/src/bin/partition-demo.rs).
+    assert_output_contains(&outcome, "partition table of pid");
+    assert_output_contains(&outcome, "(after work):");
+    assert_output_contains(&outcome, "init: partition-demo exited with 0");
+    let stats = boot::qemu::parse_memstats(&outcome.serial);
+    let demo = stats.iter().find(|stat| stat.name == "partition-demo").expect("a memstat line for partition-demo");
+    let get = |key: &str| demo.get(key).unwrap_or_else(|| panic!("memstat has no {key}"));
+    assert!(get("faults_demand") > 768 + 16, "the scan, the sparse touches and the added range: {demo:?}");
+    assert!(get("promotions") >= 1, "the scanned 2 MiB-aligned block became a 2 MiB page: {demo:?}");
+    assert_eq!(get("ahead_commits"), 256 + 64, "{demo:?}");
+    assert!(get("hits") >= 256, "the first MiB was committed ahead and then scanned: {demo:?}");
+    assert_eq!(get("hits") + get("waste"), get("ahead_commits"), "{demo:?}");
+    assert_eq!((get("committed"), get("untouched")), (0, 0), "all released at exit: {demo:?}");
+    assert!(get("partitions") >= 5, "image, bss, stack, heap and buffer: {demo:?}");
+    assert!(get("peak_committed") >= 1024 + 16 + 64, "{demo:?}");
+    assert!(get("footprint") > 0 && get("fault_cycles") > 0 && get("loaded") > 0, "{demo:?}");
+    assert_eq!(get("declared_working_set"), 4096, "{demo:?}");
+    let hello = stats.iter().find(|stat| stat.name == "hello").expect("a memstat line for hello");
+    assert_eq!(hello.get("ahead_commits"), Some(0));
 }
 
 #[test]

@@ -247,6 +247,32 @@ impl<'a> BuddyAllocator<'a> {
         Ok(())
     }
 
+    /// Splits the allocated block of `order` at `frame` into `2^order`
+    /// allocated single frames in the same state, each with one reference,
+    /// so they can be freed one by one (a 2 MiB page split into 4 KiB
+    /// pages). Its reference count must be 1.
+    pub fn split(&mut self, frame: u64, order: usize) -> Result<(), FreeError> {
+        let meta = self.meta.get(frame as usize).ok_or(FreeError::OutOfRange)?;
+        if matches!(meta.state, FrameState::Free | FrameState::Reserved) {
+            return Err(FreeError::NotAllocated);
+        }
+        if !meta.head {
+            return Err(FreeError::NotBlockHead);
+        }
+        if usize::from(meta.order) != order {
+            return Err(FreeError::OrderMismatch);
+        }
+        if meta.refcount > 1 {
+            return Err(FreeError::StillReferenced);
+        }
+        for inner in &mut self.meta[frame as usize..(frame + (1 << order)) as usize] {
+            inner.head = true;
+            inner.order = 0;
+            inner.refcount = 1;
+        }
+        Ok(())
+    }
+
     /// The reference count of `frame`, if it heads an allocated block.
     pub fn refcount(&self, frame: u64) -> Option<u32> {
         let meta = self.meta.get(frame as usize)?;
@@ -437,6 +463,28 @@ mod tests {
 
     fn structure(allocator: &BuddyAllocator<'_>) -> Vec<u64> {
         (0..=MAX_ORDER).map(|order| allocator.free_blocks(order)).collect()
+    }
+
+    #[test]
+    fn a_split_block_is_freed_frame_by_frame_and_merges_back() {
+        let mut meta = vec![FrameMeta::RESERVED; 2048];
+        let mut buddy = BuddyAllocator::new(&mut meta);
+        buddy.add_free_range(0, 2048).unwrap();
+        let before = buddy.counts();
+        let block = buddy.alloc(HUGE_2M_ORDER, FrameState::User).unwrap();
+        assert_eq!(buddy.split(block + 1, HUGE_2M_ORDER), Err(FreeError::NotBlockHead));
+        assert_eq!(buddy.split(block, 0), Err(FreeError::OrderMismatch));
+        buddy.split(block, HUGE_2M_ORDER).unwrap();
+        assert_eq!(buddy.refcount(block + 7), Some(1));
+        assert_eq!(buddy.state(block + 511), Some(FrameState::User));
+        assert_eq!(buddy.free(block, HUGE_2M_ORDER), Err(FreeError::OrderMismatch), "now single frames");
+        buddy.check_invariants().unwrap();
+        for frame in (block..block + 512).rev() {
+            buddy.free(frame, 0).unwrap();
+        }
+        buddy.check_invariants().unwrap();
+        assert_eq!(buddy.counts(), before);
+        assert_eq!(buddy.split(block, 0), Err(FreeError::NotAllocated));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::sync::IrqMutex;
 use alloc::string::String;
 use bootloader_api::info::{MemoryRegion, MemoryRegionKind};
 use core::sync::atomic::{AtomicU64, Ordering};
-use x86_64::structures::paging::{FrameAllocator, PhysFrame, Size4KiB};
+use x86_64::structures::paging::{FrameAllocator, FrameDeallocator, PhysFrame, Size4KiB};
 use x86_64::{PhysAddr, VirtAddr};
 
 /// Bytes per frame.
@@ -149,6 +149,18 @@ pub fn state(frame: PhysFrame) -> Option<FrameState> {
     with_allocator(|allocator| allocator.state(frame.start_address().as_u64() / FRAME_SIZE)).flatten()
 }
 
+/// Splits the allocated block of `order` at `frame` into single frames
+/// that are freed one by one (see `BuddyAllocator::split`).
+pub fn split(frame: PhysFrame, order: usize) -> Result<(), FreeError> {
+    with_allocator(|allocator| allocator.split(frame.start_address().as_u64() / FRAME_SIZE, order))
+        .unwrap_or(Err(FreeError::NotAllocated))
+}
+
+/// The reference count of `frame` if it heads an allocated block.
+pub fn refcount(frame: PhysFrame) -> Option<u32> {
+    with_allocator(|allocator| allocator.refcount(frame.start_address().as_u64() / FRAME_SIZE)).flatten()
+}
+
 /// Free blocks of exactly `order`.
 pub fn free_blocks(order: usize) -> u64 {
     with_allocator(|allocator| allocator.free_blocks(order)).unwrap_or(0)
@@ -222,6 +234,15 @@ pub struct PageTableFrames;
 unsafe impl FrameAllocator<Size4KiB> for PageTableFrames {
     fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
         alloc(0, FrameState::Kernel)
+    }
+}
+
+impl FrameDeallocator<Size4KiB> for PageTableFrames {
+    /// Frees a page-table frame the page-table code no longer uses.
+    unsafe fn deallocate_frame(&mut self, frame: PhysFrame<Size4KiB>) {
+        if let Err(error) = free(frame, 0) {
+            log::error!("freeing page-table frame {frame:?} failed: {error:?}");
+        }
     }
 }
 

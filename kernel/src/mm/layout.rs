@@ -50,7 +50,7 @@ pub const USER: Region = Region { start: 0, end: 0x0000_8000_0000_0000 };
 /// Where a program's ELF segments may be loaded (above 64 KiB, so the first
 /// pages stay unmapped and catch null-pointer accesses).
 pub const USER_IMAGE: Region = Region { start: 0x0000_0000_0001_0000, end: 0x0000_1000_0000_0000 };
-/// Where `map_anonymous` places process heap memory.
+/// Where the partitions a program creates are placed (its heap among them).
 pub const USER_HEAP: Region = Region { start: 0x0000_2000_0000_0000, end: 0x0000_3000_0000_0000 };
 /// The user stack region; the stack grows down from `USER_STACK.end`.
 pub const USER_STACK: Region = Region { start: 0x0000_7fff_0000_0000, end: 0x0000_7fff_ffff_0000 };

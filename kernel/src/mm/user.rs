@@ -9,9 +9,10 @@ use super::frame::{self, FRAME_SIZE, OwnedFrames, PageTableFrames};
 use super::layout;
 use super::paging::{self, MapError};
 use x86_64::registers::control::{Cr3, Cr3Flags};
-use x86_64::structures::paging::mapper::{MapToError, TranslateResult};
+use x86_64::structures::paging::mapper::{CleanUp, MapToError, TranslateResult};
+use x86_64::structures::paging::page_table::FrameError;
 use x86_64::structures::paging::{
-    Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PhysFrame, Size4KiB, Translate,
+    Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PhysFrame, Size2MiB, Size4KiB, Translate,
 };
 use x86_64::{PhysAddr, VirtAddr};
 
@@ -143,6 +144,67 @@ impl UserSpace {
         Ok(())
     }
 
+    /// Maps the 2 MiB page `page` to the 2 MiB run at `frame` with `flags`
+    /// (plus PRESENT and USER_ACCESSIBLE). Empty page tables left in its
+    /// range by earlier 4 KiB mappings are freed first; any 4 KiB page
+    /// still mapped there makes it fail.
+    ///
+    /// # Safety
+    /// The run must be user frames the caller owns and gives to this
+    /// space; nothing else may use or free them while they are mapped.
+    pub unsafe fn map_huge(&mut self, page: Page<Size2MiB>, frame: PhysFrame<Size2MiB>, flags: PageTableFlags) -> Result<(), MapError> {
+        let start = page.start_address();
+        if !layout::USER.contains(start.as_u64()) {
+            return Err(MapError::BadRange);
+        }
+        let first = Page::<Size4KiB>::containing_address(start);
+        // SAFETY: only page tables without a mapping in this 2 MiB range are
+        // freed, through the allocator they came from.
+        unsafe { self.mapper.clean_up_addr_range(Page::range_inclusive(first, first + 511), &mut PageTableFrames) };
+        let flags = flags | PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
+        // SAFETY: the caller gives us the run; intermediate tables come fresh
+        // from the frame allocator.
+        match unsafe { self.mapper.map_to(page, frame, flags, &mut PageTableFrames) } {
+            Ok(flush) => {
+                // A not-present entry is never cached, so no flush is needed.
+                flush.ignore();
+                self.committed += 512;
+                Ok(())
+            }
+            Err(MapToError::FrameAllocationFailed) => Err(MapError::OutOfFrames),
+            Err(_) => Err(MapError::AlreadyMapped(start)),
+        }
+    }
+
+    /// Unmaps the 2 MiB page `page` and hands its run back to the caller
+    /// (not freed), flushing the TLB if this space is active.
+    pub fn unmap_huge(&mut self, page: Page<Size2MiB>) -> Option<PhysFrame<Size2MiB>> {
+        let (frame, flush) = Mapper::<Size2MiB>::unmap(&mut self.mapper, page).ok()?;
+        if self.is_active() {
+            flush.flush();
+        } else {
+            flush.ignore();
+        }
+        self.committed -= 512;
+        Some(frame)
+    }
+
+    /// Changes the flags of the 2 MiB page `page` (PRESENT,
+    /// USER_ACCESSIBLE and HUGE_PAGE are kept), flushing it if active.
+    pub fn set_huge_flags(&mut self, page: Page<Size2MiB>, flags: PageTableFlags) -> Result<(), MapError> {
+        let flags = flags | PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE | PageTableFlags::HUGE_PAGE;
+        // SAFETY: only the permissions of a user page change; the flush
+        // below makes the change visible.
+        let flush = unsafe { Mapper::<Size2MiB>::update_flags(&mut self.mapper, page, flags) }
+            .map_err(|_| MapError::NotMapped(page.start_address()))?;
+        if self.is_active() {
+            flush.flush();
+        } else {
+            flush.ignore();
+        }
+        Ok(())
+    }
+
     /// Maps `pages` fresh zeroed pages from `start`; on failure unmaps what
     /// it mapped and returns the error.
     pub fn map_zeroed(&mut self, start: VirtAddr, pages: u64, flags: PageTableFlags) -> Result<(), MapError> {
@@ -231,7 +293,16 @@ unsafe fn free_lower_half(level4: PhysFrame) {
             // SAFETY: see above.
             let level2 = unsafe { &mut *table_at(l2_frame) };
             for l2_entry in level2.iter_mut() {
-                let Ok(l1_frame) = l2_entry.frame() else { continue };
+                let l1_frame = match l2_entry.frame() {
+                    Ok(frame) => frame,
+                    Err(FrameError::HugeFrame) => {
+                        // A 2 MiB page still mapped: its run was one order-9 block.
+                        let _ = frame::free(PhysFrame::containing_address(l2_entry.addr()), 9);
+                        l2_entry.set_unused();
+                        continue;
+                    }
+                    Err(FrameError::FrameNotPresent) => continue,
+                };
                 // SAFETY: see above.
                 let level1 = unsafe { &mut *table_at(l1_frame) };
                 for l1_entry in level1.iter_mut() {

@@ -11,12 +11,15 @@ use crate::mm::user::UserSpace;
 use crate::ramdisk::Ramdisk;
 use crate::sched::{self, TaskId};
 use crate::vass::hardware::{KernelFrames, SpaceTables};
-use crate::vass::{FaultOutcome, PageRange, PartitionKind, Vass, VassError, Window};
-use crate::sync::IrqMutex;
+use crate::vass::{Advice, Declaration, FaultOutcome, PageRange, PartitionKind, Pattern, Scope, SpaceCounters, Vass, VassError, Window};
+use crate::sync::{IrqMutex, IrqMutexGuard};
+use crate::time;
 use abi::{Error, ExitReason, Rights, WaitStatus};
 use alloc::collections::BTreeMap;
 use alloc::string::String;
-use alloc::vec;
+use alloc::{format, vec};
+use core::fmt::Write as _;
+use core::sync::atomic::{AtomicBool, Ordering};
 use alloc::vec::Vec;
 use super::memory::{self, Access, CheckedUserSlice, UserSlice, PAGE_SIZE};
 use spin::Once;
@@ -66,8 +69,27 @@ static RAMDISK: Once<Ramdisk<'static>> = Once::new();
 /// The kernel-wide VASS (partition table and VASM). Lock order: TABLE, then VASS.
 static VASS: IrqMutex<Vass> = IrqMutex::new(Vass::new());
 
-/// Where anonymous partitions are placed, in pages.
+/// The VASS, told the time (for footprints and access frequencies).
+fn vass() -> IrqMutexGuard<'static, Vass> {
+    let mut vass = VASS.lock();
+    vass.set_time(time::ticks());
+    vass
+}
+
+/// Where partitions the program creates are placed, in pages.
 const HEAP_WINDOW: Window = Window { start: layout::USER_HEAP.start / PAGE_SIZE, end: layout::USER_HEAP.end / PAGE_SIZE };
+
+/// Whether a `memstat` line is logged when a process ends.
+static MEMSTAT: AtomicBool = AtomicBool::new(true);
+
+/// Applies the boot configuration: 2 MiB pages on or off, `memstat` lines
+/// on or off.
+pub fn configure(huge_pages: bool, memstat: bool) {
+    VASS.lock().set_huge_pages(huge_pages);
+    MEMSTAT.store(memstat, Ordering::Relaxed);
+    let switch = |on: bool| if on { "on" } else { "off" };
+    log::info!("vass: 2 MiB pages {}, memstat lines {}", switch(huge_pages), switch(memstat));
+}
 
 /// Makes the ramdisk available to `spawn` and `read_file`.
 pub fn init(ramdisk: Ramdisk<'static>) {
@@ -118,32 +140,35 @@ fn load(pid: Pid, image: &[u8], arguments: &[&str]) -> Result<(UserSpace, UserEn
     match lay_out(pid, &plan, image, arguments, &mut space) {
         Ok(entry) => Ok((space, entry)),
         Err(error) => {
-            VASS.lock().destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames);
+            vass().destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames);
             Err(error)
         }
     }
 }
 
-/// Creates a sealed partition of `pages` pages at page `at` for the loader,
-/// committing its last `eager` pages.
-fn loader_partition(
-    pid: Pid,
-    space: &mut UserSpace,
+/// One partition the loader lays out.
+struct Piece {
+    /// First page.
     at: u64,
+    /// Size in pages.
     pages: u64,
     kind: PartitionKind,
     rights: Rights,
     window: Window,
+    /// How many of its last pages to commit now.
     eager: u64,
-) -> Result<(), Error> {
-    let mut vass = VASS.lock();
-    let (id, range) = vass.create(pid, pages, kind, rights, Some(at), window).map_err(|error| match error {
+}
+
+/// Creates a sealed partition for the loader and commits its eager pages.
+fn loader_partition(pid: Pid, space: &mut UserSpace, piece: Piece) -> Result<(), Error> {
+    let mut vass = vass();
+    let (id, range) = vass.create(pid, piece.pages, piece.kind, piece.rights, Some(piece.at), piece.window).map_err(|error| match error {
         VassError::OutOfFrames | VassError::PageTable => Error::OutOfMemory,
         _ => Error::BadExecutable,
     })?;
     vass.seal(id);
-    if eager > 0 {
-        let committed = PageRange::new(range.end - eager.min(pages), range.end);
+    if piece.eager > 0 {
+        let committed = PageRange::new(range.end - piece.eager.min(piece.pages), range.end);
         vass.populate(pid, id, committed, &mut SpaceTables { id: pid, space }, &mut KernelFrames)
             .map_err(|_| Error::OutOfMemory)?;
     }
@@ -163,12 +188,13 @@ fn lay_out(pid: Pid, plan: &exec::LoadPlan, image: &[u8], arguments: &[&str], sp
         let loaded_end = (segment.vaddr + segment.file_size).div_ceil(PAGE_SIZE).clamp(first, end);
         if loaded_end > first {
             let pages = loaded_end - first;
-            loader_partition(pid, space, first, pages, kind, rights, IMAGE_WINDOW, pages)?;
+            loader_partition(pid, space, Piece { at: first, pages, kind, rights, window: IMAGE_WINDOW, eager: pages })?;
             let file = &image[segment.file_offset as usize..(segment.file_offset + segment.file_size) as usize];
             space.write(VirtAddr::new(segment.vaddr), file).map_err(|_| Error::OutOfMemory)?;
         }
         if end > loaded_end {
-            loader_partition(pid, space, loaded_end, end - loaded_end, PartitionKind::Data, rights, IMAGE_WINDOW, 0)?;
+            let bss = Piece { at: loaded_end, pages: end - loaded_end, kind: PartitionKind::Data, rights, window: IMAGE_WINDOW, eager: 0 };
+            loader_partition(pid, space, bss)?;
         }
     }
 
@@ -182,8 +208,15 @@ fn lay_out(pid: Pid, plan: &exec::LoadPlan, image: &[u8], arguments: &[&str], sp
     let stack_pages = STACK_SIZE / PAGE_SIZE;
     let stack_top = layout::USER_STACK.end;
     let eager = needed / PAGE_SIZE + 1;
-    let stack_rights = Rights::READ | Rights::WRITE;
-    loader_partition(pid, space, stack_top / PAGE_SIZE - stack_pages, stack_pages, PartitionKind::Stack, stack_rights, STACK_WINDOW, eager)?;
+    let stack = Piece {
+        at: stack_top / PAGE_SIZE - stack_pages,
+        pages: stack_pages,
+        kind: PartitionKind::Stack,
+        rights: Rights::READ | Rights::WRITE,
+        window: STACK_WINDOW,
+        eager,
+    };
+    loader_partition(pid, space, stack)?;
     let mut cursor = stack_top;
     let mut array = Vec::with_capacity(arguments.len() * size_of::<abi::Arg>());
     for argument in arguments {
@@ -271,7 +304,7 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>) -> Result<Pid,
             }
             Err(_) => {
                 if let Some(mut space) = table.processes.remove(&pid).and_then(|process| process.space) {
-                    VASS.lock().destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames);
+                    vass().destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames);
                 }
                 Err(Error::OutOfMemory)
             }
@@ -285,7 +318,7 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>) -> Result<Pid,
 pub fn exit_current(reason: ExitReason) -> ! {
     cpu::disable_interrupts();
     let task = sched::current();
-    let (pid, space, orphans) = {
+    let (pid, name, space, orphans) = {
         let mut table = TABLE.lock();
         let Some(pid) = table.by_task.remove(&task) else {
             drop(table);
@@ -296,6 +329,7 @@ pub fn exit_current(reason: ExitReason) -> ! {
             sched::exit_current();
         };
         process.state = State::Zombie(reason);
+        let name = process.name.clone();
         let space = process.space.take();
         let children = core::mem::take(&mut process.children);
         let parent = process.parent;
@@ -323,11 +357,25 @@ pub fn exit_current(reason: ExitReason) -> ! {
         if let Some(waiter) = parent_task.or(kernel_waiter) {
             sched::wake(waiter);
         }
-        (pid, space, orphans)
+        (pid, name, space, orphans)
     };
     // Partitions first (they give their frames back), then the page tables.
     if let Some(mut space) = space {
-        VASS.lock().destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames);
+        let mut vass = vass();
+        let partitions = vass.partitions_of(pid).count() as u64;
+        let born = vass.space_born(pid).unwrap_or(0);
+        let declared = vass.declaration(pid).cloned();
+        let counters = vass.destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames);
+        let now = vass.now();
+        drop(vass);
+        if MEMSTAT.load(Ordering::Relaxed) {
+            let mut line = format!("memstat name={name}");
+            let summary = memory_counters(pid, partitions, now.saturating_sub(born), &counters, 0, declared.as_ref());
+            for (field, value) in summary.fields() {
+                let _ = write!(line, " {field}={value}");
+            }
+            log::info!("{line}");
+        }
     }
     drop(orphans);
     sched::exit_current()
@@ -395,6 +443,7 @@ pub fn wait_from_kernel(pid: Pid) -> Option<ExitReason> {
 /// Resolves a page fault of the running process through the commit
 /// engine. Returns whether the faulting access can be retried.
 pub fn handle_page_fault(address: u64, error: PageFaultErrorCode) -> bool {
+    let started = cpu::rdtsc();
     if !layout::USER.contains(address) || error.contains(PageFaultErrorCode::PROTECTION_VIOLATION) {
         return false;
     }
@@ -404,7 +453,12 @@ pub fn handle_page_fault(address: u64, error: PageFaultErrorCode) -> bool {
     let Some(&pid) = table.by_task.get(&task) else { return false };
     let Some(space) = table.processes.get_mut(&pid).and_then(|process| process.space.as_mut()) else { return false };
     let Some(mut vass) = VASS.try_lock() else { return false };
-    let outcome = vass.fault(pid, address / PAGE_SIZE, access, &mut SpaceTables { id: pid, space }, &mut KernelFrames);
+    vass.set_time(time::ticks());
+    let mut tables = SpaceTables { id: pid, space };
+    let page = address / PAGE_SIZE;
+    let outcome = vass.fault(pid, page, access, &mut tables, &mut KernelFrames);
+    vass.add_fault_cycles(pid, cpu::rdtsc().wrapping_sub(started));
+    check_in_debug(&vass, &tables, Scope::Pages { space: pid, range: PageRange::new(page, page + 1) });
     matches!(outcome, FaultOutcome::Committed | FaultOutcome::AlreadyCommitted)
 }
 
@@ -486,66 +540,60 @@ pub fn copy_to_user(slice: UserSlice, data: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
-/// Pages for a partition of `size` bytes: not zero, at most `MAX_MAP`.
+/// Pages for a partition (or an added range) of `size` bytes: not zero,
+/// at most `MAX_PARTITION`.
 fn partition_size_pages(size: u64) -> Result<u64, Error> {
     if size == 0 {
         return Err(Error::InvalidArgument);
     }
-    if size > abi::limits::MAX_MAP {
+    if size > abi::limits::MAX_PARTITION {
         return Err(Error::TooLarge);
     }
     Ok(size.div_ceil(PAGE_SIZE))
 }
 
-/// Creates a heap partition of `length` bytes (rounded up to pages) for the
-/// running process; pages are committed on first touch. Returns its address.
-pub fn map_anonymous(length: u64) -> Result<u64, Error> {
-    let pages = partition_size_pages(length)?;
-    let pid = current_pid().ok_or(Error::InvalidArgument)?;
-    let rights = Rights::READ | Rights::WRITE;
-    match VASS.lock().create(pid, pages, PartitionKind::Heap, rights, None, HEAP_WINDOW) {
-        Ok((_, range)) => Ok(range.start * PAGE_SIZE),
-        Err(VassError::NoVirtualSpace) => Err(Error::OutOfMemory),
-        Err(_) => Err(Error::InvalidArgument),
+/// The page a program asks a partition range to start at (`at`, 0 for
+/// anywhere): page aligned and inside the partition window.
+fn requested_page(at: u64) -> Result<Option<u64>, Error> {
+    if at == 0 {
+        return Ok(None);
     }
-}
-
-/// Destroys the heap partition that is exactly `[address, address + length)`
-/// (rounded up to pages) and frees what was committed.
-pub fn unmap_anonymous(address: u64, length: u64) -> Result<(), Error> {
-    let pid = current_pid().ok_or(Error::InvalidArgument)?;
-    if !address.is_multiple_of(PAGE_SIZE) || length == 0 {
+    if !at.is_multiple_of(PAGE_SIZE) || !layout::USER_HEAP.contains(at) {
         return Err(Error::InvalidArgument);
     }
-    let pages = length.checked_next_multiple_of(PAGE_SIZE).ok_or(Error::InvalidArgument)? / PAGE_SIZE;
-    let mut table = TABLE.lock();
-    let space = table.processes.get_mut(&pid).and_then(|p| p.space.as_mut()).ok_or(Error::InvalidArgument)?;
-    let mut vass = VASS.lock();
-    let id = vass.exact(pid, address / PAGE_SIZE, pages).ok_or(Error::InvalidArgument)?;
-    if vass.partition(id).is_none_or(|partition| partition.kind != PartitionKind::Heap) {
-        return Err(Error::InvalidArgument);
-    }
-    vass.destroy(pid, id, &mut SpaceTables { id: pid, space }, &mut KernelFrames).map_err(|_| Error::InvalidArgument)?;
-    Ok(())
+    Ok(Some(at / PAGE_SIZE))
 }
 
 fn vass_error(error: VassError) -> Error {
     match error {
         VassError::UnknownPartition => Error::NotFound,
         VassError::NotOwner | VassError::RightsEscalation | VassError::Sealed => Error::PermissionDenied,
-        VassError::BadRange | VassError::Overlap | VassError::OutsideGrant => Error::InvalidArgument,
+        VassError::Overlap => Error::AddressInUse,
+        VassError::BadRange | VassError::OutsideGrant => Error::InvalidArgument,
         VassError::NoVirtualSpace | VassError::OutOfFrames | VassError::PageTable => Error::OutOfMemory,
     }
 }
 
-/// Creates a partition of `size` bytes for the running process.
-pub fn partition_create(size: u64, kind: u64, rights: u64) -> Result<u64, Error> {
+/// Creates a partition of `size` bytes for the running process, at `at`
+/// (0: wherever it fits). Returns its id and address.
+pub fn partition_create(size: u64, kind: u64, rights: u64, at: u64) -> Result<(u64, u64), Error> {
     let kind = abi::PartitionKind::from_code(kind).ok_or(Error::InvalidArgument)?;
     let rights = partition_rights(rights)?;
     let pages = partition_size_pages(size)?;
+    let at = requested_page(at)?;
     let pid = current_pid().ok_or(Error::InvalidArgument)?;
-    let (id, _) = VASS.lock().create(pid, pages, kind, rights, None, HEAP_WINDOW).map_err(vass_error)?;
-    Ok(id)
+    let (id, range) = vass().create(pid, pages, kind, rights, at, HEAP_WINDOW).map_err(vass_error)?;
+    Ok((id, range.start * PAGE_SIZE))
+}
+
+/// Adds a range of `size` bytes at `at` (0: anywhere) to partition `id`.
+/// Returns its address.
+pub fn partition_add_range(id: u64, size: u64, at: u64) -> Result<u64, Error> {
+    let pages = partition_size_pages(size)?;
+    let at = requested_page(at)?;
+    let pid = current_pid().ok_or(Error::InvalidArgument)?;
+    let range = vass().add_range(pid, id, pages, at, HEAP_WINDOW).map_err(vass_error)?;
+    Ok(range.start * PAGE_SIZE)
 }
 
 /// Runs `operation` on the VASS with the running process's page tables.
@@ -554,15 +602,33 @@ fn with_own_tables<R>(operation: impl FnOnce(&mut Vass, u64, &mut SpaceTables<'_
     let mut table = TABLE.lock();
     let space = table.processes.get_mut(&pid).and_then(|p| p.space.as_mut()).ok_or(Error::InvalidArgument)?;
     let mut tables = SpaceTables { id: pid, space };
-    operation(&mut VASS.lock(), pid, &mut tables).map_err(vass_error)
+    let mut vass = vass();
+    let result = operation(&mut vass, pid, &mut tables);
+    check_in_debug(&vass, &tables, Scope::Space(pid));
+    result.map_err(vass_error)
+}
+
+/// In debug kernels, proves after every VASS operation on behalf of a
+/// process that the VASM, the partition table, the frame metadata and that
+/// process's page tables agree (over `scope`); a disagreement is a kernel
+/// bug.
+fn check_in_debug(vass: &Vass, tables: &SpaceTables<'_>, scope: Scope) {
+    if cfg!(debug_assertions)
+        && let Err(error) = vass.check(tables, &KernelFrames, scope)
+    {
+        panic!("VASS invariant broken ({scope:?}): {error}");
+    }
 }
 
 /// The pages of `[offset, offset + length)` of partition `id`, where offsets
 /// count through its ranges in the order they were added (a partition that
 /// grew by adding a range is still one logical span). One page range per
 /// piece.
-fn partition_pages(vass: &Vass, id: u64, offset: u64, length: u64) -> Result<Vec<crate::vass::PageRange>, VassError> {
+fn partition_pages(vass: &Vass, space: u64, id: u64, offset: u64, length: u64) -> Result<Vec<PageRange>, VassError> {
     let partition = vass.partition(id).ok_or(VassError::UnknownPartition)?;
+    if partition.space != space {
+        return Err(VassError::NotOwner);
+    }
     if !offset.is_multiple_of(PAGE_SIZE) || length == 0 {
         return Err(VassError::BadRange);
     }
@@ -582,7 +648,7 @@ fn partition_pages(vass: &Vass, id: u64, offset: u64, length: u64) -> Result<Vec
         }
         let start = range.start + skip;
         let take = wanted.min(range.end - start);
-        pieces.push(crate::vass::PageRange::new(start, start + take));
+        pieces.push(PageRange::new(start, start + take));
         wanted -= take;
         skip = 0;
     }
@@ -595,11 +661,11 @@ fn for_each_piece(
     id: u64,
     offset: u64,
     length: u64,
-    operation: impl Fn(&mut Vass, u64, crate::vass::PageRange, &mut SpaceTables<'_>) -> Result<u64, VassError>,
+    operation: impl Fn(&mut Vass, u64, PageRange, &mut SpaceTables<'_>) -> Result<u64, VassError>,
 ) -> Result<u64, Error> {
     with_own_tables(|vass, pid, tables| {
         let mut pages = 0;
-        for range in partition_pages(vass, id, offset, length)? {
+        for range in partition_pages(vass, pid, id, offset, length)? {
             pages += operation(vass, pid, range, tables)?;
         }
         Ok(pages)
@@ -627,10 +693,25 @@ pub fn partition_resize(id: u64, size: u64) -> Result<(), Error> {
     with_own_tables(|vass, pid, tables| vass.resize(pid, id, pages, HEAP_WINDOW, tables, &mut KernelFrames))
 }
 
-/// Sets the rights of partition `id` of the running process.
-pub fn partition_protect(id: u64, rights: u64) -> Result<(), Error> {
+/// Sets the rights of `[offset, offset + length)` of partition `id`.
+pub fn partition_protect(id: u64, offset: u64, length: u64, rights: u64) -> Result<(), Error> {
     let rights = partition_rights(rights)?;
-    with_own_tables(|vass, pid, tables| vass.protect(pid, id, rights, tables))
+    // Check the whole request before changing any piece.
+    with_own_tables(|vass, pid, _| partition_pages(vass, pid, id, offset, length).map(|_| ()))?;
+    for_each_piece(id, offset, length, |vass, pid, range, tables| vass.protect_range(pid, id, range, rights, tables, &mut KernelFrames).map(|()| 0))
+        .map(|_| ())
+}
+
+/// Applies `advice` to `[offset, offset + length)` of partition `id`.
+pub fn partition_advise(id: u64, offset: u64, length: u64, advice: u64) -> Result<u64, Error> {
+    let advice = match abi::Advice::from_code(advice).ok_or(Error::InvalidArgument)? {
+        abi::Advice::Normal => Advice::Normal,
+        abi::Advice::WillNeed => Advice::WillNeed,
+        abi::Advice::DontNeed => Advice::DontNeed,
+        abi::Advice::Sequential => Advice::Sequential,
+        abi::Advice::Random => Advice::Random,
+    };
+    for_each_piece(id, offset, length, |vass, pid, range, tables| vass.advise(pid, id, range, advice, tables, &mut KernelFrames))
 }
 
 /// Rights a partition may have: some, and never writable and executable.
@@ -642,29 +723,116 @@ fn partition_rights(bits: u64) -> Result<Rights, Error> {
     Ok(rights)
 }
 
-/// The partition-table row of partition `id` of the running process.
-pub fn partition_query(id: u64) -> Result<abi::PartitionInfo, Error> {
+/// The ids of the running process's partitions, in id order.
+pub fn partition_list() -> Result<Vec<u64>, Error> {
     let pid = current_pid().ok_or(Error::InvalidArgument)?;
-    let vass = VASS.lock();
-    let partition = vass.partition(id).ok_or(Error::NotFound)?;
-    if partition.space != pid {
-        return Err(Error::PermissionDenied);
+    Ok(vass().partitions_of(pid).map(|partition| partition.id).collect())
+}
+
+/// The partition-table row of partition `id` of the running process
+/// (after sampling accessed bits, so hits are current).
+pub fn partition_query(id: u64) -> Result<abi::PartitionInfo, Error> {
+    with_own_tables(|vass, pid, tables| {
+        let partition = vass.partition(id).ok_or(VassError::UnknownPartition)?;
+        if partition.space != pid {
+            return Err(VassError::NotOwner);
+        }
+        vass.sample_untouched(pid, tables);
+        let partition = vass.partition(id).ok_or(VassError::UnknownPartition)?;
+        let now = vass.now();
+        let hinted = |wanted: Pattern| -> u64 {
+            partition.hints.iter().filter(|&(_, pattern)| pattern == wanted).map(|(range, _)| range.len()).sum()
+        };
+        Ok(abi::PartitionInfo {
+            id,
+            owner: pid,
+            kind: partition.kind.code(),
+            rights: u64::from(partition.rights.bits()),
+            max_rights: u64::from(partition.max_rights.bits()),
+            sealed: u64::from(partition.sealed),
+            base: partition.ranges.first().map_or(0, |range| range.start * PAGE_SIZE),
+            size: partition.pages() * PAGE_SIZE,
+            ranges: partition.ranges.len() as u64,
+            protected_ranges: partition.overrides.len() as u64,
+            committed_pages: partition.committed.len() as u64,
+            extents: partition.extents(),
+            huge_pages: partition.huge.len() as u64,
+            promotions: partition.counters.promotions,
+            demotions: partition.counters.demotions,
+            loaded: partition.counters.loaded,
+            demand_commits: partition.counters.demand_commits,
+            ahead_commits: partition.counters.ahead_commits,
+            hits: partition.counters.hits,
+            untouched: partition.untouched.len() as u64,
+            waste: partition.counters.waste,
+            decommits: partition.counters.decommits,
+            peak_committed: partition.counters.peak_committed,
+            faults: partition.counters.faults,
+            recent_faults: partition.recent_faults.total(now),
+            recent_accessed: partition.recent_accessed.total(now),
+            sequential_pages: hinted(Pattern::Sequential),
+            random_pages: hinted(Pattern::Random),
+        })
+    })
+}
+
+/// Records what the running process declared about its future.
+pub fn resource_request(declaration: Declaration) -> Result<(), Error> {
+    let pid = current_pid().ok_or(Error::InvalidArgument)?;
+    vass().declare(pid, declaration).map_err(vass_error)
+}
+
+/// The memory counters of process `pid`.
+fn memory_counters(
+    pid: Pid,
+    partitions: u64,
+    age: u64,
+    counters: &SpaceCounters,
+    untouched: u64,
+    declared: Option<&Declaration>,
+) -> abi::MemoryCounters {
+    abi::MemoryCounters {
+        pid,
+        partitions,
+        age_ticks: age,
+        faults: counters.faults(),
+        faults_demand: counters.faults_demand,
+        faults_spurious: counters.faults_spurious,
+        faults_unmapped: counters.faults_unmapped,
+        faults_violation: counters.faults_violation,
+        faults_oom: counters.faults_oom,
+        fault_reads: counters.fault_reads,
+        fault_writes: counters.fault_writes,
+        fault_executes: counters.fault_executes,
+        loaded: counters.loaded,
+        demand_commits: counters.demand_commits,
+        ahead_commits: counters.ahead_commits,
+        hits: counters.hits,
+        waste: counters.waste,
+        untouched,
+        decommits: counters.decommits,
+        committed: counters.committed,
+        peak_committed: counters.peak_committed,
+        footprint: counters.footprint,
+        fault_cycles: counters.fault_cycles,
+        sampled: counters.sampled,
+        promotions: counters.promotions,
+        demotions: counters.demotions,
+        declared_working_set: declared.map_or(0, |d| d.working_set),
+        declared_lifetime: declared.map_or(0, |d| d.lifetime),
+        declared_dependencies: declared.map_or(0, |d| (d.programs.len() + d.partitions.len()) as u64),
     }
-    Ok(abi::PartitionInfo {
-        id,
-        kind: partition.kind.code(),
-        rights: u64::from(partition.rights.bits()),
-        base: partition.ranges.first().map_or(0, |range| range.start * PAGE_SIZE),
-        size: partition.pages() * PAGE_SIZE,
-        ranges: partition.ranges.len() as u64,
-        committed_pages: partition.committed.len() as u64,
-        extents: partition.extents(),
-        demand_commits: partition.counters.demand_commits,
-        ahead_commits: partition.counters.ahead_commits,
-        hits: partition.counters.hits,
-        untouched: partition.untouched.len() as u64,
-        decommits: partition.counters.decommits,
-        peak_committed: partition.counters.peak_committed,
+}
+
+/// The running process's memory counters (after sampling accessed bits).
+pub fn own_memory_counters() -> Result<abi::MemoryCounters, Error> {
+    with_own_tables(|vass, pid, tables| {
+        vass.sample_untouched(pid, tables);
+        let counters = vass.space_counters(pid).unwrap_or_default();
+        let partitions = vass.partitions_of(pid).count() as u64;
+        let untouched = vass.partitions_of(pid).map(|p| p.untouched.len() as u64).sum();
+        let age = vass.now().saturating_sub(vass.space_born(pid).unwrap_or(0));
+        Ok(memory_counters(pid, partitions, age, &counters, untouched, vass.declaration(pid)))
     })
 }
 

@@ -1,70 +1,13 @@
-//! The partition table, the VASM and the commit engine.
+//! The VASS: partition table, VASM and commit engine.
 
 #![forbid(unsafe_code)]
 
+use super::partition::*;
 use abi::Rights;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::vec::Vec;
 use alloc::{format, vec};
-
-/// Bytes per page.
-pub const PAGE_SIZE: u64 = 4096;
-/// Pages per 2 MiB page.
-pub const HUGE_PAGES: u64 = 512;
-
-/// Identifies an address space (one per process).
-pub type SpaceId = u64;
-/// Identifies a partition, unique for the kernel's life.
-pub type PartitionId = u64;
-/// A virtual page number (address / 4096).
-pub type Page = u64;
-/// A physical frame number.
-pub type Frame = u64;
-
-/// What a partition holds (the ABI's kinds, shared with user programs).
-pub use abi::PartitionKind;
-
-/// A half-open range of virtual pages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PageRange {
-    /// First page.
-    pub start: Page,
-    /// One past the last page.
-    pub end: Page,
-}
-
-impl PageRange {
-    /// `[start, end)`.
-    pub const fn new(start: Page, end: Page) -> PageRange {
-        PageRange { start, end }
-    }
-
-    /// Number of pages.
-    pub const fn len(&self) -> u64 {
-        self.end - self.start
-    }
-
-    /// Whether the range holds no page.
-    pub const fn is_empty(&self) -> bool {
-        self.end <= self.start
-    }
-
-    /// Whether `page` is inside.
-    pub const fn contains(&self, page: Page) -> bool {
-        self.start <= page && page < self.end
-    }
-
-    /// Whether `other` lies entirely inside.
-    pub const fn covers(&self, other: &PageRange) -> bool {
-        self.start <= other.start && other.end <= self.end
-    }
-
-    /// Whether the two ranges share a page.
-    pub const fn overlaps(&self, other: &PageRange) -> bool {
-        self.start < other.end && other.start < self.end
-    }
-}
 
 /// How a page was touched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,7 +31,8 @@ impl Access {
     }
 }
 
-/// Why a VASS operation was refused. Nothing changed when one is returned.
+/// Why a VASS operation was refused. Nothing changed when one is returned,
+/// except that `commit` keeps the pages it committed before running out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VassError {
     /// No such partition.
@@ -114,85 +58,6 @@ pub enum VassError {
     Sealed,
 }
 
-/// Statistics of one partition.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PartitionCounters {
-    /// Pages committed with contents when the program was loaded.
-    pub loaded: u64,
-    /// Faults resolved by committing a page.
-    pub demand_commits: u64,
-    /// Pages committed on request (a policy or the program) before use.
-    pub ahead_commits: u64,
-    /// Pages committed ahead that were later touched.
-    pub hits: u64,
-    /// Pages decommitted.
-    pub decommits: u64,
-    /// Most pages committed at once.
-    pub peak_committed: u64,
-}
-
-/// One partition: its entry in the partition table.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Partition {
-    /// Identity.
-    pub id: PartitionId,
-    /// The owning address space.
-    pub space: SpaceId,
-    /// What it holds.
-    pub kind: PartitionKind,
-    /// The rights its pages are mapped with now.
-    pub rights: Rights,
-    /// The most rights it may ever have (set at creation; `protect` cannot exceed it).
-    pub max_rights: Rights,
-    /// Its virtual ranges, in the order they were added (may be several).
-    pub ranges: Vec<PageRange>,
-    /// Committed pages and their frames.
-    pub committed: BTreeMap<Page, Frame>,
-    /// Pages committed ahead of use and not touched yet.
-    pub untouched: BTreeSet<Page>,
-    /// Counters.
-    pub counters: PartitionCounters,
-    /// Laid out by the loader: see [`VassError::Sealed`].
-    pub sealed: bool,
-}
-
-impl Partition {
-    /// Total size in pages.
-    pub fn pages(&self) -> u64 {
-        self.ranges.iter().map(PageRange::len).sum()
-    }
-
-    /// Whether `page` belongs to the partition.
-    pub fn contains(&self, page: Page) -> bool {
-        self.ranges.iter().any(|range| range.contains(page))
-    }
-
-    /// Whether every page of `range` belongs to the partition.
-    pub fn covers(&self, range: &PageRange) -> bool {
-        let mut page = range.start;
-        while page < range.end {
-            match self.ranges.iter().find(|r| r.contains(page)) {
-                Some(r) => page = r.end,
-                None => return false,
-            }
-        }
-        true
-    }
-
-    /// Physically contiguous extents of the committed frames, in page order.
-    pub fn extents(&self) -> u64 {
-        let mut extents = 0;
-        let mut previous: Option<(Page, Frame)> = None;
-        for (&page, &frame) in &self.committed {
-            if previous.is_none_or(|(p, f)| p + 1 != page || f + 1 != frame) {
-                extents += 1;
-            }
-            previous = Some((page, frame));
-        }
-        extents
-    }
-}
-
 /// The hardware page tables of every address space, as the engine sees them.
 pub trait PageTable {
     /// Maps `page` of `space` to `frame` with `rights`; the page must be unmapped.
@@ -201,8 +66,19 @@ pub trait PageTable {
     fn unmap(&mut self, space: SpaceId, page: Page) -> Option<Frame>;
     /// Changes the rights of a mapped page and flushes its TLB entry.
     fn protect(&mut self, space: SpaceId, page: Page, rights: Rights) -> Result<(), VassError>;
-    /// What `page` maps to now.
+    /// What `page` maps to now (inside a 2 MiB page: the frame at its offset).
     fn translate(&self, space: SpaceId, page: Page) -> Option<(Frame, Rights)>;
+    /// Whether the processor set the accessed bit of mapped `page` (for a
+    /// page inside a 2 MiB page, the bit of the whole 2 MiB page); with
+    /// `clear`, also clears it (and flushes the TLB entry) to sample again.
+    fn accessed(&mut self, space: SpaceId, page: Page, clear: bool) -> bool;
+    /// Maps the 2 MiB page at `page` (aligned) to the 512 frames from
+    /// `frame` (aligned) with `rights`; none of its pages may be mapped.
+    fn map_huge(&mut self, space: SpaceId, page: Page, frame: Frame, rights: Rights) -> Result<(), VassError>;
+    /// Unmaps the 2 MiB page at `page` and flushes it; returns its first frame.
+    fn unmap_huge(&mut self, space: SpaceId, page: Page) -> Option<Frame>;
+    /// Changes the rights of the 2 MiB page at `page` and flushes it.
+    fn protect_huge(&mut self, space: SpaceId, page: Page, rights: Rights) -> Result<(), VassError>;
 }
 
 /// Where committed frames come from (zero-filled) and go back to.
@@ -211,21 +87,39 @@ pub trait FrameSource {
     fn allocate(&mut self) -> Option<Frame>;
     /// Returns a frame.
     fn free(&mut self, frame: Frame);
+    /// Whether `frame` is allocated from this source, once (its metadata
+    /// says a user frame with one reference).
+    fn holds(&self, frame: Frame) -> bool;
+    /// 512 contiguous zero-filled frames aligned to 2 MiB (the first), or
+    /// `None` when no such run is free.
+    fn allocate_huge(&mut self) -> Option<Frame>;
+    /// Turns the 2 MiB allocation at `frame` into 512 frames freed one by one.
+    fn split_huge(&mut self, frame: Frame);
+    /// Whether the 2 MiB allocation at `frame` is held once.
+    fn holds_huge(&self, frame: Frame) -> bool;
+    /// Copies the contents of frame `from` into frame `to`.
+    fn copy(&mut self, from: Frame, to: Frame);
 }
 
-/// The kernel-wide VASS state: partition table plus VASM.
-#[derive(Debug)]
-pub struct Vass {
-    partitions: BTreeMap<PartitionId, Partition>,
-    /// The VASM: per address space, range start → (range end, partition).
-    vasm: BTreeMap<SpaceId, BTreeMap<Page, (Page, PartitionId)>>,
-    next_id: PartitionId,
-}
-
-impl Default for Vass {
-    fn default() -> Vass {
-        Vass::new()
-    }
+/// How much [`Vass::check`] examines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Every space, and every page of every partition range up to 4096
+    /// pages checked unmapped unless committed.
+    Full,
+    /// The structures and counters of all spaces, but committed pages,
+    /// frames and page tables only of one space (cheap enough after every
+    /// system call in a debug kernel; frames shared across spaces are
+    /// caught by `Full` checks).
+    Space(SpaceId),
+    /// As `Space`, but only the pages of `range` (and the 2 MiB pages it
+    /// touches): after every page fault in a debug kernel.
+    Pages {
+        /// The space.
+        space: SpaceId,
+        /// The pages.
+        range: PageRange,
+    },
 }
 
 /// Where `create` may place a partition.
@@ -242,7 +136,8 @@ pub struct Window {
 pub enum FaultOutcome {
     /// A fresh page was committed: retry the access.
     Committed,
-    /// The page was committed ahead and is now touched (a hit): retry.
+    /// The page was already committed (committed ahead, or by a racing
+    /// commit): retry.
     AlreadyCommitted,
     /// No partition covers the address: a real fault.
     NotInPartition,
@@ -252,30 +147,113 @@ pub enum FaultOutcome {
     OutOfFrames,
 }
 
+/// A program's hint for a range of a partition (`partition_advise`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Advice {
+    /// No particular pattern: forget earlier hints.
+    Normal,
+    /// Will be touched soon: commit it now.
+    WillNeed,
+    /// Not needed any more: drop it (contents are lost, reads see zeros).
+    DontNeed,
+    /// Will be touched in address order.
+    Sequential,
+    /// Will be touched in no predictable order.
+    Random,
+}
+
+/// The kernel-wide VASS state: partition table plus VASM plus per-space
+/// counters.
+#[derive(Debug)]
+pub struct Vass {
+    partitions: BTreeMap<PartitionId, Partition>,
+    /// The VASM: per address space, range start → (range end, partition).
+    vasm: BTreeMap<SpaceId, BTreeMap<Page, (Page, PartitionId)>>,
+    spaces: BTreeMap<SpaceId, SpaceState>,
+    next_id: PartitionId,
+    now: Tick,
+    huge_pages: bool,
+}
+
+impl Default for Vass {
+    fn default() -> Vass {
+        Vass::new()
+    }
+}
+
 impl Vass {
     /// An empty VASS.
     pub const fn new() -> Vass {
-        Vass { partitions: BTreeMap::new(), vasm: BTreeMap::new(), next_id: 1 }
+        Vass { partitions: BTreeMap::new(), vasm: BTreeMap::new(), spaces: BTreeMap::new(), next_id: 1, now: 0, huge_pages: true }
+    }
+
+    /// Whether fully committed 2 MiB-aligned blocks become 2 MiB pages (on
+    /// by default). Turning it off leaves existing 2 MiB pages alone.
+    pub fn set_huge_pages(&mut self, enabled: bool) {
+        self.huge_pages = enabled;
+    }
+
+    /// Tells the VASS the time, for footprints and access frequencies
+    /// (never goes backwards).
+    pub fn set_time(&mut self, now: Tick) {
+        self.now = self.now.max(now);
+    }
+
+    /// The time the VASS was last told.
+    pub fn now(&self) -> Tick {
+        self.now
+    }
+
+    fn space_mut(&mut self, space: SpaceId) -> &mut SpaceState {
+        let now = self.now;
+        self.spaces.entry(space).or_insert_with(|| SpaceState { born: now, accounted_at: now, ..SpaceState::default() })
+    }
+
+    /// Registers `space` (its age counts from now). Optional: any operation
+    /// on a space registers it.
+    pub fn open_space(&mut self, space: SpaceId) {
+        self.space_mut(space);
+    }
+
+    /// The counters of `space`, with the footprint up to now.
+    pub fn space_counters(&self, space: SpaceId) -> Option<SpaceCounters> {
+        let mut state = self.spaces.get(&space)?.clone();
+        state.account(self.now);
+        Some(state.counters)
+    }
+
+    /// When `space` was first seen.
+    pub fn space_born(&self, space: SpaceId) -> Option<Tick> {
+        self.spaces.get(&space).map(|state| state.born)
+    }
+
+    /// Adds `cycles` spent resolving a fault of `space` to its counters.
+    pub fn add_fault_cycles(&mut self, space: SpaceId, cycles: u64) {
+        self.space_mut(space).counters.fault_cycles += cycles;
     }
 
     /// Whether every byte of `[address, address + length)` lies in
-    /// partitions of `space` that grant `needed` (an empty range always does).
+    /// partitions of `space` whose pages grant `needed` (an empty range
+    /// always does).
     pub fn grants(&self, space: SpaceId, address: u64, length: u64, needed: Rights) -> bool {
         if length == 0 {
             return true;
         }
         let Some(end) = address.checked_add(length) else { return false };
-        let mut page = address / PAGE_SIZE;
         let last = (end - 1) / PAGE_SIZE;
+        let mut page = address / PAGE_SIZE;
         while page <= last {
             let Some(partition) = self.lookup(space, page) else { return false };
-            if !partition.rights.contains(needed) {
+            let Some(range) = partition.range_of(page) else { return false };
+            let stop = range.end.min(last + 1);
+            if partition.overrides.is_empty() {
+                if !partition.rights.contains(needed) {
+                    return false;
+                }
+            } else if !(page..stop).all(|p| partition.rights_at(p).contains(needed)) {
                 return false;
             }
-            match partition.ranges.iter().find(|range| range.contains(page)) {
-                Some(range) => page = range.end,
-                None => return false,
-            }
+            page = stop;
         }
         true
     }
@@ -391,6 +369,7 @@ impl Vass {
         let range = self.place(space, pages, at, window)?;
         let id = self.next_id;
         self.next_id += 1;
+        self.space_mut(space);
         self.vasm.entry(space).or_default().insert(range.start, (range.end, id));
         self.partitions.insert(
             id,
@@ -399,11 +378,17 @@ impl Vass {
                 space,
                 kind,
                 rights,
+                overrides: RangeMap::default(),
                 max_rights: rights,
                 ranges: vec![range],
                 committed: BTreeMap::new(),
+                huge: BTreeSet::new(),
+                fill: BTreeMap::new(),
                 untouched: BTreeSet::new(),
+                hints: RangeMap::default(),
                 counters: PartitionCounters::default(),
+                recent_faults: Recent::default(),
+                recent_accessed: Recent::default(),
                 sealed: false,
             },
         );
@@ -469,6 +454,8 @@ impl Vass {
             let removed = PageRange::new(last.end - cut, last.end);
             self.release(id, removed, table, frames);
             let partition = self.partitions.get_mut(&id).ok_or(VassError::UnknownPartition)?;
+            partition.overrides.clear(removed);
+            partition.hints.clear(removed);
             let map = self.vasm.entry(space).or_default();
             if cut == last.len() {
                 partition.ranges.pop();
@@ -482,20 +469,212 @@ impl Vass {
         Ok(())
     }
 
-    /// Unmaps and frees every committed page of `id` inside `range`.
+    /// Unmaps and frees every committed page of `id` inside `range`; pages
+    /// committed ahead are counted as hits if the processor marked them
+    /// accessed, else as waste.
     fn release(&mut self, id: PartitionId, range: PageRange, table: &mut impl PageTable, frames: &mut impl FrameSource) {
+        // 2 MiB pages first: those wholly inside are unmapped at once (their
+        // frames become 4 KiB frames for the loop below); the others are
+        // split so part of them can go.
+        let blocks: Vec<Page> = match self.partitions.get(&id) {
+            Some(partition) => partition.huge.iter().copied().filter(|&start| range.overlaps(&PageRange::new(start, start + HUGE_PAGES))).collect(),
+            None => return,
+        };
+        for start in blocks {
+            if range.covers(&PageRange::new(start, start + HUGE_PAGES)) {
+                self.unmap_huge_block(id, start, table, frames);
+            } else if self.demote(id, start, table, frames).is_err() {
+                // No frame for a page table: drop the whole 2 MiB page instead
+                // (the caller has said the contents of `range` may go; the
+                // rest of the block is zero-filled again on the next touch).
+                self.unmap_huge_block(id, start, table, frames);
+            }
+        }
         let Some(partition) = self.partitions.get_mut(&id) else { return };
+        let space = partition.space;
         let pages: Vec<Page> = partition.committed.range(range.start..range.end).map(|(&page, _)| page).collect();
+        let (mut hits, mut waste, mut released) = (0, 0, 0);
         for page in pages {
             if let Some(frame) = partition.committed.remove(&page) {
-                if let Some(mapped) = table.unmap(partition.space, page) {
+                if partition.untouched.remove(&page) {
+                    if table.accessed(space, page, false) {
+                        hits += 1;
+                    } else {
+                        waste += 1;
+                    }
+                }
+                if let Some(mapped) = table.unmap(space, page) {
                     debug_assert_eq!(mapped, frame);
                 }
                 frames.free(frame);
-                partition.untouched.remove(&page);
-                partition.counters.decommits += 1;
+                released += 1;
+                let block = block_of(page);
+                if let Some(fill) = partition.fill.get_mut(&block) {
+                    *fill -= 1;
+                    if *fill == 0 {
+                        partition.fill.remove(&block);
+                    }
+                }
             }
         }
+        partition.counters.hits += hits;
+        partition.counters.waste += waste;
+        partition.counters.decommits += released;
+        let now = self.now;
+        let state = self.space_mut(space);
+        state.account(now);
+        state.counters.committed -= released;
+        state.counters.decommits += released;
+        state.counters.hits += hits;
+        state.counters.waste += waste;
+        state.counters.sampled += hits + waste;
+    }
+
+    /// Folds the accessed bit of the 2 MiB page at `start` into the hit
+    /// counts of its untouched pages (one bit covers all 512).
+    fn fold_huge_accessed(&mut self, id: PartitionId, start: Page, table: &mut impl PageTable) {
+        let Some(partition) = self.partitions.get_mut(&id) else { return };
+        let space = partition.space;
+        let untouched: Vec<Page> = partition.untouched.range(start..start + HUGE_PAGES).copied().collect();
+        if untouched.is_empty() || !table.accessed(space, start, false) {
+            return;
+        }
+        for page in &untouched {
+            partition.untouched.remove(page);
+        }
+        let hits = untouched.len() as u64;
+        partition.counters.hits += hits;
+        let counters = &mut self.space_mut(space).counters;
+        counters.hits += hits;
+        counters.sampled += 1;
+    }
+
+    /// Unmaps the 2 MiB page at `start` and turns its frames into 4 KiB
+    /// frames that are still committed (but mapped nowhere): only for
+    /// blocks `release` frees next.
+    fn unmap_huge_block(&mut self, id: PartitionId, start: Page, table: &mut impl PageTable, frames: &mut impl FrameSource) {
+        self.fold_huge_accessed(id, start, table);
+        let Some(partition) = self.partitions.get_mut(&id) else { return };
+        if let Some(base) = table.unmap_huge(partition.space, start) {
+            frames.split_huge(base);
+        }
+        partition.huge.remove(&start);
+        partition.counters.demotions += 1;
+        let space = partition.space;
+        self.space_mut(space).counters.demotions += 1;
+    }
+
+    /// Splits the 2 MiB page at `start` into 512 4 KiB pages of the same
+    /// frames and rights. Fails (changing nothing) only when no frame is
+    /// left for the new page table.
+    fn demote(&mut self, id: PartitionId, start: Page, table: &mut impl PageTable, frames: &mut impl FrameSource) -> Result<(), VassError> {
+        self.fold_huge_accessed(id, start, table);
+        let partition = self.partitions.get_mut(&id).ok_or(VassError::UnknownPartition)?;
+        let space = partition.space;
+        let rights = partition.rights_at(start);
+        let base = table.unmap_huge(space, start).ok_or(VassError::PageTable)?;
+        if let Err(error) = table.map(space, start, base, rights) {
+            // The first 4 KiB mapping needs the new page table: nothing was
+            // mapped, so the 2 MiB page goes back as it was.
+            table.map_huge(space, start, base, rights)?;
+            return Err(error);
+        }
+        for offset in 1..HUGE_PAGES {
+            table.map(space, start + offset, base + offset, rights)?;
+        }
+        frames.split_huge(base);
+        partition.huge.remove(&start);
+        partition.counters.demotions += 1;
+        self.space_mut(space).counters.demotions += 1;
+        Ok(())
+    }
+
+    /// Turns the fully committed block at `start` into a 2 MiB page when it
+    /// may be one and a 2 MiB run of frames is free: copies the 512 pages
+    /// into the run, maps it, and frees the old frames. Returns whether it
+    /// did.
+    fn promote(&mut self, id: PartitionId, start: Page, table: &mut impl PageTable, frames: &mut impl FrameSource) -> bool {
+        let Some(partition) = self.partitions.get(&id) else { return false };
+        let space = partition.space;
+        if !self.huge_pages
+            || partition.huge.contains(&start)
+            || partition.fill.get(&start) != Some(&HUGE_PAGES)
+            || !partition.huge_eligible(start)
+        {
+            return false;
+        }
+        let rights = partition.rights_at(start);
+        let old: Vec<(Page, Frame)> = partition.committed.range(start..start + HUGE_PAGES).map(|(&p, &f)| (p, f)).collect();
+        let Some(base) = frames.allocate_huge() else { return false };
+        // Accessed bits of untouched pages are folded in while each page
+        // still has its own.
+        let seen: Vec<Page> = partition.untouched.range(start..start + HUGE_PAGES).copied().filter(|&p| table.accessed(space, p, false)).collect();
+        for (offset, &(_, frame)) in old.iter().enumerate() {
+            frames.copy(frame, base + offset as u64);
+        }
+        for &(page, _) in &old {
+            table.unmap(space, page);
+        }
+        if table.map_huge(space, start, base, rights).is_err() {
+            for &(page, frame) in &old {
+                let _ = table.map(space, page, frame, rights);
+            }
+            frames.split_huge(base);
+            for offset in 0..HUGE_PAGES {
+                frames.free(base + offset);
+            }
+            return false;
+        }
+        let Some(partition) = self.partitions.get_mut(&id) else { return false };
+        for (offset, &(page, frame)) in old.iter().enumerate() {
+            partition.committed.insert(page, base + offset as u64);
+            frames.free(frame);
+        }
+        for page in &seen {
+            partition.untouched.remove(page);
+        }
+        partition.counters.hits += seen.len() as u64;
+        partition.huge.insert(start);
+        partition.counters.promotions += 1;
+        let counters = &mut self.space_mut(space).counters;
+        counters.hits += seen.len() as u64;
+        counters.sampled += HUGE_PAGES;
+        counters.promotions += 1;
+        true
+    }
+
+    /// Commits the whole empty block at `start` as one fresh 2 MiB page.
+    /// Returns whether it did.
+    fn commit_huge(&mut self, id: PartitionId, start: Page, table: &mut impl PageTable, frames: &mut impl FrameSource) -> bool {
+        let Some(partition) = self.partitions.get(&id) else { return false };
+        if !self.huge_pages || partition.fill.contains_key(&start) || !partition.huge_eligible(start) {
+            return false;
+        }
+        let (space, rights) = (partition.space, partition.rights_at(start));
+        let Some(base) = frames.allocate_huge() else { return false };
+        if table.map_huge(space, start, base, rights).is_err() {
+            frames.split_huge(base);
+            for offset in 0..HUGE_PAGES {
+                frames.free(base + offset);
+            }
+            return false;
+        }
+        let Some(partition) = self.partitions.get_mut(&id) else { return false };
+        for offset in 0..HUGE_PAGES {
+            partition.committed.insert(start + offset, base + offset);
+        }
+        partition.fill.insert(start, HUGE_PAGES);
+        partition.huge.insert(start);
+        let committed = partition.committed.len() as u64;
+        partition.counters.peak_committed = partition.counters.peak_committed.max(committed);
+        partition.counters.promotions += 1;
+        let now = self.now;
+        let state = self.space_mut(space);
+        state.account(now);
+        state.counters.committed += HUGE_PAGES;
+        state.counters.peak_committed = state.counters.peak_committed.max(state.counters.committed);
+        state.counters.promotions += 1;
+        true
     }
 
     /// Destroys a partition: decommits everything and forgets its ranges.
@@ -531,40 +710,91 @@ impl Vass {
     }
 
     /// The partition of `space` that is exactly `[start, start + pages)`
-    /// (one range), if any: what a whole-mapping unmap names.
+    /// (one range), if any.
     pub fn exact(&self, space: SpaceId, start: Page, pages: u64) -> Option<PartitionId> {
         let partition = self.lookup(space, start)?;
         (partition.ranges.len() == 1 && partition.ranges[0] == PageRange::new(start, start.checked_add(pages)?))
             .then_some(partition.id)
     }
 
-    /// Destroys every partition of `space` (the process is gone).
-    pub fn destroy_space(&mut self, space: SpaceId, table: &mut impl PageTable, frames: &mut impl FrameSource) {
+    /// Destroys every partition of `space` (the process is gone) and
+    /// returns the space's final counters.
+    pub fn destroy_space(
+        &mut self,
+        space: SpaceId,
+        table: &mut impl PageTable,
+        frames: &mut impl FrameSource,
+    ) -> SpaceCounters {
         let ids: Vec<PartitionId> = self.partitions_of(space).map(|p| p.id).collect();
         for id in ids {
             let _ = self.remove(space, id, table, frames, true);
         }
         self.vasm.remove(&space);
+        let counters = self.space_counters(space).unwrap_or_default();
+        self.spaces.remove(&space);
+        counters
     }
 
-    /// Sets the rights of a whole partition (never beyond its creation rights).
-    pub fn protect(
-        &mut self,
-        space: SpaceId,
-        id: PartitionId,
-        rights: Rights,
-        table: &mut impl PageTable,
-    ) -> Result<(), VassError> {
+    /// Sets the rights of a whole partition (never beyond its creation
+    /// rights), replacing any sub-range protections.
+    pub fn protect(&mut self, space: SpaceId, id: PartitionId, rights: Rights, table: &mut impl PageTable) -> Result<(), VassError> {
         let partition = self.owned(space, id)?;
         if !partition.max_rights.contains(rights) {
             return Err(VassError::RightsEscalation);
         }
-        let pages: Vec<Page> = partition.committed.keys().copied().collect();
+        let pages: Vec<Page> = partition.committed.keys().copied().filter(|&page| !partition.huge.contains(&block_of(page))).collect();
+        for &start in &partition.huge {
+            table.protect_huge(space, start, rights)?;
+        }
         for page in pages {
             table.protect(space, page, rights)?;
         }
         if let Some(partition) = self.partitions.get_mut(&id) {
             partition.rights = rights;
+            partition.overrides = RangeMap::default();
+        }
+        Ok(())
+    }
+
+    /// Sets the rights of the pages of `range` (never beyond the
+    /// partition's creation rights); the rest keep theirs.
+    pub fn protect_range(
+        &mut self,
+        space: SpaceId,
+        id: PartitionId,
+        range: PageRange,
+        rights: Rights,
+        table: &mut impl PageTable,
+        frames: &mut impl FrameSource,
+    ) -> Result<(), VassError> {
+        let partition = self.granted(space, id, &range)?;
+        if !partition.max_rights.contains(rights) {
+            return Err(VassError::RightsEscalation);
+        }
+        // 2 MiB pages wholly inside change as one; the others are split.
+        let blocks: Vec<Page> = partition.huge.iter().copied().filter(|&start| range.overlaps(&PageRange::new(start, start + HUGE_PAGES))).collect();
+        let mut whole = BTreeSet::new();
+        for start in blocks {
+            if range.covers(&PageRange::new(start, start + HUGE_PAGES)) {
+                whole.insert(start);
+            } else {
+                self.demote(id, start, table, frames)?;
+            }
+        }
+        for &start in &whole {
+            table.protect_huge(space, start, rights)?;
+        }
+        let partition = self.partitions.get(&id).ok_or(VassError::UnknownPartition)?;
+        let pages: Vec<Page> = partition.committed.range(range.start..range.end).map(|(&page, _)| page).filter(|page| !whole.contains(&block_of(*page))).collect();
+        for page in pages {
+            table.protect(space, page, rights)?;
+        }
+        if let Some(partition) = self.partitions.get_mut(&id) {
+            if rights == partition.rights {
+                partition.overrides.clear(range);
+            } else {
+                partition.overrides.set(range, rights);
+            }
         }
         Ok(())
     }
@@ -607,11 +837,42 @@ impl Vass {
     ) -> Result<u64, VassError> {
         self.granted(space, id, &range)?;
         let mut committed = 0;
-        for page in range.start..range.end {
-            if self.partitions.get(&id).is_some_and(|p| p.committed.contains_key(&page)) {
+        let mut page = range.start;
+        while page < range.end {
+            let block = PageRange::new(page, page + HUGE_PAGES);
+            if page.is_multiple_of(HUGE_PAGES) && range.covers(&block) && self.commit_huge(id, page, table, frames) {
+                let partition = self.partitions.get_mut(&id).ok_or(VassError::UnknownPartition)?;
+                if ahead {
+                    partition.untouched.extend(page..page + HUGE_PAGES);
+                    partition.counters.ahead_commits += HUGE_PAGES;
+                } else {
+                    partition.counters.loaded += HUGE_PAGES;
+                }
+                let counters = &mut self.space_mut(space).counters;
+                if ahead {
+                    counters.ahead_commits += HUGE_PAGES;
+                } else {
+                    counters.loaded += HUGE_PAGES;
+                }
+                committed += HUGE_PAGES;
+                page += HUGE_PAGES;
                 continue;
             }
-            self.commit_page(id, page, table, frames)?;
+            let current = page;
+            page += 1;
+            let result = if self.partitions.get(&id).is_some_and(|p| p.committed.contains_key(&current)) {
+                Ok(false)
+            } else {
+                self.commit_page(id, current, table, frames).map(|()| true)
+            };
+            // A block may be full once its last page in the range is in.
+            if page.is_multiple_of(HUGE_PAGES) || page == range.end {
+                self.promote(id, block_of(current), table, frames);
+            }
+            if !result? {
+                continue;
+            }
+            let page = current;
             if let Some(partition) = self.partitions.get_mut(&id) {
                 if ahead {
                     partition.untouched.insert(page);
@@ -619,6 +880,12 @@ impl Vass {
                 } else {
                     partition.counters.loaded += 1;
                 }
+            }
+            let counters = &mut self.space_mut(space).counters;
+            if ahead {
+                counters.ahead_commits += 1;
+            } else {
+                counters.loaded += 1;
             }
             committed += 1;
         }
@@ -634,13 +901,20 @@ impl Vass {
     ) -> Result<(), VassError> {
         let partition = self.partitions.get_mut(&id).ok_or(VassError::UnknownPartition)?;
         let frame = frames.allocate().ok_or(VassError::OutOfFrames)?;
-        if let Err(error) = table.map(partition.space, page, frame, partition.rights) {
+        if let Err(error) = table.map(partition.space, page, frame, partition.rights_at(page)) {
             frames.free(frame);
             return Err(error);
         }
         partition.committed.insert(page, frame);
+        *partition.fill.entry(block_of(page)).or_default() += 1;
         let committed = partition.committed.len() as u64;
         partition.counters.peak_committed = partition.counters.peak_committed.max(committed);
+        let space = partition.space;
+        let now = self.now;
+        let state = self.space_mut(space);
+        state.account(now);
+        state.counters.committed += 1;
+        state.counters.peak_committed = state.counters.peak_committed.max(state.counters.committed);
         Ok(())
     }
 
@@ -660,6 +934,49 @@ impl Vass {
         Ok(before - self.partitions.get(&id).map_or(0, |p| p.committed.len() as u64))
     }
 
+    /// Applies a program's hint to `range` of a partition. Returns the
+    /// pages committed (will-need) or dropped (don't-need), else 0.
+    pub fn advise(
+        &mut self,
+        space: SpaceId,
+        id: PartitionId,
+        range: PageRange,
+        advice: Advice,
+        table: &mut impl PageTable,
+        frames: &mut impl FrameSource,
+    ) -> Result<u64, VassError> {
+        self.granted(space, id, &range)?;
+        let pattern = match advice {
+            Advice::WillNeed => return self.commit(space, id, range, table, frames),
+            Advice::DontNeed => return self.decommit(space, id, range, table, frames),
+            Advice::Normal => None,
+            Advice::Sequential => Some(Pattern::Sequential),
+            Advice::Random => Some(Pattern::Random),
+        };
+        if let Some(partition) = self.partitions.get_mut(&id) {
+            match pattern {
+                Some(pattern) => partition.hints.set(range, pattern),
+                None => partition.hints.clear(range),
+            }
+        }
+        Ok(0)
+    }
+
+    /// Records what `space` declared about its future (replacing any
+    /// earlier declaration). Named partitions must be its own.
+    pub fn declare(&mut self, space: SpaceId, declaration: Declaration) -> Result<(), VassError> {
+        for &id in &declaration.partitions {
+            self.owned(space, id)?;
+        }
+        self.space_mut(space).declared = Some(declaration);
+        Ok(())
+    }
+
+    /// What `space` declared last.
+    pub fn declaration(&self, space: SpaceId) -> Option<&Declaration> {
+        self.spaces.get(&space)?.declared.as_ref()
+    }
+
     /// Handles a page fault at `page` of `space`: commits it if a
     /// partition covers it and allows `access`.
     pub fn fault(
@@ -670,8 +987,41 @@ impl Vass {
         table: &mut impl PageTable,
         frames: &mut impl FrameSource,
     ) -> FaultOutcome {
+        let now = self.now;
+        let counters = &mut self.space_mut(space).counters;
+        match access {
+            Access::Read => counters.fault_reads += 1,
+            Access::Write => counters.fault_writes += 1,
+            Access::Execute => counters.fault_executes += 1,
+        }
+        let outcome = self.resolve(space, page, access, table, frames);
+        if let Some(id) = self.lookup(space, page).map(|p| p.id)
+            && let Some(partition) = self.partitions.get_mut(&id)
+        {
+            partition.counters.faults += 1;
+            partition.recent_faults.record(now, 1);
+        }
+        let counters = &mut self.space_mut(space).counters;
+        match outcome {
+            FaultOutcome::Committed => counters.faults_demand += 1,
+            FaultOutcome::AlreadyCommitted => counters.faults_spurious += 1,
+            FaultOutcome::NotInPartition => counters.faults_unmapped += 1,
+            FaultOutcome::RightsViolation => counters.faults_violation += 1,
+            FaultOutcome::OutOfFrames => counters.faults_oom += 1,
+        }
+        outcome
+    }
+
+    fn resolve(
+        &mut self,
+        space: SpaceId,
+        page: Page,
+        access: Access,
+        table: &mut impl PageTable,
+        frames: &mut impl FrameSource,
+    ) -> FaultOutcome {
         let Some(partition) = self.lookup(space, page) else { return FaultOutcome::NotInPartition };
-        if !partition.rights.contains(access.right()) {
+        if !partition.rights_at(page).contains(access.right()) {
             return FaultOutcome::RightsViolation;
         }
         let id = partition.id;
@@ -684,6 +1034,8 @@ impl Vass {
                 if let Some(partition) = self.partitions.get_mut(&id) {
                     partition.counters.demand_commits += 1;
                 }
+                self.space_mut(space).counters.demand_commits += 1;
+                self.promote(id, block_of(page), table, frames);
                 FaultOutcome::Committed
             }
             Err(_) => FaultOutcome::OutOfFrames,
@@ -696,15 +1048,48 @@ impl Vass {
             && partition.untouched.remove(&page)
         {
             partition.counters.hits += 1;
+            let space = partition.space;
+            self.space_mut(space).counters.hits += 1;
         }
     }
 
-    /// Checks that the partition table, the VASM and the page tables agree:
-    /// ranges are disjoint and registered, committed pages lie in their
-    /// partitions and are mapped to exactly their frames with the
-    /// partition's rights, no frame backs two pages, and uncommitted pages
-    /// of partitions are unmapped.
-    pub fn check_invariants(&self, table: &impl PageTable) -> Result<(), String> {
+    /// Samples the accessed bits of `space`'s pages that were committed
+    /// ahead and not seen touched yet: those the processor marked become
+    /// hits. Returns how many entries were read.
+    pub fn sample_untouched(&mut self, space: SpaceId, table: &mut impl PageTable) -> u64 {
+        let now = self.now;
+        let mut sampled = 0;
+        let mut hits = 0;
+        for partition in self.partitions.values_mut().filter(|p| p.space == space) {
+            let seen: Vec<Page> = partition.untouched.iter().copied().filter(|&page| table.accessed(space, page, false)).collect();
+            sampled += partition.untouched.len() as u64;
+            for page in &seen {
+                partition.untouched.remove(page);
+            }
+            partition.counters.hits += seen.len() as u64;
+            partition.recent_accessed.record(now, seen.len() as u64);
+            hits += seen.len() as u64;
+        }
+        let counters = &mut self.space_mut(space).counters;
+        counters.hits += hits;
+        counters.sampled += sampled;
+        sampled
+    }
+
+    /// Checks that the partition table, the VASM, the per-space counters
+    /// and the page tables agree: ranges are disjoint and registered,
+    /// committed pages lie in their partitions and are mapped to exactly
+    /// their frames with their rights, no frame backs two pages,
+    /// uncommitted pages of partitions are unmapped, each space's committed
+    /// count is the sum over its partitions, every page committed ahead is
+    /// exactly one of hit, waste or still untouched, and every committed
+    /// frame is allocated (the frame metadata agrees).
+    pub fn check_invariants(&self, table: &impl PageTable, frames: &impl FrameSource) -> Result<(), String> {
+        self.check(table, frames, Scope::Full)
+    }
+
+    /// [`Vass::check_invariants`] over `scope`.
+    pub fn check(&self, table: &impl PageTable, frames: &impl FrameSource, scope: Scope) -> Result<(), String> {
         let mut frames_seen = BTreeSet::new();
         let mut registered = 0usize;
         for (space, map) in &self.vasm {
@@ -725,35 +1110,106 @@ impl Vass {
         if registered != total_ranges {
             return Err(format!("{registered} VASM ranges for {total_ranges} partition ranges"));
         }
+        let mut committed_per_space: BTreeMap<SpaceId, u64> = BTreeMap::new();
+        let mut untouched_per_space: BTreeMap<SpaceId, u64> = BTreeMap::new();
         for partition in self.partitions.values() {
-            for (&page, &frame) in &partition.committed {
+            let id = partition.id;
+            *committed_per_space.entry(partition.space).or_default() += partition.committed.len() as u64;
+            *untouched_per_space.entry(partition.space).or_default() += partition.untouched.len() as u64;
+            // The pages examined closely: all, all of one space, or one range.
+            let window = match scope {
+                Scope::Full => Some(PageRange::new(0, Page::MAX)),
+                Scope::Space(space) => (partition.space == space).then_some(PageRange::new(0, Page::MAX)),
+                Scope::Pages { space, range } => (partition.space == space).then_some(range),
+            };
+            let Some(window) = window else { continue };
+            for (&page, &frame) in partition.committed.range(window.start..window.end) {
                 if !partition.contains(page) {
-                    return Err(format!("partition {}: committed page {page:#x} outside its ranges", partition.id));
+                    return Err(format!("partition {id}: committed page {page:#x} outside its ranges"));
                 }
                 if !frames_seen.insert(frame) {
                     return Err(format!("frame {frame:#x} backs two pages"));
                 }
-                if table.translate(partition.space, page) != Some((frame, partition.rights)) {
-                    return Err(format!(
-                        "partition {}: page {page:#x} should map frame {frame:#x} with {:?}, page table has {:?}",
-                        partition.id,
-                        partition.rights,
-                        table.translate(partition.space, page)
-                    ));
+                let in_huge = partition.huge.contains(&block_of(page));
+                if !in_huge && !frames.holds(frame) {
+                    return Err(format!("partition {id}: frame {frame:#x} of page {page:#x} is not allocated to it"));
+                }
+                let expected = (frame, partition.rights_at(page));
+                let actual = table.translate(partition.space, page);
+                if actual != Some(expected) {
+                    return Err(format!("partition {id}: page {page:#x} should map {expected:?}, page table has {actual:?}"));
                 }
             }
-            if !partition.untouched.iter().all(|page| partition.committed.contains_key(page)) {
-                return Err(format!("partition {}: untouched page not committed", partition.id));
+            let blocks = PageRange::new(block_of(window.start), window.end);
+            for &start in partition.huge.range(blocks.start..blocks.end) {
+                let base = partition.committed.get(&start).copied().unwrap_or(u64::MAX);
+                let contiguous = (0..HUGE_PAGES).all(|offset| partition.committed.get(&(start + offset)) == Some(&(base + offset)));
+                if !contiguous || !base.is_multiple_of(HUGE_PAGES) || !partition.huge_eligible(start) {
+                    return Err(format!("partition {id}: 2 MiB page {start:#x} is not 512 aligned contiguous committed frames"));
+                }
+                if !frames.holds_huge(base) {
+                    return Err(format!("partition {id}: 2 MiB page {start:#x} frames {base:#x} are not allocated as one"));
+                }
             }
-            for range in &partition.ranges {
+            let mut fill: BTreeMap<Page, u64> = BTreeMap::new();
+            let first_block = block_of(window.start);
+            let last_block = window.end.saturating_add(HUGE_PAGES - 1);
+            for &page in partition.committed.range(first_block..last_block).map(|(page, _)| page) {
+                *fill.entry(block_of(page)).or_default() += 1;
+            }
+            let recorded: BTreeMap<Page, u64> = partition
+                .fill
+                .range(first_block..last_block)
+                .filter(|&(&block, _)| block < window.end)
+                .map(|(&block, &count)| (block, count))
+                .collect();
+            fill.retain(|&block, _| block < window.end);
+            if fill != recorded {
+                return Err(format!("partition {id}: per-block commit counts are wrong"));
+            }
+            if !partition.untouched.range(window.start..window.end).all(|page| partition.committed.contains_key(page)) {
+                return Err(format!("partition {id}: untouched page not committed"));
+            }
+            for (range, rights) in partition.overrides.iter() {
+                if !partition.covers(&range) || !partition.max_rights.contains(rights) || rights == partition.rights {
+                    return Err(format!("partition {id}: bad protection {range:?} {rights:?}"));
+                }
+            }
+            if !partition.hints.iter().all(|(range, _)| partition.covers(&range)) {
+                return Err(format!("partition {id}: a hint lies outside the partition"));
+            }
+            if !partition.max_rights.contains(partition.rights) {
+                return Err(format!("partition {id}: rights beyond its maximum"));
+            }
+            for range in partition.ranges.iter().filter(|_| scope == Scope::Full) {
                 if range.len() <= 4096 {
                     for page in range.start..range.end {
                         if !partition.committed.contains_key(&page) && table.translate(partition.space, page).is_some() {
-                            return Err(format!("partition {}: uncommitted page {page:#x} is mapped", partition.id));
+                            return Err(format!("partition {id}: uncommitted page {page:#x} is mapped"));
                         }
                     }
                 }
             }
+        }
+        for (space, state) in &self.spaces {
+            let expected = committed_per_space.get(space).copied().unwrap_or(0);
+            if state.counters.committed != expected {
+                return Err(format!("space {space}: counts {} committed pages, partitions hold {expected}", state.counters.committed));
+            }
+            if state.counters.peak_committed < expected {
+                return Err(format!("space {space}: peak below the committed count"));
+            }
+            let c = &state.counters;
+            let untouched = untouched_per_space.get(space).copied().unwrap_or(0);
+            if c.ahead_commits != c.hits + c.waste + untouched {
+                return Err(format!(
+                    "space {space}: {} pages committed ahead but {} hits + {} waste + {untouched} untouched",
+                    c.ahead_commits, c.hits, c.waste
+                ));
+            }
+        }
+        if let Some(space) = committed_per_space.keys().find(|space| !self.spaces.contains_key(space)) {
+            return Err(format!("space {space} has partitions but no state"));
         }
         Ok(())
     }

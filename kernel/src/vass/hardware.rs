@@ -2,11 +2,14 @@
 //! [`UserSpace`] and the kernel's frame allocator behind the engine's traits.
 
 use super::{Frame, FrameSource, Page, PageTable, SpaceId, VassError};
-use crate::mm::buddy::FrameState;
+use crate::mm::buddy::{FrameState, HUGE_2M_ORDER};
 use crate::mm::frame::{self, OwnedFrames, FRAME_SIZE};
 use crate::mm::user::UserSpace;
 use abi::Rights;
-use x86_64::structures::paging::{Page as HardwarePage, PageTableFlags, PhysFrame};
+use x86_64::structures::paging::{Page as HardwarePage, PageTableFlags, PhysFrame, Size2MiB};
+
+/// A 2 MiB virtual page.
+type HugePage = HardwarePage<Size2MiB>;
 use x86_64::{PhysAddr, VirtAddr};
 
 /// Zero-filled user frames from the buddy allocator.
@@ -16,6 +19,39 @@ impl FrameSource for KernelFrames {
     fn allocate(&mut self) -> Option<Frame> {
         let frames = OwnedFrames::alloc_zeroed(0, FrameState::User)?;
         Some(frames.leak().start_address().as_u64() / FRAME_SIZE)
+    }
+
+    fn holds(&self, frame: Frame) -> bool {
+        let frame = PhysFrame::containing_address(PhysAddr::new(frame * FRAME_SIZE));
+        frame::state(frame) == Some(FrameState::User) && frame::refcount(frame) == Some(1)
+    }
+
+    fn allocate_huge(&mut self) -> Option<Frame> {
+        let frames = OwnedFrames::alloc_zeroed(HUGE_2M_ORDER, FrameState::User)?;
+        Some(frames.leak().start_address().as_u64() / FRAME_SIZE)
+    }
+
+    fn split_huge(&mut self, frame: Frame) {
+        let frame = PhysFrame::containing_address(PhysAddr::new(frame * FRAME_SIZE));
+        if let Err(error) = frame::split(frame, HUGE_2M_ORDER) {
+            log::error!("vass: splitting 2 MiB run {frame:?} failed: {error:?}");
+        }
+    }
+
+    fn holds_huge(&self, frame: Frame) -> bool {
+        let head = PhysFrame::containing_address(PhysAddr::new(frame * FRAME_SIZE));
+        // One block: the head has the only reference; the frame after it
+        // heads nothing (it would, had the run been split).
+        frame::state(head) == Some(FrameState::User) && frame::refcount(head) == Some(1) && frame::refcount(head + 1).is_none()
+    }
+
+    fn copy(&mut self, from: Frame, to: Frame) {
+        let source = frame::phys_to_virt(PhysAddr::new(from * FRAME_SIZE)).as_ptr::<u8>();
+        let target = frame::phys_to_virt(PhysAddr::new(to * FRAME_SIZE)).as_mut_ptr::<u8>();
+        // SAFETY: both are user frames the engine owns (one committed, one
+        // just allocated for a promotion), distinct, seen through the
+        // physical-memory mapping, each FRAME_SIZE bytes.
+        unsafe { core::ptr::copy_nonoverlapping(source, target, FRAME_SIZE as usize) };
     }
 
     fn free(&mut self, frame: Frame) {
@@ -72,6 +108,44 @@ impl PageTable for SpaceTables<'_> {
         self.space.set_page_flags(page, flags(rights)).map_err(|_| VassError::PageTable)
     }
 
+    fn accessed(&mut self, space: SpaceId, page: Page, clear: bool) -> bool {
+        let Some(page) = hardware_page(page).filter(|_| space == self.id) else { return false };
+        let Some((_, page_flags)) = self.space.translate(page.start_address()) else { return false };
+        let accessed = page_flags.contains(PageTableFlags::ACCESSED);
+        if accessed && clear {
+            // Dropping the bit (and the TLB entry, flushed by the update)
+            // makes the processor set it again on the next access.
+            let flags = page_flags - PageTableFlags::ACCESSED;
+            let _ = if page_flags.contains(PageTableFlags::HUGE_PAGE) {
+                self.space.set_huge_flags(HugePage::containing_address(page.start_address()), flags)
+            } else {
+                self.space.set_page_flags(page, flags)
+            };
+        }
+        accessed
+    }
+
+    fn map_huge(&mut self, space: SpaceId, page: Page, frame: Frame, rights: Rights) -> Result<(), VassError> {
+        let page = hardware_page(page).filter(|_| space == self.id).ok_or(VassError::PageTable)?;
+        let page = HugePage::from_start_address(page.start_address()).map_err(|_| VassError::PageTable)?;
+        let frame = PhysFrame::from_start_address(PhysAddr::new(frame * FRAME_SIZE)).map_err(|_| VassError::PageTable)?;
+        // SAFETY: the engine got the run from `KernelFrames::allocate_huge`
+        // for this 2 MiB page alone and takes it back with `unmap_huge`.
+        unsafe { self.space.map_huge(page, frame, flags(rights)) }.map_err(|_| VassError::PageTable)
+    }
+
+    fn unmap_huge(&mut self, space: SpaceId, page: Page) -> Option<Frame> {
+        let page = hardware_page(page).filter(|_| space == self.id)?;
+        let page = HugePage::from_start_address(page.start_address()).ok()?;
+        self.space.unmap_huge(page).map(|frame| frame.start_address().as_u64() / FRAME_SIZE)
+    }
+
+    fn protect_huge(&mut self, space: SpaceId, page: Page, rights: Rights) -> Result<(), VassError> {
+        let page = hardware_page(page).filter(|_| space == self.id).ok_or(VassError::PageTable)?;
+        let page = HugePage::from_start_address(page.start_address()).map_err(|_| VassError::PageTable)?;
+        self.space.set_huge_flags(page, flags(rights)).map_err(|_| VassError::PageTable)
+    }
+
     fn translate(&self, space: SpaceId, page: Page) -> Option<(Frame, Rights)> {
         let page = hardware_page(page).filter(|_| space == self.id)?;
         let (physical, page_flags) = self.space.translate(page.start_address())?;
@@ -83,7 +157,7 @@ mod ktests {
     use super::*;
     use crate::ktest::{ktest, Failure};
     use crate::mm::layout::USER_HEAP;
-    use crate::vass::{Access, FaultOutcome, PageRange, PartitionKind, Vass, Window};
+    use crate::vass::{Access, FaultOutcome, PageRange, PartitionKind, Vass, Window, HUGE_PAGES};
     use crate::{ensure, ensure_eq};
 
     fn failure(why: impl core::fmt::Debug) -> Failure {
@@ -107,12 +181,183 @@ mod ktests {
         let ahead = PageRange::new(range.start + 1, range.start + 9);
         ensure_eq!(vass.commit(7, id, ahead, &mut tables, &mut frames), Ok(8));
         vass.protect(7, id, Rights::READ, &mut tables).map_err(failure)?;
-        vass.check_invariants(&tables).map_err(failure)?;
+        vass.check_invariants(&tables, &frames).map_err(failure)?;
         // A sparse 1 GiB partition holds exactly the touched and committed pages.
         ensure_eq!(frame::counts().user, before.user + 108);
         ensure_eq!(vass.decommit(7, id, ahead, &mut tables, &mut frames), Ok(8));
-        vass.check_invariants(&tables).map_err(failure)?;
+        vass.check_invariants(&tables, &frames).map_err(failure)?;
         vass.destroy(7, id, &mut tables, &mut frames).map_err(failure)?;
+        ensure_eq!(frame::counts().user, before.user);
+        ensure!(tables.space.committed_pages() == 0, "pages left mapped");
+    }
+
+    /// Reads the first word of `page` of `space` through the physical-memory mapping.
+    fn peek(tables: &SpaceTables<'_>, page: Page) -> Option<u64> {
+        let (frame, _) = tables.translate(tables.id, page)?;
+        let pointer = frame::phys_to_virt(PhysAddr::new(frame * FRAME_SIZE)).as_ptr::<u64>();
+        // SAFETY: a mapped user frame of this test's space, read through the
+        // physical-memory mapping.
+        Some(unsafe { pointer.read_volatile() })
+    }
+
+    #[ktest]
+    fn two_mib_pages_are_promoted_demoted_and_keep_their_data() {
+        let mut space = UserSpace::new().map_err(failure)?;
+        let before = frame::counts();
+        let mut vass = Vass::new();
+        let start = USER_HEAP.start / FRAME_SIZE;
+        let window = Window { start, end: start + 4 * HUGE_PAGES };
+        let rw = Rights::READ | Rights::WRITE;
+        let (id, _) = vass.create(5, 2 * HUGE_PAGES, PartitionKind::Buffer, rw, Some(start), window).map_err(failure)?;
+        let mut tables = SpaceTables { id: 5, space: &mut space };
+        let mut frames = KernelFrames;
+        // Fill the first block by faults, writing each page's number into it.
+        for page in start..start + HUGE_PAGES {
+            ensure_eq!(vass.fault(5, page, Access::Write, &mut tables, &mut frames), FaultOutcome::Committed);
+            let (frame, _) = tables.translate(5, page).ok_or_else(|| failure("unmapped after a fault"))?;
+            let pointer = frame::phys_to_virt(PhysAddr::new(frame * FRAME_SIZE)).as_mut_ptr::<u64>();
+            // SAFETY: the frame was just committed to this page of the test's space.
+            unsafe { pointer.write_volatile(page) };
+        }
+        ensure_eq!(vass.partition(id).map(|p| p.huge.len()), Some(1));
+        let (_, flags) = tables.space.translate(VirtAddr::new(start * FRAME_SIZE)).ok_or_else(|| failure("unmapped"))?;
+        ensure!(flags.contains(PageTableFlags::HUGE_PAGE), "a real 2 MiB mapping: {flags:?}");
+        ensure!((start..start + HUGE_PAGES).all(|page| peek(&tables, page) == Some(page)), "data copied into the 2 MiB page");
+        vass.check_invariants(&tables, &frames).map_err(failure)?;
+        // The second block, committed whole, is mapped as one 2 MiB page at once.
+        let second = PageRange::new(start + HUGE_PAGES, start + 2 * HUGE_PAGES);
+        ensure_eq!(vass.commit(5, id, second, &mut tables, &mut frames), Ok(HUGE_PAGES));
+        ensure_eq!(vass.partition(id).map(|p| p.huge.len()), Some(2));
+        ensure_eq!(frame::counts().user, before.user + 2 * HUGE_PAGES);
+        // Protecting part of the first splits it; the data stays.
+        vass.protect_range(5, id, PageRange::new(start, start + 1), Rights::READ, &mut tables, &mut frames).map_err(failure)?;
+        ensure_eq!(vass.partition(id).map(|p| p.huge.len()), Some(1));
+        ensure!((start..start + HUGE_PAGES).all(|page| peek(&tables, page) == Some(page)), "data kept through the split");
+        ensure_eq!(tables.translate(5, start).map(|(_, r)| r), Some(Rights::READ));
+        ensure_eq!(tables.translate(5, start + 1).map(|(_, r)| r), Some(rw));
+        vass.check_invariants(&tables, &frames).map_err(failure)?;
+        // Decommitting part of the second splits it and frees only that part.
+        ensure_eq!(vass.decommit(5, id, PageRange::new(second.start, second.start + 10), &mut tables, &mut frames), Ok(10));
+        ensure_eq!(frame::counts().user, before.user + 2 * HUGE_PAGES - 10);
+        vass.check_invariants(&tables, &frames).map_err(failure)?;
+        let counters = vass.destroy_space(5, &mut tables, &mut frames);
+        ensure_eq!((counters.promotions, counters.demotions), (2, 2));
+        ensure_eq!(frame::counts().user, before.user);
+        ensure!(tables.space.committed_pages() == 0, "pages left mapped");
+    }
+
+    /// A small xorshift generator: the workload is random but the same on
+    /// every run.
+    struct Random(u64);
+
+    impl Random {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, bound: u64) -> u64 {
+            self.next() % bound.max(1)
+        }
+    }
+
+    #[ktest]
+    fn a_random_workload_keeps_vasm_table_frames_and_page_tables_in_agreement() {
+        let mut space = UserSpace::new().map_err(failure)?;
+        let before = frame::counts();
+        let mut vass = Vass::new();
+        let window = Window { start: USER_HEAP.start / FRAME_SIZE, end: USER_HEAP.start / FRAME_SIZE + 2048 };
+        let rw = Rights::READ | Rights::WRITE;
+        let mut tables = SpaceTables { id: 9, space: &mut space };
+        let mut frames = KernelFrames;
+        let mut random = Random(0x9e37_79b9_7f4a_7c15);
+        let mut ids: alloc::vec::Vec<u64> = alloc::vec::Vec::new();
+        for step in 0..600u64 {
+            vass.set_time(step);
+            let pick = |random: &mut Random, ids: &[u64]| ids.get(random.below(ids.len() as u64) as usize).copied();
+            let piece = |vass: &Vass, random: &mut Random, id: u64| {
+                let partition = vass.partition(id)?;
+                let range = partition.ranges[random.below(partition.ranges.len() as u64) as usize];
+                let start = range.start + random.below(range.len());
+                Some(PageRange::new(start, (start + 1 + random.below(8)).min(range.end)))
+            };
+            match random.below(10) {
+                0 | 1 => {
+                    let pages = if random.below(4) == 0 { 520 + random.below(500) } else { 1 + random.below(64) };
+                    if let Ok((id, _)) = vass.create(9, pages, PartitionKind::Heap, rw, None, window) {
+                        ids.push(id);
+                    }
+                }
+                2 => {
+                    if let Some(id) = pick(&mut random, &ids) {
+                        vass.destroy(9, id, &mut tables, &mut frames).map_err(failure)?;
+                        ids.retain(|&other| other != id);
+                    }
+                }
+                3 => {
+                    if let Some(id) = pick(&mut random, &ids) {
+                        let _ = vass.resize(9, id, 1 + random.below(96), window, &mut tables, &mut frames);
+                    }
+                }
+                4 => {
+                    if let Some(id) = pick(&mut random, &ids) {
+                        let _ = vass.add_range(9, id, 1 + random.below(16), None, window);
+                    }
+                }
+                5 => {
+                    if let Some(id) = pick(&mut random, &ids)
+                        && let Some(range) = piece(&vass, &mut random, id)
+                    {
+                        vass.commit(9, id, range, &mut tables, &mut frames).map_err(failure)?;
+                    }
+                }
+                6 => {
+                    if let Some(id) = pick(&mut random, &ids)
+                        && let Some(range) = piece(&vass, &mut random, id)
+                    {
+                        vass.decommit(9, id, range, &mut tables, &mut frames).map_err(failure)?;
+                    }
+                }
+                7 => {
+                    if let Some(id) = pick(&mut random, &ids)
+                        && let Some(range) = piece(&vass, &mut random, id)
+                    {
+                        let rights = if random.below(2) == 0 { Rights::READ } else { rw };
+                        vass.protect_range(9, id, range, rights, &mut tables, &mut frames).map_err(failure)?;
+                    }
+                }
+                8 => {
+                    // Fill the first aligned block of the largest partition: a 2 MiB page.
+                    let largest = ids.iter().copied().max_by_key(|&id| vass.partition(id).map_or(0, |p| p.ranges[0].len()));
+                    if let Some(id) = largest
+                        && let Some(range) = vass.partition(id).map(|p| p.ranges[0])
+                    {
+                        let start = range.start.next_multiple_of(HUGE_PAGES);
+                        if start + HUGE_PAGES <= range.end {
+                            let block = PageRange::new(start, start + HUGE_PAGES);
+                            vass.commit(9, id, block, &mut tables, &mut frames).map_err(failure)?;
+                        }
+                    }
+                }
+                _ => {
+                    let page = window.start + random.below(window.end - window.start);
+                    let access = if random.below(2) == 0 { Access::Read } else { Access::Write };
+                    vass.fault(9, page, access, &mut tables, &mut frames);
+                }
+            }
+            if step % 25 == 0 {
+                vass.sample_untouched(9, &mut tables);
+            }
+            vass.check_invariants(&tables, &frames).map_err(|error| failure(alloc::format!("step {step}: {error}")))?;
+        }
+        let counters = vass.space_counters(9).unwrap_or_default();
+        ensure!(counters.faults() > 0 && counters.ahead_commits > 0, "{counters:?}");
+        ensure!(counters.promotions > 0 && counters.demotions > 0, "2 MiB pages came and went: {counters:?}");
+        let last = vass.destroy_space(9, &mut tables, &mut frames);
+        ensure_eq!(last.committed, 0);
+        ensure_eq!(last.ahead_commits, last.hits + last.waste);
         ensure_eq!(frame::counts().user, before.user);
         ensure!(tables.space.committed_pages() == 0, "pages left mapped");
     }

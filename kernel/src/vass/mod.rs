@@ -22,4 +22,7 @@ pub mod hardware;
 #[cfg(test)]
 mod tests;
 
+mod partition;
+
 pub use engine::*;
+pub use partition::*;

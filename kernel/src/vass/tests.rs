@@ -3,25 +3,46 @@
 
 use super::*;
 use abi::Rights;
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 use proptest::prelude::*;
 
-/// Page tables as a map; counts flush-worthy changes.
+/// Page tables as maps (4 KiB entries and 2 MiB entries), with accessed
+/// bits the test sets by "touching".
 #[derive(Default)]
 struct SimulatedMmu {
     entries: BTreeMap<(SpaceId, Page), (Frame, Rights)>,
+    huge: BTreeMap<(SpaceId, Page), (Frame, Rights)>,
+    accessed: BTreeSet<(SpaceId, Page)>,
+}
+
+impl SimulatedMmu {
+    /// The program touches a mapped page: the processor sets the accessed
+    /// bit of its entry (for a 2 MiB page, the one entry of the block).
+    fn touch(&mut self, space: SpaceId, page: Page) {
+        if self.entries.contains_key(&(space, page)) {
+            self.accessed.insert((space, page));
+        } else if self.huge.contains_key(&(space, block_of(page))) {
+            self.accessed.insert((space, block_of(page)));
+        }
+    }
+
+    /// Pages mapped, counting 512 per 2 MiB page.
+    fn mapped_pages(&self) -> usize {
+        self.entries.len() + self.huge.len() * HUGE_PAGES as usize
+    }
 }
 
 impl PageTable for SimulatedMmu {
     fn map(&mut self, space: SpaceId, page: Page, frame: Frame, rights: Rights) -> Result<(), VassError> {
-        if self.entries.insert((space, page), (frame, rights)).is_some() {
+        if self.huge.contains_key(&(space, block_of(page))) || self.entries.insert((space, page), (frame, rights)).is_some() {
             return Err(VassError::PageTable);
         }
         Ok(())
     }
 
     fn unmap(&mut self, space: SpaceId, page: Page) -> Option<Frame> {
+        self.accessed.remove(&(space, page));
         self.entries.remove(&(space, page)).map(|(frame, _)| frame)
     }
 
@@ -32,36 +53,129 @@ impl PageTable for SimulatedMmu {
     }
 
     fn translate(&self, space: SpaceId, page: Page) -> Option<(Frame, Rights)> {
-        self.entries.get(&(space, page)).copied()
+        let block = block_of(page);
+        self.entries
+            .get(&(space, page))
+            .copied()
+            .or_else(|| self.huge.get(&(space, block)).map(|&(frame, rights)| (frame + page - block, rights)))
+    }
+
+    fn accessed(&mut self, space: SpaceId, page: Page, clear: bool) -> bool {
+        let key = if self.huge.contains_key(&(space, block_of(page))) { (space, block_of(page)) } else { (space, page) };
+        if clear { self.accessed.remove(&key) } else { self.accessed.contains(&key) }
+    }
+
+    fn map_huge(&mut self, space: SpaceId, page: Page, frame: Frame, rights: Rights) -> Result<(), VassError> {
+        assert!(page.is_multiple_of(HUGE_PAGES) && frame.is_multiple_of(HUGE_PAGES), "misaligned 2 MiB mapping");
+        if self.entries.range((space, page)..(space, page + HUGE_PAGES)).next().is_some() || self.huge.contains_key(&(space, page)) {
+            return Err(VassError::PageTable);
+        }
+        self.accessed.remove(&(space, page));
+        self.huge.insert((space, page), (frame, rights));
+        Ok(())
+    }
+
+    fn unmap_huge(&mut self, space: SpaceId, page: Page) -> Option<Frame> {
+        self.accessed.remove(&(space, page));
+        self.huge.remove(&(space, page)).map(|(frame, _)| frame)
+    }
+
+    fn protect_huge(&mut self, space: SpaceId, page: Page, rights: Rights) -> Result<(), VassError> {
+        let entry = self.huge.get_mut(&(space, page)).ok_or(VassError::PageTable)?;
+        entry.1 = rights;
+        Ok(())
     }
 }
 
-/// A pool of `limit` frames that hands out scattered numbers.
+/// A pool of `limit` scattered 4 KiB frames and `huge_limit` 2 MiB runs,
+/// with contents (one word per frame, absent = zero) to check that data
+/// survives promotion and demotion.
 struct SimulatedFrames {
     free: Vec<Frame>,
+    allocated: BTreeSet<Frame>,
+    huge_free: Vec<Frame>,
+    huge_allocated: BTreeSet<Frame>,
+    contents: BTreeMap<Frame, u64>,
     in_use: usize,
 }
 
 impl SimulatedFrames {
     fn new(limit: u64) -> SimulatedFrames {
+        SimulatedFrames::with_huge(limit, 4)
+    }
+
+    fn with_huge(limit: u64, huge_limit: u64) -> SimulatedFrames {
         // Interleave to make physical placement scattered, as on a real machine.
         let mut free: Vec<Frame> = (0..limit).map(|i| (i * 7919) % limit + 0x1000).collect();
         free.reverse();
-        SimulatedFrames { free, in_use: 0 }
+        let huge_free = (0..huge_limit).map(|i| 0x100_0000 + i * HUGE_PAGES).rev().collect();
+        SimulatedFrames {
+            free,
+            allocated: BTreeSet::new(),
+            huge_free,
+            huge_allocated: BTreeSet::new(),
+            contents: BTreeMap::new(),
+            in_use: 0,
+        }
     }
 }
 
 impl FrameSource for SimulatedFrames {
     fn allocate(&mut self) -> Option<Frame> {
         let frame = self.free.pop()?;
+        self.allocated.insert(frame);
+        self.contents.remove(&frame);
         self.in_use += 1;
         Some(frame)
     }
 
     fn free(&mut self, frame: Frame) {
+        assert!(self.allocated.remove(&frame), "frame {frame:#x} freed twice or never allocated");
         self.in_use -= 1;
         self.free.push(frame);
     }
+
+    fn holds(&self, frame: Frame) -> bool {
+        self.allocated.contains(&frame)
+    }
+
+    fn allocate_huge(&mut self) -> Option<Frame> {
+        let base = self.huge_free.pop()?;
+        self.huge_allocated.insert(base);
+        for frame in base..base + HUGE_PAGES {
+            self.contents.remove(&frame);
+        }
+        self.in_use += HUGE_PAGES as usize;
+        Some(base)
+    }
+
+    fn split_huge(&mut self, frame: Frame) {
+        assert!(self.huge_allocated.remove(&frame), "splitting {frame:#x}, which is not a 2 MiB allocation");
+        self.allocated.extend(frame..frame + HUGE_PAGES);
+    }
+
+    fn holds_huge(&self, frame: Frame) -> bool {
+        self.huge_allocated.contains(&frame)
+    }
+
+    fn copy(&mut self, from: Frame, to: Frame) {
+        match self.contents.get(&from).copied() {
+            Some(value) => self.contents.insert(to, value),
+            None => self.contents.remove(&to),
+        };
+    }
+}
+
+/// Writes `value` into the frame behind `page` (the program storing data).
+fn store(mmu: &SimulatedMmu, frames: &mut SimulatedFrames, space: SpaceId, page: Page, value: u64) {
+    let (frame, _) = mmu.translate(space, page).expect("storing into an unmapped page");
+    frames.contents.insert(frame, value);
+}
+
+/// What the program reads at `page` (zero for a fresh page).
+fn load(mmu: &SimulatedMmu, frames: &SimulatedFrames, space: SpaceId, page: Page) -> u64 {
+    let (frame, _) = mmu.translate(space, page).expect("loading from an unmapped page");
+    frames.contents.get(&frame).copied().unwrap_or(0)
 }
 
 const WINDOW: Window = Window { start: 0x100, end: 0x10_0000 };
@@ -73,7 +187,7 @@ fn setup() -> (Vass, SimulatedMmu, SimulatedFrames) {
 
 #[test]
 fn partitions_are_placed_first_fit_and_never_overlap() {
-    let (mut vass, mmu, _) = setup();
+    let (mut vass, mmu, frames) = setup();
     let (a, ra) = vass.create(1, 10, PartitionKind::Heap, RW, None, WINDOW).unwrap();
     let (_, rb) = vass.create(1, 5, PartitionKind::Stack, RW, None, WINDOW).unwrap();
     assert_eq!(ra, PageRange::new(0x100, 0x10a));
@@ -86,7 +200,7 @@ fn partitions_are_placed_first_fit_and_never_overlap() {
     assert_eq!(vass.create(2, 10, PartitionKind::Heap, RW, None, WINDOW).unwrap().1, ra);
     assert_eq!(vass.lookup(1, 0x105).map(|p| p.id), Some(a));
     assert!(vass.lookup(1, 0x10f).is_none());
-    vass.check_invariants(&mmu).unwrap();
+    vass.check_invariants(&mmu, &frames).unwrap();
 }
 
 #[test]
@@ -120,7 +234,7 @@ fn faults_commit_zeroed_pages_only_inside_partitions_with_the_right() {
     assert_eq!(partition.committed.len(), 1);
     assert_eq!(partition.counters.demand_commits, 1);
     assert_eq!(frames.in_use, 1);
-    vass.check_invariants(&mmu).unwrap();
+    vass.check_invariants(&mmu, &frames).unwrap();
 }
 
 #[test]
@@ -134,7 +248,7 @@ fn a_sparse_gigabyte_commits_exactly_what_is_touched() {
     }
     assert_eq!(vass.partition(id).unwrap().committed.len(), 100);
     assert_eq!(frames.in_use, 100);
-    vass.check_invariants(&mmu).unwrap();
+    vass.check_invariants(&mmu, &frames).unwrap();
 }
 
 #[test]
@@ -152,7 +266,7 @@ fn ahead_commits_count_hits_and_waste() {
     assert_eq!(vass.commit(1, id, PageRange::new(range.end - 1, range.end + 1), &mut mmu, &mut frames), Err(VassError::OutsideGrant));
     assert_eq!(vass.commit(2, id, range, &mut mmu, &mut frames), Err(VassError::NotOwner));
     assert_eq!(vass.commit(1, 99, range, &mut mmu, &mut frames), Err(VassError::UnknownPartition));
-    vass.check_invariants(&mmu).unwrap();
+    vass.check_invariants(&mmu, &frames).unwrap();
 }
 
 #[test]
@@ -162,12 +276,12 @@ fn decommit_and_destroy_return_every_frame() {
     vass.commit(1, id, range, &mut mmu, &mut frames).unwrap();
     assert_eq!(vass.decommit(1, id, PageRange::new(range.start, range.start + 10), &mut mmu, &mut frames), Ok(10));
     assert_eq!(frames.in_use, 22);
-    vass.check_invariants(&mmu).unwrap();
+    vass.check_invariants(&mmu, &frames).unwrap();
     vass.destroy(1, id, &mut mmu, &mut frames).unwrap();
     assert_eq!(frames.in_use, 0);
-    assert!(mmu.entries.is_empty());
+    assert_eq!(mmu.mapped_pages(), 0);
     assert_eq!(vass.destroy(1, id, &mut mmu, &mut frames), Err(VassError::UnknownPartition));
-    vass.check_invariants(&mmu).unwrap();
+    vass.check_invariants(&mmu, &frames).unwrap();
 }
 
 #[test]
@@ -181,7 +295,7 @@ fn protect_changes_mappings_but_never_escalates() {
     vass.protect(1, id, RW, &mut mmu).unwrap();
     assert_eq!(vass.protect(1, id, RW | Rights::EXECUTE, &mut mmu), Err(VassError::RightsEscalation));
     assert_eq!(vass.protect(2, id, Rights::READ, &mut mmu), Err(VassError::NotOwner));
-    vass.check_invariants(&mmu).unwrap();
+    vass.check_invariants(&mmu, &frames).unwrap();
 }
 
 #[test]
@@ -203,7 +317,7 @@ fn resize_grows_in_place_or_adds_a_range_and_shrinks_with_decommit() {
     assert!(partition.committed.is_empty());
     assert_eq!(frames.in_use, 0);
     assert_eq!(vass.resize(1, id, 0, WINDOW, &mut mmu, &mut frames), Err(VassError::BadRange));
-    vass.check_invariants(&mmu).unwrap();
+    vass.check_invariants(&mmu, &frames).unwrap();
 }
 
 #[test]
@@ -214,13 +328,14 @@ fn running_out_of_frames_keeps_everything_consistent() {
     assert_eq!(vass.commit(1, id, range, &mut mmu, &mut frames), Err(VassError::OutOfFrames));
     assert_eq!(vass.partition(id).unwrap().committed.len(), 3);
     assert_eq!(vass.fault(1, range.end - 1, Access::Read, &mut mmu, &mut frames), FaultOutcome::OutOfFrames);
-    vass.check_invariants(&mmu).unwrap();
+    vass.check_invariants(&mmu, &frames).unwrap();
 }
 
 #[test]
 fn physical_extents_are_reported() {
     let (mut vass, mut mmu, _) = setup();
-    let mut frames = SimulatedFrames { free: (0..8).rev().collect(), in_use: 0 };
+    let mut frames = SimulatedFrames::with_huge(0, 0);
+    frames.free = (0..8).rev().collect();
     let (id, range) = vass.create(1, 8, PartitionKind::Heap, RW, None, WINDOW).unwrap();
     vass.commit(1, id, PageRange::new(range.start, range.start + 4), &mut mmu, &mut frames).unwrap();
     assert_eq!(vass.partition(id).unwrap().extents(), 1, "frames 0..4 back pages 0..4 in order");
@@ -242,11 +357,269 @@ fn sealed_partitions_keep_their_layout_until_the_space_goes() {
     assert_eq!(vass.add_range(1, code, 2, None, WINDOW), Err(VassError::Sealed));
     assert_eq!(vass.protect(1, code, Rights::READ, &mut mmu), Ok(()), "protect stays allowed");
     assert_eq!(vass.protect(1, code, Rights::READ | Rights::WRITE, &mut mmu), Err(VassError::RightsEscalation));
-    vass.check_invariants(&mmu).unwrap();
+    vass.check_invariants(&mmu, &frames).unwrap();
     vass.destroy_space(1, &mut mmu, &mut frames);
     assert!(vass.partition(code).is_none());
     assert_eq!(frames.in_use, 0);
-    vass.check_invariants(&mmu).unwrap();
+    vass.check_invariants(&mmu, &frames).unwrap();
+}
+
+#[test]
+fn sub_ranges_keep_their_own_rights() {
+    let (mut vass, mut mmu, mut frames) = setup();
+    let (id, range) = vass.create(1, 8, PartitionKind::Data, RW, None, WINDOW).unwrap();
+    vass.commit(1, id, PageRange::new(range.start, range.start + 4), &mut mmu, &mut frames).unwrap();
+    let guard = PageRange::new(range.start + 2, range.start + 6);
+    vass.protect_range(1, id, guard, Rights::READ, &mut mmu, &mut frames).unwrap();
+    assert_eq!(mmu.translate(1, range.start + 1).map(|(_, r)| r), Some(RW));
+    assert_eq!(mmu.translate(1, range.start + 3).map(|(_, r)| r), Some(Rights::READ));
+    assert_eq!(vass.fault(1, range.start + 5, Access::Write, &mut mmu, &mut frames), FaultOutcome::RightsViolation);
+    assert_eq!(vass.fault(1, range.start + 5, Access::Read, &mut mmu, &mut frames), FaultOutcome::Committed);
+    assert_eq!(mmu.translate(1, range.start + 5).map(|(_, r)| r), Some(Rights::READ), "committed with its range's rights");
+    let base = range.start * PAGE_SIZE;
+    assert!(vass.grants(1, base, 2 * PAGE_SIZE, Rights::WRITE));
+    assert!(!vass.grants(1, base, 3 * PAGE_SIZE, Rights::WRITE));
+    assert!(vass.grants(1, base, 8 * PAGE_SIZE, Rights::READ));
+    assert_eq!(
+        vass.protect_range(1, id, guard, RW | Rights::EXECUTE, &mut mmu, &mut frames),
+        Err(VassError::RightsEscalation)
+    );
+    assert_eq!(vass.protect_range(1, id, PageRange::new(range.end - 1, range.end + 1), Rights::READ, &mut mmu, &mut frames), Err(VassError::OutsideGrant));
+    vass.check_invariants(&mmu, &frames).unwrap();
+    // Giving the range the partition's rights again removes the override.
+    vass.protect_range(1, id, guard, RW, &mut mmu, &mut frames).unwrap();
+    assert!(vass.partition(id).unwrap().overrides.is_empty());
+    vass.protect_range(1, id, guard, Rights::READ, &mut mmu, &mut frames).unwrap();
+    vass.protect(1, id, RW, &mut mmu).unwrap();
+    assert!(vass.partition(id).unwrap().overrides.is_empty(), "a whole-partition protect replaces sub-ranges");
+    vass.check_invariants(&mmu, &frames).unwrap();
+}
+
+#[test]
+fn advice_commits_drops_or_records_a_pattern() {
+    let (mut vass, mut mmu, mut frames) = setup();
+    let (id, range) = vass.create(1, 16, PartitionKind::Buffer, RW, None, WINDOW).unwrap();
+    let first = PageRange::new(range.start, range.start + 8);
+    assert_eq!(vass.advise(1, id, first, Advice::WillNeed, &mut mmu, &mut frames), Ok(8));
+    assert_eq!(vass.partition(id).unwrap().counters.ahead_commits, 8);
+    assert_eq!(vass.advise(1, id, PageRange::new(range.start, range.start + 2), Advice::DontNeed, &mut mmu, &mut frames), Ok(2));
+    assert_eq!(vass.advise(1, id, range, Advice::Sequential, &mut mmu, &mut frames), Ok(0));
+    vass.advise(1, id, PageRange::new(range.end - 4, range.end), Advice::Random, &mut mmu, &mut frames).unwrap();
+    let hints: Vec<_> = vass.partition(id).unwrap().hints.iter().collect();
+    assert_eq!(hints, [(PageRange::new(range.start, range.end - 4), Pattern::Sequential), (PageRange::new(range.end - 4, range.end), Pattern::Random)]);
+    vass.advise(1, id, range, Advice::Normal, &mut mmu, &mut frames).unwrap();
+    assert!(vass.partition(id).unwrap().hints.is_empty());
+    assert_eq!(vass.advise(2, id, range, Advice::Normal, &mut mmu, &mut frames), Err(VassError::NotOwner));
+    assert_eq!(vass.advise(1, id, PageRange::new(range.end, range.end + 1), Advice::WillNeed, &mut mmu, &mut frames), Err(VassError::OutsideGrant));
+    vass.check_invariants(&mmu, &frames).unwrap();
+}
+
+#[test]
+fn hits_and_waste_come_from_accessed_bits() {
+    let (mut vass, mut mmu, mut frames) = setup();
+    let (id, range) = vass.create(1, 10, PartitionKind::Heap, RW, None, WINDOW).unwrap();
+    vass.commit(1, id, range, &mut mmu, &mut frames).unwrap();
+    for page in range.start..range.start + 3 {
+        mmu.touch(1, page);
+    }
+    assert_eq!(vass.sample_untouched(1, &mut mmu), 10, "every untouched page is sampled");
+    assert_eq!(vass.partition(id).unwrap().counters.hits, 3);
+    assert_eq!(vass.partition(id).unwrap().untouched.len(), 7);
+    assert_eq!(vass.sample_untouched(1, &mut mmu), 7, "hits are not sampled again");
+    // Touched pages released count as hits, the others as waste.
+    mmu.touch(1, range.start + 4);
+    vass.decommit(1, id, PageRange::new(range.start + 3, range.start + 6), &mut mmu, &mut frames).unwrap();
+    let counters = vass.space_counters(1).unwrap();
+    assert_eq!((counters.ahead_commits, counters.hits, counters.waste), (10, 4, 2));
+    let final_counters = vass.destroy_space(1, &mut mmu, &mut frames);
+    assert_eq!((final_counters.hits, final_counters.waste, final_counters.committed), (4, 6, 0));
+    assert!(vass.space_counters(1).is_none());
+}
+
+#[test]
+fn space_counters_follow_faults_commits_and_time() {
+    let (mut vass, mut mmu, mut frames) = setup();
+    vass.set_time(100);
+    let (id, range) = vass.create(1, 8, PartitionKind::Heap, RW, None, WINDOW).unwrap();
+    vass.fault(1, range.start, Access::Write, &mut mmu, &mut frames);
+    vass.fault(1, range.start + 1, Access::Read, &mut mmu, &mut frames);
+    vass.fault(1, range.start, Access::Execute, &mut mmu, &mut frames);
+    vass.fault(1, range.end + 10, Access::Read, &mut mmu, &mut frames);
+    vass.set_time(110);
+    vass.commit(1, id, PageRange::new(range.start + 4, range.start + 6), &mut mmu, &mut frames).unwrap();
+    vass.set_time(120);
+    vass.add_fault_cycles(1, 500);
+    let counters = vass.space_counters(1).unwrap();
+    assert_eq!((counters.faults_demand, counters.faults_violation, counters.faults_unmapped), (2, 1, 1));
+    assert_eq!((counters.fault_reads, counters.fault_writes, counters.fault_executes), (2, 1, 1));
+    assert_eq!(counters.faults(), 4);
+    assert_eq!((counters.demand_commits, counters.ahead_commits, counters.committed, counters.peak_committed), (2, 2, 4, 4));
+    assert_eq!(counters.footprint, 2 * 10 + 4 * 10, "page-ticks");
+    assert_eq!(counters.fault_cycles, 500);
+    let partition = vass.partition(id).unwrap();
+    assert_eq!(partition.counters.faults, 3);
+    assert_eq!(partition.recent_faults.total(120), 3);
+    assert_eq!(partition.recent_faults.total(120 + 10 * WINDOW_TICKS), 0);
+    vass.decommit(1, id, range, &mut mmu, &mut frames).unwrap();
+    vass.set_time(200);
+    assert_eq!(vass.space_counters(1).unwrap().footprint, 60, "nothing committed, nothing added");
+    assert_eq!(vass.space_born(1), Some(100));
+    vass.check_invariants(&mmu, &frames).unwrap();
+}
+
+#[test]
+fn declarations_name_only_own_partitions() {
+    let (mut vass, _, _) = setup();
+    let (mine, _) = vass.create(1, 4, PartitionKind::Heap, RW, None, WINDOW).unwrap();
+    let (theirs, _) = vass.create(2, 4, PartitionKind::Heap, RW, None, WINDOW).unwrap();
+    let declaration = Declaration { working_set: 40, lifetime: 500, programs: vec!["bin/hello".into()], partitions: vec![mine] };
+    vass.declare(1, declaration.clone()).unwrap();
+    assert_eq!(vass.declaration(1), Some(&declaration));
+    let bad = Declaration { partitions: vec![theirs], ..Declaration::default() };
+    assert_eq!(vass.declare(1, bad), Err(VassError::NotOwner));
+    assert_eq!(vass.declaration(1), Some(&declaration), "a refused declaration changes nothing");
+    assert_eq!(vass.declare(1, Declaration { partitions: vec![999], ..Declaration::default() }), Err(VassError::UnknownPartition));
+}
+
+#[test]
+fn the_checker_notices_page_tables_and_frames_going_astray() {
+    let (mut vass, mut mmu, mut frames) = setup();
+    let (id, range) = vass.create(1, 4, PartitionKind::Heap, RW, None, WINDOW).unwrap();
+    vass.commit(1, id, range, &mut mmu, &mut frames).unwrap();
+    vass.check_invariants(&mmu, &frames).unwrap();
+    // A mapping with the wrong rights.
+    mmu.entries.get_mut(&(1, range.start)).unwrap().1 = Rights::READ;
+    assert!(vass.check_invariants(&mmu, &frames).unwrap_err().contains("should map"));
+    assert!(vass.check(&mmu, &frames, Scope::Space(1)).is_err());
+    assert!(vass.check(&mmu, &frames, Scope::Space(2)).is_ok(), "another space's pages are not examined");
+    mmu.entries.get_mut(&(1, range.start)).unwrap().1 = RW;
+    // A stray mapping in an uncommitted page.
+    let (other, other_range) = vass.create(1, 2, PartitionKind::Heap, RW, None, WINDOW).unwrap();
+    mmu.map(1, other_range.start, 0xdead, RW).unwrap();
+    assert!(vass.check_invariants(&mmu, &frames).unwrap_err().contains("uncommitted page"));
+    mmu.unmap(1, other_range.start);
+    // A frame freed behind the engine's back.
+    let frame = vass.partition(id).unwrap().committed[&range.start];
+    frames.allocated.remove(&frame);
+    assert!(vass.check_invariants(&mmu, &frames).unwrap_err().contains("not allocated"));
+    assert!(vass.check(&mmu, &frames, Scope::Pages { space: 1, range: PageRange::new(range.start, range.start + 1) }).is_err());
+    assert!(vass.check(&mmu, &frames, Scope::Pages { space: 1, range: PageRange::new(range.start + 1, range.end) }).is_ok(), "outside the examined pages");
+    frames.allocated.insert(frame);
+    vass.check_invariants(&mmu, &frames).unwrap();
+    vass.destroy(1, other, &mut mmu, &mut frames).unwrap();
+}
+
+const BLOCK: Page = 0x400;
+
+#[test]
+fn a_block_filled_by_faults_becomes_a_2mib_page_and_keeps_its_data() {
+    let (mut vass, mut mmu, mut frames) = setup();
+    let (id, _) = vass.create(1, 2 * HUGE_PAGES, PartitionKind::Heap, RW, Some(BLOCK), WINDOW).unwrap();
+    for page in BLOCK..BLOCK + HUGE_PAGES {
+        assert_eq!(vass.fault(1, page, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
+        store(&mmu, &mut frames, 1, page, page * 3);
+        if page < BLOCK + HUGE_PAGES - 1 {
+            assert!(vass.partition(id).unwrap().huge.is_empty(), "not before the block is full");
+        }
+    }
+    let partition = vass.partition(id).unwrap();
+    assert_eq!(partition.huge.iter().copied().collect::<Vec<_>>(), [BLOCK], "promoted on the 512th fault");
+    assert_eq!((partition.counters.promotions, partition.extents()), (1, 1));
+    assert_eq!(mmu.huge.len(), 1);
+    assert!(mmu.entries.is_empty(), "the 4 KiB mappings are gone");
+    assert_eq!(frames.in_use, HUGE_PAGES as usize, "the old frames were freed");
+    assert!((BLOCK..BLOCK + HUGE_PAGES).all(|page| load(&mmu, &frames, 1, page) == page * 3), "contents were copied");
+    vass.check_invariants(&mmu, &frames).unwrap();
+    // Dropping one page splits the 2 MiB page; the rest keep their data.
+    assert_eq!(vass.decommit(1, id, PageRange::new(BLOCK + 7, BLOCK + 8), &mut mmu, &mut frames), Ok(1));
+    let partition = vass.partition(id).unwrap();
+    assert!(partition.huge.is_empty());
+    assert_eq!((partition.counters.demotions, partition.committed.len()), (1, 511));
+    assert_eq!((mmu.huge.len(), mmu.entries.len(), frames.in_use), (0, 511, 511));
+    assert!((BLOCK..BLOCK + HUGE_PAGES).filter(|&p| p != BLOCK + 7).all(|page| load(&mmu, &frames, 1, page) == page * 3));
+    vass.check_invariants(&mmu, &frames).unwrap();
+    // Touching the page again fills the block: promoted again.
+    vass.fault(1, BLOCK + 7, Access::Read, &mut mmu, &mut frames);
+    assert_eq!(vass.partition(id).unwrap().counters.promotions, 2);
+    assert_eq!(load(&mmu, &frames, 1, BLOCK + 7), 0, "the dropped page comes back zeroed");
+    let counters = vass.space_counters(1).unwrap();
+    assert_eq!((counters.promotions, counters.demotions), (2, 1));
+    vass.destroy(1, id, &mut mmu, &mut frames).unwrap();
+    assert_eq!((frames.in_use, mmu.mapped_pages()), (0, 0));
+    assert!(frames.huge_allocated.is_empty());
+    vass.check_invariants(&mmu, &frames).unwrap();
+}
+
+#[test]
+fn committing_a_whole_aligned_block_maps_one_2mib_page_at_once() {
+    let (mut vass, mut mmu, mut frames) = setup();
+    let (id, range) = vass.create(1, HUGE_PAGES + 10, PartitionKind::Buffer, RW, Some(BLOCK - 5), WINDOW).unwrap();
+    assert_eq!(vass.commit(1, id, range, &mut mmu, &mut frames), Ok(HUGE_PAGES + 10));
+    let partition = vass.partition(id).unwrap();
+    assert_eq!(partition.huge.len(), 1, "the aligned block inside the range");
+    assert_eq!((partition.counters.ahead_commits, partition.untouched.len() as u64), (HUGE_PAGES + 10, HUGE_PAGES + 10));
+    assert_eq!(mmu.entries.len(), 10, "the unaligned ends are 4 KiB pages");
+    // One accessed bit covers the whole 2 MiB page.
+    mmu.touch(1, BLOCK + 100);
+    vass.sample_untouched(1, &mut mmu);
+    assert_eq!(vass.partition(id).unwrap().counters.hits, HUGE_PAGES);
+    // Protecting the whole partition keeps the 2 MiB page; part of it splits it.
+    vass.protect(1, id, Rights::READ, &mut mmu).unwrap();
+    assert_eq!(mmu.translate(1, BLOCK + 3).map(|(_, r)| r), Some(Rights::READ));
+    assert_eq!(vass.partition(id).unwrap().huge.len(), 1);
+    vass.protect_range(1, id, PageRange::new(BLOCK, BLOCK + HUGE_PAGES), RW, &mut mmu, &mut frames).unwrap();
+    assert_eq!(vass.partition(id).unwrap().huge.len(), 1, "a protect of exactly the block keeps it whole");
+    vass.check_invariants(&mmu, &frames).unwrap();
+    vass.protect_range(1, id, PageRange::new(BLOCK + 1, BLOCK + 2), Rights::READ, &mut mmu, &mut frames).unwrap();
+    assert!(vass.partition(id).unwrap().huge.is_empty());
+    assert_eq!(mmu.translate(1, BLOCK + 1).map(|(_, r)| r), Some(Rights::READ));
+    assert_eq!(mmu.translate(1, BLOCK + 2).map(|(_, r)| r), Some(RW));
+    vass.check_invariants(&mmu, &frames).unwrap();
+    vass.destroy_space(1, &mut mmu, &mut frames);
+    assert_eq!(frames.in_use, 0);
+}
+
+#[test]
+fn blocks_stay_small_without_a_free_run_mixed_rights_or_when_disabled() {
+    let (mut vass, mut mmu, _) = setup();
+    let mut frames = SimulatedFrames::with_huge(4096, 0);
+    let (id, _) = vass.create(1, HUGE_PAGES, PartitionKind::Heap, RW, Some(BLOCK), WINDOW).unwrap();
+    vass.commit(1, id, PageRange::new(BLOCK, BLOCK + HUGE_PAGES), &mut mmu, &mut frames).unwrap();
+    assert!(vass.partition(id).unwrap().huge.is_empty(), "no free 2 MiB run");
+    vass.check_invariants(&mmu, &frames).unwrap();
+
+    let (mut vass, mut mmu, mut frames) = setup();
+    let (id, _) = vass.create(1, HUGE_PAGES, PartitionKind::Heap, RW, Some(BLOCK), WINDOW).unwrap();
+    vass.protect_range(1, id, PageRange::new(BLOCK, BLOCK + 1), Rights::READ, &mut mmu, &mut frames).unwrap();
+    vass.commit(1, id, PageRange::new(BLOCK, BLOCK + HUGE_PAGES), &mut mmu, &mut frames).unwrap();
+    assert!(vass.partition(id).unwrap().huge.is_empty(), "mixed rights");
+    vass.check_invariants(&mmu, &frames).unwrap();
+
+    let (mut vass, mut mmu, mut frames) = setup();
+    vass.set_huge_pages(false);
+    let (id, _) = vass.create(1, HUGE_PAGES, PartitionKind::Heap, RW, Some(BLOCK), WINDOW).unwrap();
+    vass.commit(1, id, PageRange::new(BLOCK, BLOCK + HUGE_PAGES), &mut mmu, &mut frames).unwrap();
+    assert!(vass.partition(id).unwrap().huge.is_empty(), "disabled");
+
+    let (mut vass, mut mmu, mut frames) = setup();
+    let (id, _) = vass.create(1, HUGE_PAGES - 1, PartitionKind::Heap, RW, Some(BLOCK), WINDOW).unwrap();
+    vass.add_range(1, id, 1, Some(BLOCK + HUGE_PAGES - 1), WINDOW).unwrap();
+    vass.commit(1, id, PageRange::new(BLOCK, BLOCK + HUGE_PAGES - 1), &mut mmu, &mut frames).unwrap();
+    vass.commit(1, id, PageRange::new(BLOCK + HUGE_PAGES - 1, BLOCK + HUGE_PAGES), &mut mmu, &mut frames).unwrap();
+    assert!(vass.partition(id).unwrap().huge.is_empty(), "a block across two ranges");
+    vass.check_invariants(&mmu, &frames).unwrap();
+}
+
+#[test]
+fn shrinking_through_a_2mib_page_splits_it_and_frees_the_cut() {
+    let (mut vass, mut mmu, mut frames) = setup();
+    let (id, _) = vass.create(1, HUGE_PAGES, PartitionKind::Heap, RW, Some(BLOCK), WINDOW).unwrap();
+    vass.commit(1, id, PageRange::new(BLOCK, BLOCK + HUGE_PAGES), &mut mmu, &mut frames).unwrap();
+    store(&mmu, &mut frames, 1, BLOCK + 1, 42);
+    vass.resize(1, id, 100, WINDOW, &mut mmu, &mut frames).unwrap();
+    assert_eq!((frames.in_use, mmu.entries.len()), (100, 100));
+    assert_eq!(load(&mmu, &frames, 1, BLOCK + 1), 42);
+    vass.check_invariants(&mmu, &frames).unwrap();
 }
 
 /// Operations of the model check.
@@ -259,17 +632,29 @@ enum Operation {
     Decommit { pick: usize, offset: u64, pages: u64 },
     Fault { space: SpaceId, page: u64, write: bool },
     Protect { pick: usize, read_only: bool },
+    ProtectRange { pick: usize, offset: u64, pages: u64, read_only: bool },
+    AddRange { pick: usize, pages: u64 },
+    Touch { space: SpaceId, page: u64 },
+    FillBlock { pick: usize, by_faults: bool },
+    Sample { space: SpaceId },
 }
 
 fn operation() -> impl Strategy<Value = Operation> {
     prop_oneof![
-        2 => (1..3u64, 1..40u64).prop_map(|(space, pages)| Operation::Create { space, pages }),
+        2 => (1..3u64, prop_oneof![2 => 1..40u64, 1 => 520..1100u64]).prop_map(|(space, pages)| Operation::Create { space, pages }),
+        2 => (any::<usize>(), any::<bool>()).prop_map(|(pick, by_faults)| Operation::FillBlock { pick, by_faults }),
         1 => any::<usize>().prop_map(|pick| Operation::Destroy { pick }),
         2 => (any::<usize>(), 1..60u64).prop_map(|(pick, pages)| Operation::Resize { pick, pages }),
-        3 => (any::<usize>(), 0..40u64, 1..20u64).prop_map(|(pick, offset, pages)| Operation::Commit { pick, offset, pages }),
+        3 => (any::<usize>(), 0..40u64, prop_oneof![4 => 1..20u64, 1 => 500..1100u64])
+            .prop_map(|(pick, offset, pages)| Operation::Commit { pick, offset, pages }),
         2 => (any::<usize>(), 0..40u64, 1..20u64).prop_map(|(pick, offset, pages)| Operation::Decommit { pick, offset, pages }),
-        4 => (1..3u64, 0x100..0x300u64, any::<bool>()).prop_map(|(space, page, write)| Operation::Fault { space, page, write }),
+        4 => (1..3u64, 0x100..0x900u64, any::<bool>()).prop_map(|(space, page, write)| Operation::Fault { space, page, write }),
         1 => (any::<usize>(), any::<bool>()).prop_map(|(pick, read_only)| Operation::Protect { pick, read_only }),
+        2 => (any::<usize>(), 0..40u64, 1..20u64, any::<bool>())
+            .prop_map(|(pick, offset, pages, read_only)| Operation::ProtectRange { pick, offset, pages, read_only }),
+        1 => (any::<usize>(), 1..20u64).prop_map(|(pick, pages)| Operation::AddRange { pick, pages }),
+        3 => (1..3u64, 0x100..0x900u64).prop_map(|(space, page)| Operation::Touch { space, page }),
+        1 => (1..3u64).prop_map(|space| Operation::Sample { space }),
     ]
 }
 
@@ -279,21 +664,32 @@ fn operation() -> impl Strategy<Value = Operation> {
 struct Model {
     owner: BTreeMap<(SpaceId, Page), PartitionId>,
     committed: BTreeMap<(SpaceId, Page), PartitionId>,
+    read_only: BTreeMap<(SpaceId, Page), PartitionId>,
 }
 
 impl Model {
+    /// Takes the ranges from the VASS; pages new to a partition get its
+    /// default rights.
     fn sync_ranges(&mut self, vass: &Vass) {
-        self.owner.clear();
+        let previous = core::mem::take(&mut self.owner);
         for space in 1..3 {
             for partition in vass.partitions_of(space) {
                 for range in &partition.ranges {
                     for page in range.start..range.end {
                         assert!(self.owner.insert((space, page), partition.id).is_none(), "page owned twice");
+                        if previous.get(&(space, page)) != Some(&partition.id) {
+                            if partition.rights.contains(Rights::WRITE) {
+                                self.read_only.remove(&(space, page));
+                            } else {
+                                self.read_only.insert((space, page), partition.id);
+                            }
+                        }
                     }
                 }
             }
         }
         self.committed.retain(|key, id| self.owner.get(key) == Some(id));
+        self.read_only.retain(|key, id| self.owner.get(key) == Some(id));
     }
 }
 
@@ -304,9 +700,9 @@ proptest! {
     fn random_operations_keep_table_vasm_and_page_tables_in_agreement(
         operations in proptest::collection::vec(operation(), 1..80)
     ) {
-        let window = Window { start: 0x100, end: 0x300 };
+        let window = Window { start: 0x100, end: 0x900 };
         let (mut vass, mut mmu, _) = setup();
-        let mut frames = SimulatedFrames::new(300);
+        let mut frames = SimulatedFrames::with_huge(2500, 3);
         let mut model = Model::default();
         let ids = |vass: &Vass| -> Vec<(SpaceId, PartitionId)> {
             (1..3).flat_map(|s| vass.partitions_of(s).map(move |p| (s, p.id)).collect::<Vec<_>>()).collect()
@@ -363,11 +759,14 @@ proptest! {
                     match outcome {
                         FaultOutcome::Committed => {
                             prop_assert!(owner.is_some());
+                            prop_assert!(!(write && model.read_only.contains_key(&(space, page))));
                             prop_assert!(model.committed.insert((space, page), owner.unwrap()).is_none());
                         }
                         FaultOutcome::AlreadyCommitted => prop_assert!(model.committed.contains_key(&(space, page))),
                         FaultOutcome::NotInPartition => prop_assert!(owner.is_none()),
-                        FaultOutcome::RightsViolation => prop_assert!(write && owner.is_some()),
+                        FaultOutcome::RightsViolation => {
+                            prop_assert!(write && owner.is_some() && model.read_only.contains_key(&(space, page)));
+                        }
                         FaultOutcome::OutOfFrames => prop_assert!(frames.free.is_empty()),
                     }
                 }
@@ -375,20 +774,81 @@ proptest! {
                     if let Some((space, id)) = chosen(pick) {
                         let rights = if read_only { Rights::READ } else { RW };
                         vass.protect(space, id, rights, &mut mmu).unwrap();
+                        for range in vass.partition(id).unwrap().ranges.clone() {
+                            for page in range.start..range.end {
+                                if read_only {
+                                    model.read_only.insert((space, page), id);
+                                } else {
+                                    model.read_only.remove(&(space, page));
+                                }
+                            }
+                        }
                     }
+                }
+                Operation::ProtectRange { pick, offset, pages, read_only } => {
+                    if let Some((space, id)) = chosen(pick) {
+                        let start = vass.partition(id).unwrap().ranges[0].start + offset;
+                        let range = PageRange::new(start, start + pages);
+                        let rights = if read_only { Rights::READ } else { RW };
+                        if vass.protect_range(space, id, range, rights, &mut mmu, &mut frames).is_ok() {
+                            for page in range.start..range.end {
+                                if read_only {
+                                    model.read_only.insert((space, page), id);
+                                } else {
+                                    model.read_only.remove(&(space, page));
+                                }
+                            }
+                        }
+                    }
+                }
+                Operation::AddRange { pick, pages } => {
+                    if let Some((space, id)) = chosen(pick) {
+                        let _ = vass.add_range(space, id, pages, None, window);
+                    }
+                }
+                Operation::Touch { space, page } => mmu.touch(space, page),
+                Operation::FillBlock { pick, by_faults } => {
+                    // Commit every page of the first aligned block of the
+                    // partition's first range: it may become a 2 MiB page.
+                    if let Some((space, id)) = chosen(pick) {
+                        let range = vass.partition(id).unwrap().ranges[0];
+                        let start = range.start.next_multiple_of(HUGE_PAGES);
+                        if start + HUGE_PAGES <= range.end {
+                            let block = PageRange::new(start, start + HUGE_PAGES);
+                            if by_faults {
+                                for page in block.start..block.end {
+                                    let _ = vass.fault(space, page, Access::Read, &mut mmu, &mut frames);
+                                }
+                            } else {
+                                let _ = vass.commit(space, id, block, &mut mmu, &mut frames);
+                            }
+                            for (&page, _) in vass.partition(id).unwrap().committed.range(block.start..block.end) {
+                                model.committed.insert((space, page), id);
+                            }
+                        }
+                    }
+                }
+                Operation::Sample { space } => {
+                    let untouched: usize = vass.partitions_of(space).map(|p| p.untouched.len()).sum();
+                    prop_assert_eq!(vass.sample_untouched(space, &mut mmu), untouched as u64);
                 }
             }
             model.sync_ranges(&vass);
-            vass.check_invariants(&mmu).map_err(TestCaseError::fail)?;
+            vass.check_invariants(&mmu, &frames).map_err(TestCaseError::fail)?;
             let committed: usize = (1..3).flat_map(|s| vass.partitions_of(s).map(|p| p.committed.len()).collect::<Vec<_>>()).sum();
             prop_assert_eq!(committed, model.committed.len());
             prop_assert_eq!(frames.in_use, committed, "frames in use match committed pages");
-            prop_assert_eq!(mmu.entries.len(), committed, "page tables hold exactly the committed pages");
+            prop_assert_eq!(mmu.mapped_pages(), committed, "page tables hold exactly the committed pages");
+            for &(space, page) in model.owner.keys() {
+                let writable = vass.lookup(space, page).unwrap().rights_at(page).contains(Rights::WRITE);
+                prop_assert_eq!(writable, !model.read_only.contains_key(&(space, page)), "rights of page {:#x}", page);
+            }
         }
         for space in 1..3 {
             vass.destroy_space(space, &mut mmu, &mut frames);
         }
+        prop_assert!(frames.huge_allocated.is_empty(), "every 2 MiB run came back");
         prop_assert_eq!(frames.in_use, 0);
-        prop_assert!(mmu.entries.is_empty());
+        prop_assert_eq!(mmu.mapped_pages(), 0);
     }
 }

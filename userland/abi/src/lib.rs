@@ -38,37 +38,53 @@ pub enum Syscall {
     /// `read_file(path_ptr, path_len, buffer_ptr, buffer_len, offset) -> bytes`:
     /// reads from a ramdisk file; with a zero-length buffer returns the file size.
     ReadFile = 8,
-    /// `map_anonymous(length) -> address`: maps zeroed, writable, non-executable
-    /// memory (committed on first touch) for the process's heap.
-    MapAnonymous = 9,
-    /// `unmap_anonymous(address, length) -> 0`: unmaps what `map_anonymous` mapped.
-    UnmapAnonymous = 10,
     /// `system_info(out_ptr: *mut SystemInfo) -> 0`: kernel-wide counters.
-    SystemInfo = 11,
-    /// `partition_create(size, kind, rights) -> id`: a new partition of
-    /// `size` bytes (rounded up to pages), nothing committed.
-    PartitionCreate = 12,
-    /// `partition_destroy(id) -> 0`: frees everything committed and the range.
-    PartitionDestroy = 13,
+    SystemInfo = 9,
+    /// `partition_create(size, kind, rights, at, base_out: *mut u64) -> id`:
+    /// a new partition of `size` bytes (rounded up to pages), nothing
+    /// committed, at address `at` (0: wherever it fits); its address is
+    /// written to `base_out` unless that is 0.
+    PartitionCreate = 10,
+    /// `partition_destroy(id) -> 0`: frees everything committed and the ranges.
+    PartitionDestroy = 11,
     /// `partition_query(id, out_ptr: *mut PartitionInfo) -> 0`.
-    PartitionQuery = 14,
+    PartitionQuery = 12,
+    /// `partition_list(ids_out: *mut u64, capacity) -> count`: the ids of
+    /// the caller's partitions in id order (at most `capacity` written);
+    /// returns how many there are.
+    PartitionList = 13,
     /// `partition_commit(id, offset, length) -> pages`: commits ahead of use.
-    PartitionCommit = 15,
+    PartitionCommit = 14,
     /// `partition_decommit(id, offset, length) -> pages`: drops committed
     /// pages; their contents are gone (the caller says it does not need them).
-    PartitionDecommit = 16,
+    PartitionDecommit = 15,
     /// `partition_resize(id, size) -> 0`: grows (in place, or by adding a
     /// range when the pages after it are taken) or shrinks (dropping the
     /// pages cut off) to `size` bytes.
-    PartitionResize = 17,
-    /// `partition_protect(id, rights) -> 0`: changes the rights of every
-    /// page, never beyond the rights the partition was created with.
+    PartitionResize = 16,
+    /// `partition_add_range(id, size, at) -> address`: adds a virtual range
+    /// of `size` bytes at `at` (0: wherever it fits); offsets continue
+    /// through it after the partition's existing ranges.
+    PartitionAddRange = 17,
+    /// `partition_protect(id, offset, length, rights) -> 0`: changes the
+    /// rights of those pages, never beyond the partition's creation rights.
     PartitionProtect = 18,
+    /// `partition_advise(id, offset, length, advice) -> pages`: an
+    /// [`Advice`] about those pages; will-need commits them (returns pages
+    /// committed), dont-need drops them (returns pages dropped).
+    PartitionAdvise = 19,
+    /// `resource_request(working_set_bytes, lifetime_ticks, deps_ptr:
+    /// *const Dependency, deps_count) -> 0`: declares what the caller
+    /// expects to need (replacing an earlier declaration).
+    ResourceRequest = 20,
+    /// `memory_counters(out_ptr: *mut MemoryCounters) -> 0`: the caller's
+    /// memory counters.
+    MemoryCounters = 21,
 }
 
 impl Syscall {
     /// Every system call, in number order.
-    pub const ALL: [Syscall; 19] = [
+    pub const ALL: [Syscall; 22] = [
         Syscall::Exit,
         Syscall::Spawn,
         Syscall::Wait,
@@ -78,16 +94,19 @@ impl Syscall {
         Syscall::Clock,
         Syscall::Write,
         Syscall::ReadFile,
-        Syscall::MapAnonymous,
-        Syscall::UnmapAnonymous,
         Syscall::SystemInfo,
         Syscall::PartitionCreate,
         Syscall::PartitionDestroy,
         Syscall::PartitionQuery,
+        Syscall::PartitionList,
         Syscall::PartitionCommit,
         Syscall::PartitionDecommit,
         Syscall::PartitionResize,
+        Syscall::PartitionAddRange,
         Syscall::PartitionProtect,
+        Syscall::PartitionAdvise,
+        Syscall::ResourceRequest,
+        Syscall::MemoryCounters,
     ];
 
     /// The call with number `number`, if any.
@@ -125,11 +144,13 @@ pub enum Error {
     /// The object exists but belongs to someone else, or the request asks
     /// for more rights than were granted.
     PermissionDenied = 11,
+    /// The requested address range is taken by another partition.
+    AddressInUse = 12,
 }
 
 impl Error {
     /// Every error, in code order.
-    pub const ALL: [Error; 11] = [
+    pub const ALL: [Error; 12] = [
         Error::UnknownSyscall,
         Error::BadAddress,
         Error::InvalidArgument,
@@ -141,6 +162,7 @@ impl Error {
         Error::InvalidUtf8,
         Error::TooManyProcesses,
         Error::PermissionDenied,
+        Error::AddressInUse,
     ];
 
     /// The positive code.
@@ -167,6 +189,7 @@ impl Error {
             Error::InvalidUtf8 => "invalid UTF-8",
             Error::TooManyProcesses => "too many processes",
             Error::PermissionDenied => "permission denied",
+            Error::AddressInUse => "address in use",
         }
     }
 }
@@ -221,45 +244,63 @@ pub struct Clock {
     pub tsc_hz: u64,
 }
 
-/// Kernel-wide counters reported by `system_info`, for tests and experiments
-/// (e.g. checking that everything a workload allocated came back).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[repr(C)]
-pub struct SystemInfo {
-    /// Physical frames free.
-    pub free_frames: u64,
-    /// Frames allocated to user processes.
-    pub user_frames: u64,
-    /// Frames allocated to the kernel (page tables, stacks, heap, ...).
-    pub kernel_frames: u64,
-    /// Bytes mapped for the kernel heap (it never shrinks).
-    pub kernel_heap_bytes: u64,
-    /// Processes in the process table (alive or not yet reaped).
-    pub processes: u64,
-    /// Processes spawned since boot.
-    pub spawned: u64,
-    /// Context switches since boot.
-    pub context_switches: u64,
-    /// Live tasks (kernel tasks and processes).
-    pub tasks: u64,
+/// Declares a `#[repr(C)]` structure of `u64` fields that crosses the
+/// system-call boundary as its words, with the field names for
+/// machine-readable `name=value` output.
+macro_rules! words {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$field_meta:meta])* pub $field:ident,)* }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        #[repr(C)]
+        pub struct $name {
+            $($(#[$field_meta])* pub $field: u64,)*
+        }
+
+        impl $name {
+            /// The field names in declaration order.
+            pub const FIELDS: &'static [&'static str] = &[$(stringify!($field)),*];
+            /// Number of `u64` fields.
+            pub const WORDS: usize = Self::FIELDS.len();
+
+            /// The fields in declaration order.
+            pub fn to_words(&self) -> [u64; Self::WORDS] {
+                [$(self.$field),*]
+            }
+
+            /// The structure with these fields.
+            pub fn from_words(words: [u64; Self::WORDS]) -> $name {
+                let [$($field),*] = words;
+                $name { $($field),* }
+            }
+
+            /// `(name, value)` for every field.
+            pub fn fields(&self) -> impl Iterator<Item = (&'static str, u64)> {
+                Self::FIELDS.iter().copied().zip(self.to_words())
+            }
+        }
+    };
 }
 
-impl SystemInfo {
-    /// Number of `u64` fields (the structure is exactly this many words).
-    pub const WORDS: usize = 8;
-
-    /// The fields in declaration order.
-    pub fn to_words(&self) -> [u64; Self::WORDS] {
-        [
-            self.free_frames,
-            self.user_frames,
-            self.kernel_frames,
-            self.kernel_heap_bytes,
-            self.processes,
-            self.spawned,
-            self.context_switches,
-            self.tasks,
-        ]
+words! {
+    /// Kernel-wide counters reported by `system_info`, for tests and experiments
+    /// (e.g. checking that everything a workload allocated came back).
+    pub struct SystemInfo {
+        /// Physical frames free.
+        pub free_frames,
+        /// Frames allocated to user processes.
+        pub user_frames,
+        /// Frames allocated to the kernel (page tables, stacks, heap, ...).
+        pub kernel_frames,
+        /// Bytes mapped for the kernel heap (it never shrinks).
+        pub kernel_heap_bytes,
+        /// Processes in the process table (alive or not yet reaped).
+        pub processes,
+        /// Processes spawned since boot.
+        pub spawned,
+        /// Context switches since boot.
+        pub context_switches,
+        /// Live tasks (kernel tasks and processes).
+        pub tasks,
     }
 }
 
@@ -315,62 +356,194 @@ impl PartitionKind {
     }
 }
 
-/// One row of the partition table, as `partition_query` reports it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[repr(C)]
-pub struct PartitionInfo {
-    /// Partition id.
-    pub id: u64,
-    /// `PartitionKind` code.
-    pub kind: u64,
-    /// `Rights` bits.
-    pub rights: u64,
-    /// Address of its first range.
-    pub base: u64,
-    /// Size in bytes (all ranges).
-    pub size: u64,
-    /// Number of virtual ranges.
-    pub ranges: u64,
-    /// Pages committed now.
-    pub committed_pages: u64,
-    /// Physically contiguous extents of the committed frames.
-    pub extents: u64,
-    /// Pages committed by a fault.
-    pub demand_commits: u64,
-    /// Pages committed ahead of use (commit requests).
-    pub ahead_commits: u64,
-    /// Pages committed ahead and later touched.
-    pub hits: u64,
-    /// Pages committed ahead and not touched (yet).
-    pub untouched: u64,
-    /// Pages decommitted.
-    pub decommits: u64,
-    /// Most pages committed at once.
-    pub peak_committed: u64,
+impl fmt::Display for PartitionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PartitionKind::Code => f.write_str("code"),
+            PartitionKind::Data => f.write_str("data"),
+            PartitionKind::Heap => f.write_str("heap"),
+            PartitionKind::Stack => f.write_str("stack"),
+            PartitionKind::Buffer => f.write_str("buffer"),
+            PartitionKind::Shared => f.write_str("shared"),
+            PartitionKind::User(tag) => write!(f, "user:{tag}"),
+        }
+    }
 }
 
-impl PartitionInfo {
-    /// Number of `u64` fields.
-    pub const WORDS: usize = 14;
+words! {
+    /// One row of the partition table, as `partition_query` reports it.
+    pub struct PartitionInfo {
+        /// Partition id.
+        pub id,
+        /// The owning process.
+        pub owner,
+        /// `PartitionKind` code.
+        pub kind,
+        /// `Rights` bits of its pages (those not protected otherwise).
+        pub rights,
+        /// `Rights` bits it was created with: the most it may get.
+        pub max_rights,
+        /// 1 if laid out by the loader (image or stack: cannot be
+        /// destroyed, resized or extended), else 0.
+        pub sealed,
+        /// Address of its first range.
+        pub base,
+        /// Size in bytes (all ranges).
+        pub size,
+        /// Number of virtual ranges.
+        pub ranges,
+        /// Sub-ranges protected to other rights.
+        pub protected_ranges,
+        /// Pages committed now.
+        pub committed_pages,
+        /// Physically contiguous extents of the committed frames.
+        pub extents,
+        /// 2 MiB pages backing it now.
+        pub huge_pages,
+        /// 2 MiB-aligned blocks turned into 2 MiB pages (once fully
+        /// committed, when a 2 MiB run of frames was free).
+        pub promotions,
+        /// 2 MiB pages split back into 4 KiB pages (for a partial decommit,
+        /// protect or shrink).
+        pub demotions,
+        /// Pages loaded with the program's contents.
+        pub loaded,
+        /// Pages committed by a fault.
+        pub demand_commits,
+        /// Pages committed ahead of use (commit requests and will-need advice).
+        pub ahead_commits,
+        /// Pages committed ahead and later touched.
+        pub hits,
+        /// Pages committed ahead and not seen touched yet.
+        pub untouched,
+        /// Pages committed ahead and released untouched.
+        pub waste,
+        /// Pages decommitted.
+        pub decommits,
+        /// Most pages committed at once.
+        pub peak_committed,
+        /// Page faults taken in it.
+        pub faults,
+        /// Faults in the last four windows of 64 ticks.
+        pub recent_faults,
+        /// Pages seen accessed by accessed-bit samples in the last four windows.
+        pub recent_accessed,
+        /// Pages advised sequential.
+        pub sequential_pages,
+        /// Pages advised random.
+        pub random_pages,
+    }
+}
 
-    /// The fields in declaration order.
-    pub fn to_words(&self) -> [u64; Self::WORDS] {
-        [
-            self.id,
-            self.kind,
-            self.rights,
-            self.base,
-            self.size,
-            self.ranges,
-            self.committed_pages,
-            self.extents,
-            self.demand_commits,
-            self.ahead_commits,
-            self.hits,
-            self.untouched,
-            self.decommits,
-            self.peak_committed,
-        ]
+words! {
+    /// A process's memory counters (`memory_counters`, and the `memstat`
+    /// line the kernel prints when a process ends).
+    pub struct MemoryCounters {
+        /// The process.
+        pub pid,
+        /// Its partitions now.
+        pub partitions,
+        /// Ticks since it started.
+        pub age_ticks,
+        /// Page faults of any outcome.
+        pub faults,
+        /// Faults resolved by committing a page.
+        pub faults_demand,
+        /// Faults on a page already committed.
+        pub faults_spurious,
+        /// Faults outside every partition.
+        pub faults_unmapped,
+        /// Faults the rights forbid.
+        pub faults_violation,
+        /// Faults that found no free frame.
+        pub faults_oom,
+        /// Faults by reads.
+        pub fault_reads,
+        /// Faults by writes.
+        pub fault_writes,
+        /// Faults by instruction fetches.
+        pub fault_executes,
+        /// Pages loaded with the program.
+        pub loaded,
+        /// Pages committed on demand.
+        pub demand_commits,
+        /// Pages committed ahead of use.
+        pub ahead_commits,
+        /// Pages committed ahead and later touched.
+        pub hits,
+        /// Pages committed ahead and released untouched.
+        pub waste,
+        /// Pages committed ahead, still committed and not seen touched.
+        pub untouched,
+        /// Pages decommitted.
+        pub decommits,
+        /// Pages committed now.
+        pub committed,
+        /// Most pages committed at once.
+        pub peak_committed,
+        /// Committed pages × ticks.
+        pub footprint,
+        /// Time-stamp-counter cycles spent in the page-fault path (guest
+        /// instructions under `-icount`).
+        pub fault_cycles,
+        /// Page-table entries read by accessed-bit samples.
+        pub sampled,
+        /// 2 MiB-aligned blocks turned into 2 MiB pages.
+        pub promotions,
+        /// 2 MiB pages split back into 4 KiB pages.
+        pub demotions,
+        /// Working set declared with `resource_request`, in pages.
+        pub declared_working_set,
+        /// Lifetime declared with `resource_request`, in ticks.
+        pub declared_lifetime,
+        /// Dependencies declared with `resource_request`.
+        pub declared_dependencies,
+    }
+}
+
+words! {
+    /// One dependency in a `resource_request`.
+    pub struct Dependency {
+        /// 1: a program (`value` and `length` are the address and length
+        /// of its path); 2: a partition of the caller (`value` is its id).
+        pub kind,
+        /// Path address or partition id.
+        pub value,
+        /// Path length (programs), else 0.
+        pub length,
+    }
+}
+
+impl Dependency {
+    /// The `kind` of a program dependency.
+    pub const PROGRAM: u64 = 1;
+    /// The `kind` of a partition dependency.
+    pub const PARTITION: u64 = 2;
+}
+
+/// A hint to `partition_advise`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u64)]
+pub enum Advice {
+    /// No particular pattern (forgets sequential/random hints).
+    Normal = 0,
+    /// Will be needed soon: commit now.
+    WillNeed = 1,
+    /// Not needed: drop the pages (their contents are lost).
+    DontNeed = 2,
+    /// Will be touched in address order.
+    Sequential = 3,
+    /// Will be touched in no predictable order.
+    Random = 4,
+}
+
+impl Advice {
+    /// Every advice, in code order.
+    pub const ALL: [Advice; 5] = [Advice::Normal, Advice::WillNeed, Advice::DontNeed, Advice::Sequential, Advice::Random];
+
+    /// The advice with code `code`.
+    pub fn from_code(code: u64) -> Option<Advice> {
+        Advice::ALL.get(usize::try_from(code).ok()?).copied()
     }
 }
 
@@ -521,8 +694,10 @@ pub mod limits {
     pub const MAX_ARG_LEN: u64 = 4096;
     /// Largest `write`.
     pub const MAX_WRITE: u64 = 64 * 1024;
-    /// Largest single `map_anonymous`.
-    pub const MAX_MAP: u64 = 1 << 30;
+    /// Largest partition, and largest single range added to one.
+    pub const MAX_PARTITION: u64 = 1 << 30;
+    /// Most dependencies in one `resource_request`.
+    pub const MAX_DEPENDENCIES: u64 = 64;
 }
 
 #[cfg(test)]
@@ -590,6 +765,29 @@ mod tests {
             assert_eq!(PartitionKind::from_code(bad), None, "{bad:#x}");
         }
         assert_eq!(size_of::<PartitionInfo>(), PartitionInfo::WORDS * 8);
+        assert_eq!(size_of::<MemoryCounters>(), MemoryCounters::WORDS * 8);
+        assert_eq!(size_of::<Dependency>(), 24);
+    }
+
+    #[test]
+    fn word_structures_round_trip_with_their_names() {
+        let counters = MemoryCounters { pid: 7, declared_dependencies: 9, ..MemoryCounters::default() };
+        assert_eq!(MemoryCounters::from_words(counters.to_words()), counters);
+        assert_eq!(counters.fields().next(), Some(("pid", 7)));
+        assert_eq!(counters.fields().last(), Some(("declared_dependencies", 9)));
+        for (i, a) in MemoryCounters::FIELDS.iter().enumerate() {
+            assert!(!MemoryCounters::FIELDS[i + 1..].contains(a), "{a} twice");
+        }
+    }
+
+    #[test]
+    fn advice_codes_round_trip() {
+        for (code, advice) in Advice::ALL.iter().enumerate() {
+            assert_eq!(*advice as u64, code as u64);
+            assert_eq!(Advice::from_code(code as u64), Some(*advice));
+        }
+        assert_eq!(Advice::from_code(5), None);
+        assert_eq!(Advice::from_code(u64::MAX), None);
     }
 
     #[test]

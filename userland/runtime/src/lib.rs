@@ -1,5 +1,5 @@
 //! The user-space runtime every program links: the `_start` entry point,
-//! safe system-call wrappers, a heap over `map_anonymous`, `println!`, a
+//! safe system-call wrappers, a heap over a heap partition, `println!`, a
 //! panic handler that exits with code 101, and the `tests!` harness.
 
 #![cfg_attr(not(test), no_std)]

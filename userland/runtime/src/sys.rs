@@ -114,16 +114,6 @@ pub fn read_whole_file(path: &str) -> Result<Vec<u8>, Error> {
     Ok(data)
 }
 
-/// Maps `length` bytes of zeroed, demand-committed memory.
-pub fn map_anonymous(length: u64) -> Result<u64, Error> {
-    call(Syscall::MapAnonymous, [length, 0, 0, 0, 0, 0])
-}
-
-/// Unmaps memory returned by `map_anonymous` (whole regions only).
-pub fn unmap_anonymous(address: u64, length: u64) -> Result<(), Error> {
-    call(Syscall::UnmapAnonymous, [address, length, 0, 0, 0, 0]).map(|_| ())
-}
-
 /// Kernel-wide counters.
 pub fn system_info() -> abi::SystemInfo {
     let mut info = abi::SystemInfo::default();
@@ -138,9 +128,25 @@ pub fn run(path: &str, args: &[&str]) -> Result<abi::ExitReason, Error> {
     status.reason().ok_or(Error::InvalidArgument)
 }
 
-/// Creates a partition of `size` bytes; returns its id.
-pub fn partition_create(size: u64, kind: abi::PartitionKind, rights: abi::Rights) -> Result<u64, Error> {
-    call(Syscall::PartitionCreate, [size, kind.code(), u64::from(rights.bits()), 0, 0, 0])
+/// A partition the program created: its id and the address of its first range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Partition {
+    /// Partition id.
+    pub id: u64,
+    /// Address of its first byte.
+    pub base: u64,
+}
+
+/// Creates a partition of `size` bytes (nothing committed) wherever it fits.
+pub fn partition_create(size: u64, kind: abi::PartitionKind, rights: abi::Rights) -> Result<Partition, Error> {
+    partition_create_at(size, kind, rights, 0)
+}
+
+/// Creates a partition of `size` bytes at `address` (0: wherever it fits).
+pub fn partition_create_at(size: u64, kind: abi::PartitionKind, rights: abi::Rights, address: u64) -> Result<Partition, Error> {
+    let mut base = 0u64;
+    let id = call(Syscall::PartitionCreate, [size, kind.code(), u64::from(rights.bits()), address, &raw mut base as u64, 0])?;
+    Ok(Partition { id, base })
 }
 
 /// Destroys a partition (everything committed is freed).
@@ -153,6 +159,12 @@ pub fn partition_query(id: u64) -> Result<abi::PartitionInfo, Error> {
     let mut info = abi::PartitionInfo::default();
     call(Syscall::PartitionQuery, [id, &raw mut info as u64, 0, 0, 0, 0])?;
     Ok(info)
+}
+
+/// Writes the ids of the caller's partitions into `ids` (as many as fit);
+/// returns how many partitions there are.
+pub fn partition_list(ids: &mut [u64]) -> Result<usize, Error> {
+    call(Syscall::PartitionList, [ids.as_mut_ptr() as u64, ids.len() as u64, 0, 0, 0, 0]).map(|count| count as usize)
 }
 
 /// Commits `[offset, offset + length)` of a partition ahead of use; returns pages committed.
@@ -170,7 +182,35 @@ pub fn partition_resize(id: u64, size: u64) -> Result<(), Error> {
     call(Syscall::PartitionResize, [id, size, 0, 0, 0, 0]).map(|_| ())
 }
 
-/// Sets a partition's rights (never beyond those it was created with).
-pub fn partition_protect(id: u64, rights: abi::Rights) -> Result<(), Error> {
-    call(Syscall::PartitionProtect, [id, u64::from(rights.bits()), 0, 0, 0, 0]).map(|_| ())
+/// Adds a range of `size` bytes to a partition at `address` (0: wherever it
+/// fits); returns the range's address.
+pub fn partition_add_range(id: u64, size: u64, address: u64) -> Result<u64, Error> {
+    call(Syscall::PartitionAddRange, [id, size, address, 0, 0, 0])
+}
+
+/// Sets the rights of `[offset, offset + length)` of a partition (never
+/// beyond those it was created with).
+pub fn partition_protect(id: u64, offset: u64, length: u64, rights: abi::Rights) -> Result<(), Error> {
+    call(Syscall::PartitionProtect, [id, offset, length, u64::from(rights.bits()), 0, 0]).map(|_| ())
+}
+
+/// Gives the kernel a hint about `[offset, offset + length)` of a partition;
+/// returns pages committed (will-need) or dropped (dont-need).
+pub fn partition_advise(id: u64, offset: u64, length: u64, advice: abi::Advice) -> Result<u64, Error> {
+    call(Syscall::PartitionAdvise, [id, offset, length, advice as u64, 0, 0])
+}
+
+/// Declares the working set (bytes), lifetime (ticks) and dependencies the
+/// caller expects.
+pub fn resource_request(working_set: u64, lifetime: u64, dependencies: &[abi::Dependency]) -> Result<(), Error> {
+    call(Syscall::ResourceRequest, [working_set, lifetime, dependencies.as_ptr() as u64, dependencies.len() as u64, 0, 0])
+        .map(|_| ())
+}
+
+/// The caller's memory counters.
+pub fn memory_counters() -> abi::MemoryCounters {
+    let mut counters = abi::MemoryCounters::default();
+    // Cannot fail for a pointer to our own stack.
+    let _ = call(Syscall::MemoryCounters, [&raw mut counters as u64, 0, 0, 0, 0, 0]);
+    counters
 }

@@ -1,4 +1,5 @@
-//! The first process. `init` (or `init run`) runs the demo: `bin/hello`.
+//! The first process. `init` (or `init run`) runs the demos: `bin/hello`,
+//! then `bin/partition-demo` (a process printing its own partition table).
 //! `init test` runs every test program listed in `boot/tests`, adds up the
 //! tallies they report in their exit codes, prints `N passed, M failed`,
 //! and exits 0 only if nothing failed.
@@ -29,23 +30,29 @@ fn main(args: Args) -> i32 {
     }
 }
 
-/// Runs `bin/hello from init` and reports how it ended.
+/// Runs `bin/hello from init`, then `bin/partition-demo`, and reports how
+/// they ended.
 fn demo() -> i32 {
     println!("init: running as pid {}", sys::getpid());
-    match sys::run("bin/hello", &["from", "init"]) {
-        Ok(ExitReason::Exited(code)) => {
-            println!("init: hello exited with {code}");
-            0
-        }
-        Ok(ExitReason::Faulted { kind, address }) => {
-            println!("init: hello died: fault {kind} at {address:#x}");
-            1
-        }
-        Err(error) => {
-            println!("init: cannot run bin/hello: {error}");
-            1
+    let mut failures = 0;
+    for (path, arguments) in [("bin/hello", &["from", "init"][..]), ("bin/partition-demo", &[][..])] {
+        let name = path.trim_start_matches("bin/");
+        match sys::run(path, arguments) {
+            Ok(ExitReason::Exited(code)) => {
+                println!("init: {name} exited with {code}");
+                failures += u32::from(code != 0);
+            }
+            Ok(ExitReason::Faulted { kind, address }) => {
+                println!("init: {name} died: fault {kind} at {address:#x}");
+                failures += 1;
+            }
+            Err(error) => {
+                println!("init: cannot run {path}: {error}");
+                failures += 1;
+            }
         }
     }
+    i32::from(failures > 0)
 }
 
 /// Runs the test programs in `boot/tests` in order and adds up their tallies.

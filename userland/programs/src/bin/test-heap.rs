@@ -1,11 +1,12 @@
-//! The user heap: collections, growth to 64 MiB, anonymous mappings.
+//! The user heap: collections, growth to 64 MiB, one heap partition that
+//! grows by ranges, and plain data partitions.
 
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
-use abi::Error;
+use abi::{Error, PartitionKind, Rights};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -37,13 +38,13 @@ runtime::tests! {
         );
     }
 
-    fn the_heap_grows_around_foreign_mappings() {
-        // Map a page of our own, then ask for more than the heap has free:
-        // the new chunk lands after that page, so it cannot extend the
-        // heap's last chunk and must become a separate arena. Only the pages
+    fn the_heap_grows_around_foreign_partitions() {
+        // Create a partition of our own, then ask for more than the heap has
+        // free: the heap partition cannot grow in place past it, so its new
+        // range lands elsewhere and becomes a separate arena. Only the pages
         // touched here are committed.
         const SIZE: usize = 128 << 20;
-        let foreign = sys::map_anonymous(4096);
+        let foreign = sys::partition_create(4096, PartitionKind::Buffer, Rights::READ | Rights::WRITE);
         check!(foreign.is_ok(), "{foreign:?}");
         let mut big: Vec<u8> = Vec::new();
         check!(big.try_reserve_exact(SIZE).is_ok(), "could not reserve 128 MiB");
@@ -62,30 +63,45 @@ runtime::tests! {
         drop(small);
         let again: Vec<u64> = (0..1000u64).collect();
         check_eq!(again.iter().sum::<u64>(), 499_500);
-        check_eq!(sys::unmap_anonymous(foreign.unwrap_or(0), 4096), Ok(()));
+        check_eq!(sys::partition_destroy(foreign.map_or(0, |p| p.id)), Ok(()));
     }
 
-    fn anonymous_memory_round_trips() {
-        let address = sys::map_anonymous(3 * 4096);
-        check!(address.is_ok(), "{address:?}");
-        let address = address.unwrap_or(0);
+    fn the_heap_is_one_partition_of_several_ranges() {
+        let mut ids = [0u64; 64];
+        let count = sys::partition_list(&mut ids).unwrap_or(0);
+        let heaps: Vec<abi::PartitionInfo> = ids[..count.min(64)]
+            .iter()
+            .filter_map(|&id| sys::partition_query(id).ok())
+            .filter(|info| info.kind == PartitionKind::Heap.code())
+            .collect();
+        check_eq!(heaps.len(), 1, "one heap partition");
+        check!(heaps[0].ranges >= 2, "grown around the foreign partition: {:?}", heaps[0]);
+        check!(heaps[0].committed_pages < heaps[0].size / 4096, "committed on touch only");
+        check_eq!(heaps[0].sealed, 0);
+    }
+
+    fn a_partition_reads_zero_and_keeps_what_is_written() {
+        let partition = sys::partition_create(3 * 4096, PartitionKind::Data, Rights::READ | Rights::WRITE);
+        check!(partition.is_ok(), "{partition:?}");
+        let partition = partition.unwrap_or(sys::Partition { id: 0, base: 0 });
         for page in 0..3u64 {
-            let at = (address + page * 4096) as *mut u64;
-            // SAFETY: inside the mapping just made.
+            let at = (partition.base + page * 4096) as *mut u64;
+            // SAFETY: inside the partition just created.
             unsafe {
                 check_eq!(core::ptr::read_volatile(at), 0, "fresh memory is zeroed");
                 core::ptr::write_volatile(at, page + 1);
                 check_eq!(core::ptr::read_volatile(at), page + 1);
             }
         }
-        check_eq!(sys::unmap_anonymous(address, 3 * 4096), Ok(()));
-        check_eq!(sys::unmap_anonymous(address, 3 * 4096), Err(Error::InvalidArgument));
+        check_eq!(sys::partition_destroy(partition.id), Ok(()));
+        check_eq!(sys::partition_destroy(partition.id), Err(Error::NotFound));
     }
 
-    fn bad_mappings_are_refused() {
-        check_eq!(sys::map_anonymous(0), Err(Error::InvalidArgument));
-        check_eq!(sys::map_anonymous(abi::limits::MAX_MAP + 1), Err(Error::TooLarge));
-        check_eq!(sys::map_anonymous(u64::MAX), Err(Error::TooLarge));
-        check_eq!(sys::unmap_anonymous(0x1234_5000, 4096), Err(Error::InvalidArgument));
+    fn bad_partitions_are_refused() {
+        let rw = Rights::READ | Rights::WRITE;
+        check_eq!(sys::partition_create(0, PartitionKind::Heap, rw), Err(Error::InvalidArgument));
+        check_eq!(sys::partition_create(abi::limits::MAX_PARTITION + 1, PartitionKind::Heap, rw), Err(Error::TooLarge));
+        check_eq!(sys::partition_create(u64::MAX, PartitionKind::Heap, rw), Err(Error::TooLarge));
+        check_eq!(sys::partition_destroy(0x1234_5000), Err(Error::NotFound));
     }
 }

@@ -1,0 +1,474 @@
+//! The partition table's rows and the small structures they are made of:
+//! page ranges, range maps (rights overrides, access hints), sliding-window
+//! access frequencies, and the per-partition and per-space counters.
+
+#![forbid(unsafe_code)]
+
+use abi::Rights;
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+
+/// Bytes per page.
+pub const PAGE_SIZE: u64 = 4096;
+/// Pages per 2 MiB page.
+pub const HUGE_PAGES: u64 = 512;
+
+/// Identifies an address space (one per process).
+pub type SpaceId = u64;
+/// Identifies a partition, unique for the kernel's life.
+pub type PartitionId = u64;
+/// A virtual page number (address / 4096).
+pub type Page = u64;
+/// A physical frame number.
+pub type Frame = u64;
+/// A time in timer ticks.
+pub type Tick = u64;
+
+/// The first page of the 2 MiB-aligned block holding `page`.
+pub const fn block_of(page: Page) -> Page {
+    page - page % HUGE_PAGES
+}
+
+/// What a partition holds (the ABI's kinds, shared with user programs).
+pub use abi::PartitionKind;
+
+/// A half-open range of virtual pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PageRange {
+    /// First page.
+    pub start: Page,
+    /// One past the last page.
+    pub end: Page,
+}
+
+impl PageRange {
+    /// `[start, end)`.
+    pub const fn new(start: Page, end: Page) -> PageRange {
+        PageRange { start, end }
+    }
+
+    /// Number of pages.
+    pub const fn len(&self) -> u64 {
+        self.end - self.start
+    }
+
+    /// Whether the range holds no page.
+    pub const fn is_empty(&self) -> bool {
+        self.end <= self.start
+    }
+
+    /// Whether `page` is inside.
+    pub const fn contains(&self, page: Page) -> bool {
+        self.start <= page && page < self.end
+    }
+
+    /// Whether `other` lies entirely inside.
+    pub const fn covers(&self, other: &PageRange) -> bool {
+        self.start <= other.start && other.end <= self.end
+    }
+
+    /// Whether the two ranges share a page.
+    pub const fn overlaps(&self, other: &PageRange) -> bool {
+        self.start < other.end && other.start < self.end
+    }
+}
+
+/// Disjoint page ranges, each with a value; pages not in a range have none.
+/// Adjacent ranges with equal values are merged, so the map stays as small
+/// as the distinct runs it describes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RangeMap<V> {
+    entries: BTreeMap<Page, (Page, V)>,
+}
+
+impl<V> Default for RangeMap<V> {
+    fn default() -> RangeMap<V> {
+        RangeMap { entries: BTreeMap::new() }
+    }
+}
+
+impl<V: Copy + Eq> RangeMap<V> {
+    /// The value at `page`.
+    pub fn get(&self, page: Page) -> Option<V> {
+        let (_, &(end, value)) = self.entries.range(..=page).next_back()?;
+        (page < end).then_some(value)
+    }
+
+    /// Removes every value inside `range`, splitting ranges that cross its ends.
+    pub fn clear(&mut self, range: PageRange) {
+        if range.is_empty() {
+            return;
+        }
+        let first = self.entries.range(..range.start).next_back().map_or(range.start, |(&start, _)| start);
+        let crossing: Vec<(Page, Page, V)> =
+            self.entries.range(first..range.end).map(|(&start, &(end, value))| (start, end, value)).collect();
+        for (start, end, value) in crossing {
+            if end <= range.start {
+                continue;
+            }
+            self.entries.remove(&start);
+            if start < range.start {
+                self.entries.insert(start, (range.start, value));
+            }
+            if end > range.end {
+                self.entries.insert(range.end, (end, value));
+            }
+        }
+    }
+
+    /// Gives every page of `range` the value `value`.
+    pub fn set(&mut self, range: PageRange, value: V) {
+        if range.is_empty() {
+            return;
+        }
+        self.clear(range);
+        let mut start = range.start;
+        let mut end = range.end;
+        if let Some((&before, &(before_end, before_value))) = self.entries.range(..start).next_back()
+            && before_end == start
+            && before_value == value
+        {
+            self.entries.remove(&before);
+            start = before;
+        }
+        if let Some(&(after_end, after_value)) = self.entries.get(&end)
+            && after_value == value
+        {
+            self.entries.remove(&end);
+            end = after_end;
+        }
+        self.entries.insert(start, (end, value));
+    }
+
+    /// The ranges and their values, in page order.
+    pub fn iter(&self) -> impl Iterator<Item = (PageRange, V)> + '_ {
+        self.entries.iter().map(|(&start, &(end, value))| (PageRange::new(start, end), value))
+    }
+
+    /// Number of ranges.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no page has a value.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Ticks per window of a [`Recent`] count.
+pub const WINDOW_TICKS: Tick = 64;
+/// Windows a [`Recent`] count keeps.
+pub const WINDOWS: usize = 4;
+
+/// Events counted over the last [`WINDOWS`] windows of [`WINDOW_TICKS`]
+/// ticks each: an access frequency that forgets the past.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Recent {
+    /// The window `now` falls in, as `now / WINDOW_TICKS`.
+    window: u64,
+    /// Counts per window; index `window % WINDOWS` is the current one.
+    counts: [u64; WINDOWS],
+}
+
+impl Recent {
+    fn advance(&mut self, now: Tick) {
+        let window = now / WINDOW_TICKS;
+        if window <= self.window {
+            return;
+        }
+        let passed = (window - self.window).min(WINDOWS as u64);
+        for step in 1..=passed {
+            self.counts[((self.window + step) % WINDOWS as u64) as usize] = 0;
+        }
+        self.window = window;
+    }
+
+    /// Counts `events` at time `now`.
+    pub fn record(&mut self, now: Tick, events: u64) {
+        self.advance(now);
+        let current = (self.window % WINDOWS as u64) as usize;
+        self.counts[current] += events;
+    }
+
+    /// Events in the current window and the [`WINDOWS`]` - 1` before it.
+    pub fn total(&self, now: Tick) -> u64 {
+        let mut copy = *self;
+        copy.advance(now);
+        copy.counts.iter().sum()
+    }
+}
+
+/// How a program expects to use a range (`partition_advise`), kept for
+/// the commit policies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pattern {
+    /// Touched in address order.
+    Sequential,
+    /// Touched in no predictable order.
+    Random,
+}
+
+/// Statistics of one partition.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PartitionCounters {
+    /// Pages committed with contents when the program was loaded.
+    pub loaded: u64,
+    /// Faults resolved by committing a page.
+    pub demand_commits: u64,
+    /// Pages committed on request (a policy or the program) before use.
+    pub ahead_commits: u64,
+    /// Pages committed ahead that were later touched.
+    pub hits: u64,
+    /// Pages committed ahead that were released without being touched.
+    pub waste: u64,
+    /// Pages decommitted.
+    pub decommits: u64,
+    /// Most pages committed at once.
+    pub peak_committed: u64,
+    /// Page faults taken in the partition (of any outcome).
+    pub faults: u64,
+    /// 2 MiB blocks turned into 2 MiB pages.
+    pub promotions: u64,
+    /// 2 MiB pages split back into 4 KiB pages.
+    pub demotions: u64,
+}
+
+/// One partition: its entry in the partition table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Partition {
+    /// Identity.
+    pub id: PartitionId,
+    /// The owning address space.
+    pub space: SpaceId,
+    /// What it holds.
+    pub kind: PartitionKind,
+    /// The rights its pages are mapped with, except where `overrides` says otherwise.
+    pub rights: Rights,
+    /// Sub-ranges protected to other rights than `rights`.
+    pub overrides: RangeMap<Rights>,
+    /// The most rights it may ever have (set at creation; `protect` cannot exceed it).
+    pub max_rights: Rights,
+    /// Its virtual ranges, in the order they were added (may be several).
+    pub ranges: Vec<PageRange>,
+    /// Committed pages and their frames (also for pages inside 2 MiB pages).
+    pub committed: BTreeMap<Page, Frame>,
+    /// First pages of the 2 MiB-aligned blocks mapped as 2 MiB pages.
+    pub huge: BTreeSet<Page>,
+    /// Committed pages per 2 MiB-aligned block (by first page).
+    pub fill: BTreeMap<Page, u64>,
+    /// Pages committed ahead of use and not seen touched yet.
+    pub untouched: BTreeSet<Page>,
+    /// Access patterns the program declared.
+    pub hints: RangeMap<Pattern>,
+    /// Counters.
+    pub counters: PartitionCounters,
+    /// Faults over the recent windows.
+    pub recent_faults: Recent,
+    /// Pages seen accessed by accessed-bit samples over the recent windows.
+    pub recent_accessed: Recent,
+    /// Laid out by the loader: see [`super::VassError::Sealed`].
+    pub sealed: bool,
+}
+
+impl Partition {
+    /// Total size in pages.
+    pub fn pages(&self) -> u64 {
+        self.ranges.iter().map(PageRange::len).sum()
+    }
+
+    /// Whether `page` belongs to the partition.
+    pub fn contains(&self, page: Page) -> bool {
+        self.ranges.iter().any(|range| range.contains(page))
+    }
+
+    /// The range of the partition that holds `page`.
+    pub fn range_of(&self, page: Page) -> Option<PageRange> {
+        self.ranges.iter().copied().find(|range| range.contains(page))
+    }
+
+    /// Whether every page of `range` belongs to the partition.
+    pub fn covers(&self, range: &PageRange) -> bool {
+        let mut page = range.start;
+        while page < range.end {
+            match self.range_of(page) {
+                Some(r) => page = r.end,
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// The rights of `page`.
+    pub fn rights_at(&self, page: Page) -> Rights {
+        self.overrides.get(page).unwrap_or(self.rights)
+    }
+
+    /// Whether the 2 MiB-aligned block starting at `start` lies in one of
+    /// its ranges with the same rights on every page: it may be a 2 MiB page.
+    pub fn huge_eligible(&self, start: Page) -> bool {
+        let block = PageRange::new(start, start + HUGE_PAGES);
+        if !start.is_multiple_of(HUGE_PAGES) || !self.range_of(start).is_some_and(|range| range.covers(&block)) {
+            return false;
+        }
+        let rights = self.rights_at(start);
+        self.overrides.iter().filter(|(range, _)| range.overlaps(&block)).all(|(range, value)| range.covers(&block) && value == rights)
+    }
+
+    /// Physically contiguous extents of the committed frames, in page order.
+    pub fn extents(&self) -> u64 {
+        let mut extents = 0;
+        let mut previous: Option<(Page, Frame)> = None;
+        for (&page, &frame) in &self.committed {
+            if previous.is_none_or(|(p, f)| p + 1 != page || f + 1 != frame) {
+                extents += 1;
+            }
+            previous = Some((page, frame));
+        }
+        extents
+    }
+}
+
+/// What a process declared with `resource_request`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Declaration {
+    /// Expected working set, in pages.
+    pub working_set: u64,
+    /// Expected lifetime, in ticks (0: unknown).
+    pub lifetime: Tick,
+    /// Programs it will start.
+    pub programs: Vec<alloc::string::String>,
+    /// Partitions of its own it will use.
+    pub partitions: Vec<PartitionId>,
+}
+
+/// Statistics of one address space (one process), kept after its
+/// partitions are gone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpaceCounters {
+    /// Faults resolved by committing a page.
+    pub faults_demand: u64,
+    /// Faults on pages already committed (a racing commit).
+    pub faults_spurious: u64,
+    /// Faults outside every partition.
+    pub faults_unmapped: u64,
+    /// Faults the partition's rights forbid.
+    pub faults_violation: u64,
+    /// Faults that found no frame.
+    pub faults_oom: u64,
+    /// Faults by reads.
+    pub fault_reads: u64,
+    /// Faults by writes.
+    pub fault_writes: u64,
+    /// Faults by instruction fetches.
+    pub fault_executes: u64,
+    /// Pages loaded with the program.
+    pub loaded: u64,
+    /// Pages committed on demand.
+    pub demand_commits: u64,
+    /// Pages committed ahead of use.
+    pub ahead_commits: u64,
+    /// Pages committed ahead and later touched.
+    pub hits: u64,
+    /// Pages committed ahead and released untouched.
+    pub waste: u64,
+    /// Pages decommitted.
+    pub decommits: u64,
+    /// Pages committed now.
+    pub committed: u64,
+    /// Most pages committed at once.
+    pub peak_committed: u64,
+    /// Committed pages × ticks, up to the last update.
+    pub footprint: u64,
+    /// Time-stamp-counter cycles spent resolving faults.
+    pub fault_cycles: u64,
+    /// 2 MiB blocks turned into 2 MiB pages.
+    pub promotions: u64,
+    /// 2 MiB pages split back into 4 KiB pages.
+    pub demotions: u64,
+    /// Page-table entries read by accessed-bit samples.
+    pub sampled: u64,
+}
+
+impl SpaceCounters {
+    /// Every fault, whatever its outcome.
+    pub fn faults(&self) -> u64 {
+        self.faults_demand + self.faults_spurious + self.faults_unmapped + self.faults_violation + self.faults_oom
+    }
+}
+
+/// Per-space state: counters and what the process declared.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SpaceState {
+    /// Counters.
+    pub counters: SpaceCounters,
+    /// When `counters.footprint` was last brought up to date.
+    pub accounted_at: Tick,
+    /// When the space was first seen.
+    pub born: Tick,
+    /// The latest resource request.
+    pub declared: Option<Declaration>,
+}
+
+impl SpaceState {
+    /// Adds the footprint up to `now`.
+    pub fn account(&mut self, now: Tick) {
+        let elapsed = now.saturating_sub(self.accounted_at);
+        self.counters.footprint += self.counters.committed * elapsed;
+        self.accounted_at = self.accounted_at.max(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_maps_split_and_merge() {
+        let mut map = RangeMap::default();
+        map.set(PageRange::new(10, 20), 1);
+        map.set(PageRange::new(12, 14), 2);
+        assert_eq!(map.get(11), Some(1));
+        assert_eq!(map.get(12), Some(2));
+        assert_eq!(map.get(14), Some(1));
+        assert_eq!(map.get(20), None);
+        assert_eq!(map.len(), 3);
+        map.set(PageRange::new(12, 14), 1);
+        assert_eq!(map.len(), 1, "equal neighbours merge back");
+        map.clear(PageRange::new(5, 11));
+        map.clear(PageRange::new(19, 30));
+        assert_eq!(map.iter().collect::<Vec<_>>(), [(PageRange::new(11, 19), 1)]);
+        map.clear(PageRange::new(0, 100));
+        assert!(map.is_empty());
+        map.set(PageRange::new(3, 3), 7);
+        assert!(map.is_empty(), "an empty range sets nothing");
+    }
+
+    #[test]
+    fn recent_counts_forget_old_windows() {
+        let mut recent = Recent::default();
+        recent.record(0, 5);
+        recent.record(WINDOW_TICKS, 1);
+        assert_eq!(recent.total(WINDOW_TICKS), 6);
+        assert_eq!(recent.total(WINDOW_TICKS * WINDOWS as u64 - 1), 6);
+        assert_eq!(recent.total(WINDOW_TICKS * WINDOWS as u64), 1, "the first window has slid out");
+        assert_eq!(recent.total(WINDOW_TICKS * 100), 0);
+        recent.record(WINDOW_TICKS * 100, 2);
+        assert_eq!(recent.total(WINDOW_TICKS * 100), 2);
+        recent.record(3, 4);
+        assert_eq!(recent.total(WINDOW_TICKS * 100), 6, "late events land in the current window");
+    }
+
+    #[test]
+    fn footprint_integrates_committed_pages_over_time() {
+        let mut state = SpaceState::default();
+        state.account(10);
+        state.counters.committed = 3;
+        state.account(20);
+        state.counters.committed = 1;
+        state.account(25);
+        assert_eq!(state.counters.footprint, 35);
+        state.account(5);
+        assert_eq!(state.counters.footprint, 35, "time never runs backwards");
+    }
+}
