@@ -107,7 +107,10 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
     }
     match config.mode {
         Mode::Test => ktest::run(config.test_filter),
-        Mode::Run => run(config.init_path, config.init_arguments),
+        Mode::Run => {
+            process::start_sampler(config.sample_ticks);
+            run(config.init_path, config.init_arguments)
+        }
     }
 }
 

@@ -130,6 +130,9 @@ pub struct BootConfig<'a> {
     /// Whether each process's counters are logged as a `memstat` line when
     /// it ends (`memstat=on`, the default, or `memstat=off`).
     pub memstat: bool,
+    /// Ticks between accessed-bit scans of every process (`sample=64` by
+    /// default; `sample=0` turns the sampler off).
+    pub sample_ticks: u64,
     warnings: [Option<ConfigWarning<'a>>; MAX_WARNINGS],
 }
 
@@ -150,6 +153,7 @@ impl Default for BootConfig<'_> {
             init_arguments: None,
             huge_pages: true,
             memstat: true,
+            sample_ticks: 64,
             warnings: [None; MAX_WARNINGS],
         }
     }
@@ -184,6 +188,7 @@ impl<'a> BootConfig<'a> {
                 }
                 "huge" => parse_switch(value).map(|on| config.huge_pages = on),
                 "memstat" => parse_switch(value).map(|on| config.memstat = on),
+                "sample" => value.parse::<u64>().ok().filter(|&ticks| ticks <= 1_000_000).map(|ticks| config.sample_ticks = ticks),
                 _ => {
                     config.warn(ConfigWarning::UnknownKey(key));
                     continue;
@@ -265,8 +270,10 @@ mod tests {
         assert_eq!(config.test_filter, None);
         assert_eq!(config.warnings().count(), 0);
         assert!(config.huge_pages && config.memstat, "on by default");
-        let config = BootConfig::parse("huge=off memstat=off");
+        assert_eq!(config.sample_ticks, 64);
+        let config = BootConfig::parse("huge=off memstat=off sample=0");
         assert!(!config.huge_pages && !config.memstat);
+        assert_eq!(config.sample_ticks, 0);
         let config = BootConfig::parse("huge=maybe");
         assert!(config.huge_pages);
         assert_eq!(config.warnings().next(), Some(ConfigWarning::BadValue { key: "huge", value: "maybe" }));

@@ -77,20 +77,9 @@ impl UserSpace {
         }
     }
 
-    /// Maps one fresh zeroed frame at `page` with `flags` (plus PRESENT and
-    /// USER_ACCESSIBLE). Used for eager mappings and for demand paging.
-    pub fn map_zeroed_page(&mut self, page: Page<Size4KiB>, flags: PageTableFlags) -> Result<(), MapError> {
-        let frames = OwnedFrames::alloc_zeroed(0, FrameState::User).ok_or(MapError::OutOfFrames)?;
-        // SAFETY: the frame is fresh and owned by us; `map_frame` hands it to
-        // this space, which frees it on unmap or drop.
-        unsafe { self.map_frame(page, frames.first(), flags) }?;
-        frames.leak();
-        Ok(())
-    }
-
     /// Maps `frame` at `page` with `flags` (plus PRESENT and USER_ACCESSIBLE).
-    /// The space frees the frame when it is unmapped by `unmap_pages` or when
-    /// the space is dropped; `unmap_page` hands it back instead.
+    /// The space frees the frame if it is still mapped when the space is
+    /// dropped; `unmap_page` hands it back instead.
     ///
     /// # Safety
     /// `frame` must be a user frame the caller owns and gives to this space;
@@ -203,46 +192,6 @@ impl UserSpace {
             flush.ignore();
         }
         Ok(())
-    }
-
-    /// Maps `pages` fresh zeroed pages from `start`; on failure unmaps what
-    /// it mapped and returns the error.
-    pub fn map_zeroed(&mut self, start: VirtAddr, pages: u64, flags: PageTableFlags) -> Result<(), MapError> {
-        let first = Page::<Size4KiB>::from_start_address(start).map_err(|_| MapError::BadRange)?;
-        for index in 0..pages {
-            if let Err(error) = self.map_zeroed_page(first + index, flags) {
-                self.unmap_pages(start, index);
-                return Err(error);
-            }
-        }
-        Ok(())
-    }
-
-    /// Unmaps whatever is mapped in `pages` pages from `start`, frees the
-    /// frames and flushes the TLB if this space is active. Returns how many
-    /// pages were mapped.
-    pub fn unmap_pages(&mut self, start: VirtAddr, pages: u64) -> u64 {
-        let Ok(first) = Page::<Size4KiB>::from_start_address(start) else { return 0 };
-        let mut released = 0;
-        for index in 0..pages {
-            if let Ok((frame, flush)) = self.mapper.unmap(first + index) {
-                // Flushed below, once for the whole range, if active.
-                flush.ignore();
-                let _ = frame::free(frame, 0);
-                released += 1;
-            }
-        }
-        self.committed -= released;
-        if released > 0 && self.is_active() {
-            if pages > 32 {
-                x86_64::instructions::tlb::flush_all();
-            } else {
-                for index in 0..pages {
-                    x86_64::instructions::tlb::flush((first + index).start_address());
-                }
-            }
-        }
-        released
     }
 
     /// Copies `data` into mapped memory at `address` through the kernel's

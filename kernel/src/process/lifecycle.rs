@@ -91,6 +91,37 @@ pub fn configure(huge_pages: bool, memstat: bool) {
     log::info!("vass: 2 MiB pages {}, memstat lines {}", switch(huge_pages), switch(memstat));
 }
 
+/// Starts the kernel task that samples every process's accessed bits each
+/// `ticks` timer ticks (0: never), feeding the partitions' recent-access
+/// frequencies; each scan's cycles are charged to the process sampled.
+pub fn start_sampler(ticks: u64) {
+    if ticks == 0 {
+        return;
+    }
+    let started = sched::spawn_kernel("vass-sampler", move || {
+        loop {
+            sched::sleep(ticks);
+            sample_all();
+        }
+    });
+    if let Err(error) = started {
+        log::warn!("vass: no accessed-bit sampler: {error:?}");
+    }
+}
+
+/// One accessed-bit scan of every live process.
+fn sample_all() {
+    let mut table = TABLE.lock();
+    let mut vass = vass();
+    let pids: Vec<Pid> = table.processes.keys().copied().collect();
+    for pid in pids {
+        let Some(space) = table.processes.get_mut(&pid).and_then(|process| process.space.as_mut()) else { continue };
+        let started = cpu::rdtsc();
+        vass.sample_accessed(pid, &mut SpaceTables { id: pid, space });
+        vass.add_sample_cycles(pid, cpu::rdtsc().wrapping_sub(started));
+    }
+}
+
 /// Makes the ramdisk available to `spawn` and `read_file`.
 pub fn init(ramdisk: Ramdisk<'static>) {
     RAMDISK.call_once(|| ramdisk);
@@ -755,6 +786,7 @@ pub fn partition_query(id: u64) -> Result<abi::PartitionInfo, Error> {
             ranges: partition.ranges.len() as u64,
             protected_ranges: partition.overrides.len() as u64,
             committed_pages: partition.committed.len() as u64,
+            uncommitted_pages: partition.pages() - partition.committed.len() as u64,
             extents: partition.extents(),
             huge_pages: partition.huge.len() as u64,
             promotions: partition.counters.promotions,
@@ -816,6 +848,8 @@ fn memory_counters(
         footprint: counters.footprint,
         fault_cycles: counters.fault_cycles,
         sampled: counters.sampled,
+        sample_scans: counters.sample_scans,
+        sample_cycles: counters.sample_cycles,
         promotions: counters.promotions,
         demotions: counters.demotions,
         declared_working_set: declared.map_or(0, |d| d.working_set),

@@ -99,16 +99,19 @@ pub fn init() -> Result<(), crate::mm::paging::MapError> {
         next_id: 1,
         switches: 0,
     });
-    let idle = spawn_kernel("idle", || loop {
-        cpu::wait_for_interrupt();
-    })?;
+    // Interrupts stay off until the idle task is known: a timer tick in
+    // between would see `idle == 0` (the boot task), switch to the new idle
+    // task as "leaving idle", and never queue the boot task again.
     without_interrupts(|| {
+        let idle = spawn_kernel("idle", || loop {
+            cpu::wait_for_interrupt();
+        })?;
         with_scheduler(|scheduler| {
             scheduler.policy.remove(idle);
             scheduler.idle = idle;
-        })
-    });
-    Ok(())
+        });
+        Ok(())
+    })
 }
 
 /// The running task (0, the boot task, before the scheduler starts).

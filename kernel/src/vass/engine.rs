@@ -1076,6 +1076,46 @@ impl Vass {
         sampled
     }
 
+    /// Reads and clears the accessed bit of every committed page of `space`
+    /// (one bit per 2 MiB page): pages seen accessed count toward their
+    /// partition's recent-access frequency, and pages committed ahead among
+    /// them become hits. Returns how many entries were read (the cost).
+    pub fn sample_accessed(&mut self, space: SpaceId, table: &mut impl PageTable) -> u64 {
+        let now = self.now;
+        let (mut read, mut hits) = (0, 0);
+        for partition in self.partitions.values_mut().filter(|p| p.space == space) {
+            let mut accessed = 0;
+            let mut seen = Vec::new();
+            let mut page = partition.committed.keys().next().copied();
+            while let Some(current) = page {
+                let block = block_of(current);
+                let (first, end) = if partition.huge.contains(&block) { (block, block + HUGE_PAGES) } else { (current, current + 1) };
+                read += 1;
+                if table.accessed(space, first, true) {
+                    accessed += end - first;
+                    seen.extend(partition.untouched.range(first..end).copied());
+                }
+                page = partition.committed.range(end..).next().map(|(&next, _)| next);
+            }
+            for page in &seen {
+                partition.untouched.remove(page);
+            }
+            partition.counters.hits += seen.len() as u64;
+            hits += seen.len() as u64;
+            partition.recent_accessed.record(now, accessed);
+        }
+        let counters = &mut self.space_mut(space).counters;
+        counters.hits += hits;
+        counters.sampled += read;
+        counters.sample_scans += 1;
+        read
+    }
+
+    /// Adds `cycles` spent sampling accessed bits of `space` to its counters.
+    pub fn add_sample_cycles(&mut self, space: SpaceId, cycles: u64) {
+        self.space_mut(space).counters.sample_cycles += cycles;
+    }
+
     /// Checks that the partition table, the VASM, the per-space counters
     /// and the page tables agree: ranges are disjoint and registered,
     /// committed pages lie in their partitions and are mapped to exactly

@@ -89,6 +89,16 @@ fn hardware_page(page: Page) -> Option<HardwarePage> {
     Some(HardwarePage::containing_address(address))
 }
 
+impl SpaceTables<'_> {
+    /// The accessed and dirty bits of the entry mapping `page`, which a
+    /// change of rights keeps (the processor's record of use is not ours
+    /// to drop).
+    fn status_bits(&self, page: HardwarePage) -> PageTableFlags {
+        let status = PageTableFlags::ACCESSED | PageTableFlags::DIRTY;
+        self.space.translate(page.start_address()).map_or(PageTableFlags::empty(), |(_, flags)| flags & status)
+    }
+}
+
 impl PageTable for SpaceTables<'_> {
     fn map(&mut self, space: SpaceId, page: Page, frame: Frame, rights: Rights) -> Result<(), VassError> {
         let page = hardware_page(page).filter(|_| space == self.id).ok_or(VassError::PageTable)?;
@@ -105,7 +115,8 @@ impl PageTable for SpaceTables<'_> {
 
     fn protect(&mut self, space: SpaceId, page: Page, rights: Rights) -> Result<(), VassError> {
         let page = hardware_page(page).filter(|_| space == self.id).ok_or(VassError::PageTable)?;
-        self.space.set_page_flags(page, flags(rights)).map_err(|_| VassError::PageTable)
+        let status = self.status_bits(page);
+        self.space.set_page_flags(page, flags(rights) | status).map_err(|_| VassError::PageTable)
     }
 
     fn accessed(&mut self, space: SpaceId, page: Page, clear: bool) -> bool {
@@ -142,8 +153,9 @@ impl PageTable for SpaceTables<'_> {
 
     fn protect_huge(&mut self, space: SpaceId, page: Page, rights: Rights) -> Result<(), VassError> {
         let page = hardware_page(page).filter(|_| space == self.id).ok_or(VassError::PageTable)?;
+        let status = self.status_bits(page);
         let page = HugePage::from_start_address(page.start_address()).map_err(|_| VassError::PageTable)?;
-        self.space.set_huge_flags(page, flags(rights)).map_err(|_| VassError::PageTable)
+        self.space.set_huge_flags(page, flags(rights) | status).map_err(|_| VassError::PageTable)
     }
 
     fn translate(&self, space: SpaceId, page: Page) -> Option<(Frame, Rights)> {

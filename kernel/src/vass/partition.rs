@@ -388,6 +388,10 @@ pub struct SpaceCounters {
     pub demotions: u64,
     /// Page-table entries read by accessed-bit samples.
     pub sampled: u64,
+    /// Periodic scans of the space's accessed bits.
+    pub sample_scans: u64,
+    /// Time-stamp-counter cycles spent in those scans.
+    pub sample_cycles: u64,
 }
 
 impl SpaceCounters {

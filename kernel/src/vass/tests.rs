@@ -622,6 +622,34 @@ fn shrinking_through_a_2mib_page_splits_it_and_frees_the_cut() {
     vass.check_invariants(&mmu, &frames).unwrap();
 }
 
+#[test]
+fn periodic_samples_read_and_clear_accessed_bits() {
+    let (mut vass, mut mmu, mut frames) = setup();
+    let (id, range) = vass.create(1, 8, PartitionKind::Heap, RW, None, WINDOW).unwrap();
+    let (huge_id, _) = vass.create(1, HUGE_PAGES, PartitionKind::Buffer, RW, Some(BLOCK), WINDOW).unwrap();
+    vass.commit(1, huge_id, PageRange::new(BLOCK, BLOCK + HUGE_PAGES), &mut mmu, &mut frames).unwrap();
+    for page in range.start..range.start + 4 {
+        vass.fault(1, page, Access::Write, &mut mmu, &mut frames);
+    }
+    vass.commit(1, id, PageRange::new(range.start + 4, range.start + 6), &mut mmu, &mut frames).unwrap();
+    mmu.touch(1, range.start);
+    mmu.touch(1, range.start + 1);
+    mmu.touch(1, range.start + 4);
+    mmu.touch(1, BLOCK + 9);
+    vass.set_time(10);
+    assert_eq!(vass.sample_accessed(1, &mut mmu), 6 + 1, "one entry per 4 KiB page, one per 2 MiB page");
+    let partition = vass.partition(id).unwrap();
+    assert_eq!(partition.recent_accessed.total(10), 3);
+    assert_eq!((partition.counters.hits, partition.untouched.len()), (1, 1), "the touched page committed ahead is a hit");
+    assert_eq!(vass.partition(huge_id).unwrap().recent_accessed.total(10), HUGE_PAGES);
+    assert!(mmu.accessed.is_empty(), "the bits were cleared for the next sample");
+    vass.sample_accessed(1, &mut mmu);
+    assert_eq!(vass.partition(id).unwrap().recent_accessed.total(10), 3, "nothing new was touched");
+    let counters = vass.space_counters(1).unwrap();
+    assert_eq!((counters.sample_scans, counters.sampled), (2, 14));
+    vass.check_invariants(&mmu, &frames).unwrap();
+}
+
 /// Operations of the model check.
 #[derive(Clone, Debug)]
 enum Operation {
@@ -831,6 +859,7 @@ proptest! {
                 Operation::Sample { space } => {
                     let untouched: usize = vass.partitions_of(space).map(|p| p.untouched.len()).sum();
                     prop_assert_eq!(vass.sample_untouched(space, &mut mmu), untouched as u64);
+                    vass.sample_accessed(space, &mut mmu);
                 }
             }
             model.sync_ranges(&vass);

@@ -396,6 +396,8 @@ words! {
         pub protected_ranges,
         /// Pages committed now.
         pub committed_pages,
+        /// Pages not committed (size in pages minus committed).
+        pub uncommitted_pages,
         /// Physically contiguous extents of the committed frames.
         pub extents,
         /// 2 MiB pages backing it now.
@@ -488,6 +490,10 @@ words! {
         pub fault_cycles,
         /// Page-table entries read by accessed-bit samples.
         pub sampled,
+        /// Periodic scans of its accessed bits (every `sample=` ticks).
+        pub sample_scans,
+        /// Time-stamp-counter cycles spent in those scans.
+        pub sample_cycles,
         /// 2 MiB-aligned blocks turned into 2 MiB pages.
         pub promotions,
         /// 2 MiB pages split back into 4 KiB pages.

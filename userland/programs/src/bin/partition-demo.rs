@@ -33,13 +33,13 @@ fn print_table(title: &str) {
     let rows: Vec<PartitionInfo> = ids[..count].iter().filter_map(|&id| sys::partition_query(id).ok()).collect();
     println!("partition table of pid {} ({title}):", sys::getpid());
     println!(
-        "{:>4} {:<8} {:<4} {:<6} {:>14} {:>9} {:>3} {:>6} {:>6} {:>6} {:>6} {:>5} {:>5} {:>5} {:>6} {:>7} {:>3}",
-        "id", "kind", "rwx", "sealed", "base", "KiB", "rng", "commit", "loaded", "demand", "ahead", "hits", "untch", "waste", "faults", "extents", "2M"
+        "{:>4} {:<8} {:<4} {:<6} {:>14} {:>9} {:>3} {:>6} {:>6} {:>6} {:>6} {:>5} {:>5} {:>5} {:>6} {:>7} {:>3} {:>6}",
+        "id", "kind", "rwx", "sealed", "base", "KiB", "rng", "commit", "loaded", "demand", "ahead", "hits", "untch", "waste", "faults", "extents", "2M", "recent"
     );
     for row in &rows {
         let kind = PartitionKind::from_code(row.kind).map_or(String::from("?"), |kind| alloc::format!("{kind}"));
         println!(
-            "{:>4} {:<8} {:<4} {:<6} {:>#14x} {:>9} {:>3} {:>6} {:>6} {:>6} {:>6} {:>5} {:>5} {:>5} {:>6} {:>7} {:>3}",
+            "{:>4} {:<8} {:<4} {:<6} {:>#14x} {:>9} {:>3} {:>6} {:>6} {:>6} {:>6} {:>5} {:>5} {:>5} {:>6} {:>7} {:>3} {:>6}",
             row.id,
             kind,
             rights(row.rights),
@@ -57,6 +57,7 @@ fn print_table(title: &str) {
             row.faults,
             row.extents,
             row.huge_pages,
+            row.recent_accessed,
         );
     }
 }

@@ -333,6 +333,34 @@ runtime::tests! {
         check_eq!(sys::system_info().user_frames, before);
     }
 
+    fn periodic_samples_show_which_partition_is_hot() {
+        let hot = create(16 * PAGE, PartitionKind::Buffer);
+        let cold = create(16 * PAGE, PartitionKind::Buffer);
+        for page in 0..16 {
+            touch(hot.base + page * PAGE);
+            touch(cold.base + page * PAGE);
+        }
+        let before = sys::memory_counters();
+        let mut rounds = 0;
+        // Keep the hot partition busy across three scans of the sampler.
+        while sys::memory_counters().sample_scans < before.sample_scans + 3 && rounds < 400 {
+            for page in 0..16 {
+                touch(hot.base + page * PAGE);
+            }
+            sys::sleep(4);
+            rounds += 1;
+        }
+        let after = sys::memory_counters();
+        check!(after.sample_scans >= before.sample_scans + 3, "the sampler ran: {after:?}");
+        check!(after.sample_cycles > before.sample_cycles && after.sampled > before.sampled);
+        let (hot_info, cold_info) = (query(hot.id), query(cold.id));
+        check!(hot_info.recent_accessed >= 2 * 16, "{hot_info:?}");
+        check!(hot_info.recent_accessed > cold_info.recent_accessed, "hot {hot_info:?} cold {cold_info:?}");
+        check_eq!((hot_info.uncommitted_pages, hot_info.committed_pages), (0, 16));
+        check_eq!(sys::partition_destroy(hot.id), Ok(()));
+        check_eq!(sys::partition_destroy(cold.id), Ok(()));
+    }
+
     fn memory_counters_add_up() {
         let counters = sys::memory_counters();
         check_eq!(counters.pid, sys::getpid());
