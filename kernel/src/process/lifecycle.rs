@@ -117,8 +117,10 @@ fn sample_all() {
     for pid in pids {
         let Some(space) = table.processes.get_mut(&pid).and_then(|process| process.space.as_mut()) else { continue };
         let started = cpu::rdtsc();
-        vass.sample_accessed(pid, &mut SpaceTables { id: pid, space });
+        let mut tables = SpaceTables { id: pid, space };
+        vass.sample_accessed(pid, &mut tables);
         vass.add_sample_cycles(pid, cpu::rdtsc().wrapping_sub(started));
+        check_in_debug(&vass, &tables, Scope::Space(pid));
     }
 }
 
@@ -198,11 +200,12 @@ fn loader_partition(pid: Pid, space: &mut UserSpace, piece: Piece) -> Result<(),
         _ => Error::BadExecutable,
     })?;
     vass.seal(id);
+    let mut tables = SpaceTables { id: pid, space };
     if piece.eager > 0 {
         let committed = PageRange::new(range.end - piece.eager.min(piece.pages), range.end);
-        vass.populate(pid, id, committed, &mut SpaceTables { id: pid, space }, &mut KernelFrames)
-            .map_err(|_| Error::OutOfMemory)?;
+        vass.populate(pid, id, committed, &mut tables, &mut KernelFrames).map_err(|_| Error::OutOfMemory)?;
     }
+    check_in_debug(&vass, &tables, Scope::Space(pid));
     Ok(())
 }
 
