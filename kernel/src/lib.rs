@@ -16,6 +16,7 @@ extern crate alloc;
 pub mod config;
 pub mod exec;
 pub mod mm;
+pub mod policy;
 pub mod ramdisk;
 pub mod vass;
 pub mod verdict;

@@ -224,9 +224,9 @@ impl<'a> BuddyAllocator<'a> {
         Some(block)
     }
 
-    /// Frees a block obtained from `alloc` with the same `order`. Its
-    /// reference count must be 1 (only the owner) or 0.
-    pub fn free(&mut self, frame: u64, order: usize) -> Result<(), FreeError> {
+    /// Checks that `frame` heads an allocated block of `order` with at most
+    /// one reference (what `free` and `split` need); returns its state.
+    fn sole_owner_block(&self, frame: u64, order: usize) -> Result<FrameState, FreeError> {
         let meta = self.meta.get(frame as usize).ok_or(FreeError::OutOfRange)?;
         if matches!(meta.state, FrameState::Free | FrameState::Reserved) {
             return Err(FreeError::NotAllocated);
@@ -240,7 +240,13 @@ impl<'a> BuddyAllocator<'a> {
         if meta.refcount > 1 {
             return Err(FreeError::StillReferenced);
         }
-        let state = meta.state;
+        Ok(meta.state)
+    }
+
+    /// Frees a block obtained from `alloc` with the same `order`. Its
+    /// reference count must be 1 (only the owner) or 0.
+    pub fn free(&mut self, frame: u64, order: usize) -> Result<(), FreeError> {
+        let state = self.sole_owner_block(frame, order)?;
         *self.counts.of(state) -= 1 << order;
         self.counts.free += 1 << order;
         self.release_block(frame, order);
@@ -252,19 +258,7 @@ impl<'a> BuddyAllocator<'a> {
     /// so they can be freed one by one (a 2 MiB page split into 4 KiB
     /// pages). Its reference count must be 1.
     pub fn split(&mut self, frame: u64, order: usize) -> Result<(), FreeError> {
-        let meta = self.meta.get(frame as usize).ok_or(FreeError::OutOfRange)?;
-        if matches!(meta.state, FrameState::Free | FrameState::Reserved) {
-            return Err(FreeError::NotAllocated);
-        }
-        if !meta.head {
-            return Err(FreeError::NotBlockHead);
-        }
-        if usize::from(meta.order) != order {
-            return Err(FreeError::OrderMismatch);
-        }
-        if meta.refcount > 1 {
-            return Err(FreeError::StillReferenced);
-        }
+        self.sole_owner_block(frame, order)?;
         for inner in &mut self.meta[frame as usize..(frame + (1 << order)) as usize] {
             inner.head = true;
             inner.order = 0;

@@ -23,6 +23,7 @@ pub mod hardware;
 mod tests;
 
 mod partition;
+pub mod sim;
 
 pub use engine::*;
 pub use partition::*;

@@ -1,0 +1,214 @@
+//! Commit policies: from the faults of one process (and what became of the
+//! pages they committed before), decide which pages to commit ahead of use.
+//!
+//! Safe Rust with no hardware in sight: the kernel runs these against its
+//! VASS, the host simulator (`policy::sim`, `cargo xtask sim`) against the
+//! same engine over a simulated MMU, so both count the same.
+//!
+//! - [`Demand`]: commits nothing ahead (every first touch faults).
+//! - [`Eager`]: commits every partition whole when it is created.
+//! - [`Readahead`]: Linux's on-demand readahead, per partition: a fault
+//!   right after the previous one starts a window; a fault at the end of the
+//!   window (the stream consumed it) doubles it up to a maximum; a fault
+//!   anywhere else halves it, down to nothing.
+//! - [`Leap`]: the majority-trend prefetcher of Leap (USENIX ATC 2020): the
+//!   recent fault deltas of the process, a Boyer–Moore majority vote over
+//!   growing windows of them, prefetch along the trend with a depth that
+//!   follows how many of the last prefetched pages were used; no majority,
+//!   no prefetch.
+//! - [`Oracle`]: for replayed traces only; it knows the future access
+//!   sequence and commits exactly the next pages that will be touched
+//!   within a fixed look-ahead, the upper bound to compare against.
+
+#![forbid(unsafe_code)]
+
+mod leap;
+mod readahead;
+pub mod sim;
+
+pub use leap::Leap;
+pub use readahead::Readahead;
+
+use crate::vass::{Page, PageRange, PartitionId, Tick};
+use alloc::boxed::Box;
+use alloc::collections::BTreeSet;
+use alloc::vec::Vec;
+
+/// A fault the engine resolved by committing `page` on demand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// The partition the page belongs to.
+    pub partition: PartitionId,
+    /// The faulting page.
+    pub page: Page,
+    /// The partition's range holding the page (policies stay inside it).
+    pub range: PageRange,
+    /// A write (else a read or an instruction fetch).
+    pub write: bool,
+    /// When.
+    pub time: Tick,
+}
+
+/// What a policy may ask about the process's pages.
+pub trait View {
+    /// Whether `page` is committed.
+    fn is_committed(&self, page: Page) -> bool;
+    /// Whether `page` is committed and has been used since (pages committed
+    /// ahead count once the processor marked them accessed).
+    fn was_used(&self, page: Page) -> bool;
+}
+
+/// What a policy asks the engine to do: commit these pages (of any
+/// partition of the process; pages outside partitions or already committed
+/// are skipped).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Pages to commit ahead of use.
+    pub commit: Vec<PageRange>,
+}
+
+impl Plan {
+    /// Nothing to do.
+    pub fn none() -> Plan {
+        Plan::default()
+    }
+
+    /// Adds `range` (merging it into the previous range when adjacent).
+    pub fn add(&mut self, range: PageRange) {
+        if range.is_empty() {
+            return;
+        }
+        match self.commit.last_mut() {
+            Some(last) if last.end == range.start => last.end = range.end,
+            _ => self.commit.push(range),
+        }
+    }
+
+    /// Pages asked for.
+    pub fn pages(&self) -> u64 {
+        self.commit.iter().map(PageRange::len).sum()
+    }
+}
+
+/// A commit policy for one process.
+pub trait Policy: Send {
+    /// Its name (`demand`, `eager`, `readahead`, `leap`, `oracle`).
+    fn name(&self) -> &'static str;
+
+    /// A partition was created with these ranges.
+    fn on_create(&mut self, _partition: PartitionId, _ranges: &[PageRange]) -> Plan {
+        Plan::none()
+    }
+
+    /// A fault was resolved by committing `fault.page`.
+    fn on_fault(&mut self, fault: &Fault, view: &dyn View) -> Plan;
+
+    /// A partition is gone.
+    fn on_destroy(&mut self, _partition: PartitionId) {}
+}
+
+/// Commits on demand only.
+#[derive(Debug, Default)]
+pub struct Demand;
+
+impl Policy for Demand {
+    fn name(&self) -> &'static str {
+        "demand"
+    }
+
+    fn on_fault(&mut self, _fault: &Fault, _view: &dyn View) -> Plan {
+        Plan::none()
+    }
+}
+
+/// Commits whole partitions at creation.
+#[derive(Debug, Default)]
+pub struct Eager;
+
+impl Policy for Eager {
+    fn name(&self) -> &'static str {
+        "eager"
+    }
+
+    fn on_create(&mut self, _partition: PartitionId, ranges: &[PageRange]) -> Plan {
+        let mut plan = Plan::none();
+        for &range in ranges {
+            plan.add(range);
+        }
+        plan
+    }
+
+    fn on_fault(&mut self, _fault: &Fault, _view: &dyn View) -> Plan {
+        Plan::none()
+    }
+}
+
+/// Knows the future: the access sequence of a replayed trace.
+#[derive(Debug)]
+pub struct Oracle {
+    future: Vec<Page>,
+    cursor: usize,
+    lookahead: usize,
+    budget: u64,
+}
+
+impl Oracle {
+    /// Accesses it looks ahead by default.
+    pub const LOOKAHEAD: usize = 256;
+    /// Pages it commits per fault at most by default.
+    pub const BUDGET: u64 = 32;
+
+    /// An oracle over the whole access sequence `future` (pages in the
+    /// order they will be touched) that looks `lookahead` accesses ahead
+    /// and commits at most `budget` pages per fault.
+    pub fn new(future: Vec<Page>, lookahead: usize, budget: u64) -> Oracle {
+        Oracle { future, cursor: 0, lookahead, budget }
+    }
+}
+
+impl Policy for Oracle {
+    fn name(&self) -> &'static str {
+        "oracle"
+    }
+
+    fn on_fault(&mut self, fault: &Fault, view: &dyn View) -> Plan {
+        // Where in the sequence the program is: the next access to the
+        // faulting page from the current position on.
+        let Some(offset) = self.future[self.cursor.min(self.future.len())..].iter().position(|&page| page == fault.page) else {
+            return Plan::none();
+        };
+        self.cursor += offset + 1;
+        let end = self.cursor.saturating_add(self.lookahead).min(self.future.len());
+        let mut wanted = BTreeSet::new();
+        for &page in &self.future[self.cursor..end] {
+            if wanted.len() as u64 >= self.budget {
+                break;
+            }
+            if page != fault.page && !view.is_committed(page) {
+                wanted.insert(page);
+            }
+        }
+        let mut plan = Plan::none();
+        for page in wanted {
+            plan.add(PageRange::new(page, page + 1));
+        }
+        plan
+    }
+}
+
+/// The policies that need nothing but their name.
+pub const NAMES: [&str; 4] = ["demand", "eager", "readahead", "leap"];
+
+/// The policy called `name` (all but the oracle, which needs the future).
+pub fn by_name(name: &str) -> Option<Box<dyn Policy>> {
+    Some(match name {
+        "demand" => Box::new(Demand),
+        "eager" => Box::new(Eager),
+        "readahead" => Box::new(Readahead::default()),
+        "leap" => Box::new(Leap::default()),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,147 @@
+//! The host simulator: one process's page accesses replayed through the
+//! kernel's own VASS engine (over the simulated MMU) under a policy, with
+//! the same counters the kernel keeps.
+
+use super::{Fault, Plan, Policy, View};
+use crate::vass::sim::{SimulatedFrames, SimulatedMmu};
+use crate::vass::{
+    Access, FaultOutcome, Page, PageRange, PageTable, PartitionId, PartitionKind, SpaceCounters, Vass, VassError, Window,
+};
+use abi::Rights;
+use alloc::boxed::Box;
+
+/// The address space the simulation uses.
+const SPACE: u64 = 1;
+
+/// A process under simulation.
+pub struct Simulation {
+    vass: Vass,
+    mmu: SimulatedMmu,
+    frames: SimulatedFrames,
+    policy: Box<dyn Policy>,
+    window: Window,
+    accesses: u64,
+}
+
+/// The engine and page tables as a policy sees them.
+struct EngineView<'a> {
+    vass: &'a Vass,
+    mmu: &'a SimulatedMmu,
+}
+
+impl View for EngineView<'_> {
+    fn is_committed(&self, page: Page) -> bool {
+        self.vass.lookup(SPACE, page).is_some_and(|partition| partition.committed.contains_key(&page))
+    }
+
+    fn was_used(&self, page: Page) -> bool {
+        let Some(partition) = self.vass.lookup(SPACE, page) else { return false };
+        partition.committed.contains_key(&page)
+            && (!partition.untouched.contains(&page) || self.mmu.translate(SPACE, page).is_some() && self.mmu.accessed.contains(&(SPACE, page)))
+    }
+}
+
+impl Simulation {
+    /// A process with `frames` free frames (no 2 MiB pages: the simulation
+    /// counts 4 KiB commitment) under `policy`.
+    pub fn new(policy: Box<dyn Policy>, frames: u64) -> Simulation {
+        let mut vass = Vass::new();
+        vass.set_huge_pages(false);
+        Simulation {
+            vass,
+            mmu: SimulatedMmu::default(),
+            frames: SimulatedFrames::with_huge(frames, 0),
+            policy,
+            window: Window { start: 0x10, end: 1 << 36 },
+            accesses: 0,
+        }
+    }
+
+    /// The policy's name.
+    pub fn policy_name(&self) -> &'static str {
+        self.policy.name()
+    }
+
+    /// Creates a partition of `pages` pages at page `at` (or wherever it
+    /// fits) and lets the policy react.
+    pub fn create(&mut self, pages: u64, kind: PartitionKind, at: Option<Page>) -> Result<(PartitionId, PageRange), VassError> {
+        let rights = Rights::READ | Rights::WRITE;
+        let (id, range) = self.vass.create(SPACE, pages, kind, rights, at, self.window)?;
+        let plan = self.policy.on_create(id, &[range]);
+        self.apply(&plan);
+        Ok((id, range))
+    }
+
+    /// Destroys a partition.
+    pub fn destroy(&mut self, id: PartitionId) -> Result<(), VassError> {
+        self.policy.on_destroy(id);
+        self.vass.destroy(SPACE, id, &mut self.mmu, &mut self.frames).map(|_| ())
+    }
+
+    /// Tells the engine the time.
+    pub fn set_time(&mut self, now: u64) {
+        self.vass.set_time(now);
+    }
+
+    /// The program touches `page`: a fault if it is not committed (the
+    /// policy then plans), else the accessed bit is set. Returns the fault's
+    /// outcome, if there was one.
+    pub fn access(&mut self, page: Page, write: bool) -> Option<FaultOutcome> {
+        self.accesses += 1;
+        if self.mmu.translate(SPACE, page).is_some() {
+            self.mmu.touch(SPACE, page);
+            return None;
+        }
+        let access = if write { Access::Write } else { Access::Read };
+        let outcome = self.vass.fault(SPACE, page, access, &mut self.mmu, &mut self.frames);
+        self.mmu.touch(SPACE, page);
+        if outcome == FaultOutcome::Committed
+            && let Some(partition) = self.vass.lookup(SPACE, page)
+            && let Some(range) = partition.range_of(page)
+        {
+            let fault = Fault { partition: partition.id, page, range, write, time: self.vass.now() };
+            let view = EngineView { vass: &self.vass, mmu: &self.mmu };
+            let plan = self.policy.on_fault(&fault, &view);
+            self.apply(&plan);
+        }
+        Some(outcome)
+    }
+
+    /// Commits what `plan` asks for, piece by piece within partitions;
+    /// pages outside partitions are skipped. Returns pages committed.
+    fn apply(&mut self, plan: &Plan) -> u64 {
+        let mut committed = 0;
+        for range in &plan.commit {
+            let mut page = range.start;
+            while page < range.end {
+                let Some((id, piece)) = self.vass.lookup(SPACE, page).and_then(|partition| {
+                    let owned = partition.range_of(page)?;
+                    Some((partition.id, PageRange::new(page, owned.end.min(range.end))))
+                }) else {
+                    page += 1;
+                    continue;
+                };
+                committed += self.vass.commit(SPACE, id, piece, &mut self.mmu, &mut self.frames).unwrap_or(0);
+                page = piece.end;
+            }
+        }
+        committed
+    }
+
+    /// Accesses so far.
+    pub fn accesses(&self) -> u64 {
+        self.accesses
+    }
+
+    /// The counters now (hits seen by sampling accessed bits first).
+    pub fn counters(&mut self) -> SpaceCounters {
+        self.vass.sample_untouched(SPACE, &mut self.mmu);
+        self.vass.space_counters(SPACE).unwrap_or_default()
+    }
+
+    /// Ends the process: everything is released (untouched pages committed
+    /// ahead become waste) and the final counters are returned.
+    pub fn finish(mut self) -> SpaceCounters {
+        self.vass.destroy_space(SPACE, &mut self.mmu, &mut self.frames)
+    }
+}

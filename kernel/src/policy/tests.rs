@@ -1,0 +1,213 @@
+//! Each policy on synthetic access patterns, through the real engine.
+
+use super::leap::majority;
+use super::sim::Simulation;
+use super::*;
+use crate::vass::{PartitionKind, SpaceCounters};
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// Where the first test partition starts, and its size.
+const BASE: Page = 0x1000;
+const SIZE: u64 = 4096;
+
+/// Runs `accesses` (reads) under `policy` with partitions at `BASE` and,
+/// for two-stream patterns, at `BASE + SIZE`.
+fn run(policy: Box<dyn Policy>, accesses: &[Page]) -> SpaceCounters {
+    let mut simulation = Simulation::new(policy, 3 * SIZE);
+    simulation.create(SIZE, PartitionKind::Buffer, Some(BASE)).unwrap();
+    simulation.create(SIZE, PartitionKind::Buffer, Some(BASE + SIZE)).unwrap();
+    for &page in accesses {
+        simulation.access(page, false);
+    }
+    simulation.finish()
+}
+
+fn sequential() -> Vec<Page> {
+    (BASE..BASE + 2048).collect()
+}
+
+fn reverse() -> Vec<Page> {
+    (BASE..BASE + 2048).rev().collect()
+}
+
+fn strided() -> Vec<Page> {
+    (0..700).map(|i| BASE + 3 * i).collect()
+}
+
+/// Two sequential streams in two partitions, taking turns.
+fn interleaved() -> Vec<Page> {
+    (0..1024).flat_map(|i| [BASE + i, BASE + SIZE + i]).collect()
+}
+
+fn random() -> Vec<Page> {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    (0..2048)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            BASE + state % 2048
+        })
+        .collect()
+}
+
+fn distinct(accesses: &[Page]) -> u64 {
+    let mut pages = accesses.to_vec();
+    pages.sort_unstable();
+    pages.dedup();
+    pages.len() as u64
+}
+
+fn oracle(accesses: &[Page]) -> Box<dyn Policy> {
+    Box::new(Oracle::new(accesses.to_vec(), Oracle::LOOKAHEAD, Oracle::BUDGET))
+}
+
+/// Every page committed ahead is exactly one of hit or waste at the end.
+fn balanced(counters: &SpaceCounters) -> bool {
+    counters.ahead_commits == counters.hits + counters.waste
+}
+
+#[test]
+fn demand_faults_once_per_distinct_page_and_commits_nothing_ahead() {
+    for pattern in [sequential(), reverse(), strided(), interleaved(), random()] {
+        let counters = run(Box::new(Demand), &pattern);
+        assert_eq!(counters.faults_demand, distinct(&pattern));
+        assert_eq!(counters.ahead_commits, 0);
+    }
+}
+
+#[test]
+fn eager_commits_whole_partitions_and_never_faults() {
+    let pattern = strided();
+    let counters = run(Box::new(Eager), &pattern);
+    assert_eq!(counters.faults_demand, 0);
+    assert_eq!(counters.ahead_commits, 2 * SIZE);
+    assert_eq!(counters.hits, distinct(&pattern));
+    assert_eq!(counters.waste, 2 * SIZE - distinct(&pattern));
+}
+
+#[test]
+fn readahead_windows_grow_on_streams_and_shrink_on_misses() {
+    let mut readahead = Readahead::new(4, 32);
+    let view = NothingCommitted;
+    let range = PageRange::new(0, 1000);
+    let fault = |page| Fault { partition: 1, page, range, write: false, time: 0 };
+    assert_eq!(readahead.on_fault(&fault(10), &view), Plan::none(), "one fault is no stream");
+    assert_eq!(readahead.on_fault(&fault(11), &view).commit, [PageRange::new(12, 16)], "two in a row start one");
+    assert_eq!(readahead.on_fault(&fault(16), &view).commit, [PageRange::new(17, 25)], "the window was used up: doubled");
+    readahead.on_fault(&fault(25), &view);
+    readahead.on_fault(&fault(42), &view);
+    assert_eq!(readahead.window(1), 32, "capped at the maximum");
+    assert_eq!(readahead.on_fault(&fault(500), &view).commit, [PageRange::new(501, 517)], "a miss halves it");
+    readahead.on_fault(&fault(700), &view);
+    readahead.on_fault(&fault(800), &view);
+    assert_eq!(readahead.on_fault(&fault(900), &view), Plan::none(), "misses shrink it to nothing");
+    assert_eq!(readahead.on_fault(&fault(998), &view), Plan::none());
+    assert_eq!(readahead.on_fault(&fault(999), &view), Plan::none(), "windows stop at the partition's end");
+}
+
+#[test]
+fn readahead_follows_sequential_streams_per_partition_only() {
+    for pattern in [sequential(), interleaved()] {
+        let counters = run(Box::new(Readahead::default()), &pattern);
+        assert!(counters.faults_demand * 10 < distinct(&pattern), "{counters:?}");
+        assert!(counters.hits * 10 >= counters.ahead_commits * 9, "accurate: {counters:?}");
+        assert!(balanced(&counters));
+    }
+    for pattern in [reverse(), strided()] {
+        let counters = run(Box::new(Readahead::default()), &pattern);
+        assert_eq!(counters.faults_demand, distinct(&pattern), "not sequential: {counters:?}");
+        assert_eq!(counters.ahead_commits, 0);
+    }
+    let pattern = random();
+    let counters = run(Box::new(Readahead::default()), &pattern);
+    assert!(counters.ahead_commits * 20 < counters.faults_demand, "random access starts few streams: {counters:?}");
+}
+
+#[test]
+fn the_majority_vote_needs_more_than_half() {
+    assert_eq!(majority([1, 1, 2].into_iter()), Some(1));
+    assert_eq!(majority([1, 2, 1, 2].into_iter()), None);
+    assert_eq!(majority([-1, -1, -1, 5, 7].into_iter()), Some(-1));
+    assert_eq!(majority(core::iter::empty()), None);
+}
+
+#[test]
+fn leap_finds_the_trend_in_the_recent_deltas() {
+    let mut leap = Leap::default();
+    let range = PageRange::new(0, 10_000);
+    let view = NothingCommitted;
+    for (index, page) in [100u64, 103, 106, 109, 112].into_iter().enumerate() {
+        let plan = leap.on_fault(&Fault { partition: 1, page, range, write: false, time: 0 }, &view);
+        if index < 4 {
+            assert_eq!(plan, Plan::none(), "fewer than four deltas: no trend yet");
+        } else {
+            let pages: Vec<Page> = plan.commit.iter().map(|r| r.start).collect();
+            assert_eq!(pages, [115, 118, 121, 124], "along the +3 trend, depth 4");
+        }
+    }
+    assert_eq!(leap.trend(), Some(3));
+    // Nothing of that prefetch was used: the depth halves.
+    leap.on_fault(&Fault { partition: 1, page: 115, range, write: false, time: 0 }, &view);
+    assert_eq!(leap.depth(), 2);
+}
+
+#[test]
+fn leap_prefetches_along_any_steady_trend_and_not_without_one() {
+    for pattern in [sequential(), reverse(), strided()] {
+        let counters = run(Box::new(Leap::default()), &pattern);
+        assert!(counters.faults_demand * 10 < distinct(&pattern), "{counters:?}");
+        assert!(counters.hits * 10 >= counters.ahead_commits * 9, "accurate: {counters:?}");
+        assert!(balanced(&counters));
+    }
+    // Two interleaved streams alternate their deltas: no majority, no prefetch.
+    let counters = run(Box::new(Leap::default()), &interleaved());
+    assert_eq!(counters.ahead_commits, 0, "{counters:?}");
+    let pattern = random();
+    let counters = run(Box::new(Leap::default()), &pattern);
+    assert!(counters.ahead_commits * 50 < counters.faults_demand, "random deltas have no majority: {counters:?}");
+}
+
+#[test]
+fn the_oracle_commits_exactly_the_future_and_bounds_the_others() {
+    for pattern in [sequential(), reverse(), strided(), interleaved(), random()] {
+        let oracle = run(oracle(&pattern), &pattern);
+        assert_eq!(oracle.waste, 0, "everything it commits is used: {oracle:?}");
+        assert_eq!(oracle.hits + oracle.faults_demand, distinct(&pattern));
+        for other in [run(Box::new(Readahead::default()), &pattern), run(Box::new(Leap::default()), &pattern)] {
+            assert!(oracle.faults_demand <= other.faults_demand, "oracle {oracle:?} other {other:?}");
+        }
+        assert!(oracle.faults_demand * 10 < distinct(&pattern), "{oracle:?}");
+    }
+}
+
+#[test]
+fn policies_are_found_by_name() {
+    for name in NAMES {
+        assert_eq!(by_name(name).map(|policy| policy.name()), Some(name));
+    }
+    assert!(by_name("oracle").is_none(), "the oracle needs the future");
+    assert!(by_name("psychic").is_none());
+    let mut plan = Plan::none();
+    plan.add(PageRange::new(1, 3));
+    plan.add(PageRange::new(3, 5));
+    plan.add(PageRange::new(9, 9));
+    assert_eq!(plan.pages(), 4);
+    assert_eq!(plan.commit, vec![PageRange::new(1, 5)], "adjacent ranges merge, empty ones vanish");
+}
+
+/// A view in which no page is committed or used.
+struct NothingCommitted;
+
+impl View for NothingCommitted {
+    fn is_committed(&self, _page: Page) -> bool {
+        false
+    }
+
+    fn was_used(&self, _page: Page) -> bool {
+        false
+    }
+}
+
+

@@ -1,0 +1,181 @@
+//! A simulated MMU and frame pool behind the engine's traits: the host
+//! tests, the policy tests and the host simulator (`cargo xtask sim`) run
+//! the very engine the kernel runs, against these.
+
+#![forbid(unsafe_code)]
+
+use super::*;
+use abi::Rights;
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+
+/// Page tables as maps (4 KiB entries and 2 MiB entries), with accessed
+/// bits the test sets by "touching".
+#[derive(Default)]
+pub struct SimulatedMmu {
+    /// 4 KiB entries: (space, page) → (frame, rights).
+    pub entries: BTreeMap<(SpaceId, Page), (Frame, Rights)>,
+    /// 2 MiB entries, by first page.
+    pub huge: BTreeMap<(SpaceId, Page), (Frame, Rights)>,
+    /// Entries whose accessed bit is set (2 MiB pages by first page).
+    pub accessed: BTreeSet<(SpaceId, Page)>,
+}
+
+impl SimulatedMmu {
+    /// The program touches a mapped page: the processor sets the accessed
+    /// bit of its entry (for a 2 MiB page, the one entry of the block).
+    pub fn touch(&mut self, space: SpaceId, page: Page) {
+        if self.entries.contains_key(&(space, page)) {
+            self.accessed.insert((space, page));
+        } else if self.huge.contains_key(&(space, block_of(page))) {
+            self.accessed.insert((space, block_of(page)));
+        }
+    }
+
+    /// Pages mapped, counting 512 per 2 MiB page.
+    pub fn mapped_pages(&self) -> usize {
+        self.entries.len() + self.huge.len() * HUGE_PAGES as usize
+    }
+}
+
+impl PageTable for SimulatedMmu {
+    fn map(&mut self, space: SpaceId, page: Page, frame: Frame, rights: Rights) -> Result<(), VassError> {
+        if self.huge.contains_key(&(space, block_of(page))) || self.entries.insert((space, page), (frame, rights)).is_some() {
+            return Err(VassError::PageTable);
+        }
+        Ok(())
+    }
+
+    fn unmap(&mut self, space: SpaceId, page: Page) -> Option<Frame> {
+        self.accessed.remove(&(space, page));
+        self.entries.remove(&(space, page)).map(|(frame, _)| frame)
+    }
+
+    fn protect(&mut self, space: SpaceId, page: Page, rights: Rights) -> Result<(), VassError> {
+        let entry = self.entries.get_mut(&(space, page)).ok_or(VassError::PageTable)?;
+        entry.1 = rights;
+        Ok(())
+    }
+
+    fn translate(&self, space: SpaceId, page: Page) -> Option<(Frame, Rights)> {
+        let block = block_of(page);
+        self.entries
+            .get(&(space, page))
+            .copied()
+            .or_else(|| self.huge.get(&(space, block)).map(|&(frame, rights)| (frame + page - block, rights)))
+    }
+
+    fn accessed(&mut self, space: SpaceId, page: Page, clear: bool) -> bool {
+        let key = if self.huge.contains_key(&(space, block_of(page))) { (space, block_of(page)) } else { (space, page) };
+        if clear { self.accessed.remove(&key) } else { self.accessed.contains(&key) }
+    }
+
+    fn map_huge(&mut self, space: SpaceId, page: Page, frame: Frame, rights: Rights) -> Result<(), VassError> {
+        assert!(page.is_multiple_of(HUGE_PAGES) && frame.is_multiple_of(HUGE_PAGES), "misaligned 2 MiB mapping");
+        if self.entries.range((space, page)..(space, page + HUGE_PAGES)).next().is_some() || self.huge.contains_key(&(space, page)) {
+            return Err(VassError::PageTable);
+        }
+        self.accessed.remove(&(space, page));
+        self.huge.insert((space, page), (frame, rights));
+        Ok(())
+    }
+
+    fn unmap_huge(&mut self, space: SpaceId, page: Page) -> Option<Frame> {
+        self.accessed.remove(&(space, page));
+        self.huge.remove(&(space, page)).map(|(frame, _)| frame)
+    }
+
+    fn protect_huge(&mut self, space: SpaceId, page: Page, rights: Rights) -> Result<(), VassError> {
+        let entry = self.huge.get_mut(&(space, page)).ok_or(VassError::PageTable)?;
+        entry.1 = rights;
+        Ok(())
+    }
+}
+
+/// A pool of `limit` scattered 4 KiB frames and `huge_limit` 2 MiB runs,
+/// with contents (one word per frame, absent = zero) to check that data
+/// survives promotion and demotion.
+pub struct SimulatedFrames {
+    /// Free 4 KiB frames (the next one handed out is last).
+    pub free: Vec<Frame>,
+    /// Allocated 4 KiB frames.
+    pub allocated: BTreeSet<Frame>,
+    /// Free 2 MiB runs (first frames).
+    pub huge_free: Vec<Frame>,
+    /// Allocated 2 MiB runs (first frames).
+    pub huge_allocated: BTreeSet<Frame>,
+    /// One word of contents per frame (absent: zero).
+    pub contents: BTreeMap<Frame, u64>,
+    /// 4 KiB frames in use (a 2 MiB run counts 512).
+    pub in_use: usize,
+}
+
+impl SimulatedFrames {
+    /// `limit` 4 KiB frames and four 2 MiB runs.
+    pub fn new(limit: u64) -> SimulatedFrames {
+        SimulatedFrames::with_huge(limit, 4)
+    }
+
+    /// `limit` 4 KiB frames and `huge_limit` 2 MiB runs.
+    pub fn with_huge(limit: u64, huge_limit: u64) -> SimulatedFrames {
+        // Interleave to make physical placement scattered, as on a real machine.
+        let mut free: Vec<Frame> = (0..limit).map(|i| (i * 7919) % limit + 0x1000).collect();
+        free.reverse();
+        let huge_free = (0..huge_limit).map(|i| 0x100_0000 + i * HUGE_PAGES).rev().collect();
+        SimulatedFrames {
+            free,
+            allocated: BTreeSet::new(),
+            huge_free,
+            huge_allocated: BTreeSet::new(),
+            contents: BTreeMap::new(),
+            in_use: 0,
+        }
+    }
+}
+
+impl FrameSource for SimulatedFrames {
+    fn allocate(&mut self) -> Option<Frame> {
+        let frame = self.free.pop()?;
+        self.allocated.insert(frame);
+        self.contents.remove(&frame);
+        self.in_use += 1;
+        Some(frame)
+    }
+
+    fn free(&mut self, frame: Frame) {
+        assert!(self.allocated.remove(&frame), "frame {frame:#x} freed twice or never allocated");
+        self.in_use -= 1;
+        self.free.push(frame);
+    }
+
+    fn holds(&self, frame: Frame) -> bool {
+        self.allocated.contains(&frame)
+    }
+
+    fn allocate_huge(&mut self) -> Option<Frame> {
+        let base = self.huge_free.pop()?;
+        self.huge_allocated.insert(base);
+        for frame in base..base + HUGE_PAGES {
+            self.contents.remove(&frame);
+        }
+        self.in_use += HUGE_PAGES as usize;
+        Some(base)
+    }
+
+    fn split_huge(&mut self, frame: Frame) {
+        assert!(self.huge_allocated.remove(&frame), "splitting {frame:#x}, which is not a 2 MiB allocation");
+        self.allocated.extend(frame..frame + HUGE_PAGES);
+    }
+
+    fn holds_huge(&self, frame: Frame) -> bool {
+        self.huge_allocated.contains(&frame)
+    }
+
+    fn copy(&mut self, from: Frame, to: Frame) {
+        match self.contents.get(&from).copied() {
+            Some(value) => self.contents.insert(to, value),
+            None => self.contents.remove(&to),
+        };
+    }
+}
+
