@@ -2,6 +2,7 @@
 
 mod bench;
 mod prerequisites;
+mod sim;
 mod test;
 
 use anyhow::{Result, bail};
@@ -33,6 +34,8 @@ enum Command {
     Gdb(ImageArgs),
     /// Run a benchmark deterministically (`-icount shift=0`) and write a CSV.
     Bench(bench::BenchArgs),
+    /// Replay lackey traces through the VASS engine and commit policies on the host.
+    Sim(sim::SimArgs),
 }
 
 #[derive(Args, Clone)]
@@ -46,6 +49,10 @@ struct ImageArgs {
     /// Kernel command line written to the ramdisk (e.g. `mode=test test=mm::`).
     #[arg(long, default_value = "mode=run")]
     cmdline: String,
+    /// The commit policy processes start with (`demand`, `eager`,
+    /// `readahead`, `leap`); added to the command line as `policy=NAME`.
+    #[arg(long)]
+    policy: Option<String>,
 }
 
 impl ImageArgs {
@@ -63,7 +70,16 @@ impl ImageArgs {
         let kernel = boot::build::kernel(self.profile())?;
         let programs = boot::build::user_programs(self.profile())?;
         let out_dir = boot::target_dir().join("images").join(self.profile().dir_name());
-        let ramdisk = RamdiskContents::standard(&self.cmdline, &programs)?;
+        let cmdline = match &self.policy {
+            Some(policy) => {
+                if !kernel::policy::NAMES.contains(&policy.as_str()) {
+                    bail!("unknown policy `{policy}` (one of {})", kernel::policy::NAMES.join(", "));
+                }
+                format!("{} policy={policy}", self.cmdline)
+            }
+            None => self.cmdline.clone(),
+        };
+        let ramdisk = RamdiskContents::standard(&cmdline, &programs)?;
         let image = boot::image::create(&kernel, &ramdisk, self.firmware(), &out_dir)?;
         Ok((kernel, image.path))
     }
@@ -121,6 +137,7 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
         Command::Test(args) => test::run(&args),
         Command::Gdb(args) => gdb(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Sim(args) => sim::run(&args),
     }
 }
 

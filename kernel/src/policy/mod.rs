@@ -17,8 +17,9 @@
 //!   follows how many of the last prefetched pages were used; no majority,
 //!   no prefetch.
 //! - [`Oracle`]: for replayed traces only; it knows the future access
-//!   sequence and commits exactly the next pages that will be touched
-//!   within a fixed look-ahead, the upper bound to compare against.
+//!   sequence and at each fault commits the next 32 pages whose first touch
+//!   is still ahead: exactly the pages that will be touched next, the upper
+//!   bound to compare against.
 
 #![forbid(unsafe_code)]
 
@@ -29,9 +30,9 @@ pub mod sim;
 pub use leap::Leap;
 pub use readahead::Readahead;
 
-use crate::vass::{Page, PageRange, PartitionId, Tick};
+use crate::vass::{FrameSource, Page, PageRange, PageTable, PartitionId, SpaceId, Tick, Vass};
 use alloc::boxed::Box;
-use alloc::collections::BTreeSet;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
 /// A fault the engine resolved by committing `page` on demand.
@@ -144,17 +145,29 @@ impl Policy for Eager {
 }
 
 /// Knows the future: the access sequence of a replayed trace.
+///
+/// Every page faults at most once when nothing is decommitted, at its first
+/// touch; so at each fault the oracle commits the next `budget` pages whose
+/// first touch is still ahead (within `lookahead` accesses), exactly the
+/// pages that will be touched next and nothing else.
 #[derive(Debug)]
 pub struct Oracle {
     future: Vec<Page>,
+    /// Pages in order of first touch, with the index of that touch.
+    firsts: Vec<(usize, Page)>,
+    /// Index of each page's first touch.
+    first_touch: BTreeMap<Page, usize>,
+    /// Where the program is in `future`.
     cursor: usize,
+    /// The next entry of `firsts` not yet passed.
+    next_first: usize,
     lookahead: usize,
     budget: u64,
 }
 
 impl Oracle {
-    /// Accesses it looks ahead by default.
-    pub const LOOKAHEAD: usize = 256;
+    /// Accesses it looks ahead by default: all of them.
+    pub const LOOKAHEAD: usize = usize::MAX;
     /// Pages it commits per fault at most by default.
     pub const BUDGET: u64 = 32;
 
@@ -162,7 +175,15 @@ impl Oracle {
     /// order they will be touched) that looks `lookahead` accesses ahead
     /// and commits at most `budget` pages per fault.
     pub fn new(future: Vec<Page>, lookahead: usize, budget: u64) -> Oracle {
-        Oracle { future, cursor: 0, lookahead, budget }
+        let mut first_touch = BTreeMap::new();
+        let mut firsts = Vec::new();
+        for (index, &page) in future.iter().enumerate() {
+            first_touch.entry(page).or_insert_with(|| {
+                firsts.push((index, page));
+                index
+            });
+        }
+        Oracle { future, firsts, first_touch, cursor: 0, next_first: 0, lookahead, budget }
     }
 }
 
@@ -172,19 +193,23 @@ impl Policy for Oracle {
     }
 
     fn on_fault(&mut self, fault: &Fault, view: &dyn View) -> Plan {
-        // Where in the sequence the program is: the next access to the
-        // faulting page from the current position on.
-        let Some(offset) = self.future[self.cursor.min(self.future.len())..].iter().position(|&page| page == fault.page) else {
-            return Plan::none();
+        // Where in the sequence the program is: the page's first touch if
+        // that is still ahead, else its next touch from here on.
+        let position = match self.first_touch.get(&fault.page) {
+            Some(&first) if first >= self.cursor => Some(first),
+            _ => self.future.get(self.cursor..).and_then(|rest| rest.iter().position(|&page| page == fault.page)).map(|offset| self.cursor + offset),
         };
-        self.cursor += offset + 1;
-        let end = self.cursor.saturating_add(self.lookahead).min(self.future.len());
+        let Some(position) = position else { return Plan::none() };
+        self.cursor = position + 1;
+        while self.firsts.get(self.next_first).is_some_and(|&(index, _)| index < self.cursor) {
+            self.next_first += 1;
+        }
         let mut wanted = BTreeSet::new();
-        for &page in &self.future[self.cursor..end] {
-            if wanted.len() as u64 >= self.budget {
+        for &(index, page) in &self.firsts[self.next_first..] {
+            if wanted.len() as u64 >= self.budget || index - self.cursor > self.lookahead {
                 break;
             }
-            if page != fault.page && !view.is_committed(page) {
+            if !view.is_committed(page) {
                 wanted.insert(page);
             }
         }
@@ -194,6 +219,29 @@ impl Policy for Oracle {
         }
         plan
     }
+}
+
+/// Commits what `plan` asks for in `space`, piece by piece within its
+/// partitions; pages outside partitions are skipped and a piece stops at
+/// the first page no frame is left for. Returns the pages committed.
+pub fn apply(vass: &mut Vass, space: SpaceId, plan: &Plan, table: &mut impl PageTable, frames: &mut impl FrameSource) -> u64 {
+    let mut committed = 0;
+    for range in &plan.commit {
+        let mut page = range.start;
+        while page < range.end {
+            let piece = vass.lookup(space, page).and_then(|partition| {
+                let owned = partition.range_of(page)?;
+                Some((partition.id, PageRange::new(page, owned.end.min(range.end))))
+            });
+            let Some((id, piece)) = piece else {
+                page += 1;
+                continue;
+            };
+            committed += vass.commit(space, id, piece, table, frames).unwrap_or(0);
+            page = piece.end;
+        }
+    }
+    committed
 }
 
 /// The policies that need nothing but their name.

@@ -107,25 +107,8 @@ impl Simulation {
         Some(outcome)
     }
 
-    /// Commits what `plan` asks for, piece by piece within partitions;
-    /// pages outside partitions are skipped. Returns pages committed.
     fn apply(&mut self, plan: &Plan) -> u64 {
-        let mut committed = 0;
-        for range in &plan.commit {
-            let mut page = range.start;
-            while page < range.end {
-                let Some((id, piece)) = self.vass.lookup(SPACE, page).and_then(|partition| {
-                    let owned = partition.range_of(page)?;
-                    Some((partition.id, PageRange::new(page, owned.end.min(range.end))))
-                }) else {
-                    page += 1;
-                    continue;
-                };
-                committed += self.vass.commit(SPACE, id, piece, &mut self.mmu, &mut self.frames).unwrap_or(0);
-                page = piece.end;
-            }
-        }
-        committed
+        super::apply(&mut self.vass, SPACE, plan, &mut self.mmu, &mut self.frames)
     }
 
     /// Accesses so far.

@@ -1,0 +1,329 @@
+//! Memory-access traces: Valgrind lackey text in, a compact replay file out.
+//!
+//! A lackey trace (`I  addr,size`, ` L addr,size`, ` S ...`, ` M ...`) is
+//! reduced to a sequence of page touches. Its distinct pages are clustered
+//! into *regions* (runs of pages with gaps of at most [`GAP_PAGES`]); each
+//! region becomes a partition when the trace is replayed, and each access
+//! is kept as (region, page offset, kind). The replay file is what xtask
+//! packs into the ramdisk, the `replay` program touches page by page, and
+//! the host simulator and the oracle policy read.
+//!
+//! `no_std` + `alloc`: the same code runs in xtask, in tests, and in user
+//! programs. Written by hand because no crate reads lackey output, and the
+//! replay format is this project's own.
+
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+/// Bytes per page.
+pub const PAGE_SIZE: u64 = 4096;
+/// Pages of distance that still join two touched pages into one region
+/// (1 MiB: heaps and mapped files stay one partition, the stack, the
+/// program and the libraries become separate ones).
+pub const GAP_PAGES: u64 = 256;
+/// Most regions a replay file holds.
+pub const MAX_REGIONS: usize = 255;
+/// Largest region, in pages (the offset field has 22 bits).
+pub const MAX_REGION_PAGES: u64 = 1 << 22;
+/// The magic at the start of a replay file.
+pub const MAGIC: [u8; 4] = *b"VRPL";
+/// The format version.
+pub const VERSION: u32 = 1;
+
+/// How a page was touched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// Instruction fetch (`I`).
+    Fetch = 0,
+    /// Data load (`L`).
+    Load = 1,
+    /// Data store (`S`) or modify (`M`).
+    Store = 2,
+}
+
+/// One access of a trace, by page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Access {
+    /// The virtual page (address / 4096).
+    pub page: u64,
+    /// How.
+    pub kind: Kind,
+}
+
+/// Why a lackey trace or a replay file was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TraceError {
+    /// A lackey line is not one of the four access forms.
+    BadLine {
+        /// Line number, from 1.
+        line: u64,
+        /// The line (cut to 80 characters).
+        text: String,
+    },
+    /// The trace holds no access.
+    Empty,
+    /// The pages spread over more regions than a replay file holds.
+    TooManyRegions(usize),
+    /// A region is larger than a replay file can address.
+    RegionTooLarge(u64),
+    /// A replay file is cut short, has the wrong magic or version, or
+    /// names a region or offset it does not have.
+    BadReplay(&'static str),
+}
+
+impl fmt::Display for TraceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TraceError::BadLine { line, text } => write!(f, "line {line}: not a lackey access line: `{text}`"),
+            TraceError::Empty => f.write_str("the trace holds no access"),
+            TraceError::TooManyRegions(count) => write!(f, "{count} regions (at most {MAX_REGIONS})"),
+            TraceError::RegionTooLarge(pages) => write!(f, "a region of {pages} pages (at most {MAX_REGION_PAGES})"),
+            TraceError::BadReplay(why) => write!(f, "bad replay file: {why}"),
+        }
+    }
+}
+
+/// Parses one lackey line. Blank lines and Valgrind's `==pid==` lines give
+/// `Ok(None)`.
+pub fn parse_line(line: &str, number: u64) -> Result<Option<Access>, TraceError> {
+    let bad = || TraceError::BadLine { line: number, text: line.chars().take(80).collect() };
+    let trimmed = line.trim_end();
+    if trimmed.is_empty() || trimmed.starts_with("==") {
+        return Ok(None);
+    }
+    let (kind, rest) = if let Some(rest) = trimmed.strip_prefix("I  ") {
+        (Kind::Fetch, rest)
+    } else if let Some(rest) = trimmed.strip_prefix(" L ") {
+        (Kind::Load, rest)
+    } else if let Some(rest) = trimmed.strip_prefix(" S ").or_else(|| trimmed.strip_prefix(" M ")) {
+        (Kind::Store, rest)
+    } else {
+        return Err(bad());
+    };
+    let (address, size) = rest.split_once(',').ok_or_else(bad)?;
+    let address = u64::from_str_radix(address, 16).map_err(|_| bad())?;
+    size.parse::<u32>().map_err(|_| bad())?;
+    if address >= 1 << 47 {
+        return Err(bad());
+    }
+    Ok(Some(Access { page: address / PAGE_SIZE, kind }))
+}
+
+/// Parses a whole lackey text, keeping one access per change of page
+/// within each class (instruction or data), as the shared traces' filter
+/// does, so an unfiltered trace gives the same sequence.
+pub fn parse_lackey(text: &str) -> Result<Vec<Access>, TraceError> {
+    let mut accesses = Vec::new();
+    let mut filter = PageFilter::default();
+    for (index, line) in text.lines().enumerate() {
+        if let Some(access) = parse_line(line, index as u64 + 1)?
+            && filter.keep(access)
+        {
+            accesses.push(access);
+        }
+    }
+    if accesses.is_empty() {
+        return Err(TraceError::Empty);
+    }
+    Ok(accesses)
+}
+
+/// Drops an access to the same page as the previous kept one of its class.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PageFilter {
+    fetch: Option<u64>,
+    data: Option<u64>,
+}
+
+impl PageFilter {
+    /// Whether `access` changes its class's page (and remembers it).
+    pub fn keep(&mut self, access: Access) -> bool {
+        let last = if access.kind == Kind::Fetch { &mut self.fetch } else { &mut self.data };
+        let keep = *last != Some(access.page);
+        *last = Some(access.page);
+        keep
+    }
+}
+
+/// A contiguous run of pages that becomes one partition on replay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    /// First page, as in the trace.
+    pub start: u64,
+    /// Pages.
+    pub pages: u64,
+    /// Whether instructions were fetched from it (a code region).
+    pub code: bool,
+}
+
+/// A trace ready to replay: regions and accesses by (region, offset).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Replay {
+    /// The regions, by address.
+    pub regions: Vec<Region>,
+    /// The accesses in order: (region index, page offset in it, kind).
+    pub accesses: Vec<(u8, u32, Kind)>,
+}
+
+impl Replay {
+    /// Clusters the pages of `accesses` into regions and re-expresses every
+    /// access by region and offset.
+    pub fn from_accesses(accesses: &[Access]) -> Result<Replay, TraceError> {
+        if accesses.is_empty() {
+            return Err(TraceError::Empty);
+        }
+        let mut pages: BTreeMap<u64, bool> = BTreeMap::new();
+        for access in accesses {
+            *pages.entry(access.page).or_default() |= access.kind == Kind::Fetch;
+        }
+        let mut regions: Vec<Region> = Vec::new();
+        for (&page, &fetched) in &pages {
+            match regions.last_mut() {
+                Some(region) if page - (region.start + region.pages - 1) <= GAP_PAGES => {
+                    region.pages = page - region.start + 1;
+                    region.code |= fetched;
+                }
+                _ => regions.push(Region { start: page, pages: 1, code: fetched }),
+            }
+        }
+        if regions.len() > MAX_REGIONS {
+            return Err(TraceError::TooManyRegions(regions.len()));
+        }
+        if let Some(region) = regions.iter().find(|region| region.pages > MAX_REGION_PAGES) {
+            return Err(TraceError::RegionTooLarge(region.pages));
+        }
+        let starts: Vec<u64> = regions.iter().map(|region| region.start).collect();
+        let accesses = accesses
+            .iter()
+            .map(|access| {
+                let index = starts.partition_point(|&start| start <= access.page) - 1;
+                (index as u8, (access.page - starts[index]) as u32, access.kind)
+            })
+            .collect();
+        Ok(Replay { regions, accesses })
+    }
+
+    /// The accesses as trace pages again.
+    pub fn pages(&self) -> impl Iterator<Item = Access> + '_ {
+        self.accesses.iter().map(|&(region, offset, kind)| Access {
+            page: self.regions[usize::from(region)].start + u64::from(offset),
+            kind,
+        })
+    }
+
+    /// Distinct pages touched.
+    pub fn distinct_pages(&self) -> u64 {
+        let mut pages: Vec<(u8, u32)> = self.accesses.iter().map(|&(region, offset, _)| (region, offset)).collect();
+        pages.sort_unstable();
+        pages.dedup();
+        pages.len() as u64
+    }
+
+    /// The replay file: magic, version, region count, access count, the
+    /// regions (start, pages, code flag as three little-endian u64), then
+    /// one little-endian u32 per access: region in bits 24..32, kind in
+    /// bits 22..24, offset in bits 0..22.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(16 + self.regions.len() * 24 + self.accesses.len() * 4);
+        bytes.extend_from_slice(&MAGIC);
+        bytes.extend_from_slice(&VERSION.to_le_bytes());
+        bytes.extend_from_slice(&(self.regions.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&(self.accesses.len() as u32).to_le_bytes());
+        for region in &self.regions {
+            bytes.extend_from_slice(&region.start.to_le_bytes());
+            bytes.extend_from_slice(&region.pages.to_le_bytes());
+            bytes.extend_from_slice(&u64::from(region.code).to_le_bytes());
+        }
+        for &(region, offset, kind) in &self.accesses {
+            let word = u32::from(region) << 24 | (kind as u32) << 22 | offset;
+            bytes.extend_from_slice(&word.to_le_bytes());
+        }
+        bytes
+    }
+
+    /// Reads a replay file, checking every field.
+    pub fn decode(bytes: &[u8]) -> Result<Replay, TraceError> {
+        let mut reader = Reader { bytes, at: 0 };
+        if reader.take(4)? != MAGIC {
+            return Err(TraceError::BadReplay("wrong magic"));
+        }
+        if reader.u32()? != VERSION {
+            return Err(TraceError::BadReplay("unknown version"));
+        }
+        let region_count = reader.u32()? as usize;
+        let access_count = reader.u32()? as usize;
+        if region_count == 0 || region_count > MAX_REGIONS {
+            return Err(TraceError::BadReplay("region count out of range"));
+        }
+        if reader.remaining() != region_count * 24 + access_count * 4 {
+            return Err(TraceError::BadReplay("length does not match the counts"));
+        }
+        let mut regions = Vec::with_capacity(region_count);
+        for _ in 0..region_count {
+            let (start, pages, code) = (reader.u64()?, reader.u64()?, reader.u64()?);
+            if pages == 0 || pages > MAX_REGION_PAGES || code > 1 || start.checked_add(pages).is_none_or(|end| end > 1 << 35) {
+                return Err(TraceError::BadReplay("bad region"));
+            }
+            if regions.last().is_some_and(|previous: &Region| previous.start + previous.pages > start) {
+                return Err(TraceError::BadReplay("regions out of order or overlapping"));
+            }
+            regions.push(Region { start, pages, code: code == 1 });
+        }
+        let mut accesses = Vec::with_capacity(access_count);
+        for _ in 0..access_count {
+            let word = reader.u32()?;
+            let (region, kind, offset) = ((word >> 24) as u8, (word >> 22) & 3, word & ((1 << 22) - 1));
+            let kind = match kind {
+                0 => Kind::Fetch,
+                1 => Kind::Load,
+                2 => Kind::Store,
+                _ => return Err(TraceError::BadReplay("bad access kind")),
+            };
+            let Some(target) = regions.get(usize::from(region)) else {
+                return Err(TraceError::BadReplay("access names a missing region"));
+            };
+            if u64::from(offset) >= target.pages {
+                return Err(TraceError::BadReplay("access outside its region"));
+            }
+            accesses.push((region, offset, kind));
+        }
+        Ok(Replay { regions, accesses })
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, count: usize) -> Result<&'a [u8], TraceError> {
+        let end = self.at.checked_add(count).filter(|&end| end <= self.bytes.len()).ok_or(TraceError::BadReplay("cut short"))?;
+        let slice = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(slice)
+    }
+
+    fn u32(&mut self) -> Result<u32, TraceError> {
+        let bytes = self.take(4)?;
+        Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    }
+
+    fn u64(&mut self) -> Result<u64, TraceError> {
+        Ok(u64::from(self.u32()?) | u64::from(self.u32()?) << 32)
+    }
+
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+}
+
+#[cfg(test)]
+mod tests;

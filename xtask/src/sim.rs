@@ -1,0 +1,251 @@
+//! `cargo xtask sim`: replays lackey traces through the kernel's own VASS
+//! engine and commit policies on the host (`kernel::policy::sim`), and
+//! prints the counters the kernel would keep.
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use flate2::read::GzDecoder;
+use kernel::policy::sim::Simulation;
+use kernel::policy::{self, Oracle};
+use kernel::vass::{PartitionKind, SpaceCounters};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+use trace::{Access, Kind, PageFilter, Replay};
+
+/// Every policy, the oracle last.
+pub const POLICIES: [&str; 5] = ["demand", "eager", "readahead", "leap", "oracle"];
+
+#[derive(Args)]
+pub struct SimArgs {
+    /// A lackey trace (`.lackey` or `.lackey.gz`); repeatable.
+    #[arg(long)]
+    trace: Vec<PathBuf>,
+    /// Every `.lackey` / `.lackey.gz` file of a directory.
+    #[arg(long)]
+    traces: Option<PathBuf>,
+    /// A policy (`demand`, `eager`, `readahead`, `leap`, `oracle`) or `all`.
+    #[arg(long, default_value = "all")]
+    policy: String,
+}
+
+/// The counters of one trace under one policy.
+pub struct Outcome {
+    pub trace: String,
+    pub policy: &'static str,
+    pub accesses: u64,
+    pub distinct: u64,
+    pub counters: SpaceCounters,
+}
+
+impl Outcome {
+    /// Faults avoided relative to demand paging (whose faults are the
+    /// distinct pages), in 0..=1.
+    pub fn coverage(&self) -> f64 {
+        if self.distinct == 0 { 0.0 } else { 1.0 - self.counters.faults_demand as f64 / self.distinct as f64 }
+    }
+
+    /// Pages committed ahead that were used, in 0..=1 (1 when none were).
+    pub fn accuracy(&self) -> f64 {
+        if self.counters.ahead_commits == 0 { 1.0 } else { self.counters.hits as f64 / self.counters.ahead_commits as f64 }
+    }
+}
+
+/// Reads a lackey trace (gzip or plain text), one line at a time, into its
+/// page accesses; a malformed line is an error naming the file and line.
+pub fn read_lackey(path: &Path) -> Result<Vec<Access>> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let reader: Box<dyn Read> =
+        if path.extension().is_some_and(|extension| extension == "gz") { Box::new(GzDecoder::new(file)) } else { Box::new(file) };
+    let mut accesses = Vec::new();
+    let mut filter = PageFilter::default();
+    for (index, line) in BufReader::with_capacity(1 << 20, reader).lines().enumerate() {
+        let line = line.with_context(|| format!("{}: reading line {}", path.display(), index + 1))?;
+        let access = trace::parse_line(&line, index as u64 + 1).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
+        if let Some(access) = access
+            && filter.keep(access)
+        {
+            accesses.push(access);
+        }
+    }
+    if accesses.is_empty() {
+        bail!("{}: {}", path.display(), trace::TraceError::Empty);
+    }
+    Ok(accesses)
+}
+
+/// The traces named on the command line, by name.
+pub fn trace_files(files: &[PathBuf], directory: Option<&Path>) -> Result<Vec<PathBuf>> {
+    let mut paths = files.to_vec();
+    if let Some(directory) = directory {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(directory)
+            .with_context(|| format!("reading {}", directory.display()))?
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|path| path.to_str().is_some_and(|name| name.ends_with(".lackey") || name.ends_with(".lackey.gz")))
+            .collect();
+        found.sort();
+        if found.is_empty() {
+            bail!("no .lackey or .lackey.gz files in {}", directory.display());
+        }
+        paths.extend(found);
+    }
+    if paths.is_empty() {
+        bail!("name a trace with --trace FILE or a directory with --traces DIR");
+    }
+    Ok(paths)
+}
+
+/// The trace's name: its file name without `.lackey[.gz]`.
+pub fn trace_name(path: &Path) -> String {
+    let name = path.file_name().and_then(|name| name.to_str()).unwrap_or("trace");
+    name.trim_end_matches(".gz").trim_end_matches(".lackey").to_owned()
+}
+
+/// Replays `replay` under `policy_name` through the host simulator.
+pub fn simulate(name: &str, replay: &Replay, policy_name: &'static str) -> Result<Outcome> {
+    let policy = match policy_name {
+        "oracle" => Box::new(Oracle::new(replay.pages().map(|access| access.page).collect(), Oracle::LOOKAHEAD, Oracle::BUDGET)),
+        other => policy::by_name(other).with_context(|| format!("unknown policy `{other}`"))?,
+    };
+    let pages: u64 = replay.regions.iter().map(|region| region.pages).sum();
+    let mut simulation = Simulation::new(policy, pages + 1024);
+    for region in &replay.regions {
+        let kind = if region.code { PartitionKind::Code } else { PartitionKind::Data };
+        simulation
+            .create(region.pages, kind, Some(region.start))
+            .map_err(|error| anyhow::anyhow!("{name}: region at page {:#x}: {error:?}", region.start))?;
+    }
+    for (index, access) in replay.pages().enumerate() {
+        // Time advances one tick per 1024 accesses (for the footprint).
+        simulation.set_time(index as u64 / 1024);
+        simulation.access(access.page, access.kind == Kind::Store);
+    }
+    let accesses = simulation.accesses();
+    Ok(Outcome { trace: name.to_owned(), policy: policy_name, accesses, distinct: replay.distinct_pages(), counters: simulation.finish() })
+}
+
+/// Simulates every trace under every policy, one trace per thread at a
+/// time (as many threads as cores); results come back in trace order.
+pub fn simulate_all(paths: &[PathBuf], policies: &[&'static str]) -> Vec<Result<Vec<Outcome>>> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<Vec<Outcome>>>>> = Mutex::new((0..paths.len()).map(|_| None).collect());
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(paths.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = paths.get(index) else { break };
+                    let outcome = simulate_file(path, policies);
+                    if let Ok(mut results) = results.lock() {
+                        results[index] = Some(outcome);
+                    }
+                }
+            });
+        }
+    });
+    results.into_inner().unwrap_or_default().into_iter().map(|result| result.unwrap_or_else(|| bail!("a worker died"))).collect()
+}
+
+/// One trace file under each policy.
+fn simulate_file(path: &Path, policies: &[&'static str]) -> Result<Vec<Outcome>> {
+    let name = trace_name(path);
+    let replay = Replay::from_accesses(&read_lackey(path)?).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
+    policies.iter().map(|&policy| simulate(&name, &replay, policy)).collect()
+}
+
+pub fn run(args: &SimArgs) -> Result<ExitCode> {
+    let policies: Vec<&'static str> = if args.policy == "all" {
+        POLICIES.to_vec()
+    } else {
+        vec![*POLICIES.iter().find(|&&name| name == args.policy).with_context(|| format!("unknown policy `{}`", args.policy))?]
+    };
+    println!(
+        "{:<14} {:<10} {:>9} {:>7} {:>7} {:>8} {:>8} {:>7} {:>8} {:>8} {:>6}",
+        "trace", "policy", "accesses", "pages", "faults", "ahead", "hits", "waste", "coverage", "accuracy", "peak"
+    );
+    let started = Instant::now();
+    let paths = trace_files(&args.trace, args.traces.as_deref())?;
+    for outcomes in simulate_all(&paths, &policies) {
+        for outcome in outcomes? {
+            let c = &outcome.counters;
+            println!(
+                "{:<14} {:<10} {:>9} {:>7} {:>7} {:>8} {:>8} {:>7} {:>8.3} {:>8.3} {:>6}",
+                outcome.trace,
+                outcome.policy,
+                outcome.accesses,
+                outcome.distinct,
+                c.faults_demand,
+                c.ahead_commits,
+                c.hits,
+                c.waste,
+                outcome.coverage(),
+                outcome.accuracy(),
+                c.peak_committed
+            );
+        }
+    }
+    eprintln!("xtask: simulated in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
+    use std::io::Write;
+
+    /// A sequential scan of 64 pages with code fetches in between.
+    fn scan() -> String {
+        (0..64u64).map(|page| format!("I  00401000,4\n L {:x},8\n", 0x1000_0000 + page * 4096)).collect()
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let directory = boot::target_dir().join("sim-tests");
+        std::fs::create_dir_all(&directory).unwrap();
+        directory.join(name)
+    }
+
+    #[test]
+    fn plain_and_gzip_traces_read_the_same_and_simulate() {
+        let plain = scratch("scan.lackey");
+        std::fs::write(&plain, scan()).unwrap();
+        let gz = scratch("scan.lackey.gz");
+        let mut encoder = GzEncoder::new(File::create(&gz).unwrap(), Compression::default());
+        encoder.write_all(scan().as_bytes()).unwrap();
+        encoder.finish().unwrap();
+        let accesses = read_lackey(&plain).unwrap();
+        assert_eq!(read_lackey(&gz).unwrap(), accesses);
+        assert_eq!(accesses.len(), 65, "one fetch (the code page never changes) and 64 loads");
+        assert_eq!(trace_name(&gz), "scan");
+        let replay = Replay::from_accesses(&accesses).unwrap();
+        let outcomes: Vec<Outcome> = POLICIES.iter().map(|&policy| simulate("scan", &replay, policy).unwrap()).collect();
+        let faults: Vec<u64> = outcomes.iter().map(|outcome| outcome.counters.faults_demand).collect();
+        assert_eq!(faults[0], 65, "demand: 64 data pages and the code page");
+        assert_eq!(faults[1], 0, "eager");
+        assert!(faults[2] < 20 && faults[3] < 20 && faults[4] <= 3, "{faults:?}");
+        assert_eq!(outcomes[4].counters.waste, 0);
+        assert!((outcomes[4].accuracy() - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn malformed_traces_are_refused_with_file_and_line() {
+        let bad = scratch("bad.lackey");
+        std::fs::write(&bad, "I  00401000,4\n L nothex,8\n").unwrap();
+        let error = format!("{:#}", read_lackey(&bad).unwrap_err());
+        assert!(error.contains("bad.lackey") && error.contains("line 2"), "{error}");
+        let empty = scratch("empty.lackey");
+        std::fs::write(&empty, "").unwrap();
+        assert!(format!("{:#}", read_lackey(&empty).unwrap_err()).contains("no access"));
+        let not_gzip = scratch("broken.lackey.gz");
+        std::fs::write(&not_gzip, "not gzip at all").unwrap();
+        assert!(read_lackey(&not_gzip).is_err());
+        assert!(read_lackey(&scratch("missing.lackey")).is_err());
+        assert!(trace_files(&[], None).is_err());
+    }
+}
