@@ -247,6 +247,8 @@ pub fn parse_tally(output: &str) -> Option<Tally> {
 pub struct Memstat {
     /// The program's name.
     pub name: String,
+    /// Its commit policy when it ended.
+    pub policy: String,
     /// Counter name to value, in the kernel's order.
     pub counters: Vec<(String, u64)>,
 }
@@ -265,15 +267,16 @@ pub fn parse_memstats(output: &str) -> Vec<Memstat> {
         .lines()
         .filter_map(|line| {
             let (_, rest) = line.split_once("memstat name=")?;
-            let mut words = rest.split_whitespace();
+            let mut words = rest.split_whitespace().peekable();
             let name = words.next()?.to_string();
+            let policy = words.next_if(|word| word.starts_with("policy=")).map_or("", |word| &word[7..]).to_string();
             let counters = words
                 .map(|word| {
                     let (key, value) = word.split_once('=')?;
                     Some((key.to_string(), value.parse().ok()?))
                 })
                 .collect::<Option<Vec<_>>>()?;
-            Some(Memstat { name, counters })
+            Some(Memstat { name, policy, counters })
         })
         .collect()
 }
@@ -284,12 +287,13 @@ mod tests {
 
     #[test]
     fn memstat_lines_are_parsed_and_bad_ones_skipped() {
-        let output = "[ 1.0] cpu0 INFO  process: memstat name=hello pid=3 faults=7\n\
+        let output = "[ 1.0] cpu0 INFO  process: memstat name=hello policy=leap pid=3 faults=7\n\
                       memstat name=cut pid=4 faults=\n\
                       noise\nmemstat name=demo pid=5 hits=2 waste=1\n";
         let stats = parse_memstats(output);
         assert_eq!(stats.len(), 2);
-        assert_eq!((stats[0].name.as_str(), stats[0].get("faults")), ("hello", Some(7)));
+        assert_eq!((stats[0].name.as_str(), stats[0].policy.as_str(), stats[0].get("faults")), ("hello", "leap", Some(7)));
+        assert_eq!(stats[1].policy, "", "older lines have no policy");
         assert_eq!(stats[1].get("pid"), Some(5));
         assert_eq!(stats[1].get("missing"), None);
     }

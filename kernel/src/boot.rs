@@ -94,7 +94,7 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
     log::info!("interrupts on: APIC id {} version {:#x}", apic::id(), apic::version());
 
     syscall::init();
-    process::configure(config.huge_pages, config.memstat);
+    process::configure(config.huge_pages, config.memstat, config.policy);
     if let Some(ramdisk) = ramdisk {
         process::init(ramdisk);
     }

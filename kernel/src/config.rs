@@ -133,6 +133,9 @@ pub struct BootConfig<'a> {
     /// Ticks between accessed-bit scans of every process (`sample=64` by
     /// default; `sample=0` turns the sampler off).
     pub sample_ticks: u64,
+    /// The commit policy processes start with (`policy=demand`, the
+    /// default, `eager`, `readahead` or `leap`).
+    pub policy: &'a str,
     warnings: [Option<ConfigWarning<'a>>; MAX_WARNINGS],
 }
 
@@ -154,6 +157,7 @@ impl Default for BootConfig<'_> {
             huge_pages: true,
             memstat: true,
             sample_ticks: 64,
+            policy: "demand",
             warnings: [None; MAX_WARNINGS],
         }
     }
@@ -188,6 +192,7 @@ impl<'a> BootConfig<'a> {
                 }
                 "huge" => parse_switch(value).map(|on| config.huge_pages = on),
                 "memstat" => parse_switch(value).map(|on| config.memstat = on),
+                "policy" => crate::policy::NAMES.contains(&value).then(|| config.policy = value),
                 "sample" => value.parse::<u64>().ok().filter(|&ticks| ticks <= 1_000_000).map(|ticks| config.sample_ticks = ticks),
                 _ => {
                     config.warn(ConfigWarning::UnknownKey(key));
@@ -274,6 +279,8 @@ mod tests {
         let config = BootConfig::parse("huge=off memstat=off sample=0");
         assert!(!config.huge_pages && !config.memstat);
         assert_eq!(config.sample_ticks, 0);
+        assert_eq!(BootConfig::parse("policy=leap").policy, "leap");
+        assert_eq!(BootConfig::parse("policy=psychic").policy, "demand");
         let config = BootConfig::parse("huge=maybe");
         assert!(config.huge_pages);
         assert_eq!(config.warnings().next(), Some(ConfigWarning::BadValue { key: "huge", value: "maybe" }));

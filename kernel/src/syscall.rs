@@ -56,6 +56,10 @@ pub fn dispatch(number: u64, arguments: [u64; 6]) -> Result<u64, Error> {
         Syscall::PartitionProtect => process::partition_protect(a0, a1, a2, a3).map(|()| 0),
         Syscall::PartitionAdvise => process::partition_advise(a0, a1, a2, a3),
         Syscall::ResourceRequest => resource_request(a0, a1, a2, a3),
+        Syscall::PolicySet => {
+            let policy = abi::CommitPolicy::from_code(a0).ok_or(Error::InvalidArgument)?;
+            process::policy_set(policy)
+        }
         Syscall::MemoryCounters => {
             let counters = process::own_memory_counters()?;
             copy_words_to_user(a0, &counters.to_words())?;

@@ -24,6 +24,7 @@ fn bios_boot_reports_memory_cpu_and_timer_then_runs_init() {
     let stats = boot::qemu::parse_memstats(&outcome.serial);
     let demo = stats.iter().find(|stat| stat.name == "partition-demo").expect("a memstat line for partition-demo");
     let get = |key: &str| demo.get(key).unwrap_or_else(|| panic!("memstat has no {key}"));
+    assert_eq!(demo.policy, "demand", "the default commit policy");
     assert!(get("faults_demand") > 768 + 16, "the scan, the sparse touches and the added range: {demo:?}");
     assert!(get("promotions") >= 1, "the scanned 2 MiB-aligned block became a 2 MiB page: {demo:?}");
     assert_eq!(get("ahead_commits"), 256 + 64, "{demo:?}");

@@ -9,17 +9,19 @@ use crate::exec;
 use crate::mm::layout;
 use crate::mm::user::UserSpace;
 use crate::ramdisk::Ramdisk;
+use crate::policy::{self, Plan, Policy};
 use crate::sched::{self, TaskId};
 use crate::vass::hardware::{KernelFrames, SpaceTables};
 use crate::vass::{Advice, Declaration, FaultOutcome, PageRange, PartitionKind, Pattern, Scope, SpaceCounters, Vass, VassError, Window};
 use crate::sync::{IrqMutex, IrqMutexGuard};
 use crate::time;
 use abi::{Error, ExitReason, Rights, WaitStatus};
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::{format, vec};
 use core::fmt::Write as _;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use alloc::vec::Vec;
 use super::memory::{self, Access, CheckedUserSlice, UserSlice, PAGE_SIZE};
 use spin::Once;
@@ -45,6 +47,8 @@ struct Process {
     children: Vec<Pid>,
     state: State,
     space: Option<UserSpace>,
+    /// Decides what to commit ahead of this process's faults.
+    policy: Box<dyn Policy>,
     task: TaskId,
     entry: UserEntry,
     /// The process is blocked in `wait`.
@@ -82,13 +86,28 @@ const HEAP_WINDOW: Window = Window { start: layout::USER_HEAP.start / PAGE_SIZE,
 /// Whether a `memstat` line is logged when a process ends.
 static MEMSTAT: AtomicBool = AtomicBool::new(true);
 
+/// The commit policy new processes start with (an index into `policy::NAMES`).
+static DEFAULT_POLICY: AtomicUsize = AtomicUsize::new(0);
+
+/// The policy at `index` of `policy::NAMES` (demand if out of range).
+fn new_policy(index: usize) -> Box<dyn Policy> {
+    policy::NAMES.get(index).and_then(|name| policy::by_name(name)).unwrap_or_else(|| Box::new(policy::Demand))
+}
+
 /// Applies the boot configuration: 2 MiB pages on or off, `memstat` lines
-/// on or off.
-pub fn configure(huge_pages: bool, memstat: bool) {
+/// on or off, and the commit policy every process starts with.
+pub fn configure(huge_pages: bool, memstat: bool, default_policy: &str) {
     VASS.lock().set_huge_pages(huge_pages);
     MEMSTAT.store(memstat, Ordering::Relaxed);
+    let index = policy::NAMES.iter().position(|&name| name == default_policy).unwrap_or(0);
+    DEFAULT_POLICY.store(index, Ordering::Relaxed);
     let switch = |on: bool| if on { "on" } else { "off" };
-    log::info!("vass: 2 MiB pages {}, memstat lines {}", switch(huge_pages), switch(memstat));
+    log::info!(
+        "vass: 2 MiB pages {}, memstat lines {}, commit policy {}",
+        switch(huge_pages),
+        switch(memstat),
+        policy::NAMES[index]
+    );
 }
 
 /// Starts the kernel task that samples every process's accessed bits each
@@ -311,6 +330,7 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>) -> Result<Pid,
                 children: Vec::new(),
                 state: State::Alive,
                 space: Some(space),
+                policy: new_policy(DEFAULT_POLICY.load(Ordering::Relaxed)),
                 task: TaskId::MAX,
                 entry,
                 waiting: false,
@@ -352,7 +372,7 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>) -> Result<Pid,
 pub fn exit_current(reason: ExitReason) -> ! {
     cpu::disable_interrupts();
     let task = sched::current();
-    let (pid, name, space, orphans) = {
+    let (pid, name, policy_name, space, orphans) = {
         let mut table = TABLE.lock();
         let Some(pid) = table.by_task.remove(&task) else {
             drop(table);
@@ -364,6 +384,7 @@ pub fn exit_current(reason: ExitReason) -> ! {
         };
         process.state = State::Zombie(reason);
         let name = process.name.clone();
+        let policy_name = process.policy.name();
         let space = process.space.take();
         let children = core::mem::take(&mut process.children);
         let parent = process.parent;
@@ -391,7 +412,7 @@ pub fn exit_current(reason: ExitReason) -> ! {
         if let Some(waiter) = parent_task.or(kernel_waiter) {
             sched::wake(waiter);
         }
-        (pid, name, space, orphans)
+        (pid, name, policy_name, space, orphans)
     };
     // Partitions first (they give their frames back), then the page tables.
     if let Some(mut space) = space {
@@ -403,7 +424,7 @@ pub fn exit_current(reason: ExitReason) -> ! {
         let now = vass.now();
         drop(vass);
         if MEMSTAT.load(Ordering::Relaxed) {
-            let mut line = format!("memstat name={name}");
+            let mut line = format!("memstat name={name} policy={policy_name}");
             let summary = memory_counters(pid, partitions, now.saturating_sub(born), &counters, 0, declared.as_ref());
             for (field, value) in summary.fields() {
                 let _ = write!(line, " {field}={value}");
@@ -485,15 +506,43 @@ pub fn handle_page_fault(address: u64, error: PageFaultErrorCode) -> bool {
     let Some(task) = sched::try_current() else { return false };
     let Some(mut table) = TABLE.try_lock() else { return false };
     let Some(&pid) = table.by_task.get(&task) else { return false };
-    let Some(space) = table.processes.get_mut(&pid).and_then(|process| process.space.as_mut()) else { return false };
+    let Some(process) = table.processes.get_mut(&pid) else { return false };
+    let Process { space: Some(space), policy, .. } = process else { return false };
     let Some(mut vass) = VASS.try_lock() else { return false };
     vass.set_time(time::ticks());
     let mut tables = SpaceTables { id: pid, space };
     let page = address / PAGE_SIZE;
     let outcome = vass.fault(pid, page, access, &mut tables, &mut KernelFrames);
+    let mut checked = PageRange::new(page, page + 1);
+    if outcome == FaultOutcome::Committed
+        && let Some(partition) = vass.lookup(pid, page)
+        && let Some(range) = partition.range_of(page)
+    {
+        let fault = policy::Fault { partition: partition.id, page, range, write: access == Access::Write, time: vass.now() };
+        let plan = policy.on_fault(&fault, &KernelView { vass: &vass, tables: &tables });
+        policy::apply(&mut vass, pid, &plan, &mut tables, &mut KernelFrames);
+        checked = plan.commit.iter().fold(checked, |all, piece| PageRange::new(all.start.min(piece.start), all.end.max(piece.end)));
+    }
     vass.add_fault_cycles(pid, cpu::rdtsc().wrapping_sub(started));
-    check_in_debug(&vass, &tables, Scope::Pages { space: pid, range: PageRange::new(page, page + 1) });
+    check_in_debug(&vass, &tables, Scope::Pages { space: pid, range: checked });
     matches!(outcome, FaultOutcome::Committed | FaultOutcome::AlreadyCommitted)
+}
+
+/// The VASS and a process's page tables as its commit policy sees them.
+struct KernelView<'a, 'b> {
+    vass: &'a Vass,
+    tables: &'a SpaceTables<'b>,
+}
+
+impl policy::View for KernelView<'_, '_> {
+    fn is_committed(&self, page: u64) -> bool {
+        self.vass.lookup(self.tables.id, page).is_some_and(|partition| partition.committed.contains_key(&page))
+    }
+
+    fn was_used(&self, page: u64) -> bool {
+        let Some(partition) = self.vass.lookup(self.tables.id, page) else { return false };
+        partition.committed.contains_key(&page) && (!partition.untouched.contains(&page) || self.tables.accessed_now(page))
+    }
 }
 
 fn access_of(error: PageFaultErrorCode) -> Access {
@@ -615,9 +664,12 @@ pub fn partition_create(size: u64, kind: u64, rights: u64, at: u64) -> Result<(u
     let rights = partition_rights(rights)?;
     let pages = partition_size_pages(size)?;
     let at = requested_page(at)?;
-    let pid = current_pid().ok_or(Error::InvalidArgument)?;
-    let (id, range) = vass().create(pid, pages, kind, rights, at, HEAP_WINDOW).map_err(vass_error)?;
-    Ok((id, range.start * PAGE_SIZE))
+    with_own_policy(|vass, pid, tables, policy| {
+        let (id, range) = vass.create(pid, pages, kind, rights, at, HEAP_WINDOW)?;
+        let plan: Plan = policy.on_create(id, &[range]);
+        policy::apply(vass, pid, &plan, tables, &mut KernelFrames);
+        Ok((id, range.start * PAGE_SIZE))
+    })
 }
 
 /// Adds a range of `size` bytes at `at` (0: anywhere) to partition `id`.
@@ -632,12 +684,23 @@ pub fn partition_add_range(id: u64, size: u64, at: u64) -> Result<u64, Error> {
 
 /// Runs `operation` on the VASS with the running process's page tables.
 fn with_own_tables<R>(operation: impl FnOnce(&mut Vass, u64, &mut SpaceTables<'_>) -> Result<R, VassError>) -> Result<R, Error> {
+    with_own_policy(|vass, pid, tables, _| operation(vass, pid, tables))
+}
+
+/// Runs `operation` on the VASS with the running process's page tables and
+/// commit policy.
+fn with_own_policy<R>(
+    operation: impl FnOnce(&mut Vass, u64, &mut SpaceTables<'_>, &mut dyn Policy) -> Result<R, VassError>,
+) -> Result<R, Error> {
     let pid = current_pid().ok_or(Error::InvalidArgument)?;
     let mut table = TABLE.lock();
-    let space = table.processes.get_mut(&pid).and_then(|p| p.space.as_mut()).ok_or(Error::InvalidArgument)?;
+    let Some(Process { space: Some(space), policy, .. }) = table.processes.get_mut(&pid) else {
+        return Err(Error::InvalidArgument);
+    };
+    let policy: &mut dyn Policy = policy.as_mut();
     let mut tables = SpaceTables { id: pid, space };
     let mut vass = vass();
-    let result = operation(&mut vass, pid, &mut tables);
+    let result = operation(&mut vass, pid, &mut tables, policy);
     check_in_debug(&vass, &tables, Scope::Space(pid));
     result.map_err(vass_error)
 }
@@ -708,7 +771,11 @@ fn for_each_piece(
 
 /// Destroys partition `id` of the running process.
 pub fn partition_destroy(id: u64) -> Result<(), Error> {
-    with_own_tables(|vass, pid, tables| vass.destroy(pid, id, tables, &mut KernelFrames).map(|_| ()))
+    with_own_policy(|vass, pid, tables, policy| {
+        vass.destroy(pid, id, tables, &mut KernelFrames)?;
+        policy.on_destroy(id);
+        Ok(())
+    })
 }
 
 /// Commits `[offset, offset + length)` of partition `id` ahead of use.
@@ -809,6 +876,17 @@ pub fn partition_query(id: u64) -> Result<abi::PartitionInfo, Error> {
             random_pages: hinted(Pattern::Random),
         })
     })
+}
+
+/// Gives the running process commit policy `policy`; returns the code of
+/// the one it had.
+pub fn policy_set(policy: abi::CommitPolicy) -> Result<u64, Error> {
+    let pid = current_pid().ok_or(Error::InvalidArgument)?;
+    let mut table = TABLE.lock();
+    let process = table.processes.get_mut(&pid).ok_or(Error::InvalidArgument)?;
+    let previous = abi::CommitPolicy::ALL.iter().position(|known| known.name() == process.policy.name()).unwrap_or(0);
+    process.policy = policy::by_name(policy.name()).ok_or(Error::InvalidArgument)?;
+    Ok(previous as u64)
 }
 
 /// Records what the running process declared about its future.

@@ -90,6 +90,14 @@ fn hardware_page(page: Page) -> Option<HardwarePage> {
 }
 
 impl SpaceTables<'_> {
+    /// Whether the processor set the accessed bit of `page` (read only; for
+    /// a page inside a 2 MiB page, the bit of the whole page).
+    pub fn accessed_now(&self, page: Page) -> bool {
+        hardware_page(page)
+            .and_then(|page| self.space.translate(page.start_address()))
+            .is_some_and(|(_, flags)| flags.contains(PageTableFlags::ACCESSED))
+    }
+
     /// The accessed and dirty bits of the entry mapping `page`, which a
     /// change of rights keeps (the processor's record of use is not ours
     /// to drop).

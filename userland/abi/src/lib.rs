@@ -80,11 +80,14 @@ pub enum Syscall {
     /// `memory_counters(out_ptr: *mut MemoryCounters) -> 0`: the caller's
     /// memory counters.
     MemoryCounters = 21,
+    /// `policy_set(policy) -> previous`: the [`CommitPolicy`] that decides
+    /// what the kernel commits ahead of the caller's faults from now on.
+    PolicySet = 22,
 }
 
 impl Syscall {
     /// Every system call, in number order.
-    pub const ALL: [Syscall; 22] = [
+    pub const ALL: [Syscall; 23] = [
         Syscall::Exit,
         Syscall::Spawn,
         Syscall::Wait,
@@ -107,6 +110,7 @@ impl Syscall {
         Syscall::PartitionAdvise,
         Syscall::ResourceRequest,
         Syscall::MemoryCounters,
+        Syscall::PolicySet,
     ];
 
     /// The call with number `number`, if any.
@@ -527,6 +531,41 @@ impl Dependency {
     pub const PARTITION: u64 = 2;
 }
 
+/// A commit policy a process can choose (`policy_set`), in the kernel's
+/// order (`kernel::policy::NAMES`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u64)]
+pub enum CommitPolicy {
+    /// Commit on fault only.
+    Demand = 0,
+    /// Commit whole partitions when they are created.
+    Eager = 1,
+    /// Linux-style readahead per partition.
+    Readahead = 2,
+    /// Leap's majority-trend prefetcher.
+    Leap = 3,
+}
+
+impl CommitPolicy {
+    /// Every policy, in code order.
+    pub const ALL: [CommitPolicy; 4] = [CommitPolicy::Demand, CommitPolicy::Eager, CommitPolicy::Readahead, CommitPolicy::Leap];
+
+    /// The policy with code `code`.
+    pub fn from_code(code: u64) -> Option<CommitPolicy> {
+        CommitPolicy::ALL.get(usize::try_from(code).ok()?).copied()
+    }
+
+    /// Its name, as the kernel's command line and `memstat` lines spell it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            CommitPolicy::Demand => "demand",
+            CommitPolicy::Eager => "eager",
+            CommitPolicy::Readahead => "readahead",
+            CommitPolicy::Leap => "leap",
+        }
+    }
+}
+
 /// A hint to `partition_advise`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u64)]
@@ -784,6 +823,15 @@ mod tests {
         for (i, a) in MemoryCounters::FIELDS.iter().enumerate() {
             assert!(!MemoryCounters::FIELDS[i + 1..].contains(a), "{a} twice");
         }
+    }
+
+    #[test]
+    fn commit_policy_codes_round_trip() {
+        for (code, policy) in CommitPolicy::ALL.iter().enumerate() {
+            assert_eq!(*policy as u64, code as u64);
+            assert_eq!(CommitPolicy::from_code(code as u64), Some(*policy));
+        }
+        assert_eq!(CommitPolicy::from_code(4), None);
     }
 
     #[test]

@@ -214,3 +214,10 @@ pub fn memory_counters() -> abi::MemoryCounters {
     let _ = call(Syscall::MemoryCounters, [&raw mut counters as u64, 0, 0, 0, 0, 0]);
     counters
 }
+
+/// Chooses the commit policy for the rest of this process's life; returns
+/// the one it replaces.
+pub fn policy_set(policy: abi::CommitPolicy) -> Result<abi::CommitPolicy, Error> {
+    let previous = call(Syscall::PolicySet, [policy as u64, 0, 0, 0, 0, 0])?;
+    abi::CommitPolicy::from_code(previous).ok_or(Error::InvalidArgument)
+}

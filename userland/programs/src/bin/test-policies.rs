@@ -1,0 +1,74 @@
+//! Commit policies in the kernel: each one, chosen with `policy_set`, faced
+//! with a sequential and a strided scan of a fresh partition, faults and
+//! commits ahead as it should (the same decisions its host tests expect).
+
+#![no_std]
+#![no_main]
+
+use abi::{CommitPolicy, Error, MemoryCounters, PartitionKind, Rights};
+use runtime::{check, check_eq, sys};
+
+const PAGE: u64 = 4096;
+const PAGES: u64 = 512;
+
+/// What a scan of `PAGES` pages (every `stride`th) cost under `policy`:
+/// (demand faults, pages committed ahead, hits, waste).
+fn scan(policy: CommitPolicy, stride: u64) -> (u64, u64, u64, u64) {
+    let _ = sys::policy_set(policy);
+    let before = sys::memory_counters();
+    let Ok(partition) = sys::partition_create(PAGES * PAGE, PartitionKind::Buffer, Rights::READ | Rights::WRITE) else {
+        return (u64::MAX, 0, 0, 0);
+    };
+    for page in (0..PAGES).step_by(stride as usize) {
+        // SAFETY: inside the read-write partition just created.
+        unsafe { core::ptr::write_volatile((partition.base + page * PAGE) as *mut u8, 1) };
+    }
+    let _ = sys::partition_destroy(partition.id);
+    let _ = sys::policy_set(CommitPolicy::Demand);
+    let after = sys::memory_counters();
+    let delta = |f: fn(&MemoryCounters) -> u64| f(&after) - f(&before);
+    (delta(|c| c.faults_demand), delta(|c| c.ahead_commits), delta(|c| c.hits), delta(|c| c.waste))
+}
+
+runtime::tests! {
+    fn demand_faults_on_every_page() {
+        check_eq!(scan(CommitPolicy::Demand, 1), (PAGES, 0, 0, 0));
+    }
+
+    fn eager_commits_the_partition_at_creation() {
+        let (faults, ahead, hits, waste) = scan(CommitPolicy::Eager, 1);
+        check_eq!((faults, ahead, hits, waste), (0, PAGES, PAGES, 0));
+        // A 2 MiB page (if the partition holds an aligned block) has one
+        // accessed bit for all its pages, so count at least the touched ones.
+        let (faults, ahead, hits, waste) = scan(CommitPolicy::Eager, 4);
+        check_eq!((faults, ahead, hits + waste), (0, PAGES, PAGES));
+        check!(hits >= PAGES / 4, "hits {hits}");
+    }
+
+    fn readahead_follows_a_sequential_scan_only() {
+        let (faults, ahead, hits, waste) = scan(CommitPolicy::Readahead, 1);
+        check!(faults < PAGES / 8, "faults {faults}");
+        check_eq!(faults + hits, PAGES);
+        check_eq!(ahead, hits + waste);
+        check_eq!(scan(CommitPolicy::Readahead, 3), (PAGES.div_ceil(3), 0, 0, 0), "a stride is no stream");
+    }
+
+    fn leap_follows_sequential_and_strided_scans() {
+        for stride in [1, 3] {
+            let touched = PAGES.div_ceil(stride);
+            let (faults, ahead, hits, waste) = scan(CommitPolicy::Leap, stride);
+            check!(faults < touched / 4, "stride {stride}: faults {faults} of {touched}");
+            check_eq!(faults + hits, touched, "stride {stride}");
+            check_eq!(ahead, hits + waste);
+        }
+    }
+
+    fn policy_set_reports_the_previous_policy_and_refuses_unknown_ones() {
+        check_eq!(sys::policy_set(CommitPolicy::Leap), Ok(CommitPolicy::Demand));
+        check_eq!(sys::policy_set(CommitPolicy::Readahead), Ok(CommitPolicy::Leap));
+        check_eq!(sys::policy_set(CommitPolicy::Demand), Ok(CommitPolicy::Readahead));
+        // SAFETY: no pointers are passed.
+        let raw = unsafe { sys::syscall6(abi::Syscall::PolicySet as u64, 4, 0, 0, 0, 0, 0) };
+        check_eq!(abi::decode(raw), Err(Error::InvalidArgument));
+    }
+}
