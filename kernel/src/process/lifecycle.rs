@@ -322,6 +322,10 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>) -> Result<Pid,
     let name = String::from(path.rsplit('/').next().unwrap_or(path));
     {
         let mut table = TABLE.lock();
+        // A child starts with its parent's commit policy (fresh state); the
+        // kernel's processes with the boot default.
+        let inherited = parent.and_then(|parent| table.processes.get(&parent)).map(|process| process.policy.name());
+        let policy = inherited.and_then(policy::by_name).unwrap_or_else(|| new_policy(DEFAULT_POLICY.load(Ordering::Relaxed)));
         table.processes.insert(
             pid,
             Process {
@@ -330,7 +334,7 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>) -> Result<Pid,
                 children: Vec::new(),
                 state: State::Alive,
                 space: Some(space),
-                policy: new_policy(DEFAULT_POLICY.load(Ordering::Relaxed)),
+                policy,
                 task: TaskId::MAX,
                 entry,
                 waiting: false,

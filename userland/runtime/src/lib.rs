@@ -10,6 +10,7 @@ extern crate alloc;
 pub mod harness;
 pub mod print;
 pub mod sys;
+pub mod workload;
 
 #[cfg(target_os = "none")]
 mod heap;

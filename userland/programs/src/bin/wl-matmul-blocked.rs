@@ -1,0 +1,42 @@
+//! Workload: the same product as `wl-matmul`, computed in 16×16 tiles.
+
+#![no_std]
+#![no_main]
+
+use abi::PartitionKind;
+use runtime::workload::{self, Words};
+
+runtime::entry!(main);
+
+const TILE: usize = 16;
+
+fn main(args: runtime::Args) -> i32 {
+    let kib = workload::size_kib(&args, 768);
+    let n = ((kib * 128 / 3).isqrt() as usize).max(2);
+    let (Ok(mut a), Ok(mut b), Ok(mut c)) =
+        (Words::new(n * n, PartitionKind::Data), Words::new(n * n, PartitionKind::Data), Words::new(n * n, PartitionKind::Data))
+    else {
+        return 1;
+    };
+    for index in 0..n * n {
+        a[index] = index as u64 % 7 + 1;
+        b[index] = index as u64 % 5 + 1;
+    }
+    for i0 in (0..n).step_by(TILE) {
+        for k0 in (0..n).step_by(TILE) {
+            for j0 in (0..n).step_by(TILE) {
+                for i in i0..(i0 + TILE).min(n) {
+                    for k in k0..(k0 + TILE).min(n) {
+                        let left = a[i * n + k];
+                        for j in j0..(j0 + TILE).min(n) {
+                            c[i * n + j] = c[i * n + j].wrapping_add(left.wrapping_mul(b[k * n + j]));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let checksum = c.iter().fold(0u64, |sum, &value| sum.wrapping_add(value));
+    workload::report("matmul-blocked", kib, checksum);
+    0
+}
