@@ -58,7 +58,12 @@ pub fn dispatch(number: u64, arguments: [u64; 6]) -> Result<u64, Error> {
         Syscall::ResourceRequest => resource_request(a0, a1, a2, a3),
         Syscall::PolicySet => {
             let policy = abi::CommitPolicy::from_code(a0).ok_or(Error::InvalidArgument)?;
-            process::policy_set(policy)
+            let path = match policy {
+                abi::CommitPolicy::Oracle => Some(user_path(a1, a2)?),
+                _ if a1 != 0 || a2 != 0 => return Err(Error::InvalidArgument),
+                _ => None,
+            };
+            process::policy_set(policy, path.as_deref())
         }
         Syscall::MemoryCounters => {
             let counters = process::own_memory_counters()?;

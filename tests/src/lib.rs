@@ -35,8 +35,17 @@ pub fn user_programs() -> Vec<UserProgram> {
 /// Boots the kernel with `cmdline` and waits at most `timeout`.
 /// `name` keeps each test's image apart so tests can run in parallel.
 pub fn boot_with_timeout(name: &str, firmware: Firmware, cmdline: &str, timeout: Duration) -> RunOutcome {
+    boot_with_files(name, firmware, cmdline, timeout, Vec::new())
+}
+
+/// As [`boot_with_timeout`], with `files` (ramdisk path, contents) added
+/// to the standard ramdisk.
+pub fn boot_with_files(name: &str, firmware: Firmware, cmdline: &str, timeout: Duration, files: Vec<(String, Vec<u8>)>) -> RunOutcome {
     let out_dir = boot::target_dir().join("images").join("integration").join(format!("{name}-{}", firmware.name()));
-    let ramdisk = RamdiskContents::standard(cmdline, &user_programs()).expect("packing the ramdisk");
+    let mut ramdisk = RamdiskContents::standard(cmdline, &user_programs()).expect("packing the ramdisk");
+    for (path, data) in files {
+        ramdisk.add(&path, data);
+    }
     let image = boot::image::create(&kernel_elf(), &ramdisk, firmware, &out_dir).expect("creating the disk image");
     let mut config = RunConfig::new(&image.path, firmware);
     config.timeout = timeout;

@@ -19,12 +19,15 @@ use std::time::Duration;
 pub enum Suite {
     /// Null system call, yield ping-pong context switch, spawn+exit+wait.
     Syscalls,
+    /// Every workload and trace under every commit policy (results.csv/md).
+    Memory,
 }
 
 impl Suite {
     fn name(self) -> &'static str {
         match self {
             Suite::Syscalls => "syscalls",
+            Suite::Memory => "memory",
         }
     }
 }
@@ -34,9 +37,21 @@ pub struct BenchArgs {
     /// Which benchmark to run.
     #[arg(value_enum)]
     suite: Suite,
-    /// Runs to compare (counts must be identical across runs).
+    /// Runs to compare (counts must be identical across runs; `syscalls`).
     #[arg(long, default_value_t = 2)]
     runs: usize,
+    /// Lackey traces to replay (`memory`).
+    #[arg(long, default_value = "../shared/traces")]
+    traces: std::path::PathBuf,
+    /// Workload size in KiB (`memory`).
+    #[arg(long, default_value_t = 2048)]
+    kib: u64,
+    /// Replay only the first N accesses of each trace (`memory`; 0: all).
+    #[arg(long, default_value_t = 0)]
+    accesses: usize,
+    /// Replay only the first N traces (`memory`; 0: all).
+    #[arg(long, default_value_t = 0)]
+    trace_limit: usize,
 }
 
 /// One measured operation.
@@ -70,6 +85,20 @@ fn parse(serial: &str) -> Result<(Vec<Measurement>, u64)> {
 }
 
 pub fn run(args: &BenchArgs) -> Result<ExitCode> {
+    if let Suite::Memory = args.suite {
+        crate::prerequisites::ensure(Firmware::Bios)?;
+        let options = boot::bench::Options {
+            traces: args.traces.clone(),
+            kib: args.kib,
+            accesses: args.accesses,
+            trace_limit: args.trace_limit,
+        };
+        let out = boot::target_dir().join("bench");
+        let (_, md) = boot::bench::run(&options, &out)?;
+        print!("{md}");
+        println!("wrote {} and {}", out.join("results.csv").display(), out.join("results.md").display());
+        return Ok(ExitCode::SUCCESS);
+    }
     crate::prerequisites::ensure(Firmware::Bios)?;
     let kernel = boot::build::kernel(Profile::Release)?;
     let programs = boot::build::user_programs(Profile::Release)?;

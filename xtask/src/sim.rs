@@ -4,18 +4,13 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use flate2::read::GzDecoder;
-use kernel::policy::sim::Simulation;
-use kernel::policy::{self, Oracle};
-use kernel::vass::{PartitionKind, SpaceCounters};
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use kernel::vass::SpaceCounters;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
-use trace::{Access, Kind, PageFilter, Replay};
+use trace::{Access, Replay};
 
 /// Every policy, the oracle last.
 pub const POLICIES: [&str; 5] = ["demand", "eager", "readahead", "leap", "oracle"];
@@ -55,43 +50,17 @@ impl Outcome {
     }
 }
 
-/// Reads a lackey trace (gzip or plain text), one line at a time, into its
-/// page accesses; a malformed line is an error naming the file and line.
+/// Reads a lackey trace (gzip or plain text) into its page accesses; a
+/// malformed line is an error naming the file and line.
 pub fn read_lackey(path: &Path) -> Result<Vec<Access>> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let reader: Box<dyn Read> =
-        if path.extension().is_some_and(|extension| extension == "gz") { Box::new(GzDecoder::new(file)) } else { Box::new(file) };
-    let mut accesses = Vec::new();
-    let mut filter = PageFilter::default();
-    for (index, line) in BufReader::with_capacity(1 << 20, reader).lines().enumerate() {
-        let line = line.with_context(|| format!("{}: reading line {}", path.display(), index + 1))?;
-        let access = trace::parse_line(&line, index as u64 + 1).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
-        if let Some(access) = access
-            && filter.keep(access)
-        {
-            accesses.push(access);
-        }
-    }
-    if accesses.is_empty() {
-        bail!("{}: {}", path.display(), trace::TraceError::Empty);
-    }
-    Ok(accesses)
+    trace::file::read_lackey(path).map_err(anyhow::Error::msg)
 }
 
 /// The traces named on the command line, by name.
 pub fn trace_files(files: &[PathBuf], directory: Option<&Path>) -> Result<Vec<PathBuf>> {
     let mut paths = files.to_vec();
     if let Some(directory) = directory {
-        let mut found: Vec<PathBuf> = std::fs::read_dir(directory)
-            .with_context(|| format!("reading {}", directory.display()))?
-            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-            .filter(|path| path.to_str().is_some_and(|name| name.ends_with(".lackey") || name.ends_with(".lackey.gz")))
-            .collect();
-        found.sort();
-        if found.is_empty() {
-            bail!("no .lackey or .lackey.gz files in {}", directory.display());
-        }
-        paths.extend(found);
+        paths.extend(trace::file::trace_files(directory).map_err(anyhow::Error::msg)?);
     }
     if paths.is_empty() {
         bail!("name a trace with --trace FILE or a directory with --traces DIR");
@@ -101,31 +70,16 @@ pub fn trace_files(files: &[PathBuf], directory: Option<&Path>) -> Result<Vec<Pa
 
 /// The trace's name: its file name without `.lackey[.gz]`.
 pub fn trace_name(path: &Path) -> String {
-    let name = path.file_name().and_then(|name| name.to_str()).unwrap_or("trace");
-    name.trim_end_matches(".gz").trim_end_matches(".lackey").to_owned()
+    trace::file::trace_name(path)
 }
 
-/// Replays `replay` under `policy_name` through the host simulator.
+/// Replays `replay` under `policy_name` through the host simulator, with
+/// regions placed as the in-kernel `replay` program places them.
 pub fn simulate(name: &str, replay: &Replay, policy_name: &'static str) -> Result<Outcome> {
-    let policy = match policy_name {
-        "oracle" => Box::new(Oracle::new(replay.pages().map(|access| access.page).collect(), Oracle::LOOKAHEAD, Oracle::BUDGET)),
-        other => policy::by_name(other).with_context(|| format!("unknown policy `{other}`"))?,
-    };
-    let pages: u64 = replay.regions.iter().map(|region| region.pages).sum();
-    let mut simulation = Simulation::new(policy, pages + 1024);
-    for region in &replay.regions {
-        let kind = if region.code { PartitionKind::Code } else { PartitionKind::Data };
-        simulation
-            .create(region.pages, kind, Some(region.start))
-            .map_err(|error| anyhow::anyhow!("{name}: region at page {:#x}: {error:?}", region.start))?;
-    }
-    for (index, access) in replay.pages().enumerate() {
-        // Time advances one tick per 1024 accesses (for the footprint).
-        simulation.set_time(index as u64 / 1024);
-        simulation.access(access.page, access.kind == Kind::Store);
-    }
-    let accesses = simulation.accesses();
-    Ok(Outcome { trace: name.to_owned(), policy: policy_name, accesses, distinct: replay.distinct_pages(), counters: simulation.finish() })
+    let policy = kernel::policy::sim::policy_for(policy_name, replay).with_context(|| format!("unknown policy `{policy_name}`"))?;
+    let (accesses, counters) =
+        kernel::policy::sim::replay(replay, policy).map_err(|error| anyhow::anyhow!("{name}: cannot place a region: {error:?}"))?;
+    Ok(Outcome { trace: name.to_owned(), policy: policy_name, accesses, distinct: replay.distinct_pages(), counters })
 }
 
 /// Simulates every trace under every policy, one trace per thread at a
@@ -198,6 +152,7 @@ mod tests {
     use super::*;
     use flate2::Compression;
     use flate2::write::GzEncoder;
+    use std::fs::File;
     use std::io::Write;
 
     /// A sequential scan of 64 pages with code fetches in between.

@@ -128,3 +128,36 @@ impl Simulation {
         self.vass.destroy_space(SPACE, &mut self.mmu, &mut self.frames)
     }
 }
+
+/// The policy called `name` for replaying `replay`: the named ones, or the
+/// oracle fed with the replay's own future.
+pub fn policy_for(name: &str, replay: &trace::Replay) -> Option<Box<dyn Policy>> {
+    match name {
+        "oracle" => Some(Box::new(super::Oracle::new(
+            replay.placed_pages(trace::REPLAY_BASE_PAGE),
+            super::Oracle::LOOKAHEAD,
+            super::Oracle::BUDGET,
+        ))),
+        other => super::by_name(other),
+    }
+}
+
+/// Replays `replay` under `policy` with its regions placed as the in-kernel
+/// `replay` program places them (`trace::Replay::layout` from
+/// `trace::REPLAY_BASE_PAGE`); returns the accesses made and the final
+/// counters (time advances one tick per 1024 accesses, for the footprint).
+pub fn replay(replay: &trace::Replay, policy: Box<dyn Policy>) -> Result<(u64, SpaceCounters), VassError> {
+    let pages: u64 = replay.regions.iter().map(|region| region.pages).sum();
+    let mut simulation = Simulation::new(policy, pages + 1024);
+    for (region, start) in replay.regions.iter().zip(replay.layout(trace::REPLAY_BASE_PAGE)) {
+        let kind = if region.code { PartitionKind::Code } else { PartitionKind::Data };
+        simulation.create(region.pages, kind, Some(start))?;
+    }
+    let placed = replay.placed_pages(trace::REPLAY_BASE_PAGE);
+    for (index, (&page, &(_, _, kind))) in placed.iter().zip(&replay.accesses).enumerate() {
+        simulation.set_time(index as u64 / 1024);
+        simulation.access(page, kind == trace::Kind::Store);
+    }
+    let accesses = simulation.accesses();
+    Ok((accesses, simulation.finish()))
+}

@@ -49,6 +49,8 @@ struct Process {
     space: Option<UserSpace>,
     /// Decides what to commit ahead of this process's faults.
     policy: Box<dyn Policy>,
+    /// The time-stamp counter when it was spawned.
+    started_tsc: u64,
     task: TaskId,
     entry: UserEntry,
     /// The process is blocked in `wait`.
@@ -335,6 +337,7 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>) -> Result<Pid,
                 state: State::Alive,
                 space: Some(space),
                 policy,
+                started_tsc: cpu::rdtsc(),
                 task: TaskId::MAX,
                 entry,
                 waiting: false,
@@ -376,7 +379,7 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>) -> Result<Pid,
 pub fn exit_current(reason: ExitReason) -> ! {
     cpu::disable_interrupts();
     let task = sched::current();
-    let (pid, name, policy_name, space, orphans) = {
+    let (pid, name, policy_name, run_cycles, space, orphans) = {
         let mut table = TABLE.lock();
         let Some(pid) = table.by_task.remove(&task) else {
             drop(table);
@@ -389,6 +392,7 @@ pub fn exit_current(reason: ExitReason) -> ! {
         process.state = State::Zombie(reason);
         let name = process.name.clone();
         let policy_name = process.policy.name();
+        let run_cycles = cpu::rdtsc().wrapping_sub(process.started_tsc);
         let space = process.space.take();
         let children = core::mem::take(&mut process.children);
         let parent = process.parent;
@@ -416,7 +420,7 @@ pub fn exit_current(reason: ExitReason) -> ! {
         if let Some(waiter) = parent_task.or(kernel_waiter) {
             sched::wake(waiter);
         }
-        (pid, name, policy_name, space, orphans)
+        (pid, name, policy_name, run_cycles, space, orphans)
     };
     // Partitions first (they give their frames back), then the page tables.
     if let Some(mut space) = space {
@@ -429,7 +433,8 @@ pub fn exit_current(reason: ExitReason) -> ! {
         drop(vass);
         if MEMSTAT.load(Ordering::Relaxed) {
             let mut line = format!("memstat name={name} policy={policy_name}");
-            let summary = memory_counters(pid, partitions, now.saturating_sub(born), &counters, 0, declared.as_ref());
+            let mut summary = memory_counters(pid, partitions, now.saturating_sub(born), &counters, 0, declared.as_ref());
+            summary.run_cycles = run_cycles;
             for (field, value) in summary.fields() {
                 let _ = write!(line, " {field}={value}");
             }
@@ -882,14 +887,28 @@ pub fn partition_query(id: u64) -> Result<abi::PartitionInfo, Error> {
     })
 }
 
-/// Gives the running process commit policy `policy`; returns the code of
-/// the one it had.
-pub fn policy_set(policy: abi::CommitPolicy) -> Result<u64, Error> {
+/// Gives the running process a fresh commit policy `policy` (the oracle
+/// reads the future from the replay file at `path`); returns the code of the
+/// one it had.
+pub fn policy_set(policy: abi::CommitPolicy, path: Option<&str>) -> Result<u64, Error> {
+    let fresh: Box<dyn Policy> = match (policy, path) {
+        (abi::CommitPolicy::Oracle, Some(path)) => {
+            let bytes = ramdisk().and_then(|ramdisk| ramdisk.file(path)).ok_or(Error::NotFound)?;
+            let replay = trace::Replay::decode(bytes).map_err(|error| {
+                log::warn!("oracle: {path}: {error}");
+                Error::InvalidArgument
+            })?;
+            let future = replay.placed_pages(trace::REPLAY_BASE_PAGE);
+            Box::new(policy::Oracle::new(future, policy::Oracle::LOOKAHEAD, policy::Oracle::BUDGET))
+        }
+        (abi::CommitPolicy::Oracle, None) => return Err(Error::InvalidArgument),
+        (other, _) => policy::by_name(other.name()).ok_or(Error::InvalidArgument)?,
+    };
     let pid = current_pid().ok_or(Error::InvalidArgument)?;
     let mut table = TABLE.lock();
     let process = table.processes.get_mut(&pid).ok_or(Error::InvalidArgument)?;
     let previous = abi::CommitPolicy::ALL.iter().position(|known| known.name() == process.policy.name()).unwrap_or(0);
-    process.policy = policy::by_name(policy.name()).ok_or(Error::InvalidArgument)?;
+    process.policy = fresh;
     Ok(previous as u64)
 }
 
@@ -912,6 +931,7 @@ fn memory_counters(
         pid,
         partitions,
         age_ticks: age,
+        run_cycles: 0,
         faults: counters.faults(),
         faults_demand: counters.faults_demand,
         faults_spurious: counters.faults_spurious,
@@ -945,14 +965,18 @@ fn memory_counters(
 
 /// The running process's memory counters (after sampling accessed bits).
 pub fn own_memory_counters() -> Result<abi::MemoryCounters, Error> {
-    with_own_tables(|vass, pid, tables| {
+    let pid = current_pid().ok_or(Error::InvalidArgument)?;
+    let started = TABLE.lock().processes.get(&pid).map_or(0, |process| process.started_tsc);
+    let mut counters = with_own_tables(|vass, pid, tables| {
         vass.sample_untouched(pid, tables);
         let counters = vass.space_counters(pid).unwrap_or_default();
         let partitions = vass.partitions_of(pid).count() as u64;
         let untouched = vass.partitions_of(pid).map(|p| p.untouched.len() as u64).sum();
         let age = vass.now().saturating_sub(vass.space_born(pid).unwrap_or(0));
         Ok(memory_counters(pid, partitions, age, &counters, untouched, vass.declaration(pid)))
-    })
+    })?;
+    counters.run_cycles = cpu::rdtsc().wrapping_sub(started);
+    Ok(counters)
 }
 
 mod ktests {

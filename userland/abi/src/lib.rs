@@ -80,8 +80,10 @@ pub enum Syscall {
     /// `memory_counters(out_ptr: *mut MemoryCounters) -> 0`: the caller's
     /// memory counters.
     MemoryCounters = 21,
-    /// `policy_set(policy) -> previous`: the [`CommitPolicy`] that decides
-    /// what the kernel commits ahead of the caller's faults from now on.
+    /// `policy_set(policy, path_ptr, path_len) -> previous`: the
+    /// [`CommitPolicy`] that decides what the kernel commits ahead of the
+    /// caller's faults from now on (a fresh one). `Oracle` reads the future
+    /// from the replay file at `path` in the ramdisk; the others take no path.
     PolicySet = 22,
 }
 
@@ -451,6 +453,9 @@ words! {
         pub partitions,
         /// Ticks since it started.
         pub age_ticks,
+        /// Time-stamp-counter cycles since it was spawned (guest
+        /// instructions under `-icount shift=0`, with `bench-tsc-hz`).
+        pub run_cycles,
         /// Page faults of any outcome.
         pub faults,
         /// Faults resolved by committing a page.
@@ -532,7 +537,7 @@ impl Dependency {
 }
 
 /// A commit policy a process can choose (`policy_set`), in the kernel's
-/// order (`kernel::policy::NAMES`).
+/// order (`kernel::policy::NAMES`, then the oracle).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u64)]
 pub enum CommitPolicy {
@@ -544,11 +549,14 @@ pub enum CommitPolicy {
     Readahead = 2,
     /// Leap's majority-trend prefetcher.
     Leap = 3,
+    /// Knows the future of a replayed trace (needs its replay file).
+    Oracle = 4,
 }
 
 impl CommitPolicy {
     /// Every policy, in code order.
-    pub const ALL: [CommitPolicy; 4] = [CommitPolicy::Demand, CommitPolicy::Eager, CommitPolicy::Readahead, CommitPolicy::Leap];
+    pub const ALL: [CommitPolicy; 5] =
+        [CommitPolicy::Demand, CommitPolicy::Eager, CommitPolicy::Readahead, CommitPolicy::Leap, CommitPolicy::Oracle];
 
     /// The policy with code `code`.
     pub fn from_code(code: u64) -> Option<CommitPolicy> {
@@ -562,6 +570,7 @@ impl CommitPolicy {
             CommitPolicy::Eager => "eager",
             CommitPolicy::Readahead => "readahead",
             CommitPolicy::Leap => "leap",
+            CommitPolicy::Oracle => "oracle",
         }
     }
 }
@@ -831,7 +840,7 @@ mod tests {
             assert_eq!(*policy as u64, code as u64);
             assert_eq!(CommitPolicy::from_code(code as u64), Some(*policy));
         }
-        assert_eq!(CommitPolicy::from_code(4), None);
+        assert_eq!(CommitPolicy::from_code(5), None);
     }
 
     #[test]

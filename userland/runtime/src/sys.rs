@@ -221,3 +221,11 @@ pub fn policy_set(policy: abi::CommitPolicy) -> Result<abi::CommitPolicy, Error>
     let previous = call(Syscall::PolicySet, [policy as u64, 0, 0, 0, 0, 0])?;
     abi::CommitPolicy::from_code(previous).ok_or(Error::InvalidArgument)
 }
+
+/// Chooses the oracle policy, which reads the future from the replay file
+/// at `path` in the ramdisk; returns the policy it replaces.
+pub fn policy_set_oracle(path: &str) -> Result<abi::CommitPolicy, Error> {
+    let arguments = [abi::CommitPolicy::Oracle as u64, path.as_ptr() as u64, path.len() as u64, 0, 0, 0];
+    let previous = call(Syscall::PolicySet, arguments)?;
+    abi::CommitPolicy::from_code(previous).ok_or(Error::InvalidArgument)
+}

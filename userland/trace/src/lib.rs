@@ -32,6 +32,12 @@ pub const GAP_PAGES: u64 = 256;
 pub const MAX_REGIONS: usize = 255;
 /// Largest region, in pages (the offset field has 22 bits).
 pub const MAX_REGION_PAGES: u64 = 1 << 22;
+/// The page replayed regions are placed from (4 GiB into the window where
+/// programs create partitions, clear of their heaps): the `replay`
+/// program, the kernel's oracle and the host simulator all use it.
+pub const REPLAY_BASE_PAGE: u64 = 0x2001_0000_0000 / PAGE_SIZE;
+/// Alignment of replayed regions, in pages (2 MiB).
+pub const LAYOUT_ALIGN_PAGES: u64 = 512;
 /// The magic at the start of a replay file.
 pub const MAGIC: [u8; 4] = *b"VRPL";
 /// The format version.
@@ -210,6 +216,36 @@ impl Replay {
         Ok(Replay { regions, accesses })
     }
 
+    /// Where each region goes when replayed from page `base` on: one after
+    /// the other in address order, each starting on a 2 MiB boundary (so
+    /// regions never share a 2 MiB page). The replay program, the
+    /// kernel's oracle and the host simulator all place them so, which
+    /// keeps every policy's view of addresses the same.
+    pub fn layout(&self, base: u64) -> Vec<u64> {
+        let mut next = base;
+        self.regions
+            .iter()
+            .map(|region| {
+                let start = next.next_multiple_of(LAYOUT_ALIGN_PAGES);
+                next = start + region.pages;
+                start
+            })
+            .collect()
+    }
+
+    /// The access sequence as pages placed by [`Replay::layout`].
+    pub fn placed_pages(&self, base: u64) -> Vec<u64> {
+        let starts = self.layout(base);
+        self.accesses.iter().map(|&(region, offset, _)| starts[usize::from(region)] + u64::from(offset)).collect()
+    }
+
+    /// Keeps only the first `count` accesses (and the regions they touch,
+    /// trimmed to the pages they touch).
+    pub fn truncated(&self, count: usize) -> Replay {
+        let accesses: Vec<Access> = self.pages().take(count).collect();
+        Replay::from_accesses(&accesses).unwrap_or_else(|_| self.clone())
+    }
+
     /// The accesses as trace pages again.
     pub fn pages(&self) -> impl Iterator<Item = Access> + '_ {
         self.accesses.iter().map(|&(region, offset, kind)| Access {
@@ -325,5 +361,7 @@ impl<'a> Reader<'a> {
     }
 }
 
+#[cfg(feature = "std")]
+pub mod file;
 #[cfg(test)]
 mod tests;

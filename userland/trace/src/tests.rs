@@ -114,3 +114,16 @@ fn the_filter_keeps_one_access_per_page_change_per_class() {
         [true, false, true, true, false, true]
     );
 }
+
+#[test]
+fn regions_are_laid_out_in_order_on_2mib_boundaries() {
+    let accesses: Vec<Access> = [0x400u64, 0x401, 0x9000, 0x9001, 0x9002].iter().map(|&page| Access { page, kind: Kind::Load }).collect();
+    let replay = Replay::from_accesses(&accesses).unwrap();
+    assert_eq!(replay.layout(0x1000), [0x1000, 0x1200]);
+    assert_eq!(replay.layout(0x1001), [0x1200, 0x1400]);
+    assert_eq!(replay.placed_pages(0x1000), [0x1000, 0x1001, 0x1200, 0x1201, 0x1202]);
+    let cut = replay.truncated(3);
+    assert_eq!(cut.accesses.len(), 3);
+    assert_eq!(cut.regions.len(), 2);
+    assert_eq!(cut.regions[1].pages, 1);
+}

@@ -68,7 +68,16 @@ runtime::tests! {
         check_eq!(sys::policy_set(CommitPolicy::Readahead), Ok(CommitPolicy::Leap));
         check_eq!(sys::policy_set(CommitPolicy::Demand), Ok(CommitPolicy::Readahead));
         // SAFETY: no pointers are passed.
-        let raw = unsafe { sys::syscall6(abi::Syscall::PolicySet as u64, 4, 0, 0, 0, 0, 0) };
+        let raw = unsafe { sys::syscall6(abi::Syscall::PolicySet as u64, 5, 0, 0, 0, 0, 0) };
+        check_eq!(abi::decode(raw), Err(Error::InvalidArgument), "no policy 5");
+        // SAFETY: as above.
+        let raw = unsafe { sys::syscall6(abi::Syscall::PolicySet as u64, CommitPolicy::Oracle as u64, 0, 0, 0, 0, 0) };
+        check_eq!(abi::decode(raw), Err(Error::InvalidArgument), "the oracle needs a replay file");
+        // SAFETY: a pointer with a length for a policy that takes none.
+        let raw = unsafe { sys::syscall6(abi::Syscall::PolicySet as u64, CommitPolicy::Leap as u64, 0x1000, 4, 0, 0, 0) };
         check_eq!(abi::decode(raw), Err(Error::InvalidArgument));
+        check_eq!(sys::policy_set_oracle("replay/no-such-trace.vrpl"), Err(Error::NotFound));
+        check_eq!(sys::policy_set_oracle("boot/cmdline"), Err(Error::InvalidArgument), "not a replay file");
+        check_eq!(sys::policy_set(CommitPolicy::Demand), Ok(CommitPolicy::Demand), "refused calls change nothing");
     }
 }
