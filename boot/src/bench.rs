@@ -192,41 +192,16 @@ pub fn report(rows: &[Row], hz: u64) -> (String, String) {
     let mut md = String::from("| name | kind | policy | faults | ahead | hits | waste | coverage | accuracy | peak | footprint | instructions | in faults |\n");
     md.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for row in rows {
-        let (coverage, accuracy) = (coverage(row, rows), accuracy(row));
-        let _ = writeln!(
-            csv,
-            "{},{},{},{},{},{},{},{:.4},{:.4},{},{},{},{}",
-            row.name,
-            row.kind,
-            row.policy,
-            row.faults,
-            row.ahead,
-            row.hits,
-            row.waste,
-            coverage,
-            accuracy,
-            row.peak,
-            row.footprint,
-            instructions(row.run_cycles),
-            instructions(row.fault_cycles)
-        );
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | {} | {} | {:.3} | {:.3} | {} | {} | {} | {} |",
-            row.name,
-            row.kind,
-            row.policy,
-            row.faults,
-            row.ahead,
-            row.hits,
-            row.waste,
-            coverage,
-            accuracy,
-            row.peak,
-            row.footprint,
-            instructions(row.run_cycles),
-            instructions(row.fault_cycles)
-        );
+        let fields = |digits: usize| -> Vec<String> {
+            let mut fields = vec![row.name.clone(), row.kind.to_owned(), row.policy.clone()];
+            fields.extend([row.faults, row.ahead, row.hits, row.waste].map(|value| value.to_string()));
+            fields.push(format!("{:.digits$}", coverage(row, rows)));
+            fields.push(format!("{:.digits$}", accuracy(row)));
+            fields.extend([row.peak, row.footprint, instructions(row.run_cycles), instructions(row.fault_cycles)].map(|value| value.to_string()));
+            fields
+        };
+        let _ = writeln!(csv, "{}", fields(4).join(","));
+        let _ = writeln!(md, "| {} |", fields(3).join(" | "));
     }
     md.push_str("\n**Per policy** (means over every workload and trace it ran):\n\n| policy | rows | mean coverage | mean accuracy |\n|---|---:|---:|---:|\n");
     let mut policies: Vec<&str> = rows.iter().map(|row| row.policy.as_str()).collect();
