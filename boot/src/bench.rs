@@ -218,8 +218,86 @@ pub fn report(rows: &[Row], hz: u64) -> (String, String) {
     (csv, md)
 }
 
-/// Measures and writes `results.csv` and `results.md` into `out`; returns
-/// the CSV and the Markdown.
+/// A grouped bar chart as SVG: for every row name a group of bars, one per
+/// policy, showing `value(row) / value(the demand row)` (demand is 1).
+pub fn plot(rows: &[Row], title: &str, value: impl Fn(&Row) -> u64) -> Result<String> {
+    use plotters::prelude::*;
+    let mut names: Vec<(&'static str, &str)> = Vec::new();
+    for row in rows {
+        if !names.contains(&(row.kind, row.name.as_str())) {
+            names.push((row.kind, row.name.as_str()));
+        }
+    }
+    let mut policies: Vec<&str> = Vec::new();
+    for row in rows {
+        if !policies.contains(&row.policy.as_str()) {
+            policies.push(row.policy.as_str());
+        }
+    }
+    let ratio = |kind: &str, name: &str, policy: &str| -> Option<f64> {
+        let find = |policy: &str| rows.iter().find(|row| row.kind == kind && row.name == name && row.policy == policy);
+        let (row, demand) = (find(policy)?, find("demand")?);
+        let base = value(demand);
+        (base > 0).then(|| value(row) as f64 / base as f64)
+    };
+    let highest = names
+        .iter()
+        .flat_map(|&(kind, name)| policies.iter().filter_map(move |policy| ratio(kind, name, policy)))
+        .fold(1.0f64, f64::max)
+        .min(20.0);
+    let mut svg = String::new();
+    {
+        let width = 120 + 40 * (names.len() * policies.len()) as u32;
+        let root = SVGBackend::with_string(&mut svg, (width.max(640), 480)).into_drawing_area();
+        root.fill(&WHITE).map_err(|error| anyhow::anyhow!("{error:?}"))?;
+        let groups = names.len().max(1) as f64;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(90)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0f64..groups, 0f64..highest * 1.1)
+            .map_err(|error| anyhow::anyhow!("{error:?}"))?;
+        let labels: Vec<String> = names.iter().map(|(_, name)| (*name).to_owned()).collect();
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(names.len().max(1))
+            .x_label_formatter(&|x| labels.get(x.floor() as usize).cloned().unwrap_or_default())
+            .y_desc("relative to demand")
+            .draw()
+            .map_err(|error| anyhow::anyhow!("{error:?}"))?;
+        let slot = 0.8 / policies.len().max(1) as f64;
+        for (index, policy) in policies.iter().enumerate() {
+            let color = Palette99::pick(index).to_rgba();
+            let bars: Vec<Rectangle<(f64, f64)>> = names
+                .iter()
+                .enumerate()
+                .filter_map(|(group, &(kind, name))| {
+                    let ratio = ratio(kind, name, policy)?.min(highest * 1.1);
+                    let left = group as f64 + 0.1 + slot * index as f64;
+                    Some(Rectangle::new([(left, 0.0), (left + slot * 0.9, ratio)], color.filled()))
+                })
+                .collect();
+            chart
+                .draw_series(bars)
+                .map_err(|error| anyhow::anyhow!("{error:?}"))?
+                .label(*policy)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|error| anyhow::anyhow!("{error:?}"))?;
+        root.present().map_err(|error| anyhow::anyhow!("{error:?}"))?;
+    }
+    Ok(svg)
+}
+
+/// Measures and writes `results.csv`, `results.md`, `faults.svg` and
+/// `footprint.svg` into `out`; returns the CSV and the Markdown.
 pub fn run(options: &Options, out: &Path) -> Result<(String, String)> {
     let (rows, hz) = measure(options)?;
     if rows.is_empty() {
@@ -229,6 +307,8 @@ pub fn run(options: &Options, out: &Path) -> Result<(String, String)> {
     std::fs::create_dir_all(out)?;
     std::fs::write(out.join("results.csv"), &csv)?;
     std::fs::write(out.join("results.md"), &md)?;
+    std::fs::write(out.join("faults.svg"), plot(&rows, "Demand faults, relative to demand paging", |row| row.faults)?)?;
+    std::fs::write(out.join("footprint.svg"), plot(&rows, "Footprint (pages × ticks), relative to demand paging", |row| row.footprint)?)?;
     Ok((csv, md))
 }
 
@@ -250,6 +330,14 @@ mod tests {
         let (csv, md) = report(&rows, 1_000_000_000);
         assert!(csv.lines().nth(2).unwrap().starts_with("seq,workload,leap,2,8,8,0,0.8000,1.0000,12,5,1500,40"), "{csv}");
         assert!(md.contains("| leap | 1 | 0.800 | 1.000 |"), "{md}");
+    }
+
+    #[test]
+    fn plots_are_svg_with_a_bar_per_policy() {
+        let rows = workload_rows(SERIAL);
+        let svg = plot(&rows, "faults", |row| row.faults).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("leap") && svg.contains("demand"), "{svg}");
+        assert_eq!(svg, plot(&rows, "faults", |row| row.faults).unwrap(), "the same rows draw the same file");
     }
 
     #[test]

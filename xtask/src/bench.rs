@@ -96,7 +96,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         let out = boot::target_dir().join("bench");
         let (_, md) = boot::bench::run(&options, &out)?;
         print!("{md}");
-        println!("wrote {} and {}", out.join("results.csv").display(), out.join("results.md").display());
+        println!("wrote results.csv, results.md, faults.svg and footprint.svg in {}", out.display());
         return Ok(ExitCode::SUCCESS);
     }
     crate::prerequisites::ensure(Firmware::Bios)?;
