@@ -68,11 +68,6 @@ pub fn trace_files(files: &[PathBuf], directory: Option<&Path>) -> Result<Vec<Pa
     Ok(paths)
 }
 
-/// The trace's name: its file name without `.lackey[.gz]`.
-pub fn trace_name(path: &Path) -> String {
-    trace::file::trace_name(path)
-}
-
 /// Replays `replay` under `policy_name` through the host simulator, with
 /// regions placed as the in-kernel `replay` program places them.
 pub fn simulate(name: &str, replay: &Replay, policy_name: &'static str) -> Result<Outcome> {
@@ -107,7 +102,7 @@ pub fn simulate_all(paths: &[PathBuf], policies: &[&'static str]) -> Vec<Result<
 
 /// One trace file under each policy.
 fn simulate_file(path: &Path, policies: &[&'static str]) -> Result<Vec<Outcome>> {
-    let name = trace_name(path);
+    let name = trace::file::trace_name(path);
     let replay = Replay::from_accesses(&read_lackey(path)?).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
     policies.iter().map(|&policy| simulate(&name, &replay, policy)).collect()
 }
@@ -177,7 +172,7 @@ mod tests {
         let accesses = read_lackey(&plain).unwrap();
         assert_eq!(read_lackey(&gz).unwrap(), accesses);
         assert_eq!(accesses.len(), 65, "one fetch (the code page never changes) and 64 loads");
-        assert_eq!(trace_name(&gz), "scan");
+        assert_eq!(trace::file::trace_name(&gz), "scan");
         let replay = Replay::from_accesses(&accesses).unwrap();
         let outcomes: Vec<Outcome> = POLICIES.iter().map(|&policy| simulate("scan", &replay, policy).unwrap()).collect();
         let faults: Vec<u64> = outcomes.iter().map(|outcome| outcome.counters.faults_demand).collect();

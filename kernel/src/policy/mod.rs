@@ -59,6 +59,29 @@ pub trait View {
     fn was_used(&self, page: Page) -> bool;
 }
 
+/// The VASS as a policy sees one address space; `accessed` reads the
+/// processor's accessed bit of a page (without clearing it). The kernel
+/// and the simulator both use it, with their own page tables.
+pub struct EngineView<'a, F: Fn(Page) -> bool> {
+    /// The engine.
+    pub vass: &'a Vass,
+    /// The address space.
+    pub space: SpaceId,
+    /// The accessed bit of a page.
+    pub accessed: F,
+}
+
+impl<F: Fn(Page) -> bool> View for EngineView<'_, F> {
+    fn is_committed(&self, page: Page) -> bool {
+        self.vass.lookup(self.space, page).is_some_and(|partition| partition.committed.contains_key(&page))
+    }
+
+    fn was_used(&self, page: Page) -> bool {
+        let Some(partition) = self.vass.lookup(self.space, page) else { return false };
+        partition.committed.contains_key(&page) && (!partition.untouched.contains(&page) || (self.accessed)(page))
+    }
+}
+
 /// What a policy asks the engine to do: commit these pages (of any
 /// partition of the process; pages outside partitions or already committed
 /// are skipped).

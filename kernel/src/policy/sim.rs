@@ -2,7 +2,7 @@
 //! kernel's own VASS engine (over the simulated MMU) under a policy, with
 //! the same counters the kernel keeps.
 
-use super::{Fault, Plan, Policy, View};
+use super::{EngineView, Fault, Plan, Policy};
 use crate::vass::sim::{SimulatedFrames, SimulatedMmu};
 use crate::vass::{
     Access, FaultOutcome, Page, PageRange, PageTable, PartitionId, PartitionKind, SpaceCounters, Vass, VassError, Window,
@@ -23,24 +23,6 @@ pub struct Simulation {
     accesses: u64,
 }
 
-/// The engine and page tables as a policy sees them.
-struct EngineView<'a> {
-    vass: &'a Vass,
-    mmu: &'a SimulatedMmu,
-}
-
-impl View for EngineView<'_> {
-    fn is_committed(&self, page: Page) -> bool {
-        self.vass.lookup(SPACE, page).is_some_and(|partition| partition.committed.contains_key(&page))
-    }
-
-    fn was_used(&self, page: Page) -> bool {
-        let Some(partition) = self.vass.lookup(SPACE, page) else { return false };
-        partition.committed.contains_key(&page)
-            && (!partition.untouched.contains(&page) || self.mmu.translate(SPACE, page).is_some() && self.mmu.accessed.contains(&(SPACE, page)))
-    }
-}
-
 impl Simulation {
     /// A process with `frames` free frames (no 2 MiB pages: the simulation
     /// counts 4 KiB commitment) under `policy`.
@@ -57,11 +39,6 @@ impl Simulation {
         }
     }
 
-    /// The policy's name.
-    pub fn policy_name(&self) -> &'static str {
-        self.policy.name()
-    }
-
     /// Creates a partition of `pages` pages at page `at` (or wherever it
     /// fits) and lets the policy react.
     pub fn create(&mut self, pages: u64, kind: PartitionKind, at: Option<Page>) -> Result<(PartitionId, PageRange), VassError> {
@@ -70,12 +47,6 @@ impl Simulation {
         let plan = self.policy.on_create(id, &[range]);
         self.apply(&plan);
         Ok((id, range))
-    }
-
-    /// Destroys a partition.
-    pub fn destroy(&mut self, id: PartitionId) -> Result<(), VassError> {
-        self.policy.on_destroy(id);
-        self.vass.destroy(SPACE, id, &mut self.mmu, &mut self.frames).map(|_| ())
     }
 
     /// Tells the engine the time.
@@ -100,7 +71,8 @@ impl Simulation {
             && let Some(range) = partition.range_of(page)
         {
             let fault = Fault { partition: partition.id, page, range, write, time: self.vass.now() };
-            let view = EngineView { vass: &self.vass, mmu: &self.mmu };
+            let mmu = &self.mmu;
+            let view = EngineView { vass: &self.vass, space: SPACE, accessed: |page| mmu.accessed.contains(&(SPACE, page)) };
             let plan = self.policy.on_fault(&fault, &view);
             self.apply(&plan);
         }
@@ -114,12 +86,6 @@ impl Simulation {
     /// Accesses so far.
     pub fn accesses(&self) -> u64 {
         self.accesses
-    }
-
-    /// The counters now (hits seen by sampling accessed bits first).
-    pub fn counters(&mut self) -> SpaceCounters {
-        self.vass.sample_untouched(SPACE, &mut self.mmu);
-        self.vass.space_counters(SPACE).unwrap_or_default()
     }
 
     /// Ends the process: everything is released (untouched pages committed

@@ -528,30 +528,14 @@ pub fn handle_page_fault(address: u64, error: PageFaultErrorCode) -> bool {
         && let Some(range) = partition.range_of(page)
     {
         let fault = policy::Fault { partition: partition.id, page, range, write: access == Access::Write, time: vass.now() };
-        let plan = policy.on_fault(&fault, &KernelView { vass: &vass, tables: &tables });
+        let view = policy::EngineView { vass: &vass, space: pid, accessed: |page| tables.accessed_now(page) };
+        let plan = policy.on_fault(&fault, &view);
         policy::apply(&mut vass, pid, &plan, &mut tables, &mut KernelFrames);
         checked = plan.commit.iter().fold(checked, |all, piece| PageRange::new(all.start.min(piece.start), all.end.max(piece.end)));
     }
     vass.add_fault_cycles(pid, cpu::rdtsc().wrapping_sub(started));
     check_in_debug(&vass, &tables, Scope::Pages { space: pid, range: checked });
     matches!(outcome, FaultOutcome::Committed | FaultOutcome::AlreadyCommitted)
-}
-
-/// The VASS and a process's page tables as its commit policy sees them.
-struct KernelView<'a, 'b> {
-    vass: &'a Vass,
-    tables: &'a SpaceTables<'b>,
-}
-
-impl policy::View for KernelView<'_, '_> {
-    fn is_committed(&self, page: u64) -> bool {
-        self.vass.lookup(self.tables.id, page).is_some_and(|partition| partition.committed.contains_key(&page))
-    }
-
-    fn was_used(&self, page: u64) -> bool {
-        let Some(partition) = self.vass.lookup(self.tables.id, page) else { return false };
-        partition.committed.contains_key(&page) && (!partition.untouched.contains(&page) || self.tables.accessed_now(page))
-    }
 }
 
 fn access_of(error: PageFaultErrorCode) -> Access {
@@ -806,8 +790,7 @@ pub fn partition_resize(id: u64, size: u64) -> Result<(), Error> {
 /// Sets the rights of `[offset, offset + length)` of partition `id`.
 pub fn partition_protect(id: u64, offset: u64, length: u64, rights: u64) -> Result<(), Error> {
     let rights = partition_rights(rights)?;
-    // Check the whole request before changing any piece.
-    with_own_tables(|vass, pid, _| partition_pages(vass, pid, id, offset, length).map(|_| ()))?;
+    // `for_each_piece` checks the whole range before changing any piece.
     for_each_piece(id, offset, length, |vass, pid, range, tables| vass.protect_range(pid, id, range, rights, tables, &mut KernelFrames).map(|()| 0))
         .map(|_| ())
 }

@@ -209,12 +209,6 @@ impl Vass {
         self.spaces.entry(space).or_insert_with(|| SpaceState { born: now, accounted_at: now, ..SpaceState::default() })
     }
 
-    /// Registers `space` (its age counts from now). Optional: any operation
-    /// on a space registers it.
-    pub fn open_space(&mut self, space: SpaceId) {
-        self.space_mut(space);
-    }
-
     /// The counters of `space`, with the footprint up to now.
     pub fn space_counters(&self, space: SpaceId) -> Option<SpaceCounters> {
         let mut state = self.spaces.get(&space)?.clone();
@@ -709,14 +703,6 @@ impl Vass {
         self.partitions.remove(&id).ok_or(VassError::UnknownPartition)
     }
 
-    /// The partition of `space` that is exactly `[start, start + pages)`
-    /// (one range), if any.
-    pub fn exact(&self, space: SpaceId, start: Page, pages: u64) -> Option<PartitionId> {
-        let partition = self.lookup(space, start)?;
-        (partition.ranges.len() == 1 && partition.ranges[0] == PageRange::new(start, start.checked_add(pages)?))
-            .then_some(partition.id)
-    }
-
     /// Destroys every partition of `space` (the process is gone) and
     /// returns the space's final counters.
     pub fn destroy_space(
@@ -994,10 +980,12 @@ impl Vass {
             Access::Write => counters.fault_writes += 1,
             Access::Execute => counters.fault_executes += 1,
         }
-        let outcome = self.resolve(space, page, access, table, frames);
-        if let Some(id) = self.lookup(space, page).map(|p| p.id)
-            && let Some(partition) = self.partitions.get_mut(&id)
-        {
+        let id = self.lookup(space, page).map(|partition| partition.id);
+        let outcome = match id {
+            Some(id) => self.resolve(space, id, page, access, table, frames),
+            None => FaultOutcome::NotInPartition,
+        };
+        if let Some(partition) = id.and_then(|id| self.partitions.get_mut(&id)) {
             partition.counters.faults += 1;
             partition.recent_faults.record(now, 1);
         }
@@ -1012,19 +1000,20 @@ impl Vass {
         outcome
     }
 
+    /// Resolves a fault at `page` of partition `id` (which holds it).
     fn resolve(
         &mut self,
         space: SpaceId,
+        id: PartitionId,
         page: Page,
         access: Access,
         table: &mut impl PageTable,
         frames: &mut impl FrameSource,
     ) -> FaultOutcome {
-        let Some(partition) = self.lookup(space, page) else { return FaultOutcome::NotInPartition };
+        let Some(partition) = self.partitions.get(&id) else { return FaultOutcome::NotInPartition };
         if !partition.rights_at(page).contains(access.right()) {
             return FaultOutcome::RightsViolation;
         }
-        let id = partition.id;
         if partition.committed.contains_key(&page) {
             self.touch(id, page);
             return FaultOutcome::AlreadyCommitted;

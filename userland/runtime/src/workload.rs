@@ -52,6 +52,26 @@ impl Drop for Words {
     }
 }
 
+/// Three `n`×`n` matrices for the matrix-product workloads, each in a
+/// partition of its own, sized so the three fill about `kib` KiB: `a` and
+/// `b` filled with small repeating values, `c` zero. Returns `n` too.
+pub fn square_matrices(kib: u64) -> Result<(usize, [Words; 3]), Error> {
+    let n = ((kib * 128 / 3).isqrt() as usize).max(2);
+    let mut a = Words::new(n * n, PartitionKind::Data)?;
+    let mut b = Words::new(n * n, PartitionKind::Data)?;
+    let c = Words::new(n * n, PartitionKind::Data)?;
+    for index in 0..n * n {
+        a[index] = index as u64 % 7 + 1;
+        b[index] = index as u64 % 5 + 1;
+    }
+    Ok((n, [a, b, c]))
+}
+
+/// The wrapping sum of `words` (a workload's checksum).
+pub fn sum(words: &[u64]) -> u64 {
+    words.iter().fold(0u64, |sum, &word| sum.wrapping_add(word))
+}
+
 /// xorshift64*: a small seeded generator, the same sequence everywhere.
 #[derive(Clone, Debug)]
 pub struct Rng(u64);

@@ -3,8 +3,7 @@
 #![no_std]
 #![no_main]
 
-use abi::PartitionKind;
-use runtime::workload::{self, Words};
+use runtime::workload;
 
 runtime::entry!(main);
 
@@ -12,16 +11,7 @@ const TILE: usize = 16;
 
 fn main(args: runtime::Args) -> i32 {
     let kib = workload::size_kib(&args, 768);
-    let n = ((kib * 128 / 3).isqrt() as usize).max(2);
-    let (Ok(mut a), Ok(mut b), Ok(mut c)) =
-        (Words::new(n * n, PartitionKind::Data), Words::new(n * n, PartitionKind::Data), Words::new(n * n, PartitionKind::Data))
-    else {
-        return 1;
-    };
-    for index in 0..n * n {
-        a[index] = index as u64 % 7 + 1;
-        b[index] = index as u64 % 5 + 1;
-    }
+    let Ok((n, [a, b, mut c])) = workload::square_matrices(kib) else { return 1 };
     for i0 in (0..n).step_by(TILE) {
         for k0 in (0..n).step_by(TILE) {
             for j0 in (0..n).step_by(TILE) {
@@ -36,7 +26,7 @@ fn main(args: runtime::Args) -> i32 {
             }
         }
     }
-    let checksum = c.iter().fold(0u64, |sum, &value| sum.wrapping_add(value));
+    let checksum = workload::sum(&c);
     workload::report("matmul-blocked", kib, checksum);
     0
 }

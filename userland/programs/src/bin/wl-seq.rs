@@ -14,7 +14,7 @@ fn main(args: runtime::Args) -> i32 {
     for (index, word) in words.iter_mut().enumerate() {
         *word = index as u64 * 3;
     }
-    let checksum = words.iter().fold(0u64, |sum, &word| sum.wrapping_add(word));
+    let checksum = workload::sum(&words);
     workload::report("seq", kib, checksum);
     0
 }
