@@ -7,6 +7,7 @@ pub mod build;
 pub mod elf_corpus;
 pub mod image;
 pub mod qemu;
+pub mod trace;
 
 use std::path::PathBuf;
 

@@ -95,6 +95,7 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
 
     syscall::init();
     process::configure(config.huge_pages, config.memstat, config.policy);
+    process::configure_history(config.history, config.history_export);
     if let Some(ramdisk) = ramdisk {
         process::init(ramdisk);
     }
@@ -109,6 +110,7 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
         Mode::Test => ktest::run(config.test_filter),
         Mode::Run => {
             process::start_sampler(config.sample_ticks);
+            process::start_history_export();
             run(config.init_path, config.init_arguments)
         }
     }

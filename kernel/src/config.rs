@@ -136,8 +136,17 @@ pub struct BootConfig<'a> {
     /// The commit policy processes start with (`policy=demand`, the
     /// default, `eager`, `readahead` or `leap`).
     pub policy: &'a str,
+    /// Events each process's access-history ring keeps (`history=1024` by
+    /// default, at most [`MAX_HISTORY`]; `history=0` records nothing).
+    pub history: usize,
+    /// Whether every process's history is streamed to QEMU's debug console
+    /// (`history-export=on`; `cargo xtask trace` reads it).
+    pub history_export: bool,
     warnings: [Option<ConfigWarning<'a>>; MAX_WARNINGS],
 }
+
+/// Most events a process's history ring may keep.
+pub const MAX_HISTORY: usize = 1 << 20;
 
 /// Lowest accepted timer frequency.
 pub const MIN_TIMER_HZ: u32 = 10;
@@ -158,6 +167,8 @@ impl Default for BootConfig<'_> {
             memstat: true,
             sample_ticks: 64,
             policy: "demand",
+            history: 1024,
+            history_export: false,
             warnings: [None; MAX_WARNINGS],
         }
     }
@@ -193,6 +204,8 @@ impl<'a> BootConfig<'a> {
                 "huge" => parse_switch(value).map(|on| config.huge_pages = on),
                 "memstat" => parse_switch(value).map(|on| config.memstat = on),
                 "policy" => crate::policy::NAMES.contains(&value).then(|| config.policy = value),
+                "history" => value.parse::<usize>().ok().filter(|&events| events <= MAX_HISTORY).map(|events| config.history = events),
+                "history-export" => parse_switch(value).map(|on| config.history_export = on),
                 "sample" => value.parse::<u64>().ok().filter(|&ticks| ticks <= 1_000_000).map(|ticks| config.sample_ticks = ticks),
                 _ => {
                     config.warn(ConfigWarning::UnknownKey(key));
@@ -281,6 +294,12 @@ mod tests {
         assert_eq!(config.sample_ticks, 0);
         assert_eq!(BootConfig::parse("policy=leap").policy, "leap");
         assert_eq!(BootConfig::parse("policy=psychic").policy, "demand");
+        assert_eq!((BootConfig::default().history, BootConfig::default().history_export), (1024, false));
+        let config = BootConfig::parse("history=65536 history-export=on");
+        assert_eq!((config.history, config.history_export), (65536, true));
+        let config = BootConfig::parse("history=2000000 history-export=yes");
+        assert_eq!((config.history, config.history_export), (1024, false), "too large, not a switch");
+        assert_eq!(config.warnings().count(), 2);
         let config = BootConfig::parse("huge=maybe");
         assert!(config.huge_pages);
         assert_eq!(config.warnings().next(), Some(ConfigWarning::BadValue { key: "huge", value: "maybe" }));

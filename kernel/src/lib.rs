@@ -15,6 +15,7 @@ extern crate alloc;
 
 pub mod config;
 pub mod exec;
+pub mod history;
 pub mod mm;
 pub mod policy;
 pub mod ramdisk;

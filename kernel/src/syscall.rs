@@ -16,7 +16,9 @@ use alloc::vec::Vec;
 /// with interrupts on (so long calls can be preempted) and returns with them off.
 pub extern "sysv64" fn dispatch_from_entry(frame: &mut SyscallFrame) {
     cpu::enable_interrupts();
-    frame.rax = abi::encode(dispatch(frame.rax, frame.arguments()));
+    let (number, arguments) = (frame.rax, frame.arguments());
+    frame.rax = abi::encode(dispatch(number, arguments));
+    process::record_syscall(number, arguments[0], arguments[1], frame.rax);
     cpu::disable_interrupts();
 }
 

@@ -1,6 +1,7 @@
 //! `cargo xtask`: build, run, test and debug the kernel.
 
 mod bench;
+mod history;
 mod prerequisites;
 mod sim;
 mod test;
@@ -36,6 +37,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Replay lackey traces through the VASS engine and commit policies on the host.
     Sim(sim::SimArgs),
+    /// Run a program and write its access history (faults, commits, system
+    /// calls, declared resources, accessed-bit samples) to a file.
+    Trace(history::TraceArgs),
 }
 
 #[derive(Args, Clone)]
@@ -138,6 +142,7 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
         Command::Gdb(args) => gdb(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Sim(args) => sim::run(&args),
+        Command::Trace(args) => history::run(&args),
     }
 }
 

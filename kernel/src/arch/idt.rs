@@ -228,7 +228,7 @@ extern "x86-interrupt" fn page_fault(mut frame: InterruptStackFrame, error_code:
     let rip = frame.instruction_pointer.as_u64();
     // A demand page of the running process (touched by it, or by the kernel
     // copying to or from it): commit and retry the access.
-    if crate::process::handle_page_fault(address, error_code) {
+    if crate::process::handle_page_fault(address, rip, error_code) {
         return;
     }
     if let Some(resume) = probe::fixup(rip, x86_64::VirtAddr::new_truncate(address), error_code.bits()) {

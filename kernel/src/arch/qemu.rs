@@ -28,3 +28,26 @@ pub fn exit(code: ExitCode) -> ! {
     unsafe { port.write(code as u32) };
     super::cpu::halt_forever()
 }
+
+/// I/O port of QEMU's debug console (`-debugcon file:PATH`): every byte
+/// written to it goes to the host file, apart from the serial log.
+pub const DEBUGCON_PORT: u16 = 0xe9;
+
+/// Whether QEMU's debug console is attached: reading its port then returns
+/// the port number (an unassigned port reads as 0xff).
+pub fn debugcon_present() -> bool {
+    let mut port = Port::<u8>::new(DEBUGCON_PORT);
+    // SAFETY: reading port 0xe9 has no side effect: QEMU's debug console
+    // answers 0xe9, an unassigned port all ones.
+    unsafe { port.read() == DEBUGCON_PORT as u8 }
+}
+
+/// Writes `bytes` to QEMU's debug console (lost if it is not attached).
+pub fn debugcon_write(bytes: &[u8]) {
+    let mut port = Port::<u8>::new(DEBUGCON_PORT);
+    for &byte in bytes {
+        // SAFETY: port 0xe9 is QEMU's debug console, or unassigned; writing
+        // to it has no effect on memory.
+        unsafe { port.write(byte) };
+    }
+}

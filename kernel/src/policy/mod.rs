@@ -246,8 +246,17 @@ impl Policy for Oracle {
 
 /// Commits what `plan` asks for in `space`, piece by piece within its
 /// partitions; pages outside partitions are skipped and a piece stops at
-/// the first page no frame is left for. Returns the pages committed.
-pub fn apply(vass: &mut Vass, space: SpaceId, plan: &Plan, table: &mut impl PageTable, frames: &mut impl FrameSource) -> u64 {
+/// the first page no frame is left for. `on_commit` hears each piece (its
+/// partition, its pages, how many were newly committed). Returns the pages
+/// committed.
+pub fn apply(
+    vass: &mut Vass,
+    space: SpaceId,
+    plan: &Plan,
+    table: &mut impl PageTable,
+    frames: &mut impl FrameSource,
+    mut on_commit: impl FnMut(PartitionId, PageRange, u64),
+) -> u64 {
     let mut committed = 0;
     for range in &plan.commit {
         let mut page = range.start;
@@ -260,7 +269,9 @@ pub fn apply(vass: &mut Vass, space: SpaceId, plan: &Plan, table: &mut impl Page
                 page += 1;
                 continue;
             };
-            committed += vass.commit(space, id, piece, table, frames).unwrap_or(0);
+            let pages = vass.commit(space, id, piece, table, frames).unwrap_or(0);
+            on_commit(id, piece, pages);
+            committed += pages;
             page = piece.end;
         }
     }

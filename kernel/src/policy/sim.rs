@@ -80,7 +80,7 @@ impl Simulation {
     }
 
     fn apply(&mut self, plan: &Plan) -> u64 {
-        super::apply(&mut self.vass, SPACE, plan, &mut self.mmu, &mut self.frames)
+        super::apply(&mut self.vass, SPACE, plan, &mut self.mmu, &mut self.frames, |_, _, _| {})
     }
 
     /// Accesses so far.

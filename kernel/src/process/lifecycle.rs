@@ -6,6 +6,7 @@ use crate::arch::context::{self, UserEntry};
 use crate::arch::cpu::{self, UserAccessWindow};
 use crate::arch::{gdt, idt, probe};
 use crate::exec;
+use crate::history::{Cause, Event, Request};
 use crate::mm::layout;
 use crate::mm::user::UserSpace;
 use crate::ramdisk::Ramdisk;
@@ -24,6 +25,7 @@ use core::fmt::Write as _;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use alloc::vec::Vec;
 use super::memory::{self, Access, CheckedUserSlice, UserSlice, PAGE_SIZE};
+use super::recorder::{self, History};
 use spin::Once;
 use x86_64::structures::idt::PageFaultErrorCode;
 use x86_64::VirtAddr;
@@ -51,6 +53,8 @@ struct Process {
     policy: Box<dyn Policy>,
     /// The time-stamp counter when it was spawned.
     started_tsc: u64,
+    /// What it did to its memory, most recent last.
+    history: History,
     task: TaskId,
     entry: UserEntry,
     /// The process is blocked in `wait`.
@@ -139,10 +143,64 @@ fn sample_all() {
         let Some(space) = table.processes.get_mut(&pid).and_then(|process| process.space.as_mut()) else { continue };
         let started = cpu::rdtsc();
         let mut tables = SpaceTables { id: pid, space };
-        vass.sample_accessed(pid, &mut tables);
-        vass.add_sample_cycles(pid, cpu::rdtsc().wrapping_sub(started));
+        let mut runs = Vec::new();
+        let entries = vass.sample_accessed(pid, &mut tables, |partition, range| runs.push(Event::Accessed { partition, range }));
+        let cycles = cpu::rdtsc().wrapping_sub(started);
+        vass.add_sample_cycles(pid, cycles);
         check_in_debug(&vass, &tables, Scope::Space(pid));
+        let Some(process) = table.processes.get_mut(&pid) else { continue };
+        let accessed = runs.iter().map(|run| if let Event::Accessed { range, .. } = run { range.len() } else { 0 }).sum();
+        process.history.record(Event::Sample { entries, accessed, cycles });
+        for run in runs {
+            process.history.record(run);
+        }
     }
+}
+
+/// Starts the kernel task that exports every process's new history events
+/// to the debug console each tick (when the export is on).
+pub fn start_history_export() {
+    if !recorder::exporting() {
+        return;
+    }
+    let started = sched::spawn_kernel("history-export", || {
+        loop {
+            sched::sleep(1);
+            export_histories();
+        }
+    });
+    if let Err(error) = started {
+        log::warn!("history: no exporter task: {error:?}");
+    }
+}
+
+/// One export pass: up to a batch of new events of every process.
+fn export_histories() {
+    let export = recorder::lock_export();
+    let mut records = Vec::new();
+    {
+        let mut table = TABLE.lock();
+        for (&pid, process) in table.processes.iter_mut().filter(|(_, process)| process.history.pending()) {
+            process.history.take_unexported(pid, recorder::EXPORT_BATCH, &mut records);
+        }
+    }
+    recorder::write(&export, &records);
+}
+
+/// Records `event` in the running process's history.
+fn record_own(event: Event) {
+    let task = sched::current();
+    let mut table = TABLE.lock();
+    let ProcessTable { processes, by_task, .. } = &mut *table;
+    if let Some(process) = by_task.get(&task).and_then(|pid| processes.get_mut(pid)) {
+        process.history.record(event);
+    }
+}
+
+/// Records a system call of the running process and its result (as
+/// returned, errors negative).
+pub fn record_syscall(number: u64, first: u64, second: u64, result: u64) {
+    record_own(Event::Syscall { number, first, second, result });
 }
 
 /// Makes the ramdisk available to `spawn` and `read_file`.
@@ -185,13 +243,13 @@ const STACK_WINDOW: Window = Window { start: layout::USER_STACK.start / PAGE_SIZ
 /// loaded part of each segment (code or data, committed and filled), one
 /// per bss tail (data, committed on first touch), and the stack (committed
 /// on first touch, except its top pages, which hold the arguments).
-fn load(pid: Pid, image: &[u8], arguments: &[&str]) -> Result<(UserSpace, UserEntry), Error> {
+fn load(pid: Pid, image: &[u8], arguments: &[&str], history: &mut History) -> Result<(UserSpace, UserEntry), Error> {
     let plan = exec::plan(image).map_err(|error| {
         log::warn!("rejecting executable: {error}");
         Error::BadExecutable
     })?;
     let mut space = UserSpace::new().map_err(|_| Error::OutOfMemory)?;
-    match lay_out(pid, &plan, image, arguments, &mut space) {
+    match lay_out(pid, &plan, image, arguments, &mut space, history) {
         Ok(entry) => Ok((space, entry)),
         Err(error) => {
             vass().destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames);
@@ -214,7 +272,7 @@ struct Piece {
 }
 
 /// Creates a sealed partition for the loader and commits its eager pages.
-fn loader_partition(pid: Pid, space: &mut UserSpace, piece: Piece) -> Result<(), Error> {
+fn loader_partition(pid: Pid, space: &mut UserSpace, piece: Piece, history: &mut History) -> Result<(), Error> {
     let mut vass = vass();
     let (id, range) = vass.create(pid, piece.pages, piece.kind, piece.rights, Some(piece.at), piece.window).map_err(|error| match error {
         VassError::OutOfFrames | VassError::PageTable => Error::OutOfMemory,
@@ -224,13 +282,21 @@ fn loader_partition(pid: Pid, space: &mut UserSpace, piece: Piece) -> Result<(),
     let mut tables = SpaceTables { id: pid, space };
     if piece.eager > 0 {
         let committed = PageRange::new(range.end - piece.eager.min(piece.pages), range.end);
-        vass.populate(pid, id, committed, &mut tables, &mut KernelFrames).map_err(|_| Error::OutOfMemory)?;
+        let pages = vass.populate(pid, id, committed, &mut tables, &mut KernelFrames).map_err(|_| Error::OutOfMemory)?;
+        history.record(Event::Commit { partition: id, range: committed, committed: pages, cause: Cause::Loader });
     }
     check_in_debug(&vass, &tables, Scope::Space(pid));
     Ok(())
 }
 
-fn lay_out(pid: Pid, plan: &exec::LoadPlan, image: &[u8], arguments: &[&str], space: &mut UserSpace) -> Result<UserEntry, Error> {
+fn lay_out(
+    pid: Pid,
+    plan: &exec::LoadPlan,
+    image: &[u8],
+    arguments: &[&str],
+    space: &mut UserSpace,
+    history: &mut History,
+) -> Result<UserEntry, Error> {
     for segment in &plan.segments {
         let mut rights = Rights::READ;
         rights.set(Rights::WRITE, segment.writable);
@@ -243,13 +309,13 @@ fn lay_out(pid: Pid, plan: &exec::LoadPlan, image: &[u8], arguments: &[&str], sp
         let loaded_end = (segment.vaddr + segment.file_size).div_ceil(PAGE_SIZE).clamp(first, end);
         if loaded_end > first {
             let pages = loaded_end - first;
-            loader_partition(pid, space, Piece { at: first, pages, kind, rights, window: IMAGE_WINDOW, eager: pages })?;
+            loader_partition(pid, space, Piece { at: first, pages, kind, rights, window: IMAGE_WINDOW, eager: pages }, history)?;
             let file = &image[segment.file_offset as usize..(segment.file_offset + segment.file_size) as usize];
             space.write(VirtAddr::new(segment.vaddr), file).map_err(|_| Error::OutOfMemory)?;
         }
         if end > loaded_end {
             let bss = Piece { at: loaded_end, pages: end - loaded_end, kind: PartitionKind::Data, rights, window: IMAGE_WINDOW, eager: 0 };
-            loader_partition(pid, space, bss)?;
+            loader_partition(pid, space, bss, history)?;
         }
     }
 
@@ -271,7 +337,7 @@ fn lay_out(pid: Pid, plan: &exec::LoadPlan, image: &[u8], arguments: &[&str], sp
         window: STACK_WINDOW,
         eager,
     };
-    loader_partition(pid, space, stack)?;
+    loader_partition(pid, space, stack, history)?;
     let mut cursor = stack_top;
     let mut array = Vec::with_capacity(arguments.len() * size_of::<abi::Arg>());
     for argument in arguments {
@@ -319,9 +385,12 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>) -> Result<Pid,
         table.next_pid += 1;
         pid
     };
-    let (space, entry) = load(pid, image, &argv)?;
-    let level4 = space.level4_frame();
     let name = String::from(path.rsplit('/').next().unwrap_or(path));
+    let started_tsc = cpu::rdtsc();
+    let mut history = History::new(started_tsc);
+    history.record(Event::spawn(parent.unwrap_or(0), &name));
+    let (space, entry) = load(pid, image, &argv, &mut history)?;
+    let level4 = space.level4_frame();
     {
         let mut table = TABLE.lock();
         // A child starts with its parent's commit policy (fresh state); the
@@ -337,7 +406,8 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>) -> Result<Pid,
                 state: State::Alive,
                 space: Some(space),
                 policy,
-                started_tsc: cpu::rdtsc(),
+                started_tsc,
+                history,
                 task: TaskId::MAX,
                 entry,
                 waiting: false,
@@ -379,7 +449,7 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>) -> Result<Pid,
 pub fn exit_current(reason: ExitReason) -> ! {
     cpu::disable_interrupts();
     let task = sched::current();
-    let (pid, name, policy_name, run_cycles, space, orphans) = {
+    let (pid, name, policy_name, run_cycles, space, orphans, mut history) = {
         let mut table = TABLE.lock();
         let Some(pid) = table.by_task.remove(&task) else {
             drop(table);
@@ -390,6 +460,12 @@ pub fn exit_current(reason: ExitReason) -> ! {
             sched::exit_current();
         };
         process.state = State::Zombie(reason);
+        let (fault, address, code) = match reason {
+            ExitReason::Exited(code) => (0, 0, code),
+            ExitReason::Faulted { kind, address } => (kind as u8, address, 0),
+        };
+        process.history.record(Event::Exit { fault, address, code });
+        let history = core::mem::replace(&mut process.history, History::new(0));
         let name = process.name.clone();
         let policy_name = process.policy.name();
         let run_cycles = cpu::rdtsc().wrapping_sub(process.started_tsc);
@@ -420,8 +496,14 @@ pub fn exit_current(reason: ExitReason) -> ! {
         if let Some(waiter) = parent_task.or(kernel_waiter) {
             sched::wake(waiter);
         }
-        (pid, name, policy_name, run_cycles, space, orphans)
+        (pid, name, policy_name, run_cycles, space, orphans, history)
     };
+    if recorder::exporting() {
+        let export = recorder::lock_export();
+        let mut records = Vec::new();
+        history.take_unexported(pid, usize::MAX, &mut records);
+        recorder::write(&export, &records);
+    }
     // Partitions first (they give their frames back), then the page tables.
     if let Some(mut space) = space {
         let mut vass = vass();
@@ -435,6 +517,8 @@ pub fn exit_current(reason: ExitReason) -> ! {
             let mut line = format!("memstat name={name} policy={policy_name}");
             let mut summary = memory_counters(pid, partitions, now.saturating_sub(born), &counters, 0, declared.as_ref());
             summary.run_cycles = run_cycles;
+            summary.history_events = history.written();
+            summary.history_lost = history.lost();
             for (field, value) in summary.fields() {
                 let _ = write!(line, " {field}={value}");
             }
@@ -505,8 +589,9 @@ pub fn wait_from_kernel(pid: Pid) -> Option<ExitReason> {
 }
 
 /// Resolves a page fault of the running process through the commit
-/// engine. Returns whether the faulting access can be retried.
-pub fn handle_page_fault(address: u64, error: PageFaultErrorCode) -> bool {
+/// engine (`rip` is the faulting instruction, for the history). Returns
+/// whether the faulting access can be retried.
+pub fn handle_page_fault(address: u64, rip: u64, error: PageFaultErrorCode) -> bool {
     let started = cpu::rdtsc();
     if !layout::USER.contains(address) || error.contains(PageFaultErrorCode::PROTECTION_VIOLATION) {
         return false;
@@ -516,21 +601,24 @@ pub fn handle_page_fault(address: u64, error: PageFaultErrorCode) -> bool {
     let Some(mut table) = TABLE.try_lock() else { return false };
     let Some(&pid) = table.by_task.get(&task) else { return false };
     let Some(process) = table.processes.get_mut(&pid) else { return false };
-    let Process { space: Some(space), policy, .. } = process else { return false };
+    let Process { space: Some(space), policy, history, .. } = process else { return false };
     let Some(mut vass) = VASS.try_lock() else { return false };
     vass.set_time(time::ticks());
     let mut tables = SpaceTables { id: pid, space };
     let page = address / PAGE_SIZE;
     let outcome = vass.fault(pid, page, access, &mut tables, &mut KernelFrames);
+    let partition = vass.lookup(pid, page).map(|partition| (partition.id, partition.range_of(page)));
+    history.record(Event::Fault { address, rip, partition: partition.map_or(0, |(id, _)| id), access, outcome });
     let mut checked = PageRange::new(page, page + 1);
     if outcome == FaultOutcome::Committed
-        && let Some(partition) = vass.lookup(pid, page)
-        && let Some(range) = partition.range_of(page)
+        && let Some((id, Some(range))) = partition
     {
-        let fault = policy::Fault { partition: partition.id, page, range, write: access == Access::Write, time: vass.now() };
+        let fault = policy::Fault { partition: id, page, range, write: access == Access::Write, time: vass.now() };
         let view = policy::EngineView { vass: &vass, space: pid, accessed: |page| tables.accessed_now(page) };
         let plan = policy.on_fault(&fault, &view);
-        policy::apply(&mut vass, pid, &plan, &mut tables, &mut KernelFrames);
+        policy::apply(&mut vass, pid, &plan, &mut tables, &mut KernelFrames, |partition, range, committed| {
+            history.record(Event::Commit { partition, range, committed, cause: Cause::Policy });
+        });
         checked = plan.commit.iter().fold(checked, |all, piece| PageRange::new(all.start.min(piece.start), all.end.max(piece.end)));
     }
     vass.add_fault_cycles(pid, cpu::rdtsc().wrapping_sub(started));
@@ -657,10 +745,12 @@ pub fn partition_create(size: u64, kind: u64, rights: u64, at: u64) -> Result<(u
     let rights = partition_rights(rights)?;
     let pages = partition_size_pages(size)?;
     let at = requested_page(at)?;
-    with_own_policy(|vass, pid, tables, policy| {
+    with_own_policy(|vass, pid, tables, policy, history| {
         let (id, range) = vass.create(pid, pages, kind, rights, at, HEAP_WINDOW)?;
         let plan: Plan = policy.on_create(id, &[range]);
-        policy::apply(vass, pid, &plan, tables, &mut KernelFrames);
+        policy::apply(vass, pid, &plan, tables, &mut KernelFrames, |partition, range, committed| {
+            history.record(Event::Commit { partition, range, committed, cause: Cause::Policy });
+        });
         Ok((id, range.start * PAGE_SIZE))
     })
 }
@@ -677,23 +767,23 @@ pub fn partition_add_range(id: u64, size: u64, at: u64) -> Result<u64, Error> {
 
 /// Runs `operation` on the VASS with the running process's page tables.
 fn with_own_tables<R>(operation: impl FnOnce(&mut Vass, u64, &mut SpaceTables<'_>) -> Result<R, VassError>) -> Result<R, Error> {
-    with_own_policy(|vass, pid, tables, _| operation(vass, pid, tables))
+    with_own_policy(|vass, pid, tables, _, _| operation(vass, pid, tables))
 }
 
-/// Runs `operation` on the VASS with the running process's page tables and
-/// commit policy.
+/// Runs `operation` on the VASS with the running process's page tables,
+/// commit policy and history.
 fn with_own_policy<R>(
-    operation: impl FnOnce(&mut Vass, u64, &mut SpaceTables<'_>, &mut dyn Policy) -> Result<R, VassError>,
+    operation: impl FnOnce(&mut Vass, u64, &mut SpaceTables<'_>, &mut dyn Policy, &mut History) -> Result<R, VassError>,
 ) -> Result<R, Error> {
     let pid = current_pid().ok_or(Error::InvalidArgument)?;
     let mut table = TABLE.lock();
-    let Some(Process { space: Some(space), policy, .. }) = table.processes.get_mut(&pid) else {
+    let Some(Process { space: Some(space), policy, history, .. }) = table.processes.get_mut(&pid) else {
         return Err(Error::InvalidArgument);
     };
     let policy: &mut dyn Policy = policy.as_mut();
     let mut tables = SpaceTables { id: pid, space };
     let mut vass = vass();
-    let result = operation(&mut vass, pid, &mut tables, policy);
+    let result = operation(&mut vass, pid, &mut tables, policy, history);
     check_in_debug(&vass, &tables, Scope::Space(pid));
     result.map_err(vass_error)
 }
@@ -746,17 +836,23 @@ fn partition_pages(vass: &Vass, space: u64, id: u64, offset: u64, length: u64) -
 }
 
 /// Applies `operation` to each piece of `[offset, offset + length)` of
-/// partition `id` and adds up the pages it reports.
+/// partition `id` and adds up the pages it reports; `event` names what
+/// each piece did for the history (`None`: nothing to record).
 fn for_each_piece(
     id: u64,
     offset: u64,
     length: u64,
     operation: impl Fn(&mut Vass, u64, PageRange, &mut SpaceTables<'_>) -> Result<u64, VassError>,
+    event: impl Fn(PageRange, u64) -> Option<Event>,
 ) -> Result<u64, Error> {
-    with_own_tables(|vass, pid, tables| {
+    with_own_policy(|vass, pid, tables, _, history| {
         let mut pages = 0;
         for range in partition_pages(vass, pid, id, offset, length)? {
-            pages += operation(vass, pid, range, tables)?;
+            let done = operation(vass, pid, range, tables)?;
+            if let Some(event) = event(range, done) {
+                history.record(event);
+            }
+            pages += done;
         }
         Ok(pages)
     })
@@ -764,7 +860,7 @@ fn for_each_piece(
 
 /// Destroys partition `id` of the running process.
 pub fn partition_destroy(id: u64) -> Result<(), Error> {
-    with_own_policy(|vass, pid, tables, policy| {
+    with_own_policy(|vass, pid, tables, policy, _| {
         vass.destroy(pid, id, tables, &mut KernelFrames)?;
         policy.on_destroy(id);
         Ok(())
@@ -773,12 +869,24 @@ pub fn partition_destroy(id: u64) -> Result<(), Error> {
 
 /// Commits `[offset, offset + length)` of partition `id` ahead of use.
 pub fn partition_commit(id: u64, offset: u64, length: u64) -> Result<u64, Error> {
-    for_each_piece(id, offset, length, |vass, pid, range, tables| vass.commit(pid, id, range, tables, &mut KernelFrames))
+    for_each_piece(
+        id,
+        offset,
+        length,
+        |vass, pid, range, tables| vass.commit(pid, id, range, tables, &mut KernelFrames),
+        |range, committed| Some(Event::Commit { partition: id, range, committed, cause: Cause::Request }),
+    )
 }
 
 /// Decommits `[offset, offset + length)` of partition `id`.
 pub fn partition_decommit(id: u64, offset: u64, length: u64) -> Result<u64, Error> {
-    for_each_piece(id, offset, length, |vass, pid, range, tables| vass.decommit(pid, id, range, tables, &mut KernelFrames))
+    for_each_piece(
+        id,
+        offset,
+        length,
+        |vass, pid, range, tables| vass.decommit(pid, id, range, tables, &mut KernelFrames),
+        |range, released| Some(Event::Decommit { partition: id, range, released, cause: Cause::Request }),
+    )
 }
 
 /// Resizes partition `id` of the running process to `size` bytes.
@@ -791,8 +899,14 @@ pub fn partition_resize(id: u64, size: u64) -> Result<(), Error> {
 pub fn partition_protect(id: u64, offset: u64, length: u64, rights: u64) -> Result<(), Error> {
     let rights = partition_rights(rights)?;
     // `for_each_piece` checks the whole range before changing any piece.
-    for_each_piece(id, offset, length, |vass, pid, range, tables| vass.protect_range(pid, id, range, rights, tables, &mut KernelFrames).map(|()| 0))
-        .map(|_| ())
+    for_each_piece(
+        id,
+        offset,
+        length,
+        |vass, pid, range, tables| vass.protect_range(pid, id, range, rights, tables, &mut KernelFrames).map(|()| 0),
+        |_, _| None,
+    )
+    .map(|_| ())
 }
 
 /// Applies `advice` to `[offset, offset + length)` of partition `id`.
@@ -804,7 +918,17 @@ pub fn partition_advise(id: u64, offset: u64, length: u64, advice: u64) -> Resul
         abi::Advice::Sequential => Advice::Sequential,
         abi::Advice::Random => Advice::Random,
     };
-    for_each_piece(id, offset, length, |vass, pid, range, tables| vass.advise(pid, id, range, advice, tables, &mut KernelFrames))
+    for_each_piece(
+        id,
+        offset,
+        length,
+        |vass, pid, range, tables| vass.advise(pid, id, range, advice, tables, &mut KernelFrames),
+        |range, pages| match advice {
+            Advice::WillNeed => Some(Event::Commit { partition: id, range, committed: pages, cause: Cause::Advice }),
+            Advice::DontNeed => Some(Event::Decommit { partition: id, range, released: pages, cause: Cause::Advice }),
+            _ => None,
+        },
+    )
 }
 
 /// Rights a partition may have: some, and never writable and executable.
@@ -898,7 +1022,20 @@ pub fn policy_set(policy: abi::CommitPolicy, path: Option<&str>) -> Result<u64, 
 /// Records what the running process declared about its future.
 pub fn resource_request(declaration: Declaration) -> Result<(), Error> {
     let pid = current_pid().ok_or(Error::InvalidArgument)?;
-    vass().declare(pid, declaration).map_err(vass_error)
+    let mut events = vec![
+        Event::Request { what: Request::WorkingSet, value: declaration.working_set },
+        Event::Request { what: Request::Lifetime, value: declaration.lifetime },
+    ];
+    events.extend((0..declaration.programs.len() as u64).map(|index| Event::Request { what: Request::Program, value: index }));
+    events.extend(declaration.partitions.iter().map(|&id| Event::Request { what: Request::Partition, value: id }));
+    vass().declare(pid, declaration).map_err(vass_error)?;
+    let mut table = TABLE.lock();
+    if let Some(process) = table.processes.get_mut(&pid) {
+        for event in events {
+            process.history.record(event);
+        }
+    }
+    Ok(())
 }
 
 /// The memory counters of process `pid`.
@@ -943,13 +1080,19 @@ fn memory_counters(
         declared_working_set: declared.map_or(0, |d| d.working_set),
         declared_lifetime: declared.map_or(0, |d| d.lifetime),
         declared_dependencies: declared.map_or(0, |d| (d.programs.len() + d.partitions.len()) as u64),
+        history_events: 0,
+        history_lost: 0,
     }
 }
 
 /// The running process's memory counters (after sampling accessed bits).
 pub fn own_memory_counters() -> Result<abi::MemoryCounters, Error> {
     let pid = current_pid().ok_or(Error::InvalidArgument)?;
-    let started = TABLE.lock().processes.get(&pid).map_or(0, |process| process.started_tsc);
+    let (started, history_events, history_lost) = TABLE
+        .lock()
+        .processes
+        .get(&pid)
+        .map_or((0, 0, 0), |process| (process.started_tsc, process.history.written(), process.history.lost()));
     let mut counters = with_own_tables(|vass, pid, tables| {
         vass.sample_untouched(pid, tables);
         let counters = vass.space_counters(pid).unwrap_or_default();
@@ -959,6 +1102,8 @@ pub fn own_memory_counters() -> Result<abi::MemoryCounters, Error> {
         Ok(memory_counters(pid, partitions, age, &counters, untouched, vass.declaration(pid)))
     })?;
     counters.run_cycles = cpu::rdtsc().wrapping_sub(started);
+    counters.history_events = history_events;
+    counters.history_lost = history_lost;
     Ok(counters)
 }
 

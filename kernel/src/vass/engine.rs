@@ -1068,13 +1068,15 @@ impl Vass {
     /// Reads and clears the accessed bit of every committed page of `space`
     /// (one bit per 2 MiB page): pages seen accessed count toward their
     /// partition's recent-access frequency, and pages committed ahead among
-    /// them become hits. Returns how many entries were read (the cost).
-    pub fn sample_accessed(&mut self, space: SpaceId, table: &mut impl PageTable) -> u64 {
+    /// them become hits. Each run of pages seen accessed in a row is passed
+    /// to `on_run`. Returns how many entries were read (the cost).
+    pub fn sample_accessed(&mut self, space: SpaceId, table: &mut impl PageTable, mut on_run: impl FnMut(PartitionId, PageRange)) -> u64 {
         let now = self.now;
         let (mut read, mut hits) = (0, 0);
         for partition in self.partitions.values_mut().filter(|p| p.space == space) {
             let mut accessed = 0;
             let mut seen = Vec::new();
+            let mut run: Option<PageRange> = None;
             let mut page = partition.committed.keys().next().copied();
             while let Some(current) = page {
                 let block = block_of(current);
@@ -1083,8 +1085,19 @@ impl Vass {
                 if table.accessed(space, first, true) {
                     accessed += end - first;
                     seen.extend(partition.untouched.range(first..end).copied());
+                    run = match run {
+                        Some(open) if open.end == first => Some(PageRange::new(open.start, end)),
+                        Some(open) => {
+                            on_run(partition.id, open);
+                            Some(PageRange::new(first, end))
+                        }
+                        None => Some(PageRange::new(first, end)),
+                    };
                 }
                 page = partition.committed.range(end..).next().map(|(&next, _)| next);
+            }
+            if let Some(open) = run {
+                on_run(partition.id, open);
             }
             for page in &seen {
                 partition.untouched.remove(page);

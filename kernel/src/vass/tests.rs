@@ -476,13 +476,22 @@ fn periodic_samples_read_and_clear_accessed_bits() {
     mmu.touch(1, range.start + 4);
     mmu.touch(1, BLOCK + 9);
     vass.set_time(10);
-    assert_eq!(vass.sample_accessed(1, &mut mmu), 6 + 1, "one entry per 4 KiB page, one per 2 MiB page");
+    let mut runs = Vec::new();
+    assert_eq!(vass.sample_accessed(1, &mut mmu, |id, run| runs.push((id, run))), 6 + 1, "one entry per 4 KiB page, one per 2 MiB page");
+    let start = range.start;
+    assert_eq!(
+        runs,
+        [(id, PageRange::new(start, start + 2)), (id, PageRange::new(start + 4, start + 5)), (huge_id, PageRange::new(BLOCK, BLOCK + HUGE_PAGES))],
+        "runs of pages seen accessed, a 2 MiB page whole"
+    );
     let partition = vass.partition(id).unwrap();
     assert_eq!(partition.recent_accessed.total(10), 3);
     assert_eq!((partition.counters.hits, partition.untouched.len()), (1, 1), "the touched page committed ahead is a hit");
     assert_eq!(vass.partition(huge_id).unwrap().recent_accessed.total(10), HUGE_PAGES);
     assert!(mmu.accessed.is_empty(), "the bits were cleared for the next sample");
-    vass.sample_accessed(1, &mut mmu);
+    runs.clear();
+    vass.sample_accessed(1, &mut mmu, |id, run| runs.push((id, run)));
+    assert!(runs.is_empty());
     assert_eq!(vass.partition(id).unwrap().recent_accessed.total(10), 3, "nothing new was touched");
     let counters = vass.space_counters(1).unwrap();
     assert_eq!((counters.sample_scans, counters.sampled), (2, 14));
@@ -698,7 +707,7 @@ proptest! {
                 Operation::Sample { space } => {
                     let untouched: usize = vass.partitions_of(space).map(|p| p.untouched.len()).sum();
                     prop_assert_eq!(vass.sample_untouched(space, &mut mmu), untouched as u64);
-                    vass.sample_accessed(space, &mut mmu);
+                    vass.sample_accessed(space, &mut mmu, |_, _| {});
                 }
             }
             model.sync_ranges(&vass);

@@ -119,6 +119,35 @@ impl Syscall {
     pub fn from_number(number: u64) -> Option<Syscall> {
         Syscall::ALL.get(usize::try_from(number).ok()?).copied()
     }
+
+    /// Its name (`partition_commit`), as in the runtime's wrappers.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Syscall::Exit => "exit",
+            Syscall::Spawn => "spawn",
+            Syscall::Wait => "wait",
+            Syscall::Yield => "yield",
+            Syscall::Sleep => "sleep",
+            Syscall::GetPid => "getpid",
+            Syscall::Clock => "clock",
+            Syscall::Write => "write",
+            Syscall::ReadFile => "read_file",
+            Syscall::SystemInfo => "system_info",
+            Syscall::PartitionCreate => "partition_create",
+            Syscall::PartitionDestroy => "partition_destroy",
+            Syscall::PartitionQuery => "partition_query",
+            Syscall::PartitionList => "partition_list",
+            Syscall::PartitionCommit => "partition_commit",
+            Syscall::PartitionDecommit => "partition_decommit",
+            Syscall::PartitionResize => "partition_resize",
+            Syscall::PartitionAddRange => "partition_add_range",
+            Syscall::PartitionProtect => "partition_protect",
+            Syscall::PartitionAdvise => "partition_advise",
+            Syscall::ResourceRequest => "resource_request",
+            Syscall::MemoryCounters => "memory_counters",
+            Syscall::PolicySet => "policy_set",
+        }
+    }
 }
 
 /// Why a system call failed. Codes are never zero; on the wire a failure is
@@ -513,6 +542,10 @@ words! {
         pub declared_lifetime,
         /// Dependencies declared with `resource_request`.
         pub declared_dependencies,
+        /// Events recorded in its access history.
+        pub history_events,
+        /// History events overwritten before they were exported.
+        pub history_lost,
     }
 }
 
@@ -825,10 +858,10 @@ mod tests {
 
     #[test]
     fn word_structures_round_trip_with_their_names() {
-        let counters = MemoryCounters { pid: 7, declared_dependencies: 9, ..MemoryCounters::default() };
+        let counters = MemoryCounters { pid: 7, history_lost: 9, ..MemoryCounters::default() };
         assert_eq!(MemoryCounters::from_words(counters.to_words()), counters);
         assert_eq!(counters.fields().next(), Some(("pid", 7)));
-        assert_eq!(counters.fields().last(), Some(("declared_dependencies", 9)));
+        assert_eq!(counters.fields().last(), Some(("history_lost", 9)));
         for (i, a) in MemoryCounters::FIELDS.iter().enumerate() {
             assert!(!MemoryCounters::FIELDS[i + 1..].contains(a), "{a} twice");
         }
