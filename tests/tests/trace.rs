@@ -30,8 +30,8 @@ fn the(memstat: &Memstat, key: &str) -> u64 {
 fn the_history_records_what_the_program_did() {
     let (trace, memstat) = traced("trace-demo", &[], "readahead", 1 << 16);
     assert_eq!(trace.verdict, Verdict::Failure, "trace-demo exits with 3");
-    let records = &trace.records;
-    assert!(records.iter().all(|record| record.pid == 1), "one process");
+    let (records, child): (Vec<Record>, Vec<Record>) = trace.records.iter().partition(|record| record.pid == 1);
+    let records = &records;
     assert_eq!(records.len() as u64, the(&memstat, "history_events"), "every event was exported");
     assert_eq!(the(&memstat, "history_lost"), 0);
     assert!(records.windows(2).all(|pair| pair[0].time <= pair[1].time), "in time order");
@@ -126,6 +126,16 @@ fn the_history_records_what_the_program_did() {
         of_kind(records, Kind::Accessed).iter().any(|run| run.partition == id && (run.address..run.address + run.count * PAGE).contains(&touched)),
         "page 32 was seen in use"
     );
+
+    // The child it ran, killed for writing to its own code: the fault is
+    // in its history with the partition and the instruction.
+    assert_eq!(child.first().map(|spawn| (spawn.kind, spawn.pid, spawn.value)), Some((Kind::Spawn, 2, 1)), "spawned by pid 1");
+    let refused: Vec<&Record> = child.iter().filter(|record| record.kind == Kind::Fault).collect();
+    assert_eq!(refused.len(), 1, "{child:?}");
+    assert_eq!(refused[0].code, 1 + 16 * 3, "a write refused for its rights");
+    assert!(refused[0].partition != 0 && refused[0].value != 0);
+    let end = child.last().unwrap();
+    assert_eq!((end.kind, end.code, end.address), (Kind::Exit, abi::FaultKind::WriteToReadOnly as u8, refused[0].address));
 
     let csv = boot::trace::csv(records);
     assert_eq!(csv.lines().count(), records.len() + 1);

@@ -593,7 +593,7 @@ pub fn wait_from_kernel(pid: Pid) -> Option<ExitReason> {
 /// whether the faulting access can be retried.
 pub fn handle_page_fault(address: u64, rip: u64, error: PageFaultErrorCode) -> bool {
     let started = cpu::rdtsc();
-    if !layout::USER.contains(address) || error.contains(PageFaultErrorCode::PROTECTION_VIOLATION) {
+    if !layout::USER.contains(address) {
         return false;
     }
     let access = access_of(error);
@@ -604,8 +604,14 @@ pub fn handle_page_fault(address: u64, rip: u64, error: PageFaultErrorCode) -> b
     let Process { space: Some(space), policy, history, .. } = process else { return false };
     let Some(mut vass) = VASS.try_lock() else { return false };
     vass.set_time(time::ticks());
-    let mut tables = SpaceTables { id: pid, space };
     let page = address / PAGE_SIZE;
+    if error.contains(PageFaultErrorCode::PROTECTION_VIOLATION) {
+        // Mapped, but not for this access: counted and recorded, never retried.
+        let partition = vass.refuse(pid, page, access).unwrap_or(0);
+        history.record(Event::Fault { address, rip, partition, access, outcome: FaultOutcome::RightsViolation });
+        return false;
+    }
+    let mut tables = SpaceTables { id: pid, space };
     let outcome = vass.fault(pid, page, access, &mut tables, &mut KernelFrames);
     let partition = vass.lookup(pid, page).map(|partition| (partition.id, partition.range_of(page)));
     history.record(Event::Fault { address, rip, partition: partition.map_or(0, |(id, _)| id), access, outcome });

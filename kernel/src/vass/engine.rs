@@ -973,23 +973,36 @@ impl Vass {
         table: &mut impl PageTable,
         frames: &mut impl FrameSource,
     ) -> FaultOutcome {
+        let id = self.lookup(space, page).map(|partition| partition.id);
+        let outcome = match id {
+            Some(id) => self.resolve(space, id, page, access, table, frames),
+            None => FaultOutcome::NotInPartition,
+        };
+        self.count_fault(space, id, access, outcome);
+        outcome
+    }
+
+    /// Counts a fault the processor raised on a page mapped without the
+    /// rights the access needed (the page tables already say no, so the
+    /// engine has nothing to resolve). Returns the partition holding `page`.
+    pub fn refuse(&mut self, space: SpaceId, page: Page, access: Access) -> Option<PartitionId> {
+        let id = self.lookup(space, page).map(|partition| partition.id);
+        self.count_fault(space, id, access, FaultOutcome::RightsViolation);
+        id
+    }
+
+    fn count_fault(&mut self, space: SpaceId, id: Option<PartitionId>, access: Access, outcome: FaultOutcome) {
         let now = self.now;
+        if let Some(partition) = id.and_then(|id| self.partitions.get_mut(&id)) {
+            partition.counters.faults += 1;
+            partition.recent_faults.record(now, 1);
+        }
         let counters = &mut self.space_mut(space).counters;
         match access {
             Access::Read => counters.fault_reads += 1,
             Access::Write => counters.fault_writes += 1,
             Access::Execute => counters.fault_executes += 1,
         }
-        let id = self.lookup(space, page).map(|partition| partition.id);
-        let outcome = match id {
-            Some(id) => self.resolve(space, id, page, access, table, frames),
-            None => FaultOutcome::NotInPartition,
-        };
-        if let Some(partition) = id.and_then(|id| self.partitions.get_mut(&id)) {
-            partition.counters.faults += 1;
-            partition.recent_faults.record(now, 1);
-        }
-        let counters = &mut self.space_mut(space).counters;
         match outcome {
             FaultOutcome::Committed => counters.faults_demand += 1,
             FaultOutcome::AlreadyCommitted => counters.faults_spurious += 1,
@@ -997,7 +1010,6 @@ impl Vass {
             FaultOutcome::RightsViolation => counters.faults_violation += 1,
             FaultOutcome::OutOfFrames => counters.faults_oom += 1,
         }
-        outcome
     }
 
     /// Resolves a fault at `page` of partition `id` (which holds it).

@@ -1,7 +1,8 @@
 //! A short, fixed script that leaves one of every kind of history event:
 //! a declared working set, demand faults (writes and a read), commits and
 //! decommits by request and by advice, a failing system call, pages the
-//! accessed-bit sampler sees in use while it sleeps, and exit code 3.
+//! accessed-bit sampler sees in use while it sleeps, a child killed for
+//! writing to its code, and exit code 3.
 //! `cargo xtask trace trace-demo` shows its history; the `trace`
 //! integration test checks every event against what the script did.
 
@@ -46,6 +47,8 @@ fn main(_args: runtime::Args) -> i32 {
     }
     // A call that fails: no such partition.
     let failed = sys::partition_commit(u64::MAX / 2, 0, PAGE).is_err();
+    // A child killed for writing to its code: a rights-violation fault.
+    let _ = sys::run("bin/fault-write-code", &[]);
     println!("trace-demo committed={committed} advised={advised} dropped={dropped} released={released} zero={zero} failed={failed}");
     3
 }
