@@ -2,6 +2,7 @@
 
 mod bench;
 mod history;
+mod onnx;
 mod prerequisites;
 mod sim;
 mod test;
@@ -40,6 +41,8 @@ enum Command {
     /// Run a program and write its access history (faults, commits, system
     /// calls, declared resources, accessed-bit samples) to a file.
     Trace(history::TraceArgs),
+    /// Run ONNX backend-test cases through the PAE model engine.
+    OnnxConformance(onnx::ConformanceArgs),
 }
 
 #[derive(Args, Clone)]
@@ -143,6 +146,7 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
         Command::Bench(args) => bench::run(&args),
         Command::Sim(args) => sim::run(&args),
         Command::Trace(args) => history::run(&args),
+        Command::OnnxConformance(args) => onnx::run(&args),
     }
 }
 
