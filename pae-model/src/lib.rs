@@ -19,6 +19,7 @@ extern crate std;
 
 #[cfg(feature = "std")]
 pub mod conformance;
+pub mod features;
 pub mod model;
 pub mod onnx;
 pub mod ops;
