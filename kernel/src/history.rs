@@ -21,7 +21,7 @@
 //!
 //! | offset | type | field |
 //! | --- | --- | --- |
-//! | 0 | u8 | kind: 1 spawn, 2 fault, 3 commit, 4 decommit, 5 syscall, 6 request, 7 sample, 8 accessed, 9 exit, 10 lost |
+//! | 0 | u8 | kind: 1 spawn, 2 fault, 3 commit, 4 decommit, 5 syscall, 6 request, 7 sample, 8 accessed, 9 exit, 10 lost, 11 partition |
 //! | 1 | u8 | code (per kind, below) |
 //! | 2 | u16 | zero |
 //! | 4 | u32 | pid |
@@ -53,6 +53,10 @@
 //! - **exit**: code = 0 (exited) or the `FaultKind` code; address = fault
 //!   address; value = exit code (sign-extended).
 //! - **lost**: count = events the ring overwrote before they were read.
+//! - **partition**: code = change (0 created, 1 range added, 2 resized,
+//!   3 destroyed); partition; address = its (first, or added) range's
+//!   address; count = pages (of the range, or after resizing); value = its
+//!   kind (`abi::PartitionKind::code`).
 //!
 //! [`Record::fmt`] renders a record as one CSV row under [`CSV_HEADER`].
 
@@ -116,6 +120,33 @@ impl Request {
             Request::Lifetime => "lifetime",
             Request::Program => "program",
             Request::Partition => "partition",
+        }
+    }
+}
+
+/// How a partition changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Created (by the loader or the program).
+    Created = 0,
+    /// A range was added.
+    Extended = 1,
+    /// Resized.
+    Resized = 2,
+    /// Destroyed.
+    Destroyed = 3,
+}
+
+impl Change {
+    const ALL: [Change; 4] = [Change::Created, Change::Extended, Change::Resized, Change::Destroyed];
+
+    /// The name in CSV rows.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Change::Created => "create",
+            Change::Extended => "add-range",
+            Change::Resized => "resize",
+            Change::Destroyed => "destroy",
         }
     }
 }
@@ -198,6 +229,17 @@ pub enum Event {
         partition: PartitionId,
         /// The pages.
         range: PageRange,
+    },
+    /// A partition appeared, grew, shrank or went away.
+    Partition {
+        /// The partition.
+        partition: PartitionId,
+        /// What happened.
+        change: Change,
+        /// Its first range (created, resized, destroyed) or the added one.
+        range: PageRange,
+        /// Its kind (`abi::PartitionKind::code`).
+        kind: u64,
     },
     /// The process ended.
     Exit {
@@ -352,10 +394,12 @@ pub enum Kind {
     Exit = 9,
     /// Events of `pid` overwritten before they were exported.
     Lost = 10,
+    /// [`Event::Partition`].
+    Partition = 11,
 }
 
 impl Kind {
-    const ALL: [Kind; 10] = [
+    const ALL: [Kind; 11] = [
         Kind::Spawn,
         Kind::Fault,
         Kind::Commit,
@@ -366,6 +410,7 @@ impl Kind {
         Kind::Accessed,
         Kind::Exit,
         Kind::Lost,
+        Kind::Partition,
     ];
 
     /// The name in CSV rows.
@@ -381,6 +426,7 @@ impl Kind {
             Kind::Accessed => "accessed",
             Kind::Exit => "exit",
             Kind::Lost => "lost",
+            Kind::Partition => "partition",
         }
     }
 }
@@ -477,6 +523,14 @@ impl Record {
                 record.address = range.start * PAGE_SIZE;
                 record.count = range.len();
             }
+            Event::Partition { partition, change, range, kind } => {
+                record.kind = Kind::Partition;
+                record.code = change as u8;
+                record.partition = partition;
+                record.address = range.start * PAGE_SIZE;
+                record.count = range.len();
+                record.value = kind;
+            }
             Event::Exit { fault, address, code } => {
                 record.kind = Kind::Exit;
                 record.code = fault;
@@ -527,6 +581,7 @@ impl Record {
             Kind::Fault => usize::from(code % 16) < ACCESSES.len() && usize::from(code / 16) < OUTCOMES.len(),
             Kind::Commit | Kind::Decommit => usize::from(code) < Cause::ALL.len(),
             Kind::Request => usize::from(code) < Request::ALL.len(),
+            Kind::Partition => usize::from(code) < Change::ALL.len(),
             Kind::Exit => code == 0 || abi::FaultKind::from_code(u32::from(code)).is_some(),
             Kind::Syscall => true,
             Kind::Spawn | Kind::Sample | Kind::Accessed | Kind::Lost => code == 0,
@@ -574,6 +629,7 @@ impl Record {
                 None => out.write_str("unknown"),
             },
             Kind::Request => out.write_str(Request::ALL.get(usize::from(self.code)).map_or("?", |what| what.name())),
+            Kind::Partition => out.write_str(Change::ALL.get(usize::from(self.code)).map_or("?", |change| change.name())),
             Kind::Exit => match abi::FaultKind::from_code(u32::from(self.code)) {
                 Some(kind) => out.write_str(kind.name()),
                 None => out.write_str("exited"),

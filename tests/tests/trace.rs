@@ -59,6 +59,14 @@ fn the_history_records_what_the_program_did() {
         .map(|fault| fault.address & !(PAGE - 1))
         .expect("a fault in the partition");
     let demo = base..base + 64 * PAGE;
+    let partitions = of_kind(records, Kind::Partition);
+    let created = partitions.iter().find(|record| record.partition == id).expect("the demo partition's creation");
+    assert_eq!((created.code, created.address, created.count, created.value), (0, base, 64, abi::PartitionKind::Buffer.code()));
+    assert!(partitions.iter().filter(|record| record.code == 0).count() >= 4, "the loader's partitions and the demo's");
+    assert!(
+        partitions.iter().any(|record| record.value == abi::PartitionKind::Stack.code() && record.count == 256),
+        "the 1 MiB stack"
+    );
 
     // Faults: as many as the kernel counted, each named with its partition
     // and the instruction that faulted.

@@ -130,6 +130,7 @@ fn every_event() -> Vec<Entry> {
         Event::Accessed { partition: 7, range },
         Event::Exit { fault: 0, address: 0, code: -3 },
         Event::Exit { fault: abi::FaultKind::NullDereference as u8, address: 8, code: 0 },
+        Event::Partition { partition: 7, change: Change::Extended, range, kind: 3 },
     ];
     events.iter().enumerate().map(|(index, &event)| Entry { time: index as u64 * 100, event }).collect()
 }
@@ -165,6 +166,7 @@ fn records_survive_the_wire_and_render_as_csv() {
         "42,1200,accessed,,7,4194304,8,0",
         "42,1300,exit,exited,0,0,0,-3",
         "42,1400,exit,null-dereference,0,8,0,0",
+        "42,1500,partition,add-range,7,4194304,8,3",
         "42,0,lost,,0,0,17,0",
     ];
     assert_eq!(rows, expected);

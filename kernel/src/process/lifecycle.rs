@@ -6,7 +6,7 @@ use crate::arch::context::{self, UserEntry};
 use crate::arch::cpu::{self, UserAccessWindow};
 use crate::arch::{gdt, idt, probe};
 use crate::exec;
-use crate::history::{Cause, Event, Request};
+use crate::history::{Cause, Change, Event, Request};
 use crate::mm::layout;
 use crate::mm::user::UserSpace;
 use crate::ramdisk::Ramdisk;
@@ -279,6 +279,7 @@ fn loader_partition(pid: Pid, space: &mut UserSpace, piece: Piece, history: &mut
         _ => Error::BadExecutable,
     })?;
     vass.seal(id);
+    history.record(Event::Partition { partition: id, change: Change::Created, range, kind: piece.kind.code() });
     let mut tables = SpaceTables { id: pid, space };
     if piece.eager > 0 {
         let committed = PageRange::new(range.end - piece.eager.min(piece.pages), range.end);
@@ -753,6 +754,7 @@ pub fn partition_create(size: u64, kind: u64, rights: u64, at: u64) -> Result<(u
     let at = requested_page(at)?;
     with_own_policy(|vass, pid, tables, policy, history| {
         let (id, range) = vass.create(pid, pages, kind, rights, at, HEAP_WINDOW)?;
+        history.record(Event::Partition { partition: id, change: Change::Created, range, kind: kind.code() });
         let plan: Plan = policy.on_create(id, &[range]);
         policy::apply(vass, pid, &plan, tables, &mut KernelFrames, |partition, range, committed| {
             history.record(Event::Commit { partition, range, committed, cause: Cause::Policy });
@@ -766,9 +768,11 @@ pub fn partition_create(size: u64, kind: u64, rights: u64, at: u64) -> Result<(u
 pub fn partition_add_range(id: u64, size: u64, at: u64) -> Result<u64, Error> {
     let pages = partition_size_pages(size)?;
     let at = requested_page(at)?;
-    let pid = current_pid().ok_or(Error::InvalidArgument)?;
-    let range = vass().add_range(pid, id, pages, at, HEAP_WINDOW).map_err(vass_error)?;
-    Ok(range.start * PAGE_SIZE)
+    with_own_policy(|vass, pid, _, _, history| {
+        let range = vass.add_range(pid, id, pages, at, HEAP_WINDOW)?;
+        history.record(Event::Partition { partition: id, change: Change::Extended, range, kind: kind_of(vass, id) });
+        Ok(range.start * PAGE_SIZE)
+    })
 }
 
 /// Runs `operation` on the VASS with the running process's page tables.
@@ -866,9 +870,11 @@ fn for_each_piece(
 
 /// Destroys partition `id` of the running process.
 pub fn partition_destroy(id: u64) -> Result<(), Error> {
-    with_own_policy(|vass, pid, tables, policy, _| {
+    with_own_policy(|vass, pid, tables, policy, history| {
+        let (range, kind) = (first_range(vass, id), kind_of(vass, id));
         vass.destroy(pid, id, tables, &mut KernelFrames)?;
         policy.on_destroy(id);
+        history.record(Event::Partition { partition: id, change: Change::Destroyed, range, kind });
         Ok(())
     })
 }
@@ -898,7 +904,22 @@ pub fn partition_decommit(id: u64, offset: u64, length: u64) -> Result<u64, Erro
 /// Resizes partition `id` of the running process to `size` bytes.
 pub fn partition_resize(id: u64, size: u64) -> Result<(), Error> {
     let pages = partition_size_pages(size)?;
-    with_own_tables(|vass, pid, tables| vass.resize(pid, id, pages, HEAP_WINDOW, tables, &mut KernelFrames))
+    with_own_policy(|vass, pid, tables, _, history| {
+        vass.resize(pid, id, pages, HEAP_WINDOW, tables, &mut KernelFrames)?;
+        let range = first_range(vass, id);
+        history.record(Event::Partition { partition: id, change: Change::Resized, range: PageRange::new(range.start, range.start + pages), kind: kind_of(vass, id) });
+        Ok(())
+    })
+}
+
+/// The first range of partition `id` (empty if there is none).
+fn first_range(vass: &Vass, id: u64) -> PageRange {
+    vass.partition(id).and_then(|partition| partition.ranges.first().copied()).unwrap_or(PageRange::new(0, 0))
+}
+
+/// The kind code of partition `id` (0 if there is none).
+fn kind_of(vass: &Vass, id: u64) -> u64 {
+    vass.partition(id).map_or(0, |partition| partition.kind.code())
 }
 
 /// Sets the rights of `[offset, offset + length)` of partition `id`.
