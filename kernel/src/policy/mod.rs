@@ -30,7 +30,7 @@ pub mod sim;
 pub use leap::Leap;
 pub use readahead::Readahead;
 
-use crate::vass::{FrameSource, Page, PageRange, PageTable, PartitionId, SpaceId, Tick, Vass};
+use crate::vass::{Access, FrameSource, Page, PageRange, PageTable, PartitionId, PartitionKind, SpaceId, Tick, Vass};
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
@@ -44,8 +44,10 @@ pub struct Fault {
     pub page: Page,
     /// The partition's range holding the page (policies stay inside it).
     pub range: PageRange,
-    /// A write (else a read or an instruction fetch).
-    pub write: bool,
+    /// The access that faulted.
+    pub access: Access,
+    /// The partition's kind.
+    pub kind: PartitionKind,
     /// When.
     pub time: Tick,
 }

@@ -70,7 +70,7 @@ impl Simulation {
             && let Some(partition) = self.vass.lookup(SPACE, page)
             && let Some(range) = partition.range_of(page)
         {
-            let fault = Fault { partition: partition.id, page, range, write, time: self.vass.now() };
+            let fault = Fault { partition: partition.id, page, range, access, kind: partition.kind, time: self.vass.now() };
             let mmu = &self.mmu;
             let view = EngineView { vass: &self.vass, space: SPACE, accessed: |page| mmu.accessed.contains(&(SPACE, page)) };
             let plan = self.policy.on_fault(&fault, &view);

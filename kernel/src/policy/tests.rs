@@ -92,7 +92,7 @@ fn readahead_windows_grow_on_streams_and_shrink_on_misses() {
     let mut readahead = Readahead::new(4, 32);
     let view = NothingCommitted;
     let range = PageRange::new(0, 1000);
-    let fault = |page| Fault { partition: 1, page, range, write: false, time: 0 };
+    let fault = |page| Fault { partition: 1, page, range, access: Access::Read, kind: PartitionKind::Heap, time: 0 };
     assert_eq!(readahead.on_fault(&fault(10), &view), Plan::none(), "one fault is no stream");
     assert_eq!(readahead.on_fault(&fault(11), &view).commit, [PageRange::new(12, 16)], "two in a row start one");
     assert_eq!(readahead.on_fault(&fault(16), &view).commit, [PageRange::new(17, 25)], "the window was used up: doubled");
@@ -139,7 +139,7 @@ fn leap_finds_the_trend_in_the_recent_deltas() {
     let range = PageRange::new(0, 10_000);
     let view = NothingCommitted;
     for (index, page) in [100u64, 103, 106, 109, 112].into_iter().enumerate() {
-        let plan = leap.on_fault(&Fault { partition: 1, page, range, write: false, time: 0 }, &view);
+        let plan = leap.on_fault(&Fault { partition: 1, page, range, access: Access::Read, kind: PartitionKind::Heap, time: 0 }, &view);
         if index < 4 {
             assert_eq!(plan, Plan::none(), "fewer than four deltas: no trend yet");
         } else {
@@ -149,7 +149,7 @@ fn leap_finds_the_trend_in_the_recent_deltas() {
     }
     assert_eq!(leap.trend(), Some(3));
     // Nothing of that prefetch was used: the depth halves.
-    leap.on_fault(&Fault { partition: 1, page: 115, range, write: false, time: 0 }, &view);
+    leap.on_fault(&Fault { partition: 1, page: 115, range, access: Access::Read, kind: PartitionKind::Heap, time: 0 }, &view);
     assert_eq!(leap.depth(), 2);
 }
 

@@ -614,13 +614,13 @@ pub fn handle_page_fault(address: u64, rip: u64, error: PageFaultErrorCode) -> b
     }
     let mut tables = SpaceTables { id: pid, space };
     let outcome = vass.fault(pid, page, access, &mut tables, &mut KernelFrames);
-    let partition = vass.lookup(pid, page).map(|partition| (partition.id, partition.range_of(page)));
-    history.record(Event::Fault { address, rip, partition: partition.map_or(0, |(id, _)| id), access, outcome });
+    let partition = vass.lookup(pid, page).map(|partition| (partition.id, partition.range_of(page), partition.kind));
+    history.record(Event::Fault { address, rip, partition: partition.map_or(0, |(id, _, _)| id), access, outcome });
     let mut checked = PageRange::new(page, page + 1);
     if outcome == FaultOutcome::Committed
-        && let Some((id, Some(range))) = partition
+        && let Some((id, Some(range), kind)) = partition
     {
-        let fault = policy::Fault { partition: id, page, range, write: access == Access::Write, time: vass.now() };
+        let fault = policy::Fault { partition: id, page, range, access, kind, time: vass.now() };
         let view = policy::EngineView { vass: &vass, space: pid, accessed: |page| tables.accessed_now(page) };
         let plan = policy.on_fault(&fault, &view);
         policy::apply(&mut vass, pid, &plan, &mut tables, &mut KernelFrames, |partition, range, committed| {
