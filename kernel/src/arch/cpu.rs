@@ -118,6 +118,24 @@ impl Drop for UserAccessWindow {
     }
 }
 
+/// Closes any user-access window at an interrupt or exception entry: RFLAGS.AC
+/// may have been set by ring 3 (where it only means alignment checking) or
+/// by an open [`UserAccessWindow`]; either way the handler must run with
+/// SMAP armed. `iretq` restores the interrupted RFLAGS, so an interrupted
+/// window reopens on return. A no-op without SMAP.
+pub fn close_user_access() {
+    if SMAP_ENABLED.load(Ordering::Relaxed) {
+        // SAFETY: clears RFLAGS.AC, re-arming SMAP; SMAP is enabled, so the
+        // instruction exists.
+        unsafe { core::arch::asm!("clac", options(nomem, nostack)) };
+    }
+}
+
+/// Whether SMAP is enabled.
+pub fn smap_enabled() -> bool {
+    SMAP_ENABLED.load(Ordering::Relaxed)
+}
+
 /// Records the boot processor's initial APIC ID (CPUID leaf 1).
 pub fn init_cpu_id() {
     let id = CpuId::new().get_feature_info().map_or(0, |info| info.initial_local_apic_id());

@@ -7,7 +7,7 @@
 //! probe's fixup; every other exception in kernel mode is fatal and ends the
 //! run with a failure exit.
 
-use super::{apic, gdt, pic, probe, qemu};
+use super::{apic, cpu, gdt, pic, probe, qemu};
 use crate::logger;
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +23,8 @@ pub const SPURIOUS_VECTOR: u8 = 0xff;
 
 static IDT: Once<InterruptDescriptorTable> = Once::new();
 static BREAKPOINTS: AtomicU64 = AtomicU64::new(0);
+/// RFLAGS inside the last breakpoint handler (after its entry).
+static BREAKPOINT_FLAGS: AtomicU64 = AtomicU64::new(0);
 static SPURIOUS: AtomicU64 = AtomicU64::new(0);
 
 /// Breakpoint exceptions handled so far.
@@ -172,11 +174,13 @@ fn fatal(report: &ExceptionReport) -> ! {
 macro_rules! fatal_handler {
     ($name:ident, $vector:expr) => {
         extern "x86-interrupt" fn $name(frame: InterruptStackFrame) {
+            cpu::close_user_access();
             unrecoverable(&ExceptionReport::new($vector, &frame, None));
         }
     };
     ($name:ident, $vector:expr, error_code) => {
         extern "x86-interrupt" fn $name(frame: InterruptStackFrame, error_code: u64) {
+            cpu::close_user_access();
             unrecoverable(&ExceptionReport::new($vector, &frame, Some(error_code)));
         }
     };
@@ -201,29 +205,36 @@ fatal_handler!(vmm_communication, 29, error_code);
 fatal_handler!(security_exception, 30, error_code);
 
 extern "x86-interrupt" fn debug(frame: InterruptStackFrame) {
+    cpu::close_user_access();
     log::warn!("{}", ExceptionReport::new(1, &frame, None));
 }
 
 extern "x86-interrupt" fn non_maskable_interrupt(frame: InterruptStackFrame) {
+    cpu::close_user_access();
     logger::fatal(format_args!("{}\n", ExceptionReport::new(2, &frame, None)));
 }
 
 extern "x86-interrupt" fn breakpoint(frame: InterruptStackFrame) {
+    cpu::close_user_access();
+    BREAKPOINT_FLAGS.store(x86_64::registers::rflags::read_raw(), Ordering::Relaxed);
     BREAKPOINTS.fetch_add(1, Ordering::Relaxed);
     log::debug!("{}", ExceptionReport::new(3, &frame, None));
 }
 
 extern "x86-interrupt" fn double_fault(frame: InterruptStackFrame, error_code: u64) -> ! {
+    cpu::close_user_access();
     let mut report = ExceptionReport::new(8, &frame, Some(error_code));
     report.cr2 = Some(Cr2::read_raw());
     fatal(&report)
 }
 
 extern "x86-interrupt" fn machine_check(frame: InterruptStackFrame) -> ! {
+    cpu::close_user_access();
     fatal(&ExceptionReport::new(18, &frame, None))
 }
 
 extern "x86-interrupt" fn page_fault(mut frame: InterruptStackFrame, error_code: PageFaultErrorCode) {
+    cpu::close_user_access();
     let address = Cr2::read_raw();
     let rip = frame.instruction_pointer.as_u64();
     // A demand page of the running process (touched by it, or by the kernel
@@ -245,12 +256,14 @@ extern "x86-interrupt" fn page_fault(mut frame: InterruptStackFrame, error_code:
 }
 
 extern "x86-interrupt" fn timer(_frame: InterruptStackFrame) {
+    cpu::close_user_access();
     crate::time::tick();
     apic::end_of_interrupt();
     crate::sched::on_timer_tick();
 }
 
 extern "x86-interrupt" fn spurious(_frame: InterruptStackFrame) {
+    cpu::close_user_access();
     SPURIOUS.fetch_add(1, Ordering::Relaxed);
 }
 
@@ -308,6 +321,24 @@ mod ktests {
         x86_64::instructions::interrupts::int3();
         x86_64::instructions::interrupts::int3();
         ensure_eq!(breakpoint_count(), before + 2);
+    }
+
+    #[ktest]
+    fn handlers_run_with_smap_armed_and_an_open_window_survives_them() {
+        const AC: u64 = 1 << 18;
+        if !cpu::smap_enabled() {
+            log::warn!("no SMAP on this processor: nothing to check");
+            return Ok(());
+        }
+        let window = cpu::UserAccessWindow::open();
+        ensure!(x86_64::registers::rflags::read_raw() & AC != 0, "the window sets AC");
+        x86_64::instructions::interrupts::int3();
+        let inside = BREAKPOINT_FLAGS.load(Ordering::Relaxed);
+        let after = x86_64::registers::rflags::read_raw();
+        drop(window);
+        ensure!(inside & AC == 0, "the handler cleared AC");
+        ensure!(after & AC != 0, "iretq restored the window");
+        ensure_eq!(x86_64::registers::rflags::read_raw() & AC, 0);
     }
 
     #[ktest]
