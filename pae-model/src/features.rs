@@ -274,7 +274,7 @@ mod tests {
         assert_eq!(active, [33, DELTA_BUCKETS + 2, DELTA_BUCKETS + 3 + 1, DELTA_BUCKETS + 3 + 8 + 1]);
         let dense = encoder.dense(&fault(1, 90));
         assert_eq!(dense.iter().filter(|&&x| x == 1.0).count(), ACTIVE);
-        assert_eq!(dense[25 + 0], 1.0, "-11 is in (8, 16] below");
+        assert_eq!(dense[25], 1.0, "-11 is in (8, 16] below");
     }
 
     #[test]

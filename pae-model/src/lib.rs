@@ -20,6 +20,7 @@ extern crate std;
 #[cfg(feature = "std")]
 pub mod conformance;
 pub mod features;
+pub mod integer;
 pub mod model;
 pub mod onnx;
 pub mod ops;

@@ -66,6 +66,8 @@ pub struct Model {
     outputs: Vec<ValueInfo>,
     /// Nodes in execution order.
     nodes: Vec<Node>,
+    /// The file's `metadata_props`, in order.
+    metadata: Vec<(String, String)>,
 }
 
 /// A declared shape: `None` for a dimension that is symbolic or missing.
@@ -192,7 +194,8 @@ impl Model {
         if outputs.is_empty() {
             return Err(Error::Invalid("the graph has no outputs".into()));
         }
-        let model = Model { opset, names: names.names, initializers, inputs, outputs, nodes };
+        let metadata = proto.metadata_props.iter().map(|entry| (entry.key.clone(), entry.value.clone())).collect();
+        let model = Model { opset, names: names.names, initializers, inputs, outputs, nodes, metadata };
         model.check_types()?;
         Ok(model)
     }
@@ -239,6 +242,11 @@ impl Model {
     /// The nodes, in execution order.
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
+    }
+
+    /// The value of metadata entry `key` (the first, if repeated).
+    pub fn metadata(&self, key: &str) -> Option<&str> {
+        self.metadata.iter().find(|(name, _)| name == key).map(|(_, value)| value.as_str())
     }
 
     /// The constant value called `name`.

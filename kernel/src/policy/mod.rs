@@ -20,14 +20,20 @@
 //!   sequence and at each fault commits the next 32 pages whose first touch
 //!   is still ahead: exactly the pages that will be touched next, the upper
 //!   bound to compare against.
+//! - [`Pae`]: the Predictive Allocation Engine: a quantized GRU
+//!   (`pae_model::integer`, integer-only) reads each fault and gives, for
+//!   48 pages around it, the probability they are touched soon; those over
+//!   its threshold are committed.
 
 #![forbid(unsafe_code)]
 
 mod leap;
+mod pae;
 mod readahead;
 pub mod sim;
 
 pub use leap::Leap;
+pub use pae::Pae;
 pub use readahead::Readahead;
 
 use crate::vass::{Access, FrameSource, Page, PageRange, PageTable, PartitionId, PartitionKind, SpaceId, Tick, Vass};
