@@ -84,6 +84,9 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
     if let Err(error) = paging::init() {
         panic!("cannot set up the kernel page tables: {error:?}");
     }
+    if let Err(error) = gdt::guard_ist_stacks() {
+        log::warn!("IST stacks stay without guard pages: {error:?}");
+    }
     if let Err(error) = heap::init() {
         panic!("cannot map the initial kernel heap: {error:?}");
     }

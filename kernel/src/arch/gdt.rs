@@ -1,6 +1,9 @@
 //! The GDT and TSS, with separate interrupt stacks (IST) for the exceptions
 //! that can arrive when the current stack is unusable: double fault (a kernel
-//! stack overflow ends there), NMI and machine check.
+//! stack overflow ends there), NMI and machine check. Once the kernel owns
+//! its page tables, the lowest page of each IST stack is unmapped
+//! ([`guard_ist_stacks`]), so an overflow faults instead of running into
+//! the stack below it.
 
 use core::cell::UnsafeCell;
 use spin::Once;
@@ -17,10 +20,13 @@ pub const NMI_IST: u16 = 1;
 /// IST slot used by the machine-check handler.
 pub const MACHINE_CHECK_IST: u16 = 2;
 
-const IST_STACK_SIZE: usize = 16 * 1024;
+/// Bytes per IST stack, its guard page included.
+const IST_STACK_SIZE: usize = 20 * 1024;
 const IST_COUNT: usize = 3;
+const PAGE_SIZE: usize = 4096;
 
-#[repr(C, align(16))]
+// Page aligned, so each stack's lowest page can be unmapped on its own.
+#[repr(C, align(4096))]
 struct IstStacks([[u8; IST_STACK_SIZE]; IST_COUNT]);
 
 // Written only by the CPU when it switches to an IST stack; the kernel never
@@ -58,6 +64,22 @@ static GDT: Once<(GlobalDescriptorTable, Selectors)> = Once::new();
 fn ist_top(index: usize) -> VirtAddr {
     let base = (&raw const IST_STACKS).cast::<u8>();
     VirtAddr::from_ptr(base) + ((index + 1) * IST_STACK_SIZE) as u64
+}
+
+/// The lowest page of IST stack `index`: its guard, once unmapped.
+fn ist_guard(index: usize) -> VirtAddr {
+    ist_top(index) - IST_STACK_SIZE as u64
+}
+
+/// Unmaps the guard page of every IST stack (their frames belong to the
+/// kernel image and stay allocated). Call after `paging::init`.
+pub fn guard_ist_stacks() -> Result<(), crate::mm::paging::MapError> {
+    let mut space = crate::mm::paging::kernel_space();
+    let Some(space) = space.as_mut() else { return Err(crate::mm::paging::MapError::BadRange) };
+    for index in 0..IST_COUNT {
+        space.unmap_range(ist_guard(index), 1, |_| {})?.flush();
+    }
+    Ok(())
 }
 
 /// Loads the GDT and TSS and reloads every segment register.
@@ -105,5 +127,22 @@ pub fn set_kernel_stack(top: VirtAddr) {
         // so nothing else reads or writes the TSS during this store; the CPU
         // reads RSP0 only on the next ring-3 entry.
         unsafe { (*tss.0.get()).privilege_stack_table[0] = top };
+    }
+}
+
+mod ktests {
+    use super::*;
+    use crate::ensure;
+    use crate::ktest::ktest;
+
+    #[ktest]
+    fn ist_stacks_have_unmapped_guard_pages() {
+        let space = crate::mm::paging::kernel_space();
+        let space = space.as_ref().ok_or_else(|| crate::ktest::Failure::new("no kernel space".into(), file!(), line!()))?;
+        for index in 0..IST_COUNT {
+            ensure!(space.translate(ist_guard(index)).is_none(), "stack {index}: its lowest page is a guard");
+            ensure!(space.translate(ist_guard(index) + PAGE_SIZE as u64).is_some(), "stack {index}: the page above is usable");
+            ensure!(space.translate(ist_top(index) - 1u64).is_some(), "stack {index}: its top is mapped");
+        }
     }
 }
