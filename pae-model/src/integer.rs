@@ -101,8 +101,12 @@ use alloc::format;
 use alloc::vec::Vec;
 
 /// Largest hidden size the integer path accepts: it keeps every `i32`
-/// accumulator below 2^31 and the step's stack buffers small (768 bytes).
-pub const MAX_HIDDEN: usize = 256;
+/// accumulator below 2^31 and the step's stack buffers small (192 bytes).
+/// The hidden size must also be a multiple of 4 (units go four at a time).
+pub const MAX_HIDDEN: usize = 64;
+
+// The dense layer goes four classes at a time.
+const _: () = assert!(CLASSES.is_multiple_of(4));
 /// Fraction bits of the state (Q0.15).
 pub const STATE_BITS: u32 = 15;
 /// Fraction bits of pre-activations (Q.24 in `i64`).
@@ -190,6 +194,25 @@ pub fn tanh(x: i64) -> i32 {
 fn probability(q30: i32) -> u16 {
     let rounded = (i64::from(q30) + (1 << (GATE_BITS - 17))) >> (GATE_BITS - 16);
     rounded.clamp(0, i64::from(u16::MAX)) as u16
+}
+
+/// The dot products of rows `first..first + 4` of the row-major matrix
+/// `weights` (rows of `size`) with `x`: four accumulators, each `x[j]`
+/// loaded once.
+fn dot4<T: Copy + Into<i32>>(weights: &[i8], size: usize, first: usize, x: &[T]) -> [i32; 4] {
+    let rows = &weights[first * size..(first + 4) * size];
+    let (row0, rest) = rows.split_at(size);
+    let (row1, rest) = rest.split_at(size);
+    let (row2, row3) = rest.split_at(size);
+    let mut sums = [0i32; 4];
+    for ((((&a, &b), &c), &d), &value) in row0.iter().zip(row1).zip(row2).zip(row3).zip(x) {
+        let value: i32 = value.into();
+        sums[0] += i32::from(a) * value;
+        sums[1] += i32::from(b) * value;
+        sums[2] += i32::from(c) * value;
+        sums[3] += i32::from(d) * value;
+    }
+    sums
 }
 
 /// `value / 2^shift`, rounded half up.
@@ -660,6 +683,9 @@ impl IntegerModel {
         if hidden > MAX_HIDDEN {
             return Err(differs(format!("hidden_size {hidden} is over {MAX_HIDDEN}")));
         }
+        if !hidden.is_multiple_of(4) {
+            return Err(differs(format!("hidden_size {hidden} is not a multiple of 4")));
+        }
         if recurrent.direction != Direction::Forward {
             return Err(differs(format!("GRU direction {:?} (only forward)", recurrent.direction)));
         }
@@ -895,39 +921,48 @@ impl IntegerModel {
         active.iter().map(|&index| i32::from(weights[usize::from(index)])).sum()
     }
 
-    /// `Σ R_q[row, j] × H[j]` (below 2^30 in magnitude: see the module docs).
-    fn recurrent_sum(&self, row: usize, hidden: &[i16]) -> i32 {
-        let size = self.hidden;
-        let weights = &self.recurrent_weights[row * size..(row + 1) * size];
-        weights.iter().zip(hidden).map(|(&weight, &state)| i32::from(weight) * i32::from(state)).sum()
+    /// `Σ R_q[row, j] × H[j]` for four rows from `first` (each below 2^30
+    /// in magnitude: see the module docs).
+    fn recurrent_sums(&self, first: usize, hidden: &[i16]) -> [i32; 4] {
+        dot4(&self.recurrent_weights, self.hidden, first, hidden)
     }
 
     /// One step from validated inputs: `hidden` has the model's length,
     /// `active` holds distinct indices below [`FEATURES`].
+    ///
+    /// Units go four at a time (`compile` makes H a multiple of 4): the
+    /// recurrent products of their z, r and h rows share each loaded state
+    /// value, which keeps a step within its instruction budget on a
+    /// processor without vector units (the kernel's).
     fn advance(&self, hidden: &mut [i16], active: &[u8]) -> [u16; CLASSES] {
         let size = self.hidden;
         let mut next = [0i16; MAX_HIDDEN];
-        for (unit, next_value) in next.iter_mut().enumerate().take(size) {
+        for unit in (0..size).step_by(4) {
             let (row_z, row_r, row_h) = (unit, size + unit, 2 * size + unit);
-            let gate = |row: usize| {
-                self.input_scales[row]
-                    .apply(self.input_sum(row, active))
-                    .saturating_add(self.recurrent_scales[row].apply(self.recurrent_sum(row, hidden)))
-                    .saturating_add(self.biases[row])
-            };
-            let update = i64::from(sigmoid(gate(row_z)));
-            let reset = i128::from(sigmoid(gate(row_r)));
-            // r ⊙ (R_h·H + Rb_h), Q.30 × Q.24 → Q.24.
-            let recurrent =
-                self.recurrent_scales[row_h].apply(self.recurrent_sum(row_h, hidden)).saturating_add(self.biases[3 * size + unit]);
-            let gated = ((reset * i128::from(recurrent) + (1 << (GATE_BITS - 1))) >> GATE_BITS) as i64;
-            let candidate_input =
-                self.input_scales[row_h].apply(self.input_sum(row_h, active)).saturating_add(self.biases[row_h]).saturating_add(gated);
-            let candidate = i64::from(tanh(candidate_input));
-            // H' = h̃ + z (H − h̃) in Q.30: |z (H − h̃)| ≤ 2^30 × 2^31.
-            let previous = i64::from(hidden[unit]) << (GATE_BITS - STATE_BITS);
-            let mixed = candidate + round_shift(update * (previous - candidate), GATE_BITS);
-            *next_value = round_shift(mixed, GATE_BITS - STATE_BITS).clamp(-STATE_LIMIT, STATE_LIMIT) as i16;
+            let (sums_z, sums_r, sums_h) =
+                (self.recurrent_sums(row_z, hidden), self.recurrent_sums(row_r, hidden), self.recurrent_sums(row_h, hidden));
+            for k in 0..4 {
+                let gate = |row: usize, recurrent: i32| {
+                    self.input_scales[row]
+                        .apply(self.input_sum(row, active))
+                        .saturating_add(self.recurrent_scales[row].apply(recurrent))
+                        .saturating_add(self.biases[row])
+                };
+                let update = i64::from(sigmoid(gate(row_z + k, sums_z[k])));
+                let reset = i128::from(sigmoid(gate(row_r + k, sums_r[k])));
+                // r ⊙ (R_h·H + Rb_h), Q.30 × Q.24 → Q.24.
+                let recurrent = self.recurrent_scales[row_h + k].apply(sums_h[k]).saturating_add(self.biases[3 * size + unit + k]);
+                let gated = ((reset * i128::from(recurrent) + (1 << (GATE_BITS - 1))) >> GATE_BITS) as i64;
+                let candidate_input = self.input_scales[row_h + k]
+                    .apply(self.input_sum(row_h + k, active))
+                    .saturating_add(self.biases[row_h + k])
+                    .saturating_add(gated);
+                let candidate = i64::from(tanh(candidate_input));
+                // H' = h̃ + z (H − h̃) in Q.30: |z (H − h̃)| ≤ 2^30 × 2^31.
+                let previous = i64::from(hidden[unit + k]) << (GATE_BITS - STATE_BITS);
+                let mixed = candidate + round_shift(update * (previous - candidate), GATE_BITS);
+                next[unit + k] = round_shift(mixed, GATE_BITS - STATE_BITS).clamp(-STATE_LIMIT, STATE_LIMIT) as i16;
+            }
         }
         hidden.copy_from_slice(&next[..size]);
 
@@ -939,11 +974,12 @@ impl IntegerModel {
         }
         let quantized = &quantized[..size];
         let mut probabilities = [0u16; CLASSES];
-        for (class, slot) in probabilities.iter_mut().enumerate() {
-            let weights = &self.dense_weights[class * size..(class + 1) * size];
-            let sum: i32 = weights.iter().zip(quantized).map(|(&weight, &value)| i32::from(weight) * i32::from(value)).sum();
-            let logit = self.dense_scales[class].apply(sum).saturating_add(self.dense_biases[class]);
-            *slot = probability(sigmoid(logit));
+        for first in (0..CLASSES).step_by(4) {
+            let sums = dot4(&self.dense_weights, size, first, quantized);
+            for (k, &sum) in sums.iter().enumerate() {
+                let logit = self.dense_scales[first + k].apply(sum).saturating_add(self.dense_biases[first + k]);
+                probabilities[first + k] = probability(sigmoid(logit));
+            }
         }
         probabilities
     }

@@ -586,7 +586,10 @@ fn other_graph_structures_are_refused() {
     assert_unsupported(&proto, "Y_dq must be computed by DequantizeLinear, not Identity");
     let mut proto = contract_16();
     node_named(&mut proto, "Y").attribute[0] = int("hidden_size", 300);
-    assert_unsupported(&proto, "hidden_size 300 is over 256");
+    assert_unsupported(&proto, "hidden_size 300 is over 64");
+    let mut proto = contract_16();
+    node_named(&mut proto, "Y").attribute[0] = int("hidden_size", 18);
+    assert_unsupported(&proto, "hidden_size 18 is not a multiple of 4");
 }
 
 // Activation tables.
