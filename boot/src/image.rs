@@ -60,14 +60,21 @@ pub const ELF_CORPUS_BASE: &str = "hello";
 /// Ramdisk path listing the corpus files, one per line.
 pub const ELF_CORPUS_LIST_PATH: &str = "elf-corpus/list";
 
+/// The PAE's default model, relative to the workspace root.
+pub const DEFAULT_MODEL: &str = "pae-model/models/default.onnx";
+
 /// Prefix of user test programs.
 pub const TEST_PROGRAM_PREFIX: &str = "test-";
 
 impl RamdiskContents {
     /// The standard ramdisk: the command line, every user program as
-    /// `bin/<name>`, and the list of test programs.
+    /// `bin/<name>`, the list of test programs, the malformed-executable
+    /// corpus, and the PAE's default model (`kernel::policy::MODEL_PATH`).
     pub fn standard(cmdline: &str, programs: &[crate::build::UserProgram]) -> Result<RamdiskContents> {
         let mut contents = RamdiskContents::with_cmdline(cmdline);
+        let model = crate::workspace_root().join(DEFAULT_MODEL);
+        let bytes = fs::read(&model).with_context(|| format!("reading the default model {}", model.display()))?;
+        contents.add(kernel::policy::MODEL_PATH, bytes);
         let mut tests = String::new();
         for program in programs {
             let data = fs::read(&program.path).with_context(|| format!("reading {}", program.path.display()))?;

@@ -1,11 +1,13 @@
 //! `cargo xtask`: build, run, test and debug the kernel.
 
 mod bench;
+mod eval;
 mod history;
 mod onnx;
 mod prerequisites;
 mod sim;
 mod test;
+mod train;
 
 use anyhow::{Result, bail};
 use boot::image::RamdiskContents;
@@ -43,6 +45,13 @@ enum Command {
     Trace(history::TraceArgs),
     /// Run ONNX backend-test cases through the PAE model engine.
     OnnxConformance(onnx::ConformanceArgs),
+    /// Train the PAE's GRU on traces (and histories), quantize it to int8,
+    /// export the ONNX file and check it with tract-onnx and the engine;
+    /// `--check` verifies the checked-in model is reproduced bit for bit.
+    Train(train::TrainArgs),
+    /// Leave-programs-out evaluation: a model trained without each trace,
+    /// replayed in the host simulator beside readahead, leap and oracle.
+    Eval(eval::EvalArgs),
 }
 
 #[derive(Args, Clone)]
@@ -147,6 +156,8 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
         Command::Sim(args) => sim::run(&args),
         Command::Trace(args) => history::run(&args),
         Command::OnnxConformance(args) => onnx::run(&args),
+        Command::Train(args) => train::run(&args),
+        Command::Eval(args) => eval::run(&args),
     }
 }
 

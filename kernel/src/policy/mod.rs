@@ -33,7 +33,7 @@ mod readahead;
 pub mod sim;
 
 pub use leap::Leap;
-pub use pae::Pae;
+pub use pae::{MODEL_PATH, Pae};
 pub use readahead::Readahead;
 
 use crate::vass::{Access, FrameSource, Page, PageRange, PageTable, PartitionId, PartitionKind, SpaceId, Tick, Vass};

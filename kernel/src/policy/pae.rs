@@ -12,6 +12,10 @@ use alloc::sync::Arc;
 use pae_model::features::{self, AccessKind, Encoder, Event, Source};
 use pae_model::integer::{IntegerModel, State};
 
+/// Where the boot ramdisk holds the model (the repository's
+/// `pae-model/models/default.onnx`).
+pub const MODEL_PATH: &str = "pae/model.onnx";
+
 /// The model-driven policy for one process (the model is shared; the
 /// recurrent state and the encoder's memory are the process's own).
 pub struct Pae {

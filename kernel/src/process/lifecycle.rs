@@ -1176,6 +1176,34 @@ mod ktests {
         );
     }
 
+    /// The PAE's model from the ramdisk runs on bare metal: its self-check
+    /// hash (which the `pae` integration test compares with the host's)
+    /// and the cost of a step (TSC cycles; instructions under `-icount`).
+    #[ktest]
+    fn the_default_model_runs_on_bare_metal() {
+        use pae_model::features::{AccessKind, Encoder, Event, Source};
+        let bytes = ramdisk().and_then(|ramdisk| ramdisk.file(policy::MODEL_PATH));
+        ensure!(bytes.is_some(), "no {} in the ramdisk", policy::MODEL_PATH);
+        let model = pae_model::integer::IntegerModel::load(bytes.unwrap_or_default());
+        ensure!(model.is_ok(), "the model does not load: {:?}", model.err());
+        let Ok(model) = model else { return Ok(()) };
+        log::info!("pae-self-check {:#018x}", model.self_check());
+        const STEPS: u64 = 1000;
+        let (mut state, mut encoder) = (model.new_state(), Encoder::new());
+        let events: Vec<[usize; pae_model::features::ACTIVE]> = (0..STEPS)
+            .map(|step| {
+                let page = 0x1000 + step * 3 % 64 + step / 4;
+                encoder.active(&Event { partition: 1 + step % 3, page, access: AccessKind::Write, kind: 3, source: Source::Fault })
+            })
+            .collect();
+        let started = cpu::rdtsc();
+        for active in &events {
+            ensure!(model.step(&mut state, active).is_ok());
+        }
+        let cycles = cpu::rdtsc().wrapping_sub(started);
+        log::info!("pae-step-cost steps={STEPS} cycles={cycles} tsc_hz={} hidden={}", time::tsc_hz(), model.hidden_size());
+    }
+
     #[ktest]
     fn user_copies_reject_kernel_and_unmapped_addresses() {
         // The boot task has no process: every user access is refused.
