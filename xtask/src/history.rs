@@ -14,8 +14,8 @@ use std::time::Duration;
 pub struct TraceArgs {
     /// The program: a name in the ramdisk's `bin/` (`wl-seq`, `trace-demo`) or a ramdisk path.
     program: String,
-    /// Its arguments (after the program; no commas).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    /// Its arguments (after the program; no commas; put `--` before any
+    /// that starts with `-`). Options may come before or after them.
     arguments: Vec<String>,
     /// Where to write the history: CSV (one row per event; default
     /// `target/trace/PROGRAM.csv`), or the raw record stream if FILE ends in `.vhist`.
@@ -77,4 +77,27 @@ pub fn run(args: &TraceArgs) -> Result<ExitCode> {
         eprintln!("trace: the program did not exit with 0 (the kernel reported {:?})", trace.verdict);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        trace: TraceArgs,
+    }
+
+    #[test]
+    fn options_after_the_program_are_options_and_the_rest_its_arguments() {
+        let command = Command::try_parse_from(["trace", "wl-seq", "256", "--policy", "leap", "--out", "x.csv", "extra"]).unwrap();
+        assert_eq!(command.trace.program, "wl-seq");
+        assert_eq!(command.trace.arguments, ["256", "extra"]);
+        assert_eq!(command.trace.policy.as_deref(), Some("leap"));
+        assert_eq!(command.trace.out, Some(PathBuf::from("x.csv")));
+        let command = Command::try_parse_from(["trace", "hello", "--", "-v"]).unwrap();
+        assert_eq!(command.trace.arguments, ["-v"]);
+    }
 }
