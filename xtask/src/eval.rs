@@ -97,15 +97,16 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         bail!("{}: leave-programs-out needs at least two traces", args.traces.display());
     }
     let folds = args.folds.clamp(2, paths.len());
-    let mut programs = Vec::with_capacity(paths.len());
-    for path in &paths {
+    eprintln!("eval: reading {} traces", paths.len());
+    let mut programs = trace::file::for_each_file(&paths, |path| -> Result<Program> {
         let name = trace::file::trace_name(path);
-        eprintln!("eval: reading {name}");
         let accesses = trace::file::read_lackey(path).map_err(anyhow::Error::msg)?;
         let stream = pae_train::data::fault_stream(&name, &accesses).map_err(|error| anyhow::anyhow!("{error}"))?;
         let replay = trace::Replay::from_accesses(&accesses).map_err(|error| anyhow::anyhow!("{name}: {error}"))?;
-        programs.push(Program { name, stream, replay });
-    }
+        Ok(Program { name, stream, replay })
+    })
+    .into_iter()
+    .collect::<Result<Vec<Program>>>()?;
     programs.sort_by(|a, b| a.name.cmp(&b.name));
 
     let mut config = pae_train::network::Config { epochs: args.epochs, seed: args.seed, ..pae_train::network::Config::default() };

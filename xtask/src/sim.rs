@@ -7,8 +7,6 @@ use clap::Args;
 use kernel::vass::SpaceCounters;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use trace::{Access, Replay};
 
@@ -77,27 +75,10 @@ pub fn simulate(name: &str, replay: &Replay, policy_name: &'static str) -> Resul
     Ok(Outcome { trace: name.to_owned(), policy: policy_name, accesses, distinct: replay.distinct_pages(), counters })
 }
 
-/// Simulates every trace under every policy, one trace per thread at a
-/// time (as many threads as cores); results come back in trace order.
+/// Simulates every trace under every policy, the traces in parallel
+/// (`trace::file::for_each_file`); results come back in trace order.
 pub fn simulate_all(paths: &[PathBuf], policies: &[&'static str]) -> Vec<Result<Vec<Outcome>>> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Vec<Outcome>>>>> = Mutex::new((0..paths.len()).map(|_| None).collect());
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(paths.len().max(1));
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = paths.get(index) else { break };
-                    let outcome = simulate_file(path, policies);
-                    if let Ok(mut results) = results.lock() {
-                        results[index] = Some(outcome);
-                    }
-                }
-            });
-        }
-    });
-    results.into_inner().unwrap_or_default().into_iter().map(|result| result.unwrap_or_else(|| bail!("a worker died"))).collect()
+    trace::file::for_each_file(paths, |path| simulate_file(path, policies))
 }
 
 /// One trace file under each policy.

@@ -70,7 +70,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         Some(directory) => pae_train::history::history_files(directory)?,
         None => Vec::new(),
     };
-    let out = args.out.clone().unwrap_or_else(|| root.join("pae-model/models/default.onnx"));
+    let out = args.out.clone().unwrap_or_else(|| root.join(boot::image::DEFAULT_MODEL));
     if args.hidden == 0 || args.epochs == 0 {
         bail!("--hidden and --epochs must be positive");
     }

@@ -144,15 +144,15 @@ fn sample_all() {
         let started = cpu::rdtsc();
         let mut tables = SpaceTables { id: pid, space };
         let mut runs = Vec::new();
-        let entries = vass.sample_accessed(pid, &mut tables, |partition, range| runs.push(Event::Accessed { partition, range }));
+        let entries = vass.sample_accessed(pid, &mut tables, |partition, range| runs.push((partition, range)));
         let cycles = cpu::rdtsc().wrapping_sub(started);
         vass.add_sample_cycles(pid, cycles);
         check_in_debug(&vass, &tables, Scope::Space(pid));
         let Some(process) = table.processes.get_mut(&pid) else { continue };
-        let accessed = runs.iter().map(|run| if let Event::Accessed { range, .. } = run { range.len() } else { 0 }).sum();
+        let accessed = runs.iter().map(|(_, range)| range.len()).sum();
         process.history.record(Event::Sample { entries, accessed, cycles });
-        for run in runs {
-            process.history.record(run);
+        for (partition, range) in runs {
+            process.history.record(Event::Accessed { partition, range });
         }
     }
 }

@@ -12,8 +12,6 @@
 use crate::{Error, Result};
 use pae_model::features::{self, ACTIVE, AccessKind, CLASSES, Encoder, Event, FEATURES, Source};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use trace::{Access, Kind, REPLAY_BASE_PAGE, Replay};
 
 /// `abi::PartitionKind::Code`.
@@ -63,28 +61,10 @@ pub fn read_trace(path: &Path) -> Result<Stream> {
     fault_stream(&trace::file::trace_name(path), &accesses)
 }
 
-/// Reads the trace files, two at a time (they are large; decompressing is
-/// most of the time); the streams come back in the order of `paths`.
+/// Reads the trace files in parallel (`trace::file::for_each_file`); the
+/// streams come back in the order of `paths`.
 pub fn read_traces(paths: &[PathBuf]) -> Result<Vec<Stream>> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Stream>>>> = Mutex::new(paths.iter().map(|_| None).collect());
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(paths.len()).max(1);
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = paths.get(index) else { break };
-                    let stream = read_trace(path);
-                    if let Ok(mut results) = results.lock() {
-                        results[index] = Some(stream);
-                    }
-                }
-            });
-        }
-    });
-    let results = results.into_inner().map_err(|_| Error::Trace("a reader thread panicked".into()))?;
-    results.into_iter().map(|result| result.unwrap_or_else(|| Err(Error::Trace("a reader thread died".into())))).collect()
+    trace::file::for_each_file(paths, read_trace).into_iter().collect()
 }
 
 /// A stream encoded for the model, split into a training head and a

@@ -54,3 +54,30 @@ pub fn trace_files(directory: &Path) -> Result<Vec<std::path::PathBuf>, String> 
     }
     Ok(found)
 }
+
+/// `work` applied to every path, one path per thread at a time (as many
+/// threads as cores: trace files are large and decompressing them is most
+/// of the time); the results come back in the order of `paths`.
+pub fn for_each_file<T: Send>(paths: &[std::path::PathBuf], work: impl Fn(&Path) -> T + Sync) -> Vec<T> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<T>>> = Mutex::new(paths.iter().map(|_| None).collect());
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(paths.len()).max(1);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = paths.get(index) else { break };
+                    let result = work(path);
+                    if let Ok(mut results) = results.lock() {
+                        results[index] = Some(result);
+                    }
+                }
+            });
+        }
+    });
+    // `scope` re-raises a worker's panic, so every slot is filled here.
+    results.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()).into_iter().flatten().collect()
+}
