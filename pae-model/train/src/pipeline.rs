@@ -4,7 +4,7 @@
 use crate::data::{Prepared, Stream};
 use crate::export::{self, Metadata};
 use crate::network::{self, Config, EpochReport, FloatModel};
-use crate::quantize::{self, QuantizedModel};
+use crate::quantize::{self, CalibrationReport, QuantizedModel};
 use crate::rng::Rng;
 use crate::validate::{self, Comparison, Difference, EngineModel, Scores, Sequence, TractModel};
 use crate::{Error, Result};
@@ -84,10 +84,8 @@ pub struct Report {
     pub parameters: usize,
     /// Inputs never 1 in the training data (their weights stay 0).
     pub unseen_inputs: Vec<usize>,
-    /// Largest |h| on the training heads (quantized weights).
-    pub largest_state: f32,
-    /// `Y_scale`.
-    pub y_scale: f32,
+    /// What calibrating the quantization on the training data changed.
+    pub calibration: CalibrationReport,
     /// The shipped (quantized) model, run by tract.
     pub quantized: Quality,
     /// The float model before quantization.
@@ -250,11 +248,13 @@ pub fn run_streams(mut streams: Vec<Stream>, options: &Options, started: Instant
     })?;
     let training = started.elapsed().as_secs_f64() - reading;
 
-    // Quantize the weights, then calibrate Y on the GRU those weights make.
-    let largest_state = quantize::largest_state(&QuantizedModel::new(&float, 1.0).dequantized(), &data);
-    let y_scale = quantize::calibrate_y_scale(largest_state);
-    let quantized = QuantizedModel::new(&float, y_scale);
-    log(&format!("quantized: largest |h| {largest_state:.4}, Y_scale {y_scale:e}"));
+    let (quantized, calibration) = QuantizedModel::calibrated(&float, &data);
+    for (name, matrix) in [("W", calibration.w), ("R", calibration.r), ("D", calibration.d)] {
+        log(&format!(
+            "quantized {name}: expected squared output error {:.3e} with max-abs scales, {:.3e} calibrated ({} channels clipped)",
+            matrix.max_abs, matrix.chosen, matrix.clipped
+        ));
+    }
 
     // The graph's outputs do not depend on its metadata: run it once with a
     // provisional threshold, choose the threshold on the training heads.
@@ -282,16 +282,11 @@ pub fn run_streams(mut streams: Vec<Stream>, options: &Options, started: Instant
     let tract = TractModel::load(&bytes, config.hidden)?;
     let engine = EngineModel::load(&bytes, config.hidden)?;
     let sequences = comparison_sequences(&data, options.comparison_sequences, options.comparison_steps, config.hidden, config.seed);
-    let engine_vs_tract = validate::compare_quantized(&quantized, &sequences, &|x, h| engine.run(x, h), &|x, h| tract.run(x, h))?;
-    let all = engine_vs_tract.probabilities();
+    let engine_vs_tract = validate::compare(&sequences, &|x, h| engine.run(x, h), &|x, h| tract.run(x, h))?;
     log(&format!(
-        "engine float path vs tract: probabilities max {:.3e}, mean {:.3e}; away from Y_q rounding boundaries max {:.3e} \
-         ({} of {} steps at a boundary); Y_h max {:.3e}",
-        all.max,
-        all.mean(),
-        engine_vs_tract.clear.max,
-        engine_vs_tract.boundary_steps,
-        engine_vs_tract.steps,
+        "engine float path vs tract: probabilities max {:.3e}, mean {:.3e}; Y_h max {:.3e}",
+        engine_vs_tract.probabilities.max,
+        engine_vs_tract.probabilities.mean(),
         engine_vs_tract.state.max
     ));
     let integer_vs_tract = validate::integer_path_difference(&bytes, &tract, &sequences)?;
@@ -311,8 +306,7 @@ pub fn run_streams(mut streams: Vec<Stream>, options: &Options, started: Instant
         epochs,
         parameters: float.parameters(),
         unseen_inputs: network::seen_inputs(&data).iter().enumerate().filter(|&(_, &seen)| !seen).map(|(index, _)| index).collect(),
-        largest_state,
-        y_scale,
+        calibration,
         quantized: quantized_quality,
         float: float_quality,
         baseline,
@@ -322,18 +316,10 @@ pub fn run_streams(mut streams: Vec<Stream>, options: &Options, started: Instant
         bytes: bytes.len(),
         seconds: [reading, training, validating],
     };
-    if engine_vs_tract.clear.max > TOLERANCE || engine_vs_tract.state.max > TOLERANCE {
+    if engine_vs_tract.probabilities.max > TOLERANCE || engine_vs_tract.state.max > TOLERANCE {
         return Err(Error::Validation(format!(
-            "the engine's float path differs from tract by up to {:.3e} in probabilities away from Y_q rounding boundaries \
-             and {:.3e} in Y_h (tolerance {TOLERANCE:e})",
-            engine_vs_tract.clear.max, engine_vs_tract.state.max
-        )));
-    }
-    if engine_vs_tract.boundary.max > validate::INTEGER_TOLERANCE {
-        return Err(Error::Validation(format!(
-            "the engine's float path differs from tract by up to {:.3e} at Y_q rounding boundaries (tolerance {})",
-            engine_vs_tract.boundary.max,
-            validate::INTEGER_TOLERANCE
+            "the engine's float path differs from tract by up to {:.3e} in probabilities and {:.3e} in Y_h (tolerance {TOLERANCE:e})",
+            engine_vs_tract.probabilities.max, engine_vs_tract.state.max
         )));
     }
     if integer_vs_tract.max > validate::INTEGER_TOLERANCE {
@@ -380,16 +366,7 @@ impl Report {
             )
         };
         let engine = &self.engine_vs_tract;
-        let _ = writeln!(text, "engine float path vs tract-onnx, probabilities: {}", line(&engine.probabilities()));
-        let _ = writeln!(
-            text,
-            "  away from Y_q rounding boundaries: {}\n  at the {} of {} steps within {} level of one: {}",
-            line(&engine.clear),
-            engine.boundary_steps,
-            engine.steps,
-            validate::BOUNDARY_MARGIN,
-            line(&engine.boundary)
-        );
+        let _ = writeln!(text, "engine float path vs tract-onnx, probabilities: {}", line(&engine.probabilities));
         let _ = writeln!(text, "engine float path vs tract-onnx, Y_h: {}", line(&engine.state));
         let _ = writeln!(text, "engine integer path vs tract-onnx: {}", line(&self.integer_vs_tract));
         let _ = writeln!(text, "candle forward vs float graph in tract-onnx: {}", line(&self.candle_vs_tract));
@@ -445,10 +422,16 @@ impl Report {
         let _ = writeln!(text, "Inputs the data never shows (their weights are 0, so they add nothing): {}.\n", unseen.join(", "));
         let _ = writeln!(
             text,
-            "Quantization: int8 symmetric per output channel (W, R per row; D per column), zero points 0;\n\
-             largest |h| on the training heads {:.4}, Y_scale {:e}.\n",
-            self.largest_state, self.y_scale
+            "Quantization: int8 symmetric per output channel (W, R per row; D per column), zero points 0,\n\
+             calibrated on the training heads: per channel the clipping level (of {}) with the least expected\n\
+             squared output error, then the mean error folded into the bias. Expected squared output error,\n\
+             summed over channels, max-abs scales -> calibrated (channels clipped):\n",
+            quantize::CANDIDATES / 2 + 1
         );
+        for (name, matrix) in [("W", self.calibration.w), ("R", self.calibration.r), ("D", self.calibration.d)] {
+            let _ = writeln!(text, "    {name}  {:.4e} -> {:.4e}  ({} clipped)", matrix.max_abs, matrix.chosen, matrix.clipped);
+        }
+        let _ = writeln!(text);
         let _ = writeln!(
             text,
             "## Metrics\n\nDecisions p >= threshold per (step, page offset); the threshold maximises F1 on the training heads.\n"

@@ -54,7 +54,7 @@ fn metadata() -> Metadata {
 #[test]
 fn the_export_is_the_contract_graph() {
     let model = FloatModel::initial(4, &[0.2; CLASSES], &mut Rng::new(1));
-    let proto = export::qdq_graph(&QuantizedModel::new(&model, 1.0 / 127.0), &metadata());
+    let proto = export::qdq_graph(&QuantizedModel::max_abs(&model), &metadata());
     assert_eq!((proto.ir_version, proto.opset_import.len(), proto.opset_import[0].version), (8, 1, 17));
     assert!(proto.opset_import[0].domain.is_empty());
     let graph = proto.graph.as_ref().unwrap();
@@ -69,15 +69,13 @@ fn the_export_is_the_contract_graph() {
             ("DequantizeLinear", vec!["W_q", "W_scale", "W_zero"], vec!["W"]),
             ("DequantizeLinear", vec!["R_q", "R_scale", "R_zero"], vec!["R"]),
             ("GRU", vec!["x", "W", "R", "B", "", "h0"], vec!["Y", "Y_h"]),
-            ("QuantizeLinear", vec!["Y", "Y_scale", "Y_zero"], vec!["Y_q"]),
-            ("DequantizeLinear", vec!["Y_q", "Y_scale", "Y_zero"], vec!["Y_dq"]),
             ("DequantizeLinear", vec!["D_q", "D_scale", "D_zero"], vec!["D"]),
-            ("MatMul", vec!["Y_dq", "D"], vec!["logits"]),
+            ("MatMul", vec!["Y", "D"], vec!["logits"]),
             ("Add", vec!["logits", "D_bias"], vec!["biased"]),
             ("Sigmoid", vec!["biased"], vec!["probabilities"]),
         ]
     );
-    for index in [0, 1, 5] {
+    for index in [0, 1, 3] {
         let axis = &graph.node[index].attribute;
         assert_eq!((axis.len(), axis[0].name.as_str(), axis[0].i), (1, "axis", 1));
     }
@@ -96,8 +94,6 @@ fn the_export_is_the_contract_graph() {
             ("R_scale", vec![12], float),
             ("R_zero", vec![12], int8),
             ("B", vec![1, 24], float),
-            ("Y_scale", vec![], float),
-            ("Y_zero", vec![], int8),
             ("D_q", vec![4, 48], int8),
             ("D_scale", vec![48], float),
             ("D_zero", vec![48], int8),
@@ -126,16 +122,15 @@ fn the_export_is_the_contract_graph() {
 fn a_tiny_random_model_runs_alike_in_tract_and_the_engine() {
     let hidden = 4;
     let model = FloatModel::initial(hidden, &[0.2; CLASSES], &mut Rng::new(2));
-    let quantized = QuantizedModel::new(&model, 1.0 / 128.0);
+    let quantized = QuantizedModel::max_abs(&model);
     let bytes = export::encode(&export::qdq_graph(&quantized, &metadata()));
     let tract = TractModel::load(&bytes, hidden).unwrap();
     let engine = EngineModel::load(&bytes, hidden).unwrap();
     let mut rng = Rng::new(3);
     let sequences: Vec<Sequence> = (0..20).map(|i| random_sequence(1 + i * 3, hidden, &mut rng)).collect();
-    let comparison = validate::compare_quantized(&quantized, &sequences, &|x, h| engine.run(x, h), &|x, h| tract.run(x, h)).unwrap();
-    assert_eq!(comparison.steps, (0..20).map(|i| 1 + i * 3).sum::<usize>());
-    assert!(comparison.clear.max < 1e-4 && comparison.state.max < 1e-4, "{comparison:?}");
-    assert!(comparison.probabilities().max < validate::INTEGER_TOLERANCE, "{comparison:?}");
+    let comparison = validate::compare(&sequences, &|x, h| engine.run(x, h), &|x, h| tract.run(x, h)).unwrap();
+    assert_eq!(comparison.probabilities.count, (0..20).map(|i| 1 + i * 3).sum::<usize>() * CLASSES);
+    assert!(comparison.probabilities.max < 1e-4 && comparison.state.max < 1e-4, "{comparison:?}");
     let integer = validate::integer_path_difference(&bytes, &tract, &sequences).unwrap();
     assert!(integer.max < validate::INTEGER_TOLERANCE, "{integer:?}");
 
@@ -199,10 +194,14 @@ fn training_is_reproducible_to_the_byte() {
     assert_eq!(first.bytes, second.bytes);
     assert_eq!(first.report.epochs.len(), 2);
     assert!(first.report.epochs.iter().all(|epoch| epoch.train_loss.is_finite() && epoch.train_loss > 0.0));
-    assert!(first.report.engine_vs_tract.clear.max < pipeline::TOLERANCE);
+    assert!(first.report.engine_vs_tract.probabilities.max < pipeline::TOLERANCE);
     assert!(first.report.engine_vs_tract.state.max < pipeline::TOLERANCE);
     assert_eq!(first.report.engine_vs_tract.state.sequences, 20);
-    assert_eq!(first.report.engine_vs_tract.steps, 20 * 16);
+    assert_eq!(first.report.engine_vs_tract.probabilities.count, 20 * 16 * CLASSES);
+    let calibration = first.report.calibration;
+    for matrix in [calibration.w, calibration.r, calibration.d] {
+        assert!(matrix.chosen <= matrix.max_abs, "calibration never raises the expected error: {calibration:?}");
+    }
 
     let other_seed = Options { config: Config { seed: 12, ..options.config.clone() }, ..options };
     let third = pipeline::run_streams(streams(), &other_seed, Instant::now(), &mut |_| {}).unwrap();

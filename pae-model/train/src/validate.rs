@@ -2,8 +2,6 @@
 //! engine's float path (`pae_model::Model`) load and run it, their outputs
 //! are compared, and the thresholded predictions are scored.
 
-use crate::network::FloatModel;
-use crate::quantize::QuantizedModel;
 use crate::{Error, Result};
 use pae_model::features::{CLASSES, FEATURES};
 use tract_onnx::prelude::{Framework, InferenceModelExt, IntoRunnable, Tensor as TractTensor, TypedRunnableModel, tvec};
@@ -119,86 +117,28 @@ pub struct Sequence {
     pub h0: Vec<f32>,
 }
 
-/// How close (in `Y_q` levels) a state must come to a rounding boundary of
-/// `Y_q` for its step to count as a boundary step. Two float runtimes'
-/// states differ by about 1e-7 (1e-5 levels), so any `Y_q` they quantize
-/// differently is at a boundary step; the margin is a hundred times that.
-pub const BOUNDARY_MARGIN: f32 = 1e-3;
-
-/// Which steps of `inputs` (from `h0`) have a unit whose state under
-/// `reference` (the dequantized weights' GRU, in plain `f32`) lies within
-/// [`BOUNDARY_MARGIN`] levels of a rounding boundary of `Y_q`: there, two
-/// correct runtimes may quantize `Y` one level apart.
-pub fn boundary_steps(reference: &FloatModel, y_scale: f32, inputs: &[f32], h0: &[f32]) -> Vec<bool> {
-    let (states, _) = reference.run(inputs, h0);
-    states
-        .chunks_exact(reference.hidden)
-        .map(|state| {
-            state.iter().any(|&h| {
-                let levels = h / y_scale;
-                levels.abs() < 127.5 && ((levels - levels.floor()) - 0.5).abs() < BOUNDARY_MARGIN
-            })
-        })
-        .collect()
-}
-
-/// Two runtimes compared on the shipped graph, its `Y_q` rounding
-/// boundaries set apart.
+/// Two runtimes compared on the same file.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Comparison {
-    /// Probabilities at the steps that are not boundary steps.
-    pub clear: Difference,
-    /// Probabilities at boundary steps (an int8 level of `Y_q` may differ).
-    pub boundary: Difference,
-    /// Final states `Y_h` (float, before any quantization).
+    /// Probabilities, every step.
+    pub probabilities: Difference,
+    /// Final states `Y_h`.
     pub state: Difference,
-    /// Steps compared.
-    pub steps: usize,
-    /// Boundary steps among them.
-    pub boundary_steps: usize,
 }
 
-impl Comparison {
-    /// Every probability.
-    pub fn probabilities(&self) -> Difference {
-        Difference {
-            max: self.clear.max.max(self.boundary.max),
-            total: self.clear.total + self.boundary.total,
-            count: self.clear.count + self.boundary.count,
-            sequences: self.clear.sequences,
-        }
-    }
-}
-
-/// Runs `sequences` through two runtimes of the QDQ graph of `model` and
-/// compares their outputs, boundary steps apart.
-pub fn compare_quantized(
-    model: &QuantizedModel,
-    sequences: &[Sequence],
-    a: Runtime,
-    b: Runtime,
-) -> Result<Comparison> {
-    let reference = model.dequantized();
+/// Runs `sequences` through two runtimes of one graph and compares their
+/// outputs.
+pub fn compare(sequences: &[Sequence], a: Runtime, b: Runtime) -> Result<Comparison> {
     let mut comparison = Comparison::default();
     for sequence in sequences {
         let (pa, ha) = a(&sequence.inputs, &sequence.h0)?;
         let (pb, hb) = b(&sequence.inputs, &sequence.h0)?;
-        if pa.len() != pb.len() || pa.len() != sequence.inputs.len() / FEATURES * CLASSES {
-            return Err(Error::Validation(format!("outputs of {} and {} values", pa.len(), pb.len())));
+        if pa.len() != sequence.inputs.len() / FEATURES * CLASSES {
+            return Err(Error::Validation(format!("{} probabilities for {} steps", pa.len(), sequence.inputs.len() / FEATURES)));
         }
-        let boundary = boundary_steps(&reference, model.y_scale, &sequence.inputs, &sequence.h0);
-        for ((a, b), &at_boundary) in pa.as_chunks::<CLASSES>().0.iter().zip(pb.as_chunks::<CLASSES>().0).zip(&boundary) {
-            if at_boundary {
-                comparison.boundary.add(a, b)?;
-                comparison.boundary_steps += 1;
-            } else {
-                comparison.clear.add(a, b)?;
-            }
-            comparison.steps += 1;
-        }
+        comparison.probabilities.add(&pa, &pb)?;
         comparison.state.add(&ha, &hb)?;
-        comparison.clear.sequences += 1;
-        comparison.boundary.sequences += 1;
+        comparison.probabilities.sequences += 1;
         comparison.state.sequences += 1;
     }
     Ok(comparison)
@@ -236,9 +176,8 @@ pub fn integer_path_difference(bytes: &[u8], tract: &TractModel, sequences: &[Se
 }
 
 /// The largest difference accepted between the integer path and tract: the
-/// bound `pae_model::integer` documents and tests (an int8 level of `Y_q`
-/// flipping for up to two units at once).
-pub const INTEGER_TOLERANCE: f64 = 0.02;
+/// bound `pae_model::integer` documents and tests.
+pub const INTEGER_TOLERANCE: f64 = pae_model::integer::MAX_PROBABILITY_ERROR;
 
 /// Counts of thresholded decisions against labels.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
