@@ -45,6 +45,9 @@ pub struct EvalArgs {
     /// Seed of the weights and shuffles.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Closed-loop rounds per fold (see `cargo xtask train --rounds`).
+    #[arg(long, default_value_t = pae_train::pipeline::DEFAULT_ROUNDS)]
+    rounds: usize,
     /// Where to write the table.
     #[arg(long, default_value = "target/eval/results.md")]
     out: PathBuf,
@@ -120,7 +123,7 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
             programs.iter().enumerate().filter(|(index, _)| index % folds != fold).map(|(_, p)| p.stream.clone()).collect();
         let names: Vec<&str> = held_out.iter().map(|program| program.name.as_str()).collect();
         eprintln!("eval: fold {}/{folds}: training without {} ({:.0} s so far)", fold + 1, names.join(", "), started.elapsed().as_secs_f64());
-        let options = pae_train::pipeline::Options::new(Vec::new(), Vec::new(), config.clone());
+        let options = pae_train::pipeline::Options { rounds: args.rounds, ..pae_train::pipeline::Options::new(Vec::new(), Vec::new(), config.clone()) };
         let mut log = |line: &str| eprintln!("  {line}");
         let outcome = pae_train::pipeline::run_streams(training, &options, Instant::now(), &mut log)
             .map_err(|error| anyhow::anyhow!("training fold {}: {error}", fold + 1))?;
@@ -150,9 +153,10 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
 /// The Markdown table: one row per trace and policy, then means per policy.
 fn report(rows: &[Row], folds: usize, args: &EvalArgs) -> String {
     let mut md = format!(
-        "# Leave-programs-out evaluation\n\n{folds} folds over `{}`, {} epochs per fold, seed {}: each trace is replayed under a model trained without it.\n\n",
+        "# Leave-programs-out evaluation\n\n{folds} folds over `{}`, {} epochs and {} closed-loop round(s) per fold, seed {}: each trace is replayed under a model trained without it.\n\n",
         args.traces.display(),
         args.epochs,
+        args.rounds,
         args.seed
     );
     md.push_str("| trace | fold | policy | faults | ahead | hits | coverage | accuracy | F1 |\n|---|---:|---|---:|---:|---:|---:|---:|---:|\n");

@@ -36,6 +36,9 @@ pub struct TrainArgs {
     /// Passes over the training data.
     #[arg(long, default_value_t = Config::default().epochs)]
     epochs: usize,
+    /// Closed-loop rounds: retrain on the faults each model leaves as the policy (0: first touches only).
+    #[arg(long, default_value_t = pipeline::DEFAULT_ROUNDS)]
+    rounds: usize,
     /// Retrain and compare with the existing file instead of writing it.
     #[arg(long)]
     check: bool,
@@ -58,6 +61,9 @@ impl TrainArgs {
         if self.seed != defaults.seed || self.hidden != defaults.hidden || self.epochs != defaults.epochs {
             command += &format!(" --seed {} --hidden {} --epochs {}", self.seed, self.hidden, self.epochs);
         }
+        if self.rounds != pipeline::DEFAULT_ROUNDS {
+            command += &format!(" --rounds {}", self.rounds);
+        }
         command
     }
 }
@@ -75,7 +81,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         bail!("--hidden and --epochs must be positive");
     }
     let config = Config { seed: args.seed, hidden: args.hidden, epochs: args.epochs, ..Config::default() };
-    let options = Options::new(traces, histories, config);
+    let options = Options { rounds: args.rounds, ..Options::new(traces, histories, config) };
 
     let started = Instant::now();
     let outcome = pipeline::run(&options, &mut |line| println!("train: {line}"))?;

@@ -41,8 +41,11 @@ impl Simulation {
 
     /// Creates a partition of `pages` pages at page `at` (or wherever it
     /// fits) and lets the policy react.
+    /// Code partitions may also be executed (a trace region that fetched
+    /// instructions may also have been written: the simulation does not
+    /// enforce W^X).
     pub fn create(&mut self, pages: u64, kind: PartitionKind, at: Option<Page>) -> Result<(PartitionId, PageRange), VassError> {
-        let rights = Rights::READ | Rights::WRITE;
+        let rights = if kind == PartitionKind::Code { Rights::READ | Rights::WRITE | Rights::EXECUTE } else { Rights::READ | Rights::WRITE };
         let (id, range) = self.vass.create(SPACE, pages, kind, rights, at, self.window)?;
         let plan = self.policy.on_create(id, &[range]);
         self.apply(&plan);
@@ -54,16 +57,16 @@ impl Simulation {
         self.vass.set_time(now);
     }
 
-    /// The program touches `page`: a fault if it is not committed (the
-    /// policy then plans), else the accessed bit is set. Returns the fault's
-    /// outcome, if there was one.
-    pub fn access(&mut self, page: Page, write: bool) -> Option<FaultOutcome> {
+    /// The program touches `page` (a read, a write or an instruction
+    /// fetch): a fault if it is not committed (the policy then plans), else
+    /// the accessed bit is set. Returns the fault's outcome, if there was
+    /// one.
+    pub fn access(&mut self, page: Page, access: Access) -> Option<FaultOutcome> {
         self.accesses += 1;
         if self.mmu.translate(SPACE, page).is_some() {
             self.mmu.touch(SPACE, page);
             return None;
         }
-        let access = if write { Access::Write } else { Access::Read };
         let outcome = self.vass.fault(SPACE, page, access, &mut self.mmu, &mut self.frames);
         self.mmu.touch(SPACE, page);
         if outcome == FaultOutcome::Committed
@@ -122,7 +125,12 @@ pub fn replay(replay: &trace::Replay, policy: Box<dyn Policy>) -> Result<(u64, S
     let placed = replay.placed_pages(trace::REPLAY_BASE_PAGE);
     for (index, (&page, &(_, _, kind))) in placed.iter().zip(&replay.accesses).enumerate() {
         simulation.set_time(index as u64 / 1024);
-        simulation.access(page, kind == trace::Kind::Store);
+        let access = match kind {
+            trace::Kind::Fetch => Access::Execute,
+            trace::Kind::Load => Access::Read,
+            trace::Kind::Store => Access::Write,
+        };
+        simulation.access(page, access);
     }
     let accesses = simulation.accesses();
     Ok((accesses, simulation.finish()))

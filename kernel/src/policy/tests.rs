@@ -3,7 +3,7 @@
 use super::leap::majority;
 use super::sim::Simulation;
 use super::*;
-use crate::vass::{PartitionKind, SpaceCounters};
+use crate::vass::{Access, PartitionKind, SpaceCounters};
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -18,7 +18,7 @@ fn run(policy: Box<dyn Policy>, accesses: &[Page]) -> SpaceCounters {
     simulation.create(SIZE, PartitionKind::Buffer, Some(BASE)).unwrap();
     simulation.create(SIZE, PartitionKind::Buffer, Some(BASE + SIZE)).unwrap();
     for &page in accesses {
-        simulation.access(page, false);
+        simulation.access(page, Access::Read);
     }
     simulation.finish()
 }

@@ -100,6 +100,28 @@ impl Prepared {
         Prepared { name: stream.name.clone(), active, cut, train_labels, test_labels }
     }
 
+    /// The events of `stream` at `kept` (increasing indices, e.g. the
+    /// faults a policy leaves: [`crate::closed_loop`]) as a stream of their
+    /// own: inputs encoded over the kept events alone, labels those of the
+    /// whole stream at each kept event, held out by position in the whole
+    /// stream (as [`Prepared::new`] holds it out), so nothing of the tail
+    /// leaks into the head's labels.
+    pub fn thinned(stream: &Stream, kept: &[usize], held_out_percent: usize, name: &str) -> Prepared {
+        let mut encoder = Encoder::new();
+        let active = kept
+            .iter()
+            .map(|&index| encoder.active(&stream.events[index]).map(|input| u8::try_from(input).unwrap_or(u8::MAX)))
+            .collect();
+        let steps = stream.events.len();
+        let whole_cut = steps - steps * held_out_percent.min(100) / 100;
+        let head = features::targets(&stream.events[..whole_cut]);
+        let all = features::targets(&stream.events);
+        let cut = kept.partition_point(|&index| index < whole_cut);
+        let train_labels = kept[..cut].iter().map(|&index| head[index]).collect();
+        let test_labels = kept[cut..].iter().map(|&index| all[index]).collect();
+        Prepared { name: name.to_owned(), active, cut, train_labels, test_labels }
+    }
+
     /// Steps in all.
     pub fn steps(&self) -> usize {
         self.active.len()

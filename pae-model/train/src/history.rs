@@ -5,9 +5,11 @@
 //! A fault row's detail is `ACCESS:OUTCOME`. Faults that committed a page
 //! (`committed`, `already-committed`) are memory the process used and
 //! become events; the others (`outside`, `violation`, `out-of-memory`) end
-//! the process or touch no partition and are skipped. The CSV does not
-//! carry partition kinds, so a partition the process executed from is
-//! given kind 1 (code) and every other kind 0 (unknown).
+//! the process or touch no partition and are skipped. A partition's kind
+//! comes from its `partition` rows (`create`, `add-range`, `resize`: the
+//! value column is the kind code); a history that lost those rows (a ring
+//! that overflowed) gives kind 1 (code) to a partition the process
+//! executed from and 0 (unknown) to the others.
 
 use crate::data::Stream;
 use crate::{Error, Result};
@@ -51,6 +53,16 @@ struct Fault {
     access: AccessKind,
 }
 
+/// What a row says that matters here.
+enum Row {
+    /// A fault that committed memory.
+    Fault(Fault),
+    /// A partition of process `pid` has kind `kind`.
+    Kind { pid: u64, partition: u64, kind: u64 },
+    /// Anything else.
+    Other,
+}
+
 /// Parses a history CSV `text` into one stream per process (by pid), named
 /// `NAME/pidN`; `file` names the source in errors. Processes without a
 /// usable fault give no stream.
@@ -62,26 +74,36 @@ pub fn parse_history(text: &str, name: &str, file: &str) -> Result<Vec<Stream>> 
         return Err(error(1, format!("expected the header `{HEADER}`, found `{}`", header.unwrap_or(""))));
     }
     let mut faults: BTreeMap<u64, Vec<Fault>> = BTreeMap::new();
+    let mut kinds: BTreeMap<(u64, u64), u64> = BTreeMap::new();
     for (index, line) in lines {
         let line = line.trim_end();
         if line.is_empty() {
             continue;
         }
-        if let Some(fault) = parse_row(line).map_err(|what| error(index + 1, what))? {
-            faults.entry(fault.pid).or_default().push(fault);
+        match parse_row(line).map_err(|what| error(index + 1, what))? {
+            Row::Fault(fault) => faults.entry(fault.pid).or_default().push(fault),
+            Row::Kind { pid, partition, kind } => {
+                kinds.insert((pid, partition), kind);
+            }
+            Row::Other => {}
         }
     }
     let mut streams = Vec::new();
     for (pid, faults) in faults {
         let code: BTreeSet<u64> =
             faults.iter().filter(|fault| fault.access == AccessKind::Execute).map(|fault| fault.partition).collect();
+        let kind_of = |partition: u64| match kinds.get(&(pid, partition)) {
+            Some(&kind) => kind,
+            None if code.contains(&partition) => CODE_KIND,
+            None => 0,
+        };
         let events: Vec<Event> = faults
             .iter()
             .map(|fault| Event {
                 partition: fault.partition,
                 page: fault.page,
                 access: fault.access,
-                kind: if code.contains(&fault.partition) { CODE_KIND } else { 0 },
+                kind: kind_of(fault.partition),
                 source: Source::Fault,
             })
             .collect();
@@ -90,9 +112,8 @@ pub fn parse_history(text: &str, name: &str, file: &str) -> Result<Vec<Stream>> 
     Ok(streams)
 }
 
-/// One row: `Some` for a fault that committed memory, `None` for any other
-/// well-formed row.
-fn parse_row(line: &str) -> std::result::Result<Option<Fault>, String> {
+/// One well-formed row.
+fn parse_row(line: &str) -> std::result::Result<Row, String> {
     let fields: Vec<&str> = line.split(',').collect();
     // A spawn row's detail is the program name, which could hold a comma:
     // the first three and the last four fields are fixed.
@@ -102,8 +123,13 @@ fn parse_row(line: &str) -> std::result::Result<Option<Fault>, String> {
     let number = |what: &str, text: &str| text.parse::<u64>().map_err(|_| format!("{what} `{text}` is not a number: `{}`", cut(line)));
     let pid = number("pid", fields[0])?;
     number("time", fields[1])?;
+    if fields[2] == "partition" && fields.len() == 8 && fields[3] != "destroy" {
+        let partition = number("partition", fields[4])?;
+        let kind = number("kind", fields[7])?;
+        return Ok(Row::Kind { pid, partition, kind });
+    }
     if fields[2] != "fault" {
-        return Ok(None);
+        return Ok(Row::Other);
     }
     if fields.len() != 8 {
         return Err(format!("{} fields in a fault row, expected 8: `{}`", fields.len(), cut(line)));
@@ -125,7 +151,7 @@ fn parse_row(line: &str) -> std::result::Result<Option<Fault>, String> {
     let address = number("address", fields[5])?;
     number("count", fields[6])?;
     number("value", fields[7])?;
-    Ok((used && partition != 0).then_some(Fault { pid, partition, page: address / PAGE_SIZE, access }))
+    Ok(if used && partition != 0 { Row::Fault(Fault { pid, partition, page: address / PAGE_SIZE, access }) } else { Row::Other })
 }
 
 /// At most 80 characters of `line`, for messages.
@@ -139,6 +165,7 @@ mod tests {
 
     const GOOD: &str = "pid,time,event,detail,partition,address,count,value
 1,49,spawn,trace-demo,0,0,0,0
+1,50,partition,create,5,35184372088832,16,4
 1,9214,commit,loader,1,4194304,1,1
 1,47428,syscall,partition_create,0,262144,5,5
 1,54752,fault,write:committed,5,35184372088832,0,4199608
@@ -158,7 +185,10 @@ mod tests {
         let pages: Vec<(u64, u64)> = streams[0].events.iter().map(|event| (event.partition, event.page)).collect();
         assert_eq!(pages, [(5, 35184372088832 / 4096), (5, 35184372092928 / 4096)], "the `outside` fault is skipped");
         assert_eq!(streams[0].events[0].access, AccessKind::Write);
-        assert!(streams[0].events.iter().all(|event| event.kind == 0 && event.source == Source::Fault));
+        assert!(
+            streams[0].events.iter().all(|event| event.kind == 4 && event.source == Source::Fault),
+            "partition 5's kind (stack) from its create row"
+        );
         let kinds: Vec<u64> = streams[1].events.iter().map(|event| event.kind).collect();
         assert_eq!(kinds, [1, 1, 0], "partition 1 was executed from: code, all its faults");
     }
@@ -171,17 +201,17 @@ mod tests {
             error,
             Error::History {
                 file: "demo.csv".into(),
-                line: 7,
+                line: 8,
                 what: "address `0x1000` is not a number: `1,57622,fault,read:already-committed,5,0x1000,0,4199615`".into()
             }
         );
-        assert_eq!(error.to_string(), format!("demo.csv:7: {}", "address `0x1000` is not a number: `1,57622,fault,read:already-committed,5,0x1000,0,4199615`"));
+        assert_eq!(error.to_string(), format!("demo.csv:8: {}", "address `0x1000` is not a number: `1,57622,fault,read:already-committed,5,0x1000,0,4199615`"));
 
         let short = GOOD.replace("2,59000,fault,read:committed,1,4202496,0,4198400", "2,59000,fault");
-        assert!(matches!(parse_history(&short, "d", "d.csv"), Err(Error::History { line: 9, what, .. }) if what.contains("3 fields")));
+        assert!(matches!(parse_history(&short, "d", "d.csv"), Err(Error::History { line: 10, what, .. }) if what.contains("3 fields")));
 
         let access = GOOD.replace("write:committed,3", "fly:committed,3");
-        assert!(matches!(parse_history(&access, "d", "d.csv"), Err(Error::History { line: 10, what, .. }) if what.contains("`fly`")));
+        assert!(matches!(parse_history(&access, "d", "d.csv"), Err(Error::History { line: 11, what, .. }) if what.contains("`fly`")));
 
         let no_header = GOOD.replacen("pid,time", "pid,when", 1);
         assert!(matches!(parse_history(&no_header, "d", "d.csv"), Err(Error::History { line: 1, .. })));

@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod closed_loop;
 pub mod data;
 pub mod export;
 pub mod history;

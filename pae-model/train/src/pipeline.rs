@@ -1,6 +1,7 @@
 //! The whole of `cargo xtask train`: read the data, train, quantize,
 //! choose the threshold, export, validate, and describe the result.
 
+use crate::closed_loop::{self, PolicyScores};
 use crate::data::{Prepared, Stream};
 use crate::export::{self, Metadata};
 use crate::network::{self, Config, EpochReport, FloatModel};
@@ -9,6 +10,7 @@ use crate::rng::Rng;
 use crate::validate::{self, Comparison, Difference, EngineModel, Scores, Sequence, TractModel};
 use crate::{Error, Result};
 use pae_model::features::{CLASSES, FEATURES};
+use pae_model::integer::IntegerModel;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -28,12 +30,56 @@ pub struct Options {
     pub comparison_sequences: usize,
     /// Steps per compared sequence.
     pub comparison_steps: usize,
+    /// Closed-loop rounds after the first training (`closed_loop`): 0
+    /// trains on the first-touch streams only.
+    pub rounds: usize,
 }
 
 impl Options {
     /// Defaults for `config` and the given data.
     pub fn new(traces: Vec<PathBuf>, histories: Vec<PathBuf>, config: Config) -> Options {
-        Options { traces, histories, config, held_out_percent: 20, comparison_sequences: 1000, comparison_steps: 64 }
+        Options { traces, histories, config, held_out_percent: 20, comparison_sequences: 1000, comparison_steps: 64, rounds: DEFAULT_ROUNDS }
+    }
+}
+
+/// Closed-loop rounds by default.
+pub const DEFAULT_ROUNDS: usize = 1;
+
+/// One closed-loop round's data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoundReport {
+    /// The round (from 1).
+    pub round: usize,
+    /// Faults the previous round's model left, over every stream.
+    pub faults: usize,
+    /// First touches over every stream.
+    pub first_touches: usize,
+}
+
+/// The shipped model as the commit policy (`closed_loop::replay`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolicyReport {
+    /// Its threshold (`pae.threshold`), in thousandths.
+    pub threshold: u32,
+    /// Mean policy F1 over the training heads at that threshold.
+    pub train_mean_f1: f64,
+    /// Each stream's held-out tail.
+    pub held_out: Vec<PolicyScores>,
+    /// Means over streams of the tails' coverage, accuracy, F1.
+    pub held_out_mean_coverage: f64,
+    /// See `held_out_mean_coverage`.
+    pub held_out_mean_accuracy: f64,
+    /// See `held_out_mean_coverage`.
+    pub held_out_mean_f1: f64,
+}
+
+impl PolicyReport {
+    fn new(threshold: u32, train_mean_f1: f64, held_out: Vec<PolicyScores>) -> PolicyReport {
+        let tails: Vec<&PolicyScores> = held_out.iter().filter(|scores| scores.first_touches > 0).collect();
+        let mean = |score: &dyn Fn(&PolicyScores) -> f64| tails.iter().map(|scores| score(scores)).sum::<f64>() / tails.len().max(1) as f64;
+        let (held_out_mean_coverage, held_out_mean_accuracy, held_out_mean_f1) =
+            (mean(&PolicyScores::coverage), mean(&PolicyScores::accuracy), mean(&PolicyScores::f1));
+        PolicyReport { threshold, train_mean_f1, held_out, held_out_mean_coverage, held_out_mean_accuracy, held_out_mean_f1 }
     }
 }
 
@@ -78,7 +124,11 @@ pub struct Report {
     pub config: Config,
     /// Percent held out.
     pub held_out_percent: usize,
-    /// Loss per epoch.
+    /// The closed-loop rounds.
+    pub rounds: Vec<RoundReport>,
+    /// The shipped model as the commit policy.
+    pub policy: PolicyReport,
+    /// Loss per epoch (of the last round).
     pub epochs: Vec<EpochReport>,
     /// Parameters of the model.
     pub parameters: usize,
@@ -220,6 +270,20 @@ pub fn run(options: &Options, log: &mut dyn FnMut(&str)) -> Result<Outcome> {
     run_streams(streams, options, started, log)
 }
 
+/// A round's model as the kernel would run it: calibrated, compiled for the
+/// integer path, at the threshold it does best at as the commit policy on
+/// the training heads.
+fn round_model(float: &FloatModel, data: &[Prepared], streams: &[Stream], seed: u64) -> Result<IntegerModel> {
+    let (quantized, _) = QuantizedModel::calibrated(float, data);
+    let metadata = Metadata { threshold: validate::threshold_text(500), seed, data: String::new() };
+    let mut model = IntegerModel::load(&export::encode(&export::qdq_graph(&quantized, &metadata)))
+        .map_err(|error| Error::Export(format!("the integer path refuses a round's model: {error}")))?;
+    let cuts: Vec<usize> = data.iter().map(|stream| stream.cut).collect();
+    let (threshold, _) = closed_loop::policy_threshold(&model, streams, &cuts)?;
+    model.set_threshold(Some(closed_loop::fixed_threshold(threshold)));
+    Ok(model)
+}
+
 /// Runs everything on `streams` (timed from `started`).
 pub fn run_streams(mut streams: Vec<Stream>, options: &Options, started: Instant, log: &mut dyn FnMut(&str)) -> Result<Outcome> {
     streams.retain(|stream| !stream.events.is_empty());
@@ -238,14 +302,36 @@ pub fn run_streams(mut streams: Vec<Stream>, options: &Options, started: Instant
         config.hidden, config.window, config.burn_in, config.batch, config.epochs, config.learning_rate, config.weight_decay,
         config.positive_weight, config.seed
     ));
+    // Round 0 trains on the whole first-touch streams; each later round
+    // adds the faults the previous round's model leaves as its policy
+    // (`closed_loop`).
+    let mut training_data = data.clone();
+    let mut rounds = Vec::new();
     let mut epochs = Vec::new();
-    let float = network::train(&data, config, &mut |report| {
-        log(&format!(
-            "epoch {:>3}/{}: train loss {:.5}, held-out loss {:.5} ({:.1} s)",
-            report.epoch, config.epochs, report.train_loss, report.held_out_loss, report.seconds
-        ));
-        epochs.push(report.clone());
-    })?;
+    let mut float = None;
+    for round in 0..=options.rounds {
+        if let Some(previous) = &float {
+            let model = round_model(previous, &data, &streams, config.seed)?;
+            let thinned = closed_loop::thinned_streams(&model, &streams, options.held_out_percent, round)?;
+            let faults: usize = thinned.iter().map(Prepared::steps).sum();
+            let first_touches: usize = data.iter().map(Prepared::steps).sum();
+            log(&format!(
+                "round {round}: the round {} model as the policy leaves {faults} of {first_touches} first touches as faults; training on those too",
+                round - 1
+            ));
+            rounds.push(RoundReport { round, faults, first_touches });
+            training_data.extend(thinned);
+        }
+        epochs.clear();
+        float = Some(network::train(&training_data, config, &mut |report| {
+            log(&format!(
+                "round {round} epoch {:>3}/{}: train loss {:.5}, held-out loss {:.5} ({:.1} s)",
+                report.epoch, config.epochs, report.train_loss, report.held_out_loss, report.seconds
+            ));
+            epochs.push(report.clone());
+        })?);
+    }
+    let float = float.expect("round 0 always trains");
     let training = started.elapsed().as_secs_f64() - reading;
 
     let (quantized, calibration) = QuantizedModel::calibrated(&float, &data);
@@ -277,7 +363,28 @@ pub fn run_streams(mut streams: Vec<Stream>, options: &Options, started: Instant
         .map(|(stream, &held_out)| StreamSize { name: stream.name.clone(), steps: stream.steps(), train_steps: stream.cut, held_out })
         .collect();
 
-    let metadata = Metadata { threshold: validate::threshold_text(quantized_quality.threshold), ..provisional };
+    // The shipped threshold is the one the model does best at as the
+    // commit policy (closed loop, integer path) on the training heads.
+    let cuts: Vec<usize> = data.iter().map(|stream| stream.cut).collect();
+    let provisional_model = IntegerModel::load(&provisional_bytes)
+        .map_err(|error| Error::Export(format!("the integer path refuses the model: {error}")))?;
+    let (policy_threshold, train_policy_f1) = closed_loop::policy_threshold(&provisional_model, &streams, &cuts)?;
+    let mut held_out_policy = Vec::with_capacity(streams.len());
+    for (stream, &cut) in streams.iter().zip(&cuts) {
+        let (_, [_, tail]) =
+            closed_loop::replay(&provisional_model, closed_loop::fixed_threshold(policy_threshold), &stream.events, cut)?;
+        held_out_policy.push(tail);
+    }
+    let policy = PolicyReport::new(policy_threshold, train_policy_f1, held_out_policy);
+    log(&format!(
+        "policy threshold {}: mean policy F1 {:.4} on the training heads, {:.4} on the held-out tails (coverage {:.4}, accuracy {:.4})",
+        validate::threshold_text(policy_threshold),
+        train_policy_f1,
+        policy.held_out_mean_f1,
+        policy.held_out_mean_coverage,
+        policy.held_out_mean_accuracy
+    ));
+    let metadata = Metadata { threshold: validate::threshold_text(policy_threshold), ..provisional };
     let bytes = export::encode(&export::qdq_graph(&quantized, &metadata));
     let tract = TractModel::load(&bytes, config.hidden)?;
     let engine = EngineModel::load(&bytes, config.hidden)?;
@@ -303,6 +410,8 @@ pub fn run_streams(mut streams: Vec<Stream>, options: &Options, started: Instant
         streams: sizes,
         config: config.clone(),
         held_out_percent: options.held_out_percent,
+        rounds,
+        policy,
         epochs,
         parameters: float.parameters(),
         unseen_inputs: network::seen_inputs(&data).iter().enumerate().filter(|&(_, &seen)| !seen).map(|(index, _)| index).collect(),
@@ -350,6 +459,17 @@ impl Report {
         let _ = writeln!(text, "{}", scores_line("shipped (int8, tract)", &self.quantized));
         let _ = writeln!(text, "{}", scores_line("float (before int8)", &self.float));
         let _ = writeln!(text, "{}", scores_line("baseline (no model)", &self.baseline));
+        let policy = &self.policy;
+        let _ = writeln!(
+            text,
+            "as the commit policy (integer path, closed loop) at threshold {}: held out: coverage {:.4}  accuracy {:.4}  F1 {:.4} \
+             (means per stream; training heads: F1 {:.4})",
+            validate::threshold_text(policy.threshold),
+            policy.held_out_mean_coverage,
+            policy.held_out_mean_accuracy,
+            policy.held_out_mean_f1,
+            policy.train_mean_f1
+        );
         text
     }
 
@@ -390,15 +510,17 @@ impl Report {
             "## Data\n\nDemand-fault streams (the first touch of each page; trace regions as partitions),\n{total} steps in all; the first {}% of each stream trained on ({trained} steps), the rest held out.\n",
             100 - self.held_out_percent
         );
-        for stream in &self.streams {
+        for (stream, policy) in self.streams.iter().zip(&self.policy.held_out) {
             let _ = writeln!(
-            text,
-            "    {:<24} {:>6} steps  ({:>5} trained on)  held-out F1 {:.4}",
-            stream.name,
-            stream.steps,
-            stream.train_steps,
-            stream.held_out.f1()
-        );
+                text,
+                "    {:<24} {:>6} steps  ({:>5} trained on)  held out: F1 {:.4}, as the policy coverage {:.4} accuracy {:.4}",
+                stream.name,
+                stream.steps,
+                stream.train_steps,
+                stream.held_out.f1(),
+                policy.coverage(),
+                policy.accuracy()
+            );
         }
         let _ = writeln!(
             text,
@@ -418,6 +540,28 @@ impl Report {
             self.epochs.last().map_or(0.0, |e| e.train_loss),
             self.epochs.last().map_or(0.0, |e| e.held_out_loss),
         );
+        if self.rounds.is_empty() {
+            let _ = writeln!(text, "Trained on the first-touch streams only (no closed-loop rounds).\n");
+        } else {
+            let _ = writeln!(
+                text,
+                "Closed loop ({} round(s)): each round's model, run by the integer path as the commit policy over\n\
+                 every stream, leaves some first touches faulting; those fault streams (inputs over the faults,\n\
+                 labels from the whole stream) join the training data and the next model trains from scratch.\n",
+                self.rounds.len()
+            );
+            for round in &self.rounds {
+                let _ = writeln!(
+                    text,
+                    "    round {}: the round {} model leaves {} of {} first touches as faults",
+                    round.round,
+                    round.round - 1,
+                    round.faults,
+                    round.first_touches
+                );
+            }
+            let _ = writeln!(text);
+        }
         let unseen: Vec<String> = self.unseen_inputs.iter().map(|&index| crate::data::input_name(index)).collect();
         let _ = writeln!(text, "Inputs the data never shows (their weights are 0, so they add nothing): {}.\n", unseen.join(", "));
         let _ = writeln!(
@@ -434,7 +578,11 @@ impl Report {
         let _ = writeln!(text);
         let _ = writeln!(
             text,
-            "## Metrics\n\nDecisions p >= threshold per (step, page offset); the threshold maximises F1 on the training heads.\n"
+            "## Metrics\n\nPer step: decisions p >= threshold per (step, page offset) against the labels, at the threshold that\n\
+             maximises that F1 on the training heads. As the policy: the first-touch stream replayed with the model\n\
+             committing ahead at each fault (pae-train's closed_loop::replay), coverage = faults avoided, accuracy =\n\
+             pages committed ahead that were touched; the shipped threshold (pae.threshold) maximises the mean policy\n\
+             F1 over the training heads.\n"
         );
         for line in self.metrics().lines() {
             let _ = writeln!(text, "    {line}");
