@@ -24,6 +24,7 @@ pub mod integer;
 pub mod model;
 pub mod onnx;
 pub mod ops;
+pub mod shape;
 pub mod tensor;
 
 pub use model::Model;

@@ -3,7 +3,8 @@
 use crate::Error;
 use crate::onnx::{ModelProto, TypeProto};
 use crate::ops::Op;
-use crate::tensor::{DataType, Tensor, element_count};
+use crate::shape::{self, Operand, StaticShape};
+use crate::tensor::{DataType, Dim, Tensor, element_count, may_agree};
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
@@ -71,7 +72,7 @@ pub struct Model {
 }
 
 /// A declared shape: `None` for a dimension that is symbolic or missing.
-pub type DeclaredShape = Vec<Option<usize>>;
+pub type DeclaredShape = Vec<Dim>;
 
 fn value_info(proto_type: Option<&TypeProto>) -> Result<(Option<DataType>, Option<DeclaredShape>), Error> {
     let Some(tensor) = proto_type.and_then(|t| t.tensor_type.as_ref()) else { return Ok((None, None)) };
@@ -127,6 +128,14 @@ impl Model {
             if let Some((_, tensor)) = initializers.iter().find(|(id, _)| names.names[*id] == input.name) {
                 if data_type.is_some_and(|declared| declared != tensor.data_type()) {
                     return Err(Error::Type(format!("initializer `{}` is not of its declared type", input.name)));
+                }
+                let declared = StaticShape::declared(shape.as_deref());
+                if !declared.may_agree(&StaticShape::known(tensor.shape())) {
+                    return Err(Error::Shape(format!(
+                        "initializer `{}` has shape {:?}, but the graph input of that name is declared {declared}",
+                        input.name,
+                        tensor.shape()
+                    )));
                 }
                 continue;
             }
@@ -197,6 +206,7 @@ impl Model {
         let metadata = proto.metadata_props.iter().map(|entry| (entry.key.clone(), entry.value.clone())).collect();
         let model = Model { opset, names: names.names, initializers, inputs, outputs, nodes, metadata };
         model.check_types()?;
+        model.check_shapes()?;
         Ok(model)
     }
 
@@ -224,6 +234,42 @@ impl Model {
                 && declared != computed
             {
                 return Err(Error::Type(format!("graph output `{}` is declared {declared:?}, computed {computed:?}", output.name)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Propagates static shapes (see [`shape`]) from the declared inputs
+    /// and the initializers through every node, so a shape error certain
+    /// from the known dimensions is found at load time; then checks the
+    /// declared graph outputs against what was inferred.
+    fn check_shapes(&self) -> Result<(), Error> {
+        let mut shapes: Vec<StaticShape> = alloc::vec![StaticShape::Unranked; self.names.len()];
+        for (id, tensor) in &self.initializers {
+            shapes[*id] = StaticShape::known(tensor.shape());
+        }
+        for input in &self.inputs {
+            shapes[input.id] = StaticShape::declared(input.shape.as_deref());
+        }
+        // The node computing each value, for messages about graph outputs.
+        let mut producers: Vec<Option<&Node>> = alloc::vec![None; self.names.len()];
+        for node in &self.nodes {
+            let operands: Vec<Option<Operand<'_>>> =
+                node.inputs.iter().map(|input| input.map(|id| Operand { name: &self.names[id], shape: &shapes[id] })).collect();
+            let produced = shape::infer(&node.op, &operands).map_err(|error| in_node_op(node, error))?;
+            for (output, shape) in node.outputs.iter().zip(produced) {
+                if let Some(id) = output {
+                    shapes[*id] = shape;
+                    producers[*id] = Some(node);
+                }
+            }
+        }
+        for output in &self.outputs {
+            let declared = StaticShape::declared(output.shape.as_deref());
+            let inferred = &shapes[output.id];
+            if !declared.may_agree(inferred) {
+                let by = producers[output.id].map(|node| format!(" (node `{}` ({}))", node.name, node.op.op_type())).unwrap_or_default();
+                return Err(Error::Shape(format!("graph output `{}`{by} is declared {declared}, inferred {inferred}", output.name)));
             }
         }
         Ok(())
@@ -273,12 +319,11 @@ impl Model {
             if info.data_type.is_some_and(|declared| declared != tensor.data_type()) {
                 return Err(Error::Input(format!("input `{}` must be {:?}, is {:?}", info.name, info.data_type, tensor.data_type())));
             }
-            if let Some(shape) = &info.shape {
-                let fits = shape.len() == tensor.shape().len()
-                    && shape.iter().zip(tensor.shape()).all(|(declared, &actual)| declared.is_none_or(|d| d == actual));
-                if !fits {
-                    return Err(Error::Input(format!("input `{}` must have shape {shape:?}, has {:?}", info.name, tensor.shape())));
-                }
+            if let Some(shape) = &info.shape
+                && !may_agree(shape, tensor.shape())
+            {
+                let declared = StaticShape::declared(Some(shape));
+                return Err(Error::Input(format!("input `{}` must have shape {declared}, has {:?}", info.name, tensor.shape())));
             }
             values[info.id] = Some(tensor.clone());
         }
@@ -326,11 +371,21 @@ impl Names {
 
 /// Prefixes an error with the node it happened in.
 fn in_node(name: &str, error: Error) -> Error {
+    prefixed(&format!("node `{name}`"), error)
+}
+
+/// Prefixes an error with the node it happened in and its operator.
+fn in_node_op(node: &Node, error: Error) -> Error {
+    prefixed(&format!("node `{}` ({})", node.name, node.op.op_type()), error)
+}
+
+/// Prefixes a model error (not a decoding or input error) with `prefix`.
+fn prefixed(prefix: &str, error: Error) -> Error {
     match error {
-        Error::Invalid(what) => Error::Invalid(format!("node `{name}`: {what}")),
-        Error::Unsupported(what) => Error::Unsupported(format!("node `{name}`: {what}")),
-        Error::Type(what) => Error::Type(format!("node `{name}`: {what}")),
-        Error::Shape(what) => Error::Shape(format!("node `{name}`: {what}")),
+        Error::Invalid(what) => Error::Invalid(format!("{prefix}: {what}")),
+        Error::Unsupported(what) => Error::Unsupported(format!("{prefix}: {what}")),
+        Error::Type(what) => Error::Type(format!("{prefix}: {what}")),
+        Error::Shape(what) => Error::Shape(format!("{prefix}: {what}")),
         other => other,
     }
 }

@@ -294,22 +294,116 @@ impl Tensor {
     }
 }
 
+/// A dimension as far as it is known before running: `None` when the model
+/// leaves it open (a symbolic or undeclared dimension of a graph input, or
+/// one computed from such).
+pub type Dim = Option<usize>;
+
+/// A dimension as the shape rules see it. The rules are written once over
+/// this trait and serve both times: at run time a dimension is a `usize`,
+/// always known; at load time a [`Dim`], perhaps unknown. Built from these
+/// methods, a rule refuses a `Dim` shape only when it would refuse every
+/// run-time shape the `Dim` shape stands for, and a `usize` shape exactly
+/// when the operator does.
+pub trait Dimension: Copy {
+    /// Size 1, what a missing leading dimension broadcasts as.
+    const ONE: Self;
+
+    /// The size, if known.
+    fn size(self) -> Option<usize>;
+
+    /// Whether it is certainly `size`.
+    fn is(self, size: usize) -> bool {
+        self.size() == Some(size)
+    }
+
+    /// Whether it may be `size`.
+    fn may_be(self, size: usize) -> bool {
+        self.size().is_none_or(|known| known == size)
+    }
+
+    /// Whether it may be the same size as `other`.
+    fn may_equal(self, other: impl Dimension) -> bool {
+        match (self.size(), other.size()) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
+    }
+
+    /// The size it and `other` broadcast to (equal, or one of them 1), or
+    /// `None` if they cannot. An unknown size broadcasts with 1 to itself and
+    /// with any other known size to that size (the only way it can succeed).
+    fn broadcast(self, other: Self) -> Option<Self> {
+        match (self.size(), other.size()) {
+            (Some(a), Some(b)) if a == b => Some(self),
+            (Some(1), _) => Some(other),
+            (_, Some(1)) => Some(self),
+            (Some(_), Some(_)) => None,
+            (Some(_), None) => Some(self),
+            (None, _) => Some(other),
+        }
+    }
+}
+
+impl Dimension for usize {
+    const ONE: usize = 1;
+
+    fn size(self) -> Option<usize> {
+        Some(self)
+    }
+}
+
+impl Dimension for Dim {
+    const ONE: Dim = Some(1);
+
+    fn size(self) -> Option<usize> {
+        self
+    }
+}
+
+/// The index of dimension `axis` (negative counts from the end) of a
+/// shape of `rank` dimensions, if it is in range.
+pub fn axis_index(axis: i64, rank: usize) -> Option<usize> {
+    let from_end = i64::try_from(rank).ok()?;
+    usize::try_from(if axis < 0 { axis.saturating_add(from_end) } else { axis }).ok().filter(|&index| index < rank)
+}
+
+/// Whether a tensor of `shape` may hold exactly one element (every
+/// dimension may be 1): a per-tensor scale, zero point or bound.
+pub fn may_hold_one<D: Dimension>(shape: &[D]) -> bool {
+    shape.iter().all(|dim| dim.may_be(1))
+}
+
+/// Whether a tensor of `shape` is certainly empty (a dimension is 0).
+pub fn is_empty_shape<D: Dimension>(shape: &[D]) -> bool {
+    shape.iter().any(|dim| dim.is(0))
+}
+
+/// Whether shapes `a` and `b` may be the same: equal ranks, and no
+/// dimension known in both that differs.
+pub fn may_agree<D: Dimension, E: Dimension>(a: &[D], b: &[E]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| x.may_equal(y))
+}
+
+/// The shape `a` and `b` broadcast to under NumPy's multidirectional rule
+/// (align from the right; each pair of sizes equal or one of them 1), or
+/// `None` if they cannot.
+pub fn broadcast_dims<D: Dimension>(a: &[D], b: &[D]) -> Option<Vec<D>> {
+    let rank = a.len().max(b.len());
+    let aligned = |shape: &[D], index: usize| shape.len().checked_sub(rank - index).map_or(D::ONE, |at| shape[at]);
+    (0..rank).map(|index| aligned(a, index).broadcast(aligned(b, index))).collect()
+}
+
+/// Whether `from` broadcasts to `to` unidirectionally: `to` is what `from`
+/// and `to` broadcast to, so only `from` stretches (`Gemm`'s `C`).
+pub fn may_broadcast_to<D: Dimension>(from: &[D], to: &[D]) -> bool {
+    from.len() <= to.len() && from.iter().rev().zip(to.iter().rev()).all(|(&x, &y)| x.may_be(1) || x.may_equal(y))
+}
+
 /// The shape two operands broadcast to (NumPy's multidirectional rule:
 /// align from the right; each pair of sizes must be equal or one of them 1).
 pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>, Error> {
-    let rank = a.len().max(b.len());
-    let mut shape = alloc::vec![0; rank];
-    for (index, size) in shape.iter_mut().enumerate() {
-        let from_end = rank - index;
-        let x = if from_end <= a.len() { a[a.len() - from_end] } else { 1 };
-        let y = if from_end <= b.len() { b[b.len() - from_end] } else { 1 };
-        *size = match (x, y) {
-            (x, y) if x == y => x,
-            (1, y) => y,
-            (x, 1) => x,
-            _ => return Err(Error::Shape(format!("shapes {a:?} and {b:?} do not broadcast"))),
-        };
-    }
+    let shape = broadcast_dims(a, b).ok_or_else(|| Error::Shape(format!("shapes {a:?} and {b:?} do not broadcast")))?;
     element_count(&shape)?;
     Ok(shape)
 }

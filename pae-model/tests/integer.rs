@@ -376,6 +376,33 @@ fn refused(proto: &ModelProto) -> Error {
     IntegerModel::compile(&model).expect_err("the integer path must refuse it")
 }
 
+/// Loads a model whose shapes certainly do not fit: refused at load time,
+/// with an `Error::Shape` naming the node and mentioning `needle`.
+fn assert_refused_at_load(proto: &ModelProto, node: &str, needle: &str) {
+    match Model::from_proto(proto) {
+        Err(Error::Shape(what)) => {
+            assert!(what.starts_with(&format!("node `{node}` (")), "{what}");
+            assert!(what.contains(needle), "`{what}` does not mention `{needle}`");
+        }
+        other => panic!("expected a shape error mentioning `{needle}`, got {other:?}"),
+    }
+}
+
+/// Replaces the contract's recurrent weights (hidden size 16) by zeros
+/// for `directions` directions of `gates` gates, and `h0`'s declared
+/// shape to match, so another cell or direction still loads.
+fn recurrent_weights(proto: &mut ModelProto, directions: usize, gates: usize) {
+    let rows = gates * 16;
+    for (name, columns) in [("W", FEATURES), ("R", 16)] {
+        let weights = i8_tensor(&format!("{name}_q"), &[directions, rows, columns], vec![0; directions * rows * columns]);
+        *initializer_named(proto, &format!("{name}_q")) = weights;
+        *initializer_named(proto, &format!("{name}_scale")) = f32_tensor(&format!("{name}_scale"), &[rows], vec![0.01; rows]);
+        *initializer_named(proto, &format!("{name}_zero")) = i8_tensor(&format!("{name}_zero"), &[rows], vec![0; rows]);
+    }
+    *initializer_named(proto, "B") = f32_tensor("B", &[directions, 2 * rows], vec![0.0; directions * 2 * rows]);
+    graph(proto).input[1] = value_info("h0", &[Some(directions as i64), Some(1), Some(16)]);
+}
+
 fn assert_unsupported(proto: &ModelProto, needle: &str) {
     match refused(proto) {
         Error::Unsupported(what) => {
@@ -411,8 +438,9 @@ fn another_output_operator_is_refused() {
     let mut proto = contract_16();
     node_named(&mut proto, "biased").op_type = "Sub".into();
     assert_unsupported(&proto, "Add, not Sub");
+    // An Add of shapes that broadcast ([16, 48]) where the MatMul was.
     let mut proto = contract_16();
-    node_named(&mut proto, "logits").op_type = "Add".into();
+    *node_named(&mut proto, "logits") = node("Add", &["D", "D"], &["logits"], vec![]);
     assert_unsupported(&proto, "MatMul, not Add");
 }
 
@@ -447,6 +475,7 @@ fn weights_that_are_not_int8_are_refused() {
 fn other_recurrent_cells_and_directions_are_refused() {
     let mut proto = contract_16();
     node_named(&mut proto, "Y").attribute[2] = string("direction", "bidirectional");
+    recurrent_weights(&mut proto, 2, 3);
     assert_unsupported(&proto, "direction Bidirectional");
     let mut proto = contract_16();
     node_named(&mut proto, "Y").attribute[2] = string("direction", "reverse");
@@ -455,6 +484,7 @@ fn other_recurrent_cells_and_directions_are_refused() {
     let gru = node_named(&mut proto, "Y");
     gru.op_type = "LSTM".into();
     gru.attribute.remove(1);
+    recurrent_weights(&mut proto, 1, 4);
     assert_unsupported(&proto, "must be computed by GRU, not LSTM");
     let mut proto = contract_16();
     node_named(&mut proto, "Y").attribute[1] = int("linear_before_reset", 0);
@@ -479,28 +509,32 @@ fn other_recurrent_cells_and_directions_are_refused() {
 
 #[test]
 fn wrong_shapes_are_refused() {
+    // Shapes that certainly do not fit are refused when the model loads
+    // (the integer path's own checks of them stay as a second guard).
     let mut proto = contract_16();
     initializer_named(&mut proto, "R_q").dims = vec![1, 16, 48];
-    assert_unsupported(&proto, "the weights of R have shape [1, 16, 48], expected [1, 48, 16]");
+    assert_refused_at_load(&proto, "R", "x_scale `R_scale` [48] does not match axis 1 of x `R_q` [1, 16, 48]");
     let mut proto = contract_16();
     initializer_named(&mut proto, "D_q").dims = vec![CLASSES as i64, 16];
-    assert_unsupported(&proto, "the weights of D have shape");
+    assert_refused_at_load(&proto, "D", "x_scale `D_scale` [48] does not match axis 1 of x `D_q` [48, 16]");
+    let mut proto = contract_16();
+    *initializer_named(&mut proto, "B") = f32_tensor("B", &[1, 48], vec![0.0; 48]);
+    assert_refused_at_load(&proto, "Y", "B `B` has shape [1, 48], expected [1, 96]");
+    let mut proto = contract_16();
+    graph(&mut proto).input[0] = value_info("x", &[None, Some(1), Some(46)]);
+    assert_refused_at_load(&proto, "Y", "W `W` has shape [1, 48, 47], expected [1, 48, 46]");
+    let mut proto = contract_16();
+    node_named(&mut proto, "W").attribute[0] = int("axis", 2);
+    assert_refused_at_load(&proto, "W", "x_scale `W_scale` [48] does not match axis 2 of x `W_q` [1, 48, 47]");
+
+    // Shapes that run but are not the contract's: the integer path refuses them.
     let mut proto = contract_16();
     *initializer_named(&mut proto, "W_scale") = f32_tensor("W_scale", &[1], vec![0.01]);
     *initializer_named(&mut proto, "W_zero") = i8_tensor("W_zero", &[1], vec![0]);
     assert_unsupported(&proto, "the scale of W has shape [1], expected [48]");
     let mut proto = contract_16();
-    *initializer_named(&mut proto, "B") = f32_tensor("B", &[1, 48], vec![0.0; 48]);
-    assert_unsupported(&proto, "B has shape [1, 48], expected [1, 96]");
-    let mut proto = contract_16();
     *initializer_named(&mut proto, "D_bias") = f32_tensor("D_bias", &[1, CLASSES], vec![0.0; CLASSES]);
     assert_unsupported(&proto, "D_bias has shape");
-    let mut proto = contract_16();
-    graph(&mut proto).input[0] = value_info("x", &[None, Some(1), Some(46)]);
-    assert_unsupported(&proto, "graph input `x` is declared");
-    let mut proto = contract_16();
-    node_named(&mut proto, "W").attribute[0] = int("axis", 2);
-    assert_unsupported(&proto, "axis 2, expected 1");
 }
 
 #[test]
@@ -513,6 +547,7 @@ fn other_quantization_parameters_are_refused() {
     assert_unsupported(&proto, "the zero point of D must be all zeros");
     let mut proto = contract_16();
     *initializer_named(&mut proto, "D_scale") = f32_tensor("D_scale", &[1], vec![0.01]);
+    *initializer_named(&mut proto, "D_zero") = i8_tensor("D_zero", &[1], vec![0]);
     assert_unsupported(&proto, "the scale of D has shape [1], expected [48]");
     for bad in [0.0, -0.01, f32::NAN, f32::INFINITY] {
         let mut proto = contract_16();
@@ -561,12 +596,13 @@ fn other_graph_structures_are_refused() {
     graph_proto.node.insert(4, node("DequantizeLinear", &["Y_q", "Y_scale"], &["Y_dq"], vec![]));
     graph_proto.initializer.push(f32_tensor("Y_scale", &[], vec![1.0 / 128.0]));
     assert_unsupported(&proto, "9 nodes, the pattern 7");
-    let mut proto = contract_16();
-    node_named(&mut proto, "Y").attribute[0] = int("hidden_size", 300);
-    assert_unsupported(&proto, "hidden_size 300 is over 64");
+    // Models built to the contract for those hidden sizes (changing only
+    // the attribute no longer loads: the weights are for 16).
+    assert_unsupported(&contract(Spec::new(300, 1)), "hidden_size 300 is over 64");
+    assert_unsupported(&contract(Spec::new(18, 1)), "hidden_size 18 is not a multiple of 4");
     let mut proto = contract_16();
     node_named(&mut proto, "Y").attribute[0] = int("hidden_size", 18);
-    assert_unsupported(&proto, "hidden_size 18 is not a multiple of 4");
+    assert_refused_at_load(&proto, "Y", "W `W` has shape [1, 48, 47], expected [1, 54, 47]");
 }
 
 // Activation tables.

@@ -191,6 +191,28 @@ fn inputs_of_the_wrong_shape_or_type_are_refused() {
     assert!(matches!(model.run(&[integers]), Err(Error::Input(_))), "wrong type");
 }
 
+/// A declared dimension as a hostile file may write it: small, huge,
+/// negative, or symbolic (`None`).
+fn declared_dimension() -> impl Strategy<Value = Option<i64>> {
+    prop_oneof![
+        4 => (0i64..6).prop_map(Some),
+        1 => Just(Some(i64::MAX)),
+        1 => Just(Some(1 << 40)),
+        1 => Just(Some(-1)),
+        2 => Just(None),
+    ]
+}
+
+fn declared(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
+    let mut info = float_input(name, &[]);
+    let shape = info.r#type.as_mut().and_then(|t| t.tensor_type.as_mut()).and_then(|t| t.shape.as_mut()).unwrap();
+    shape.dim = dims
+        .iter()
+        .map(|&size| Dimension { dim_value: size, dim_param: size.is_none().then(|| "N".into()), ..Dimension::default() })
+        .collect();
+    info
+}
+
 /// Ways to damage a file.
 #[derive(Clone, Debug)]
 enum Damage {
@@ -239,6 +261,23 @@ fn apply(bytes: &[u8], damage: &Damage) -> Vec<u8> {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 10_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Any declared input and output shapes: load-time shape inference
+    /// refuses or accepts them, never panics.
+    #[test]
+    fn declared_shapes_never_panic(
+        x in proptest::collection::vec(declared_dimension(), 0..10),
+        p in proptest::collection::vec(declared_dimension(), 0..10),
+        y in proptest::collection::vec(declared_dimension(), 0..10),
+    ) {
+        let mut proto = predictor();
+        let graph = proto.graph.as_mut().unwrap();
+        graph.input[0] = declared("x", &x);
+        graph.output = vec![declared("p2", &p), declared("y", &y)];
+        if let Ok(model) = Model::load(&proto.encode_to_vec()) {
+            let _ = model.run(&predictor_inputs());
+        }
+    }
 
     /// Ten thousand damaged files: each is refused or, if it still makes
     /// sense, runs to a result or an error. A panic fails the test.

@@ -3,7 +3,7 @@
 
 use super::{Binary, Unary};
 use crate::Error;
-use crate::tensor::{Data, DataType, Tensor, broadcast_indices, broadcast_shapes, element_count};
+use crate::tensor::{Data, DataType, Tensor, axis_index, broadcast_indices, broadcast_shapes, element_count};
 use alloc::format;
 use alloc::vec::Vec;
 
@@ -191,10 +191,7 @@ pub fn softmax(x: &Tensor, axis: i64) -> Result<Tensor, Error> {
     let values = x.as_f32("the input of Softmax")?;
     let shape = x.shape();
     let rank = shape.len();
-    let axis_index = usize::try_from(if axis < 0 { axis.saturating_add(rank as i64) } else { axis })
-        .ok()
-        .filter(|&index| index < rank)
-        .ok_or_else(|| Error::Invalid(format!("Softmax axis {axis} is out of range for rank {rank}")))?;
+    let axis_index = axis_index(axis, rank).ok_or_else(|| Error::Invalid(format!("Softmax axis {axis} is out of range for rank {rank}")))?;
     let lane = shape[axis_index];
     let inner: usize = shape[axis_index + 1..].iter().product();
     let outer: usize = shape[..axis_index].iter().product();

@@ -1,7 +1,7 @@
 //! Float matrix products: `MatMul` (NumPy semantics) and `Gemm`.
 
 use crate::Error;
-use crate::tensor::{Data, Tensor, broadcast_indices, broadcast_shapes, element_count};
+use crate::tensor::{Data, Dimension, Tensor, broadcast_dims, broadcast_indices, element_count, may_broadcast_to};
 use alloc::format;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -26,25 +26,70 @@ pub(crate) struct MatMulShape {
     pub(crate) pairs: Vec<(usize, usize)>,
 }
 
-/// The layout of `numpy.matmul` of operands shaped `a` and `b`: a 1-D left
-/// operand is a row vector and a 1-D right one a column vector (the
-/// dimension each adds is dropped from the result), and the dimensions
-/// before the last two broadcast.
-pub(crate) fn matmul_shape(a: &[usize], b: &[usize]) -> Result<MatMulShape, Error> {
-    let (m, k, a_batch) = match a {
-        [] => return Err(Error::Shape("MatMul's first operand is a scalar".into())),
-        [k] => (1, *k, &[][..]),
-        [batch @ .., m, k] => (*m, *k, batch),
-    };
-    let (b_k, n, b_batch) = match b {
-        [] => return Err(Error::Shape("MatMul's second operand is a scalar".into())),
-        [k] => (*k, 1, &[][..]),
-        [batch @ .., k, n] => (*k, *n, batch),
-    };
-    if k != b_k {
-        return Err(Error::Shape(format!("MatMul of shapes {a:?} and {b:?}: inner dimensions {k} and {b_k} differ")));
+/// How `numpy.matmul` treats a left operand shaped `a`: a stack (`batch`)
+/// of `m`×`k` matrices, a 1-D operand being one row (`m` = 1). Returns
+/// `(m, k, batch)`, `None` for a scalar.
+pub(crate) fn left_matrix<D: Dimension>(a: &[D]) -> Option<(D, D, &[D])> {
+    match a {
+        [] => None,
+        [k] => Some((D::ONE, *k, &[])),
+        [batch @ .., m, k] => Some((*m, *k, batch)),
     }
-    let batch = broadcast_shapes(a_batch, b_batch)?;
+}
+
+/// How `numpy.matmul` treats a right operand shaped `b`: a stack of
+/// `k`×`n` matrices, a 1-D operand being one column (`n` = 1). Returns
+/// `(k, n, batch)`, `None` for a scalar.
+pub(crate) fn right_matrix<D: Dimension>(b: &[D]) -> Option<(D, D, &[D])> {
+    match b {
+        [] => None,
+        [k] => Some((*k, D::ONE, &[])),
+        [batch @ .., k, n] => Some((*k, *n, batch)),
+    }
+}
+
+/// Why two shapes have no `numpy.matmul` product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MatMulMismatch {
+    /// The first operand (`false`) or the second (`true`) is a scalar.
+    Scalar(bool),
+    /// The inner dimensions differ.
+    Inner,
+    /// The batch dimensions do not broadcast.
+    Batch,
+}
+
+/// The dimensions of a `numpy.matmul` product of `a` and `b`, for known
+/// (`usize`) or partly known ([`Dim`](crate::tensor::Dim)) shapes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct MatMulDims<'a, D> {
+    /// Rows of each left matrix.
+    pub(crate) m: D,
+    /// The shared dimension (the left operand's).
+    pub(crate) k: D,
+    /// Columns of each right matrix.
+    pub(crate) n: D,
+    /// The left operand's batch dimensions.
+    pub(crate) a_batch: &'a [D],
+    /// The right operand's batch dimensions.
+    pub(crate) b_batch: &'a [D],
+    /// The batch dimensions of the result (both broadcast).
+    pub(crate) batch: Vec<D>,
+    /// The result's shape (without the dimensions 1-D operands dropped).
+    pub(crate) output: Vec<D>,
+}
+
+/// The rule of `numpy.matmul`, written once for run time and load time: a
+/// 1-D left operand is a row vector and a 1-D right one a column vector
+/// (the dimension each adds is dropped from the result), and the
+/// dimensions before the last two broadcast.
+pub(crate) fn matmul_dims<'a, D: Dimension>(a: &'a [D], b: &'a [D]) -> Result<MatMulDims<'a, D>, MatMulMismatch> {
+    let (m, k, a_batch) = left_matrix(a).ok_or(MatMulMismatch::Scalar(false))?;
+    let (b_k, n, b_batch) = right_matrix(b).ok_or(MatMulMismatch::Scalar(true))?;
+    if !k.may_equal(b_k) {
+        return Err(MatMulMismatch::Inner);
+    }
+    let batch = broadcast_dims(a_batch, b_batch).ok_or(MatMulMismatch::Batch)?;
     let mut output = batch.clone();
     if a.len() > 1 {
         output.push(m);
@@ -52,11 +97,36 @@ pub(crate) fn matmul_shape(a: &[usize], b: &[usize]) -> Result<MatMulShape, Erro
     if b.len() > 1 {
         output.push(n);
     }
+    Ok(MatMulDims { m, k, n, a_batch, b_batch, batch, output })
+}
+
+/// The layout of `numpy.matmul` of operands shaped `a` and `b` (see
+/// [`matmul_dims`]), with the pairs of matrices each result matrix multiplies.
+pub(crate) fn matmul_shape(a: &[usize], b: &[usize]) -> Result<MatMulShape, Error> {
+    let MatMulDims { m, k, n, a_batch, b_batch, batch, output } = matmul_dims(a, b).map_err(|mismatch| {
+        Error::Shape(match mismatch {
+            MatMulMismatch::Scalar(false) => "MatMul's first operand is a scalar".into(),
+            MatMulMismatch::Scalar(true) => "MatMul's second operand is a scalar".into(),
+            MatMulMismatch::Inner => format!("MatMul of shapes {a:?} and {b:?}: inner dimensions differ"),
+            MatMulMismatch::Batch => format!("MatMul of shapes {a:?} and {b:?}: batch dimensions do not broadcast"),
+        })
+    })?;
+    element_count(&batch)?;
     element_count(&output)?;
     let left = broadcast_indices(a_batch, &batch);
     let right = broadcast_indices(b_batch, &batch);
     let pairs = left.into_iter().zip(right).collect();
     Ok(MatMulShape { m, k, n, output, pairs })
+}
+
+/// `Gemm`'s view of a 2-D operand shaped `shape`: `(rows, columns)` as
+/// multiplied, swapped when `transpose`; `None` unless it is 2-D.
+pub(crate) fn gemm_matrix<D: Dimension>(shape: &[D], transpose: bool) -> Option<(D, D)> {
+    match *shape {
+        [rows, columns] if transpose => Some((columns, rows)),
+        [rows, columns] => Some((rows, columns)),
+        _ => None,
+    }
 }
 
 /// A matrix stored in a slice: element `(row, column)` is at
@@ -119,19 +189,20 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor, Error> {
 pub fn gemm(a: &Tensor, b: &Tensor, c: Option<&Tensor>, alpha: f32, beta: f32, trans_a: bool, trans_b: bool) -> Result<Tensor, Error> {
     let a_values = a.as_f32("Gemm's A")?;
     let b_values = b.as_f32("Gemm's B")?;
-    let (&[a_rows, a_columns], &[b_rows, b_columns]) = (a.shape(), b.shape()) else {
+    let (Some((m, k)), Some((b_k, n))) = (gemm_matrix(a.shape(), trans_a), gemm_matrix(b.shape(), trans_b)) else {
         return Err(Error::Shape(format!("Gemm needs 2-D A and B, has shapes {:?} and {:?}", a.shape(), b.shape())));
     };
-    // A transposed is read with its strides swapped.
-    let (m, k, a_view) = if trans_a {
-        (a_columns, a_rows, View { values: a_values, row_stride: 1, column_stride: a_columns })
+    // Stored as `m`×`k` (`k`×`m` when transposed: read with its strides
+    // swapped), and B as `k`×`n` (or `n`×`k`).
+    let a_view = if trans_a {
+        View { values: a_values, row_stride: 1, column_stride: m }
     } else {
-        (a_rows, a_columns, View { values: a_values, row_stride: a_columns, column_stride: 1 })
+        View { values: a_values, row_stride: k, column_stride: 1 }
     };
-    let (b_k, n, b_view) = if trans_b {
-        (b_columns, b_rows, View { values: b_values, row_stride: 1, column_stride: b_columns })
+    let b_view = if trans_b {
+        View { values: b_values, row_stride: 1, column_stride: b_k }
     } else {
-        (b_rows, b_columns, View { values: b_values, row_stride: b_columns, column_stride: 1 })
+        View { values: b_values, row_stride: n, column_stride: 1 }
     };
     if k != b_k {
         return Err(Error::Shape(format!(
@@ -147,7 +218,7 @@ pub fn gemm(a: &Tensor, b: &Tensor, c: Option<&Tensor>, alpha: f32, beta: f32, t
         Some(c) => {
             let c_values = c.as_f32("Gemm's C")?;
             // Unidirectional: C broadcasts to [m, n] and nothing else changes.
-            if broadcast_shapes(c.shape(), &shape).ok().as_deref() != Some(&shape[..]) {
+            if !may_broadcast_to(c.shape(), &shape) {
                 return Err(Error::Shape(format!("Gemm's C of shape {:?} does not broadcast to [{m}, {n}]", c.shape())));
             }
             Some((c_values, broadcast_indices(c.shape(), &shape)))

@@ -11,6 +11,9 @@ mod quant;
 mod recurrent;
 
 pub use recurrent::{Activation, Cell, Direction, Recurrent};
+// The shape rules load-time inference shares with the operators.
+pub(crate) use matrix::{MatMulDims, MatMulMismatch, gemm_matrix, left_matrix, matmul_dims, right_matrix};
+pub(crate) use quant::{ScaleMismatch, scale_axis, vector_fits, zero_point_fits};
 
 use crate::Error;
 use crate::onnx::{AttributeProto, NodeProto, attribute_type};
@@ -251,6 +254,45 @@ impl Op {
             other => return Err(Error::Unsupported(format!("operator `{other}`"))),
         };
         Ok(op)
+    }
+
+    /// Its ONNX operator name.
+    pub fn op_type(&self) -> &'static str {
+        match self {
+            Op::Binary(Binary::Add) => "Add",
+            Op::Binary(Binary::Sub) => "Sub",
+            Op::Binary(Binary::Mul) => "Mul",
+            Op::Unary(Unary::Relu) => "Relu",
+            Op::Unary(Unary::Sigmoid) => "Sigmoid",
+            Op::Unary(Unary::Tanh) => "Tanh",
+            Op::Clip => "Clip",
+            Op::Softmax { .. } => "Softmax",
+            Op::MatMul => "MatMul",
+            Op::Gemm { .. } => "Gemm",
+            Op::QuantizeLinear { .. } => "QuantizeLinear",
+            Op::DequantizeLinear { .. } => "DequantizeLinear",
+            Op::DynamicQuantizeLinear => "DynamicQuantizeLinear",
+            Op::MatMulInteger => "MatMulInteger",
+            Op::QLinearMatMul => "QLinearMatMul",
+            Op::Recurrent(recurrent) => recurrent.cell.name(),
+            Op::Identity => "Identity",
+        }
+    }
+
+    /// The names the ONNX specification gives its inputs, in order.
+    pub fn input_names(&self) -> &'static [&'static str] {
+        match self {
+            Op::Binary(_) | Op::MatMul => &["A", "B"],
+            Op::Unary(_) | Op::Softmax { .. } | Op::Identity => &["input"],
+            Op::Clip => &["input", "min", "max"],
+            Op::Gemm { .. } => &["A", "B", "C"],
+            Op::QuantizeLinear { .. } => &["x", "y_scale", "y_zero_point"],
+            Op::DequantizeLinear { .. } => &["x", "x_scale", "x_zero_point"],
+            Op::DynamicQuantizeLinear => &["x"],
+            Op::MatMulInteger => &["A", "B", "a_zero_point", "b_zero_point"],
+            Op::QLinearMatMul => &["a", "a_scale", "a_zero_point", "b", "b_scale", "b_zero_point", "y_scale", "y_zero_point"],
+            Op::Recurrent(_) => &["X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P"],
+        }
     }
 
     /// Inputs it needs at least, inputs it takes at most, outputs it has at most.

@@ -22,7 +22,7 @@
 
 use super::matrix::{MatMulShape, matmul_shape};
 use crate::Error;
-use crate::tensor::{Data, DataType, Tensor};
+use crate::tensor::{Data, DataType, Dimension, Tensor, axis_index, may_agree, may_hold_one};
 use alloc::format;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -210,27 +210,24 @@ impl Layout {
     /// `scale` holds one value (then `axis` is not used), otherwise per axis,
     /// which needs a 1-D scale as long as that axis.
     fn new(shape: &[usize], scale: &Tensor, axis: i64, what: &str) -> Result<Layout, Error> {
-        if scale.len() == 1 {
-            return Ok(Layout { channels: 1, inner: 1 });
-        }
-        if scale.shape().len() != 1 {
-            return Err(Error::Shape(format!(
-                "{what} of shape {:?} is neither one value nor a 1-D per-axis vector",
-                scale.shape()
-            )));
-        }
-        let rank = shape.len();
-        let axis_index = usize::try_from(if axis < 0 { axis.saturating_add(rank as i64) } else { axis })
-            .ok()
-            .filter(|&index| index < rank)
-            .ok_or_else(|| Error::Invalid(format!("axis {axis} is out of range for an input of shape {shape:?}")))?;
-        if scale.len() != shape[axis_index] {
-            return Err(Error::Shape(format!(
-                "{what} has {} values but axis {axis} of the input (shape {shape:?}) has {}",
-                scale.len(),
-                shape[axis_index]
-            )));
-        }
+        let axis_index = match scale_axis(Some(shape), scale.shape(), axis) {
+            Ok(None) => return Ok(Layout { channels: 1, inner: 1 }),
+            Ok(Some(axis_index)) => axis_index,
+            Err(ScaleMismatch::NotVector) => {
+                return Err(Error::Shape(format!(
+                    "{what} of shape {:?} is neither one value nor a 1-D per-axis vector",
+                    scale.shape()
+                )));
+            }
+            Err(ScaleMismatch::Axis) => return Err(Error::Invalid(format!("axis {axis} is out of range for an input of shape {shape:?}"))),
+            Err(ScaleMismatch::Length(axis_index)) => {
+                return Err(Error::Shape(format!(
+                    "{what} has {} values but axis {axis} of the input (shape {shape:?}) has {}",
+                    scale.len(),
+                    shape[axis_index]
+                )));
+            }
+        };
         // Both are at least 1 whenever the input has an element, the only
         // time `channel` is called; `max(1)` keeps the divisions defined.
         let inner = shape[axis_index + 1..].iter().product::<usize>().max(1);
@@ -241,6 +238,54 @@ impl Layout {
     fn channel(&self, index: usize) -> usize {
         (index / self.inner) % self.channels
     }
+}
+
+/// Why a `QuantizeLinear` / `DequantizeLinear` scale does not fit its input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ScaleMismatch {
+    /// More than one value, but not a 1-D vector.
+    NotVector,
+    /// Per axis, and the axis is out of range for the input.
+    Axis,
+    /// Per axis, and not as long as the input's axis (at this index).
+    Length(usize),
+}
+
+/// The index of the axis a `QuantizeLinear` / `DequantizeLinear` scale
+/// shaped `scale` runs along, for an input shaped `input` (`None`: rank not
+/// known). `Ok(None)` when the scale is one value, per tensor, so `axis` is
+/// not used (at load time: when it may be one value, or the input's rank
+/// is not known). Otherwise the scale must be a 1-D vector as long as the
+/// input's dimension `axis` (negative counts from the end).
+pub(crate) fn scale_axis<D: Dimension>(input: Option<&[D]>, scale: &[D], axis: i64) -> Result<Option<usize>, ScaleMismatch> {
+    if may_hold_one(scale) {
+        return Ok(None);
+    }
+    let [length] = scale else { return Err(ScaleMismatch::NotVector) };
+    let Some(input) = input else { return Ok(None) };
+    let axis_index = axis_index(axis, input.len()).ok_or(ScaleMismatch::Axis)?;
+    if !length.may_equal(input[axis_index]) {
+        return Err(ScaleMismatch::Length(axis_index));
+    }
+    Ok(Some(axis_index))
+}
+
+/// Whether a `QuantizeLinear` / `DequantizeLinear` zero point shaped
+/// `zero_point` fits a scale shaped `scale`: one value for one value
+/// (whatever its rank), otherwise the scale's shape.
+pub(crate) fn zero_point_fits<D: Dimension>(zero_point: &[D], scale: &[D]) -> bool {
+    (may_hold_one(scale) && may_hold_one(zero_point)) || (!holds_one(scale) && may_agree(zero_point, scale))
+}
+
+/// Whether a matrix-product scale or zero point shaped `shape` may be one
+/// value or a 1-D vector of `length` (one per row of A or column of B).
+pub(crate) fn vector_fits<D: Dimension>(shape: &[D], length: D) -> bool {
+    may_hold_one(shape) || matches!(shape, [size] if size.may_equal(length))
+}
+
+/// Whether a tensor of `shape` certainly holds one value.
+fn holds_one<D: Dimension>(shape: &[D]) -> bool {
+    shape.iter().all(|dim| dim.is(1))
 }
 
 /// The float values of a scale tensor, each checked finite and positive.
@@ -260,8 +305,7 @@ fn positive_scales<'a>(scale: &'a Tensor, what: &str) -> Result<&'a [f32], Error
 /// single value being per tensor whatever its rank.
 fn zero_points(zero_point: Option<&Tensor>, scale: &Tensor, what: &str, scale_name: &str) -> Result<Vec<i32>, Error> {
     let Some(zero_point) = zero_point else { return Ok(vec![0; scale.len()]) };
-    let same_shape = if scale.len() == 1 { zero_point.len() == 1 } else { zero_point.shape() == scale.shape() };
-    if !same_shape {
+    if !zero_point_fits(zero_point.shape(), scale.shape()) {
         return Err(Error::Shape(format!(
             "{what} has shape {:?} but {scale_name} has shape {:?}",
             zero_point.shape(),
@@ -302,7 +346,7 @@ fn scale_vector(tensor: &Tensor, length: usize, what: &str, along: &str) -> Resu
 
 /// Checks `tensor` is one value or a 1-D vector of `length`.
 fn check_vector(tensor: &Tensor, length: usize, what: &str, along: &str) -> Result<(), Error> {
-    if tensor.len() == 1 || (tensor.shape().len() == 1 && tensor.len() == length) {
+    if vector_fits(tensor.shape(), length) {
         return Ok(());
     }
     Err(Error::Shape(format!(
