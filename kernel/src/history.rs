@@ -453,12 +453,14 @@ pub struct Record {
 }
 
 const ACCESSES: [Access; 3] = [Access::Read, Access::Write, Access::Execute];
-const OUTCOMES: [FaultOutcome; 5] = [
+const OUTCOMES: [FaultOutcome; 7] = [
     FaultOutcome::Committed,
     FaultOutcome::AlreadyCommitted,
     FaultOutcome::NotInPartition,
     FaultOutcome::RightsViolation,
     FaultOutcome::OutOfFrames,
+    FaultOutcome::SwappedIn,
+    FaultOutcome::SwapFailed,
 ];
 
 fn position<T: PartialEq>(all: &[T], wanted: &T) -> u8 {
@@ -615,7 +617,7 @@ impl Record {
             }
             Kind::Fault => {
                 let access = ["read", "write", "execute"].get(usize::from(self.code % 16)).copied().unwrap_or("?");
-                let outcome = ["committed", "already-committed", "outside", "violation", "out-of-memory"]
+                let outcome = ["committed", "already-committed", "outside", "violation", "out-of-memory", "swapped-in", "swap-failed"]
                     .get(usize::from(self.code / 16))
                     .copied()
                     .unwrap_or("?");

@@ -24,6 +24,48 @@ pub struct SimArgs {
     /// A policy (`demand`, `eager`, `readahead`, `leap`, `oracle`) or `all`.
     #[arg(long, default_value = "all")]
     policy: String,
+    /// Memory budget: PAGES, or PERCENT% of each trace's distinct pages;
+    /// over it, pages are evicted to a (simulated) swap device.
+    #[arg(long, value_parser = parse_budget)]
+    mem_budget: Option<Budget>,
+    /// How victims are chosen under a budget: `clock` (the kernel's) or
+    /// `belady` (the optimum, knowing the future).
+    #[arg(long, default_value = "clock", value_parser = ["clock", "belady"])]
+    eviction: String,
+}
+
+/// A memory budget as given on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Budget {
+    /// A number of pages.
+    Pages(u64),
+    /// A percentage of the trace's distinct pages.
+    Percent(u64),
+}
+
+impl Budget {
+    /// The budget in pages for a trace of `distinct` pages (at least 1).
+    pub fn pages(self, distinct: u64) -> u64 {
+        match self {
+            Budget::Pages(pages) => pages.max(1),
+            Budget::Percent(percent) => distinct.saturating_mul(percent).div_ceil(100).max(1),
+        }
+    }
+}
+
+/// Parses `PAGES` or `PERCENT%` (1..=100).
+pub fn parse_budget(text: &str) -> Result<Budget, String> {
+    let bad = || format!("`{text}` is not PAGES or PERCENT% (e.g. 4096 or 50%)");
+    match text.strip_suffix('%') {
+        Some(percent) => match percent.trim().parse::<u64>() {
+            Ok(percent @ 1..=100) => Ok(Budget::Percent(percent)),
+            _ => Err(bad()),
+        },
+        None => match text.trim().parse::<u64>() {
+            Ok(pages @ 1..) => Ok(Budget::Pages(pages)),
+            _ => Err(bad()),
+        },
+    }
 }
 
 /// The counters of one trace under one policy.
@@ -66,26 +108,38 @@ pub fn trace_files(files: &[PathBuf], directory: Option<&Path>) -> Result<Vec<Pa
     Ok(paths)
 }
 
+/// Memory pressure for a simulation run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PressureSpec {
+    /// The budget, if any.
+    pub budget: Option<Budget>,
+    /// Belady's eviction instead of CLOCK.
+    pub belady: bool,
+}
+
 /// Replays `replay` under `policy_name` through the host simulator, with
-/// regions placed as the in-kernel `replay` program places them.
-pub fn simulate(name: &str, replay: &Replay, policy_name: &'static str) -> Result<Outcome> {
+/// regions placed as the in-kernel `replay` program places them, under
+/// memory pressure `spec`.
+pub fn simulate_under(name: &str, replay: &Replay, policy_name: &'static str, spec: PressureSpec) -> Result<Outcome> {
     let policy = kernel::policy::sim::policy_for(policy_name, replay).with_context(|| format!("unknown policy `{policy_name}`"))?;
-    let (accesses, counters) =
-        kernel::policy::sim::replay(replay, policy).map_err(|error| anyhow::anyhow!("{name}: cannot place a region: {error:?}"))?;
-    Ok(Outcome { trace: name.to_owned(), policy: policy_name, accesses, distinct: replay.distinct_pages(), counters })
+    let distinct = replay.distinct_pages();
+    let pressure = kernel::policy::sim::Pressure { budget: spec.budget.map(|budget| budget.pages(distinct)), belady: spec.belady };
+    let (accesses, counters) = kernel::policy::sim::replay_under(replay, policy, pressure)
+        .map_err(|error| anyhow::anyhow!("{name}: cannot place a region: {error:?}"))?;
+    Ok(Outcome { trace: name.to_owned(), policy: policy_name, accesses, distinct, counters })
 }
 
 /// Simulates every trace under every policy, the traces in parallel
 /// (`trace::file::for_each_file`); results come back in trace order.
-pub fn simulate_all(paths: &[PathBuf], policies: &[&'static str]) -> Vec<Result<Vec<Outcome>>> {
-    trace::file::for_each_file(paths, |path| simulate_file(path, policies))
+pub fn simulate_all(paths: &[PathBuf], policies: &[&'static str], spec: PressureSpec) -> Vec<Result<Vec<Outcome>>> {
+    trace::file::for_each_file(paths, |path| simulate_file(path, policies, spec))
 }
 
 /// One trace file under each policy.
-fn simulate_file(path: &Path, policies: &[&'static str]) -> Result<Vec<Outcome>> {
+fn simulate_file(path: &Path, policies: &[&'static str], spec: PressureSpec) -> Result<Vec<Outcome>> {
     let name = trace::file::trace_name(path);
     let replay = Replay::from_accesses(&read_lackey(path)?).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
-    policies.iter().map(|&policy| simulate(&name, &replay, policy)).collect()
+    policies.iter().map(|&policy| simulate_under(&name, &replay, policy, spec)).collect()
 }
 
 pub fn run(args: &SimArgs) -> Result<ExitCode> {
@@ -94,28 +148,36 @@ pub fn run(args: &SimArgs) -> Result<ExitCode> {
     } else {
         vec![*POLICIES.iter().find(|&&name| name == args.policy).with_context(|| format!("unknown policy `{}`", args.policy))?]
     };
+    let spec = PressureSpec { budget: args.mem_budget, belady: args.eviction == "belady" };
+    if let Some(budget) = spec.budget {
+        println!("budget {budget:?} per trace, {} eviction; major = faults that read swap back", args.eviction);
+    }
     println!(
-        "{:<14} {:<10} {:>9} {:>7} {:>7} {:>8} {:>8} {:>7} {:>8} {:>8} {:>6}",
-        "trace", "policy", "accesses", "pages", "faults", "ahead", "hits", "waste", "coverage", "accuracy", "peak"
+        "{:<14} {:<10} {:>9} {:>7} {:>7} {:>7} {:>8} {:>8} {:>7} {:>8} {:>8} {:>6} {:>7} {:>7}",
+        "trace", "policy", "accesses", "pages", "faults", "major", "ahead", "hits", "waste", "coverage", "accuracy", "peak", "evicted",
+        "swapout"
     );
     let started = Instant::now();
     let paths = trace_files(&args.trace, args.traces.as_deref())?;
-    for outcomes in simulate_all(&paths, &policies) {
+    for outcomes in simulate_all(&paths, &policies, spec) {
         for outcome in outcomes? {
             let c = &outcome.counters;
             println!(
-                "{:<14} {:<10} {:>9} {:>7} {:>7} {:>8} {:>8} {:>7} {:>8.3} {:>8.3} {:>6}",
+                "{:<14} {:<10} {:>9} {:>7} {:>7} {:>7} {:>8} {:>8} {:>7} {:>8.3} {:>8.3} {:>6} {:>7} {:>7}",
                 outcome.trace,
                 outcome.policy,
                 outcome.accesses,
                 outcome.distinct,
                 c.faults_demand,
+                c.faults_major,
                 c.ahead_commits,
                 c.hits,
                 c.waste,
                 outcome.coverage(),
                 outcome.accuracy(),
-                c.peak_committed
+                c.peak_committed,
+                c.evictions,
+                c.swap_outs
             );
         }
     }
@@ -155,13 +217,37 @@ mod tests {
         assert_eq!(accesses.len(), 65, "one fetch (the code page never changes) and 64 loads");
         assert_eq!(trace::file::trace_name(&gz), "scan");
         let replay = Replay::from_accesses(&accesses).unwrap();
-        let outcomes: Vec<Outcome> = POLICIES.iter().map(|&policy| simulate("scan", &replay, policy).unwrap()).collect();
+        let outcomes: Vec<Outcome> =
+            POLICIES.iter().map(|&policy| simulate_under("scan", &replay, policy, PressureSpec::default()).unwrap()).collect();
         let faults: Vec<u64> = outcomes.iter().map(|outcome| outcome.counters.faults_demand).collect();
         assert_eq!(faults[0], 65, "demand: 64 data pages and the code page");
         assert_eq!(faults[1], 0, "eager");
         assert!(faults[2] < 20 && faults[3] < 20 && faults[4] <= 3, "{faults:?}");
         assert_eq!(outcomes[4].counters.waste, 0);
         assert!((outcomes[4].accuracy() - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn budgets_parse_as_pages_or_percent() {
+        assert_eq!(parse_budget("4096"), Ok(Budget::Pages(4096)));
+        assert_eq!(parse_budget("50%"), Ok(Budget::Percent(50)));
+        assert!(parse_budget("0").is_err() && parse_budget("0%").is_err() && parse_budget("101%").is_err());
+        assert!(parse_budget("lots").is_err() && parse_budget("-3").is_err());
+        assert_eq!(Budget::Percent(25).pages(10), 3, "rounded up");
+        assert_eq!(Budget::Percent(1).pages(0), 1, "at least one page");
+        let replay = Replay::from_accesses(&read_lackey(&{
+            let plain = scratch("loop.lackey");
+            let lines: String = (0..3).flat_map(|_| (0..32u64).map(|page| format!(" S {:x},8\n", 0x2000_0000 + page * 4096))).collect();
+            std::fs::write(&plain, lines).unwrap();
+            plain
+        })
+        .unwrap())
+        .unwrap();
+        let spec = PressureSpec { budget: Some(Budget::Percent(50)), belady: false };
+        let outcome = simulate_under("loop", &replay, "demand", spec).unwrap();
+        assert_eq!(outcome.counters.faults_demand, 32);
+        assert_eq!(outcome.counters.faults_major, 64, "two more rounds of a loop twice the budget miss every page");
+        assert!(outcome.counters.peak_committed <= 16);
     }
 
     #[test]

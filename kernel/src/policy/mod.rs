@@ -177,10 +177,14 @@ impl Policy for Eager {
 
 /// Knows the future: the access sequence of a replayed trace.
 ///
-/// Every page faults at most once when nothing is decommitted, at its first
+/// Every page faults at most once when nothing is evicted, at its first
 /// touch; so at each fault the oracle commits the next `budget` pages whose
 /// first touch is still ahead (within `lookahead` accesses), exactly the
-/// pages that will be touched next and nothing else.
+/// pages that will be touched next and nothing else. Under memory pressure
+/// a page evicted earlier faults again: at such a re-fault the oracle also
+/// brings back the evicted pages touched within the next
+/// [`Oracle::REFAULT_WINDOW`] accesses, soonest first, within the same
+/// `budget`.
 #[derive(Debug)]
 pub struct Oracle {
     future: Vec<Page>,
@@ -188,8 +192,14 @@ pub struct Oracle {
     firsts: Vec<(usize, Page)>,
     /// Index of each page's first touch.
     first_touch: BTreeMap<Page, usize>,
+    /// Every page's touches, in order.
+    uses: BTreeMap<Page, Vec<usize>>,
     /// Where the program is in `future`.
     cursor: usize,
+    /// Whether a page has faulted twice (memory is under pressure): then
+    /// only pages touched within the next `REFAULT_WINDOW` accesses are
+    /// brought in, first touches included.
+    pressure: bool,
     /// The next entry of `firsts` not yet passed.
     next_first: usize,
     lookahead: usize,
@@ -201,6 +211,8 @@ impl Oracle {
     pub const LOOKAHEAD: usize = usize::MAX;
     /// Pages it commits per fault at most by default.
     pub const BUDGET: u64 = 32;
+    /// Accesses it looks ahead for evicted pages at a re-fault.
+    pub const REFAULT_WINDOW: usize = 256;
 
     /// An oracle over the whole access sequence `future` (pages in the
     /// order they will be touched) that looks `lookahead` accesses ahead
@@ -208,13 +220,15 @@ impl Oracle {
     pub fn new(future: Vec<Page>, lookahead: usize, budget: u64) -> Oracle {
         let mut first_touch = BTreeMap::new();
         let mut firsts = Vec::new();
+        let mut uses: BTreeMap<Page, Vec<usize>> = BTreeMap::new();
         for (index, &page) in future.iter().enumerate() {
             first_touch.entry(page).or_insert_with(|| {
                 firsts.push((index, page));
                 index
             });
+            uses.entry(page).or_default().push(index);
         }
-        Oracle { future, firsts, first_touch, cursor: 0, next_first: 0, lookahead, budget }
+        Oracle { future, firsts, first_touch, uses, cursor: 0, pressure: false, next_first: 0, lookahead, budget }
     }
 }
 
@@ -226,23 +240,42 @@ impl Policy for Oracle {
     fn on_fault(&mut self, fault: &Fault, view: &dyn View) -> Plan {
         // Where in the sequence the program is: the page's first touch if
         // that is still ahead, else its next touch from here on.
-        let position = match self.first_touch.get(&fault.page) {
-            Some(&first) if first >= self.cursor => Some(first),
-            _ => self.future.get(self.cursor..).and_then(|rest| rest.iter().position(|&page| page == fault.page)).map(|offset| self.cursor + offset),
-        };
+        let cursor = self.cursor;
+        let position = self.uses.get(&fault.page).and_then(|uses| uses.get(uses.partition_point(|&at| at < cursor))).copied();
         let Some(position) = position else { return Plan::none() };
+        let refault = self.first_touch.get(&fault.page).is_some_and(|&first| first < position);
+        self.pressure |= refault;
         self.cursor = position + 1;
+        let lookahead = if self.pressure { self.lookahead.min(Self::REFAULT_WINDOW) } else { self.lookahead };
         while self.firsts.get(self.next_first).is_some_and(|&(index, _)| index < self.cursor) {
             self.next_first += 1;
         }
-        let mut wanted = BTreeSet::new();
+        // (index of the touch, page): first touches ahead, then at a
+        // re-fault the evicted pages touched soon; the soonest `budget`.
+        let mut candidates: Vec<(usize, Page)> = Vec::new();
         for &(index, page) in &self.firsts[self.next_first..] {
-            if wanted.len() as u64 >= self.budget || index - self.cursor > self.lookahead {
+            if candidates.len() as u64 >= self.budget || index - self.cursor > lookahead {
                 break;
             }
             if !view.is_committed(page) {
-                wanted.insert(page);
+                candidates.push((index, page));
             }
+        }
+        if self.pressure {
+            let end = self.future.len().min(self.cursor.saturating_add(lookahead));
+            for (offset, &page) in self.future[self.cursor..end].iter().enumerate() {
+                if page != fault.page && !view.is_committed(page) {
+                    candidates.push((self.cursor + offset, page));
+                }
+            }
+            candidates.sort_unstable();
+        }
+        let mut wanted = BTreeSet::new();
+        for (_, page) in candidates {
+            if wanted.len() as u64 >= self.budget {
+                break;
+            }
+            wanted.insert(page);
         }
         let mut plan = Plan::none();
         for page in wanted {
@@ -266,9 +299,11 @@ pub fn apply(
     mut on_commit: impl FnMut(PartitionId, PageRange, u64),
 ) -> u64 {
     let mut committed = 0;
+    // Prefetching backs off while pages committed ahead are evicted unused.
+    let mut allowance = vass.prefetch_depth(space).unwrap_or(u64::MAX);
     for range in &plan.commit {
         let mut page = range.start;
-        while page < range.end {
+        while page < range.end && allowance > 0 {
             let piece = vass.lookup(space, page).and_then(|partition| {
                 let owned = partition.range_of(page)?;
                 Some((partition.id, PageRange::new(page, owned.end.min(range.end))))
@@ -277,6 +312,8 @@ pub fn apply(
                 page += 1;
                 continue;
             };
+            let piece = PageRange::new(piece.start, piece.end.min(piece.start.saturating_add(allowance)));
+            allowance -= piece.len();
             let pages = vass.commit(space, id, piece, table, frames).unwrap_or(0);
             on_commit(id, piece, pages);
             committed += pages;

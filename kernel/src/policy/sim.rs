@@ -5,10 +5,15 @@
 use super::{EngineView, Fault, Plan, Policy};
 use crate::vass::sim::{SimulatedFrames, SimulatedMmu};
 use crate::vass::{
-    Access, FaultOutcome, Page, PageRange, PageTable, PartitionId, PartitionKind, SpaceCounters, Vass, VassError, Window,
+    Access, Eviction, FaultOutcome, NextUse, Page, PageRange, PageTable, PartitionId, PartitionKind, SpaceCounters, SpaceId, Vass,
+    VassError, Window,
 };
 use abi::Rights;
 use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// The address space the simulation uses.
 const SPACE: u64 = 1;
@@ -57,19 +62,40 @@ impl Simulation {
         self.vass.set_time(now);
     }
 
+    /// Limits the process to `pages` committed pages (`None`: no limit),
+    /// with a swap device large enough for `slots` pages.
+    pub fn set_budget(&mut self, pages: Option<u64>, slots: u64) -> Result<(), VassError> {
+        self.frames.swap_slots = slots;
+        self.vass.set_swap_slots(slots)?;
+        self.vass.set_budget(SPACE, pages);
+        Ok(())
+    }
+
+    /// How the engine picks the pages to evict.
+    pub fn set_eviction(&mut self, eviction: Eviction) {
+        self.vass.set_eviction(eviction);
+    }
+
     /// The program touches `page` (a read, a write or an instruction
     /// fetch): a fault if it is not committed (the policy then plans), else
-    /// the accessed bit is set. Returns the fault's outcome, if there was
-    /// one.
+    /// the accessed bit (and for a write the dirty bit) is set. Returns the
+    /// fault's outcome, if there was one.
     pub fn access(&mut self, page: Page, access: Access) -> Option<FaultOutcome> {
         self.accesses += 1;
+        let mark = |mmu: &mut SimulatedMmu| {
+            if access == Access::Write {
+                mmu.write(SPACE, page);
+            } else {
+                mmu.touch(SPACE, page);
+            }
+        };
         if self.mmu.translate(SPACE, page).is_some() {
-            self.mmu.touch(SPACE, page);
+            mark(&mut self.mmu);
             return None;
         }
         let outcome = self.vass.fault(SPACE, page, access, &mut self.mmu, &mut self.frames);
-        self.mmu.touch(SPACE, page);
-        if outcome == FaultOutcome::Committed
+        mark(&mut self.mmu);
+        if matches!(outcome, FaultOutcome::Committed | FaultOutcome::SwappedIn)
             && let Some(partition) = self.vass.lookup(SPACE, page)
             && let Some(range) = partition.range_of(page)
         {
@@ -84,6 +110,13 @@ impl Simulation {
 
     fn apply(&mut self, plan: &Plan) -> u64 {
         super::apply(&mut self.vass, SPACE, plan, &mut self.mmu, &mut self.frames, |_, _, _| {})
+    }
+
+    /// Marks mapped `page` written (its contents exist nowhere else).
+    pub fn mark_written(&mut self, page: Page) {
+        if self.mmu.translate(SPACE, page).is_some() {
+            self.mmu.write(SPACE, page);
+        }
     }
 
     /// Accesses so far.
@@ -116,14 +149,61 @@ pub fn policy_for(name: &str, replay: &trace::Replay) -> Option<Box<dyn Policy>>
 /// `trace::REPLAY_BASE_PAGE`); returns the accesses made and the final
 /// counters (time advances one tick per 1024 accesses, for the footprint).
 pub fn replay(replay: &trace::Replay, policy: Box<dyn Policy>) -> Result<(u64, SpaceCounters), VassError> {
+    replay_under(replay, policy, Pressure::default())
+}
+
+/// Memory pressure for a replay.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pressure {
+    /// Most pages the process may have committed (`None`: no limit).
+    pub budget: Option<u64>,
+    /// Evict with Belady's optimal choice instead of CLOCK.
+    pub belady: bool,
+}
+
+/// Belady's oracle over a replay: when each page is next touched, from
+/// where the replay is.
+struct Future {
+    /// Each page's access indices, in order.
+    uses: BTreeMap<Page, Vec<usize>>,
+    /// The index of the access being made.
+    now: Arc<AtomicUsize>,
+}
+
+impl NextUse for Future {
+    fn next_use(&self, _space: SpaceId, page: Page) -> u64 {
+        let now = self.now.load(Ordering::Relaxed);
+        self.uses.get(&page).and_then(|uses| uses.get(uses.partition_point(|&at| at <= now))).map_or(u64::MAX, |&at| at as u64)
+    }
+}
+
+/// As [`replay`], under `pressure`. A page touched by the trace held data
+/// in the traced program, so each is marked written at its first touch:
+/// evicted, it goes to swap and comes back by a major fault (an unwritten
+/// page would be dropped and refilled with zeros, which the traced
+/// program's pages were not). The swap device holds every distinct page.
+pub fn replay_under(replay: &trace::Replay, policy: Box<dyn Policy>, pressure: Pressure) -> Result<(u64, SpaceCounters), VassError> {
     let pages: u64 = replay.regions.iter().map(|region| region.pages).sum();
     let mut simulation = Simulation::new(policy, pages + 1024);
+    let placed = replay.placed_pages(trace::REPLAY_BASE_PAGE);
+    let now = Arc::new(AtomicUsize::new(0));
+    if pressure.budget.is_some() {
+        simulation.set_budget(pressure.budget, pages)?;
+        if pressure.belady {
+            let mut uses: BTreeMap<Page, Vec<usize>> = BTreeMap::new();
+            for (index, &page) in placed.iter().enumerate() {
+                uses.entry(page).or_default().push(index);
+            }
+            simulation.set_eviction(Eviction::Farthest(Box::new(Future { uses, now: now.clone() })));
+        }
+    }
     for (region, start) in replay.regions.iter().zip(replay.layout(trace::REPLAY_BASE_PAGE)) {
         let kind = if region.code { PartitionKind::Code } else { PartitionKind::Data };
         simulation.create(region.pages, kind, Some(start))?;
     }
-    let placed = replay.placed_pages(trace::REPLAY_BASE_PAGE);
+    let mut seen = alloc::collections::BTreeSet::new();
     for (index, (&page, &(_, _, kind))) in placed.iter().zip(&replay.accesses).enumerate() {
+        now.store(index, Ordering::Relaxed);
         simulation.set_time(index as u64 / 1024);
         let access = match kind {
             trace::Kind::Fetch => Access::Execute,
@@ -131,6 +211,9 @@ pub fn replay(replay: &trace::Replay, policy: Box<dyn Policy>) -> Result<(u64, S
             trace::Kind::Store => Access::Write,
         };
         simulation.access(page, access);
+        if seen.insert(page) {
+            simulation.mark_written(page);
+        }
     }
     let accesses = simulation.accesses();
     Ok((accesses, simulation.finish()))

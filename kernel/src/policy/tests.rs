@@ -211,3 +211,31 @@ impl View for NothingCommitted {
 }
 
 
+
+/// A program looping `rounds` times over `pages` data pages, as a trace.
+fn looping(pages: u64, rounds: u64) -> trace::Replay {
+    let accesses: Vec<trace::Access> = (0..rounds)
+        .flat_map(|_| (0..pages).map(|page| trace::Access { page: 0x5_0000 + page, kind: trace::Kind::Load }))
+        .collect();
+    trace::Replay::from_accesses(&accesses).unwrap()
+}
+
+#[test]
+fn under_a_budget_pages_go_to_swap_and_come_back_by_major_faults() {
+    use super::sim::{Pressure, replay_under};
+    let replay = looping(64, 4);
+    let demand = |pressure| replay_under(&replay, by_name("demand").unwrap(), pressure).unwrap().1;
+    let free = demand(Pressure::default());
+    assert_eq!((free.faults_demand, free.faults_major, free.evictions), (64, 0, 0));
+    let clock = demand(Pressure { budget: Some(32), belady: false });
+    assert_eq!(clock.faults_demand, 64, "first touches");
+    assert_eq!(clock.faults_major, 3 * 64, "a loop larger than memory defeats CLOCK: every later touch misses");
+    assert_eq!(clock.swap_ins, clock.faults_major);
+    assert!(clock.peak_committed <= 32);
+    let belady = demand(Pressure { budget: Some(32), belady: true });
+    assert_eq!(belady.faults_demand, 64);
+    // The optimum for a loop of n pages in k frames: n − k misses a round.
+    assert_eq!(belady.faults_major, 3 * (64 - 32), "Belady keeps half the loop resident");
+    // Each page is written to swap once: it is never written again.
+    assert!(belady.swap_outs <= 64 && clock.swap_outs <= 64, "{} {}", belady.swap_outs, clock.swap_outs);
+}

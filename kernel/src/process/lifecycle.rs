@@ -617,7 +617,7 @@ pub fn handle_page_fault(address: u64, rip: u64, error: PageFaultErrorCode) -> b
     let partition = vass.lookup(pid, page).map(|partition| (partition.id, partition.range_of(page), partition.kind));
     history.record(Event::Fault { address, rip, partition: partition.map_or(0, |(id, _, _)| id), access, outcome });
     let mut checked = PageRange::new(page, page + 1);
-    if outcome == FaultOutcome::Committed
+    if matches!(outcome, FaultOutcome::Committed | FaultOutcome::SwappedIn)
         && let Some((id, Some(range), kind)) = partition
     {
         let fault = policy::Fault { partition: id, page, range, access, kind, time: vass.now() };
@@ -630,7 +630,7 @@ pub fn handle_page_fault(address: u64, rip: u64, error: PageFaultErrorCode) -> b
     }
     vass.add_fault_cycles(pid, cpu::rdtsc().wrapping_sub(started));
     check_in_debug(&vass, &tables, Scope::Pages { space: pid, range: checked });
-    matches!(outcome, FaultOutcome::Committed | FaultOutcome::AlreadyCommitted)
+    matches!(outcome, FaultOutcome::Committed | FaultOutcome::AlreadyCommitted | FaultOutcome::SwappedIn)
 }
 
 fn access_of(error: PageFaultErrorCode) -> Access {
@@ -662,7 +662,15 @@ pub fn kill_for_fault(report: &idt::ExceptionReport) -> ! {
                     .find(|partition| partition.kind == PartitionKind::Stack && partition.sealed)
                     .and_then(|partition| partition.ranges.first())
                     .map(|range| range.start * PAGE_SIZE);
-                (memory::classify_page_fault(cr2, access_of(error), present, granted, stack_bottom), cr2)
+                let page = cr2 / PAGE_SIZE;
+                let lost = vass.lookup(pid, page).is_some_and(|partition| partition.swapped.contains_key(&page));
+                let kind = if lost && !present {
+                    // The engine refused to commit a swapped-out page: it could not be read back.
+                    abi::FaultKind::SwapLost
+                } else {
+                    memory::classify_page_fault(cr2, access_of(error), present, granted, stack_bottom)
+                };
+                (kind, cr2)
             }
             (vector, _, _) => (memory::classify_exception(vector), report.rip),
         };
@@ -741,7 +749,7 @@ fn vass_error(error: VassError) -> Error {
         VassError::NotOwner | VassError::RightsEscalation | VassError::Sealed => Error::PermissionDenied,
         VassError::Overlap => Error::AddressInUse,
         VassError::BadRange | VassError::OutsideGrant => Error::InvalidArgument,
-        VassError::NoVirtualSpace | VassError::OutOfFrames | VassError::PageTable => Error::OutOfMemory,
+        VassError::NoVirtualSpace | VassError::OutOfFrames | VassError::PageTable | VassError::SwapFailed => Error::OutOfMemory,
     }
 }
 

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 use super::partition::*;
+use super::swap::{Backing, Slot, SlotAllocator, SwapEntry, SwapError};
 use abi::Rights;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
@@ -56,6 +57,9 @@ pub enum VassError {
     /// The partition was laid out by the loader (program image or stack):
     /// it cannot be destroyed, resized or extended by the program.
     Sealed,
+    /// A swapped-out page could not be read back (device error or a
+    /// checksum mismatch): its contents are lost.
+    SwapFailed,
 }
 
 /// The hardware page tables of every address space, as the engine sees them.
@@ -79,6 +83,10 @@ pub trait PageTable {
     fn unmap_huge(&mut self, space: SpaceId, page: Page) -> Option<Frame>;
     /// Changes the rights of the 2 MiB page at `page` and flushes it.
     fn protect_huge(&mut self, space: SpaceId, page: Page, rights: Rights) -> Result<(), VassError>;
+    /// Whether the processor set the dirty bit of mapped `page` (for a page
+    /// inside a 2 MiB page, the bit of the whole 2 MiB page): it was written
+    /// since it was mapped.
+    fn dirty(&self, space: SpaceId, page: Page) -> bool;
 }
 
 /// Where committed frames come from (zero-filled) and go back to.
@@ -99,6 +107,14 @@ pub trait FrameSource {
     fn holds_huge(&self, frame: Frame) -> bool;
     /// Copies the contents of frame `from` into frame `to`.
     fn copy(&mut self, from: Frame, to: Frame);
+    /// Slots on the swap device (0: there is none).
+    fn swap_slots(&self) -> u64;
+    /// Writes the contents of `frame` to swap slot `slot`; returns their
+    /// checksum ([`super::swap::checksum`]).
+    fn swap_out(&mut self, frame: Frame, slot: Slot) -> Result<u32, SwapError>;
+    /// Reads swap slot `slot` into `frame`, checking it against `checksum`
+    /// ([`SwapError::Corrupt`] if it differs).
+    fn swap_in(&mut self, slot: Slot, frame: Frame, checksum: u32) -> Result<(), SwapError>;
 }
 
 /// How much [`Vass::check`] examines.
@@ -145,6 +161,13 @@ pub enum FaultOutcome {
     RightsViolation,
     /// Memory is exhausted.
     OutOfFrames,
+    /// The page was swapped out and has been read back: retry (a major
+    /// fault).
+    SwappedIn,
+    /// The page was swapped out and could not be read back (device error
+    /// or checksum mismatch): its contents are lost; the slot is
+    /// quarantined.
+    SwapFailed,
 }
 
 /// A program's hint for a range of a partition (`partition_advise`).
@@ -173,6 +196,51 @@ pub struct Vass {
     next_id: PartitionId,
     now: Tick,
     huge_pages: bool,
+    /// The swap device's slots.
+    slots: SlotAllocator,
+    /// Most pages all spaces together may have committed (`None`: no limit).
+    global_budget: Option<u64>,
+    /// How eviction picks its victims.
+    eviction: Eviction,
+}
+
+/// Why a page is being committed, which decides what may be evicted for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Need {
+    /// A fault or the loader: any page may go.
+    Now,
+    /// Ahead of use, as part of `range`: only pages not in use may go.
+    Ahead(PageRange),
+}
+
+/// Says when a page will next be used (Belady's optimal eviction needs
+/// the future: only a simulation that replays a trace knows it).
+pub trait NextUse: Send {
+    /// When `page` of `space` is next touched (larger is later;
+    /// `u64::MAX`: never).
+    fn next_use(&self, space: SpaceId, page: Page) -> u64;
+}
+
+/// How the engine picks the page a space gives up when it must stay within
+/// a budget.
+pub enum Eviction {
+    /// Pages committed ahead and not touched yet go first (they enter as
+    /// the least recently used), then CLOCK over the accessed bits: a page
+    /// the processor marked since the hand last passed gets a second
+    /// chance (its bit is cleared), the first unmarked one goes.
+    Clock,
+    /// Belady's optimal: the page next used farthest in the future, as the
+    /// oracle says (the host simulator's limit; the kernel never knows).
+    Farthest(alloc::boxed::Box<dyn NextUse>),
+}
+
+impl core::fmt::Debug for Eviction {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Eviction::Clock => "Clock",
+            Eviction::Farthest(_) => "Farthest",
+        })
+    }
 }
 
 impl Default for Vass {
@@ -184,13 +252,57 @@ impl Default for Vass {
 impl Vass {
     /// An empty VASS.
     pub const fn new() -> Vass {
-        Vass { partitions: BTreeMap::new(), vasm: BTreeMap::new(), spaces: BTreeMap::new(), next_id: 1, now: 0, huge_pages: true }
+        Vass {
+            partitions: BTreeMap::new(),
+            vasm: BTreeMap::new(),
+            spaces: BTreeMap::new(),
+            next_id: 1,
+            now: 0,
+            huge_pages: true,
+            slots: SlotAllocator::empty(),
+            global_budget: None,
+            eviction: Eviction::Clock,
+        }
     }
 
     /// Whether fully committed 2 MiB-aligned blocks become 2 MiB pages (on
     /// by default). Turning it off leaves existing 2 MiB pages alone.
     pub fn set_huge_pages(&mut self, enabled: bool) {
         self.huge_pages = enabled;
+    }
+
+    /// Sizes the swap device (slots of one page). Slots in use stay valid;
+    /// a device smaller than what is in use is refused.
+    pub fn set_swap_slots(&mut self, slots: u64) -> Result<(), VassError> {
+        self.slots.resize(slots).map_err(|_| VassError::BadRange)
+    }
+
+    /// The swap device's slots: (in use, total, quarantined).
+    pub fn swap_usage(&self) -> (u64, u64, u64) {
+        (self.slots.used(), self.slots.total(), self.slots.quarantined())
+    }
+
+    /// Limits how many pages `space` may have committed at once (`None`:
+    /// no limit). Going over evicts (see [`Eviction`]); 2 MiB pages are
+    /// neither made nor kept under a budget.
+    pub fn set_budget(&mut self, space: SpaceId, budget: Option<u64>) {
+        self.space_mut(space).budget = budget;
+    }
+
+    /// The budget of `space`.
+    pub fn budget(&self, space: SpaceId) -> Option<u64> {
+        self.spaces.get(&space).and_then(|state| state.budget)
+    }
+
+    /// Limits how many pages all spaces together may have committed (`None`:
+    /// no limit). The space that needs a page over the limit gives one up.
+    pub fn set_global_budget(&mut self, budget: Option<u64>) {
+        self.global_budget = budget;
+    }
+
+    /// How victims are chosen from now on.
+    pub fn set_eviction(&mut self, eviction: Eviction) {
+        self.eviction = eviction;
     }
 
     /// Tells the VASS the time, for footprints and access frequencies
@@ -379,6 +491,8 @@ impl Vass {
                 huge: BTreeSet::new(),
                 fill: BTreeMap::new(),
                 untouched: BTreeSet::new(),
+                swapped: BTreeMap::new(),
+                backing: BTreeMap::new(),
                 hints: RangeMap::default(),
                 counters: PartitionCounters::default(),
                 recent_faults: Recent::default(),
@@ -486,6 +600,23 @@ impl Vass {
         }
         let Some(partition) = self.partitions.get_mut(&id) else { return };
         let space = partition.space;
+        // Swapped-out pages and swap copies of the range are dropped too.
+        let swapped: Vec<Page> = partition.swapped.range(range.start..range.end).map(|(&page, _)| page).collect();
+        let copies: Vec<Page> = partition.backing.range(range.start..range.end).map(|(&page, _)| page).collect();
+        for page in swapped {
+            if let Some(entry) = partition.swapped.remove(&page)
+                && !self.slots.is_quarantined(entry.slot)
+            {
+                self.slots.free(entry.slot);
+            }
+        }
+        for page in copies {
+            if let Some(Backing::Copy(entry)) = partition.backing.remove(&page)
+                && !self.slots.is_quarantined(entry.slot)
+            {
+                self.slots.free(entry.slot);
+            }
+        }
         let pages: Vec<Page> = partition.committed.range(range.start..range.end).map(|(&page, _)| page).collect();
         let (mut hits, mut waste, mut released) = (0, 0, 0);
         for page in pages {
@@ -566,6 +697,9 @@ impl Vass {
         let partition = self.partitions.get_mut(&id).ok_or(VassError::UnknownPartition)?;
         let space = partition.space;
         let rights = partition.rights_at(start);
+        // The 4 KiB entries start clean: if the 2 MiB page was written, which
+        // of its pages were is unknown, so all of them count as written.
+        let written = table.dirty(space, start);
         let base = table.unmap_huge(space, start).ok_or(VassError::PageTable)?;
         if let Err(error) = table.map(space, start, base, rights) {
             // The first 4 KiB mapping needs the new page table: nothing was
@@ -579,6 +713,15 @@ impl Vass {
         frames.split_huge(base);
         partition.huge.remove(&start);
         partition.counters.demotions += 1;
+        if written {
+            for page in start..start + HUGE_PAGES {
+                if let Some(Backing::Copy(entry)) = partition.backing.insert(page, Backing::Unique)
+                    && !self.slots.is_quarantined(entry.slot)
+                {
+                    self.slots.free(entry.slot);
+                }
+            }
+        }
         self.space_mut(space).counters.demotions += 1;
         Ok(())
     }
@@ -591,6 +734,7 @@ impl Vass {
         let Some(partition) = self.partitions.get(&id) else { return false };
         let space = partition.space;
         if !self.huge_pages
+            || self.budgeted(space)
             || partition.huge.contains(&start)
             || partition.fill.get(&start) != Some(&HUGE_PAGES)
             || !partition.huge_eligible(start)
@@ -641,7 +785,12 @@ impl Vass {
     /// Returns whether it did.
     fn commit_huge(&mut self, id: PartitionId, start: Page, table: &mut impl PageTable, frames: &mut impl FrameSource) -> bool {
         let Some(partition) = self.partitions.get(&id) else { return false };
-        if !self.huge_pages || partition.fill.contains_key(&start) || !partition.huge_eligible(start) {
+        if !self.huge_pages
+            || self.budgeted(partition.space)
+            || partition.fill.contains_key(&start)
+            || partition.swapped.range(start..start + HUGE_PAGES).next().is_some()
+            || !partition.huge_eligible(start)
+        {
             return false;
         }
         let (space, rights) = (partition.space, partition.rights_at(start));
@@ -833,6 +982,7 @@ impl Vass {
                     partition.counters.ahead_commits += HUGE_PAGES;
                 } else {
                     partition.counters.loaded += HUGE_PAGES;
+                    partition.backing.extend((page..page + HUGE_PAGES).map(|page| (page, Backing::Unique)));
                 }
                 let counters = &mut self.space_mut(space).counters;
                 if ahead {
@@ -849,7 +999,8 @@ impl Vass {
             let result = if self.partitions.get(&id).is_some_and(|p| p.committed.contains_key(&current)) {
                 Ok(false)
             } else {
-                self.commit_page(id, current, table, frames).map(|()| true)
+                let need = if ahead { Need::Ahead(range) } else { Need::Now };
+                self.commit_page(id, current, need, table, frames).map(|_| true)
             };
             // A block may be full once its last page in the range is in.
             if page.is_multiple_of(HUGE_PAGES) || page == range.end {
@@ -865,6 +1016,9 @@ impl Vass {
                     partition.counters.ahead_commits += 1;
                 } else {
                     partition.counters.loaded += 1;
+                    // The loader fills it through the kernel's mapping: the
+                    // page table's dirty bit will not say so.
+                    partition.backing.insert(page, Backing::Unique);
                 }
             }
             let counters = &mut self.space_mut(space).counters;
@@ -878,18 +1032,45 @@ impl Vass {
         Ok(committed)
     }
 
+    /// Commits `page` of partition `id`: a zero-filled frame, or the page's
+    /// contents read back from swap. Returns whether it was read back.
     fn commit_page(
         &mut self,
         id: PartitionId,
         page: Page,
+        need: Need,
         table: &mut impl PageTable,
         frames: &mut impl FrameSource,
-    ) -> Result<(), VassError> {
+    ) -> Result<bool, VassError> {
+        let space = self.partitions.get(&id).ok_or(VassError::UnknownPartition)?.space;
+        let swapped = self.partitions.get(&id).and_then(|partition| partition.swapped.get(&page).copied());
+        if let Some(entry) = swapped
+            && self.slots.is_quarantined(entry.slot)
+        {
+            // Read back once already and failed: the contents are gone.
+            return Err(VassError::SwapFailed);
+        }
+        self.make_room(space, need, table, frames)?;
+        let frame = self.allocate_frame(space, need, table, frames)?;
+        if let Some(entry) = swapped
+            && frames.swap_in(entry.slot, frame, entry.checksum).is_err()
+        {
+            // The entry stays, pointing at a quarantined slot, so every
+            // later touch of the page fails the same way.
+            frames.free(frame);
+            self.slots.quarantine(entry.slot);
+            self.space_mut(space).counters.swap_errors += 1;
+            return Err(VassError::SwapFailed);
+        }
         let partition = self.partitions.get_mut(&id).ok_or(VassError::UnknownPartition)?;
-        let frame = frames.allocate().ok_or(VassError::OutOfFrames)?;
-        if let Err(error) = table.map(partition.space, page, frame, partition.rights_at(page)) {
+        if let Err(error) = table.map(space, page, frame, partition.rights_at(page)) {
             frames.free(frame);
             return Err(error);
+        }
+        if let Some(entry) = swapped {
+            partition.swapped.remove(&page);
+            // The slot keeps a copy until the page is written.
+            partition.backing.insert(page, Backing::Copy(entry));
         }
         partition.committed.insert(page, frame);
         *partition.fill.entry(block_of(page)).or_default() += 1;
@@ -901,7 +1082,225 @@ impl Vass {
         state.account(now);
         state.counters.committed += 1;
         state.counters.peak_committed = state.counters.peak_committed.max(state.counters.committed);
-        Ok(())
+        if swapped.is_some() {
+            state.counters.swap_ins += 1;
+        }
+        Ok(swapped.is_some())
+    }
+
+    /// Whether `space` (or the whole system) is under a budget: then no
+    /// 2 MiB pages are made, so every page can be evicted on its own.
+    fn budgeted(&self, space: SpaceId) -> bool {
+        self.global_budget.is_some() || self.budget(space).is_some()
+    }
+
+    /// Evicts pages of `space` until one more page fits its budget and the
+    /// global budget. Fails with `OutOfFrames` when nothing can go.
+    fn make_room(&mut self, space: SpaceId, need: Need, table: &mut impl PageTable, frames: &mut impl FrameSource) -> Result<(), VassError> {
+        loop {
+            let committed = self.spaces.get(&space).map_or(0, |state| state.counters.committed);
+            let total: u64 = self.spaces.values().map(|state| state.counters.committed).sum();
+            let over = self.budget(space).is_some_and(|budget| committed >= budget)
+                || self.global_budget.is_some_and(|budget| total >= budget);
+            if !over {
+                return Ok(());
+            }
+            if !self.evict_one(space, need, table, frames) {
+                return Err(VassError::OutOfFrames);
+            }
+        }
+    }
+
+    /// A frame for `space`: when memory is exhausted, `space` gives up a
+    /// page (if it has one that can go) and the allocation is tried again.
+    fn allocate_frame(&mut self, space: SpaceId, need: Need, table: &mut impl PageTable, frames: &mut impl FrameSource) -> Result<Frame, VassError> {
+        loop {
+            if let Some(frame) = frames.allocate() {
+                return Ok(frame);
+            }
+            if !self.evict_one(space, need, table, frames) {
+                return Err(VassError::OutOfFrames);
+            }
+        }
+    }
+
+    /// The first committed 4 KiB page of `space` after `after` in (partition,
+    /// page) order, wrapping around once; pages inside 2 MiB pages are
+    /// skipped (they are not evicted).
+    fn next_resident(&self, space: SpaceId, after: Option<(PartitionId, Page)>) -> Option<(PartitionId, Page)> {
+        use core::ops::Bound::{Excluded, Unbounded};
+        let first = |partition: &Partition, from: core::ops::Bound<Page>| {
+            partition.committed.range((from, Unbounded)).map(|(&page, _)| page).find(|&page| !partition.huge.contains(&block_of(page)))
+        };
+        let (start_id, start_page) = after.unwrap_or((0, 0));
+        // The rest of the partition the hand is in, then later partitions,
+        // then from the beginning.
+        if let Some(partition) = self.partitions.get(&start_id).filter(|partition| partition.space == space)
+            && let Some(page) = first(partition, Excluded(start_page))
+        {
+            return Some((start_id, page));
+        }
+        let later = self.partitions.range((Excluded(start_id), Unbounded)).map(|(_, partition)| partition);
+        let earlier = self.partitions.range(..=start_id).map(|(_, partition)| partition);
+        later
+            .chain(earlier)
+            .filter(|partition| partition.space == space)
+            .find_map(|partition| first(partition, Unbounded).map(|page| (partition.id, page)))
+    }
+
+    /// Gives up one committed page of `space` (see [`Eviction`]). Returns
+    /// whether one went. For a page committed ahead ([`Need::Ahead`]) only
+    /// pages not in use go: prefetched pages not touched yet and pages
+    /// whose accessed bit is clear, never one of the range being committed,
+    /// and no accessed bit is cleared.
+    fn evict_one(&mut self, space: SpaceId, need: Need, table: &mut impl PageTable, frames: &mut impl FrameSource) -> bool {
+        let spared = |page: Page| matches!(need, Need::Ahead(range) if range.contains(page));
+        // Pages committed ahead that were never touched go first. Each
+        // look starts after the previous candidate, so a page that cannot
+        // go (or was touched) is looked at once.
+        let mut after: Option<(PartitionId, Page)> = None;
+        loop {
+            let next = self.partitions.range(after.map_or(0, |(id, _)| id)..).map(|(_, partition)| partition).filter(|p| p.space == space).find_map(
+                |partition| {
+                    let from = match after {
+                        Some((id, page)) if id == partition.id => core::ops::Bound::Excluded(page),
+                        _ => core::ops::Bound::Unbounded,
+                    };
+                    partition
+                        .untouched
+                        .range((from, core::ops::Bound::Unbounded))
+                        .find(|&&page| !partition.huge.contains(&block_of(page)) && !spared(page))
+                        .map(|&page| (partition.id, page))
+                },
+            );
+            let Some((id, page)) = next else { break };
+            after = Some((id, page));
+            if table.accessed(space, page, false) {
+                // Touched since: no longer a prefetch nobody used.
+                self.touch(id, page);
+                continue;
+            }
+            if self.evict_page(space, id, page, table, frames) {
+                return true;
+            }
+        }
+        let resident = self.spaces.get(&space).map_or(0, |state| state.counters.committed);
+        if let Need::Ahead(_) = need {
+            // One look at each page, from the hand, clearing nothing.
+            let mut position = self.spaces.get(&space).and_then(|state| state.hand);
+            for _ in 0..resident {
+                let Some((id, page)) = self.next_resident(space, position) else { return false };
+                position = Some((id, page));
+                if !spared(page) && !table.accessed(space, page, false) && self.evict_page(space, id, page, table, frames) {
+                    return true;
+                }
+            }
+            return false;
+        }
+        if let Eviction::Farthest(oracle) = &self.eviction {
+            let mut candidates: Vec<(u64, PartitionId, Page)> = Vec::new();
+            let mut position = None;
+            while let Some((id, page)) = self.next_resident(space, position) {
+                if candidates.first().is_some_and(|&(_, first_id, first_page)| (first_id, first_page) == (id, page)) {
+                    break;
+                }
+                candidates.push((oracle.next_use(space, page), id, page));
+                position = Some((id, page));
+            }
+            candidates.sort_by(|a, b| b.0.cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+            return candidates.into_iter().any(|(_, id, page)| self.evict_page(space, id, page, table, frames));
+        }
+        // CLOCK: at most two turns (the first may only clear bits).
+        let mut position = self.spaces.get(&space).and_then(|state| state.hand);
+        for _ in 0..2 * resident + 1 {
+            let Some((id, page)) = self.next_resident(space, position) else { return false };
+            position = Some((id, page));
+            if table.accessed(space, page, true) {
+                self.touch(id, page);
+                continue;
+            }
+            if self.evict_page(space, id, page, table, frames) {
+                self.space_mut(space).hand = position;
+                return true;
+            }
+        }
+        self.space_mut(space).hand = position;
+        false
+    }
+
+    /// Evicts committed 4 KiB `page` of partition `id`: written to swap if
+    /// its contents exist nowhere else, else just dropped (all zero, or
+    /// still on the device). Returns false, changing nothing, if it must be
+    /// written and the device is full or fails (the slot is quarantined).
+    fn evict_page(&mut self, space: SpaceId, id: PartitionId, page: Page, table: &mut impl PageTable, frames: &mut impl FrameSource) -> bool {
+        let Some(partition) = self.partitions.get(&id) else { return false };
+        let Some(&frame) = partition.committed.get(&page) else { return false };
+        if partition.huge.contains(&block_of(page)) {
+            return false;
+        }
+        let backing = partition.backing.get(&page).copied().unwrap_or(Backing::Zero);
+        let dirty = table.dirty(space, page);
+        let entry = match (backing, dirty) {
+            (Backing::Zero, false) => None,
+            (Backing::Copy(entry), false) => Some(entry),
+            (backing, _) => {
+                let slot = match backing {
+                    Backing::Copy(entry) => entry.slot,
+                    _ => match self.slots.allocate() {
+                        Ok(slot) => slot,
+                        Err(_) => return false,
+                    },
+                };
+                match frames.swap_out(frame, slot) {
+                    Ok(checksum) => {
+                        self.space_mut(space).counters.swap_outs += 1;
+                        Some(SwapEntry { slot, checksum })
+                    }
+                    Err(_) => {
+                        self.slots.quarantine(slot);
+                        self.space_mut(space).counters.swap_errors += 1;
+                        if let Some(partition) = self.partitions.get_mut(&id) {
+                            // A copy that was on the quarantined slot is gone.
+                            partition.backing.insert(page, Backing::Unique);
+                        }
+                        return false;
+                    }
+                }
+            }
+        };
+        let Some(partition) = self.partitions.get_mut(&id) else { return false };
+        if let Some(mapped) = table.unmap(space, page) {
+            debug_assert_eq!(mapped, frame);
+        }
+        frames.free(frame);
+        partition.committed.remove(&page);
+        partition.backing.remove(&page);
+        let block = block_of(page);
+        if let Some(fill) = partition.fill.get_mut(&block) {
+            *fill -= 1;
+            if *fill == 0 {
+                partition.fill.remove(&block);
+            }
+        }
+        if let Some(entry) = entry {
+            partition.swapped.insert(page, entry);
+        }
+        let untouched = partition.untouched.remove(&page);
+        partition.counters.evictions += 1;
+        if untouched {
+            partition.counters.waste += 1;
+        }
+        let now = self.now;
+        let state = self.space_mut(space);
+        state.account(now);
+        state.counters.committed -= 1;
+        state.counters.evictions += 1;
+        if untouched {
+            state.counters.waste += 1;
+            state.counters.evicted_untouched += 1;
+            state.prefetch_wasted();
+        }
+        true
     }
 
     /// Decommits the committed pages of `range` (the caller guarantees
@@ -1009,6 +1408,8 @@ impl Vass {
             FaultOutcome::NotInPartition => counters.faults_unmapped += 1,
             FaultOutcome::RightsViolation => counters.faults_violation += 1,
             FaultOutcome::OutOfFrames => counters.faults_oom += 1,
+            FaultOutcome::SwappedIn => counters.faults_major += 1,
+            FaultOutcome::SwapFailed => counters.faults_swap_failed += 1,
         }
     }
 
@@ -1030,8 +1431,8 @@ impl Vass {
             self.touch(id, page);
             return FaultOutcome::AlreadyCommitted;
         }
-        match self.commit_page(id, page, table, frames) {
-            Ok(()) => {
+        match self.commit_page(id, page, Need::Now, table, frames) {
+            Ok(false) => {
                 if let Some(partition) = self.partitions.get_mut(&id) {
                     partition.counters.demand_commits += 1;
                 }
@@ -1039,6 +1440,14 @@ impl Vass {
                 self.promote(id, block_of(page), table, frames);
                 FaultOutcome::Committed
             }
+            Ok(true) => {
+                if let Some(partition) = self.partitions.get_mut(&id) {
+                    partition.counters.major_faults += 1;
+                }
+                self.promote(id, block_of(page), table, frames);
+                FaultOutcome::SwappedIn
+            }
+            Err(VassError::SwapFailed) => FaultOutcome::SwapFailed,
             Err(_) => FaultOutcome::OutOfFrames,
         }
     }
@@ -1050,7 +1459,9 @@ impl Vass {
         {
             partition.counters.hits += 1;
             let space = partition.space;
-            self.space_mut(space).counters.hits += 1;
+            let state = self.space_mut(space);
+            state.counters.hits += 1;
+            state.prefetch_used(1);
         }
     }
 
@@ -1071,10 +1482,17 @@ impl Vass {
             partition.recent_accessed.record(now, seen.len() as u64);
             hits += seen.len() as u64;
         }
-        let counters = &mut self.space_mut(space).counters;
-        counters.hits += hits;
-        counters.sampled += sampled;
+        let state = self.space_mut(space);
+        state.counters.hits += hits;
+        state.counters.sampled += sampled;
+        state.prefetch_used(hits);
         sampled
+    }
+
+    /// Most pages a plan may commit ahead for `space` now (`None`: no
+    /// limit); see [`SpaceState::prefetch_depth`].
+    pub fn prefetch_depth(&self, space: SpaceId) -> Option<u64> {
+        self.spaces.get(&space).and_then(|state| state.prefetch_depth)
     }
 
     /// Reads and clears the accessed bit of every committed page of `space`
@@ -1166,8 +1584,29 @@ impl Vass {
         }
         let mut committed_per_space: BTreeMap<SpaceId, u64> = BTreeMap::new();
         let mut untouched_per_space: BTreeMap<SpaceId, u64> = BTreeMap::new();
+        // Every slot in use is held by exactly one swapped-out page or one
+        // resident page's copy; quarantined slots only by lost pages.
+        let mut slots_held: BTreeSet<Slot> = BTreeSet::new();
         for partition in self.partitions.values() {
             let id = partition.id;
+            for (&page, entry) in &partition.swapped {
+                if partition.committed.contains_key(&page) || !partition.contains(page) {
+                    return Err(format!("partition {id}: swapped page {page:#x} is committed or outside the partition"));
+                }
+                if !slots_held.insert(entry.slot) || !(self.slots.is_used(entry.slot) || self.slots.is_quarantined(entry.slot)) {
+                    return Err(format!("partition {id}: page {page:#x} holds slot {} twice or unallocated", entry.slot));
+                }
+            }
+            for (&page, backing) in &partition.backing {
+                if !partition.committed.contains_key(&page) {
+                    return Err(format!("partition {id}: backing recorded for uncommitted page {page:#x}"));
+                }
+                if let Backing::Copy(entry) = backing
+                    && (!slots_held.insert(entry.slot) || !self.slots.is_used(entry.slot))
+                {
+                    return Err(format!("partition {id}: page {page:#x}'s copy in slot {} is shared or unallocated", entry.slot));
+                }
+            }
             *committed_per_space.entry(partition.space).or_default() += partition.committed.len() as u64;
             *untouched_per_space.entry(partition.space).or_default() += partition.untouched.len() as u64;
             // The pages examined closely: all, all of one space, or one range.
@@ -1264,6 +1703,10 @@ impl Vass {
         }
         if let Some(space) = committed_per_space.keys().find(|space| !self.spaces.contains_key(space)) {
             return Err(format!("space {space} has partitions but no state"));
+        }
+        let live = slots_held.iter().filter(|&&slot| !self.slots.is_quarantined(slot)).count() as u64;
+        if live != self.slots.used() {
+            return Err(format!("{} swap slots in use, pages hold {live}", self.slots.used()));
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! The VASS core on the real machine: the page tables of a process's
 //! [`UserSpace`] and the kernel's frame allocator behind the engine's traits.
 
+use super::swap::{Slot, SwapError};
 use super::{Frame, FrameSource, Page, PageTable, SpaceId, VassError};
 use crate::mm::buddy::{FrameState, HUGE_2M_ORDER};
 use crate::mm::frame::{self, OwnedFrames, FRAME_SIZE};
@@ -59,6 +60,20 @@ impl FrameSource for KernelFrames {
         if let Err(error) = frame::free(frame, 0) {
             log::error!("vass: freeing frame {frame:?} failed: {error:?}");
         }
+    }
+
+    // No swap device is attached to the engine yet: zero slots, so only
+    // clean pages (all zero) can be evicted, and a write is refused.
+    fn swap_slots(&self) -> u64 {
+        0
+    }
+
+    fn swap_out(&mut self, _frame: Frame, _slot: Slot) -> Result<u32, SwapError> {
+        Err(SwapError::Full)
+    }
+
+    fn swap_in(&mut self, _slot: Slot, _frame: Frame, _checksum: u32) -> Result<(), SwapError> {
+        Err(SwapError::Io)
     }
 }
 
@@ -125,6 +140,13 @@ impl PageTable for SpaceTables<'_> {
         let page = hardware_page(page).filter(|_| space == self.id).ok_or(VassError::PageTable)?;
         let status = self.status_bits(page);
         self.space.set_page_flags(page, flags(rights) | status).map_err(|_| VassError::PageTable)
+    }
+
+    fn dirty(&self, space: SpaceId, page: Page) -> bool {
+        hardware_page(page)
+            .filter(|_| space == self.id)
+            .and_then(|page| self.space.translate(page.start_address()))
+            .is_some_and(|(_, flags)| flags.contains(PageTableFlags::DIRTY))
     }
 
     fn accessed(&mut self, space: SpaceId, page: Page, clear: bool) -> bool {

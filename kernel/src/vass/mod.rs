@@ -20,10 +20,13 @@ mod engine;
 #[allow(unsafe_code)]
 pub mod hardware;
 #[cfg(test)]
+mod swap_tests;
+#[cfg(test)]
 mod tests;
 
 mod partition;
 pub mod sim;
+pub mod swap;
 
 pub use engine::*;
 pub use partition::*;

@@ -232,6 +232,10 @@ pub struct PartitionCounters {
     pub promotions: u64,
     /// 2 MiB pages split back into 4 KiB pages.
     pub demotions: u64,
+    /// Pages evicted to make room (written to swap or dropped clean).
+    pub evictions: u64,
+    /// Faults that read a swapped-out page back.
+    pub major_faults: u64,
 }
 
 /// One partition: its entry in the partition table.
@@ -259,6 +263,10 @@ pub struct Partition {
     pub fill: BTreeMap<Page, u64>,
     /// Pages committed ahead of use and not seen touched yet.
     pub untouched: BTreeSet<Page>,
+    /// Pages swapped out: where each one is (not committed meanwhile).
+    pub swapped: BTreeMap<Page, super::swap::SwapEntry>,
+    /// How committed pages are backed, where not [`super::swap::Backing::Zero`].
+    pub backing: BTreeMap<Page, super::swap::Backing>,
     /// Access patterns the program declared.
     pub hints: RangeMap<Pattern>,
     /// Counters.
@@ -392,12 +400,30 @@ pub struct SpaceCounters {
     pub sample_scans: u64,
     /// Time-stamp-counter cycles spent in those scans.
     pub sample_cycles: u64,
+    /// Faults that read a swapped-out page back (major faults; they are
+    /// not in `faults_demand`).
+    pub faults_major: u64,
+    /// Faults on swapped-out pages that could not be read back.
+    pub faults_swap_failed: u64,
+    /// Pages evicted to stay within a budget.
+    pub evictions: u64,
+    /// Evicted pages written to swap (the others were clean: all zero, or
+    /// still on the device from their last swap-in).
+    pub swap_outs: u64,
+    /// Pages read back from swap (on a fault or committed ahead).
+    pub swap_ins: u64,
+    /// Pages committed ahead that were evicted before being touched.
+    pub evicted_untouched: u64,
+    /// Swap writes that failed (the page stayed resident) and reads that
+    /// failed (the page was lost); each quarantined its slot.
+    pub swap_errors: u64,
 }
 
 impl SpaceCounters {
     /// Every fault, whatever its outcome.
     pub fn faults(&self) -> u64 {
-        self.faults_demand + self.faults_spurious + self.faults_unmapped + self.faults_violation + self.faults_oom
+        self.faults_demand + self.faults_major + self.faults_spurious + self.faults_unmapped + self.faults_violation + self.faults_oom
+            + self.faults_swap_failed
     }
 }
 
@@ -412,9 +438,38 @@ pub struct SpaceState {
     pub born: Tick,
     /// The latest resource request.
     pub declared: Option<Declaration>,
+    /// Most pages the space may have committed at once (`None`: no limit).
+    pub budget: Option<u64>,
+    /// Where the eviction clock's hand stopped: the next page it looks at
+    /// is the first committed page after this one.
+    pub hand: Option<(PartitionId, Page)>,
+    /// Most pages one plan may commit ahead (`None`: no limit). Halved each
+    /// time a page committed ahead is evicted untouched, grown by one for
+    /// each one used: prefetching backs off when memory is too short to
+    /// keep what it brings in.
+    pub prefetch_depth: Option<u64>,
 }
 
 impl SpaceState {
+    /// The depth prefetching starts backing off from.
+    pub const PREFETCH_DEPTH_START: u64 = 64;
+    /// The depth it never goes below.
+    pub const PREFETCH_DEPTH_MIN: u64 = 1;
+
+    /// A page committed ahead was evicted before it was used.
+    pub fn prefetch_wasted(&mut self) {
+        let depth = self.prefetch_depth.unwrap_or(Self::PREFETCH_DEPTH_START);
+        self.prefetch_depth = Some((depth / 2).max(Self::PREFETCH_DEPTH_MIN));
+    }
+
+    /// `pages` committed ahead were used.
+    pub fn prefetch_used(&mut self, pages: u64) {
+        if let Some(depth) = self.prefetch_depth {
+            let grown = depth.saturating_add(pages);
+            self.prefetch_depth = (grown < Self::PREFETCH_DEPTH_START).then_some(grown);
+        }
+    }
+
     /// Adds the footprint up to `now`.
     pub fn account(&mut self, now: Tick) {
         let elapsed = now.saturating_sub(self.accounted_at);

@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+use super::swap::{Slot, SwapError, checksum};
 use super::*;
 use abi::Rights;
 use alloc::collections::{BTreeMap, BTreeSet};
@@ -19,6 +20,8 @@ pub struct SimulatedMmu {
     pub huge: BTreeMap<(SpaceId, Page), (Frame, Rights)>,
     /// Entries whose accessed bit is set (2 MiB pages by first page).
     pub accessed: BTreeSet<(SpaceId, Page)>,
+    /// Entries whose dirty bit is set (2 MiB pages by first page).
+    pub dirty: BTreeSet<(SpaceId, Page)>,
 }
 
 impl SimulatedMmu {
@@ -29,6 +32,17 @@ impl SimulatedMmu {
             self.accessed.insert((space, page));
         } else if self.huge.contains_key(&(space, block_of(page))) {
             self.accessed.insert((space, block_of(page)));
+        }
+    }
+
+    /// The program writes a mapped page: the processor sets the accessed
+    /// and dirty bits of its entry.
+    pub fn write(&mut self, space: SpaceId, page: Page) {
+        self.touch(space, page);
+        if self.entries.contains_key(&(space, page)) {
+            self.dirty.insert((space, page));
+        } else if self.huge.contains_key(&(space, block_of(page))) {
+            self.dirty.insert((space, block_of(page)));
         }
     }
 
@@ -43,11 +57,13 @@ impl PageTable for SimulatedMmu {
         if self.huge.contains_key(&(space, block_of(page))) || self.entries.insert((space, page), (frame, rights)).is_some() {
             return Err(VassError::PageTable);
         }
+        self.dirty.remove(&(space, page));
         Ok(())
     }
 
     fn unmap(&mut self, space: SpaceId, page: Page) -> Option<Frame> {
         self.accessed.remove(&(space, page));
+        self.dirty.remove(&(space, page));
         self.entries.remove(&(space, page)).map(|(frame, _)| frame)
     }
 
@@ -82,6 +98,7 @@ impl PageTable for SimulatedMmu {
 
     fn unmap_huge(&mut self, space: SpaceId, page: Page) -> Option<Frame> {
         self.accessed.remove(&(space, page));
+        self.dirty.remove(&(space, page));
         self.huge.remove(&(space, page)).map(|(frame, _)| frame)
     }
 
@@ -89,6 +106,11 @@ impl PageTable for SimulatedMmu {
         let entry = self.huge.get_mut(&(space, page)).ok_or(VassError::PageTable)?;
         entry.1 = rights;
         Ok(())
+    }
+
+    fn dirty(&self, space: SpaceId, page: Page) -> bool {
+        let key = if self.huge.contains_key(&(space, block_of(page))) { (space, block_of(page)) } else { (space, page) };
+        self.dirty.contains(&key)
     }
 }
 
@@ -108,6 +130,15 @@ pub struct SimulatedFrames {
     pub contents: BTreeMap<Frame, u64>,
     /// 4 KiB frames in use (a 2 MiB run counts 512).
     pub in_use: usize,
+    /// Slots of the simulated swap device.
+    pub swap_slots: u64,
+    /// Its contents: one word per slot written.
+    pub swap: BTreeMap<Slot, u64>,
+    /// Slots whose next read or write fails with an I/O error (fault
+    /// injection).
+    pub failing: BTreeSet<Slot>,
+    /// Slots reads or writes were asked of, in order (for tests).
+    pub swap_log: Vec<(bool, Slot)>,
 }
 
 impl SimulatedFrames {
@@ -129,6 +160,10 @@ impl SimulatedFrames {
             huge_allocated: BTreeSet::new(),
             contents: BTreeMap::new(),
             in_use: 0,
+            swap_slots: 0,
+            swap: BTreeMap::new(),
+            failing: BTreeSet::new(),
+            swap_log: Vec::new(),
         }
     }
 }
@@ -176,6 +211,37 @@ impl FrameSource for SimulatedFrames {
             Some(value) => self.contents.insert(to, value),
             None => self.contents.remove(&to),
         };
+    }
+
+    fn swap_slots(&self) -> u64 {
+        self.swap_slots
+    }
+
+    fn swap_out(&mut self, frame: Frame, slot: Slot) -> Result<u32, SwapError> {
+        self.swap_log.push((true, slot));
+        if slot >= self.swap_slots || self.failing.remove(&slot) {
+            return Err(SwapError::Io);
+        }
+        let value = self.contents.get(&frame).copied().unwrap_or(0);
+        self.swap.insert(slot, value);
+        Ok(checksum(&value.to_le_bytes()))
+    }
+
+    fn swap_in(&mut self, slot: Slot, frame: Frame, expected: u32) -> Result<(), SwapError> {
+        self.swap_log.push((false, slot));
+        if slot >= self.swap_slots || self.failing.remove(&slot) {
+            return Err(SwapError::Io);
+        }
+        let value = self.swap.get(&slot).copied().unwrap_or(0);
+        if checksum(&value.to_le_bytes()) != expected {
+            return Err(SwapError::Corrupt);
+        }
+        if value == 0 {
+            self.contents.remove(&frame);
+        } else {
+            self.contents.insert(frame, value);
+        }
+        Ok(())
     }
 }
 

@@ -165,8 +165,19 @@ fn running_out_of_frames_keeps_everything_consistent() {
     let mut frames = SimulatedFrames::new(3);
     let (id, range) = vass.create(1, 8, PartitionKind::Heap, RW, None, WINDOW).unwrap();
     assert_eq!(vass.commit(1, id, range, &mut mmu, &mut frames), Err(VassError::OutOfFrames));
+    assert_eq!(vass.partition(id).unwrap().committed.len(), 3, "a commit ahead never pushes out its own pages");
+    // A demand fault may: the prefetched, untouched pages go first (clean
+    // zero pages: dropped, nothing to write).
+    assert_eq!(vass.fault(1, range.end - 1, Access::Read, &mut mmu, &mut frames), FaultOutcome::Committed);
     assert_eq!(vass.partition(id).unwrap().committed.len(), 3);
-    assert_eq!(vass.fault(1, range.end - 1, Access::Read, &mut mmu, &mut frames), FaultOutcome::OutOfFrames);
+    assert_eq!(vass.space_counters(1).unwrap().evicted_untouched, 1);
+    vass.check_invariants(&mmu, &frames).unwrap();
+    // Pages that were written cannot go without a swap device.
+    for page in vass.partition(id).unwrap().committed.keys().copied().collect::<Vec<_>>() {
+        mmu.write(1, page);
+    }
+    assert_eq!(vass.fault(1, range.end - 2, Access::Read, &mut mmu, &mut frames), FaultOutcome::OutOfFrames);
+    assert_eq!(vass.space_counters(1).unwrap().swap_outs, 0);
     vass.check_invariants(&mmu, &frames).unwrap();
 }
 
@@ -646,6 +657,7 @@ proptest! {
                             prop_assert!(write && owner.is_some() && model.read_only.contains_key(&(space, page)));
                         }
                         FaultOutcome::OutOfFrames => prop_assert!(frames.free.is_empty()),
+                        FaultOutcome::SwappedIn | FaultOutcome::SwapFailed => prop_assert!(false, "nothing is swapped without a budget"),
                     }
                 }
                 Operation::Protect { pick, read_only } => {

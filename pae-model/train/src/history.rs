@@ -3,9 +3,10 @@
 //! process, from its `fault` rows.
 //!
 //! A fault row's detail is `ACCESS:OUTCOME`. Faults that committed a page
-//! (`committed`, `already-committed`) are memory the process used and
-//! become events; the others (`outside`, `violation`, `out-of-memory`) end
-//! the process or touch no partition and are skipped. A partition's kind
+//! (`committed`, `already-committed`, `swapped-in`) are memory the process
+//! used and become events; the others (`outside`, `violation`,
+//! `out-of-memory`, `swap-failed`) end the process or touch no partition
+//! and are skipped. A partition's kind
 //! comes from its `partition` rows (`create`, `add-range`, `resize`: the
 //! value column is the kind code); a history that lost those rows (a ring
 //! that overflowed) gives kind 1 (code) to a partition the process
@@ -143,8 +144,8 @@ fn parse_row(line: &str) -> std::result::Result<Row, String> {
         other => return Err(format!("unknown fault access `{other}`")),
     };
     let used = match outcome {
-        "committed" | "already-committed" => true,
-        "outside" | "violation" | "out-of-memory" => false,
+        "committed" | "already-committed" | "swapped-in" => true,
+        "outside" | "violation" | "out-of-memory" | "swap-failed" => false,
         other => return Err(format!("unknown fault outcome `{other}`")),
     };
     let partition = number("partition", fields[4])?;

@@ -658,11 +658,14 @@ pub enum FaultKind {
     OtherException = 9,
     /// A page the process may touch could not be committed: memory is exhausted.
     OutOfMemory = 10,
+    /// A page of the process was swapped out and could not be read back
+    /// (a device error or a checksum mismatch): its contents are lost.
+    SwapLost = 11,
 }
 
 impl FaultKind {
     /// Every kind, in code order.
-    pub const ALL: [FaultKind; 10] = [
+    pub const ALL: [FaultKind; 11] = [
         FaultKind::NullDereference,
         FaultKind::UnmappedAccess,
         FaultKind::WriteToReadOnly,
@@ -673,6 +676,7 @@ impl FaultKind {
         FaultKind::DivideError,
         FaultKind::OtherException,
         FaultKind::OutOfMemory,
+        FaultKind::SwapLost,
     ];
 
     /// The kind with code `code`.
@@ -693,6 +697,7 @@ impl FaultKind {
             FaultKind::DivideError => "divide-error",
             FaultKind::OtherException => "exception",
             FaultKind::OutOfMemory => "out-of-memory",
+            FaultKind::SwapLost => "swap-lost",
         }
     }
 }
