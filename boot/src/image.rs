@@ -159,9 +159,39 @@ pub fn create(kernel: &Path, ramdisk: &RamdiskContents, firmware: Firmware, out_
     Ok(DiskImage { path, firmware })
 }
 
+/// Bytes per swap-disk page.
+pub const SWAP_PAGE_BYTES: u64 = kernel::dev::SWAP_PAGE_SIZE as u64;
+
+/// Creates (or replaces) `path` as a raw swap-disk image of `pages` zero
+/// pages. The file is sparse: it takes no space until the guest writes.
+pub fn create_swap_image(path: &Path, pages: u64) -> Result<()> {
+    let bytes = pages.checked_mul(SWAP_PAGE_BYTES).context("swap image size overflows")?;
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    // Truncating first drops whatever an earlier run wrote.
+    let file = fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    file.set_len(bytes).with_context(|| format!("sizing {} to {bytes} bytes", path.display()))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn swap_images_are_zeroed_and_sized_in_pages() {
+        let dir = std::env::temp_dir().join(format!("boot-swap-image-{}", std::process::id()));
+        let path = dir.join("nested").join("swap.img");
+        create_swap_image(&path, 3).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().len(), 3 * 4096);
+        fs::write(&path, vec![0xffu8; 5 * 4096]).unwrap();
+        create_swap_image(&path, 2).unwrap();
+        let bytes = fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), 2 * 4096);
+        assert!(bytes.iter().all(|&byte| byte == 0), "an old image's contents survived");
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     fn read_back(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
         let mut archive = tar::Archive::new(bytes);

@@ -54,6 +54,9 @@ pub struct RunConfig {
     pub kvm: bool,
     /// Wait for a debugger on port 1234 before the first instruction.
     pub gdb: bool,
+    /// A raw image attached as a virtio block device (the kernel's swap
+    /// disk); see [`crate::image::create_swap_image`].
+    pub swap_image: Option<PathBuf>,
     /// Extra arguments appended verbatim.
     pub extra_args: Vec<String>,
 }
@@ -69,6 +72,7 @@ impl RunConfig {
             icount: false,
             kvm: false,
             gdb: false,
+            swap_image: None,
             extra_args: Vec::new(),
         }
     }
@@ -92,6 +96,12 @@ impl RunConfig {
             command.arg("-drive").arg(format!("if=pflash,format=raw,readonly=on,file={}", ovmf.display()));
         }
         command.arg("-drive").arg(format!("format=raw,file={}", self.image.display()));
+        if let Some(swap) = &self.swap_image {
+            // The firmwares list it after the boot disk, and a zero-filled
+            // disk holds nothing to boot anyway.
+            command.arg("-drive").arg(format!("if=none,id=swap,format=raw,file={}", swap.display()));
+            command.args(["-device", "virtio-blk-pci,drive=swap"]);
+        }
         if self.gdb {
             command.args(["-s", "-S"]);
         }
@@ -321,5 +331,16 @@ mod tests {
         assert!(args.contains(&"-no-reboot".to_owned()));
         assert!(args.iter().any(|a| a == "format=raw,file=/tmp/x.img"));
         assert!(!args.contains(&"-icount".to_owned()));
+        assert!(!args.iter().any(|a| a.contains("virtio-blk")), "no swap disk unless asked for");
+    }
+
+    #[test]
+    fn swap_image_becomes_a_virtio_block_device() {
+        let mut config = RunConfig::new(Path::new("/tmp/x.img"), Firmware::Bios);
+        config.swap_image = Some(PathBuf::from("/tmp/swap.img"));
+        let command = config.command().unwrap();
+        let args: Vec<_> = command.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert!(args.windows(2).any(|w| w == ["-drive", "if=none,id=swap,format=raw,file=/tmp/swap.img"]));
+        assert!(args.windows(2).any(|w| w == ["-device", "virtio-blk-pci,drive=swap"]));
     }
 }

@@ -6,7 +6,7 @@ use crate::config::{BootConfig, Inject, Mode, CMDLINE_PATH};
 use crate::mm::{frame, heap, layout, paging};
 use crate::ramdisk::Ramdisk;
 use crate::arch::syscall;
-use crate::{ktest, logger, process, sched, time};
+use crate::{dev, ktest, logger, process, sched, time};
 use bootloader_api::config::{BootloaderConfig, Mapping};
 use bootloader_api::BootInfo;
 use core::panic::PanicInfo;
@@ -95,6 +95,7 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
     start_timer(&features, config.timer_hz);
     cpu::enable_interrupts();
     log::info!("interrupts on: APIC id {} version {:#x}", apic::id(), apic::version());
+    dev::init();
 
     syscall::init();
     process::configure(config.huge_pages, config.memstat, config.policy);

@@ -14,6 +14,7 @@
 extern crate alloc;
 
 pub mod config;
+pub mod dev;
 pub mod exec;
 pub mod history;
 pub mod mm;

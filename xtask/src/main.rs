@@ -117,6 +117,12 @@ struct RunArgs {
     /// Deterministic execution (`-icount shift=0`).
     #[arg(long)]
     icount: bool,
+    /// Attach a zero-filled swap disk (virtio-blk, raw image
+    /// `target/images/<profile>/swap.img`, recreated each run) of SIZE: a
+    /// page count (`1024`) or bytes with a binary unit K, M or G (`64M` is
+    /// 16384 pages of 4 KiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_swap_size)]
+    swap_size: Option<u64>,
     /// Extra QEMU arguments, after `--`.
     #[arg(last = true)]
     qemu_args: Vec<String>,
@@ -145,6 +151,12 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
             let mut config = RunConfig::new(&image, args.image.firmware());
             config.timeout = Duration::from_secs(args.timeout);
             config.icount = args.icount;
+            if let Some(pages) = args.swap_size {
+                let swap = image.with_file_name("swap.img");
+                boot::image::create_swap_image(&swap, pages)?;
+                eprintln!("xtask: swap disk {} ({pages} pages)", swap.display());
+                config.swap_image = Some(swap);
+            }
             config.extra_args = args.qemu_args;
             let verdict = qemu::run_interactive(&config)?;
             eprintln!("xtask: kernel exited: {verdict:?}");
@@ -158,6 +170,37 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
         Command::OnnxConformance(args) => onnx::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),
+    }
+}
+
+/// Parses `--swap-size`: a number of 4 KiB pages, or a byte size with a
+/// binary unit (`K`/`KiB`, `M`/`MiB`, `G`/`GiB`) that is a whole number of
+/// pages. Returns pages; zero is refused.
+fn parse_swap_size(text: &str) -> Result<u64, String> {
+    const PAGE: u64 = boot::image::SWAP_PAGE_BYTES;
+    let text = text.trim();
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = number.parse().map_err(|_| format!("`{text}`: expected pages (1024) or a size (64M)"))?;
+    let pages = match unit {
+        "" => Some(number),
+        _ => {
+            let shift = match unit {
+                "K" | "k" | "KiB" => 10,
+                "M" | "m" | "MiB" => 20,
+                "G" | "g" | "GiB" => 30,
+                _ => return Err(format!("`{text}`: unknown unit `{unit}` (K, M or G)")),
+            };
+            let bytes = number.checked_mul(1 << shift).ok_or_else(|| format!("`{text}` is too large"))?;
+            if bytes % PAGE != 0 {
+                return Err(format!("`{text}` is not a whole number of {PAGE}-byte pages"));
+            }
+            Some(bytes / PAGE)
+        }
+    };
+    match pages {
+        Some(0) | None => Err(format!("`{text}`: a swap disk needs at least one page")),
+        Some(pages) => pages.checked_mul(PAGE).map(|_| pages).ok_or_else(|| format!("`{text}` is too large")),
     }
 }
 
@@ -177,4 +220,27 @@ fn gdb(args: &ImageArgs) -> Result<ExitCode> {
         bail!("QEMU ran for a day; stopped it");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_swap_size;
+
+    #[test]
+    fn swap_sizes_are_pages_or_binary_units() {
+        assert_eq!(parse_swap_size("1024"), Ok(1024));
+        assert_eq!(parse_swap_size("4M"), Ok(1024));
+        assert_eq!(parse_swap_size("4MiB"), Ok(1024));
+        assert_eq!(parse_swap_size("64m"), Ok(16384));
+        assert_eq!(parse_swap_size("8K"), Ok(2));
+        assert_eq!(parse_swap_size("1G"), Ok(262_144));
+        assert_eq!(parse_swap_size(" 1 "), Ok(1));
+    }
+
+    #[test]
+    fn bad_swap_sizes_are_refused() {
+        for text in ["", "0", "0M", "2K", "4X", "M", "-1", "4 M", "1.5M", "99999999999999999999", "18014398509481984G"] {
+            assert!(parse_swap_size(text).is_err(), "`{text}` was accepted");
+        }
+    }
 }

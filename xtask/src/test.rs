@@ -98,8 +98,17 @@ fn parse_cargo_result(line: &str) -> Option<Tally> {
 }
 
 /// Boots `kernel` with `cmdline` and the standard ramdisk under `firmware`
-/// and reads the closing tally of whatever ran (kernel tests or `init test`).
-fn boot_stage(name: String, kernel: &Path, programs: &[UserProgram], cmdline: &str, firmware: Firmware, args: &TestArgs) -> Stage {
+/// (with a fresh zero-filled swap disk of `swap_pages` pages, if given) and
+/// reads the closing tally of whatever ran (kernel tests or `init test`).
+fn boot_stage(
+    name: String,
+    kernel: &Path,
+    programs: &[UserProgram],
+    cmdline: &str,
+    firmware: Firmware,
+    swap_pages: Option<u64>,
+    args: &TestArgs,
+) -> Stage {
     let mut stage = Stage { name, tally: Tally::default(), broken: None };
     let out_dir = boot::target_dir().join("images").join("xtask-test").join(cmdline.replace([' ', '=', ','], "-"));
     let outcome = RamdiskContents::standard(cmdline, programs)
@@ -107,6 +116,11 @@ fn boot_stage(name: String, kernel: &Path, programs: &[UserProgram], cmdline: &s
         .and_then(|image| {
             let mut config = RunConfig::new(&image.path, firmware);
             config.timeout = Duration::from_secs(args.timeout);
+            if let Some(pages) = swap_pages {
+                let swap = out_dir.join(format!("swap-{}.img", firmware.name()));
+                boot::image::create_swap_image(&swap, pages)?;
+                config.swap_image = Some(swap);
+            }
             qemu::run(&config, true)
         });
     let outcome = match outcome {
@@ -147,12 +161,14 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
     };
     for firmware in Firmware::ALL {
         let name = format!("kernel tests ({})", firmware.name());
-        stages.push(boot_stage(name, &kernel, &programs, &kernel_cmdline, firmware, args));
+        // The swap-disk tests (`dev::swap_disk`) expect exactly this size.
+        let swap_pages = Some(kernel::dev::TEST_SWAP_PAGES);
+        stages.push(boot_stage(name, &kernel, &programs, &kernel_cmdline, firmware, swap_pages, args));
     }
     if !args.no_user {
         for firmware in Firmware::ALL {
             let name = format!("user tests ({})", firmware.name());
-            stages.push(boot_stage(name, &kernel, &programs, "mode=run init-args=test", firmware, args));
+            stages.push(boot_stage(name, &kernel, &programs, "mode=run init-args=test", firmware, None, args));
         }
     }
     if !args.no_integration {
