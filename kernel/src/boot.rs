@@ -100,6 +100,14 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
     syscall::init();
     process::configure(config.huge_pages, config.memstat, config.policy);
     process::configure_history(config.history, config.history_export);
+    if let Some(disk) = dev::swap_disk() {
+        process::attach_swap(disk.lock().slots());
+    }
+    if let Some(budget) = config.mem_budget {
+        let pages = budget.pages(crate::mm::frame::counts().free);
+        process::set_global_budget(pages);
+        log::info!("memory budget: {pages} pages for all processes");
+    }
     if let Some(ramdisk) = ramdisk {
         process::init(ramdisk);
     }

@@ -142,7 +142,38 @@ pub struct BootConfig<'a> {
     /// Whether every process's history is streamed to QEMU's debug console
     /// (`history-export=on`; `cargo xtask trace` reads it).
     pub history_export: bool,
+    /// The global memory budget (`mem-budget=PAGES` or `mem-budget=P%` of
+    /// the frames free at boot): over it, processes' pages are evicted to
+    /// swap. None by default.
+    pub mem_budget: Option<MemBudget>,
     warnings: [Option<ConfigWarning<'a>>; MAX_WARNINGS],
+}
+
+/// A memory budget as the command line gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemBudget {
+    /// A number of pages (at least `abi::MIN_MEMORY_BUDGET`).
+    Pages(u64),
+    /// A percentage (1..=100) of the frames free at boot.
+    Percent(u64),
+}
+
+impl MemBudget {
+    /// `PAGES` or `PERCENT%`.
+    pub fn parse(value: &str) -> Option<MemBudget> {
+        match value.strip_suffix('%') {
+            Some(percent) => percent.parse::<u64>().ok().filter(|p| (1..=100).contains(p)).map(MemBudget::Percent),
+            None => value.parse::<u64>().ok().filter(|&pages| pages >= abi::MIN_MEMORY_BUDGET).map(MemBudget::Pages),
+        }
+    }
+
+    /// The budget in pages when `free` frames are free.
+    pub fn pages(self, free: u64) -> u64 {
+        match self {
+            MemBudget::Pages(pages) => pages,
+            MemBudget::Percent(percent) => (free.saturating_mul(percent) / 100).max(abi::MIN_MEMORY_BUDGET),
+        }
+    }
 }
 
 /// Most events a process's history ring may keep.
@@ -169,6 +200,7 @@ impl Default for BootConfig<'_> {
             policy: "demand",
             history: 1024,
             history_export: false,
+            mem_budget: None,
             warnings: [None; MAX_WARNINGS],
         }
     }
@@ -206,6 +238,7 @@ impl<'a> BootConfig<'a> {
                 "policy" => crate::policy::NAMES.contains(&value).then(|| config.policy = value),
                 "history" => value.parse::<usize>().ok().filter(|&events| events <= MAX_HISTORY).map(|events| config.history = events),
                 "history-export" => parse_switch(value).map(|on| config.history_export = on),
+                "mem-budget" => MemBudget::parse(value).map(|budget| config.mem_budget = Some(budget)),
                 "sample" => value.parse::<u64>().ok().filter(|&ticks| ticks <= 1_000_000).map(|ticks| config.sample_ticks = ticks),
                 _ => {
                     config.warn(ConfigWarning::UnknownKey(key));
@@ -295,6 +328,15 @@ mod tests {
         assert_eq!(BootConfig::parse("policy=leap").policy, "leap");
         assert_eq!(BootConfig::parse("policy=psychic").policy, "demand");
         assert_eq!((BootConfig::default().history, BootConfig::default().history_export), (1024, false));
+        assert_eq!(BootConfig::default().mem_budget, None);
+        assert_eq!(BootConfig::parse("mem-budget=4096").mem_budget, Some(MemBudget::Pages(4096)));
+        assert_eq!(BootConfig::parse("mem-budget=25%").mem_budget, Some(MemBudget::Percent(25)));
+        for bad in ["mem-budget=0%", "mem-budget=101%", "mem-budget=3", "mem-budget=lots"] {
+            let config = BootConfig::parse(bad);
+            assert_eq!((config.mem_budget, config.warnings().count()), (None, 1), "{bad}");
+        }
+        assert_eq!(MemBudget::Percent(25).pages(1000), 250);
+        assert_eq!(MemBudget::Percent(1).pages(10), abi::MIN_MEMORY_BUDGET, "never below the minimum");
         let config = BootConfig::parse("history=65536 history-export=on");
         assert_eq!((config.history, config.history_export), (65536, true));
         let config = BootConfig::parse("history=2000000 history-export=yes");

@@ -72,6 +72,7 @@ pub fn dispatch(number: u64, arguments: [u64; 6]) -> Result<u64, Error> {
             copy_words_to_user(a0, &counters.to_words())?;
             Ok(0)
         }
+        Syscall::MemoryBudget => process::memory_budget(a0),
     }
 }
 
@@ -176,6 +177,7 @@ fn system_info(address: u64) -> Result<u64, Error> {
     let scheduler = sched::stats();
     let frames = crate::mm::frame::counts();
     let processes = process::stats();
+    let (swap_used, swap_slots, swap_quarantined) = process::swap_usage();
     let info = abi::SystemInfo {
         free_frames: frames.free,
         user_frames: frames.user,
@@ -185,6 +187,9 @@ fn system_info(address: u64) -> Result<u64, Error> {
         spawned: processes.spawned,
         context_switches: scheduler.switches,
         tasks: scheduler.tasks as u64,
+        swap_slots,
+        swap_used,
+        swap_quarantined,
     };
     copy_words_to_user(address, &info.to_words())?;
     Ok(0)

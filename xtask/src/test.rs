@@ -168,7 +168,9 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
     if !args.no_user {
         for firmware in Firmware::ALL {
             let name = format!("user tests ({})", firmware.name());
-            stages.push(boot_stage(name, &kernel, &programs, "mode=run init-args=test", firmware, None, args));
+            // `test-swap` pages processes out to it.
+            let swap_pages = Some(kernel::dev::TEST_SWAP_PAGES);
+            stages.push(boot_stage(name, &kernel, &programs, "mode=run init-args=test", firmware, swap_pages, args));
         }
     }
     if !args.no_integration {

@@ -511,6 +511,7 @@ pub fn exit_current(reason: ExitReason) -> ! {
         let partitions = vass.partitions_of(pid).count() as u64;
         let born = vass.space_born(pid).unwrap_or(0);
         let declared = vass.declaration(pid).cloned();
+        let budget = vass.budget(pid).unwrap_or(0);
         let counters = vass.destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames);
         let now = vass.now();
         drop(vass);
@@ -518,6 +519,7 @@ pub fn exit_current(reason: ExitReason) -> ! {
             let mut line = format!("memstat name={name} policy={policy_name}");
             let mut summary = memory_counters(pid, partitions, now.saturating_sub(born), &counters, 0, declared.as_ref());
             summary.run_cycles = run_cycles;
+            summary.budget = budget;
             summary.history_events = history.written();
             summary.history_lost = history.lost();
             for (field, value) in summary.fields() {
@@ -1117,7 +1119,47 @@ fn memory_counters(
         declared_dependencies: declared.map_or(0, |d| (d.programs.len() + d.partitions.len()) as u64),
         history_events: 0,
         history_lost: 0,
+        budget: 0,
+        faults_major: counters.faults_major,
+        faults_swap_failed: counters.faults_swap_failed,
+        evictions: counters.evictions,
+        swap_outs: counters.swap_outs,
+        swap_ins: counters.swap_ins,
+        evicted_untouched: counters.evicted_untouched,
+        swap_errors: counters.swap_errors,
+        swapped: 0,
     }
+}
+
+/// Gives the commit engine a swap device of `slots` pages (at boot, once
+/// the disk is found).
+pub fn attach_swap(slots: u64) {
+    if VASS.lock().set_swap_slots(slots).is_err() {
+        log::error!("swap: a device of {slots} pages is smaller than what is in use");
+    }
+}
+
+/// Limits the pages all processes together may have committed.
+pub fn set_global_budget(pages: u64) {
+    VASS.lock().set_global_budget(Some(pages));
+}
+
+/// The swap device's slots: (in use, total, quarantined).
+pub fn swap_usage() -> (u64, u64, u64) {
+    VASS.lock().swap_usage()
+}
+
+/// Sets the running process's memory budget (`pages`, 0: none); returns the
+/// previous one (0: none).
+pub fn memory_budget(pages: u64) -> Result<u64, Error> {
+    if pages != 0 && pages < abi::MIN_MEMORY_BUDGET {
+        return Err(Error::InvalidArgument);
+    }
+    let pid = current_pid().ok_or(Error::InvalidArgument)?;
+    let mut vass = VASS.lock();
+    let previous = vass.budget(pid).unwrap_or(0);
+    vass.set_budget(pid, (pages != 0).then_some(pages));
+    Ok(previous)
 }
 
 /// The running process's memory counters (after sampling accessed bits).
@@ -1134,7 +1176,10 @@ pub fn own_memory_counters() -> Result<abi::MemoryCounters, Error> {
         let partitions = vass.partitions_of(pid).count() as u64;
         let untouched = vass.partitions_of(pid).map(|p| p.untouched.len() as u64).sum();
         let age = vass.now().saturating_sub(vass.space_born(pid).unwrap_or(0));
-        Ok(memory_counters(pid, partitions, age, &counters, untouched, vass.declaration(pid)))
+        let mut summary = memory_counters(pid, partitions, age, &counters, untouched, vass.declaration(pid));
+        summary.budget = vass.budget(pid).unwrap_or(0);
+        summary.swapped = vass.partitions_of(pid).map(|p| p.swapped.len() as u64).sum();
+        Ok(summary)
     })?;
     counters.run_cycles = cpu::rdtsc().wrapping_sub(started);
     counters.history_events = history_events;

@@ -1244,6 +1244,10 @@ impl Vass {
             (Backing::Zero, false) => None,
             (Backing::Copy(entry), false) => Some(entry),
             (backing, _) => {
+                if self.slots.total() < frames.swap_slots() {
+                    // A device attached since: use all of it.
+                    let _ = self.slots.resize(frames.swap_slots());
+                }
                 let slot = match backing {
                     Backing::Copy(entry) => entry.slot,
                     _ => match self.slots.allocate() {

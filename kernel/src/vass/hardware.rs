@@ -1,7 +1,7 @@
 //! The VASS core on the real machine: the page tables of a process's
 //! [`UserSpace`] and the kernel's frame allocator behind the engine's traits.
 
-use super::swap::{Slot, SwapError};
+use super::swap::{self, Slot, SwapError};
 use super::{Frame, FrameSource, Page, PageTable, SpaceId, VassError};
 use crate::mm::buddy::{FrameState, HUGE_2M_ORDER};
 use crate::mm::frame::{self, OwnedFrames, FRAME_SIZE};
@@ -62,19 +62,56 @@ impl FrameSource for KernelFrames {
         }
     }
 
-    // No swap device is attached to the engine yet: zero slots, so only
-    // clean pages (all zero) can be evicted, and a write is refused.
+    // The swap device is the virtio disk `dev::swap_disk` found at boot
+    // (none: zero slots, so only pages that are all zero can be evicted).
+    // I/O is synchronous: the faulting process waits while the disk is
+    // polled (see `dev::swap_disk` for the cost).
     fn swap_slots(&self) -> u64 {
-        0
+        crate::dev::swap_disk().map_or(0, |disk| disk.lock().slots())
     }
 
-    fn swap_out(&mut self, _frame: Frame, _slot: Slot) -> Result<u32, SwapError> {
-        Err(SwapError::Full)
+    fn swap_out(&mut self, frame: Frame, slot: Slot) -> Result<u32, SwapError> {
+        let disk = crate::dev::swap_disk().ok_or(SwapError::Full)?;
+        let page = frame_bytes(frame);
+        let checksum = swap::checksum(page);
+        disk.lock().write_page(slot, page).map_err(|error| {
+            log::warn!("swap: writing slot {slot}: {error}");
+            SwapError::Io
+        })?;
+        Ok(checksum)
     }
 
-    fn swap_in(&mut self, _slot: Slot, _frame: Frame, _checksum: u32) -> Result<(), SwapError> {
-        Err(SwapError::Io)
+    fn swap_in(&mut self, slot: Slot, frame: Frame, checksum: u32) -> Result<(), SwapError> {
+        let disk = crate::dev::swap_disk().ok_or(SwapError::Io)?;
+        let page = frame_bytes_mut(frame);
+        disk.lock().read_page(slot, page).map_err(|error| {
+            log::warn!("swap: reading slot {slot}: {error}");
+            SwapError::Io
+        })?;
+        let found = swap::checksum(page);
+        if found != checksum {
+            log::warn!("swap: slot {slot} read back with checksum {found:#010x}, written with {checksum:#010x}");
+            return Err(SwapError::Corrupt);
+        }
+        Ok(())
     }
+}
+
+/// The contents of user frame `frame`, through the physical-memory map.
+fn frame_bytes(frame: Frame) -> &'static [u8; FRAME_SIZE as usize] {
+    let address = frame::phys_to_virt(PhysAddr::new(frame * FRAME_SIZE)).as_ptr::<[u8; FRAME_SIZE as usize]>();
+    // SAFETY: the engine passes a frame it holds (committed to a page it is
+    // evicting): FRAME_SIZE bytes of RAM mapped by the physical-memory map,
+    // not freed while the reference lives (it lives only for the write).
+    unsafe { &*address }
+}
+
+/// The contents of user frame `frame`, writable.
+fn frame_bytes_mut(frame: Frame) -> &'static mut [u8; FRAME_SIZE as usize] {
+    let address = frame::phys_to_virt(PhysAddr::new(frame * FRAME_SIZE)).as_mut_ptr::<[u8; FRAME_SIZE as usize]>();
+    // SAFETY: the engine passes a frame it just allocated and has not mapped
+    // anywhere yet: nothing else reads or writes it while it is filled.
+    unsafe { &mut *address }
 }
 
 /// The page tables of one address space.

@@ -85,11 +85,20 @@ pub enum Syscall {
     /// caller's faults from now on (a fresh one). `Oracle` reads the future
     /// from the replay file at `path` in the ramdisk; the others take no path.
     PolicySet = 22,
+    /// `memory_budget(pages) -> previous`: the most pages the caller may
+    /// have committed at once from now on (0: no limit beyond the
+    /// system's); over it, its pages are evicted to swap. At least
+    /// [`MIN_MEMORY_BUDGET`] pages. Returns the previous budget (0: none).
+    MemoryBudget = 23,
 }
+
+/// The smallest per-process memory budget, in pages: a system call may
+/// need its code, stack and two buffer pages present at once.
+pub const MIN_MEMORY_BUDGET: u64 = 8;
 
 impl Syscall {
     /// Every system call, in number order.
-    pub const ALL: [Syscall; 23] = [
+    pub const ALL: [Syscall; 24] = [
         Syscall::Exit,
         Syscall::Spawn,
         Syscall::Wait,
@@ -113,6 +122,7 @@ impl Syscall {
         Syscall::ResourceRequest,
         Syscall::MemoryCounters,
         Syscall::PolicySet,
+        Syscall::MemoryBudget,
     ];
 
     /// The call with number `number`, if any.
@@ -146,6 +156,7 @@ impl Syscall {
             Syscall::ResourceRequest => "resource_request",
             Syscall::MemoryCounters => "memory_counters",
             Syscall::PolicySet => "policy_set",
+            Syscall::MemoryBudget => "memory_budget",
         }
     }
 }
@@ -336,6 +347,12 @@ words! {
         pub context_switches,
         /// Live tasks (kernel tasks and processes).
         pub tasks,
+        /// Pages the swap device holds (0: no swap device).
+        pub swap_slots,
+        /// Swap slots in use.
+        pub swap_used,
+        /// Swap slots taken out of service after an error.
+        pub swap_quarantined,
     }
 }
 
@@ -546,6 +563,24 @@ words! {
         pub history_events,
         /// History events overwritten before they were exported.
         pub history_lost,
+        /// Its memory budget in pages (0: none).
+        pub budget,
+        /// Faults that read a swapped-out page back (major faults).
+        pub faults_major,
+        /// Faults on swapped-out pages that could not be read back.
+        pub faults_swap_failed,
+        /// Pages evicted to stay within a budget.
+        pub evictions,
+        /// Evicted pages written to swap.
+        pub swap_outs,
+        /// Pages read back from swap.
+        pub swap_ins,
+        /// Pages committed ahead and evicted before being touched.
+        pub evicted_untouched,
+        /// Swap reads or writes that failed.
+        pub swap_errors,
+        /// Its pages on swap now.
+        pub swapped,
     }
 }
 
@@ -834,8 +869,8 @@ mod tests {
     #[test]
     fn system_info_is_exactly_its_words() {
         assert_eq!(size_of::<SystemInfo>(), SystemInfo::WORDS * 8);
-        let info = SystemInfo { free_frames: 1, tasks: 8, ..SystemInfo::default() };
-        assert_eq!(info.to_words(), [1, 0, 0, 0, 0, 0, 0, 8]);
+        let info = SystemInfo { free_frames: 1, tasks: 8, swap_quarantined: 3, ..SystemInfo::default() };
+        assert_eq!(info.to_words(), [1, 0, 0, 0, 0, 0, 0, 8, 0, 0, 3]);
     }
 
     #[test]
@@ -863,10 +898,10 @@ mod tests {
 
     #[test]
     fn word_structures_round_trip_with_their_names() {
-        let counters = MemoryCounters { pid: 7, history_lost: 9, ..MemoryCounters::default() };
+        let counters = MemoryCounters { pid: 7, swapped: 9, ..MemoryCounters::default() };
         assert_eq!(MemoryCounters::from_words(counters.to_words()), counters);
         assert_eq!(counters.fields().next(), Some(("pid", 7)));
-        assert_eq!(counters.fields().last(), Some(("history_lost", 9)));
+        assert_eq!(counters.fields().last(), Some(("swapped", 9)));
         for (i, a) in MemoryCounters::FIELDS.iter().enumerate() {
             assert!(!MemoryCounters::FIELDS[i + 1..].contains(a), "{a} twice");
         }

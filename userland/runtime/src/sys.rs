@@ -215,6 +215,12 @@ pub fn memory_counters() -> abi::MemoryCounters {
     counters
 }
 
+/// Limits how many pages this process may have committed at once (0: no
+/// limit); over it, its pages go to swap. Returns the previous budget.
+pub fn memory_budget(pages: u64) -> Result<u64, Error> {
+    call(Syscall::MemoryBudget, [pages, 0, 0, 0, 0, 0])
+}
+
 /// Chooses the commit policy for the rest of this process's life; returns
 /// the one it replaces.
 pub fn policy_set(policy: abi::CommitPolicy) -> Result<abi::CommitPolicy, Error> {

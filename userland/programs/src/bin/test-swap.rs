@@ -1,0 +1,48 @@
+//! Swap and memory budgets from user space: a process writing four times
+//! its budget gets every byte back; a process that needs a frame when the
+//! swap device is full is killed for it alone; budgets are checked.
+
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use abi::{Error, ExitReason, FaultKind};
+use alloc::string::ToString;
+use runtime::{check, check_eq, sys};
+
+/// The budget the pattern runs use, in pages.
+const BUDGET: u64 = 32;
+
+runtime::tests! {
+    fn every_byte_of_four_times_the_budget_comes_back() {
+        let info = sys::system_info();
+        check!(info.swap_slots >= 4 * BUDGET, "a swap device of at least {} pages (has {})", 4 * BUDGET, info.swap_slots);
+        let pages = (4 * BUDGET).to_string();
+        let budget = BUDGET.to_string();
+        check_eq!(sys::run("bin/swap-pattern", &[&pages, &budget]), Ok(ExitReason::Exited(0)), "no byte differs");
+        check_eq!(sys::system_info().swap_used, info.swap_used, "its slots came back when it ended");
+    }
+
+    fn a_full_swap_device_kills_only_the_process_that_needs_a_frame() {
+        let info = sys::system_info();
+        let free = info.swap_slots - info.swap_used - info.swap_quarantined;
+        // More than the budget plus every free slot: some page has nowhere to go.
+        let pages = (BUDGET + free + 8).to_string();
+        let budget = BUDGET.to_string();
+        let reason = sys::run("bin/swap-pattern", &[&pages, &budget]);
+        check!(matches!(reason, Ok(ExitReason::Faulted { kind: FaultKind::OutOfMemory, .. })), "got {reason:?}");
+        check_eq!(sys::system_info().swap_used, info.swap_used, "its slots came back");
+        // The system goes on: the same run within the device's size works.
+        let pages = (2 * BUDGET).to_string();
+        check_eq!(sys::run("bin/swap-pattern", &[&pages, &budget]), Ok(ExitReason::Exited(0)));
+    }
+
+    fn budgets_are_checked_and_report_the_previous_one() {
+        check_eq!(sys::memory_budget(abi::MIN_MEMORY_BUDGET - 1), Err(Error::InvalidArgument));
+        check_eq!(sys::memory_budget(4096), Ok(0));
+        check_eq!(sys::memory_counters().budget, 4096);
+        check_eq!(sys::memory_budget(0), Ok(4096));
+        check_eq!(sys::memory_counters().budget, 0);
+    }
+}
