@@ -103,6 +103,7 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
     if let Some(disk) = dev::swap_disk() {
         process::attach_swap(disk.lock().slots());
     }
+    process::allow_swap_debug(config.swap_debug);
     if let Some(budget) = config.mem_budget {
         let pages = budget.pages(crate::mm::frame::counts().free);
         process::set_global_budget(pages);

@@ -146,6 +146,9 @@ pub struct BootConfig<'a> {
     /// the frames free at boot): over it, processes' pages are evicted to
     /// swap. None by default.
     pub mem_budget: Option<MemBudget>,
+    /// Whether processes may inject swap faults with `swap_debug`
+    /// (`swap-debug=on`; off by default).
+    pub swap_debug: bool,
     warnings: [Option<ConfigWarning<'a>>; MAX_WARNINGS],
 }
 
@@ -201,6 +204,7 @@ impl Default for BootConfig<'_> {
             history: 1024,
             history_export: false,
             mem_budget: None,
+            swap_debug: false,
             warnings: [None; MAX_WARNINGS],
         }
     }
@@ -239,6 +243,7 @@ impl<'a> BootConfig<'a> {
                 "history" => value.parse::<usize>().ok().filter(|&events| events <= MAX_HISTORY).map(|events| config.history = events),
                 "history-export" => parse_switch(value).map(|on| config.history_export = on),
                 "mem-budget" => MemBudget::parse(value).map(|budget| config.mem_budget = Some(budget)),
+                "swap-debug" => parse_switch(value).map(|on| config.swap_debug = on),
                 "sample" => value.parse::<u64>().ok().filter(|&ticks| ticks <= 1_000_000).map(|ticks| config.sample_ticks = ticks),
                 _ => {
                     config.warn(ConfigWarning::UnknownKey(key));
@@ -329,6 +334,7 @@ mod tests {
         assert_eq!(BootConfig::parse("policy=psychic").policy, "demand");
         assert_eq!((BootConfig::default().history, BootConfig::default().history_export), (1024, false));
         assert_eq!(BootConfig::default().mem_budget, None);
+        assert!(!BootConfig::default().swap_debug && BootConfig::parse("swap-debug=on").swap_debug);
         assert_eq!(BootConfig::parse("mem-budget=4096").mem_budget, Some(MemBudget::Pages(4096)));
         assert_eq!(BootConfig::parse("mem-budget=25%").mem_budget, Some(MemBudget::Percent(25)));
         for bad in ["mem-budget=0%", "mem-budget=101%", "mem-budget=3", "mem-budget=lots"] {

@@ -73,6 +73,7 @@ pub fn dispatch(number: u64, arguments: [u64; 6]) -> Result<u64, Error> {
             Ok(0)
         }
         Syscall::MemoryBudget => process::memory_budget(a0),
+        Syscall::SwapDebug => process::swap_debug(a0, a1),
     }
 }
 

@@ -170,7 +170,8 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
             let name = format!("user tests ({})", firmware.name());
             // `test-swap` pages processes out to it.
             let swap_pages = Some(kernel::dev::TEST_SWAP_PAGES);
-            stages.push(boot_stage(name, &kernel, &programs, "mode=run init-args=test", firmware, swap_pages, args));
+            // `swap-debug=on`: `test-swap` injects swap faults into its helpers.
+            stages.push(boot_stage(name, &kernel, &programs, "mode=run init-args=test swap-debug=on", firmware, swap_pages, args));
         }
     }
     if !args.no_integration {

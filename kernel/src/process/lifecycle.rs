@@ -91,6 +91,8 @@ const HEAP_WINDOW: Window = Window { start: layout::USER_HEAP.start / PAGE_SIZE,
 
 /// Whether a `memstat` line is logged when a process ends.
 static MEMSTAT: AtomicBool = AtomicBool::new(true);
+/// Whether `swap_debug` may inject swap faults (`swap-debug=on`).
+static SWAP_DEBUG: AtomicBool = AtomicBool::new(false);
 
 /// The commit policy new processes start with (an index into `policy::NAMES`).
 static DEFAULT_POLICY: AtomicUsize = AtomicUsize::new(0);
@@ -1139,6 +1141,42 @@ pub fn attach_swap(slots: u64) {
     }
 }
 
+/// Allows the `swap_debug` system call (for the swap tests).
+pub fn allow_swap_debug(on: bool) {
+    SWAP_DEBUG.store(on, Ordering::Relaxed);
+    if on {
+        log::warn!("swap-debug on: processes may corrupt their own swapped pages");
+    }
+}
+
+/// `swap_debug(op, address)`: see `abi::Syscall::SwapDebug`.
+pub fn swap_debug(op: u64, address: u64) -> Result<u64, Error> {
+    if !SWAP_DEBUG.load(Ordering::Relaxed) {
+        return Err(Error::PermissionDenied);
+    }
+    let pid = current_pid().ok_or(Error::InvalidArgument)?;
+    let page = address / PAGE_SIZE;
+    let slot = {
+        let vass = VASS.lock();
+        let partition = vass.lookup(pid, page).ok_or(Error::InvalidArgument)?;
+        partition.swapped.get(&page).ok_or(Error::InvalidArgument)?.slot
+    };
+    match op {
+        abi::SWAP_DEBUG_CORRUPT => {
+            let disk = crate::dev::swap_disk().ok_or(Error::NotFound)?;
+            let mut disk = disk.lock();
+            let mut bytes = [0u8; crate::dev::SWAP_PAGE_SIZE];
+            disk.read_page(slot, &mut bytes).map_err(|_| Error::OutOfMemory)?;
+            bytes[17] ^= 0x10;
+            disk.write_page(slot, &bytes).map_err(|_| Error::OutOfMemory)?;
+        }
+        abi::SWAP_DEBUG_FAIL_READ => crate::vass::hardware::fail_next_read(slot),
+        _ => return Err(Error::InvalidArgument),
+    }
+    log::warn!("swap-debug: pid {pid} page {address:#x} (slot {slot}): operation {op}");
+    Ok(0)
+}
+
 /// Limits the pages all processes together may have committed.
 pub fn set_global_budget(pages: u64) {
     VASS.lock().set_global_budget(Some(pages));
@@ -1152,7 +1190,7 @@ pub fn swap_usage() -> (u64, u64, u64) {
 /// Sets the running process's memory budget (`pages`, 0: none); returns the
 /// previous one (0: none).
 pub fn memory_budget(pages: u64) -> Result<u64, Error> {
-    if pages != 0 && pages < abi::MIN_MEMORY_BUDGET {
+    if pages != 0 && !(abi::MIN_MEMORY_BUDGET..=abi::MAX_MEMORY_BUDGET).contains(&pages) {
         return Err(Error::InvalidArgument);
     }
     let pid = current_pid().ok_or(Error::InvalidArgument)?;

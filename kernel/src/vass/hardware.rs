@@ -82,6 +82,10 @@ impl FrameSource for KernelFrames {
     }
 
     fn swap_in(&mut self, slot: Slot, frame: Frame, checksum: u32) -> Result<(), SwapError> {
+        if FAILING_READS.lock().remove(&slot) {
+            log::warn!("swap: reading slot {slot}: injected device error");
+            return Err(SwapError::Io);
+        }
         let disk = crate::dev::swap_disk().ok_or(SwapError::Io)?;
         let page = frame_bytes_mut(frame);
         disk.lock().read_page(slot, page).map_err(|error| {
@@ -95,6 +99,14 @@ impl FrameSource for KernelFrames {
         }
         Ok(())
     }
+}
+
+/// Slots whose next read fails as a device error would (`swap_debug`).
+static FAILING_READS: spin::Mutex<alloc::collections::BTreeSet<Slot>> = spin::Mutex::new(alloc::collections::BTreeSet::new());
+
+/// Makes the next read of `slot` fail (fault injection for the tests).
+pub fn fail_next_read(slot: Slot) {
+    FAILING_READS.lock().insert(slot);
 }
 
 /// The contents of user frame `frame`, through the physical-memory map.

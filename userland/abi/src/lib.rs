@@ -87,18 +87,35 @@ pub enum Syscall {
     PolicySet = 22,
     /// `memory_budget(pages) -> previous`: the most pages the caller may
     /// have committed at once from now on (0: no limit beyond the
-    /// system's); over it, its pages are evicted to swap. At least
-    /// [`MIN_MEMORY_BUDGET`] pages. Returns the previous budget (0: none).
+    /// system's); over it, its pages are evicted to swap. From
+    /// [`MIN_MEMORY_BUDGET`] to [`MAX_MEMORY_BUDGET`] pages. Returns the
+    /// previous budget (0: none).
     MemoryBudget = 23,
+    /// `swap_debug(op, address) -> 0`: fault injection for the swap tests,
+    /// refused (`PermissionDenied`) unless the kernel was booted with
+    /// `swap-debug=on`. The caller's page at `address` must be swapped out
+    /// (`InvalidArgument` otherwise). [`SWAP_DEBUG_CORRUPT`] flips a bit of
+    /// its copy on the device; [`SWAP_DEBUG_FAIL_READ`] makes the next read
+    /// of it fail as a device error would.
+    SwapDebug = 24,
 }
+
+/// `swap_debug` operation: corrupt the page's copy on the swap device.
+pub const SWAP_DEBUG_CORRUPT: u64 = 1;
+/// `swap_debug` operation: fail the next read of the page from swap.
+pub const SWAP_DEBUG_FAIL_READ: u64 = 2;
 
 /// The smallest per-process memory budget, in pages: a system call may
 /// need its code, stack and two buffer pages present at once.
 pub const MIN_MEMORY_BUDGET: u64 = 8;
 
+/// The largest per-process memory budget, in pages: the whole user half of
+/// the address space (128 TiB).
+pub const MAX_MEMORY_BUDGET: u64 = 1 << 35;
+
 impl Syscall {
     /// Every system call, in number order.
-    pub const ALL: [Syscall; 24] = [
+    pub const ALL: [Syscall; 25] = [
         Syscall::Exit,
         Syscall::Spawn,
         Syscall::Wait,
@@ -123,6 +140,7 @@ impl Syscall {
         Syscall::MemoryCounters,
         Syscall::PolicySet,
         Syscall::MemoryBudget,
+        Syscall::SwapDebug,
     ];
 
     /// The call with number `number`, if any.
@@ -157,6 +175,7 @@ impl Syscall {
             Syscall::MemoryCounters => "memory_counters",
             Syscall::PolicySet => "policy_set",
             Syscall::MemoryBudget => "memory_budget",
+            Syscall::SwapDebug => "swap_debug",
         }
     }
 }

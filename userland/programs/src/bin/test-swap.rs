@@ -1,6 +1,9 @@
 //! Swap and memory budgets from user space: a process writing four times
 //! its budget gets every byte back; a process that needs a frame when the
-//! swap device is full is killed for it alone; budgets are checked.
+//! swap device is full is killed for it alone; a page whose copy on the
+//! device is corrupt or cannot be read kills its process alone
+//! (`swap-lost`), and the slot is quarantined; budgets are checked. (The
+//! user tests boot with `swap-debug=on` for the fault injection.)
 
 #![no_std]
 #![no_main]
@@ -38,8 +41,24 @@ runtime::tests! {
         check_eq!(sys::run("bin/swap-pattern", &[&pages, &budget]), Ok(ExitReason::Exited(0)));
     }
 
+    fn a_corrupt_or_unreadable_page_kills_only_its_process() {
+        for (mode, what) in [("corrupt", "a flipped bit"), ("fail", "a failing read")] {
+            let before = sys::system_info();
+            let reason = sys::run("bin/swap-victim", &[mode]);
+            check!(matches!(reason, Ok(ExitReason::Faulted { kind: FaultKind::SwapLost, .. })), "{what}: got {reason:?}");
+            let after = sys::system_info();
+            check_eq!(after.swap_quarantined, before.swap_quarantined + 1, "{what}: the slot is out of service");
+            check_eq!(after.swap_used, before.swap_used, "{what}: every other slot came back");
+        }
+        // And the system swaps on.
+        let pages = (2 * BUDGET).to_string();
+        check_eq!(sys::run("bin/swap-pattern", &[&pages, &BUDGET.to_string()]), Ok(ExitReason::Exited(0)));
+    }
+
     fn budgets_are_checked_and_report_the_previous_one() {
         check_eq!(sys::memory_budget(abi::MIN_MEMORY_BUDGET - 1), Err(Error::InvalidArgument));
+        check_eq!(sys::memory_budget(abi::MAX_MEMORY_BUDGET + 1), Err(Error::InvalidArgument));
+        check_eq!(sys::memory_budget(u64::MAX), Err(Error::InvalidArgument), "a result must stay a valid count");
         check_eq!(sys::memory_budget(4096), Ok(0));
         check_eq!(sys::memory_counters().budget, 4096);
         check_eq!(sys::memory_budget(0), Ok(4096));
