@@ -484,7 +484,7 @@ impl<'a> Graph<'a> {
     fn dequantized_weights(&mut self, value: ValueId, what: &str, shape: &[usize], axis: usize) -> Result<(&'a [i8], &'a [f32]), Error> {
         let node = self.producer(value, what, "DequantizeLinear of int8 weights")?;
         let Op::DequantizeLinear { axis: given } = node.op else {
-            return Err(differs(format!("{what} must be computed by DequantizeLinear of int8 weights, is `{}`", op_name(&node.op))));
+            return Err(differs(format!("{what} must be computed by DequantizeLinear of int8 weights, is `{}`", node.op.op_type())));
         };
         let rank = shape.len() as i64;
         if (if given < 0 { given + rank } else { given }) != axis as i64 {
@@ -511,28 +511,6 @@ impl<'a> Graph<'a> {
     }
 }
 
-/// An operator's ONNX name, for errors.
-fn op_name(op: &Op) -> &'static str {
-    match op {
-        Op::Binary(Binary::Add) => "Add",
-        Op::Binary(Binary::Sub) => "Sub",
-        Op::Binary(Binary::Mul) => "Mul",
-        Op::Unary(Unary::Relu) => "Relu",
-        Op::Unary(Unary::Sigmoid) => "Sigmoid",
-        Op::Unary(Unary::Tanh) => "Tanh",
-        Op::Clip => "Clip",
-        Op::Softmax { .. } => "Softmax",
-        Op::MatMul => "MatMul",
-        Op::Gemm { .. } => "Gemm",
-        Op::QuantizeLinear { .. } => "QuantizeLinear",
-        Op::DequantizeLinear { .. } => "DequantizeLinear",
-        Op::DynamicQuantizeLinear => "DynamicQuantizeLinear",
-        Op::MatMulInteger => "MatMulInteger",
-        Op::QLinearMatMul => "QLinearMatMul",
-        Op::Recurrent(recurrent) => recurrent.cell.name(),
-        Op::Identity => "Identity",
-    }
-}
 
 /// Checks a declared graph input's type and known dimensions.
 fn check_declared(model: &Model, position: usize, name: &str, shape: &[Option<usize>]) -> Result<ValueId, Error> {
@@ -579,26 +557,26 @@ impl IntegerModel {
         // probabilities = Sigmoid(Add(MatMul(Y, D), D_bias)).
         let sigmoid_node = graph.producer(probabilities, "probabilities", "Sigmoid")?;
         if sigmoid_node.op != Op::Unary(Unary::Sigmoid) {
-            return Err(differs(format!("probabilities must be computed by Sigmoid, not {}", op_name(&sigmoid_node.op))));
+            return Err(differs(format!("probabilities must be computed by Sigmoid, not {}", sigmoid_node.op.op_type())));
         }
         let biased = graph.input(sigmoid_node, 0, "input")?;
         let add = graph.producer(biased, "the Sigmoid's input", "Add")?;
         if add.op != Op::Binary(Binary::Add) {
-            return Err(differs(format!("the Sigmoid's input must be computed by Add, not {}", op_name(&add.op))));
+            return Err(differs(format!("the Sigmoid's input must be computed by Add, not {}", add.op.op_type())));
         }
         let (first, second) = (graph.input(add, 0, "first input")?, graph.input(add, 1, "second input")?);
         let (logits, bias_position) = if graph.constant(second).is_some() { (first, 1) } else { (second, 0) };
         let dense_bias = graph.constant_input(add, bias_position, "D_bias", DataType::F32, &[CLASSES])?;
         let matmul = graph.producer(logits, "logits", "MatMul")?;
         if matmul.op != Op::MatMul {
-            return Err(differs(format!("logits must be computed by MatMul, not {}", op_name(&matmul.op))));
+            return Err(differs(format!("logits must be computed by MatMul, not {}", matmul.op.op_type())));
         }
         let (state_sequence, dense) = (graph.input(matmul, 0, "first input")?, graph.input(matmul, 1, "second input")?);
 
         // Y, Y_h = GRU(x, W, R, B, , h0).
         let gru = graph.producer(state_sequence, "Y", "GRU")?;
         let Op::Recurrent(recurrent) = &gru.op else {
-            return Err(differs(format!("Y must be computed by GRU, not {}", op_name(&gru.op))));
+            return Err(differs(format!("Y must be computed by GRU, not {}", gru.op.op_type())));
         };
         if recurrent.cell != Cell::Gru {
             return Err(differs(format!("Y must be computed by GRU, not {}", recurrent.cell.name())));
