@@ -622,6 +622,12 @@ pub fn handle_page_fault(address: u64, rip: u64, error: PageFaultErrorCode) -> b
     if matches!(outcome, FaultOutcome::Committed | FaultOutcome::SwappedIn)
         && let Some((id, Some(range), kind)) = partition
     {
+        // The faulting access counts as made before the policy plans: a
+        // prefetch under a budget evicts only pages whose accessed bit is
+        // clear, and must not evict the page it was asked to serve (the
+        // retried access would fault again, and plan again). The host
+        // simulator marks the access the same way.
+        tables.mark_accessed(page);
         let fault = policy::Fault { partition: id, page, range, access, kind, time: vass.now() };
         let view = policy::EngineView { vass: &vass, space: pid, accessed: |page| tables.accessed_now(page) };
         let plan = policy.on_fault(&fault, &view);

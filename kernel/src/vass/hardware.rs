@@ -142,6 +142,23 @@ fn hardware_page(page: Page) -> Option<HardwarePage> {
 }
 
 impl SpaceTables<'_> {
+    /// Sets the accessed bit of mapped `page` (for a page inside a 2 MiB
+    /// page, the bit of the whole page), as the processor will when the
+    /// access that faulted on it is retried.
+    pub fn mark_accessed(&mut self, page: Page) {
+        let Some(page) = hardware_page(page) else { return };
+        let Some((_, page_flags)) = self.space.translate(page.start_address()) else { return };
+        if page_flags.contains(PageTableFlags::ACCESSED) {
+            return;
+        }
+        let flags = page_flags | PageTableFlags::ACCESSED;
+        let _ = if page_flags.contains(PageTableFlags::HUGE_PAGE) {
+            self.space.set_huge_flags(HugePage::containing_address(page.start_address()), flags)
+        } else {
+            self.space.set_page_flags(page, flags)
+        };
+    }
+
     /// Whether the processor set the accessed bit of `page` (read only; for
     /// a page inside a 2 MiB page, the bit of the whole page).
     pub fn accessed_now(&self, page: Page) -> bool {
@@ -268,6 +285,39 @@ mod ktests {
         vass.destroy(7, id, &mut tables, &mut frames).map_err(failure)?;
         ensure_eq!(frame::counts().user, before.user);
         ensure!(tables.space.committed_pages() == 0, "pages left mapped");
+    }
+
+    #[ktest]
+    fn a_commit_ahead_under_a_budget_spares_the_page_a_fault_just_served() {
+        let mut space = UserSpace::new().map_err(failure)?;
+        let before = frame::counts();
+        let mut vass = Vass::new();
+        let window = Window { start: USER_HEAP.start / FRAME_SIZE, end: USER_HEAP.end / FRAME_SIZE };
+        let (id, range) = vass.create(11, 64, PartitionKind::Buffer, Rights::READ | Rights::WRITE, None, window).map_err(failure)?;
+        vass.set_budget(11, Some(4));
+        let mut tables = SpaceTables { id: 11, space: &mut space };
+        let mut frames = KernelFrames;
+        // Four pages nobody touched since (accessed bits clear, contents all
+        // zero: evicted, they are dropped), then a fault that evicts one.
+        for index in 0..4 {
+            ensure_eq!(vass.fault(11, range.start + index, Access::Read, &mut tables, &mut frames), FaultOutcome::Committed);
+        }
+        let served = range.start + 10;
+        ensure_eq!(vass.fault(11, served, Access::Read, &mut tables, &mut frames), FaultOutcome::Committed);
+        // What the page-fault path does before asking the policy: the page
+        // counts as used, so the policy's commits ahead cannot push it out
+        // (the retried access would fault again, and the policy plan again).
+        tables.mark_accessed(served);
+        ensure!(tables.accessed_now(served), "the accessed bit is set");
+        // Room for three pages ahead (the untouched pages go); the fourth
+        // finds none, as the served page stays.
+        let ahead = PageRange::new(range.start + 20, range.start + 24);
+        ensure_eq!(vass.commit(11, id, ahead, &mut tables, &mut frames), Err(VassError::OutOfFrames));
+        ensure!(tables.translate(11, served).is_some(), "the page the fault served was evicted");
+        ensure_eq!((range.start + 20..range.start + 24).filter(|&page| tables.translate(11, page).is_some()).count(), 3);
+        vass.check_invariants(&tables, &frames).map_err(failure)?;
+        vass.destroy(11, id, &mut tables, &mut frames).map_err(failure)?;
+        ensure_eq!(frame::counts().user, before.user);
     }
 
     /// Reads the first word of `page` of `space` through the physical-memory mapping.
