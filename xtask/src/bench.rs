@@ -19,7 +19,8 @@ use std::time::Duration;
 pub enum Suite {
     /// Null system call, yield ping-pong context switch, spawn+exit+wait.
     Syscalls,
-    /// Every workload and trace under every commit policy (results.csv/md).
+    /// Every workload and trace under every commit policy, the traces at
+    /// several memory budgets with a swap disk (results.csv/md).
     Memory,
 }
 
@@ -52,6 +53,15 @@ pub struct BenchArgs {
     /// Replay only the first N traces (`memory`; 0: all).
     #[arg(long, default_value_t = 0)]
     trace_limit: usize,
+    /// Memory budgets the traces run under, in percent of each trace's
+    /// distinct pages, comma-separated (`memory`).
+    #[arg(long, value_delimiter = ',', value_parser = parse_budget, default_values_t = boot::bench::DEFAULT_BUDGETS)]
+    budgets: Vec<u64>,
+}
+
+/// Parses one budget: a percentage in 1..=100 (`50` or `50%`).
+fn parse_budget(text: &str) -> Result<u64, String> {
+    trace::parse_percent(text).ok_or_else(|| format!("`{text}` is not a percentage in 1..=100"))
 }
 
 /// One measured operation.
@@ -92,11 +102,12 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
             kib: args.kib,
             accesses: args.accesses,
             trace_limit: args.trace_limit,
+            budgets: args.budgets.clone(),
         };
         let out = boot::target_dir().join("bench");
         let (_, md) = boot::bench::run(&options, &out)?;
         print!("{md}");
-        println!("wrote results.csv, results.md, faults.svg and footprint.svg in {}", out.display());
+        println!("wrote results.csv, results.md, faults.svg, footprint.svg and budgets.svg in {}", out.display());
         return Ok(ExitCode::SUCCESS);
     }
     crate::prerequisites::ensure(Firmware::Bios)?;
@@ -151,5 +162,23 @@ mod tests {
         assert_eq!(measurements[0], Measurement { name: "null-syscall".into(), iterations: 100, cycles: 25000 });
         assert!(parse("bench x 1 2\n").is_err(), "missing frequency");
         assert!(parse("bench-tsc-hz 5\n").is_err(), "no measurements");
+    }
+
+    #[test]
+    fn budgets_parse_as_percentages() {
+        assert_eq!(parse_budget("50"), Ok(50));
+        assert_eq!(parse_budget("25%"), Ok(25));
+        assert!(parse_budget("0").is_err() && parse_budget("150").is_err() && parse_budget("half").is_err());
+        let cli = <BenchCli as clap::Parser>::try_parse_from(["bench", "memory"]).unwrap();
+        assert_eq!(cli.args.budgets, vec![100, 50, 25]);
+        let cli = <BenchCli as clap::Parser>::try_parse_from(["bench", "memory", "--budgets", "75,10%"]).unwrap();
+        assert_eq!(cli.args.budgets, vec![75, 10]);
+        assert!(<BenchCli as clap::Parser>::try_parse_from(["bench", "memory", "--budgets", "75,0"]).is_err());
+    }
+
+    #[derive(clap::Parser)]
+    struct BenchCli {
+        #[command(flatten)]
+        args: BenchArgs,
     }
 }

@@ -69,6 +69,10 @@ struct ImageArgs {
     /// `readahead`, `leap`); added to the command line as `policy=NAME`.
     #[arg(long)]
     policy: Option<String>,
+    /// A lackey trace to pack into the ramdisk as the replay file
+    /// `replay/<name>.vrpl` (for `bin/replay`); repeatable.
+    #[arg(long, value_name = "TRACE")]
+    replay: Vec<PathBuf>,
 }
 
 impl ImageArgs {
@@ -95,7 +99,13 @@ impl ImageArgs {
             }
             None => self.cmdline.clone(),
         };
-        let ramdisk = RamdiskContents::standard(&cmdline, &programs)?;
+        let mut ramdisk = RamdiskContents::standard(&cmdline, &programs)?;
+        for path in &self.replay {
+            let name = trace::file::trace_name(path);
+            let replay = trace::Replay::from_accesses(&sim::read_lackey(path)?).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
+            eprintln!("xtask: replay/{name}.vrpl: {} accesses, {} distinct pages", replay.accesses.len(), replay.distinct_pages());
+            ramdisk.add(&format!("replay/{name}.vrpl"), replay.encode());
+        }
         let image = boot::image::create(&kernel, &ramdisk, self.firmware(), &out_dir)?;
         Ok((kernel, image.path))
     }

@@ -96,6 +96,23 @@ impl fmt::Display for TraceError {
     }
 }
 
+/// The memory budget, in pages, that leaves a replay `percent` of its
+/// `distinct` pages: rounded up, and at least `minimum` (the kernel's
+/// smallest budget, `abi::MIN_MEMORY_BUDGET`). The `replay` program, the
+/// memory benchmark and its simulator runs all size budgets so.
+pub fn budget_pages(percent: u64, distinct: u64, minimum: u64) -> u64 {
+    distinct.saturating_mul(percent).div_ceil(100).max(minimum)
+}
+
+/// Parses a budget percentage, `50` or `50%`, in 1..=100.
+pub fn parse_percent(text: &str) -> Option<u64> {
+    let digits = text.trim().strip_suffix('%').unwrap_or(text.trim());
+    if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().filter(|percent| (1..=100).contains(percent))
+}
+
 /// Parses one lackey line. Blank lines and Valgrind's `==pid==` lines give
 /// `Ok(None)`.
 pub fn parse_line(line: &str, number: u64) -> Result<Option<Access>, TraceError> {
@@ -222,15 +239,7 @@ impl Replay {
     /// kernel's oracle and the host simulator all place them so, which
     /// keeps every policy's view of addresses the same.
     pub fn layout(&self, base: u64) -> Vec<u64> {
-        let mut next = base;
-        self.regions
-            .iter()
-            .map(|region| {
-                let start = next.next_multiple_of(LAYOUT_ALIGN_PAGES);
-                next = start + region.pages;
-                start
-            })
-            .collect()
+        layout(&self.regions, base)
     }
 
     /// The access sequence as pages placed by [`Replay::layout`].
@@ -286,6 +295,50 @@ impl Replay {
 
     /// Reads a replay file, checking every field.
     pub fn decode(bytes: &[u8]) -> Result<Replay, TraceError> {
+        let header = ReplayHeader::decode(bytes, bytes.len())?;
+        let mut accesses = Vec::with_capacity(header.accesses);
+        for &word in bytes[header.access_offset()..].as_chunks::<4>().0 {
+            accesses.push(header.access(u32::from_le_bytes(word))?);
+        }
+        Ok(Replay { regions: header.regions, accesses })
+    }
+}
+
+/// Where regions go when replayed from page `base` (see [`Replay::layout`]).
+fn layout(regions: &[Region], base: u64) -> Vec<u64> {
+    let mut next = base;
+    regions
+        .iter()
+        .map(|region| {
+            let start = next.next_multiple_of(LAYOUT_ALIGN_PAGES);
+            next = start + region.pages;
+            start
+        })
+        .collect()
+}
+
+/// Bytes of the longest replay-file header (magic, version, counts and
+/// [`MAX_REGIONS`] regions): this many bytes from the start of a file, or
+/// the whole file if shorter, always hold its header.
+pub const MAX_HEADER_BYTES: usize = 16 + MAX_REGIONS * 24;
+
+/// The start of a replay file: its regions and how many accesses follow.
+/// A reader that cannot hold every access (a user program replaying a
+/// long trace under a memory budget) decodes the header once and then
+/// each access word as it reads it ([`ReplayHeader::access`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplayHeader {
+    /// The regions, by address.
+    pub regions: Vec<Region>,
+    /// Accesses after the header.
+    pub accesses: usize,
+}
+
+impl ReplayHeader {
+    /// Reads the header from `bytes`, the start of a replay file that is
+    /// `length` bytes long in all, checking every field and that the
+    /// length matches the counts.
+    pub fn decode(bytes: &[u8], length: usize) -> Result<ReplayHeader, TraceError> {
         let mut reader = Reader { bytes, at: 0 };
         if reader.take(4)? != MAGIC {
             return Err(TraceError::BadReplay("wrong magic"));
@@ -298,7 +351,7 @@ impl Replay {
         if region_count == 0 || region_count > MAX_REGIONS {
             return Err(TraceError::BadReplay("region count out of range"));
         }
-        if reader.remaining() != region_count * 24 + access_count * 4 {
+        if length.checked_sub(16) != Some(region_count * 24 + access_count * 4) {
             return Err(TraceError::BadReplay("length does not match the counts"));
         }
         let mut regions = Vec::with_capacity(region_count);
@@ -312,25 +365,87 @@ impl Replay {
             }
             regions.push(Region { start, pages, code: code == 1 });
         }
-        let mut accesses = Vec::with_capacity(access_count);
-        for _ in 0..access_count {
-            let word = reader.u32()?;
-            let (region, kind, offset) = ((word >> 24) as u8, (word >> 22) & 3, word & ((1 << 22) - 1));
-            let kind = match kind {
-                0 => Kind::Fetch,
-                1 => Kind::Load,
-                2 => Kind::Store,
-                _ => return Err(TraceError::BadReplay("bad access kind")),
-            };
-            let Some(target) = regions.get(usize::from(region)) else {
-                return Err(TraceError::BadReplay("access names a missing region"));
-            };
-            if u64::from(offset) >= target.pages {
-                return Err(TraceError::BadReplay("access outside its region"));
-            }
-            accesses.push((region, offset, kind));
+        Ok(ReplayHeader { regions, accesses: access_count })
+    }
+
+    /// Where the access words start in the file.
+    pub fn access_offset(&self) -> usize {
+        16 + self.regions.len() * 24
+    }
+
+    /// Decodes one access word (region in bits 24..32, kind in bits
+    /// 22..24, offset in bits 0..22), checking it names a page of a region.
+    pub fn access(&self, word: u32) -> Result<(u8, u32, Kind), TraceError> {
+        let (region, kind, offset) = ((word >> 24) as u8, (word >> 22) & 3, word & ((1 << 22) - 1));
+        let kind = match kind {
+            0 => Kind::Fetch,
+            1 => Kind::Load,
+            2 => Kind::Store,
+            _ => return Err(TraceError::BadReplay("bad access kind")),
+        };
+        let Some(target) = self.regions.get(usize::from(region)) else {
+            return Err(TraceError::BadReplay("access names a missing region"));
+        };
+        if u64::from(offset) >= target.pages {
+            return Err(TraceError::BadReplay("access outside its region"));
         }
-        Ok(Replay { regions, accesses })
+        Ok((region, offset, kind))
+    }
+
+    /// Where each region goes when replayed from page `base` (as
+    /// [`Replay::layout`] places them).
+    pub fn layout(&self, base: u64) -> Vec<u64> {
+        layout(&self.regions, base)
+    }
+}
+
+/// The pages of a set of regions touched so far, one bit per page: what a
+/// replay needs to know a first touch without holding the accesses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TouchedPages {
+    /// Each region's first bit.
+    firsts: Vec<u64>,
+    bits: Vec<u64>,
+    count: u64,
+}
+
+impl TouchedPages {
+    /// No page of `regions` touched.
+    pub fn new(regions: &[Region]) -> TouchedPages {
+        let mut firsts = Vec::with_capacity(regions.len());
+        let mut total = 0;
+        for region in regions {
+            firsts.push(total);
+            total += region.pages;
+        }
+        TouchedPages { firsts, bits: alloc::vec![0; total.div_ceil(64) as usize], count: 0 }
+    }
+
+    /// Records a touch of page `offset` of region `region` (which must be
+    /// a decoded access of these regions); returns whether it is the first.
+    pub fn insert(&mut self, region: u8, offset: u32) -> bool {
+        let bit = self.firsts[usize::from(region)] + u64::from(offset);
+        let (word, mask) = ((bit / 64) as usize, 1u64 << (bit % 64));
+        let first = self.bits[word] & mask == 0;
+        self.bits[word] |= mask;
+        self.count += u64::from(first);
+        first
+    }
+
+    /// Distinct pages touched.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// Whether no page was touched.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Forgets every touch.
+    pub fn clear(&mut self) {
+        self.bits.iter_mut().for_each(|word| *word = 0);
+        self.count = 0;
     }
 }
 
@@ -354,10 +469,6 @@ impl<'a> Reader<'a> {
 
     fn u64(&mut self) -> Result<u64, TraceError> {
         Ok(u64::from(self.u32()?) | u64::from(self.u32()?) << 32)
-    }
-
-    fn remaining(&self) -> usize {
-        self.bytes.len() - self.at
     }
 }
 

@@ -127,3 +127,53 @@ fn regions_are_laid_out_in_order_on_2mib_boundaries() {
     assert_eq!(cut.regions.len(), 2);
     assert_eq!(cut.regions[1].pages, 1);
 }
+
+#[test]
+fn headers_decode_from_a_prefix_and_accesses_word_by_word() {
+    let replay = Replay::from_accesses(&parse_lackey(SAMPLE).unwrap()).unwrap();
+    let bytes = replay.encode();
+    let prefix = &bytes[..bytes.len().min(MAX_HEADER_BYTES).min(16 + 24 * replay.regions.len())];
+    let header = ReplayHeader::decode(prefix, bytes.len()).unwrap();
+    assert_eq!((header.regions.as_slice(), header.accesses), (replay.regions.as_slice(), replay.accesses.len()));
+    assert_eq!(header.layout(REPLAY_BASE_PAGE), replay.layout(REPLAY_BASE_PAGE));
+    let streamed: Vec<(u8, u32, Kind)> =
+        bytes[header.access_offset()..].as_chunks::<4>().0.iter().map(|&word| header.access(u32::from_le_bytes(word)).unwrap()).collect();
+    assert_eq!(streamed, replay.accesses);
+    assert_eq!(ReplayHeader::decode(prefix, bytes.len() + 4), Err(TraceError::BadReplay("length does not match the counts")));
+    assert_eq!(ReplayHeader::decode(&prefix[..prefix.len() - 1], bytes.len()), Err(TraceError::BadReplay("cut short")));
+    assert_eq!(header.access(3 << 22), Err(TraceError::BadReplay("bad access kind")));
+    assert_eq!(header.access(0xff00_0000), Err(TraceError::BadReplay("access names a missing region")));
+}
+
+#[test]
+fn touched_pages_count_first_touches_per_region() {
+    let regions = [Region { start: 100, pages: 70, code: false }, Region { start: 1000, pages: 3, code: true }];
+    let mut touched = TouchedPages::new(&regions);
+    assert!(touched.is_empty());
+    assert!(touched.insert(0, 69) && touched.insert(1, 0) && touched.insert(0, 0));
+    assert!(!touched.insert(0, 69) && !touched.insert(1, 0));
+    assert!(touched.insert(1, 2));
+    assert_eq!(touched.len(), 4);
+    touched.clear();
+    assert!(touched.is_empty() && touched.insert(0, 69));
+    let replay = Replay::from_accesses(&parse_lackey(SAMPLE).unwrap()).unwrap();
+    let mut touched = TouchedPages::new(&replay.regions);
+    for &(region, offset, _) in &replay.accesses {
+        touched.insert(region, offset);
+    }
+    assert_eq!(touched.len(), replay.distinct_pages());
+}
+
+#[test]
+fn budgets_are_percentages_of_distinct_pages_rounded_up() {
+    assert_eq!(budget_pages(50, 141, 8), 71);
+    assert_eq!(budget_pages(25, 100, 8), 25);
+    assert_eq!(budget_pages(100, 7006, 8), 7006);
+    assert_eq!(budget_pages(25, 10, 8), 8, "never below the minimum");
+    assert_eq!(parse_percent("50"), Some(50));
+    assert_eq!(parse_percent("25%"), Some(25));
+    assert_eq!(parse_percent("100"), Some(100));
+    for bad in ["0", "101", "", "%", "-5", "+5", "5.5", "fifty", "replay/a.vrpl"] {
+        assert_eq!(parse_percent(bad), None, "`{bad}`");
+    }
+}

@@ -1,16 +1,43 @@
-//! Replays a trace's page sequence in this process, under a commit policy.
+//! Replays a trace's page sequence in this process, under a commit policy
+//! and, optionally, a memory budget.
 //!
-//! `replay POLICY FILE`: reads the replay file (made by xtask from a lackey
-//! trace) from the ramdisk, chooses POLICY (`demand`, `eager`, `readahead`,
-//! `leap`, or `oracle`, which reads the future from FILE), creates one
-//! partition per region where `trace::Replay::layout` places it, touches
-//! every page in order (stores write, loads and fetches read), and prints
-//! `replay <FILE> policy=<P> accesses=<n> faults=<f> ahead=<a> hits=<h> waste=<w>`
-//! counted over those partitions alone, the same counters `cargo xtask sim`
-//! reports for the trace.
+//! `replay POLICY FILE [BUDGET]`: reads the replay file (made by xtask from
+//! a lackey trace) from the ramdisk, chooses POLICY (`demand`, `eager`,
+//! `readahead`, `leap`, or `oracle`, which reads the future from FILE),
+//! creates one partition per region where `trace::Replay::layout` places
+//! it, touches every page in order (stores write, loads and fetches read;
+//! every page is also written at its first touch, as the host simulator
+//! marks it: the traced program's pages held data, so evicted they go to
+//! swap), and prints
+//! `replay <FILE> policy=<P> accesses=<n> faults=<f> ahead=<a> hits=<h> waste=<w>
+//! budget=<b> own=<o> major=<m> trace_major=<t> swap_outs=<so> swap_ins=<si> evicted=<e>`.
+//! faults, ahead, hits, waste and trace_major (major faults on the trace's
+//! pages) are counted over the trace's partitions alone, the same counters
+//! `cargo xtask sim` reports for the trace; major, swap_outs, swap_ins and
+//! evicted are this process's counters over the replay (its own pages
+//! included).
 //!
-//! `replay all FILE...`: runs `replay POLICY FILE` as a child for every file
-//! under demand, eager, readahead, leap and oracle.
+//! BUDGET is a percentage (`50` or `50%`) of the trace's distinct pages:
+//! the trace gets `trace::budget_pages` of them (rounded up, at least
+//! `abi::MIN_MEMORY_BUDGET`), printed as `budget=`. A budget covers every
+//! page the process has committed, so it is set to that many plus the
+//! pages the process holds when the replay starts (`own=`: code, stack,
+//! heap; see below). Without a budget, `budget=0`.
+//!
+//! `replay all [--budget BUDGET] FILE...`: runs `replay POLICY FILE
+//! [BUDGET]` as a child for every file under demand, eager, readahead,
+//! leap and oracle.
+//!
+//! The accesses are read from the file a page at a time, not held, so the
+//! process's own pages stay few next to the trace's. Under a budget it
+//! first pushes the pages it holds but does not use out to swap and makes
+//! one pass over the file without touching (which counts the distinct
+//! pages and brings back the pages the replay itself runs on), so `own=`,
+//! what it holds once the trace's partitions are in place, is little more
+//! than its working set. Those pages still share CLOCK's sweeps with the
+//! trace's (when every page was referenced, one of them may go), so the
+//! trace's major faults can come out below the simulator's, and the
+//! process's own pages come back by major faults.
 
 #![no_std]
 #![no_main]
@@ -18,38 +45,62 @@
 extern crate alloc;
 
 use abi::{CommitPolicy, ExitReason, PartitionKind, Rights};
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use runtime::{println, sys, Args};
-use trace::{Kind, Replay, REPLAY_BASE_PAGE};
+use trace::{Kind, ReplayHeader, TouchedPages, MAX_HEADER_BYTES, REPLAY_BASE_PAGE};
 
 runtime::entry!(main);
 
 /// The policies `replay all` compares.
 const COMPARED: [&str; 5] = ["demand", "eager", "readahead", "leap", "oracle"];
 
+const USAGE: &str = "usage: replay POLICY FILE [BUDGET%] | replay all [--budget BUDGET%] FILE...";
+
 fn main(args: Args) -> i32 {
     match (args.get(1), args.get(2)) {
-        (Some("all"), Some(_)) => all(&args),
-        (Some(policy), Some(path)) => match one(policy, path) {
-            Ok(()) => 0,
-            Err(why) => {
-                println!("replay {path}: {why}");
-                1
-            }
+        (Some("all"), Some("--budget")) => match args.get(3).and_then(trace::parse_percent) {
+            Some(_) if args.get(4).is_some() => all(&args, args.get(3), 4),
+            _ => usage(),
         },
-        _ => {
-            println!("usage: replay POLICY FILE | replay all FILE...");
-            2
+        (Some("all"), Some(_)) => all(&args, None, 2),
+        (Some(policy), Some(path)) => {
+            let budget = match args.get(3) {
+                None => None,
+                Some(text) => match trace::parse_percent(text) {
+                    Some(percent) => Some(percent),
+                    None => return usage(),
+                },
+            };
+            match one(policy, path, budget) {
+                Ok(()) => 0,
+                Err(why) => {
+                    println!("replay {path}: {why}");
+                    1
+                }
+            }
         }
+        _ => usage(),
     }
 }
 
-fn all(args: &Args) -> i32 {
+fn usage() -> i32 {
+    println!("{USAGE}");
+    2
+}
+
+/// Runs every file from argument `first` on under every compared policy,
+/// with `budget` passed on.
+fn all(args: &Args, budget: Option<&str>, first: usize) -> i32 {
     let mut failures = 0;
-    for index in 2.. {
+    for index in first.. {
         let Some(path) = args.get(index) else { break };
         for policy in COMPARED {
-            match sys::run("bin/replay", &[policy, path]) {
+            let outcome = match budget {
+                Some(budget) => sys::run("bin/replay", &[policy, path, budget]),
+                None => sys::run("bin/replay", &[policy, path]),
+            };
+            match outcome {
                 Ok(ExitReason::Exited(0)) => {}
                 other => {
                     println!("replay {path} policy={policy}: ended with {other:?}");
@@ -61,49 +112,171 @@ fn all(args: &Args) -> i32 {
     i32::from(failures > 0)
 }
 
-fn one(policy: &str, path: &str) -> Result<(), &'static str> {
-    let bytes = sys::read_whole_file(path).map_err(|_| "cannot read the replay file")?;
-    let replay = Replay::decode(&bytes).map_err(|_| "not a replay file")?;
-    drop(bytes);
-    let pages = replay.placed_pages(REPLAY_BASE_PAGE);
+/// One page, page-aligned: the buffer the accesses are read into.
+#[repr(C, align(4096))]
+struct Chunk([u8; 4096]);
+
+/// A replay file being replayed: its header, where its regions are placed,
+/// the pages touched so far and the buffer its accesses are read into.
+struct Replayer<'a> {
+    path: &'a str,
+    header: ReplayHeader,
+    starts: Vec<u64>,
+    touched: TouchedPages,
+    chunk: Box<Chunk>,
+}
+
+impl Replayer<'_> {
+    /// Reads every access a chunk at a time, recording its page in
+    /// `touched`; with `touch`, also touches the page (the regions must be
+    /// in place). One function for both, so a pass without `touch` runs
+    /// the very code (and stack, and buffers) the replay will.
+    fn pass(&mut self, touch: bool) -> Result<(), &'static str> {
+        let mut offset = self.header.access_offset() as u64;
+        let mut left = self.header.accesses;
+        while left > 0 {
+            let words = left.min(self.chunk.0.len() / 4);
+            let bytes = &mut self.chunk.0[..words * 4];
+            let read = sys::read_file(self.path, bytes, offset).map_err(|_| "cannot read the replay file")?;
+            if read != bytes.len() as u64 {
+                return Err("the replay file changed size");
+            }
+            for &word in bytes.as_chunks::<4>().0 {
+                let (region, page, kind) = self.header.access(u32::from_le_bytes(word)).map_err(|_| "not a replay file")?;
+                let first = self.touched.insert(region, page);
+                if !touch {
+                    continue;
+                }
+                let address = ((self.starts[usize::from(region)] + u64::from(page)) * 4096) as *mut u8;
+                if kind == Kind::Store {
+                    // SAFETY: every page lies in a read-write partition created before the pass.
+                    unsafe { address.write_volatile(1) };
+                } else {
+                    // SAFETY: as above.
+                    unsafe { address.read_volatile() };
+                }
+                if first {
+                    // SAFETY: as above.
+                    unsafe { address.write_volatile(1) };
+                }
+            }
+            offset += read;
+            left -= words;
+        }
+        Ok(())
+    }
+}
+
+/// Pushes every page this process holds and does not use right now out to
+/// swap: under the smallest budget, commits as many fresh pages as it
+/// holds, so CLOCK evicts the rest (code run once at start-up, the loader's
+/// data, the file header), then drops them and lifts the budget. What the
+/// replay needs comes back as it runs; what it never needs stays out
+/// instead of lending the trace frames the simulator does not have.
+fn squeeze() -> Result<(), &'static str> {
+    let held = sys::memory_counters().committed;
+    let pages = held + abi::MIN_MEMORY_BUDGET;
+    sys::memory_budget(abi::MIN_MEMORY_BUDGET).map_err(|_| "the kernel refused the budget")?;
+    let scratch = sys::partition_create(pages * 4096, PartitionKind::Data, Rights::READ | Rights::WRITE)
+        .map_err(|_| "cannot create a scratch partition")?;
+    for page in 0..pages {
+        // SAFETY: inside the read-write partition just created.
+        unsafe { ((scratch.base + page * 4096) as *const u8).read_volatile() };
+    }
+    let _ = sys::partition_destroy(scratch.id);
+    sys::memory_budget(0).map_err(|_| "the kernel refused to lift the budget")?;
+    Ok(())
+}
+
+fn one(policy: &str, path: &str, budget_percent: Option<u64>) -> Result<(), &'static str> {
+    let length = sys::file_size(path).map_err(|_| "cannot read the replay file")?;
+    let header = {
+        let mut head = alloc::vec![0u8; (length as usize).min(MAX_HEADER_BYTES)];
+        sys::read_file(path, &mut head, 0).map_err(|_| "cannot read the replay file")?;
+        ReplayHeader::decode(&head, length as usize).map_err(|_| "not a replay file")?
+    };
+    // `None`: the oracle, which the kernel feeds from the file.
+    let known = match policy {
+        "oracle" => None,
+        name => Some(CommitPolicy::ALL.iter().copied().find(|known| known.name() == name).ok_or("unknown policy")?),
+    };
+    let starts = header.layout(REPLAY_BASE_PAGE);
+    let touched = TouchedPages::new(&header.regions);
+    let mut replayer = Replayer { path, header, starts, touched, chunk: Box::new(Chunk([0; 4096])) };
+    let mut ids = Vec::with_capacity(replayer.header.regions.len());
+    let budget = match budget_percent {
+        Some(_) if sys::system_info().swap_slots == 0 => return Err("a budget needs a swap disk (cargo xtask run --swap-size)"),
+        Some(percent) => {
+            squeeze()?;
+            // Counts the distinct pages and brings back what the replay uses.
+            replayer.pass(false)?;
+            let budget = trace::budget_pages(percent, replayer.touched.len(), abi::MIN_MEMORY_BUDGET);
+            replayer.touched.clear();
+            Some(budget)
+        }
+        None => None,
+    };
     // Everything this process needs is in place before the policy starts,
     // so the policy sees the trace's faults and nothing else.
-    let chosen = match policy {
-        "oracle" => sys::policy_set_oracle(path),
-        name => {
-            let policy = CommitPolicy::ALL.iter().copied().find(|known| known.name() == name).ok_or("unknown policy")?;
-            sys::policy_set(policy)
-        }
+    let chosen = match known {
+        None => sys::policy_set_oracle(path),
+        Some(known) => sys::policy_set(known),
     };
     chosen.map_err(|_| "the kernel refused the policy")?;
-    let mut ids = Vec::with_capacity(replay.regions.len());
-    for (region, start) in replay.regions.iter().zip(replay.layout(REPLAY_BASE_PAGE)) {
+    let before = sys::memory_counters();
+    let mut own = before.committed;
+    if let Some(budget) = budget {
+        sys::memory_budget(budget + own).map_err(|_| "the kernel refused the budget")?;
+    }
+    for (region, &start) in replayer.header.regions.iter().zip(&replayer.starts) {
         let kind = if region.code { PartitionKind::Code } else { PartitionKind::Data };
         let partition = sys::partition_create_at(region.pages * 4096, kind, Rights::READ | Rights::WRITE, start * 4096)
             .map_err(|_| "cannot create a region's partition")?;
         ids.push(partition.id);
     }
-    for (&page, &(_, _, kind)) in pages.iter().zip(&replay.accesses) {
-        let address = (page * 4096) as *mut u8;
-        if kind == Kind::Store {
-            // SAFETY: every page lies in a read-write partition created above.
-            unsafe { address.write_volatile(1) };
-        } else {
-            // SAFETY: as above.
-            unsafe { address.read_volatile() };
+    if let Some(budget) = budget {
+        // The calls since the count may have brought back a page or two of
+        // the process's own (their code, their stack): count them too, or
+        // they would take the trace's frames.
+        let mut regions = 0;
+        for &id in &ids {
+            regions += sys::partition_query(id).map_err(|_| "cannot query a region")?.committed_pages;
+        }
+        let held = sys::memory_counters().committed - regions;
+        if held > own {
+            own = held;
+            sys::memory_budget(budget + own).map_err(|_| "the kernel refused the budget")?;
         }
     }
-    let (mut faults, mut ahead, mut hits, mut waste) = (0, 0, 0, 0);
+    replayer.pass(true)?;
+    let after = sys::memory_counters();
+    let (mut faults, mut ahead, mut hits, mut waste, mut trace_faults) = (0, 0, 0, 0, 0);
     for id in ids {
         // The query samples the accessed bits first, so pages committed
         // ahead and still untouched after it were never used: waste.
         let info = sys::partition_query(id).map_err(|_| "cannot query a region")?;
         faults += info.demand_commits;
+        // Every fault on a region commits a page (a demand commit) or
+        // reads one back from swap (a major fault).
+        trace_faults += info.faults;
         ahead += info.ahead_commits;
         hits += info.hits;
         waste += info.waste + info.untouched;
         let _ = sys::partition_destroy(id);
     }
-    println!("replay {path} policy={policy} accesses={} faults={faults} ahead={ahead} hits={hits} waste={waste}", pages.len());
+    if budget.is_some() {
+        let _ = sys::memory_budget(0);
+    }
+    println!(
+        "replay {path} policy={policy} accesses={} faults={faults} ahead={ahead} hits={hits} waste={waste} budget={} own={} major={} trace_major={} swap_outs={} swap_ins={} evicted={}",
+        replayer.header.accesses,
+        budget.unwrap_or(0),
+        own,
+        after.faults_major - before.faults_major,
+        trace_faults.saturating_sub(faults),
+        after.swap_outs - before.swap_outs,
+        after.swap_ins - before.swap_ins,
+        after.evictions - before.evictions,
+    );
     Ok(())
 }
