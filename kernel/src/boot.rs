@@ -104,6 +104,7 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
         process::attach_swap(disk.lock().slots());
     }
     process::allow_swap_debug(config.swap_debug);
+    process::set_eviction(if config.cold_first { crate::vass::Eviction::ColdFirst } else { crate::vass::Eviction::Clock });
     if let Some(budget) = config.mem_budget {
         let pages = budget.pages(crate::mm::frame::counts().free);
         process::set_global_budget(pages);

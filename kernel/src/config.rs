@@ -149,6 +149,10 @@ pub struct BootConfig<'a> {
     /// Whether processes may inject swap faults with `swap_debug`
     /// (`swap-debug=on`; off by default).
     pub swap_debug: bool,
+    /// How pages are chosen for eviction: `eviction=cold-first` (the
+    /// default: cold ranges and partitions first, then CLOCK) or
+    /// `eviction=clock` (CLOCK alone).
+    pub cold_first: bool,
     warnings: [Option<ConfigWarning<'a>>; MAX_WARNINGS],
 }
 
@@ -205,6 +209,7 @@ impl Default for BootConfig<'_> {
             history_export: false,
             mem_budget: None,
             swap_debug: false,
+            cold_first: true,
             warnings: [None; MAX_WARNINGS],
         }
     }
@@ -244,6 +249,12 @@ impl<'a> BootConfig<'a> {
                 "history-export" => parse_switch(value).map(|on| config.history_export = on),
                 "mem-budget" => MemBudget::parse(value).map(|budget| config.mem_budget = Some(budget)),
                 "swap-debug" => parse_switch(value).map(|on| config.swap_debug = on),
+                "eviction" => match value {
+                    "cold-first" => Some(true),
+                    "clock" => Some(false),
+                    _ => None,
+                }
+                .map(|cold_first| config.cold_first = cold_first),
                 "sample" => value.parse::<u64>().ok().filter(|&ticks| ticks <= 1_000_000).map(|ticks| config.sample_ticks = ticks),
                 _ => {
                     config.warn(ConfigWarning::UnknownKey(key));
@@ -335,6 +346,9 @@ mod tests {
         assert_eq!((BootConfig::default().history, BootConfig::default().history_export), (1024, false));
         assert_eq!(BootConfig::default().mem_budget, None);
         assert!(!BootConfig::default().swap_debug && BootConfig::parse("swap-debug=on").swap_debug);
+        assert!(BootConfig::default().cold_first && BootConfig::parse("eviction=cold-first").cold_first);
+        assert!(!BootConfig::parse("eviction=clock").cold_first);
+        assert!(BootConfig::parse("eviction=lru").cold_first, "an unknown eviction keeps the default");
         assert_eq!(BootConfig::parse("mem-budget=4096").mem_budget, Some(MemBudget::Pages(4096)));
         assert_eq!(BootConfig::parse("mem-budget=25%").mem_budget, Some(MemBudget::Percent(25)));
         for bad in ["mem-budget=0%", "mem-budget=101%", "mem-budget=3", "mem-budget=lots"] {

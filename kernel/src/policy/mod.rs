@@ -36,7 +36,7 @@ pub use leap::Leap;
 pub use pae::{MODEL_PATH, Pae};
 pub use readahead::Readahead;
 
-use crate::vass::{Access, FrameSource, Page, PageRange, PageTable, PartitionId, PartitionKind, SpaceId, Tick, Vass};
+use crate::vass::{Access, Cold, FrameSource, Page, PageRange, PageTable, PartitionId, PartitionKind, SpaceId, Tick, Vass};
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
@@ -90,13 +90,18 @@ impl<F: Fn(Page) -> bool> View for EngineView<'_, F> {
     }
 }
 
-/// What a policy asks the engine to do: commit these pages (of any
-/// partition of the process; pages outside partitions or already committed
-/// are skipped).
+/// What a policy asks the engine to do: commit these pages, and hold
+/// those cold (of any partition of the process; pages outside partitions,
+/// or already committed for `commit`, are skipped).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
     /// Pages to commit ahead of use.
     pub commit: Vec<PageRange>,
+    /// Pages predicted not to be touched soon: under the default eviction
+    /// ([`crate::vass::Eviction::ColdFirst`]) they are the first to be
+    /// swapped out when memory is short ([`crate::vass::Cold::Predicted`];
+    /// a fault on one of them clears its mark).
+    pub cold: Vec<PageRange>,
 }
 
 impl Plan {
@@ -119,6 +124,13 @@ impl Plan {
     /// Pages asked for.
     pub fn pages(&self) -> u64 {
         self.commit.iter().map(PageRange::len).sum()
+    }
+
+    /// Adds `range` to the pages predicted cold.
+    pub fn hold_cold(&mut self, range: PageRange) {
+        if !range.is_empty() {
+            self.cold.push(range);
+        }
     }
 }
 
@@ -285,7 +297,7 @@ impl Policy for Oracle {
     }
 }
 
-/// Commits what `plan` asks for in `space`, piece by piece within its
+/// Holds `plan.cold` cold, then commits what `plan` asks for in `space`, piece by piece within its
 /// partitions; pages outside partitions are skipped and a piece stops at
 /// the first page no frame is left for. `on_commit` hears each piece (its
 /// partition, its pages, how many were newly committed). Returns the pages
@@ -298,6 +310,19 @@ pub fn apply(
     frames: &mut impl FrameSource,
     mut on_commit: impl FnMut(PartitionId, PageRange, u64),
 ) -> u64 {
+    for range in &plan.cold {
+        let mut page = range.start;
+        while page < range.end {
+            match vass.lookup(space, page).and_then(|partition| Some((partition.id, partition.range_of(page)?))) {
+                Some((id, owned)) => {
+                    let piece = PageRange::new(page, owned.end.min(range.end));
+                    vass.hold_cold(space, id, piece, Cold::Predicted, table);
+                    page = piece.end;
+                }
+                None => page += 1,
+            }
+        }
+    }
     let mut committed = 0;
     // Prefetching backs off while pages committed ahead are evicted unused.
     let mut allowance = vass.prefetch_depth(space).unwrap_or(u64::MAX);

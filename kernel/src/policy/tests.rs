@@ -239,3 +239,38 @@ fn under_a_budget_pages_go_to_swap_and_come_back_by_major_faults() {
     // Each page is written to swap once: it is never written again.
     assert!(belady.swap_outs <= 64 && clock.swap_outs <= 64, "{} {}", belady.swap_outs, clock.swap_outs);
 }
+
+#[test]
+fn pages_a_plan_predicts_cold_are_evicted_first() {
+    use crate::vass::sim::{SimulatedFrames, SimulatedMmu};
+    use crate::vass::{Cold, FaultOutcome, Window};
+    let window = Window { start: 0x100, end: 0x10_0000 };
+    let rw = abi::Rights::READ | abi::Rights::WRITE;
+    let mut vass = Vass::new();
+    let (mut mmu, mut frames) = (SimulatedMmu::default(), SimulatedFrames::with_huge(256, 0));
+    frames.swap_slots = 64;
+    let (a, a_range) = vass.create(1, 8, PartitionKind::Heap, rw, Some(0x1000), window).unwrap();
+    let (b, b_range) = vass.create(1, 8, PartitionKind::Heap, rw, Some(0x1010), window).unwrap();
+    for page in (a_range.start..a_range.end).chain(b_range.start..b_range.start + 4) {
+        assert_eq!(vass.fault(1, page, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
+        mmu.write(1, page);
+    }
+    // The last two pages of `a`, a gap outside every partition, and the
+    // first page of `b` are predicted cold.
+    let mut plan = Plan::none();
+    plan.hold_cold(PageRange::new(a_range.end - 2, b_range.start + 1));
+    assert_eq!(apply(&mut vass, 1, &plan, &mut mmu, &mut frames, |_, _, _| {}), 0);
+    assert_eq!(vass.partition(a).unwrap().cold.iter().collect::<Vec<_>>(), [(PageRange::new(a_range.end - 2, a_range.end), Cold::Predicted)]);
+    assert_eq!(vass.partition(b).unwrap().cold_pages(), 1);
+    vass.check_invariants(&mmu, &frames).unwrap();
+    // Memory gets short: the three cold pages go, nothing else.
+    vass.set_budget(1, Some(12));
+    assert_eq!(vass.fault(1, b_range.start + 4, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
+    let swapped = |id| vass.partition(id).unwrap().swapped.keys().copied().collect::<Vec<_>>();
+    assert_eq!(swapped(a), [a_range.end - 2, a_range.end - 1]);
+    assert_eq!(swapped(b), [b_range.start]);
+    // The prediction was wrong for one of them: touching it clears its mark.
+    assert_eq!(vass.fault(1, b_range.start, Access::Read, &mut mmu, &mut frames), FaultOutcome::SwappedIn);
+    assert_eq!(vass.partition(b).unwrap().cold_pages(), 0);
+    vass.check_invariants(&mmu, &frames).unwrap();
+}

@@ -962,6 +962,8 @@ pub fn partition_advise(id: u64, offset: u64, length: u64, advice: u64) -> Resul
         abi::Advice::DontNeed => Advice::DontNeed,
         abi::Advice::Sequential => Advice::Sequential,
         abi::Advice::Random => Advice::Random,
+        abi::Advice::Cold => Advice::Cold,
+        abi::Advice::PageOut => Advice::PageOut,
     };
     for_each_piece(
         id,
@@ -1035,6 +1037,11 @@ pub fn partition_query(id: u64) -> Result<abi::PartitionInfo, Error> {
             recent_accessed: partition.recent_accessed.total(now),
             sequential_pages: hinted(Pattern::Sequential),
             random_pages: hinted(Pattern::Random),
+            swapped_pages: partition.swapped.len() as u64,
+            evictions: partition.counters.evictions,
+            major_faults: partition.counters.major_faults,
+            cold_pages: partition.cold_pages(),
+            idle_scans: partition.idle_scans,
         })
     })
 }
@@ -1181,6 +1188,11 @@ pub fn swap_debug(op: u64, address: u64) -> Result<u64, Error> {
     }
     log::warn!("swap-debug: pid {pid} page {address:#x} (slot {slot}): operation {op}");
     Ok(0)
+}
+
+/// How victims are chosen when a budget or memory runs out.
+pub fn set_eviction(eviction: crate::vass::Eviction) {
+    VASS.lock().set_eviction(eviction);
 }
 
 /// Limits the pages all processes together may have committed.

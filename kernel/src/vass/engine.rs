@@ -183,6 +183,12 @@ pub enum Advice {
     Sequential,
     /// Will be touched in no predictable order.
     Random,
+    /// Not needed soon, contents kept: the range's pages are the first to
+    /// be swapped out when memory is short (their accessed bits are
+    /// cleared; a page touched again loses the mark).
+    Cold,
+    /// Not needed soon: swap the range's pages out now (contents kept).
+    PageOut,
 }
 
 /// The kernel-wide VASS state: partition table plus VASM plus per-space
@@ -203,6 +209,11 @@ pub struct Vass {
     /// How eviction picks its victims.
     eviction: Eviction,
 }
+
+/// Most cold pages one eviction swaps out together (as Linux's
+/// `SWAP_CLUSTER_MAX`): a cold partition leaves in clusters, not a page per
+/// fault, without one fault paying for all of a large partition's I/O.
+pub const COLD_CLUSTER: u64 = 32;
 
 /// Why a page is being committed, which decides what may be evicted for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -229,6 +240,13 @@ pub enum Eviction {
     /// the processor marked since the hand last passed gets a second
     /// chance (its bit is cleared), the first unmarked one goes.
     Clock,
+    /// Partition-aware CLOCK (the default): before anything else, pages
+    /// held cold ([`Cold`]: advised by the program or predicted by the
+    /// commit policy), then partitions observed cold (unused for
+    /// [`COLD_SCANS`] accessed-bit scans, coldest first) go whole, up to
+    /// [`COLD_CLUSTER`] pages per eviction, skipping pages accessed since
+    /// the last scan; then as [`Eviction::Clock`].
+    ColdFirst,
     /// Belady's optimal: the page next used farthest in the future, as the
     /// oracle says (the host simulator's limit; the kernel never knows).
     Farthest(alloc::boxed::Box<dyn NextUse>),
@@ -238,6 +256,7 @@ impl core::fmt::Debug for Eviction {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
             Eviction::Clock => "Clock",
+            Eviction::ColdFirst => "ColdFirst",
             Eviction::Farthest(_) => "Farthest",
         })
     }
@@ -261,7 +280,7 @@ impl Vass {
             huge_pages: true,
             slots: SlotAllocator::empty(),
             global_budget: None,
-            eviction: Eviction::Clock,
+            eviction: Eviction::ColdFirst,
         }
     }
 
@@ -494,6 +513,8 @@ impl Vass {
                 swapped: BTreeMap::new(),
                 backing: BTreeMap::new(),
                 hints: RangeMap::default(),
+                cold: RangeMap::default(),
+                idle_scans: 0,
                 counters: PartitionCounters::default(),
                 recent_faults: Recent::default(),
                 recent_accessed: Recent::default(),
@@ -564,6 +585,7 @@ impl Vass {
             let partition = self.partitions.get_mut(&id).ok_or(VassError::UnknownPartition)?;
             partition.overrides.clear(removed);
             partition.hints.clear(removed);
+            partition.cold.clear(removed);
             let map = self.vasm.entry(space).or_default();
             if cut == last.len() {
                 partition.ranges.pop();
@@ -1155,6 +1177,9 @@ impl Vass {
     /// and no accessed bit is cleared.
     fn evict_one(&mut self, space: SpaceId, need: Need, table: &mut impl PageTable, frames: &mut impl FrameSource) -> bool {
         let spared = |page: Page| matches!(need, Need::Ahead(range) if range.contains(page));
+        if matches!(self.eviction, Eviction::ColdFirst) && self.evict_cold(space, need, table, frames) {
+            return true;
+        }
         // Pages committed ahead that were never touched go first. Each
         // look starts after the previous candidate, so a page that cannot
         // go (or was touched) is looked at once.
@@ -1226,6 +1251,51 @@ impl Vass {
         }
         self.space_mut(space).hand = position;
         false
+    }
+
+    /// [`Eviction::ColdFirst`]'s first steps: evicts up to [`COLD_CLUSTER`]
+    /// resident pages of `space` held cold, or else of its coldest
+    /// partition observed cold, whose accessed bits are clear (never
+    /// clearing one, never one of a range being committed ahead). Returns
+    /// whether any went.
+    fn evict_cold(&mut self, space: SpaceId, need: Need, table: &mut impl PageTable, frames: &mut impl FrameSource) -> bool {
+        let spared = |page: Page| matches!(need, Need::Ahead(range) if range.contains(page));
+        let resident = |partition: &Partition, range: PageRange| -> Vec<Page> {
+            partition
+                .committed
+                .range(range.start..range.end)
+                .map(|(&page, _)| page)
+                .filter(|&page| !partition.huge.contains(&block_of(page)))
+                .collect()
+        };
+        // Held cold first, in partition and page order; then partitions
+        // observed cold, the longest idle first.
+        let mut candidates: Vec<(PartitionId, Page)> = Vec::new();
+        for partition in self.partitions.values().filter(|p| p.space == space) {
+            for (range, _) in partition.cold.iter() {
+                candidates.extend(resident(partition, range).into_iter().map(|page| (partition.id, page)));
+            }
+        }
+        let mut idle: Vec<&Partition> = self.partitions.values().filter(|p| p.space == space && p.observed_cold()).collect();
+        idle.sort_by(|a, b| b.idle_scans.cmp(&a.idle_scans).then(a.id.cmp(&b.id)));
+        for partition in idle {
+            for &range in &partition.ranges {
+                candidates.extend(resident(partition, range).into_iter().map(|page| (partition.id, page)));
+            }
+        }
+        let mut evicted = 0;
+        for (id, page) in candidates {
+            if evicted >= COLD_CLUSTER {
+                break;
+            }
+            if spared(page) || table.accessed(space, page, false) {
+                continue;
+            }
+            if self.evict_page(space, id, page, table, frames) {
+                evicted += 1;
+            }
+        }
+        evicted > 0
     }
 
     /// Evicts committed 4 KiB `page` of partition `id`: written to swap if
@@ -1336,8 +1406,18 @@ impl Vass {
     ) -> Result<u64, VassError> {
         self.granted(space, id, &range)?;
         let pattern = match advice {
-            Advice::WillNeed => return self.commit(space, id, range, table, frames),
+            Advice::WillNeed => {
+                if let Some(partition) = self.partitions.get_mut(&id) {
+                    partition.cold.clear(range);
+                }
+                return self.commit(space, id, range, table, frames);
+            }
             Advice::DontNeed => return self.decommit(space, id, range, table, frames),
+            Advice::Cold => {
+                self.hold_cold(space, id, range, Cold::Advised, table);
+                return Ok(0);
+            }
+            Advice::PageOut => return Ok(self.page_out(space, id, range, table, frames)),
             Advice::Normal => None,
             Advice::Sequential => Some(Pattern::Sequential),
             Advice::Random => Some(Pattern::Random),
@@ -1345,10 +1425,57 @@ impl Vass {
         if let Some(partition) = self.partitions.get_mut(&id) {
             match pattern {
                 Some(pattern) => partition.hints.set(range, pattern),
-                None => partition.hints.clear(range),
+                None => {
+                    partition.hints.clear(range);
+                    partition.cold.clear(range);
+                }
             }
         }
         Ok(0)
+    }
+
+    /// Holds `range` of partition `id` (of `space`; pages outside the
+    /// partition are ignored) cold for `why`: under
+    /// [`Eviction::ColdFirst`] its pages are the first to go. Their
+    /// accessed bits are cleared, so only a later touch spares them.
+    pub fn hold_cold(&mut self, space: SpaceId, id: PartitionId, range: PageRange, why: Cold, table: &mut impl PageTable) {
+        let Some(partition) = self.partitions.get_mut(&id).filter(|p| p.space == space) else { return };
+        let pieces: Vec<PageRange> = partition
+            .ranges
+            .iter()
+            .filter(|owned| owned.overlaps(&range))
+            .map(|owned| PageRange::new(owned.start.max(range.start), owned.end.min(range.end)))
+            .collect();
+        let mut resident: Vec<Page> = Vec::new();
+        for piece in pieces {
+            partition.cold.set(piece, why);
+            resident.extend(partition.committed.range(piece.start..piece.end).map(|(&page, _)| page));
+        }
+        for page in resident {
+            // A page committed ahead and used since is a hit before its
+            // bit goes.
+            if table.accessed(space, page, true) {
+                self.touch(id, page);
+            }
+        }
+    }
+
+    /// Swaps out every committed page of `range` of partition `id` now
+    /// (2 MiB pages are split first). Pages that cannot go (the device is
+    /// full or fails, or no frame for splitting) stay. Returns how many went.
+    fn page_out(&mut self, space: SpaceId, id: PartitionId, range: PageRange, table: &mut impl PageTable, frames: &mut impl FrameSource) -> u64 {
+        let blocks: Vec<Page> = match self.partitions.get(&id) {
+            Some(partition) => partition.huge.iter().copied().filter(|&start| range.overlaps(&PageRange::new(start, start + HUGE_PAGES))).collect(),
+            None => return 0,
+        };
+        for start in blocks {
+            let _ = self.demote(id, start, table, frames);
+        }
+        let pages: Vec<Page> = match self.partitions.get(&id) {
+            Some(partition) => partition.committed.range(range.start..range.end).map(|(&page, _)| page).collect(),
+            None => return 0,
+        };
+        pages.into_iter().filter(|&page| self.evict_page(space, id, page, table, frames)).count() as u64
     }
 
     /// Records what `space` declared about its future (replacing any
@@ -1399,6 +1526,7 @@ impl Vass {
         if let Some(partition) = id.and_then(|id| self.partitions.get_mut(&id)) {
             partition.counters.faults += 1;
             partition.recent_faults.record(now, 1);
+            partition.idle_scans = 0;
         }
         let counters = &mut self.space_mut(space).counters;
         match access {
@@ -1434,6 +1562,10 @@ impl Vass {
         if partition.committed.contains_key(&page) {
             self.touch(id, page);
             return FaultOutcome::AlreadyCommitted;
+        }
+        if let Some(partition) = self.partitions.get_mut(&id) {
+            // In use after all.
+            partition.cold.clear(PageRange::new(page, page + 1));
         }
         match self.commit_page(id, page, Need::Now, table, frames) {
             Ok(false) => {
@@ -1539,6 +1671,7 @@ impl Vass {
             partition.counters.hits += seen.len() as u64;
             hits += seen.len() as u64;
             partition.recent_accessed.record(now, accessed);
+            partition.idle_scans = if accessed > 0 { 0 } else { partition.idle_scans.saturating_add(1) };
         }
         let counters = &mut self.space_mut(space).counters;
         counters.hits += hits;
@@ -1674,6 +1807,9 @@ impl Vass {
             }
             if !partition.hints.iter().all(|(range, _)| partition.covers(&range)) {
                 return Err(format!("partition {id}: a hint lies outside the partition"));
+            }
+            if !partition.cold.iter().all(|(range, _)| partition.covers(&range)) {
+                return Err(format!("partition {id}: a cold mark lies outside the partition"));
             }
             if !partition.max_rights.contains(partition.rights) {
                 return Err(format!("partition {id}: rights beyond its maximum"));

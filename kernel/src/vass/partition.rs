@@ -209,6 +209,20 @@ pub enum Pattern {
     Random,
 }
 
+/// Why a range of a partition is held cold: its pages are the first to be
+/// evicted (see [`super::Eviction::ColdFirst`]), their contents kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cold {
+    /// The program said so (`partition_advise(cold)`).
+    Advised,
+    /// A commit policy predicted it (a [`crate::policy::Plan`]'s `cold`).
+    Predicted,
+}
+
+/// Accessed-bit scans in a row that must find a partition unused (no page
+/// accessed, no fault) before it counts as observed cold.
+pub const COLD_SCANS: u64 = 4;
+
 /// Statistics of one partition.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PartitionCounters {
@@ -269,6 +283,11 @@ pub struct Partition {
     pub backing: BTreeMap<Page, super::swap::Backing>,
     /// Access patterns the program declared.
     pub hints: RangeMap<Pattern>,
+    /// Ranges held cold (evicted first); a fault on a page clears its mark.
+    pub cold: RangeMap<Cold>,
+    /// Accessed-bit scans in a row that found no page of it accessed and
+    /// no fault in it since the scan before (see [`COLD_SCANS`]).
+    pub idle_scans: u64,
     /// Counters.
     pub counters: PartitionCounters,
     /// Faults over the recent windows.
@@ -321,6 +340,18 @@ impl Partition {
         }
         let rights = self.rights_at(start);
         self.overrides.iter().filter(|(range, _)| range.overlaps(&block)).all(|(range, value)| range.covers(&block) && value == rights)
+    }
+
+    /// Whether the accessed-bit scans saw it unused [`COLD_SCANS`] times in
+    /// a row: then it is evicted whole before warmer pages. Without scans
+    /// (sampling off) no partition is ever observed cold.
+    pub fn observed_cold(&self) -> bool {
+        self.idle_scans >= COLD_SCANS
+    }
+
+    /// Pages of it held cold ([`Partition::cold`]).
+    pub fn cold_pages(&self) -> u64 {
+        self.cold.iter().map(|(range, _)| range.len()).sum()
     }
 
     /// Physically contiguous extents of the committed frames, in page order.

@@ -244,6 +244,159 @@ fn prefetched_pages_nobody_touched_are_evicted_first() {
     vass.check_invariants(&mmu, &frames).unwrap();
 }
 
+/// The sampler's scan of space 1, after the program touched `used`.
+fn scan(vass: &mut Vass, mmu: &mut SimulatedMmu, used: &[Page]) {
+    for &page in used {
+        mmu.touch(1, page);
+    }
+    vass.sample_accessed(1, mmu, |_, _| {});
+}
+
+#[test]
+fn advised_cold_pages_are_swapped_out_first_and_come_back() {
+    let (mut vass, mut mmu, mut frames, id, range) = setup(64, 256, Some(8));
+    for (index, page) in (range.start..range.start + 8).enumerate() {
+        write(&mut vass, &mut mmu, &mut frames, page, 500 + index as u64);
+    }
+    // The last two pages are held cold although they were used last.
+    let cold = PageRange::new(range.start + 6, range.start + 8);
+    assert_eq!(vass.advise(1, id, cold, Advice::Cold, &mut mmu, &mut frames), Ok(0));
+    assert_eq!(vass.partition(id).unwrap().cold_pages(), 2);
+    write(&mut vass, &mut mmu, &mut frames, range.start + 8, 508);
+    let partition = vass.partition(id).unwrap();
+    assert_eq!(partition.swapped.keys().copied().collect::<Vec<_>>(), [range.start + 6, range.start + 7], "both cold pages went, nothing else");
+    assert!((range.start..range.start + 6).all(|page| partition.committed.contains_key(&page)));
+    // A cold page touched again loses its mark; its contents are intact.
+    assert_eq!(read(&mut vass, &mut mmu, &mut frames, range.start + 7), (FaultOutcome::SwappedIn, Some(507)));
+    assert_eq!(vass.partition(id).unwrap().cold_pages(), 1);
+    vass.check_invariants(&mmu, &frames).unwrap();
+    // Normal advice forgets the mark.
+    vass.advise(1, id, range, Advice::Normal, &mut mmu, &mut frames).unwrap();
+    assert_eq!(vass.partition(id).unwrap().cold_pages(), 0);
+}
+
+#[test]
+fn a_cold_page_used_again_is_spared() {
+    let (mut vass, mut mmu, mut frames, id, range) = setup(64, 256, Some(4));
+    for page in range.start..range.start + 4 {
+        write(&mut vass, &mut mmu, &mut frames, page, page);
+    }
+    vass.advise(1, id, PageRange::new(range.start, range.start + 2), Advice::Cold, &mut mmu, &mut frames).unwrap();
+    mmu.touch(1, range.start);
+    write(&mut vass, &mut mmu, &mut frames, range.start + 4, 0);
+    let partition = vass.partition(id).unwrap();
+    assert!(partition.committed.contains_key(&range.start), "accessed since the advice: not evicted");
+    assert!(partition.swapped.contains_key(&(range.start + 1)));
+}
+
+#[test]
+fn a_partition_observed_cold_is_swapped_out_whole_before_warm_pages() {
+    for cold_first in [true, false] {
+        let (mut vass, mut mmu, mut frames, idle, idle_range) = setup(128, 256, None);
+        if !cold_first {
+            vass.set_eviction(Eviction::Clock);
+        }
+        let (warm, warm_range) = vass.create(1, 64, PartitionKind::Heap, RW, None, WINDOW).unwrap();
+        for page in (idle_range.start..idle_range.start + 40).chain(warm_range.start..warm_range.start + 8) {
+            write(&mut vass, &mut mmu, &mut frames, page, page);
+        }
+        let warm_pages: Vec<Page> = (warm_range.start..warm_range.start + 8).collect();
+        // The first scan sees (and clears) the writes.
+        scan(&mut vass, &mut mmu, &warm_pages);
+        assert_eq!(vass.partition(idle).unwrap().idle_scans, 0);
+        for _ in 0..COLD_SCANS {
+            assert!(!vass.partition(idle).unwrap().observed_cold());
+            scan(&mut vass, &mut mmu, &warm_pages);
+        }
+        assert!(vass.partition(idle).unwrap().observed_cold());
+        assert!(!vass.partition(warm).unwrap().observed_cold());
+        assert_eq!(vass.partition(idle).unwrap().idle_scans, COLD_SCANS);
+        // The warm pages are in use again; memory gets short.
+        for &page in &warm_pages {
+            mmu.touch(1, page);
+        }
+        vass.set_budget(1, Some(48));
+        write(&mut vass, &mut mmu, &mut frames, warm_range.start + 8, 1);
+        let (idle_partition, warm_partition) = (vass.partition(idle).unwrap(), vass.partition(warm).unwrap());
+        if cold_first {
+            assert_eq!(idle_partition.swapped.len() as u64, COLD_CLUSTER, "a cluster of the cold partition left at once");
+            assert_eq!(warm_partition.swapped.len(), 0);
+        } else {
+            assert_eq!(idle_partition.swapped.len() + warm_partition.swapped.len(), 1, "CLOCK evicts one page");
+        }
+        // Memory gets shorter: the rest of the cold partition goes next,
+        // before any warm page.
+        vass.set_budget(1, Some(20));
+        for page in warm_range.start + 9..warm_range.start + 20 {
+            write(&mut vass, &mut mmu, &mut frames, page, page);
+        }
+        if cold_first {
+            assert_eq!(vass.partition(idle).unwrap().committed.len(), 0, "the cold partition is out whole");
+            assert!(warm_pages.iter().all(|page| vass.partition(warm).unwrap().committed.contains_key(page)));
+        }
+        // Every byte of the idle partition comes back.
+        vass.set_budget(1, None);
+        for page in idle_range.start..idle_range.start + 40 {
+            assert_eq!(read(&mut vass, &mut mmu, &mut frames, page).1, Some(page));
+        }
+        assert_eq!(vass.partition(idle).unwrap().idle_scans, 0, "a fault makes it warm again");
+        vass.check_invariants(&mmu, &frames).unwrap();
+    }
+}
+
+#[test]
+fn without_scans_no_partition_is_observed_cold() {
+    let (mut vass, mut mmu, mut frames, id, range) = setup(64, 256, Some(4));
+    for page in range.start..range.start + 8 {
+        write(&mut vass, &mut mmu, &mut frames, page, page);
+    }
+    assert!(!vass.partition(id).unwrap().observed_cold(), "a partition the sampler never looked at is not cold");
+    assert_eq!(vass.space_counters(1).unwrap().evictions, 4, "CLOCK, one page per fault");
+}
+
+#[test]
+fn page_out_swaps_a_range_now_and_splits_2mib_pages() {
+    let mut vass = Vass::new();
+    let mut mmu = SimulatedMmu::default();
+    let mut frames = SimulatedFrames::with_huge(2048, 4);
+    frames.swap_slots = 1024;
+    vass.set_swap_slots(1024).unwrap();
+    let (id, range) = vass.create(1, 1024, PartitionKind::Heap, RW, None, WINDOW).unwrap();
+    let block = range.start.next_multiple_of(HUGE_PAGES);
+    vass.commit(1, id, PageRange::new(block, block + HUGE_PAGES), &mut mmu, &mut frames).unwrap();
+    assert_eq!(vass.partition(id).unwrap().huge.len(), 1);
+    let (frame, _) = mmu.translate(1, block + 3).unwrap();
+    mmu.write(1, block + 3);
+    frames.contents.insert(frame, 33);
+    let out = PageRange::new(block, block + 16);
+    assert_eq!(vass.advise(1, id, out, Advice::PageOut, &mut mmu, &mut frames), Ok(16));
+    let partition = vass.partition(id).unwrap();
+    assert!(partition.huge.is_empty(), "the 2 MiB page was split");
+    assert_eq!(partition.committed.len() as u64, HUGE_PAGES - 16);
+    // One page table bit said the 2 MiB page was written: which 4 KiB
+    // pieces hold data is unknown, so every piece is written out.
+    assert_eq!(partition.swapped.len(), 16);
+    assert_eq!(vass.space_counters(1).unwrap().swap_outs, 16);
+    assert_eq!(vass.space_counters(1).unwrap().evictions, 16);
+    assert_eq!(vass.partition(id).unwrap().counters.evictions, 16);
+    assert_eq!(read(&mut vass, &mut mmu, &mut frames, block + 3), (FaultOutcome::SwappedIn, Some(33)));
+    assert_eq!(read(&mut vass, &mut mmu, &mut frames, block + 4), (FaultOutcome::SwappedIn, Some(0)));
+    vass.check_invariants(&mmu, &frames).unwrap();
+}
+
+#[test]
+fn page_out_on_a_full_device_keeps_what_cannot_go() {
+    let (mut vass, mut mmu, mut frames, id, range) = setup(2, 256, None);
+    for page in range.start..range.start + 4 {
+        write(&mut vass, &mut mmu, &mut frames, page, page);
+    }
+    assert_eq!(vass.advise(1, id, PageRange::new(range.start, range.start + 4), Advice::PageOut, &mut mmu, &mut frames), Ok(2));
+    for page in range.start..range.start + 4 {
+        assert_eq!(read(&mut vass, &mut mmu, &mut frames, page).1, Some(page));
+    }
+    vass.check_invariants(&mmu, &frames).unwrap();
+}
+
 /// Belady's oracle over a fixed future.
 struct Future(Vec<Page>);
 
@@ -289,6 +442,9 @@ enum Operation {
     Clear { page: u64 },
     Budget { pages: u64 },
     Fail { slot: u64 },
+    Cold { offset: u64, pages: u64 },
+    PageOut { offset: u64, pages: u64 },
+    Scan,
 }
 
 fn operation() -> impl Strategy<Value = Operation> {
@@ -300,14 +456,17 @@ fn operation() -> impl Strategy<Value = Operation> {
         1 => (0..40u64).prop_map(|page| Operation::Clear { page }),
         1 => (2..12u64).prop_map(|pages| Operation::Budget { pages }),
         1 => (0..24u64).prop_map(|slot| Operation::Fail { slot }),
+        1 => (0..40u64, 1..8u64).prop_map(|(offset, pages)| Operation::Cold { offset, pages }),
+        1 => (0..40u64, 1..8u64).prop_map(|(offset, pages)| Operation::PageOut { offset, pages }),
+        1 => Just(Operation::Scan),
     ]
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
-    /// Under random budgets, accesses, prefetches, decommits and device
-    /// errors: every page reads what was last written to it (zero after a
+    /// Under random budgets, accesses, prefetches, decommits, cold and
+    /// page-out advice, accessed-bit scans and device errors: every page reads what was last written to it (zero after a
     /// decommit), except pages the engine reported lost; and every
     /// invariant holds after every step.
     #[test]
@@ -371,6 +530,14 @@ proptest! {
                 Operation::Budget { pages } => vass.set_budget(1, Some(pages)),
                 Operation::Fail { slot } => {
                     frames.failing.insert(slot);
+                }
+                Operation::Cold { offset, pages } | Operation::PageOut { offset, pages } => {
+                    let start = range.start + offset;
+                    let advice = if matches!(operation, Operation::Cold { .. }) { Advice::Cold } else { Advice::PageOut };
+                    vass.advise(1, id, PageRange::new(start, (start + pages).min(range.end)), advice, &mut mmu, &mut frames).unwrap();
+                }
+                Operation::Scan => {
+                    vass.sample_accessed(1, &mut mmu, |_, _| {});
                 }
             }
             vass.check_invariants(&mmu, &frames).map_err(TestCaseError::fail)?;

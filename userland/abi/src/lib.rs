@@ -71,7 +71,8 @@ pub enum Syscall {
     PartitionProtect = 18,
     /// `partition_advise(id, offset, length, advice) -> pages`: an
     /// [`Advice`] about those pages; will-need commits them (returns pages
-    /// committed), dont-need drops them (returns pages dropped).
+    /// committed), dont-need drops them (returns pages dropped), page-out
+    /// swaps them out (returns pages swapped out).
     PartitionAdvise = 19,
     /// `resource_request(working_set_bytes, lifetime_ticks, deps_ptr:
     /// *const Dependency, deps_count) -> 0`: declares what the caller
@@ -505,6 +506,18 @@ words! {
         pub sequential_pages,
         /// Pages advised random.
         pub random_pages,
+        /// Pages swapped out now (their contents are on the swap device).
+        pub swapped_pages,
+        /// Pages evicted to stay within a budget, ever.
+        pub evictions,
+        /// Faults that read a swapped-out page back.
+        pub major_faults,
+        /// Pages held cold: advised (`Advice::Cold`) or predicted so; the
+        /// first to be swapped out.
+        pub cold_pages,
+        /// Accessed-bit scans in a row that found it unused (at 4 it is
+        /// observed cold and swapped out whole before warmer pages).
+        pub idle_scans,
     }
 }
 
@@ -676,11 +689,18 @@ pub enum Advice {
     Sequential = 3,
     /// Will be touched in no predictable order.
     Random = 4,
+    /// Not needed soon, contents kept: the first pages swapped out when
+    /// memory is short (a page touched again loses the mark).
+    Cold = 5,
+    /// Not needed soon: swap the pages out now, contents kept (returns the
+    /// pages swapped out).
+    PageOut = 6,
 }
 
 impl Advice {
     /// Every advice, in code order.
-    pub const ALL: [Advice; 5] = [Advice::Normal, Advice::WillNeed, Advice::DontNeed, Advice::Sequential, Advice::Random];
+    pub const ALL: [Advice; 7] =
+        [Advice::Normal, Advice::WillNeed, Advice::DontNeed, Advice::Sequential, Advice::Random, Advice::Cold, Advice::PageOut];
 
     /// The advice with code `code`.
     pub fn from_code(code: u64) -> Option<Advice> {
@@ -941,7 +961,7 @@ mod tests {
             assert_eq!(*advice as u64, code as u64);
             assert_eq!(Advice::from_code(code as u64), Some(*advice));
         }
-        assert_eq!(Advice::from_code(5), None);
+        assert_eq!(Advice::from_code(7), None);
         assert_eq!(Advice::from_code(u64::MAX), None);
     }
 

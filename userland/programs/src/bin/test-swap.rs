@@ -2,20 +2,29 @@
 //! its budget gets every byte back; a process that needs a frame when the
 //! swap device is full is killed for it alone; a page whose copy on the
 //! device is corrupt or cannot be read kills its process alone
-//! (`swap-lost`), and the slot is quarantined; budgets are checked. (The
-//! user tests boot with `swap-debug=on` for the fault injection.)
+//! (`swap-lost`), and the slot is quarantined; budgets are checked; pages
+//! advised cold are the first to go and paged-out ones come back, as the
+//! partition table shows. (The user tests boot with `swap-debug=on` for
+//! the fault injection.)
 
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
-use abi::{Error, ExitReason, FaultKind};
+use abi::{Advice, Error, ExitReason, FaultKind, PartitionKind, Rights};
 use alloc::string::ToString;
 use runtime::{check, check_eq, sys};
 
 /// The budget the pattern runs use, in pages.
 const BUDGET: u64 = 32;
+/// Bytes per page.
+const PAGE: u64 = 4096;
+
+/// The word of `page` of a partition at `base` that the tests write.
+fn word(base: u64, page: u64) -> *mut u64 {
+    (base + page * PAGE + 8) as *mut u64
+}
 
 runtime::tests! {
     fn every_byte_of_four_times_the_budget_comes_back() {
@@ -53,6 +62,46 @@ runtime::tests! {
         // And the system swaps on.
         let pages = (2 * BUDGET).to_string();
         check_eq!(sys::run("bin/swap-pattern", &[&pages, &BUDGET.to_string()]), Ok(ExitReason::Exited(0)));
+    }
+
+    fn cold_and_paged_out_ranges_go_first_and_show_in_the_partition_table() {
+        let Ok(partition) = sys::partition_create(64 * PAGE, PartitionKind::Heap, Rights::READ | Rights::WRITE) else {
+            return Err(runtime::TestFailure::new("no partition".to_string(), file!(), line!()));
+        };
+        let value = |page: u64| 0xc01d_0000 + page;
+        for page in 0..64 {
+            // SAFETY: inside the read-write partition just created, aligned.
+            unsafe { core::ptr::write_volatile(word(partition.base, page), value(page)) };
+        }
+        // Page-out: the first 16 pages go to swap now.
+        check_eq!(sys::partition_advise(partition.id, 0, 16 * PAGE, Advice::PageOut), Ok(16));
+        let info = sys::partition_query(partition.id).unwrap_or_default();
+        check_eq!((info.swapped_pages, info.committed_pages, info.evictions), (16, 48, 16));
+        // The last 16 are advised cold; under a budget one page short, the
+        // first eviction takes every cold page (a cluster) and nothing else
+        // of this partition.
+        check_eq!(sys::partition_advise(partition.id, 48 * PAGE, 16 * PAGE, Advice::Cold), Ok(0));
+        check_eq!(sys::partition_query(partition.id).map(|info| info.cold_pages), Ok(16));
+        let Ok(extra) = sys::partition_create(PAGE, PartitionKind::Heap, Rights::READ | Rights::WRITE) else {
+            return Err(runtime::TestFailure::new("no partition".to_string(), file!(), line!()));
+        };
+        let committed = sys::memory_counters().committed;
+        check_eq!(sys::memory_budget(committed), Ok(0));
+        // SAFETY: inside the one-page read-write partition just created.
+        unsafe { core::ptr::write_volatile(extra.base as *mut u64, 1) };
+        check_eq!(sys::memory_budget(0), Ok(committed));
+        let info = sys::partition_query(partition.id).unwrap_or_default();
+        check_eq!((info.swapped_pages, info.committed_pages, info.evictions), (32, 32, 32), "the cold range went whole");
+        // Every byte comes back; the faults clear the cold marks.
+        for page in 0..64 {
+            // SAFETY: as above.
+            let got = unsafe { core::ptr::read_volatile(word(partition.base, page)) };
+            check_eq!(got, value(page), "page {page}");
+        }
+        let info = sys::partition_query(partition.id).unwrap_or_default();
+        check_eq!((info.swapped_pages, info.major_faults, info.cold_pages), (0, 32, 0));
+        check_eq!(sys::partition_destroy(partition.id), Ok(()));
+        check_eq!(sys::partition_destroy(extra.id), Ok(()));
     }
 
     fn budgets_are_checked_and_report_the_previous_one() {
