@@ -12,7 +12,7 @@ use crate::mm::user::UserSpace;
 use crate::ramdisk::Ramdisk;
 use crate::policy::{self, Plan, Policy};
 use crate::sched::{self, TaskId};
-use crate::vass::hardware::{KernelFrames, SpaceTables};
+use crate::vass::hardware::{KernelFrames, SpaceTables, SystemTables};
 use crate::vass::{Advice, Declaration, FaultOutcome, PageRange, PartitionKind, Pattern, Scope, SpaceCounters, Vass, VassError, Window};
 use crate::sync::{IrqMutex, IrqMutexGuard};
 use crate::time;
@@ -605,8 +605,7 @@ pub fn handle_page_fault(address: u64, rip: u64, error: PageFaultErrorCode) -> b
     let Some(task) = sched::try_current() else { return false };
     let Some(mut table) = TABLE.try_lock() else { return false };
     let Some(&pid) = table.by_task.get(&task) else { return false };
-    let Some(process) = table.processes.get_mut(&pid) else { return false };
-    let Process { space: Some(space), policy, history, .. } = process else { return false };
+    let Some((mut tables, policy, history)) = system_tables(&mut table.processes, pid) else { return false };
     let Some(mut vass) = VASS.try_lock() else { return false };
     vass.set_time(time::ticks());
     let page = address / PAGE_SIZE;
@@ -616,7 +615,6 @@ pub fn handle_page_fault(address: u64, rip: u64, error: PageFaultErrorCode) -> b
         history.record(Event::Fault { address, rip, partition, access, outcome: FaultOutcome::RightsViolation });
         return false;
     }
-    let mut tables = SpaceTables { id: pid, space };
     let outcome = vass.fault(pid, page, access, &mut tables, &mut KernelFrames);
     let partition = vass.lookup(pid, page).map(|partition| (partition.id, partition.range_of(page), partition.kind));
     history.record(Event::Fault { address, rip, partition: partition.map_or(0, |(id, _, _)| id), access, outcome });
@@ -629,9 +627,9 @@ pub fn handle_page_fault(address: u64, rip: u64, error: PageFaultErrorCode) -> b
         // clear, and must not evict the page it was asked to serve (the
         // retried access would fault again, and plan again). The host
         // simulator marks the access the same way.
-        tables.mark_accessed(page);
+        tables.current.mark_accessed(page);
         let fault = policy::Fault { partition: id, page, range, access, kind, time: vass.now() };
-        let view = policy::EngineView { vass: &vass, space: pid, accessed: |page| tables.accessed_now(page) };
+        let view = policy::EngineView { vass: &vass, space: pid, accessed: |page| tables.current.accessed_now(page) };
         let plan = policy.on_fault(&fault, &view);
         policy::apply(&mut vass, pid, &plan, &mut tables, &mut KernelFrames, |partition, range, committed| {
             history.record(Event::Commit { partition, range, committed, cause: Cause::Policy });
@@ -794,33 +792,48 @@ pub fn partition_add_range(id: u64, size: u64, at: u64) -> Result<u64, Error> {
 }
 
 /// Runs `operation` on the VASS with the running process's page tables.
-fn with_own_tables<R>(operation: impl FnOnce(&mut Vass, u64, &mut SpaceTables<'_>) -> Result<R, VassError>) -> Result<R, Error> {
+fn with_own_tables<R>(operation: impl FnOnce(&mut Vass, u64, &mut SystemTables<'_>) -> Result<R, VassError>) -> Result<R, Error> {
     with_own_policy(|vass, pid, tables, _, _| operation(vass, pid, tables))
 }
 
 /// Runs `operation` on the VASS with the running process's page tables,
 /// commit policy and history.
 fn with_own_policy<R>(
-    operation: impl FnOnce(&mut Vass, u64, &mut SpaceTables<'_>, &mut dyn Policy, &mut History) -> Result<R, VassError>,
+    operation: impl FnOnce(&mut Vass, u64, &mut SystemTables<'_>, &mut dyn Policy, &mut History) -> Result<R, VassError>,
 ) -> Result<R, Error> {
     let pid = current_pid().ok_or(Error::InvalidArgument)?;
     let mut table = TABLE.lock();
-    let Some(Process { space: Some(space), policy, history, .. }) = table.processes.get_mut(&pid) else {
-        return Err(Error::InvalidArgument);
-    };
+    let (mut tables, policy, history) = system_tables(&mut table.processes, pid).ok_or(Error::InvalidArgument)?;
     let policy: &mut dyn Policy = policy.as_mut();
-    let mut tables = SpaceTables { id: pid, space };
     let mut vass = vass();
     let result = operation(&mut vass, pid, &mut tables, policy, history);
     check_in_debug(&vass, &tables, Scope::Space(pid));
     result.map_err(vass_error)
 }
 
+/// The page tables of process `pid` (which must have a space) and of
+/// every other process with one, with `pid`'s commit policy and history:
+/// disjoint parts of the process table, borrowed together.
+fn system_tables(processes: &mut BTreeMap<Pid, Process>, pid: Pid) -> Option<(SystemTables<'_>, &mut Box<dyn Policy>, &mut History)> {
+    let mut current = None;
+    let mut others = Vec::new();
+    for (&id, process) in processes.iter_mut() {
+        let Process { space: Some(space), policy, history, .. } = process else { continue };
+        if id == pid {
+            current = Some((SpaceTables { id, space }, policy, history));
+        } else {
+            others.push(SpaceTables { id, space });
+        }
+    }
+    let (current, policy, history) = current?;
+    Some((SystemTables { current, others }, policy, history))
+}
+
 /// In debug kernels, proves after every VASS operation on behalf of a
 /// process that the VASM, the partition table, the frame metadata and that
 /// process's page tables agree (over `scope`); a disagreement is a kernel
 /// bug.
-fn check_in_debug(vass: &Vass, tables: &SpaceTables<'_>, scope: Scope) {
+fn check_in_debug(vass: &Vass, tables: &impl crate::vass::PageTable, scope: Scope) {
     if cfg!(debug_assertions)
         && let Err(error) = vass.check(tables, &KernelFrames, scope)
     {
@@ -870,7 +883,7 @@ fn for_each_piece(
     id: u64,
     offset: u64,
     length: u64,
-    operation: impl Fn(&mut Vass, u64, PageRange, &mut SpaceTables<'_>) -> Result<u64, VassError>,
+    operation: impl Fn(&mut Vass, u64, PageRange, &mut SystemTables<'_>) -> Result<u64, VassError>,
     event: impl Fn(PageRange, u64) -> Option<Event>,
 ) -> Result<u64, Error> {
     with_own_policy(|vass, pid, tables, _, history| {

@@ -87,6 +87,12 @@ pub trait PageTable {
     /// inside a 2 MiB page, the bit of the whole 2 MiB page): it was written
     /// since it was mapped.
     fn dirty(&self, space: SpaceId, page: Page) -> bool;
+    /// Whether these tables include `space`'s: the engine evicts pages of
+    /// other spaces than the one it works for (under the global budget, or
+    /// when frames run out) only through tables that reach them.
+    fn reaches(&self, _space: SpaceId) -> bool {
+        true
+    }
 }
 
 /// Where committed frames come from (zero-filled) and go back to.
@@ -1116,34 +1122,67 @@ impl Vass {
         self.global_budget.is_some() || self.budget(space).is_some()
     }
 
-    /// Evicts pages of `space` until one more page fits its budget and the
-    /// global budget. Fails with `OutOfFrames` when nothing can go.
+    /// Evicts pages until one more page of `space` fits its budget (its
+    /// own pages go) and the global budget (see [`Vass::evict_global`]).
+    /// Fails with `OutOfFrames` when nothing can go.
     fn make_room(&mut self, space: SpaceId, need: Need, table: &mut impl PageTable, frames: &mut impl FrameSource) -> Result<(), VassError> {
         loop {
             let committed = self.spaces.get(&space).map_or(0, |state| state.counters.committed);
             let total: u64 = self.spaces.values().map(|state| state.counters.committed).sum();
-            let over = self.budget(space).is_some_and(|budget| committed >= budget)
-                || self.global_budget.is_some_and(|budget| total >= budget);
-            if !over {
+            let evicted = if self.budget(space).is_some_and(|budget| committed >= budget) {
+                self.evict_one(space, need, table, frames)
+            } else if self.global_budget.is_some_and(|budget| total >= budget) {
+                self.evict_global(space, need, table, frames)
+            } else {
                 return Ok(());
-            }
-            if !self.evict_one(space, need, table, frames) {
+            };
+            if !evicted {
                 return Err(VassError::OutOfFrames);
             }
         }
     }
 
-    /// A frame for `space`: when memory is exhausted, `space` gives up a
-    /// page (if it has one that can go) and the allocation is tried again.
+    /// A frame for `space`: when memory is exhausted, a page is given up
+    /// (see [`Vass::evict_global`]) and the allocation is tried again.
     fn allocate_frame(&mut self, space: SpaceId, need: Need, table: &mut impl PageTable, frames: &mut impl FrameSource) -> Result<Frame, VassError> {
         loop {
             if let Some(frame) = frames.allocate() {
                 return Ok(frame);
             }
-            if !self.evict_one(space, need, table, frames) {
+            if !self.evict_global(space, need, table, frames) {
                 return Err(VassError::OutOfFrames);
             }
         }
+    }
+
+    /// Gives up one page anywhere, for `space`, when the system as a whole
+    /// is short (the global budget, or no free frame): under
+    /// [`Eviction::ColdFirst`] cold pages of any space first (a cluster,
+    /// see [`Vass::evict_cold`]); then the space with the most pages
+    /// committed gives one (the largest consumer pays; `space`
+    /// itself first among equals), else the next largest, among the spaces
+    /// `table` reaches. Another space's pages go as for a commit ahead
+    /// when `space` commits ahead (only pages not in use), else as for a
+    /// fault. Returns whether a page went.
+    fn evict_global(&mut self, space: SpaceId, need: Need, table: &mut impl PageTable, frames: &mut impl FrameSource) -> bool {
+        let mut victims: Vec<(u64, bool, SpaceId)> = self
+            .spaces
+            .iter()
+            .filter(|&(&id, state)| state.counters.committed > 0 && table.reaches(id))
+            .map(|(&id, state)| (state.counters.committed, id == space, id))
+            .collect();
+        victims.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
+        let need_of = |own: bool| match need {
+            Need::Ahead(_) if !own => Need::Ahead(PageRange::new(0, 0)),
+            need => need,
+        };
+        // Cold pages anywhere go before any space's warm pages.
+        if matches!(self.eviction, Eviction::ColdFirst)
+            && victims.iter().any(|&(_, own, victim)| self.evict_cold(victim, need_of(own), table, frames))
+        {
+            return true;
+        }
+        victims.into_iter().any(|(_, own, victim)| self.evict_one(victim, need_of(own), table, frames))
     }
 
     /// The first committed 4 KiB page of `space` after `after` in (partition,
@@ -1303,6 +1342,9 @@ impl Vass {
     /// still on the device). Returns false, changing nothing, if it must be
     /// written and the device is full or fails (the slot is quarantined).
     fn evict_page(&mut self, space: SpaceId, id: PartitionId, page: Page, table: &mut impl PageTable, frames: &mut impl FrameSource) -> bool {
+        if !table.reaches(space) {
+            return false;
+        }
         let Some(partition) = self.partitions.get(&id) else { return false };
         let Some(&frame) = partition.committed.get(&page) else { return false };
         if partition.huge.contains(&block_of(page)) {

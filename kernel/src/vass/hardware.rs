@@ -7,6 +7,7 @@ use crate::mm::buddy::{FrameState, HUGE_2M_ORDER};
 use crate::mm::frame::{self, OwnedFrames, FRAME_SIZE};
 use crate::mm::user::UserSpace;
 use abi::Rights;
+use alloc::vec::Vec;
 use x86_64::structures::paging::{Page as HardwarePage, PageTableFlags, PhysFrame, Size2MiB};
 
 /// A 2 MiB virtual page.
@@ -259,6 +260,74 @@ impl PageTable for SpaceTables<'_> {
         let (physical, page_flags) = self.space.translate(page.start_address())?;
         Some((physical.as_u64() / FRAME_SIZE, rights(page_flags)))
     }
+
+    fn reaches(&self, space: SpaceId) -> bool {
+        space == self.id
+    }
+}
+
+/// The page tables of the running process and of the others: what the
+/// engine works through for the running process when it may have to evict
+/// another process's pages (the global budget, or no free frame). There is
+/// one processor, so another space is not loaded in CR3 while its tables
+/// change; its TLB entries go when it is next switched to.
+pub struct SystemTables<'a> {
+    /// The running process's.
+    pub current: SpaceTables<'a>,
+    /// Every other process's.
+    pub others: Vec<SpaceTables<'a>>,
+}
+
+impl<'a> SystemTables<'a> {
+    fn of(&self, space: SpaceId) -> Option<&SpaceTables<'a>> {
+        if space == self.current.id { Some(&self.current) } else { self.others.iter().find(|tables| tables.id == space) }
+    }
+
+    fn of_mut(&mut self, space: SpaceId) -> Option<&mut SpaceTables<'a>> {
+        if space == self.current.id { Some(&mut self.current) } else { self.others.iter_mut().find(|tables| tables.id == space) }
+    }
+}
+
+impl PageTable for SystemTables<'_> {
+    fn map(&mut self, space: SpaceId, page: Page, frame: Frame, rights: Rights) -> Result<(), VassError> {
+        self.of_mut(space).ok_or(VassError::PageTable)?.map(space, page, frame, rights)
+    }
+
+    fn unmap(&mut self, space: SpaceId, page: Page) -> Option<Frame> {
+        self.of_mut(space)?.unmap(space, page)
+    }
+
+    fn protect(&mut self, space: SpaceId, page: Page, rights: Rights) -> Result<(), VassError> {
+        self.of_mut(space).ok_or(VassError::PageTable)?.protect(space, page, rights)
+    }
+
+    fn translate(&self, space: SpaceId, page: Page) -> Option<(Frame, Rights)> {
+        self.of(space)?.translate(space, page)
+    }
+
+    fn accessed(&mut self, space: SpaceId, page: Page, clear: bool) -> bool {
+        self.of_mut(space).is_some_and(|tables| tables.accessed(space, page, clear))
+    }
+
+    fn map_huge(&mut self, space: SpaceId, page: Page, frame: Frame, rights: Rights) -> Result<(), VassError> {
+        self.of_mut(space).ok_or(VassError::PageTable)?.map_huge(space, page, frame, rights)
+    }
+
+    fn unmap_huge(&mut self, space: SpaceId, page: Page) -> Option<Frame> {
+        self.of_mut(space)?.unmap_huge(space, page)
+    }
+
+    fn protect_huge(&mut self, space: SpaceId, page: Page, rights: Rights) -> Result<(), VassError> {
+        self.of_mut(space).ok_or(VassError::PageTable)?.protect_huge(space, page, rights)
+    }
+
+    fn dirty(&self, space: SpaceId, page: Page) -> bool {
+        self.of(space).is_some_and(|tables| tables.dirty(space, page))
+    }
+
+    fn reaches(&self, space: SpaceId) -> bool {
+        self.of(space).is_some()
+    }
 }
 
 mod ktests {
@@ -329,6 +398,39 @@ mod ktests {
         ensure_eq!((range.start + 20..range.start + 24).filter(|&page| tables.translate(11, page).is_some()).count(), 3);
         vass.check_invariants(&tables, &frames).map_err(failure)?;
         vass.destroy(11, id, &mut tables, &mut frames).map_err(failure)?;
+        ensure_eq!(frame::counts().user, before.user);
+    }
+
+    #[ktest]
+    fn under_the_global_budget_another_process_gives_up_a_page() {
+        let (mut first, mut second) = (UserSpace::new().map_err(failure)?, UserSpace::new().map_err(failure)?);
+        let before = frame::counts();
+        let mut vass = Vass::new();
+        let window = Window { start: USER_HEAP.start / FRAME_SIZE, end: USER_HEAP.end / FRAME_SIZE };
+        let rw = Rights::READ | Rights::WRITE;
+        let (small, small_range) = vass.create(21, 16, PartitionKind::Buffer, rw, None, window).map_err(failure)?;
+        let (big, big_range) = vass.create(22, 16, PartitionKind::Buffer, rw, None, window).map_err(failure)?;
+        vass.set_global_budget(Some(8));
+        let mut frames = KernelFrames;
+        {
+            let mut tables = SpaceTables { id: 22, space: &mut second };
+            for page in big_range.start..big_range.start + 8 {
+                ensure_eq!(vass.fault(22, page, Access::Read, &mut tables, &mut frames), FaultOutcome::Committed);
+            }
+        }
+        // Neither space is loaded in CR3: the other space's entries change
+        // without a flush, as for a process that is not running.
+        let mut tables = SystemTables { current: SpaceTables { id: 21, space: &mut first }, others: alloc::vec![SpaceTables { id: 22, space: &mut second }] };
+        ensure_eq!(vass.fault(21, small_range.start, Access::Write, &mut tables, &mut frames), FaultOutcome::Committed);
+        let mapped = (big_range.start..big_range.start + 8).filter(|&page| tables.translate(22, page).is_some()).count();
+        // The larger process gave up one page.
+        ensure_eq!(mapped, 7);
+        ensure!(tables.translate(21, small_range.start).is_some(), "the fault was served");
+        // The budget holds in real frames.
+        ensure_eq!(frame::counts().user, before.user + 8);
+        vass.check_invariants(&tables, &frames).map_err(failure)?;
+        vass.destroy(21, small, &mut tables, &mut frames).map_err(failure)?;
+        vass.destroy(22, big, &mut tables, &mut frames).map_err(failure)?;
         ensure_eq!(frame::counts().user, before.user);
     }
 

@@ -397,6 +397,110 @@ fn page_out_on_a_full_device_keeps_what_cannot_go() {
     vass.check_invariants(&mmu, &frames).unwrap();
 }
 
+/// Space `space` writes `value` to `page` (a fault if needed, then the store).
+fn write_in(vass: &mut Vass, mmu: &mut SimulatedMmu, frames: &mut SimulatedFrames, space: SpaceId, page: Page, value: u64) -> FaultOutcome {
+    let outcome = if mmu.translate(space, page).is_some() { FaultOutcome::AlreadyCommitted } else { vass.fault(space, page, Access::Write, mmu, frames) };
+    if let Some((frame, _)) = mmu.translate(space, page) {
+        mmu.write(space, page);
+        frames.contents.insert(frame, value);
+    }
+    outcome
+}
+
+/// Page tables that reach only space 1 (as the kernel's own-process
+/// tables do).
+struct OnlySpaceOne<'a>(&'a mut SimulatedMmu);
+
+impl PageTable for OnlySpaceOne<'_> {
+    fn map(&mut self, space: SpaceId, page: Page, frame: Frame, rights: Rights) -> Result<(), VassError> {
+        if space != 1 {
+            return Err(VassError::PageTable);
+        }
+        self.0.map(space, page, frame, rights)
+    }
+    fn unmap(&mut self, space: SpaceId, page: Page) -> Option<Frame> {
+        (space == 1).then(|| self.0.unmap(space, page)).flatten()
+    }
+    fn protect(&mut self, space: SpaceId, page: Page, rights: Rights) -> Result<(), VassError> {
+        self.0.protect(space, page, rights)
+    }
+    fn translate(&self, space: SpaceId, page: Page) -> Option<(Frame, Rights)> {
+        self.0.translate(space, page)
+    }
+    fn accessed(&mut self, space: SpaceId, page: Page, clear: bool) -> bool {
+        space == 1 && self.0.accessed(space, page, clear)
+    }
+    fn map_huge(&mut self, space: SpaceId, page: Page, frame: Frame, rights: Rights) -> Result<(), VassError> {
+        self.0.map_huge(space, page, frame, rights)
+    }
+    fn unmap_huge(&mut self, space: SpaceId, page: Page) -> Option<Frame> {
+        self.0.unmap_huge(space, page)
+    }
+    fn protect_huge(&mut self, space: SpaceId, page: Page, rights: Rights) -> Result<(), VassError> {
+        self.0.protect_huge(space, page, rights)
+    }
+    fn dirty(&self, space: SpaceId, page: Page) -> bool {
+        self.0.dirty(space, page)
+    }
+    fn reaches(&self, space: SpaceId) -> bool {
+        space == 1
+    }
+}
+
+#[test]
+fn under_the_global_budget_the_largest_space_pays_and_a_new_one_gets_its_page() {
+    let (mut vass, mut mmu, mut frames, _, range) = setup(64, 256, None);
+    let (_, big) = vass.create(2, 64, PartitionKind::Heap, RW, None, WINDOW).unwrap();
+    vass.set_global_budget(Some(20));
+    for page in big.start..big.start + 20 {
+        assert_eq!(write_in(&mut vass, &mut mmu, &mut frames, 2, page, page), FaultOutcome::Committed);
+    }
+    // Space 1 has nothing committed: the global budget is full, and the
+    // big space gives a page up for it.
+    for page in range.start..range.start + 4 {
+        assert_eq!(write_in(&mut vass, &mut mmu, &mut frames, 1, page, 7), FaultOutcome::Committed);
+    }
+    let committed = |vass: &Vass, space| vass.space_counters(space).unwrap().committed;
+    assert_eq!((committed(&vass, 1), committed(&vass, 2)), (4, 16), "the largest paid for each page");
+    assert_eq!(vass.space_counters(2).unwrap().evictions, 4);
+    assert_eq!(vass.space_counters(1).unwrap().evictions, 0);
+    vass.check_invariants(&mmu, &frames).unwrap();
+    // Through tables that cannot reach space 2, space 1 gives up a page
+    // of its own instead.
+    let mut only = OnlySpaceOne(&mut mmu);
+    assert_eq!(vass.fault(1, range.start + 4, Access::Write, &mut only, &mut frames), FaultOutcome::Committed);
+    assert_eq!((committed(&vass, 1), committed(&vass, 2)), (4, 16), "space 1 evicted its own page");
+    assert_eq!(vass.space_counters(1).unwrap().evictions, 1);
+    vass.check_invariants(&mmu, &frames).unwrap();
+    // Every byte of space 2 comes back.
+    vass.set_global_budget(None);
+    for page in big.start..big.start + 20 {
+        let outcome = if mmu.translate(2, page).is_some() { FaultOutcome::AlreadyCommitted } else { vass.fault(2, page, Access::Read, &mut mmu, &mut frames) };
+        assert_ne!(outcome, FaultOutcome::SwapFailed);
+        let (frame, _) = mmu.translate(2, page).unwrap();
+        assert_eq!(frames.contents.get(&frame).copied(), Some(page));
+    }
+    vass.check_invariants(&mmu, &frames).unwrap();
+}
+
+#[test]
+fn when_frames_run_out_the_largest_space_pays() {
+    let (mut vass, mut mmu, mut frames, _, range) = setup(64, 12, None);
+    let (_, big) = vass.create(2, 64, PartitionKind::Heap, RW, None, WINDOW).unwrap();
+    for page in big.start..big.start + 12 {
+        write_in(&mut vass, &mut mmu, &mut frames, 2, page, page);
+    }
+    assert_eq!(frames.in_use, 12);
+    assert_eq!(vass.fault(1, range.start, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
+    assert_eq!(vass.space_counters(2).unwrap().evictions, 1);
+    // Through tables that reach only space 1, the next fault evicts the
+    // one page space 1 has.
+    let mut only = OnlySpaceOne(&mut mmu);
+    assert_eq!(vass.fault(1, range.start + 1, Access::Write, &mut only, &mut frames), FaultOutcome::Committed);
+    assert_eq!(vass.space_counters(2).unwrap().evictions, 1, "space 2 was out of reach");
+    vass.check_invariants(&mmu, &frames).unwrap();
+}
+
 /// Belady's oracle over a fixed future.
 struct Future(Vec<Page>);
 
