@@ -320,7 +320,8 @@ impl Vass {
     }
 
     /// Limits how many pages all spaces together may have committed (`None`:
-    /// no limit). The space that needs a page over the limit gives one up.
+    /// no limit). Over it, a page of some space goes (see
+    /// [`Vass::evict_global`]).
     pub fn set_global_budget(&mut self, budget: Option<u64>) {
         self.global_budget = budget;
     }
