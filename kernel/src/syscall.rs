@@ -74,6 +74,11 @@ pub fn dispatch(number: u64, arguments: [u64; 6]) -> Result<u64, Error> {
         }
         Syscall::MemoryBudget => process::memory_budget(a0),
         Syscall::SwapDebug => process::swap_debug(a0, a1),
+        Syscall::PageQuery => {
+            let info = process::page_query(a0)?;
+            copy_words_to_user(a1, &info.to_words())?;
+            Ok(0)
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use crate::ramdisk::Ramdisk;
 use crate::policy::{self, Plan, Policy};
 use crate::sched::{self, TaskId};
 use crate::vass::hardware::{KernelFrames, SpaceTables, SystemTables};
-use crate::vass::{Advice, Declaration, FaultOutcome, PageRange, PartitionKind, Pattern, Scope, SpaceCounters, Vass, VassError, Window};
+use crate::vass::{Advice, Cold, Declaration, FaultOutcome, PageRange, PageTable, PartitionKind, Pattern, Residence, Scope, SpaceCounters, Vass, VassError, Window};
 use crate::sync::{IrqMutex, IrqMutexGuard};
 use crate::time;
 use abi::{Error, ExitReason, Rights, WaitStatus};
@@ -833,7 +833,7 @@ fn system_tables(processes: &mut BTreeMap<Pid, Process>, pid: Pid) -> Option<(Sy
 /// process that the VASM, the partition table, the frame metadata and that
 /// process's page tables agree (over `scope`); a disagreement is a kernel
 /// bug.
-fn check_in_debug(vass: &Vass, tables: &impl crate::vass::PageTable, scope: Scope) {
+fn check_in_debug(vass: &Vass, tables: &impl PageTable, scope: Scope) {
     if cfg!(debug_assertions)
         && let Err(error) = vass.check(tables, &KernelFrames, scope)
     {
@@ -1056,6 +1056,40 @@ pub fn partition_query(id: u64) -> Result<abi::PartitionInfo, Error> {
             cold_pages: partition.cold_pages(),
             idle_scans: partition.idle_scans,
         })
+    })
+}
+
+/// What the VASM holds for the running process's page at `address`.
+pub fn page_query(address: u64) -> Result<abi::PageInfo, Error> {
+    if !layout::USER.contains(address) {
+        return Err(Error::NotFound);
+    }
+    let page = address / PAGE_SIZE;
+    with_own_tables(|vass, pid, tables| {
+        let state = vass.page_state(pid, page).ok_or(VassError::UnknownPartition)?;
+        let mut info = abi::PageInfo { partition: state.partition, rights: u64::from(state.rights.bits()), slot: u64::MAX, ..Default::default() };
+        match state.residence {
+            Residence::Uncommitted => info.state = abi::PAGE_UNCOMMITTED,
+            Residence::Committed { frame, huge, copy } => {
+                info.state = abi::PAGE_COMMITTED;
+                info.frame = frame;
+                info.huge = u64::from(huge);
+                info.slot = copy.unwrap_or(u64::MAX);
+                info.accessed = u64::from(tables.current.accessed_now(page));
+                info.dirty = u64::from(tables.dirty(pid, page));
+            }
+            Residence::Swapped { slot, lost } => {
+                info.state = if lost { abi::PAGE_LOST } else { abi::PAGE_SWAPPED };
+                info.slot = slot;
+            }
+        }
+        info.untouched = u64::from(state.untouched);
+        info.cold = match state.cold {
+            None => 0,
+            Some(Cold::Advised) => 1,
+            Some(Cold::Predicted) => 2,
+        };
+        Ok(info)
     })
 }
 

@@ -176,6 +176,46 @@ pub enum FaultOutcome {
     SwapFailed,
 }
 
+/// Where a page of a partition is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Residence {
+    /// Never committed, or dropped since: it reads as zeros.
+    Uncommitted,
+    /// Committed to `frame` (inside a 2 MiB page if `huge`); `copy` is the
+    /// slot still holding a clean copy of it, if any.
+    Committed {
+        /// The frame.
+        frame: Frame,
+        /// Whether a 2 MiB page maps it.
+        huge: bool,
+        /// A slot with a clean copy.
+        copy: Option<Slot>,
+    },
+    /// Swapped out to `slot`; `lost` if the slot failed or is corrupt (the
+    /// contents are gone).
+    Swapped {
+        /// The slot.
+        slot: Slot,
+        /// Whether it can no longer be read back.
+        lost: bool,
+    },
+}
+
+/// One page as the VASM holds it ([`Vass::page_state`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageState {
+    /// The partition holding it.
+    pub partition: PartitionId,
+    /// Its rights.
+    pub rights: Rights,
+    /// Where it is.
+    pub residence: Residence,
+    /// Committed ahead of use and not seen touched yet.
+    pub untouched: bool,
+    /// Whether (and why) it is held cold.
+    pub cold: Option<Cold>,
+}
+
 /// A program's hint for a range of a partition (`partition_advise`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Advice {
@@ -405,6 +445,31 @@ impl Vass {
         let map = self.vasm.get(&space)?;
         let (_, &(end, id)) = map.range(..=page).next_back()?;
         (page < end).then(|| self.partitions.get(&id)).flatten()
+    }
+
+    /// What the VASM holds for `page` of `space` (`None` outside its
+    /// partitions).
+    pub fn page_state(&self, space: SpaceId, page: Page) -> Option<PageState> {
+        let partition = self.lookup(space, page)?;
+        let residence = match (partition.committed.get(&page), partition.swapped.get(&page)) {
+            (Some(&frame), _) => Residence::Committed {
+                frame,
+                huge: partition.huge.contains(&block_of(page)),
+                copy: match partition.backing.get(&page) {
+                    Some(Backing::Copy(entry)) => Some(entry.slot),
+                    _ => None,
+                },
+            },
+            (None, Some(entry)) => Residence::Swapped { slot: entry.slot, lost: self.slots.is_quarantined(entry.slot) },
+            (None, None) => Residence::Uncommitted,
+        };
+        Some(PageState {
+            partition: partition.id,
+            rights: partition.rights_at(page),
+            residence,
+            untouched: partition.untouched.contains(&page),
+            cold: partition.cold.get(page),
+        })
     }
 
     fn owned(&self, space: SpaceId, id: PartitionId) -> Result<&Partition, VassError> {

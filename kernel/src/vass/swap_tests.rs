@@ -668,3 +668,24 @@ proptest! {
         prop_assert_eq!(frames.in_use, 0);
     }
 }
+
+#[test]
+fn the_vasm_tells_where_each_page_is() {
+    let (mut vass, mut mmu, mut frames, id, range) = setup(64, 256, Some(2));
+    let (a, b, c) = (range.start, range.start + 1, range.start + 2);
+    assert_eq!(vass.page_state(1, a).map(|state| state.residence), Some(Residence::Uncommitted));
+    assert_eq!(vass.page_state(1, range.end), None, "outside every partition");
+    assert_eq!(vass.page_state(2, a), None, "another space's view");
+    write(&mut vass, &mut mmu, &mut frames, a, 1);
+    let frame = mmu.translate(1, a).unwrap().0;
+    assert_eq!(vass.page_state(1, a).unwrap().residence, Residence::Committed { frame, huge: false, copy: None });
+    write(&mut vass, &mut mmu, &mut frames, b, 2);
+    write(&mut vass, &mut mmu, &mut frames, c, 3);
+    let Residence::Swapped { slot, lost: false } = vass.page_state(1, a).unwrap().residence else { panic!("a went to swap") };
+    frames.failing.insert(slot);
+    assert_eq!(read(&mut vass, &mut mmu, &mut frames, a).0, FaultOutcome::SwapFailed);
+    assert_eq!(vass.page_state(1, a).unwrap().residence, Residence::Swapped { slot, lost: true });
+    vass.advise(1, id, PageRange::new(c, c + 1), Advice::Cold, &mut mmu, &mut frames).unwrap();
+    let state = vass.page_state(1, c).unwrap();
+    assert_eq!((state.partition, state.rights, state.cold, state.untouched), (id, RW, Some(Cold::Advised), false));
+}

@@ -99,6 +99,10 @@ pub enum Syscall {
     /// its copy on the device; [`SWAP_DEBUG_FAIL_READ`] makes the next read
     /// of it fail as a device error would.
     SwapDebug = 24,
+    /// `page_query(address, out_ptr: *mut PageInfo) -> 0`: what the VASM
+    /// holds for the caller's page at `address` (`NotFound` outside its
+    /// partitions).
+    PageQuery = 25,
 }
 
 /// `swap_debug` operation: corrupt the page's copy on the swap device.
@@ -116,7 +120,7 @@ pub const MAX_MEMORY_BUDGET: u64 = 1 << 35;
 
 impl Syscall {
     /// Every system call, in number order.
-    pub const ALL: [Syscall; 25] = [
+    pub const ALL: [Syscall; 26] = [
         Syscall::Exit,
         Syscall::Spawn,
         Syscall::Wait,
@@ -142,6 +146,7 @@ impl Syscall {
         Syscall::PolicySet,
         Syscall::MemoryBudget,
         Syscall::SwapDebug,
+        Syscall::PageQuery,
     ];
 
     /// The call with number `number`, if any.
@@ -177,6 +182,7 @@ impl Syscall {
             Syscall::PolicySet => "policy_set",
             Syscall::MemoryBudget => "memory_budget",
             Syscall::SwapDebug => "swap_debug",
+            Syscall::PageQuery => "page_query",
         }
     }
 }
@@ -518,6 +524,44 @@ words! {
         /// Accessed-bit scans in a row that found it unused (at 4 it is
         /// observed cold and swapped out whole before warmer pages).
         pub idle_scans,
+    }
+}
+
+/// [`PageInfo::state`]: in a partition, never committed or dropped since.
+pub const PAGE_UNCOMMITTED: u64 = 0;
+/// [`PageInfo::state`]: committed to a frame.
+pub const PAGE_COMMITTED: u64 = 1;
+/// [`PageInfo::state`]: swapped out; its contents are in a swap slot.
+pub const PAGE_SWAPPED: u64 = 2;
+/// [`PageInfo::state`]: swapped out and unreadable (its slot failed or is
+/// corrupt); touching it ends the process with `swap-lost`.
+pub const PAGE_LOST: u64 = 3;
+
+words! {
+    /// One page as the VASM holds it (`page_query`).
+    pub struct PageInfo {
+        /// The partition holding it.
+        pub partition,
+        /// Its `Rights` bits.
+        pub rights,
+        /// [`PAGE_UNCOMMITTED`], [`PAGE_COMMITTED`], [`PAGE_SWAPPED`] or
+        /// [`PAGE_LOST`].
+        pub state,
+        /// The physical frame number backing it (committed pages; else 0).
+        pub frame,
+        /// Its swap slot (swapped or lost pages, and committed pages whose
+        /// clean copy is still on the device); `u64::MAX` if none.
+        pub slot,
+        /// 1 if it lies in a 2 MiB page, else 0.
+        pub huge,
+        /// 1 if committed ahead of use and not seen touched yet, else 0.
+        pub untouched,
+        /// 0: not held cold; 1: advised cold; 2: predicted cold.
+        pub cold,
+        /// 1 if the processor marked it accessed since the last sample, else 0.
+        pub accessed,
+        /// 1 if the processor marked it written since it was mapped, else 0.
+        pub dirty,
     }
 }
 

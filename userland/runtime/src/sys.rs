@@ -161,6 +161,13 @@ pub fn partition_query(id: u64) -> Result<abi::PartitionInfo, Error> {
     Ok(info)
 }
 
+/// What the VASM holds for the caller's page at `address`.
+pub fn page_query(address: u64) -> Result<abi::PageInfo, Error> {
+    let mut info = abi::PageInfo::default();
+    call(Syscall::PageQuery, [address, &raw mut info as u64, 0, 0, 0, 0])?;
+    Ok(info)
+}
+
 /// Writes the ids of the caller's partitions into `ids` (as many as fit);
 /// returns how many partitions there are.
 pub fn partition_list(ids: &mut [u64]) -> Result<usize, Error> {

@@ -4,13 +4,18 @@
 //! and arguments drawn from boundary values (null, kernel, non-canonical,
 //! unaligned, read-only, huge) and from a private scratch buffer, so the
 //! kernel may write through valid pointers without hurting this program
-//! (pointers into its own heap are redirected to the scratch buffer).
+//! (pointers into its own heap are redirected to the scratch buffer, and
+//! the ids of the partitions it started with, its code, data, stack and
+//! heap, to an id that names none: destroying or dropping them would end
+//! it legitimately, which is no finding).
 //! Some calls spawn children that fault or exit; each is waited for. It
 //! never calls `exit` by number and caps sleeps, so it cannot end or hang
 //! itself. Prints a summary and exits 0 if every result was a valid one.
 
 #![no_std]
 #![no_main]
+
+extern crate alloc;
 
 use abi::Syscall;
 use runtime::{println, sys};
@@ -42,10 +47,16 @@ const PROGRAMS: [&str; 4] = ["bin/exit-code", "bin/read-address", "bin/fault-wri
 /// are redirected to the scratch buffer.
 const OWN_HEAP: core::ops::Range<u64> = 0x0000_2000_0000_0000..0x0000_3000_0000_0000;
 
-fn argument(random: &mut Random) -> u64 {
+fn argument(random: &mut Random, own: &[u64]) -> u64 {
     let scratch = (&raw mut SCRATCH) as u64;
     let value = raw_argument(random, scratch);
-    if OWN_HEAP.contains(&value) { scratch } else { value }
+    if OWN_HEAP.contains(&value) {
+        scratch
+    } else if own.contains(&value) {
+        u64::MAX
+    } else {
+        value
+    }
 }
 
 fn raw_argument(random: &mut Random, scratch: u64) -> u64 {
@@ -74,6 +85,12 @@ fn main(args: runtime::Args) -> i32 {
     let calls: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let mut random = Random(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let (mut ok, mut failed, mut invalid, mut children) = (0u64, 0u64, 0u64, 0u64);
+    // The runtime makes its heap partition at the first allocation (a
+    // spawn's arguments need one): make it now, so it is listed.
+    drop(core::hint::black_box(alloc::boxed::Box::new(0u64)));
+    let mut own = [0u64; 16];
+    let count = sys::partition_list(&mut own).unwrap_or(0).min(own.len());
+    let own = &own[..count];
     for _ in 0..calls {
         let number = match random.below(20) {
             0 => random.next(),
@@ -81,7 +98,7 @@ fn main(args: runtime::Args) -> i32 {
         };
         let mut arguments = [0u64; 6];
         for slot in &mut arguments {
-            *slot = argument(&mut random);
+            *slot = argument(&mut random, own);
         }
         match Syscall::from_number(number) {
             Some(Syscall::Exit) => continue,

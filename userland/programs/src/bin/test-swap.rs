@@ -77,11 +77,19 @@ runtime::tests! {
         check_eq!(sys::partition_advise(partition.id, 0, 16 * PAGE, Advice::PageOut), Ok(16));
         let info = sys::partition_query(partition.id).unwrap_or_default();
         check_eq!((info.swapped_pages, info.committed_pages, info.evictions), (16, 48, 16));
+        // The VASM records where each page is: a swap slot, or a frame.
+        let out = sys::page_query(partition.base).unwrap_or_default();
+        check_eq!((out.partition, out.state), (partition.id, abi::PAGE_SWAPPED));
+        check!(out.slot != u64::MAX && out.frame == 0, "a swapped page has a slot and no frame: {out:?}");
+        let resident = sys::page_query(partition.base + 16 * PAGE).unwrap_or_default();
+        check_eq!(resident.state, abi::PAGE_COMMITTED);
+        check!(resident.frame != 0 && resident.dirty == 1 && resident.slot == u64::MAX, "{resident:?}");
         // The last 16 are advised cold; under a budget one page short, the
         // first eviction takes every cold page (a cluster) and nothing else
         // of this partition.
         check_eq!(sys::partition_advise(partition.id, 48 * PAGE, 16 * PAGE, Advice::Cold), Ok(0));
         check_eq!(sys::partition_query(partition.id).map(|info| info.cold_pages), Ok(16));
+        check_eq!(sys::page_query(partition.base + 63 * PAGE).map(|page| (page.cold, page.accessed)), Ok((1, 0)));
         let Ok(extra) = sys::partition_create(PAGE, PartitionKind::Heap, Rights::READ | Rights::WRITE) else {
             return Err(runtime::TestFailure::new("no partition".to_string(), file!(), line!()));
         };
@@ -100,6 +108,12 @@ runtime::tests! {
         }
         let info = sys::partition_query(partition.id).unwrap_or_default();
         check_eq!((info.swapped_pages, info.major_faults, info.cold_pages), (0, 32, 0));
+        // Read back and not written since: the slot keeps a clean copy.
+        let back = sys::page_query(partition.base).unwrap_or_default();
+        check_eq!(back.state, abi::PAGE_COMMITTED);
+        check!(back.slot != u64::MAX && back.frame != 0 && back.cold == 0, "{back:?}");
+        check_eq!(sys::page_query(0x1000).map(|page| page.state), Err(Error::NotFound), "outside every partition");
+        check_eq!(sys::page_query(u64::MAX).map(|page| page.state), Err(Error::NotFound));
         check_eq!(sys::partition_destroy(partition.id), Ok(()));
         check_eq!(sys::partition_destroy(extra.id), Ok(()));
     }
