@@ -1365,42 +1365,32 @@ impl Vass {
     /// whether any went.
     fn evict_cold(&mut self, space: SpaceId, need: Need, table: &mut impl PageTable, frames: &mut impl FrameSource) -> bool {
         let spared = |page: Page| matches!(need, Need::Ahead(range) if range.contains(page));
-        let resident = |partition: &Partition, range: PageRange| -> Vec<Page> {
-            partition
-                .committed
-                .range(range.start..range.end)
-                .map(|(&page, _)| page)
-                .filter(|&page| !partition.huge.contains(&block_of(page)))
-                .collect()
-        };
         // Held cold first, in partition and page order; then partitions
-        // observed cold, the longest idle first.
-        let mut candidates: Vec<(PartitionId, Page)> = Vec::new();
-        for partition in self.partitions.values().filter(|p| p.space == space) {
-            for (range, _) in partition.cold.iter() {
-                candidates.extend(resident(partition, range).into_iter().map(|page| (partition.id, page)));
-            }
-        }
+        // observed cold, the longest idle first. Candidates are gathered
+        // lazily: the walk stops after a cluster's worth of pages that may
+        // go (in use since the last scan, or being committed: skipped).
         let mut idle: Vec<&Partition> = self.partitions.values().filter(|p| p.space == space && p.observed_cold()).collect();
         idle.sort_by(|a, b| b.idle_scans.cmp(&a.idle_scans).then(a.id.cmp(&b.id)));
-        for partition in idle {
-            for &range in &partition.ranges {
-                candidates.extend(resident(partition, range).into_iter().map(|page| (partition.id, page)));
-            }
-        }
-        let mut evicted = 0;
+        let held = self.partitions.values().filter(|p| p.space == space).flat_map(|partition| partition.cold.iter().map(move |(range, _)| (partition, range)));
+        let observed = idle.into_iter().flat_map(|partition| partition.ranges.iter().map(move |&range| (partition, range)));
+        let candidates: Vec<(PartitionId, Page)> = held
+            .chain(observed)
+            .flat_map(|(partition, range)| {
+                partition
+                    .committed
+                    .range(range.start..range.end)
+                    .map(|(&page, _)| page)
+                    .filter(|&page| !partition.huge.contains(&block_of(page)))
+                    .map(move |page| (partition.id, page))
+            })
+            .filter(|&(_, page)| !spared(page) && !table.accessed(space, page, false))
+            .take(COLD_CLUSTER as usize)
+            .collect();
+        let mut evicted = false;
         for (id, page) in candidates {
-            if evicted >= COLD_CLUSTER {
-                break;
-            }
-            if spared(page) || table.accessed(space, page, false) {
-                continue;
-            }
-            if self.evict_page(space, id, page, table, frames) {
-                evicted += 1;
-            }
+            evicted |= self.evict_page(space, id, page, table, frames);
         }
-        evicted > 0
+        evicted
     }
 
     /// Evicts committed 4 KiB `page` of partition `id`: written to swap if
