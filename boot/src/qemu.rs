@@ -8,9 +8,12 @@
 
 use crate::Firmware;
 use anyhow::{Context, Result, bail};
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -57,8 +60,72 @@ pub struct RunConfig {
     /// A raw image attached as a virtio block device (the kernel's swap
     /// disk); see [`crate::image::create_swap_image`].
     pub swap_image: Option<PathBuf>,
+    /// A `blkdebug` configuration file (see [`blkdebug_config`]): QEMU's
+    /// error-injecting block driver goes between the swap disk and its
+    /// image, failing the requests the file's rules name.
+    pub swap_faults: Option<PathBuf>,
+    /// A Unix socket on which QEMU serves its machine protocol (see [`Qmp`]).
+    pub qmp_socket: Option<PathBuf>,
     /// Extra arguments appended verbatim.
     pub extra_args: Vec<String>,
+}
+
+/// A path as a QEMU option value: commas are doubled, as QEMU's option
+/// syntax requires.
+fn option_value(path: &Path) -> String {
+    path.display().to_string().replace(',', ",,")
+}
+
+/// Which block requests a `blkdebug` rule fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockIo {
+    /// Reads (`read_aio`).
+    Read,
+    /// Writes (`write_aio`).
+    Write,
+}
+
+/// One `[inject-error]` rule of a `blkdebug` configuration: every request
+/// of kind `io` that covers `sector` (every one, if `None`) fails with
+/// `errno`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InjectError {
+    /// The requests it fails.
+    pub io: BlockIo,
+    /// The error number the request fails with (5: `EIO`, which the
+    /// virtio disk reports to the guest as `VIRTIO_BLK_S_IOERR`).
+    pub errno: i32,
+    /// The 512-byte sector a failing request covers (`None`: any).
+    pub sector: Option<u64>,
+}
+
+impl InjectError {
+    /// `EIO` on every `io` request to swap slot `slot` (4 KiB, 8 sectors).
+    pub fn on_slot(io: BlockIo, slot: u64) -> InjectError {
+        InjectError { io, errno: 5, sector: Some(slot * (kernel::dev::SWAP_PAGE_SIZE as u64 / 512)) }
+    }
+}
+
+/// The text of a `blkdebug` configuration file holding `rules`.
+///
+/// blkdebug activates the rules of an event (`read_aio` before each read,
+/// `write_aio` before each write) and applies the active rules to the
+/// requests that follow; each rule is limited to its own kind of request
+/// (`iotype`), or a read rule left active would fail writes too.
+pub fn blkdebug_config(rules: &[InjectError]) -> String {
+    let mut text = String::new();
+    for rule in rules {
+        let (event, iotype) = match rule.io {
+            BlockIo::Read => ("read_aio", "read"),
+            BlockIo::Write => ("write_aio", "write"),
+        };
+        let _ = writeln!(text, "[inject-error]\nevent = \"{event}\"\niotype = \"{iotype}\"\nerrno = \"{}\"", rule.errno);
+        if let Some(sector) = rule.sector {
+            let _ = writeln!(text, "sector = \"{sector}\"");
+        }
+        text.push('\n');
+    }
+    text
 }
 
 impl RunConfig {
@@ -73,6 +140,8 @@ impl RunConfig {
             kvm: false,
             gdb: false,
             swap_image: None,
+            swap_faults: None,
+            qmp_socket: None,
             extra_args: Vec::new(),
         }
     }
@@ -95,12 +164,27 @@ impl RunConfig {
             let ovmf = ovmf().context("OVMF firmware not found: install it with `apt-get install ovmf`")?;
             command.arg("-drive").arg(format!("if=pflash,format=raw,readonly=on,file={}", ovmf.display()));
         }
-        command.arg("-drive").arg(format!("format=raw,file={}", self.image.display()));
+        command.arg("-drive").arg(format!("format=raw,file={}", option_value(&self.image)));
         if let Some(swap) = &self.swap_image {
             // The firmwares list it after the boot disk, and a zero-filled
             // disk holds nothing to boot anyway.
-            command.arg("-drive").arg(format!("if=none,id=swap,format=raw,file={}", swap.display()));
+            let drive = match &self.swap_faults {
+                // raw over blkdebug over the file: the raw driver raises the
+                // `read_aio`/`write_aio` events the rules wait for.
+                Some(config) => format!(
+                    "if=none,id=swap,driver=raw,file.driver=blkdebug,file.config={},file.image.driver=file,file.image.filename={}",
+                    option_value(config),
+                    option_value(swap)
+                ),
+                None => format!("if=none,id=swap,format=raw,file={}", option_value(swap)),
+            };
+            command.arg("-drive").arg(drive);
             command.args(["-device", "virtio-blk-pci,drive=swap"]);
+        } else if self.swap_faults.is_some() {
+            bail!("blkdebug rules need a swap image to apply to");
+        }
+        if let Some(socket) = &self.qmp_socket {
+            command.arg("-qmp").arg(format!("unix:{},server=on,wait=off", option_value(socket)));
         }
         if self.gdb {
             command.args(["-s", "-S"]);
@@ -159,6 +243,16 @@ impl Drop for ChildGuard {
 /// Runs the image, capturing serial output; if `echo` is set, also copies
 /// each line to this process's stdout as it arrives.
 pub fn run(config: &RunConfig, echo: bool) -> Result<RunOutcome> {
+    run_inner(config, echo, None)
+}
+
+/// As [`run`], and sends each serial line to `lines` as it arrives (a test
+/// can act on the guest's output while it runs; the receiver may hang up).
+pub fn run_streaming(config: &RunConfig, echo: bool, lines: Sender<String>) -> Result<RunOutcome> {
+    run_inner(config, echo, Some(lines))
+}
+
+fn run_inner(config: &RunConfig, echo: bool, lines: Option<Sender<String>>) -> Result<RunOutcome> {
     let mut command = config.command()?;
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let started = Instant::now();
@@ -178,9 +272,14 @@ pub fn run(config: &RunConfig, echo: bool) -> Result<RunOutcome> {
                     let mut out = std::io::stdout().lock();
                     let _ = writeln!(out, "{text}");
                 }
-                let mut serial = serial.lock().unwrap_or_else(|e| e.into_inner());
-                serial.push_str(text);
-                serial.push('\n');
+                {
+                    let mut serial = serial.lock().unwrap_or_else(|e| e.into_inner());
+                    serial.push_str(text);
+                    serial.push('\n');
+                }
+                if let Some(lines) = &lines {
+                    let _ = lines.send(text.to_owned());
+                }
             }
         })
     };
@@ -213,6 +312,72 @@ pub fn run(config: &RunConfig, echo: bool) -> Result<RunOutcome> {
         serial.push_str(&format!("[qemu stderr] {}\n", errors.trim()));
     }
     Ok(RunOutcome { verdict, serial, elapsed })
+}
+
+/// A client of QEMU's machine protocol (QMP) on the socket of
+/// [`RunConfig::qmp_socket`]: enough to pause and resume the guest.
+pub struct Qmp {
+    stream: BufReader<UnixStream>,
+}
+
+impl Qmp {
+    /// Connects (retrying until `timeout`: QEMU creates the socket as it
+    /// starts), reads the greeting and leaves capability negotiation.
+    pub fn connect(socket: &Path, timeout: Duration) -> Result<Qmp> {
+        let started = Instant::now();
+        let stream = loop {
+            match UnixStream::connect(socket) {
+                Ok(stream) => break stream,
+                Err(error) if started.elapsed() > timeout => {
+                    return Err(error).with_context(|| format!("connecting to QMP at {}", socket.display()));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        stream.set_read_timeout(Some(timeout)).context("setting the QMP read timeout")?;
+        let mut qmp = Qmp { stream: BufReader::new(stream) };
+        let greeting = qmp.read_message()?;
+        if !greeting.contains("\"QMP\"") {
+            bail!("unexpected QMP greeting: {greeting}");
+        }
+        qmp.execute("qmp_capabilities")?;
+        Ok(qmp)
+    }
+
+    /// One message (QMP sends one JSON object a line).
+    fn read_message(&mut self) -> Result<String> {
+        let mut line = String::new();
+        if self.stream.read_line(&mut line).context("reading from QMP")? == 0 {
+            bail!("QMP closed the connection");
+        }
+        Ok(line.trim().to_owned())
+    }
+
+    /// Runs `command` (without arguments) and waits for its answer;
+    /// asynchronous events on the way are skipped.
+    pub fn execute(&mut self, command: &str) -> Result<()> {
+        let request = format!("{{\"execute\": \"{command}\"}}\n");
+        self.stream.get_mut().write_all(request.as_bytes()).context("writing to QMP")?;
+        loop {
+            let message = self.read_message()?;
+            if message.starts_with("{\"return\"") {
+                return Ok(());
+            }
+            if message.starts_with("{\"error\"") {
+                bail!("QMP `{command}` failed: {message}");
+            }
+        }
+    }
+
+    /// Pauses the guest: when this returns, its processors have stopped.
+    pub fn stop(&mut self) -> Result<()> {
+        self.execute("stop")
+    }
+
+    /// Resumes the guest.
+    pub fn cont(&mut self) -> Result<()> {
+        self.execute("cont")
+    }
 }
 
 /// Runs QEMU attached to this terminal (serial on stdin/stdout) and returns its verdict.
@@ -342,5 +507,66 @@ mod tests {
         let args: Vec<_> = command.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         assert!(args.windows(2).any(|w| w == ["-drive", "if=none,id=swap,format=raw,file=/tmp/swap.img"]));
         assert!(args.windows(2).any(|w| w == ["-device", "virtio-blk-pci,drive=swap"]));
+        assert!(!args.iter().any(|a| a.contains("blkdebug")), "no fault injection unless asked for");
+        assert!(!args.contains(&"-qmp".to_owned()));
+    }
+
+    #[test]
+    fn swap_faults_put_blkdebug_under_the_swap_disk() {
+        let mut config = RunConfig::new(Path::new("/tmp/x.img"), Firmware::Bios);
+        config.swap_image = Some(PathBuf::from("/tmp/swap,1.img"));
+        config.swap_faults = Some(PathBuf::from("/tmp/faults.conf"));
+        config.qmp_socket = Some(PathBuf::from("/tmp/qmp.sock"));
+        let command = config.command().unwrap();
+        let args: Vec<_> = command.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        let drive = "if=none,id=swap,driver=raw,file.driver=blkdebug,file.config=/tmp/faults.conf,\
+                     file.image.driver=file,file.image.filename=/tmp/swap,,1.img";
+        assert!(args.windows(2).any(|w| w == ["-drive", drive]), "{args:?}");
+        assert!(args.windows(2).any(|w| w == ["-device", "virtio-blk-pci,drive=swap"]));
+        assert!(args.windows(2).any(|w| w == ["-qmp", "unix:/tmp/qmp.sock,server=on,wait=off"]));
+        config.swap_image = None;
+        assert!(config.command().is_err(), "rules without a disk are a mistake");
+    }
+
+    #[test]
+    fn blkdebug_rules_name_event_kind_errno_and_sector() {
+        let rules = [InjectError::on_slot(BlockIo::Read, 3), InjectError { io: BlockIo::Write, errno: 28, sector: None }];
+        assert_eq!(rules[0].sector, Some(24), "slot 3 starts at sector 24");
+        assert_eq!(
+            blkdebug_config(&rules),
+            "[inject-error]\nevent = \"read_aio\"\niotype = \"read\"\nerrno = \"5\"\nsector = \"24\"\n\n\
+             [inject-error]\nevent = \"write_aio\"\niotype = \"write\"\nerrno = \"28\"\n\n"
+        );
+    }
+
+    #[test]
+    fn qmp_negotiates_then_waits_for_the_answer_past_events() {
+        let socket = std::env::temp_dir().join(format!("boot-qmp-test-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&socket);
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut writer = stream;
+            let mut requests = Vec::new();
+            writer.write_all(b"{\"QMP\": {\"version\": {}, \"capabilities\": []}}\r\n").unwrap();
+            for answer in [
+                "{\"return\": {}}\r\n",
+                "{\"timestamp\": {}, \"event\": \"STOP\"}\r\n{\"return\": {}}\r\n",
+                "{\"error\": {\"class\": \"GenericError\", \"desc\": \"no\"}}\r\n",
+            ] {
+                let mut request = String::new();
+                reader.read_line(&mut request).unwrap();
+                requests.push(request.trim().to_owned());
+                writer.write_all(answer.as_bytes()).unwrap();
+            }
+            requests
+        });
+        let mut qmp = Qmp::connect(&socket, Duration::from_secs(10)).unwrap();
+        qmp.stop().unwrap();
+        assert!(qmp.cont().is_err(), "an error answer is an error");
+        let requests = server.join().unwrap();
+        assert_eq!(requests, ["{\"execute\": \"qmp_capabilities\"}", "{\"execute\": \"stop\"}", "{\"execute\": \"cont\"}"]);
+        let _ = std::fs::remove_file(&socket);
     }
 }

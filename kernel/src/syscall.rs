@@ -18,7 +18,7 @@ pub extern "sysv64" fn dispatch_from_entry(frame: &mut SyscallFrame) {
     cpu::enable_interrupts();
     let (number, arguments) = (frame.rax, frame.arguments());
     frame.rax = abi::encode(dispatch(number, arguments));
-    process::record_syscall(number, arguments[0], arguments[1], frame.rax);
+    process::end_syscall(number, arguments[0], arguments[1], frame.rax, frame.rip);
     cpu::disable_interrupts();
 }
 

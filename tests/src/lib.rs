@@ -6,14 +6,14 @@
 
 use boot::build::UserProgram;
 use boot::image::RamdiskContents;
-use boot::qemu::{self, RunConfig, RunOutcome};
+use boot::qemu::{self, RunConfig};
 use boot::{Firmware, Profile};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-pub use boot::qemu::Verdict;
 pub use boot::Firmware::{Bios, Uefi};
+pub use boot::qemu::{BlockIo, InjectError, RunOutcome, Verdict};
 
 /// The kernel ELF under test.
 pub fn kernel_elf() -> PathBuf {
@@ -41,17 +41,80 @@ pub fn boot_with_timeout(name: &str, firmware: Firmware, cmdline: &str, timeout:
 /// As [`boot_with_timeout`], with `files` (ramdisk path, contents) added
 /// to the standard ramdisk.
 pub fn boot_with_files(name: &str, firmware: Firmware, cmdline: &str, timeout: Duration, files: Vec<(String, Vec<u8>)>) -> RunOutcome {
-    let out_dir = boot::target_dir().join("images").join("integration").join(format!("{name}-{}", firmware.name()));
-    let mut ramdisk = RamdiskContents::standard(cmdline, &user_programs()).expect("packing the ramdisk");
-    for (path, data) in files {
-        ramdisk.add(&path, data);
+    Prepared::new(name, firmware, cmdline, timeout, files).run()
+}
+
+/// Boots with a fresh zero-filled swap disk of `pages` pages whose
+/// requests `faults` fail (QEMU's `blkdebug`; none: a plain disk).
+pub fn boot_with_swap(name: &str, firmware: Firmware, cmdline: &str, timeout: Duration, pages: u64, faults: &[InjectError]) -> RunOutcome {
+    let mut prepared = Prepared::new(name, firmware, cmdline, timeout, Vec::new());
+    prepared.attach_swap(pages, faults);
+    prepared.run()
+}
+
+/// A disk image built for one boot and how to run it, for tests that
+/// need more than the `boot*` functions give: a swap disk, fault rules, a
+/// QMP socket, the serial output as it streams.
+pub struct Prepared {
+    /// The test's name.
+    pub name: String,
+    /// How QEMU will run.
+    pub config: RunConfig,
+    /// The test's own directory (images, swap disk, blkdebug rules).
+    pub dir: PathBuf,
+}
+
+impl Prepared {
+    /// Builds the image: the standard ramdisk with `cmdline` and `files`
+    /// (ramdisk path, contents) added. `name` keeps each test's files
+    /// apart so tests can run in parallel.
+    pub fn new(name: &str, firmware: Firmware, cmdline: &str, timeout: Duration, files: Vec<(String, Vec<u8>)>) -> Prepared {
+        let dir = boot::target_dir().join("images").join("integration").join(format!("{name}-{}", firmware.name()));
+        let mut ramdisk = RamdiskContents::standard(cmdline, &user_programs()).expect("packing the ramdisk");
+        for (path, data) in files {
+            ramdisk.add(&path, data);
+        }
+        let image = boot::image::create(&kernel_elf(), &ramdisk, firmware, &dir).expect("creating the disk image");
+        let mut config = RunConfig::new(&image.path, firmware);
+        config.timeout = timeout;
+        Prepared { name: name.to_owned(), config, dir }
     }
-    let image = boot::image::create(&kernel_elf(), &ramdisk, firmware, &out_dir).expect("creating the disk image");
-    let mut config = RunConfig::new(&image.path, firmware);
-    config.timeout = timeout;
-    let outcome = qemu::run(&config, false).expect("running QEMU");
-    println!("--- serial output of {name} ({}) ---\n{}", firmware.name(), outcome.serial);
-    outcome
+
+    /// Attaches a fresh zero-filled swap disk of `pages` pages, under
+    /// `blkdebug` with `faults` if there are any; returns the image's path.
+    pub fn attach_swap(&mut self, pages: u64, faults: &[InjectError]) -> PathBuf {
+        let swap = self.dir.join("swap.img");
+        boot::image::create_swap_image(&swap, pages).expect("creating the swap image");
+        self.config.swap_image = Some(swap.clone());
+        self.config.swap_faults = (!faults.is_empty()).then(|| {
+            let rules = self.dir.join("blkdebug.conf");
+            std::fs::write(&rules, qemu::blkdebug_config(faults)).expect("writing the blkdebug rules");
+            rules
+        });
+        swap
+    }
+
+    /// Has QEMU serve its machine protocol on a fresh socket; returns its
+    /// path (under the system's temporary directory: socket paths are
+    /// limited to about 100 bytes).
+    pub fn serve_qmp(&mut self) -> PathBuf {
+        let socket = std::env::temp_dir().join(format!("kernel-tests-{}-{}.qmp", std::process::id(), self.name));
+        let _ = std::fs::remove_file(&socket);
+        self.config.qmp_socket = Some(socket.clone());
+        socket
+    }
+
+    /// Runs QEMU and prints the serial output (shown when a test fails).
+    pub fn run(&self) -> RunOutcome {
+        let outcome = qemu::run(&self.config, false).expect("running QEMU");
+        self.show(&outcome);
+        outcome
+    }
+
+    /// Prints a run's serial output under the test's name.
+    pub fn show(&self, outcome: &RunOutcome) {
+        println!("--- serial output of {} ({}) ---\n{}", self.name, self.config.firmware.name(), outcome.serial);
+    }
 }
 
 /// Boots with the default timeout (three minutes: UEFI under TCG is slow).

@@ -47,7 +47,11 @@ impl fmt::Display for DiskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DiskError::SlotOutOfRange { slot, slots } => write!(f, "slot {slot} out of range (disk has {slots} slots)"),
-            DiskError::DeviceStatus(status) => write!(f, "device error status {status:?}"),
+            DiskError::DeviceStatus(RespStatus::IO_ERR) => f.write_str("the device reported an I/O error (VIRTIO_BLK_S_IOERR)"),
+            DiskError::DeviceStatus(RespStatus::UNSUPPORTED) => {
+                f.write_str("the device does not support the request (VIRTIO_BLK_S_UNSUPP)")
+            }
+            DiskError::DeviceStatus(status) => write!(f, "the device answered with unknown status {status:?}"),
             DiskError::Io(error) => write!(f, "I/O error: {error}"),
         }
     }

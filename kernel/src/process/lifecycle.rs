@@ -12,7 +12,8 @@ use crate::mm::user::UserSpace;
 use crate::ramdisk::Ramdisk;
 use crate::policy::{self, Plan, Policy};
 use crate::sched::{self, TaskId};
-use crate::vass::hardware::{KernelFrames, SpaceTables, SystemTables};
+use crate::vass::hardware::{self, KernelFrames, LostCopy, SpaceTables, SystemTables};
+use crate::vass::swap::Slot;
 use crate::vass::{Advice, Cold, Declaration, FaultOutcome, PageRange, PageTable, PartitionKind, Pattern, Residence, Scope, SpaceCounters, Vass, VassError, Window};
 use crate::sync::{IrqMutex, IrqMutexGuard};
 use crate::time;
@@ -64,6 +65,10 @@ struct Process {
     /// Started by the kernel, which reaps it with `wait_from_kernel`: it
     /// stays a zombie until then, however early it exits.
     reaped_by_kernel: bool,
+    /// An address the kernel touched for a system call of this process,
+    /// on a page whose copy in swap is lost: the process is killed when the
+    /// call returns (see [`copy_from_user`]).
+    lost_page: Option<u64>,
 }
 
 struct ProcessTable {
@@ -189,20 +194,29 @@ fn export_histories() {
     recorder::write(&export, &records);
 }
 
-/// Records `event` in the running process's history.
-fn record_own(event: Event) {
+/// Ends a system call of the running process made at `rip`: records it
+/// and its result (as returned, errors negative). If the call touched a
+/// page of the process whose copy in swap is lost (the call failed with
+/// `BadAddress`), the process is killed now, as a fault on that page
+/// would have killed it: the call's own memory has been freed by now.
+pub fn end_syscall(number: u64, first: u64, second: u64, result: u64, rip: u64) {
     let task = sched::current();
-    let mut table = TABLE.lock();
-    let ProcessTable { processes, by_task, .. } = &mut *table;
-    if let Some(process) = by_task.get(&task).and_then(|pid| processes.get_mut(pid)) {
-        process.history.record(event);
+    let lost = {
+        let mut table = TABLE.lock();
+        let ProcessTable { processes, by_task, .. } = &mut *table;
+        by_task.get(&task).and_then(|&pid| {
+            let process = processes.get_mut(&pid)?;
+            process.history.record(Event::Syscall { number, first, second, result });
+            let address = process.lost_page.take()?;
+            let copy = lost_copy_of(&VASS.lock(), pid, address / PAGE_SIZE);
+            Some((pid, process.name.clone(), address, copy))
+        })
+    };
+    if let Some((pid, name, address, copy)) = lost {
+        let call = abi::Syscall::from_number(number).map_or_else(|| format!("{number}"), |call| format!("{call:?}"));
+        report_kill(pid, &name, abi::FaultKind::SwapLost, address, rip, &format!("system call {call}"), copy);
+        exit_current(ExitReason::Faulted { kind: abi::FaultKind::SwapLost, address })
     }
-}
-
-/// Records a system call of the running process and its result (as
-/// returned, errors negative).
-pub fn record_syscall(number: u64, first: u64, second: u64, result: u64) {
-    record_own(Event::Syscall { number, first, second, result });
 }
 
 /// Makes the ramdisk available to `spawn` and `read_file`.
@@ -416,6 +430,7 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>) -> Result<Pid,
                 waiting: false,
                 kernel_waiter: None,
                 reaped_by_kernel: parent.is_none(),
+                lost_page: None,
             },
         );
     }
@@ -652,9 +667,12 @@ fn access_of(error: PageFaultErrorCode) -> Access {
 }
 
 /// Kills the running process for a fault taken in ring 3 and reports it as
-/// `pid=<p> name=<n> fault=<kind> addr=<a> rip=<r>`.
+/// `pid=<p> name=<n> fault=<kind> addr=<a> rip=<r> (<exception>)`; a page
+/// whose copy in swap could not be brought back adds the slot and why
+/// (`swap slot <s> lost: <why>; slot quarantined`).
 pub fn kill_for_fault(report: &idt::ExceptionReport) -> ! {
     let task = sched::current();
+    let mut lost = None;
     let (pid, name, kind, address) = {
         let table = TABLE.lock();
         let pid = table.by_task.get(&task).copied();
@@ -671,9 +689,11 @@ pub fn kill_for_fault(report: &idt::ExceptionReport) -> ! {
                     .and_then(|partition| partition.ranges.first())
                     .map(|range| range.start * PAGE_SIZE);
                 let page = cr2 / PAGE_SIZE;
-                let lost = vass.lookup(pid, page).is_some_and(|partition| partition.swapped.contains_key(&page));
-                let kind = if lost && !present {
-                    // The engine refused to commit a swapped-out page: it could not be read back.
+                // A swapped-out page whose slot failed a read: the engine
+                // refuses to commit it (a swapped-out page refused for
+                // want of a frame is out of memory, classified below).
+                lost = lost_copy_of(&vass, pid, page).filter(|_| !present);
+                let kind = if lost.is_some() {
                     abi::FaultKind::SwapLost
                 } else {
                     memory::classify_page_fault(cr2, access_of(error), present, granted, stack_bottom)
@@ -684,8 +704,46 @@ pub fn kill_for_fault(report: &idt::ExceptionReport) -> ! {
         };
         (pid.unwrap_or(0), process.map(|p| p.name.clone()).unwrap_or_default(), kind, address)
     };
-    log::warn!("pid={pid} name={name} fault={kind} addr={address:#x} rip={:#x} ({})", report.rip, report.name);
+    report_kill(pid, &name, kind, address, report.rip, report.name, lost);
     exit_current(ExitReason::Faulted { kind, address })
+}
+
+/// Logs why a process is killed: `pid=<p> name=<n> fault=<kind> addr=<a>
+/// rip=<r> (<what>)`, where `what` names the exception or system call; a
+/// page lost in swap adds its slot and why.
+fn report_kill(pid: Pid, name: &str, kind: abi::FaultKind, address: u64, rip: u64, what: &str, lost: Option<(Slot, LostCopy)>) {
+    match lost {
+        Some((slot, why)) => log::warn!(
+            "pid={pid} name={name} fault={kind} addr={address:#x} rip={rip:#x} ({what}; swap slot {slot} lost: {why}; slot quarantined)"
+        ),
+        None => log::warn!("pid={pid} name={name} fault={kind} addr={address:#x} rip={rip:#x} ({what})"),
+    }
+}
+
+/// The swap slot of `page` of `pid` and why its copy there is lost, if
+/// the page is swapped out and a read of that slot failed.
+fn lost_copy_of(vass: &Vass, pid: Pid, page: u64) -> Option<(Slot, LostCopy)> {
+    let slot = vass.lookup(pid, page)?.swapped.get(&page)?.slot;
+    Some((slot, hardware::lost_copy(slot)?))
+}
+
+/// The error for a kernel copy to or from the running process's memory
+/// that faulted: `BadAddress`. If the fault was on a page whose copy in
+/// swap is lost, the process is marked to be killed when its system call
+/// returns ([`end_syscall`]): not here, where the call still holds memory
+/// it must free.
+fn user_copy_failed(fault: probe::ProbeFault) -> Error {
+    let address = fault.address.as_u64();
+    let task = sched::current();
+    let mut table = TABLE.lock();
+    let ProcessTable { processes, by_task, .. } = &mut *table;
+    if let Some(&pid) = by_task.get(&task)
+        && lost_copy_of(&VASS.lock(), pid, address / PAGE_SIZE).is_some()
+        && let Some(process) = processes.get_mut(&pid)
+    {
+        process.lost_page = Some(address);
+    }
+    Error::BadAddress
 }
 
 /// Checks a user range against the running process's partitions.
@@ -705,7 +763,7 @@ pub fn copy_from_user(slice: UserSlice) -> Result<Vec<u8>, Error> {
         // SAFETY: the source was checked against the process's regions (a fault
         // is still caught by the probe); the destination is our own buffer.
         unsafe { probe::copy(buffer.as_mut_ptr() as u64, checked.address(), checked.len()) }
-            .map_err(|_| Error::BadAddress)?;
+            .map_err(user_copy_failed)?;
     }
     Ok(buffer)
 }
@@ -722,7 +780,7 @@ pub fn copy_to_user(slice: UserSlice, data: &[u8]) -> Result<(), Error> {
         // SAFETY: the destination was checked to be writable memory of the
         // running process; the source is a kernel slice of the same length.
         unsafe { probe::copy(checked.address(), data.as_ptr() as u64, checked.len()) }
-            .map_err(|_| Error::BadAddress)?;
+            .map_err(user_copy_failed)?;
     }
     Ok(())
 }

@@ -76,38 +76,85 @@ impl FrameSource for KernelFrames {
         let page = frame_bytes(frame);
         let checksum = swap::checksum(page);
         disk.lock().write_page(slot, page).map_err(|error| {
-            log::warn!("swap: writing slot {slot}: {error}");
+            log::warn!("swap: writing slot {slot}: {error} (the slot is quarantined)");
             SwapError::Io
         })?;
         Ok(checksum)
     }
 
     fn swap_in(&mut self, slot: Slot, frame: Frame, checksum: u32) -> Result<(), SwapError> {
-        if FAILING_READS.lock().remove(&slot) {
-            log::warn!("swap: reading slot {slot}: injected device error");
-            return Err(SwapError::Io);
+        let lost = if FAILING_READS.lock().remove(&slot) {
+            LostCopy::Injected
+        } else if let Some(disk) = crate::dev::swap_disk() {
+            let page = frame_bytes_mut(frame);
+            match disk.lock().read_page(slot, page) {
+                Err(error) => LostCopy::Unreadable(error),
+                Ok(()) => match swap::checksum(page) {
+                    found if found == checksum => return Ok(()),
+                    found => LostCopy::Corrupt { found, written: checksum },
+                },
+            }
+        } else {
+            LostCopy::NoDisk
+        };
+        log::warn!("swap: reading slot {slot}: {lost}");
+        // The engine quarantines the slot on any error, so each slot is
+        // recorded at most once and the record stays true.
+        LOST_COPIES.lock().insert(slot, lost);
+        Err(match lost {
+            LostCopy::Corrupt { .. } => SwapError::Corrupt,
+            LostCopy::NoDisk | LostCopy::Injected | LostCopy::Unreadable(_) => SwapError::Io,
+        })
+    }
+}
+
+/// Why a page's copy in a swap slot could not be brought back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LostCopy {
+    /// There is no swap disk (any more).
+    NoDisk,
+    /// `swap_debug` made the read fail.
+    Injected,
+    /// The disk could not read the slot.
+    Unreadable(crate::dev::DiskError),
+    /// The slot read back with another checksum than its page was written with.
+    Corrupt {
+        /// CRC-32C of what was read.
+        found: u32,
+        /// CRC-32C of what was written.
+        written: u32,
+    },
+}
+
+impl core::fmt::Display for LostCopy {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            LostCopy::NoDisk => f.write_str("no swap disk"),
+            LostCopy::Injected => f.write_str("injected read error (swap-debug)"),
+            LostCopy::Unreadable(error) => write!(f, "read failed: {error}"),
+            LostCopy::Corrupt { found, written } => {
+                write!(f, "checksum mismatch: read back {found:#010x}, written with {written:#010x}")
+            }
         }
-        let disk = crate::dev::swap_disk().ok_or(SwapError::Io)?;
-        let page = frame_bytes_mut(frame);
-        disk.lock().read_page(slot, page).map_err(|error| {
-            log::warn!("swap: reading slot {slot}: {error}");
-            SwapError::Io
-        })?;
-        let found = swap::checksum(page);
-        if found != checksum {
-            log::warn!("swap: slot {slot} read back with checksum {found:#010x}, written with {checksum:#010x}");
-            return Err(SwapError::Corrupt);
-        }
-        Ok(())
     }
 }
 
 /// Slots whose next read fails as a device error would (`swap_debug`).
 static FAILING_READS: spin::Mutex<alloc::collections::BTreeSet<Slot>> = spin::Mutex::new(alloc::collections::BTreeSet::new());
 
+/// Slots whose copy could not be brought back, and why (kept for the
+/// report when the page's process is killed; at most one entry per
+/// quarantined slot).
+static LOST_COPIES: spin::Mutex<alloc::collections::BTreeMap<Slot, LostCopy>> = spin::Mutex::new(alloc::collections::BTreeMap::new());
+
 /// Makes the next read of `slot` fail (fault injection for the tests).
 pub fn fail_next_read(slot: Slot) {
     FAILING_READS.lock().insert(slot);
+}
+
+/// Why the copy in `slot` could not be read back, if a read of it failed.
+pub fn lost_copy(slot: Slot) -> Option<LostCopy> {
+    LOST_COPIES.lock().get(&slot).copied()
 }
 
 /// The contents of user frame `frame`, through the physical-memory map.

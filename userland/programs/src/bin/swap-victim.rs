@@ -1,9 +1,12 @@
-//! Helper for the swap tests: `swap-victim corrupt|fail` writes a pattern
-//! over 64 pages under a 16-page budget (so the first ones go to swap),
-//! then has the kernel damage its first page's copy on the swap device
-//! (`swap_debug`: a flipped bit, or a failing read), checks every other
-//! page, and touches the first: the kernel must kill it (`swap-lost`).
-//! Exits 2 on a refused setup, 3 if a page differs, 4 if it survives.
+//! Helper for the swap tests: `swap-victim corrupt|fail|syscall` writes a
+//! pattern over 64 pages under a 16-page budget (so the first ones go to
+//! swap), then has the kernel damage its first page's copy on the swap
+//! device (`swap_debug`: a flipped bit, or a failing read), checks every
+//! other page, and touches the first: the kernel must kill it
+//! (`swap-lost`). With `syscall` the first touch is the kernel's, reading
+//! a ramdisk file into that page for `read_file`: the kernel must kill it
+//! when the call returns. Exits 2 on a refused setup, 3 if a page differs,
+//! 4 if it survives.
 
 #![no_std]
 #![no_main]
@@ -23,9 +26,9 @@ fn value(page: u64) -> u64 {
 fn main(args: runtime::Args) -> i32 {
     let op = match args.get(1) {
         Some("corrupt") => abi::SWAP_DEBUG_CORRUPT,
-        Some("fail") => abi::SWAP_DEBUG_FAIL_READ,
+        Some("fail" | "syscall") => abi::SWAP_DEBUG_FAIL_READ,
         _ => {
-            println!("usage: swap-victim corrupt|fail");
+            println!("usage: swap-victim corrupt|fail|syscall");
             return 2;
         }
     };
@@ -52,6 +55,14 @@ fn main(args: runtime::Args) -> i32 {
             println!("swap-victim: page {page} differs");
             return 3;
         }
+    }
+    if args.get(1) == Some("syscall") {
+        // SAFETY: as above: eight bytes of the first page, which the kernel
+        // will find it cannot bring back when it copies into them.
+        let buffer = unsafe { core::slice::from_raw_parts_mut(word(0).cast::<u8>(), 8) };
+        let result = sys::read_file("boot/cmdline", buffer, 0);
+        println!("swap-victim: survived the system call: {result:?}");
+        return 4;
     }
     // SAFETY: as above; the kernel cannot bring this page back.
     let first = unsafe { core::ptr::read_volatile(word(0)) };

@@ -2,7 +2,8 @@
 //! its budget gets every byte back; a process that needs a frame when the
 //! swap device is full is killed for it alone; a page whose copy on the
 //! device is corrupt or cannot be read kills its process alone
-//! (`swap-lost`), and the slot is quarantined; budgets are checked; pages
+//! (`swap-lost`), whether the process or the kernel (for a system call)
+//! touches it, and the slot is quarantined; budgets are checked; pages
 //! advised cold are the first to go and paged-out ones come back, as the
 //! partition table shows. (The user tests boot with `swap-debug=on` for
 //! the fault injection.)
@@ -51,7 +52,8 @@ runtime::tests! {
     }
 
     fn a_corrupt_or_unreadable_page_kills_only_its_process() {
-        for (mode, what) in [("corrupt", "a flipped bit"), ("fail", "a failing read")] {
+        let modes = [("corrupt", "a flipped bit"), ("fail", "a failing read"), ("syscall", "a failing read for a system call")];
+        for (mode, what) in modes {
             let before = sys::system_info();
             let reason = sys::run("bin/swap-victim", &[mode]);
             check!(matches!(reason, Ok(ExitReason::Faulted { kind: FaultKind::SwapLost, .. })), "{what}: got {reason:?}");
