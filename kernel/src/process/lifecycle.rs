@@ -245,16 +245,22 @@ const STACK_WINDOW: Window = Window { start: layout::USER_STACK.start / PAGE_SIZ
 /// loaded part of each segment (code or data, committed and filled), one
 /// per bss tail (data, committed on first touch), and the stack (committed
 /// on first touch, except its top pages, which hold the arguments).
-fn load(pid: Pid, image: &[u8], arguments: &[&str], history: &mut History) -> Result<(UserSpace, UserEntry), Error> {
+/// With a `budget`, the process holds at most that many pages from its
+/// first one on (the loader's included).
+fn load(pid: Pid, image: &[u8], arguments: &[&str], budget: Option<u64>, history: &mut History) -> Result<(UserSpace, UserEntry), Error> {
     let plan = exec::plan(image).map_err(|error| {
         log::warn!("rejecting executable: {error}");
         Error::BadExecutable
     })?;
     let mut space = UserSpace::new().map_err(|_| Error::OutOfMemory)?;
+    if budget.is_some() {
+        // `destroy_space` below drops it again if the layout fails.
+        vass().set_budget(pid, budget);
+    }
     match lay_out(pid, &plan, image, arguments, &mut space, history) {
         Ok(entry) => Ok((space, entry)),
         Err(error) => {
-            vass().destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames);
+            vass().destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames::new());
             Err(error)
         }
     }
@@ -285,7 +291,10 @@ fn loader_partition(pid: Pid, space: &mut UserSpace, piece: Piece, history: &mut
     let mut tables = SpaceTables { id: pid, space };
     if piece.eager > 0 {
         let committed = PageRange::new(range.end - piece.eager.min(piece.pages), range.end);
-        let pages = vass.populate(pid, id, committed, &mut tables, &mut KernelFrames).map_err(|_| Error::OutOfMemory)?;
+        let mut frames = KernelFrames::new();
+        let populated = vass.populate(pid, id, committed, &mut tables, &mut frames);
+        charge_swap_io(&mut vass, pid, &frames);
+        let pages = populated.map_err(|_| Error::OutOfMemory)?;
         history.record(Event::Commit { partition: id, range: committed, committed: pages, cause: Cause::Loader });
     }
     check_in_debug(&vass, &tables, Scope::Space(pid));
@@ -373,8 +382,10 @@ extern "sysv64" fn user_task_entry(pid: u64) -> ! {
 }
 
 /// Starts the program at `path` in the ramdisk with `arguments` (argv[0] is
-/// the path). `parent` is the spawning process, or `None` for the kernel.
-pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>) -> Result<Pid, Error> {
+/// the path). `parent` is the spawning process, or `None` for the kernel;
+/// `budget` the child's memory budget in pages from its birth (see
+/// [`budget_from`]; `None`: none).
+pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>, budget: Option<u64>) -> Result<Pid, Error> {
     let image = ramdisk().and_then(|ramdisk| ramdisk.file(path)).ok_or(Error::NotFound)?;
     if TABLE.lock().processes.len() >= MAX_PROCESSES {
         return Err(Error::TooManyProcesses);
@@ -392,7 +403,7 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>) -> Result<Pid,
     let started_tsc = cpu::rdtsc();
     let mut history = History::new(started_tsc);
     history.record(Event::spawn(parent.unwrap_or(0), &name));
-    let (space, entry) = load(pid, image, &argv, &mut history)?;
+    let (space, entry) = load(pid, image, &argv, budget, &mut history)?;
     let level4 = space.level4_frame();
     {
         let mut table = TABLE.lock();
@@ -438,7 +449,7 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>) -> Result<Pid,
             }
             Err(_) => {
                 if let Some(mut space) = table.processes.remove(&pid).and_then(|process| process.space) {
-                    vass().destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames);
+                    vass().destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames::new());
                 }
                 Err(Error::OutOfMemory)
             }
@@ -514,7 +525,7 @@ pub fn exit_current(reason: ExitReason) -> ! {
         let born = vass.space_born(pid).unwrap_or(0);
         let declared = vass.declaration(pid).cloned();
         let budget = vass.budget(pid).unwrap_or(0);
-        let counters = vass.destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames);
+        let counters = vass.destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames::new());
         let now = vass.now();
         drop(vass);
         if MEMSTAT.load(Ordering::Relaxed) {
@@ -617,7 +628,8 @@ pub fn handle_page_fault(address: u64, rip: u64, error: PageFaultErrorCode) -> b
         return false;
     }
     let mut tables = SpaceTables { id: pid, space };
-    let outcome = vass.fault(pid, page, access, &mut tables, &mut KernelFrames);
+    let mut frames = KernelFrames::new();
+    let outcome = vass.fault(pid, page, access, &mut tables, &mut frames);
     let partition = vass.lookup(pid, page).map(|partition| (partition.id, partition.range_of(page), partition.kind));
     history.record(Event::Fault { address, rip, partition: partition.map_or(0, |(id, _, _)| id), access, outcome });
     let mut checked = PageRange::new(page, page + 1);
@@ -633,11 +645,12 @@ pub fn handle_page_fault(address: u64, rip: u64, error: PageFaultErrorCode) -> b
         let fault = policy::Fault { partition: id, page, range, access, kind, time: vass.now() };
         let view = policy::EngineView { vass: &vass, space: pid, accessed: |page| tables.accessed_now(page) };
         let plan = policy.on_fault(&fault, &view);
-        policy::apply(&mut vass, pid, &plan, &mut tables, &mut KernelFrames, |partition, range, committed| {
+        policy::apply(&mut vass, pid, &plan, &mut tables, &mut frames, |partition, range, committed| {
             history.record(Event::Commit { partition, range, committed, cause: Cause::Policy });
         });
         checked = plan.commit.iter().fold(checked, |all, piece| PageRange::new(all.start.min(piece.start), all.end.max(piece.end)));
     }
+    charge_swap_io(&mut vass, pid, &frames);
     vass.add_fault_cycles(pid, cpu::rdtsc().wrapping_sub(started));
     check_in_debug(&vass, &tables, Scope::Pages { space: pid, range: checked });
     matches!(outcome, FaultOutcome::Committed | FaultOutcome::AlreadyCommitted | FaultOutcome::SwappedIn)
@@ -770,11 +783,11 @@ pub fn partition_create(size: u64, kind: u64, rights: u64, at: u64) -> Result<(u
     let rights = partition_rights(rights)?;
     let pages = partition_size_pages(size)?;
     let at = requested_page(at)?;
-    with_own_policy(|vass, pid, tables, policy, history| {
+    with_own_policy(|vass, pid, tables, policy, history, frames| {
         let (id, range) = vass.create(pid, pages, kind, rights, at, HEAP_WINDOW)?;
         history.record(Event::Partition { partition: id, change: Change::Created, range, kind: kind.code() });
         let plan: Plan = policy.on_create(id, &[range]);
-        policy::apply(vass, pid, &plan, tables, &mut KernelFrames, |partition, range, committed| {
+        policy::apply(vass, pid, &plan, tables, frames, |partition, range, committed| {
             history.record(Event::Commit { partition, range, committed, cause: Cause::Policy });
         });
         Ok((id, range.start * PAGE_SIZE))
@@ -786,7 +799,7 @@ pub fn partition_create(size: u64, kind: u64, rights: u64, at: u64) -> Result<(u
 pub fn partition_add_range(id: u64, size: u64, at: u64) -> Result<u64, Error> {
     let pages = partition_size_pages(size)?;
     let at = requested_page(at)?;
-    with_own_policy(|vass, pid, _, _, history| {
+    with_own_policy(|vass, pid, _, _, history, _| {
         let range = vass.add_range(pid, id, pages, at, HEAP_WINDOW)?;
         history.record(Event::Partition { partition: id, change: Change::Extended, range, kind: kind_of(vass, id) });
         Ok(range.start * PAGE_SIZE)
@@ -795,13 +808,14 @@ pub fn partition_add_range(id: u64, size: u64, at: u64) -> Result<u64, Error> {
 
 /// Runs `operation` on the VASS with the running process's page tables.
 fn with_own_tables<R>(operation: impl FnOnce(&mut Vass, u64, &mut SpaceTables<'_>) -> Result<R, VassError>) -> Result<R, Error> {
-    with_own_policy(|vass, pid, tables, _, _| operation(vass, pid, tables))
+    with_own_policy(|vass, pid, tables, _, _, _| operation(vass, pid, tables))
 }
 
 /// Runs `operation` on the VASS with the running process's page tables,
-/// commit policy and history.
+/// commit policy, history and frames (the time they spend in swap I/O is
+/// charged to the process).
 fn with_own_policy<R>(
-    operation: impl FnOnce(&mut Vass, u64, &mut SpaceTables<'_>, &mut dyn Policy, &mut History) -> Result<R, VassError>,
+    operation: impl FnOnce(&mut Vass, u64, &mut SpaceTables<'_>, &mut dyn Policy, &mut History, &mut KernelFrames) -> Result<R, VassError>,
 ) -> Result<R, Error> {
     let pid = current_pid().ok_or(Error::InvalidArgument)?;
     let mut table = TABLE.lock();
@@ -811,7 +825,9 @@ fn with_own_policy<R>(
     let policy: &mut dyn Policy = policy.as_mut();
     let mut tables = SpaceTables { id: pid, space };
     let mut vass = vass();
-    let result = operation(&mut vass, pid, &mut tables, policy, history);
+    let mut frames = KernelFrames::new();
+    let result = operation(&mut vass, pid, &mut tables, policy, history, &mut frames);
+    charge_swap_io(&mut vass, pid, &frames);
     check_in_debug(&vass, &tables, Scope::Space(pid));
     result.map_err(vass_error)
 }
@@ -822,9 +838,16 @@ fn with_own_policy<R>(
 /// bug.
 fn check_in_debug(vass: &Vass, tables: &SpaceTables<'_>, scope: Scope) {
     if cfg!(debug_assertions)
-        && let Err(error) = vass.check(tables, &KernelFrames, scope)
+        && let Err(error) = vass.check(tables, &KernelFrames::new(), scope)
     {
         panic!("VASS invariant broken ({scope:?}): {error}");
+    }
+}
+
+/// Charges the time `frames` spent in swap I/O to process `pid`.
+fn charge_swap_io(vass: &mut Vass, pid: Pid, frames: &KernelFrames) {
+    if frames.swap_io_cycles() > 0 {
+        vass.add_swap_io_cycles(pid, frames.swap_io_cycles());
     }
 }
 
@@ -870,13 +893,13 @@ fn for_each_piece(
     id: u64,
     offset: u64,
     length: u64,
-    operation: impl Fn(&mut Vass, u64, PageRange, &mut SpaceTables<'_>) -> Result<u64, VassError>,
+    operation: impl Fn(&mut Vass, u64, PageRange, &mut SpaceTables<'_>, &mut KernelFrames) -> Result<u64, VassError>,
     event: impl Fn(PageRange, u64) -> Option<Event>,
 ) -> Result<u64, Error> {
-    with_own_policy(|vass, pid, tables, _, history| {
+    with_own_policy(|vass, pid, tables, _, history, frames| {
         let mut pages = 0;
         for range in partition_pages(vass, pid, id, offset, length)? {
-            let done = operation(vass, pid, range, tables)?;
+            let done = operation(vass, pid, range, tables, frames)?;
             if let Some(event) = event(range, done) {
                 history.record(event);
             }
@@ -888,9 +911,9 @@ fn for_each_piece(
 
 /// Destroys partition `id` of the running process.
 pub fn partition_destroy(id: u64) -> Result<(), Error> {
-    with_own_policy(|vass, pid, tables, policy, history| {
+    with_own_policy(|vass, pid, tables, policy, history, frames| {
         let (range, kind) = (first_range(vass, id), kind_of(vass, id));
-        vass.destroy(pid, id, tables, &mut KernelFrames)?;
+        vass.destroy(pid, id, tables, frames)?;
         policy.on_destroy(id);
         history.record(Event::Partition { partition: id, change: Change::Destroyed, range, kind });
         Ok(())
@@ -903,7 +926,7 @@ pub fn partition_commit(id: u64, offset: u64, length: u64) -> Result<u64, Error>
         id,
         offset,
         length,
-        |vass, pid, range, tables| vass.commit(pid, id, range, tables, &mut KernelFrames),
+        |vass, pid, range, tables, frames| vass.commit(pid, id, range, tables, frames),
         |range, committed| Some(Event::Commit { partition: id, range, committed, cause: Cause::Request }),
     )
 }
@@ -914,7 +937,7 @@ pub fn partition_decommit(id: u64, offset: u64, length: u64) -> Result<u64, Erro
         id,
         offset,
         length,
-        |vass, pid, range, tables| vass.decommit(pid, id, range, tables, &mut KernelFrames),
+        |vass, pid, range, tables, frames| vass.decommit(pid, id, range, tables, frames),
         |range, released| Some(Event::Decommit { partition: id, range, released, cause: Cause::Request }),
     )
 }
@@ -922,8 +945,8 @@ pub fn partition_decommit(id: u64, offset: u64, length: u64) -> Result<u64, Erro
 /// Resizes partition `id` of the running process to `size` bytes.
 pub fn partition_resize(id: u64, size: u64) -> Result<(), Error> {
     let pages = partition_size_pages(size)?;
-    with_own_policy(|vass, pid, tables, _, history| {
-        vass.resize(pid, id, pages, HEAP_WINDOW, tables, &mut KernelFrames)?;
+    with_own_policy(|vass, pid, tables, _, history, frames| {
+        vass.resize(pid, id, pages, HEAP_WINDOW, tables, frames)?;
         let range = first_range(vass, id);
         history.record(Event::Partition { partition: id, change: Change::Resized, range: PageRange::new(range.start, range.start + pages), kind: kind_of(vass, id) });
         Ok(())
@@ -948,7 +971,7 @@ pub fn partition_protect(id: u64, offset: u64, length: u64, rights: u64) -> Resu
         id,
         offset,
         length,
-        |vass, pid, range, tables| vass.protect_range(pid, id, range, rights, tables, &mut KernelFrames).map(|()| 0),
+        |vass, pid, range, tables, frames| vass.protect_range(pid, id, range, rights, tables, frames).map(|()| 0),
         |_, _| None,
     )
     .map(|_| ())
@@ -967,7 +990,7 @@ pub fn partition_advise(id: u64, offset: u64, length: u64, advice: u64) -> Resul
         id,
         offset,
         length,
-        |vass, pid, range, tables| vass.advise(pid, id, range, advice, tables, &mut KernelFrames),
+        |vass, pid, range, tables, frames| vass.advise(pid, id, range, advice, tables, frames),
         |range, pages| match advice {
             Advice::WillNeed => Some(Event::Commit { partition: id, range, committed: pages, cause: Cause::Advice }),
             Advice::DontNeed => Some(Event::Decommit { partition: id, range, released: pages, cause: Cause::Advice }),
@@ -1136,6 +1159,7 @@ fn memory_counters(
         evicted_untouched: counters.evicted_untouched,
         swap_errors: counters.swap_errors,
         swapped: 0,
+        swap_io_cycles: counters.swap_io_cycles,
     }
 }
 
@@ -1193,16 +1217,24 @@ pub fn swap_usage() -> (u64, u64, u64) {
     VASS.lock().swap_usage()
 }
 
+/// A memory budget as the system calls give it: `pages` (0: none), from
+/// [`abi::MIN_MEMORY_BUDGET`] to [`abi::MAX_MEMORY_BUDGET`].
+pub fn budget_from(pages: u64) -> Result<Option<u64>, Error> {
+    match pages {
+        0 => Ok(None),
+        abi::MIN_MEMORY_BUDGET..=abi::MAX_MEMORY_BUDGET => Ok(Some(pages)),
+        _ => Err(Error::InvalidArgument),
+    }
+}
+
 /// Sets the running process's memory budget (`pages`, 0: none); returns the
 /// previous one (0: none).
 pub fn memory_budget(pages: u64) -> Result<u64, Error> {
-    if pages != 0 && !(abi::MIN_MEMORY_BUDGET..=abi::MAX_MEMORY_BUDGET).contains(&pages) {
-        return Err(Error::InvalidArgument);
-    }
+    let budget = budget_from(pages)?;
     let pid = current_pid().ok_or(Error::InvalidArgument)?;
     let mut vass = VASS.lock();
     let previous = vass.budget(pid).unwrap_or(0);
-    vass.set_budget(pid, (pages != 0).then_some(pages));
+    vass.set_budget(pid, budget);
     Ok(previous)
 }
 
@@ -1238,7 +1270,7 @@ mod ktests {
     use crate::{ensure, ensure_eq};
 
     fn run_to_end(path: &str, arguments: &[&str]) -> Result<Option<ExitReason>, Error> {
-        let pid = spawn(path, arguments, None)?;
+        let pid = spawn(path, arguments, None, None)?;
         Ok(wait_from_kernel(pid))
     }
 
@@ -1259,8 +1291,8 @@ mod ktests {
 
     #[ktest]
     fn spawning_a_missing_or_invalid_program_fails_cleanly() {
-        ensure_eq!(spawn("bin/no-such-program", &[], None), Err(Error::NotFound));
-        ensure_eq!(spawn("boot/cmdline", &[], None), Err(Error::BadExecutable));
+        ensure_eq!(spawn("bin/no-such-program", &[], None, None), Err(Error::NotFound));
+        ensure_eq!(spawn("boot/cmdline", &[], None, None), Err(Error::BadExecutable));
         ensure_eq!(stats().in_table, 0);
     }
 
