@@ -775,6 +775,9 @@ pub fn report(rows: &[Row], hz: u64) -> (String, String) {
     md.push('\n');
     let optional = |value: Option<u64>| value.map_or_else(String::new, |value| value.to_string());
     for row in rows {
+        // The pressure columns are empty for rows without a budget.
+        let pressure = row.budget.is_some();
+        let swap = |value: u64| optional(pressure.then_some(value));
         let fields = |digits: usize| -> Vec<String> {
             let kib = if row.kib > 0 { row.kib.to_string() } else { String::new() };
             let mut fields = vec![row.name.clone(), row.kind.to_owned(), kib, row.policy.clone()];
@@ -782,16 +785,12 @@ pub fn report(rows: &[Row], hz: u64) -> (String, String) {
             fields.push(format!("{:.digits$}", coverage(row, rows)));
             fields.push(format!("{:.digits$}", accuracy(row)));
             fields.extend([row.peak, row.footprint, instructions(row.run_cycles), instructions(row.fault_cycles)].map(|value| value.to_string()));
-            let pressure = row.budget.is_some();
-            let swap = |value: u64| optional(pressure.then_some(value));
             fields.extend([row.budget.map_or_else(String::new, |budget| budget.to_string()), swap(row.budget_pages)]);
             fields.extend([optional((row.distinct > 0).then_some(row.distinct)), swap(row.major)]);
             fields.push(optional((pressure && row.kind == "trace").then_some(row.trace_major)));
             fields.extend([swap(row.swap_outs), swap(row.swap_ins), swap(row.swap_outs * PAGE_BYTES), swap(row.swap_ins * PAGE_BYTES)]);
             fields
         };
-        let pressure = row.budget.is_some();
-        let swap = |value: u64| optional(pressure.then_some(value));
         let simulated = [optional(row.simulated.map(|sim| sim.faults)), optional(row.simulated.map(|sim| sim.major)), optional(row.belady)];
         let mut csv_fields = fields(4);
         csv_fields.extend([swap(row.evicted), swap(instructions(row.swap_io_cycles))]);

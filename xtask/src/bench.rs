@@ -76,15 +76,12 @@ pub struct BenchArgs {
     mem_budget: Vec<Budget>,
 }
 
-/// Parses one budget: `PERCENT%` (1..=100) or `PAGES` (at least the
-/// kernel's smallest budget).
+/// Parses one budget as `cargo xtask sim` does (`PERCENT%`, 1..=100, or
+/// `PAGES`), the pages at least the kernel's smallest budget.
 fn parse_budget(text: &str) -> Result<Budget, String> {
-    match Budget::parse(text) {
-        Some(Budget::Pages(pages)) if pages < abi::MIN_MEMORY_BUDGET => {
-            Err(format!("`{text}`: a budget is at least {} pages", abi::MIN_MEMORY_BUDGET))
-        }
-        Some(budget) => Ok(budget),
-        None => Err(format!("`{text}` is not PAGES or PERCENT% (e.g. 4096 or 50%)")),
+    match crate::sim::parse_budget(text)? {
+        Budget::Pages(pages) if pages < abi::MIN_MEMORY_BUDGET => Err(format!("`{text}`: a budget is at least {} pages", abi::MIN_MEMORY_BUDGET)),
+        budget => Ok(budget),
     }
 }
 
