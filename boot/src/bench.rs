@@ -1,21 +1,31 @@
 //! The memory benchmark (`cargo xtask bench memory`): every workload and every trace under every
 //! commit policy, in QEMU under `-icount shift=0` (BIOS, release kernel),
-//! with the kernel's own counters; writes `target/bench/results.csv`,
+//! with the kernel's own counters, without a memory budget and under each
+//! budget asked for; writes `target/bench/results.csv`,
 //! `target/bench/results.md` and SVG charts.
 //!
-//! Workloads run in one boot (`bin/bench-memory`: each workload under each
-//! policy, the kernel's `memstat` line per run); each trace runs in a boot
-//! of its own per memory budget (`bin/replay all --budget P FILE`: its
-//! replay file under every policy with P% of its distinct pages, one
-//! `replay ...` line per run, counted over the trace's partitions only,
-//! with a fresh swap disk attached). The host simulator replays the same
-//! trace, policy and budget through the same engine, and Belady's eviction
-//! under demand paging gives the limit on major faults; the report says how
-//! far the kernel's counts are from the simulator's.
+//! Workloads run in one boot without a budget (`bin/bench-memory`: each
+//! workload under each policy, the kernel's `memstat` line per run), which
+//! also measures each workload's *distinct pages*: the most pages it holds
+//! at once under demand paging (`peak_committed`: every page it touched —
+//! code, data, stack, heap and its own partitions — less those it had
+//! released by then; it releases its data only at the end, so this is the
+//! pages it touches). Then one boot per budget runs every workload under
+//! every policy again, each spawned with that share of its distinct pages
+//! as its memory budget (`bench-memory ... --budget NAME=PAGES...`), with a
+//! fresh swap disk.
+//!
+//! Each trace runs in a boot of its own per memory budget (`bin/replay all
+//! --budget B FILE`: its replay file under every policy with B of its
+//! distinct pages, one `replay ...` line per run, counted over the trace's
+//! partitions only, with a fresh swap disk attached). The host simulator
+//! replays the same trace, policy and budget through the same engine, and
+//! Belady's eviction under demand paging gives the limit on major faults;
+//! the report says how far the kernel's counts are from the simulator's.
 //! 2 MiB pages are off, so hits and waste are counted per 4 KiB page. The
-//! trace boots run without the accessed-bit sampler (`sample=0`), which
-//! would clear the accessed bits CLOCK eviction reads (the simulator has
-//! none).
+//! boots under a budget run without the accessed-bit sampler (`sample=0`),
+//! which would clear the accessed bits CLOCK eviction reads (the simulator
+//! has none).
 
 use crate::image::RamdiskContents;
 use crate::qemu::{self, RunConfig, Verdict};
@@ -26,19 +36,25 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+pub use trace::Budget;
 
 /// Policies the workloads run under (the oracle needs a trace's future).
 const WORKLOAD_POLICIES: [&str; 4] = ["demand", "eager", "readahead", "leap"];
 /// Policies `bin/replay all` runs every trace under, in its order.
 const TRACE_POLICIES: [&str; 5] = ["demand", "eager", "readahead", "leap", "oracle"];
-/// Memory budgets the traces run under by default, in percent of each
-/// trace's distinct pages (100: all of them fit).
-pub const DEFAULT_BUDGETS: [u64; 3] = [100, 50, 25];
-/// Swap-disk pages beyond a trace's region pages: room for the replay
-/// process's own pages, which may be evicted too.
+/// Memory budgets every workload and trace runs under by default: 100 %,
+/// 50 % and 25 % of its distinct pages (100 %: all of them fit).
+pub const DEFAULT_BUDGETS: [Budget; 3] = [Budget::Percent(100), Budget::Percent(50), Budget::Percent(25)];
+/// The workloads' size under the memory budgets by default, in KiB (see
+/// [`Options::budget_kib`]).
+pub const DEFAULT_BUDGET_KIB: u64 = 256;
+/// Swap-disk pages beyond the most pages a boot's runs can have on swap at
+/// once (a trace's region pages; a workload's distinct pages, as a process
+/// gives its slots back when it ends): room for the pages of the programs
+/// themselves, which may be evicted too.
 const SWAP_MARGIN_PAGES: u64 = 2048;
 /// A policy making more than this many times demand paging's major faults
-/// (same trace and budget) is flagged.
+/// (same workload or trace and budget) is flagged.
 const FLAG_RATIO: f64 = 1.1;
 /// Bytes per swapped page.
 const PAGE_BYTES: u64 = 4096;
@@ -49,21 +65,30 @@ pub struct Options {
     pub traces: PathBuf,
     /// Workload size in KiB.
     pub kib: u64,
+    /// Workload size in KiB under the memory budgets: smaller, as every
+    /// major fault waits for the disk (about 0.4 ms of host time under TCG)
+    /// and the random-access workloads fault on most accesses at 25 %.
+    pub budget_kib: u64,
+    /// The workloads that run under the budgets, by name without `wl-`
+    /// (empty: every one).
+    pub budget_workloads: Vec<String>,
     /// Replay only the first accesses of each trace (0: all).
     pub accesses: usize,
     /// Only the first `limit` traces (0: all).
     pub trace_limit: usize,
-    /// Memory budgets each trace runs under, in percent of its distinct
-    /// pages (1..=100; see [`DEFAULT_BUDGETS`]).
-    pub budgets: Vec<u64>,
+    /// Memory budgets every workload and trace runs under, in pages or in
+    /// percent of its distinct pages (see [`DEFAULT_BUDGETS`]); at least one.
+    pub budgets: Vec<Budget>,
 }
 
-/// One row of the results: a workload or trace under a policy (and, for a
-/// trace, a memory budget).
+/// One row of the results: a workload or trace under a policy, without a
+/// memory budget (workloads only) or under one.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Row {
     pub name: String,
     pub kind: &'static str,
+    /// The workload's size in KiB (0 for traces).
+    pub kib: u64,
     pub policy: String,
     /// First-touch (demand) faults.
     pub faults: u64,
@@ -74,26 +99,39 @@ pub struct Row {
     pub footprint: u64,
     pub run_cycles: u64,
     pub fault_cycles: u64,
-    /// The memory budget in percent of the trace's distinct pages (traces).
-    pub budget: Option<u64>,
-    /// The budget in pages over the trace's own pages.
+    /// The memory budget it ran under (`None`: none).
+    pub budget: Option<Budget>,
+    /// That budget in pages: a trace's over its own pages, a workload's over
+    /// the whole process.
     pub budget_pages: u64,
-    /// The trace's distinct pages (traces).
+    /// The distinct pages of the trace or workload (see the module docs).
     pub distinct: u64,
-    /// Faults that read a page back from swap (the process's, its own
-    /// pages included: they share the budget and CLOCK's sweeps).
+    /// Faults that read a page back from swap (the process's; for a trace,
+    /// its replay process's own pages included: they share the budget and
+    /// CLOCK's sweeps).
     pub major: u64,
-    /// Those on the trace's pages alone.
+    /// Those on a trace's pages alone (traces).
     pub trace_major: u64,
     pub swap_outs: u64,
     pub swap_ins: u64,
     /// Pages evicted (written to swap or dropped).
     pub evicted: u64,
+    /// Time-stamp-counter cycles in swap reads and writes (guest
+    /// instructions under `-icount`, with `bench-tsc-hz`).
+    pub swap_io_cycles: u64,
     /// What the host simulator counts for the same trace, policy and budget.
     pub simulated: Option<Simulated>,
     /// Belady's major faults (demand paging, optimal eviction) for the same
     /// trace and budget, from the simulator: the limit.
     pub belady: Option<u64>,
+}
+
+impl Row {
+    /// The major faults the pressure report compares: on a trace's pages,
+    /// or a workload's in all (its budget covers its whole process).
+    pub fn run_major(&self) -> u64 {
+        if self.kind == "trace" { self.trace_major } else { self.major }
+    }
 }
 
 /// The host simulator's counts for one run.
@@ -105,16 +143,18 @@ pub struct Simulated {
     pub major: u64,
 }
 
-/// Reads the workload rows (`memstat` lines of `wl-*` processes).
-fn workload_rows(serial: &str) -> Vec<Row> {
+/// Reads the workload rows (`memstat` lines of `wl-*` processes) of a boot
+/// that ran them at `kib` KiB under `budget`; `distinct` gives each
+/// workload's distinct pages.
+fn workload_rows(serial: &str, budget: Option<Budget>, kib: u64, distinct: &BTreeMap<String, u64>) -> Vec<Row> {
     crate::qemu::parse_memstats(serial)
         .into_iter()
         .filter_map(|stat| {
             let name = stat.name.strip_prefix("wl-")?.to_owned();
             let get = |key: &str| stat.get(key).unwrap_or(0);
             Some(Row {
-                name,
                 kind: "workload",
+                kib,
                 policy: stat.policy.clone(),
                 faults: get("faults_demand"),
                 ahead: get("ahead_commits"),
@@ -124,18 +164,37 @@ fn workload_rows(serial: &str) -> Vec<Row> {
                 footprint: get("footprint"),
                 run_cycles: get("run_cycles"),
                 fault_cycles: get("fault_cycles"),
+                budget,
+                budget_pages: get("budget"),
+                distinct: distinct.get(&name).copied().unwrap_or(0),
+                major: get("faults_major"),
+                swap_outs: get("swap_outs"),
+                swap_ins: get("swap_ins"),
+                evicted: get("evictions"),
+                swap_io_cycles: get("swap_io_cycles"),
+                name,
                 ..Row::default()
             })
         })
         .collect()
 }
 
-/// Reads the trace rows of trace `name` (of `distinct` pages) run at
-/// `budget` percent: each `replay ...` line, with the cycles of the
-/// `memstat` line of the process that printed it (the next `replay` one).
-fn trace_rows(serial: &str, name: &str, budget: Option<u64>, distinct: u64) -> Result<Vec<Row>> {
+/// Each workload's distinct pages: its peak committed pages under demand
+/// paging without a budget.
+fn workload_distinct(rows: &[Row]) -> BTreeMap<String, u64> {
+    rows.iter()
+        .filter(|row| row.kind == "workload" && row.budget.is_none() && row.policy == "demand")
+        .map(|row| (row.name.clone(), row.peak))
+        .collect()
+}
+
+/// Reads the trace rows of trace `name` (of `distinct` pages) run under
+/// `budget`: each `replay ...` line (its counters and cycles cover the
+/// replay itself), with the peak and footprint of the `memstat` line of the
+/// process that printed it (the next `replay` one).
+fn trace_rows(serial: &str, name: &str, budget: Option<Budget>, distinct: u64) -> Result<Vec<Row>> {
     let mut rows: Vec<Row> = Vec::new();
-    let mut waiting_for_cycles = None;
+    let mut waiting_for_process = None;
     for line in serial.lines() {
         if let Some(rest) = line.strip_prefix("replay ") {
             let fields: BTreeMap<&str, &str> = rest.split_whitespace().filter_map(|word| word.split_once('=')).collect();
@@ -158,41 +217,43 @@ fn trace_rows(serial: &str, name: &str, budget: Option<u64>, distinct: u64) -> R
                 swap_outs: number("swap_outs")?,
                 swap_ins: number("swap_ins")?,
                 evicted: number("evicted")?,
+                run_cycles: number("cycles")?,
+                fault_cycles: number("fault_cycles")?,
+                swap_io_cycles: number("swap_io_cycles")?,
                 ..Row::default()
             });
-            waiting_for_cycles = Some(rows.len() - 1);
+            waiting_for_process = Some(rows.len() - 1);
         } else if line.contains("memstat name=replay ")
-            && let Some(index) = waiting_for_cycles.take()
+            && let Some(index) = waiting_for_process.take()
             && let Some(stat) = crate::qemu::parse_memstats(line).pop()
         {
             let row = &mut rows[index];
             row.peak = stat.get("peak_committed").unwrap_or(0);
             row.footprint = stat.get("footprint").unwrap_or(0);
-            row.run_cycles = stat.get("run_cycles").unwrap_or(0);
-            row.fault_cycles = stat.get("fault_cycles").unwrap_or(0);
         }
     }
     Ok(rows)
 }
 
-/// The simulator's counts for one trace: (budget percent, policy) →
-/// counts, Belady's under the policy name `belady`.
-type Simulations = BTreeMap<(u64, String), Simulated>;
+/// The simulator's counts for one trace: (budget, policy) → counts,
+/// Belady's under the policy name `belady`.
+type Simulations = BTreeMap<(String, String), Simulated>;
 
 /// Replays `replay` in the host simulator under every trace policy and
-/// Belady's eviction (demand paging) at every budget in `budgets`.
-fn simulate(name: &str, replay: &trace::Replay, budgets: &[u64]) -> Result<Simulations> {
+/// Belady's eviction (demand paging) under every budget in `budgets`.
+fn simulate(name: &str, replay: &trace::Replay, budgets: &[Budget]) -> Result<Simulations> {
     use kernel::policy::sim::{Pressure, policy_for, replay_under};
     let distinct = replay.distinct_pages();
     let mut simulations = Simulations::new();
-    for &percent in budgets {
-        let budget = Some(trace::budget_pages(percent, distinct, abi::MIN_MEMORY_BUDGET));
+    for &budget in budgets {
+        let pages = Some(budget.pages(distinct, abi::MIN_MEMORY_BUDGET));
         let runs = TRACE_POLICIES.iter().map(|&policy| (policy, policy, false)).chain([("belady", "demand", true)]);
         for (label, policy, belady) in runs {
             let policy = policy_for(policy, replay).with_context(|| format!("no policy {policy}"))?;
-            let (_, counters) = replay_under(replay, policy, Pressure { budget, belady })
-                .map_err(|error| anyhow::anyhow!("simulating {name} under {label} at {percent}%: {error:?}"))?;
-            simulations.insert((percent, label.to_owned()), Simulated { faults: counters.faults_demand, major: counters.faults_major });
+            let (_, counters) = replay_under(replay, policy, Pressure { budget: pages, belady })
+                .map_err(|error| anyhow::anyhow!("simulating {name} under {label} at {budget}: {error:?}"))?;
+            simulations
+                .insert((budget.to_string(), label.to_owned()), Simulated { faults: counters.faults_demand, major: counters.faults_major });
         }
     }
     Ok(simulations)
@@ -201,9 +262,9 @@ fn simulate(name: &str, replay: &trace::Replay, budgets: &[u64]) -> Result<Simul
 /// Gives the trace rows of `name` their simulated counts and Belady's.
 fn attach(rows: &mut [Row], name: &str, simulations: &Simulations) {
     for row in rows.iter_mut().filter(|row| row.kind == "trace" && row.name == name) {
-        let Some(percent) = row.budget else { continue };
-        row.simulated = simulations.get(&(percent, row.policy.clone())).copied();
-        row.belady = simulations.get(&(percent, "belady".to_owned())).map(|belady| belady.major);
+        let Some(budget) = row.budget.map(|budget| budget.to_string()) else { continue };
+        row.simulated = simulations.get(&(budget.clone(), row.policy.clone())).copied();
+        row.belady = simulations.get(&(budget, "belady".to_owned())).map(|belady| belady.major);
     }
 }
 
@@ -212,6 +273,14 @@ fn tsc_hz(serial: &str) -> Result<u64> {
         .lines()
         .find_map(|line| line.strip_prefix("bench-tsc-hz ").and_then(|hz| hz.trim().parse().ok()))
         .context("no `bench-tsc-hz` line")
+}
+
+/// `budget` as part of a file name (`50pct`, `4096p`).
+fn file_label(budget: Budget) -> String {
+    match budget {
+        Budget::Percent(percent) => format!("{percent}pct"),
+        Budget::Pages(pages) => format!("{pages}p"),
+    }
 }
 
 /// Boots `cmdline` with `extra` files in the ramdisk under `-icount shift=0`,
@@ -250,21 +319,76 @@ fn boot(
     Ok(outcome.serial)
 }
 
+/// Runs the workloads: every one under every policy without a budget at
+/// `options.kib` KiB, then (those of `options.budget_workloads`) at
+/// `options.budget_kib` KiB under each budget, one boot per budget; their
+/// distinct pages come from the run without a budget under demand paging
+/// at that size (a boot of its own if the sizes differ). Returns the rows
+/// and the TSC frequency.
+fn measure_workloads(
+    options: &Options,
+    kernel: &Path,
+    programs: &[crate::build::UserProgram],
+    settings: &str,
+    elapsed: &dyn Fn() -> f64,
+) -> Result<(Vec<Row>, u64)> {
+    let policies = WORKLOAD_POLICIES.join(",");
+    eprintln!("bench: workloads ({} KiB) under {}", options.kib, WORKLOAD_POLICIES.join(", "));
+    let cmdline = format!("{settings} sample=64 init=bin/bench-memory init-args={},{policies}", options.kib);
+    let serial = boot("workloads", kernel, programs, &cmdline, Vec::new(), None)?;
+    let hz = tsc_hz(&serial)?;
+    let mut rows = workload_rows(&serial, None, options.kib, &BTreeMap::new());
+    let mut distinct = workload_distinct(&rows);
+    if distinct.is_empty() || rows.len() != distinct.len() * WORKLOAD_POLICIES.len() {
+        bail!("{} workload rows, {} under demand paging:\n{serial}", rows.len(), distinct.len());
+    }
+    for row in &mut rows {
+        row.distinct = distinct.get(&row.name).copied().unwrap_or(0);
+    }
+    if options.budget_kib != options.kib {
+        eprintln!("bench: workloads ({} KiB) under demand paging, for their distinct pages ({:.0} s so far)", options.budget_kib, elapsed());
+        let cmdline = format!("{settings} sample=64 init=bin/bench-memory init-args={},demand", options.budget_kib);
+        let serial = boot("workloads-distinct", kernel, programs, &cmdline, Vec::new(), None)?;
+        distinct = workload_distinct(&workload_rows(&serial, None, options.budget_kib, &BTreeMap::new()));
+    }
+    if let Some(name) = options.budget_workloads.iter().find(|name| !distinct.contains_key(name.as_str())) {
+        bail!("no workload `{name}` (one of {})", distinct.keys().cloned().collect::<Vec<_>>().join(", "));
+    }
+    distinct.retain(|name, _| options.budget_workloads.is_empty() || options.budget_workloads.contains(name));
+    let swap_pages = distinct.values().max().copied().unwrap_or(0) + SWAP_MARGIN_PAGES;
+    let runs = distinct.len() * WORKLOAD_POLICIES.len();
+    for &budget in &options.budgets {
+        let pages: BTreeMap<&str, u64> =
+            distinct.iter().map(|(name, &distinct)| (name.as_str(), budget.pages(distinct, abi::MIN_MEMORY_BUDGET))).collect();
+        eprintln!("bench: workloads ({} KiB) under {budget} of their distinct pages {pages:?} ({:.0} s so far)", options.budget_kib, elapsed());
+        let words: Vec<String> = pages.iter().map(|(name, pages)| format!("{name}={pages}")).collect();
+        let cmdline =
+            format!("{settings} sample=0 init=bin/bench-memory init-args={},{policies},--budget,{}", options.budget_kib, words.join(","));
+        let serial = boot(&format!("workloads-{}", file_label(budget)), kernel, programs, &cmdline, Vec::new(), Some(swap_pages))?;
+        let found = workload_rows(&serial, Some(budget), options.budget_kib, &distinct);
+        if found.len() != runs {
+            bail!("{} workload rows under {budget}, not {runs}:\n{serial}", found.len());
+        }
+        if let Some(row) = found.iter().find(|row| Some(&row.budget_pages) != pages.get(row.name.as_str())) {
+            bail!("{} under {budget}: the kernel's budget is {} pages, not {:?}", row.name, row.budget_pages, pages.get(row.name.as_str()));
+        }
+        rows.extend(found);
+    }
+    Ok((rows, hz))
+}
+
 /// Runs the whole benchmark (QEMU and OVMF must be installed); returns
 /// the rows and the TSC frequency.
 pub fn measure(options: &Options) -> Result<(Vec<Row>, u64)> {
-    if options.budgets.is_empty() || options.budgets.iter().any(|&percent| !(1..=100).contains(&percent)) {
-        bail!("budgets are percentages in 1..=100, at least one: {:?}", options.budgets);
+    if options.budgets.is_empty() {
+        bail!("no memory budget to run under");
     }
     let kernel = crate::build::kernel(Profile::Release)?;
     let programs = crate::build::user_programs(Profile::Release)?;
     let settings = "mode=run log=info huge=off";
     let started = Instant::now();
-    eprintln!("bench: workloads ({} KiB) under {}", options.kib, WORKLOAD_POLICIES.join(", "));
-    let cmdline = format!("{settings} sample=64 init=bin/bench-memory init-args={},{}", options.kib, WORKLOAD_POLICIES.join(","));
-    let serial = boot("workloads", &kernel, &programs, &cmdline, Vec::new(), None)?;
-    let hz = tsc_hz(&serial)?;
-    let mut rows = workload_rows(&serial);
+    let elapsed = || started.elapsed().as_secs_f64();
+    let (mut rows, hz) = measure_workloads(options, &kernel, &programs, settings, &elapsed)?;
     let mut traces = trace::file::trace_files(&options.traces).map_err(anyhow::Error::msg)?;
     if options.trace_limit > 0 {
         traces.truncate(options.trace_limit);
@@ -289,39 +413,34 @@ pub fn measure(options: &Options) -> Result<(Vec<Row>, u64)> {
         let encoded = replay.encode();
         // A closed queue means the simulator failed: its error comes at the join.
         let _ = to_simulator.send((name.clone(), replay));
-        for &percent in &options.budgets {
-            eprintln!(
-                "bench: trace {}/{} {name} at {percent}% of {distinct} pages ({:.0} s so far)",
-                index + 1,
-                traces.len(),
-                started.elapsed().as_secs_f64()
-            );
-            let cmdline = format!("{settings} sample=0 init=bin/replay init-args=all,--budget,{percent},{file}");
+        for &budget in &options.budgets {
+            eprintln!("bench: trace {}/{} {name} under {budget} of {distinct} pages ({:.0} s so far)", index + 1, traces.len(), elapsed());
+            let cmdline = format!("{settings} sample=0 init=bin/replay init-args=all,--budget,{budget},{file}");
             let extra = vec![(file.clone(), encoded.clone())];
-            let serial = boot(&format!("{name}-{percent}"), &kernel, &programs, &cmdline, extra, Some(swap_pages))?;
-            let found = trace_rows(&serial, &name, Some(percent), distinct)?;
+            let serial = boot(&format!("{name}-{}", file_label(budget)), &kernel, &programs, &cmdline, extra, Some(swap_pages))?;
+            let found = trace_rows(&serial, &name, Some(budget), distinct)?;
             if found.len() != TRACE_POLICIES.len() {
-                bail!("{name} at {percent}%: {} replay lines, not {}:\n{serial}", found.len(), TRACE_POLICIES.len());
+                bail!("{name} under {budget}: {} replay lines, not {}:\n{serial}", found.len(), TRACE_POLICIES.len());
             }
-            let expected = trace::budget_pages(percent, distinct, abi::MIN_MEMORY_BUDGET);
+            let expected = budget.pages(distinct, abi::MIN_MEMORY_BUDGET);
             if let Some(row) = found.iter().find(|row| row.budget_pages != expected) {
-                bail!("{name} at {percent}%: the kernel's budget is {} pages, the simulator's {expected}", row.budget_pages);
+                bail!("{name} under {budget}: the kernel's budget is {} pages, the simulator's {expected}", row.budget_pages);
             }
             rows.extend(found);
         }
     }
     drop(to_simulator);
-    eprintln!("bench: waiting for the simulator ({:.0} s so far)", started.elapsed().as_secs_f64());
+    eprintln!("bench: waiting for the simulator ({:.0} s so far)", elapsed());
     let simulations = simulator.join().map_err(|_| anyhow::anyhow!("the simulator thread panicked"))??;
     for (name, simulations) in &simulations {
         attach(&mut rows, name, simulations);
     }
-    eprintln!("bench: done in {:.0} s", started.elapsed().as_secs_f64());
+    eprintln!("bench: done in {:.0} s", elapsed());
     Ok((rows, hz))
 }
 
-/// Faults avoided relative to the same workload (or trace at the same
-/// budget) under demand paging.
+/// Faults avoided relative to the same workload or trace under demand
+/// paging (under the same budget).
 fn coverage(row: &Row, rows: &[Row]) -> f64 {
     match demand_row(row, rows) {
         Some(demand) if demand.faults > 0 => 1.0 - row.faults as f64 / demand.faults as f64,
@@ -329,20 +448,30 @@ fn coverage(row: &Row, rows: &[Row]) -> f64 {
     }
 }
 
-/// The demand-paging row `row` compares with: same name, kind and budget.
+/// Whether `row` and `other` are the same workload or trace (at the same
+/// size) under the same budget.
+fn same_run(row: &Row, other: &Row) -> bool {
+    other.name == row.name && other.kind == row.kind && other.kib == row.kib && other.budget == row.budget
+}
+
+/// The demand-paging row `row` compares with: the same run under demand paging.
 fn demand_row<'a>(row: &Row, rows: &'a [Row]) -> Option<&'a Row> {
-    rows.iter().find(|other| other.name == row.name && other.kind == row.kind && other.budget == row.budget && other.policy == "demand")
+    rows.iter().find(|other| same_run(row, other) && other.policy == "demand")
 }
 
 fn accuracy(row: &Row) -> f64 {
     if row.ahead == 0 { 1.0 } else { row.hits as f64 / row.ahead as f64 }
 }
 
-/// The budgets the trace rows ran at, largest first.
-fn budgets(rows: &[Row]) -> Vec<u64> {
-    let mut budgets: Vec<u64> = rows.iter().filter_map(|row| row.budget).collect();
-    budgets.sort_unstable_by(|a, b| b.cmp(a));
-    budgets.dedup();
+/// The budgets of `rows`, in the order they first appear (the order they
+/// ran in).
+fn budgets(rows: &[Row]) -> Vec<Budget> {
+    let mut budgets = Vec::new();
+    for budget in rows.iter().filter_map(|row| row.budget) {
+        if !budgets.contains(&budget) {
+            budgets.push(budget);
+        }
+    }
     budgets
 }
 
@@ -357,80 +486,110 @@ fn policies(rows: &[Row]) -> Vec<&str> {
     policies
 }
 
-/// The rows with the least memory pressure: the workloads, and the traces
-/// at the largest budget.
+/// The rows with the least memory pressure: each workload or trace
+/// without a budget if it ran without one (the workloads), else under its
+/// largest budget in pages (the traces).
 fn unpressured(rows: &[Row]) -> Vec<Row> {
-    let largest = budgets(rows).first().copied();
-    rows.iter().filter(|row| row.budget.is_none() || row.budget == largest).cloned().collect()
+    let mut calmest: BTreeMap<(&str, &str), (Option<Budget>, u64)> = BTreeMap::new();
+    for row in rows {
+        let pages = if row.budget.is_none() { u64::MAX } else { row.budget_pages };
+        let entry = calmest.entry((row.kind, row.name.as_str())).or_insert((row.budget, pages));
+        if pages > entry.1 {
+            *entry = (row.budget, pages);
+        }
+    }
+    rows.iter().filter(|row| calmest.get(&(row.kind, row.name.as_str())).is_some_and(|&(budget, _)| budget == row.budget)).cloned().collect()
 }
 
-/// The mean over the traces at `budget` where demand paging had major
-/// faults (on the trace's pages) of `pick(demand row)` relative to them,
-/// and how many traces that was; `None` if demand paging had none anywhere.
-fn mean_relative_major(rows: &[Row], budget: u64, pick: impl Fn(&Row) -> Option<u64>) -> Option<(f64, usize)> {
-    let ratios: Vec<f64> = rows
-        .iter()
-        .filter(|row| row.kind == "trace" && row.budget == Some(budget) && row.policy == "demand" && row.trace_major > 0)
-        .filter_map(|demand| Some(pick(demand)? as f64 / demand.trace_major as f64))
+/// The kinds of run, each with its name in the plural, in report order.
+const KINDS: [(&str, &str); 2] = [("trace", "traces"), ("workload", "workloads")];
+
+/// The demand-paging rows of `kind` under `budget`.
+fn demand_rows<'a>(rows: &'a [Row], kind: &'a str, budget: Budget) -> impl Iterator<Item = &'a Row> + 'a {
+    rows.iter().filter(move |row| row.kind == kind && row.budget == Some(budget) && row.policy == "demand")
+}
+
+/// The mean over the `kind` runs under `budget` where demand paging had
+/// major faults of `pick(demand row)` relative to them, and how many runs
+/// that was; `None` if demand paging had none anywhere.
+fn mean_relative_major(rows: &[Row], kind: &str, budget: Budget, pick: impl Fn(&Row) -> Option<u64>) -> Option<(f64, usize)> {
+    let ratios: Vec<f64> = demand_rows(rows, kind, budget)
+        .filter(|demand| demand.run_major() > 0)
+        .filter_map(|demand| Some(pick(demand)? as f64 / demand.run_major() as f64))
         .collect();
     (!ratios.is_empty()).then(|| (ratios.iter().sum::<f64>() / ratios.len() as f64, ratios.len()))
 }
 
-/// The mean over the traces at `budget` of `pick(demand row)` per distinct
-/// page; `None` if there are none.
-fn mean_per_page(rows: &[Row], budget: u64, pick: impl Fn(&Row) -> Option<u64>) -> Option<f64> {
-    let values: Vec<f64> = rows
-        .iter()
-        .filter(|row| row.kind == "trace" && row.budget == Some(budget) && row.policy == "demand" && row.distinct > 0)
+/// The mean over the `kind` runs under `budget` of `pick(demand row)` per
+/// distinct page; `None` if there are none.
+fn mean_per_page(rows: &[Row], kind: &str, budget: Budget, pick: impl Fn(&Row) -> Option<u64>) -> Option<f64> {
+    let values: Vec<f64> = demand_rows(rows, kind, budget)
+        .filter(|demand| demand.distinct > 0)
         .filter_map(|demand| Some(pick(demand)? as f64 / demand.distinct as f64))
         .collect();
     (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }
 
-/// The major faults on the trace's pages of `policy`'s row beside `demand`
-/// (same trace and budget).
+/// The major faults ([`Row::run_major`]) of `policy`'s row beside `demand`
+/// (same workload or trace and budget).
 fn major_of<'a>(rows: &'a [Row], policy: &'a str) -> impl Fn(&Row) -> Option<u64> + 'a {
     move |demand: &Row| {
-        rows.iter()
-            .find(|row| row.kind == demand.kind && row.name == demand.name && row.budget == demand.budget && row.policy == policy)
-            .map(|row| row.trace_major)
+        rows.iter().find(|row| same_run(demand, row) && row.policy == policy).map(Row::run_major)
     }
 }
 
-/// A trace, budget and policy with more than [`FLAG_RATIO`] times demand
-/// paging's major faults.
+/// Where `budget` lies on the budget axis for the `kind` runs, in percent
+/// of their distinct pages: its percentage, or for pages, the mean share of
+/// their distinct pages it gave them.
+fn budget_axis(rows: &[Row], kind: &str, budget: Budget) -> Option<f64> {
+    match budget {
+        Budget::Percent(percent) => Some(percent as f64),
+        Budget::Pages(_) => {
+            let shares: Vec<f64> = demand_rows(rows, kind, budget)
+                .filter(|demand| demand.distinct > 0)
+                .map(|demand| demand.budget_pages as f64 * 100.0 / demand.distinct as f64)
+                .collect();
+            (!shares.is_empty()).then(|| shares.iter().sum::<f64>() / shares.len() as f64)
+        }
+    }
+}
+
+/// A workload or trace, budget and policy with more than [`FLAG_RATIO`]
+/// times demand paging's major faults.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Flag {
     pub name: String,
-    pub budget: u64,
+    pub kind: &'static str,
+    pub budget: Budget,
     pub policy: String,
     pub major: u64,
     pub demand_major: u64,
 }
 
-/// Every trace row under memory pressure whose major faults (on the
-/// trace's pages) exceed [`FLAG_RATIO`] times demand paging's at the same
-/// trace and budget.
+/// Every row under a memory budget whose major faults
+/// ([`Row::run_major`]) exceed [`FLAG_RATIO`] times demand paging's for
+/// the same workload or trace and budget.
 pub fn flags(rows: &[Row]) -> Vec<Flag> {
     rows.iter()
-        .filter(|row| row.kind == "trace" && row.policy != "demand")
+        .filter(|row| row.policy != "demand")
         .filter_map(|row| {
             let (demand, budget) = (demand_row(row, rows)?, row.budget?);
-            (row.trace_major as f64 > FLAG_RATIO * demand.trace_major as f64).then(|| Flag {
+            (row.run_major() as f64 > FLAG_RATIO * demand.run_major() as f64).then(|| Flag {
                 name: row.name.clone(),
+                kind: row.kind,
                 budget,
                 policy: row.policy.clone(),
-                major: row.trace_major,
-                demand_major: demand.trace_major,
+                major: row.run_major(),
+                demand_major: demand.run_major(),
             })
         })
         .collect()
 }
 
-/// How the kernel's counts at one budget compare with the simulator's.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// How the kernel's counts under one budget compare with the simulator's.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Agreement {
-    pub budget: u64,
+    pub budget: Budget,
     /// Rows with a simulated count.
     pub rows: usize,
     /// Rows whose first-touch faults equal the simulator's.
@@ -449,18 +608,30 @@ pub struct Agreement {
     pub simulated_major: u64,
 }
 
-/// The kernel's counts against the simulator's, per budget.
+/// The kernel's counts against the simulator's, per budget (the rows the
+/// simulator ran too: the traces).
 pub fn agreement(rows: &[Row]) -> Vec<Agreement> {
-    budgets(rows)
+    let simulated: Vec<Row> = rows.iter().filter(|row| row.simulated.is_some()).cloned().collect();
+    budgets(&simulated)
         .into_iter()
         .map(|budget| {
-            let mut agreement = Agreement { budget, ..Agreement::default() };
+            let mut agreement = Agreement {
+                budget,
+                rows: 0,
+                faults_equal: 0,
+                major_equal: 0,
+                faults_worst: None,
+                major_worst: None,
+                kernel_trace_major: 0,
+                kernel_major: 0,
+                simulated_major: 0,
+            };
             let worse = |worst: &mut Option<(i64, String, u64)>, difference: i64, row: &Row, simulated: u64| {
                 if worst.as_ref().is_none_or(|(largest, _, _)| difference.abs() > largest.abs()) {
                     *worst = Some((difference, format!("{}/{}", row.name, row.policy), simulated));
                 }
             };
-            for row in rows.iter().filter(|row| row.budget == Some(budget)) {
+            for row in simulated.iter().filter(|row| row.budget == Some(budget)) {
                 let Some(simulated) = row.simulated else { continue };
                 agreement.rows += 1;
                 agreement.faults_equal += usize::from(row.faults == simulated.faults);
@@ -487,64 +658,79 @@ fn difference_text(worst: &Option<(i64, String, u64)>) -> String {
 }
 
 /// The Markdown sections on memory pressure: major faults per policy and
-/// budget relative to demand paging, Belady's limit, the flagged runs and
-/// the kernel's agreement with the simulator. Empty without budgets.
+/// budget relative to demand paging, for the traces (with Belady's limit)
+/// and the workloads; the flagged runs; the kernel's agreement with the
+/// simulator. Empty without budgets.
 pub fn pressure_report(rows: &[Row]) -> String {
-    let budgets = budgets(rows);
-    if budgets.is_empty() {
+    if budgets(rows).is_empty() {
         return String::new();
     }
-    let trace_rows: Vec<Row> = rows.iter().filter(|row| row.kind == "trace").cloned().collect();
-    let policies = policies(&trace_rows);
-    let header = |first: &str| {
-        let mut header = format!("| {first} |");
-        let mut rule = String::from("|---|");
-        for budget in &budgets {
-            let _ = write!(header, " {budget}% |");
-            rule.push_str("---:|");
-        }
-        format!("{header}\n{rule}\n")
-    };
     let mut md = String::from(
-        "\n**Major faults under memory pressure**: mean over the traces of each policy's major faults on the trace's pages relative to \
-         demand paging's at the same budget (in brackets: traces where demand paging had any); Belady is the simulator's \
-         optimal eviction under demand paging, the limit.\n\n",
+        "\n**Major faults under memory pressure**: for each policy, the mean over the runs of its major faults relative to \
+         demand paging's under the same budget (in brackets: runs where demand paging had any), then per distinct page. \
+         A trace's major faults are those on its pages; a workload's, its process's (its budget covers the whole process). \
+         Belady is the simulator's optimal eviction under demand paging, the limit (traces only: a workload has no trace \
+         to look ahead in).\n",
     );
-    md.push_str(&header("policy"));
-    let relative = |pick: &dyn Fn(&Row) -> Option<u64>, budget: u64| match mean_relative_major(&trace_rows, budget, pick) {
-        Some((mean, traces)) => format!("{mean:.3} ({traces})"),
-        None => "–".to_owned(),
-    };
-    let per_page = |pick: &dyn Fn(&Row) -> Option<u64>, budget: u64| match mean_per_page(&trace_rows, budget, pick) {
-        Some(mean) => format!("{mean:.3}"),
-        None => "–".to_owned(),
-    };
-    let belady = |demand: &Row| demand.belady;
-    for policy in &policies {
-        let pick = major_of(&trace_rows, policy);
-        let cells: Vec<String> = budgets.iter().map(|&budget| relative(&pick, budget)).collect();
-        let _ = writeln!(md, "| {policy} | {} |", cells.join(" | "));
+    for (kind, plural) in KINDS {
+        let mine: Vec<Row> = rows.iter().filter(|row| row.kind == kind && row.budget.is_some()).cloned().collect();
+        let budgets = budgets(&mine);
+        if budgets.is_empty() {
+            continue;
+        }
+        let header = |first: &str| {
+            let mut header = format!("| {first} |");
+            let mut rule = String::from("|---|");
+            for budget in &budgets {
+                let _ = write!(header, " {budget} |");
+                rule.push_str("---:|");
+            }
+            format!("{header}\n{rule}\n")
+        };
+        let relative = |pick: &dyn Fn(&Row) -> Option<u64>, budget: Budget| match mean_relative_major(&mine, kind, budget, pick) {
+            Some((mean, runs)) => format!("{mean:.3} ({runs})"),
+            None => "–".to_owned(),
+        };
+        let per_page = |pick: &dyn Fn(&Row) -> Option<u64>, budget: Budget| match mean_per_page(&mine, kind, budget, pick) {
+            Some(mean) => format!("{mean:.3}"),
+            None => "–".to_owned(),
+        };
+        let belady = |demand: &Row| demand.belady;
+        let policies = policies(&mine);
+        for (title, per_distinct_page) in [("relative to demand paging", false), ("per distinct page", true)] {
+            let cell = |pick: &dyn Fn(&Row) -> Option<u64>, budget: Budget| {
+                if per_distinct_page { per_page(pick, budget) } else { relative(pick, budget) }
+            };
+            let _ = write!(md, "\n*{plural}, major faults {title}:*\n\n");
+            md.push_str(&header("policy"));
+            for policy in &policies {
+                let pick = major_of(&mine, policy);
+                let cells: Vec<String> = budgets.iter().map(|&budget| cell(&pick, budget)).collect();
+                let _ = writeln!(md, "| {policy} | {} |", cells.join(" | "));
+            }
+            if kind == "trace" {
+                let cells: Vec<String> = budgets.iter().map(|&budget| cell(&belady, budget)).collect();
+                let _ = writeln!(md, "| Belady (simulator) | {} |", cells.join(" | "));
+            }
+        }
     }
-    let cells: Vec<String> = budgets.iter().map(|&budget| relative(&belady, budget)).collect();
-    let _ = writeln!(md, "| Belady (simulator) | {} |", cells.join(" | "));
-    md.push_str("\nMajor faults per distinct page (mean over the traces):\n\n");
-    md.push_str(&header("policy"));
-    for policy in &policies {
-        let pick = major_of(&trace_rows, policy);
-        let cells: Vec<String> = budgets.iter().map(|&budget| per_page(&pick, budget)).collect();
-        let _ = writeln!(md, "| {policy} | {} |", cells.join(" | "));
-    }
-    let cells: Vec<String> = budgets.iter().map(|&budget| per_page(&belady, budget)).collect();
-    let _ = writeln!(md, "| Belady (simulator) | {} |", cells.join(" | "));
-    let flagged = flags(&trace_rows);
+    let flagged = flags(rows);
     let _ = writeln!(md, "\n**Over {FLAG_RATIO}× demand paging's major faults**: {}\n", if flagged.is_empty() { "none." } else { "" });
     if !flagged.is_empty() {
-        md.push_str("| trace | budget | policy | major | demand's | ratio |\n|---|---:|---|---:|---:|---:|\n");
+        md.push_str("| name | kind | budget | policy | major | demand's | ratio |\n|---|---|---:|---|---:|---:|---:|\n");
         for flag in &flagged {
             let ratio =
                 if flag.demand_major == 0 { "–".to_owned() } else { format!("{:.3}", flag.major as f64 / flag.demand_major as f64) };
-            let _ = writeln!(md, "| {} | {}% | {} | {} | {} | {ratio} |", flag.name, flag.budget, flag.policy, flag.major, flag.demand_major);
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {ratio} |",
+                flag.name, flag.kind, flag.budget, flag.policy, flag.major, flag.demand_major
+            );
         }
+    }
+    let agreements = agreement(rows);
+    if agreements.is_empty() {
+        return md;
     }
     md.push_str(
         "\n**Kernel against simulator** (the same trace, policy and budget through the same engine; the kernel's process \
@@ -553,10 +739,10 @@ pub fn pressure_report(rows: &[Row]) -> String {
          | budget | rows | first-touch faults equal | largest difference | trace major faults equal | largest difference | \
          major, kernel (trace) | major, kernel (all) | major, simulator |\n|---:|---:|---:|---|---:|---|---:|---:|---:|\n",
     );
-    for agreement in agreement(&trace_rows) {
+    for agreement in agreements {
         let _ = writeln!(
             md,
-            "| {}% | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             agreement.budget,
             agreement.rows,
             agreement.faults_equal,
@@ -575,48 +761,55 @@ pub fn pressure_report(rows: &[Row]) -> String {
 pub fn report(rows: &[Row], hz: u64) -> (String, String) {
     let instructions = |cycles: u64| (cycles as u128 * 1_000_000_000 / u128::from(hz.max(1))) as u64;
     let mut csv = String::from(
-        "name,kind,policy,faults,committed_ahead,hits,waste,coverage,accuracy,peak_committed,footprint,guest_instructions,fault_path_instructions,\
-         budget_percent,budget_pages,major_faults,trace_major_faults,swap_outs,swap_ins,bytes_written,bytes_read,evictions,sim_faults,sim_major_faults,\
-         belady_major_faults\n",
+        "name,kind,kib,policy,faults,committed_ahead,hits,waste,coverage,accuracy,peak_committed,footprint,guest_instructions,fault_path_instructions,\
+         budget,budget_pages,distinct_pages,major_faults,trace_major_faults,swap_outs,swap_ins,bytes_written,bytes_read,evictions,swap_io_instructions,\
+         sim_faults,sim_major_faults,belady_major_faults\n",
     );
     let mut md = String::from(
-        "| name | kind | policy | faults | ahead | hits | waste | coverage | accuracy | peak | footprint | instructions | in faults | \
-         budget | major | trace major | swapped out | swapped in | bytes written | bytes read | sim faults | sim major | Belady major |\n",
+        "| name | kind | KiB | policy | faults | ahead | hits | waste | coverage | accuracy | peak | footprint | instructions | in faults | \
+         budget | budget pages | distinct | major | trace major | swapped out | swapped in | bytes written | bytes read | in swap I/O | \
+         sim faults | sim major | Belady major |\n",
     );
-    md.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    md.push_str("|---|---|---:|---|");
+    md.push_str(&"---:|".repeat(23));
+    md.push('\n');
     let optional = |value: Option<u64>| value.map_or_else(String::new, |value| value.to_string());
     for row in rows {
+        // The pressure columns are empty for rows without a budget.
+        let pressure = row.budget.is_some();
+        let swap = |value: u64| optional(pressure.then_some(value));
         let fields = |digits: usize| -> Vec<String> {
-            let mut fields = vec![row.name.clone(), row.kind.to_owned(), row.policy.clone()];
+            let kib = if row.kib > 0 { row.kib.to_string() } else { String::new() };
+            let mut fields = vec![row.name.clone(), row.kind.to_owned(), kib, row.policy.clone()];
             fields.extend([row.faults, row.ahead, row.hits, row.waste].map(|value| value.to_string()));
             fields.push(format!("{:.digits$}", coverage(row, rows)));
             fields.push(format!("{:.digits$}", accuracy(row)));
             fields.extend([row.peak, row.footprint, instructions(row.run_cycles), instructions(row.fault_cycles)].map(|value| value.to_string()));
+            fields.extend([row.budget.map_or_else(String::new, |budget| budget.to_string()), swap(row.budget_pages)]);
+            fields.extend([optional((row.distinct > 0).then_some(row.distinct)), swap(row.major)]);
+            fields.push(optional((pressure && row.kind == "trace").then_some(row.trace_major)));
+            fields.extend([swap(row.swap_outs), swap(row.swap_ins), swap(row.swap_outs * PAGE_BYTES), swap(row.swap_ins * PAGE_BYTES)]);
             fields
         };
-        let pressure = row.budget.is_some();
-        let swap = |value: u64| optional(pressure.then_some(value));
+        let simulated = [optional(row.simulated.map(|sim| sim.faults)), optional(row.simulated.map(|sim| sim.major)), optional(row.belady)];
         let mut csv_fields = fields(4);
-        csv_fields.extend([optional(row.budget), swap(row.budget_pages), swap(row.major), swap(row.trace_major)]);
-        csv_fields.extend([swap(row.swap_outs), swap(row.swap_ins)]);
-        csv_fields.extend([swap(row.swap_outs * PAGE_BYTES), swap(row.swap_ins * PAGE_BYTES), swap(row.evicted)]);
-        csv_fields.extend([optional(row.simulated.map(|sim| sim.faults)), optional(row.simulated.map(|sim| sim.major)), optional(row.belady)]);
+        csv_fields.extend([swap(row.evicted), swap(instructions(row.swap_io_cycles))]);
+        csv_fields.extend(simulated.clone());
         let _ = writeln!(csv, "{}", csv_fields.join(","));
         let mut md_fields = fields(3);
-        md_fields.extend([row.budget.map_or_else(String::new, |budget| format!("{budget}%")), swap(row.major), swap(row.trace_major)]);
-        md_fields.extend([swap(row.swap_outs), swap(row.swap_ins)]);
-        md_fields.extend([swap(row.swap_outs * PAGE_BYTES), swap(row.swap_ins * PAGE_BYTES)]);
-        md_fields.extend([optional(row.simulated.map(|sim| sim.faults)), optional(row.simulated.map(|sim| sim.major)), optional(row.belady)]);
+        md_fields.push(swap(instructions(row.swap_io_cycles)));
+        md_fields.extend(simulated);
         let _ = writeln!(md, "| {} |", md_fields.join(" | "));
     }
     let calm = unpressured(rows);
-    let scope = match budgets(rows).first() {
-        Some(largest) => format!("every workload and every trace at {largest}%"),
-        None => "every workload and trace".to_owned(),
-    };
     let _ = write!(
         md,
-        "\n**Per policy** (means over {scope} it ran):\n\n| policy | rows | mean coverage | mean accuracy |\n|---|---:|---:|---:|\n"
+        "\n`in faults` and `in swap I/O` are guest instructions (TSC cycles under `-icount shift=0`) in the page-fault path and \
+         in swap reads and writes (checksum, request, polling the disk; mostly inside the fault path). `distinct` is a trace's \
+         distinct pages, or a workload's peak committed pages under demand paging without a budget; a budget is a share of \
+         them (or pages).\n\n\
+         **Per policy** (means over every workload without a budget and every trace under its largest budget):\n\n\
+         | policy | rows | mean coverage | mean accuracy |\n|---|---:|---:|---:|\n"
     );
     let mut names = policies(&calm);
     names.sort_unstable();
@@ -631,58 +824,83 @@ pub fn report(rows: &[Row], hz: u64) -> (String, String) {
     (csv, md)
 }
 
-/// A line chart as SVG: for every trace policy, the mean major faults per
-/// distinct page at each budget, and Belady's (dashed), the limit.
-pub fn plot_budgets(rows: &[Row]) -> Result<String> {
+/// One panel of the budget chart: for every policy, the mean major faults
+/// per distinct page of the `kind` runs under each budget, and Belady's
+/// (dashed) where the simulator gave it.
+fn plot_budget_panel(
+    area: &plotters::prelude::DrawingArea<plotters::prelude::SVGBackend<'_>, plotters::coord::Shift>,
+    rows: &[Row],
+    kind: &str,
+    plural: &str,
+) -> Result<()> {
     use plotters::prelude::*;
-    let trace_rows: Vec<Row> = rows.iter().filter(|row| row.kind == "trace" && row.budget.is_some()).cloned().collect();
-    let mut budgets = budgets(&trace_rows);
-    budgets.reverse();
-    let mut lines: Vec<(String, Vec<(f64, f64)>)> = policies(&trace_rows)
-        .into_iter()
-        .map(|policy| {
-            let pick = major_of(&trace_rows, policy);
-            let points = budgets.iter().filter_map(|&budget| Some((budget as f64, mean_per_page(&trace_rows, budget, &pick)?))).collect();
-            (policy.to_owned(), points)
-        })
-        .collect();
-    let belady: Vec<(f64, f64)> =
-        budgets.iter().filter_map(|&budget| Some((budget as f64, mean_per_page(&trace_rows, budget, |demand| demand.belady)?))).collect();
-    let highest = lines.iter().flat_map(|(_, points)| points.iter().map(|&(_, y)| y)).chain(belady.iter().map(|&(_, y)| y)).fold(0.1f64, f64::max);
-    let left = budgets.first().map_or(0.0, |&budget| budget as f64 - 5.0).max(0.0);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (720, 480)).into_drawing_area();
-        let error = |error: DrawingAreaErrorKind<_>| anyhow::anyhow!("{error:?}");
-        root.fill(&WHITE).map_err(error)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption("Major faults per distinct page against the memory budget", ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(left..105f64, 0f64..highest * 1.1)
-            .map_err(error)?;
+    let error = |error: DrawingAreaErrorKind<_>| anyhow::anyhow!("{error:?}");
+    let mine: Vec<Row> = rows.iter().filter(|row| row.kind == kind && row.budget.is_some()).cloned().collect();
+    let budgets = budgets(&mine);
+    let line = |pick: &dyn Fn(&Row) -> Option<u64>| -> Vec<(f64, f64)> {
+        let mut points: Vec<(f64, f64)> = budgets
+            .iter()
+            .filter_map(|&budget| Some((budget_axis(&mine, kind, budget)?, mean_per_page(&mine, kind, budget, pick)?)))
+            .collect();
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        points
+    };
+    let lines: Vec<(String, Vec<(f64, f64)>)> =
+        policies(&mine).into_iter().map(|policy| (policy.to_owned(), line(&major_of(&mine, policy)))).collect();
+    let belady = line(&|demand: &Row| demand.belady);
+    let all = || lines.iter().flat_map(|(_, points)| points.iter().copied()).chain(belady.iter().copied());
+    let highest = all().map(|(_, y)| y).fold(0.1f64, f64::max);
+    let left = all().map(|(x, _)| x).fold(f64::INFINITY, f64::min);
+    let right = all().map(|(x, _)| x).fold(0f64, f64::max);
+    let (left, right) = if left.is_finite() { ((left - 5.0).max(0.0), right + 5.0) } else { (0.0, 105.0) };
+    let mut chart = ChartBuilder::on(area)
+        .caption(format!("Major faults per distinct page against the budget: {plural}"), ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(left..right, 0f64..highest * 1.1)
+        .map_err(error)?;
+    chart
+        .configure_mesh()
+        .x_desc(format!("budget (% of the {}'s distinct pages)", if kind == "trace" { "trace" } else { "workload" }))
+        .y_desc(format!("major faults per distinct page (mean over {plural})"))
+        .draw()
+        .map_err(error)?;
+    for (index, (policy, points)) in lines.into_iter().enumerate() {
+        let color = Palette99::pick(index).to_rgba();
         chart
-            .configure_mesh()
-            .x_desc("budget (% of the trace's distinct pages)")
-            .y_desc("major faults per distinct page (mean over traces)")
-            .draw()
-            .map_err(error)?;
-        for (index, (policy, points)) in lines.drain(..).enumerate() {
-            let color = Palette99::pick(index).to_rgba();
-            chart
-                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)).point_size(3))
-                .map_err(error)?
-                .label(policy)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2)));
-        }
+            .draw_series(LineSeries::new(points, color.stroke_width(2)).point_size(3))
+            .map_err(error)?
+            .label(policy)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2)));
+    }
+    if !belady.is_empty() {
         chart
             .draw_series(DashedLineSeries::new(belady, 6, 4, BLACK.stroke_width(2)))
             .map_err(error)?
             .label("Belady (simulator)")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.stroke_width(2)));
-        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(error)?;
-        root.present().map_err(error)?;
+    }
+    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(error)?;
+    Ok(())
+}
+
+/// A line chart as SVG, a panel for the traces and one for the workloads
+/// (those that ran under a budget): for every policy, the mean major faults
+/// per distinct page under each budget, and Belady's (dashed), the limit.
+pub fn plot_budgets(rows: &[Row]) -> Result<String> {
+    use plotters::prelude::*;
+    let kinds: Vec<(&str, &str)> =
+        KINDS.into_iter().filter(|&(kind, _)| rows.iter().any(|row| row.kind == kind && row.budget.is_some())).collect();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720 * kinds.len().max(1) as u32, 480)).into_drawing_area();
+        root.fill(&WHITE).map_err(|error| anyhow::anyhow!("{error:?}"))?;
+        let panels = root.split_evenly((1, kinds.len().max(1)));
+        for (panel, (kind, plural)) in panels.iter().zip(kinds) {
+            plot_budget_panel(panel, rows, kind, plural)?;
+        }
+        root.present().map_err(|error| anyhow::anyhow!("{error:?}"))?;
     }
     Ok(svg)
 }
@@ -766,9 +984,9 @@ pub fn plot(rows: &[Row], title: &str, value: impl Fn(&Row) -> u64) -> Result<St
 }
 
 /// Measures and writes `results.csv`, `results.md`, `faults.svg`,
-/// `footprint.svg` (workloads, traces at their largest budget) and
-/// `budgets.svg` (major faults against the budget) into `out`; returns the
-/// CSV and the Markdown.
+/// `footprint.svg` (workloads without a budget, traces under their largest
+/// budget) and `budgets.svg` (major faults against the budget, traces and
+/// workloads) into `out`; returns the CSV and the Markdown.
 pub fn run(options: &Options, out: &Path) -> Result<(String, String)> {
     let (rows, hz) = measure(options)?;
     if rows.is_empty() {
@@ -794,20 +1012,54 @@ mod tests {
         [ 1.1] cpu0 INFO  process::lifecycle: memstat name=wl-seq policy=leap pid=4 faults_demand=2 ahead_commits=8 hits=8 waste=0 peak_committed=12 footprint=5 run_cycles=1500 fault_cycles=40\n\
         [ 1.2] cpu0 INFO  process::lifecycle: memstat name=bench-memory policy=demand pid=2 faults_demand=1\n";
 
+    /// The same workload under a budget of 6 pages (50%).
+    const BUDGETED: &str = "bench-tsc-hz 1000000000\n\
+        [ 2.0] cpu0 INFO  process::lifecycle: memstat name=wl-seq policy=demand pid=6 faults_demand=10 peak_committed=6 run_cycles=4000 fault_cycles=900 budget=6 faults_major=20 swap_outs=14 swap_ins=20 evictions=16 swap_io_cycles=700\n\
+        [ 2.1] cpu0 INFO  process::lifecycle: memstat name=wl-seq policy=leap pid=7 faults_demand=2 ahead_commits=8 hits=8 peak_committed=6 run_cycles=3000 fault_cycles=800 budget=6 faults_major=23 swap_outs=15 swap_ins=23 evictions=17 swap_io_cycles=750\n";
+
     #[test]
     fn workload_rows_come_from_memstat_lines_of_workloads_only() {
-        let rows = workload_rows(SERIAL);
+        let rows = workload_rows(SERIAL, None, 64, &BTreeMap::new());
         assert_eq!(rows.len(), 2);
         assert_eq!((rows[1].name.as_str(), rows[1].policy.as_str(), rows[1].faults, rows[1].hits), ("seq", "leap", 2, 8));
+        assert_eq!(workload_distinct(&rows), BTreeMap::from([("seq".to_owned(), 12)]), "demand paging's peak");
         assert_eq!(tsc_hz(SERIAL).unwrap(), 1_000_000_000);
         let (csv, md) = report(&rows, 1_000_000_000);
-        assert!(csv.lines().nth(2).unwrap().starts_with("seq,workload,leap,2,8,8,0,0.8000,1.0000,12,5,1500,40"), "{csv}");
+        assert!(csv.lines().nth(2).unwrap().starts_with("seq,workload,64,leap,2,8,8,0,0.8000,1.0000,12,5,1500,40"), "{csv}");
         assert!(md.contains("| leap | 1 | 0.800 | 1.000 |"), "{md}");
     }
 
     #[test]
+    fn budgeted_workload_rows_carry_their_budget_and_swap_counters() {
+        let distinct = BTreeMap::from([("seq".to_owned(), 12)]);
+        let rows = workload_rows(BUDGETED, Some(Budget::Percent(50)), 64, &distinct);
+        assert_eq!(rows.len(), 2);
+        let row = &rows[1];
+        assert_eq!((row.budget, row.budget_pages, row.distinct), (Some(Budget::Percent(50)), 6, 12));
+        assert_eq!((row.major, row.swap_outs, row.swap_ins, row.evicted, row.swap_io_cycles), (23, 15, 23, 17, 750));
+        assert_eq!((row.run_major(), row.trace_major), (23, 0), "a workload's major faults are its process's");
+        let mut all = workload_rows(SERIAL, None, 64, &distinct);
+        all.extend(rows);
+        let (csv, md) = report(&all, 1_000_000_000);
+        let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+        let line: Vec<&str> = csv.lines().nth(4).unwrap().split(',').collect();
+        let field = |name: &str| line[header.iter().position(|column| *column == name).unwrap()];
+        assert_eq!(
+            ["budget", "budget_pages", "distinct_pages", "major_faults", "trace_major_faults", "bytes_written", "swap_io_instructions"].map(field),
+            ["50%", "6", "12", "23", "", "61440", "750"]
+        );
+        assert!(md.contains("*workloads, major faults relative to demand paging:*\n\n| policy | 50% |\n|---|---:|\n| demand | 1.000 (1) |\n| leap | 1.150 (1) |"), "{md}");
+        assert!(md.contains("| leap | 1.917 |"), "per distinct page: 23/12: {md}");
+        assert!(md.contains("| seq | workload | 50% | leap | 23 | 20 | 1.150 |"), "flagged: {md}");
+        assert!(!md.contains("Kernel against simulator"), "no simulator for workloads: {md}");
+        assert!(md.contains("| leap | 1 | 0.800 | 1.000 |"), "per-policy means over the unbudgeted runs: {md}");
+        let svg = plot_budgets(&all).unwrap();
+        assert!(svg.contains("workloads") && !svg.contains("traces"), "one panel, the workloads'");
+    }
+
+    #[test]
     fn plots_are_svg_with_a_bar_per_policy() {
-        let rows = workload_rows(SERIAL);
+        let rows = workload_rows(SERIAL, None, 64, &BTreeMap::new());
         let svg = plot(&rows, "faults", |row| row.faults).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("leap") && svg.contains("demand"), "{svg}");
         assert_eq!(svg, plot(&rows, "faults", |row| row.faults).unwrap(), "the same rows draw the same file");
@@ -815,26 +1067,27 @@ mod tests {
 
     #[test]
     fn trace_rows_pair_each_replay_with_its_process() {
-        let serial = "replay replay/a.vrpl policy=leap accesses=9 faults=3 ahead=4 hits=3 waste=1 budget=8 own=20 major=5 trace_major=4 swap_outs=6 swap_ins=5 evicted=7\n\
-            [ 2.0] cpu0 INFO  process::lifecycle: memstat name=replay policy=leap pid=5 peak_committed=7 footprint=9 run_cycles=70 fault_cycles=7\n\
+        let serial = "replay replay/a.vrpl policy=leap accesses=9 faults=3 ahead=4 hits=3 waste=1 budget=8 own=20 major=5 trace_major=4 swap_outs=6 swap_ins=5 evicted=7 cycles=70 fault_cycles=7 swap_io_cycles=5\n\
+            [ 2.0] cpu0 INFO  process::lifecycle: memstat name=replay policy=leap pid=5 peak_committed=7 footprint=9 run_cycles=700 fault_cycles=70\n\
             [ 2.1] cpu0 INFO  process::lifecycle: memstat name=replay policy=demand pid=1 run_cycles=99\n";
-        let rows = trace_rows(serial, "a", Some(50), 16).unwrap();
+        let rows = trace_rows(serial, "a", Some(Budget::Percent(50)), 16).unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!((rows[0].faults, rows[0].ahead, rows[0].waste, rows[0].run_cycles, rows[0].peak), (3, 4, 1, 70, 7));
-        assert_eq!((rows[0].budget, rows[0].budget_pages, rows[0].distinct), (Some(50), 8, 16));
+        assert_eq!((rows[0].budget, rows[0].budget_pages, rows[0].distinct), (Some(Budget::Percent(50)), 8, 16));
         assert_eq!((rows[0].major, rows[0].trace_major, rows[0].swap_outs, rows[0].swap_ins, rows[0].evicted), (5, 4, 6, 5, 7));
+        assert_eq!((rows[0].fault_cycles, rows[0].swap_io_cycles, rows[0].run_major()), (7, 5, 4), "the replay's, not the process's");
         assert!(trace_rows("replay replay/a.vrpl policy=leap faults=x\n", "a", None, 1).is_err());
         assert!(trace_rows("replay replay/a.vrpl policy=leap accesses=9 faults=3 ahead=4 hits=3 waste=1\n", "a", None, 1).is_err(), "no budget");
     }
 
-    /// A trace row at `budget`% under `policy`.
+    /// A trace row under `budget` percent under `policy`.
     fn traced(name: &str, budget: u64, policy: &str, major: u64, simulated: u64, belady: u64) -> Row {
         Row {
             name: name.to_owned(),
             kind: "trace",
             policy: policy.to_owned(),
             faults: 10,
-            budget: Some(budget),
+            budget: Some(Budget::Percent(budget)),
             budget_pages: budget / 10,
             distinct: 10,
             major: major + 2,
@@ -862,19 +1115,18 @@ mod tests {
     fn budgeted_rows_report_swap_columns_means_flags_and_agreement() {
         let rows = pressured();
         let (csv, md) = report(&rows, 1_000_000_000);
-        assert!(csv.lines().next().unwrap().ends_with(",budget_percent,budget_pages,major_faults,trace_major_faults,swap_outs,swap_ins,bytes_written,bytes_read,evictions,sim_faults,sim_major_faults,belady_major_faults"));
-        assert!(csv.lines().nth(4).unwrap().ends_with(",50,5,25,23,24,23,98304,94208,0,10,22,10"), "{csv}");
+        assert!(csv.lines().next().unwrap().ends_with(",budget,budget_pages,distinct_pages,major_faults,trace_major_faults,swap_outs,swap_ins,bytes_written,bytes_read,evictions,swap_io_instructions,sim_faults,sim_major_faults,belady_major_faults"));
+        assert!(csv.lines().nth(4).unwrap().ends_with(",50%,5,10,25,23,24,23,98304,94208,0,0,10,22,10"), "{csv}");
         // leap: (23/20 + 10/10) / 2; Belady: (10/20 + 4/10) / 2.
         assert!(md.contains("| leap | – | 1.075 (2) |"), "{md}");
         assert!(md.contains("| Belady (simulator) | – | 0.450 (2) |"), "{md}");
         assert!(md.contains("| leap | 0.000 | 1.650 |"), "per distinct page: {md}");
-        assert!(md.contains("| a | 50% | leap | 23 | 20 | 1.150 |"), "flagged: {md}");
+        assert!(md.contains("| a | trace | 50% | leap | 23 | 20 | 1.150 |"), "flagged: {md}");
         assert!(md.contains("| 50% | 4 | 4 | 0 | 3 | +1 (+4.5%, a/leap) | 63 | 71 | 62 |"), "{md}");
-        assert!(md.contains("(means over every workload and every trace at 100% it ran)"), "{md}");
-        let workloads = workload_rows(SERIAL);
+        assert!(!md.contains("*workloads"), "no workload section without workloads: {md}");
         assert_eq!(csv.lines().count(), 7);
-        let (csv, _) = report(&workloads, 1_000_000_000);
-        assert!(csv.lines().nth(1).unwrap().ends_with(",2000,100,,,,,,,,,,,,"), "workloads leave the pressure columns empty: {csv}");
+        let (csv, _) = report(&workload_rows(SERIAL, None, 64, &BTreeMap::new()), 1_000_000_000);
+        assert!(csv.lines().nth(1).unwrap().ends_with(",2000,100,,,,,,,,,,,,,,"), "workloads without a budget leave the pressure columns empty: {csv}");
     }
 
     #[test]
@@ -883,18 +1135,32 @@ mod tests {
         assert_eq!(flags(&rows).len(), 1);
         rows[1].trace_major = 1;
         let flagged = flags(&rows);
-        assert_eq!((flagged[0].budget, flagged[0].demand_major), (100, 0), "any major fault over none is flagged");
+        assert_eq!((flagged[0].budget, flagged[0].demand_major), (Budget::Percent(100), 0), "any major fault over none is flagged");
         let agreement = agreement(&rows);
-        assert_eq!(agreement.iter().map(|a| a.budget).collect::<Vec<_>>(), vec![100, 50]);
+        assert_eq!(agreement.iter().map(|a| a.budget).collect::<Vec<_>>(), vec![Budget::Percent(100), Budget::Percent(50)]);
         assert_eq!((agreement[0].rows, agreement[0].major_equal), (2, 1));
         assert_eq!(agreement[1].major_worst, Some((1, "a/leap".to_owned(), 22)));
-        assert!(pressure_report(&workload_rows(SERIAL)).is_empty());
+        assert!(pressure_report(&workload_rows(SERIAL, None, 64, &BTreeMap::new())).is_empty());
+    }
+
+    #[test]
+    fn the_calmest_rows_are_workloads_without_a_budget_and_traces_under_their_largest() {
+        let mut rows = pressured();
+        rows.extend(workload_rows(SERIAL, None, 64, &BTreeMap::new()));
+        rows.extend(workload_rows(BUDGETED, Some(Budget::Percent(50)), 64, &BTreeMap::new()));
+        let calm = unpressured(&rows);
+        let picked: Vec<(&str, Option<Budget>)> = calm.iter().map(|row| (row.name.as_str(), row.budget)).collect();
+        let (full, half) = (Some(Budget::Percent(100)), Some(Budget::Percent(50)));
+        assert_eq!(picked, vec![("a", full), ("a", full), ("b", half), ("b", half), ("seq", None), ("seq", None)]);
+        // Budgets in pages are placed by the share of the distinct pages they give.
+        rows.iter_mut().filter(|row| row.budget == half).for_each(|row| row.budget = Some(Budget::Pages(5)));
+        assert_eq!(budget_axis(&rows, "trace", Budget::Pages(5)), Some(50.0));
     }
 
     #[test]
     fn the_budget_chart_has_a_line_per_policy_and_beladys() {
         let svg = plot_budgets(&pressured()).unwrap();
-        assert!(svg.starts_with("<svg") && svg.contains("leap") && svg.contains("Belady"), "{svg}");
+        assert!(svg.starts_with("<svg") && svg.contains("leap") && svg.contains("Belady") && svg.contains("traces"), "{svg}");
         assert_eq!(svg, plot_budgets(&pressured()).unwrap());
     }
 }

@@ -28,7 +28,7 @@ pub fn dispatch(number: u64, arguments: [u64; 6]) -> Result<u64, Error> {
     let [a0, a1, a2, a3, a4, _] = arguments;
     match call {
         Syscall::Exit => process::exit_current(ExitReason::Exited(a0 as i32)),
-        Syscall::Spawn => spawn(a0, a1, a2, a3),
+        Syscall::Spawn => spawn(a0, a1, a2, a3, a4),
         Syscall::Wait => wait(a0, a1),
         Syscall::Yield => {
             sched::yield_now();
@@ -105,7 +105,8 @@ fn copy_words_to_user(address: u64, words: &[u64]) -> Result<(), Error> {
     process::copy_to_user(UserSlice::new(address, bytes.len() as u64).aligned(8)?, &bytes)
 }
 
-fn spawn(path_address: u64, path_length: u64, argv_address: u64, argc: u64) -> Result<u64, Error> {
+fn spawn(path_address: u64, path_length: u64, argv_address: u64, argc: u64, budget: u64) -> Result<u64, Error> {
+    let budget = process::budget_from(budget)?;
     let path = user_path(path_address, path_length)?;
     if argc > limits::MAX_ARGS {
         return Err(Error::TooLarge);
@@ -122,7 +123,7 @@ fn spawn(path_address: u64, path_length: u64, argv_address: u64, argc: u64) -> R
         }
     }
     let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
-    process::spawn(&path, &arguments, process::current_pid())
+    process::spawn(&path, &arguments, process::current_pid(), budget)
 }
 
 fn wait(pid: u64, status_address: u64) -> Result<u64, Error> {

@@ -8,6 +8,7 @@
 
 use anyhow::{Context, Result, bail};
 use boot::image::RamdiskContents;
+use boot::bench::Budget;
 use boot::qemu::{self, RunConfig, Verdict};
 use boot::{Firmware, Profile};
 use clap::{Args, ValueEnum};
@@ -19,8 +20,8 @@ use std::time::Duration;
 pub enum Suite {
     /// Null system call, yield ping-pong context switch, spawn+exit+wait.
     Syscalls,
-    /// Every workload and trace under every commit policy, the traces at
-    /// several memory budgets with a swap disk (results.csv/md).
+    /// Every workload and trace under every commit policy, each under
+    /// several memory budgets with a swap disk (results.csv/md, SVG charts).
     Memory,
 }
 
@@ -47,21 +48,41 @@ pub struct BenchArgs {
     /// Workload size in KiB (`memory`).
     #[arg(long, default_value_t = 2048)]
     kib: u64,
+    /// Workload size in KiB under the memory budgets (`memory`; smaller:
+    /// every major fault waits for the disk).
+    #[arg(long, default_value_t = boot::bench::DEFAULT_BUDGET_KIB)]
+    budget_kib: u64,
+    /// The workloads that run under the memory budgets, comma-separated
+    /// (`memory`; `seq`, `matmul-blocked`, ...; default: every one).
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    budget_workloads: Vec<String>,
     /// Replay only the first N accesses of each trace (`memory`; 0: all).
     #[arg(long, default_value_t = 0)]
     accesses: usize,
     /// Replay only the first N traces (`memory`; 0: all).
     #[arg(long, default_value_t = 0)]
     trace_limit: usize,
-    /// Memory budgets the traces run under, in percent of each trace's
-    /// distinct pages, comma-separated (`memory`).
-    #[arg(long, value_delimiter = ',', value_parser = parse_budget, default_values_t = boot::bench::DEFAULT_BUDGETS)]
-    budgets: Vec<u64>,
+    /// Memory budgets every workload and trace runs under, comma-separated
+    /// (`memory`): PERCENT% of its distinct pages (a trace's, or a
+    /// workload's peak under demand paging) or a number of PAGES (a
+    /// trace's share, or a workload's whole process), as `mem-budget=`.
+    #[arg(
+        long,
+        value_name = "PAGES|PERCENT%,...",
+        value_delimiter = ',',
+        value_parser = parse_budget,
+        default_values_t = boot::bench::DEFAULT_BUDGETS
+    )]
+    mem_budget: Vec<Budget>,
 }
 
-/// Parses one budget: a percentage in 1..=100 (`50` or `50%`).
-fn parse_budget(text: &str) -> Result<u64, String> {
-    trace::parse_percent(text).ok_or_else(|| format!("`{text}` is not a percentage in 1..=100"))
+/// Parses one budget as `cargo xtask sim` does (`PERCENT%`, 1..=100, or
+/// `PAGES`), the pages at least the kernel's smallest budget.
+fn parse_budget(text: &str) -> Result<Budget, String> {
+    match crate::sim::parse_budget(text)? {
+        Budget::Pages(pages) if pages < abi::MIN_MEMORY_BUDGET => Err(format!("`{text}`: a budget is at least {} pages", abi::MIN_MEMORY_BUDGET)),
+        budget => Ok(budget),
+    }
 }
 
 /// One measured operation.
@@ -100,9 +121,11 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         let options = boot::bench::Options {
             traces: args.traces.clone(),
             kib: args.kib,
+            budget_kib: args.budget_kib,
+            budget_workloads: args.budget_workloads.clone(),
             accesses: args.accesses,
             trace_limit: args.trace_limit,
-            budgets: args.budgets.clone(),
+            budgets: args.mem_budget.clone(),
         };
         let out = boot::target_dir().join("bench");
         let (_, md) = boot::bench::run(&options, &out)?;
@@ -165,15 +188,22 @@ mod tests {
     }
 
     #[test]
-    fn budgets_parse_as_percentages() {
-        assert_eq!(parse_budget("50"), Ok(50));
-        assert_eq!(parse_budget("25%"), Ok(25));
-        assert!(parse_budget("0").is_err() && parse_budget("150").is_err() && parse_budget("half").is_err());
-        let cli = <BenchCli as clap::Parser>::try_parse_from(["bench", "memory"]).unwrap();
-        assert_eq!(cli.args.budgets, vec![100, 50, 25]);
-        let cli = <BenchCli as clap::Parser>::try_parse_from(["bench", "memory", "--budgets", "75,10%"]).unwrap();
-        assert_eq!(cli.args.budgets, vec![75, 10]);
-        assert!(<BenchCli as clap::Parser>::try_parse_from(["bench", "memory", "--budgets", "75,0"]).is_err());
+    fn budgets_are_percentages_or_pages() {
+        assert_eq!(parse_budget("25%"), Ok(Budget::Percent(25)));
+        assert_eq!(parse_budget("4096"), Ok(Budget::Pages(4096)));
+        assert_eq!(parse_budget("8"), Ok(Budget::Pages(abi::MIN_MEMORY_BUDGET)));
+        for bad in ["0", "7", "0%", "150%", "half", "50 %", ""] {
+            assert!(parse_budget(bad).is_err(), "`{bad}` was accepted");
+        }
+        let parse = |words: &[&str]| <BenchCli as clap::Parser>::try_parse_from([&["bench", "memory"], words].concat());
+        assert_eq!(parse(&[]).unwrap().args.mem_budget, vec![Budget::Percent(100), Budget::Percent(50), Budget::Percent(25)]);
+        assert_eq!(parse(&["--mem-budget", "75%,4096"]).unwrap().args.mem_budget, vec![Budget::Percent(75), Budget::Pages(4096)]);
+        assert_eq!(parse(&["--mem-budget", "10%"]).unwrap().args.mem_budget, vec![Budget::Percent(10)]);
+        assert!(parse(&["--mem-budget", "75%,0%"]).is_err());
+        assert!(parse(&["--budgets", "50"]).is_err(), "one flag for budgets");
+        let args = parse(&["--budget-workloads", "seq,sort", "--budget-kib", "64"]).unwrap().args;
+        assert_eq!((args.budget_workloads, args.budget_kib), (vec!["seq".to_owned(), "sort".to_owned()], 64));
+        assert!(parse(&[]).unwrap().args.budget_workloads.is_empty(), "every workload by default");
     }
 
     #[derive(clap::Parser)]

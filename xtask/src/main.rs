@@ -133,9 +133,33 @@ struct RunArgs {
     /// 16384 pages of 4 KiB).
     #[arg(long, value_name = "SIZE", value_parser = parse_swap_size)]
     swap_size: Option<u64>,
+    /// A memory budget for all processes together: PAGES, or PERCENT% of
+    /// the frames free at boot (`mem-budget=` on the kernel command line);
+    /// over it, their pages go to swap. Without `--swap-size`, attaches a
+    /// swap disk as large as the guest's memory.
+    #[arg(long, value_name = "PAGES|PERCENT%", value_parser = parse_mem_budget)]
+    mem_budget: Option<String>,
     /// Extra QEMU arguments, after `--`.
     #[arg(last = true)]
     qemu_args: Vec<String>,
+}
+
+impl RunArgs {
+    /// The image to build: the command line with `mem-budget=` added.
+    fn image_args(&self) -> ImageArgs {
+        let mut image = self.image.clone();
+        if let Some(budget) = &self.mem_budget {
+            image.cmdline = format!("{} mem-budget={budget}", image.cmdline);
+        }
+        image
+    }
+
+    /// The swap disk to attach, in pages, for a guest of `memory_mib` MiB:
+    /// `--swap-size`, else with a budget the guest's memory (room for every
+    /// page the processes could hold without one), else none.
+    fn swap_pages(&self, memory_mib: u32) -> Option<u64> {
+        self.swap_size.or_else(|| self.mem_budget.as_ref().map(|_| u64::from(memory_mib) * (1 << 20) / boot::image::SWAP_PAGE_BYTES))
+    }
 }
 
 fn main() -> ExitCode {
@@ -157,11 +181,11 @@ fn run_cli(cli: Cli) -> Result<ExitCode> {
         }
         Command::Run(args) => {
             prerequisites::ensure(args.image.firmware())?;
-            let (_, image) = args.image.build()?;
+            let (_, image) = args.image_args().build()?;
             let mut config = RunConfig::new(&image, args.image.firmware());
             config.timeout = Duration::from_secs(args.timeout);
             config.icount = args.icount;
-            if let Some(pages) = args.swap_size {
+            if let Some(pages) = args.swap_pages(config.memory_mib) {
                 let swap = image.with_file_name("swap.img");
                 boot::image::create_swap_image(&swap, pages)?;
                 eprintln!("xtask: swap disk {} ({pages} pages)", swap.display());
@@ -214,6 +238,16 @@ fn parse_swap_size(text: &str) -> Result<u64, String> {
     }
 }
 
+/// Parses `--mem-budget` as the kernel will (`kernel::config::MemBudget`):
+/// PAGES (at least `abi::MIN_MEMORY_BUDGET`) or PERCENT% (1..=100).
+fn parse_mem_budget(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    match kernel::config::MemBudget::parse(text) {
+        Some(_) => Ok(text.to_owned()),
+        None => Err(format!("`{text}` is not PAGES (at least {}) or PERCENT% (1..=100)", abi::MIN_MEMORY_BUDGET)),
+    }
+}
+
 fn gdb(args: &ImageArgs) -> Result<ExitCode> {
     prerequisites::ensure(args.firmware())?;
     let (kernel, image) = args.build()?;
@@ -234,7 +268,29 @@ fn gdb(args: &ImageArgs) -> Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_swap_size;
+    use super::{Cli, Command, parse_mem_budget, parse_swap_size};
+    use clap::Parser;
+
+    #[test]
+    fn memory_budgets_are_pages_or_percentages_and_bring_a_swap_disk() {
+        assert_eq!(parse_mem_budget("25%"), Ok("25%".to_owned()));
+        assert_eq!(parse_mem_budget("4096"), Ok("4096".to_owned()));
+        for bad in ["", "0", "7", "0%", "101%", "1.5%", "lots", "25 %"] {
+            assert!(parse_mem_budget(bad).is_err(), "`{bad}` was accepted");
+        }
+        let run = |words: &[&str]| match Cli::try_parse_from([&["cargo xtask", "run"], words].concat()).map(|cli| cli.command) {
+            Ok(Command::Run(args)) => args,
+            _ => panic!("`run {words:?}` did not parse"),
+        };
+        let args = run(&["--mem-budget", "25%", "--cmdline", "mode=run sample=0"]);
+        assert_eq!(args.image_args().cmdline, "mode=run sample=0 mem-budget=25%");
+        assert_eq!(args.swap_pages(256), Some(65_536), "as large as the guest's memory");
+        let args = run(&["--mem-budget", "4096", "--swap-size", "4M"]);
+        assert_eq!((args.image_args().cmdline.as_str(), args.swap_pages(256)), ("mode=run mem-budget=4096", Some(1024)));
+        let args = run(&[]);
+        assert_eq!((args.image_args().cmdline.as_str(), args.swap_pages(256)), ("mode=run", None));
+        assert!(Cli::try_parse_from(["cargo xtask", "run", "--mem-budget", "3"]).is_err());
+    }
 
     #[test]
     fn swap_sizes_are_pages_or_binary_units() {

@@ -8,7 +8,7 @@ use kernel::vass::SpaceCounters;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
-use trace::{Access, Replay};
+use trace::{Access, Budget, Replay};
 
 /// Every policy, the oracle last.
 pub const POLICIES: [&str; 5] = ["demand", "eager", "readahead", "leap", "oracle"];
@@ -34,38 +34,9 @@ pub struct SimArgs {
     eviction: String,
 }
 
-/// A memory budget as given on the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Budget {
-    /// A number of pages.
-    Pages(u64),
-    /// A percentage of the trace's distinct pages.
-    Percent(u64),
-}
-
-impl Budget {
-    /// The budget in pages for a trace of `distinct` pages (at least 1).
-    pub fn pages(self, distinct: u64) -> u64 {
-        match self {
-            Budget::Pages(pages) => pages.max(1),
-            Budget::Percent(percent) => distinct.saturating_mul(percent).div_ceil(100).max(1),
-        }
-    }
-}
-
-/// Parses `PAGES` or `PERCENT%` (1..=100).
+/// Parses `PAGES` or `PERCENT%` (1..=100) of each trace's distinct pages.
 pub fn parse_budget(text: &str) -> Result<Budget, String> {
-    let bad = || format!("`{text}` is not PAGES or PERCENT% (e.g. 4096 or 50%)");
-    match text.strip_suffix('%') {
-        Some(percent) => match percent.trim().parse::<u64>() {
-            Ok(percent @ 1..=100) => Ok(Budget::Percent(percent)),
-            _ => Err(bad()),
-        },
-        None => match text.trim().parse::<u64>() {
-            Ok(pages @ 1..) => Ok(Budget::Pages(pages)),
-            _ => Err(bad()),
-        },
-    }
+    Budget::parse(text).ok_or_else(|| format!("`{text}` is not PAGES or PERCENT% (e.g. 4096 or 50%)"))
 }
 
 /// The counters of one trace under one policy.
@@ -123,7 +94,7 @@ pub struct PressureSpec {
 pub fn simulate_under(name: &str, replay: &Replay, policy_name: &'static str, spec: PressureSpec) -> Result<Outcome> {
     let policy = kernel::policy::sim::policy_for(policy_name, replay).with_context(|| format!("unknown policy `{policy_name}`"))?;
     let distinct = replay.distinct_pages();
-    let pressure = kernel::policy::sim::Pressure { budget: spec.budget.map(|budget| budget.pages(distinct)), belady: spec.belady };
+    let pressure = kernel::policy::sim::Pressure { budget: spec.budget.map(|budget| budget.pages(distinct, 1)), belady: spec.belady };
     let (accesses, counters) = kernel::policy::sim::replay_under(replay, policy, pressure)
         .map_err(|error| anyhow::anyhow!("{name}: cannot place a region: {error:?}"))?;
     Ok(Outcome { trace: name.to_owned(), policy: policy_name, accesses, distinct, counters })
@@ -233,8 +204,8 @@ mod tests {
         assert_eq!(parse_budget("50%"), Ok(Budget::Percent(50)));
         assert!(parse_budget("0").is_err() && parse_budget("0%").is_err() && parse_budget("101%").is_err());
         assert!(parse_budget("lots").is_err() && parse_budget("-3").is_err());
-        assert_eq!(Budget::Percent(25).pages(10), 3, "rounded up");
-        assert_eq!(Budget::Percent(1).pages(0), 1, "at least one page");
+        assert_eq!(Budget::Percent(25).pages(10, 1), 3, "rounded up");
+        assert_eq!(Budget::Percent(1).pages(0, 1), 1, "at least one page");
         let replay = Replay::from_accesses(&read_lackey(&{
             let plain = scratch("loop.lackey");
             let lines: String = (0..3).flat_map(|_| (0..32u64).map(|page| format!(" S {:x},8\n", 0x2000_0000 + page * 4096))).collect();

@@ -259,16 +259,22 @@ const STACK_WINDOW: Window = Window { start: layout::USER_STACK.start / PAGE_SIZ
 /// loaded part of each segment (code or data, committed and filled), one
 /// per bss tail (data, committed on first touch), and the stack (committed
 /// on first touch, except its top pages, which hold the arguments).
-fn load(pid: Pid, image: &[u8], arguments: &[&str], history: &mut History) -> Result<(UserSpace, UserEntry), Error> {
+/// With a `budget`, the process holds at most that many pages from its
+/// first one on (the loader's included).
+fn load(pid: Pid, image: &[u8], arguments: &[&str], budget: Option<u64>, history: &mut History) -> Result<(UserSpace, UserEntry), Error> {
     let plan = exec::plan(image).map_err(|error| {
         log::warn!("rejecting executable: {error}");
         Error::BadExecutable
     })?;
     let mut space = UserSpace::new().map_err(|_| Error::OutOfMemory)?;
+    if budget.is_some() {
+        // `destroy_space` below drops it again if the layout fails.
+        vass().set_budget(pid, budget);
+    }
     match lay_out(pid, &plan, image, arguments, &mut space, history) {
         Ok(entry) => Ok((space, entry)),
         Err(error) => {
-            vass().destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames);
+            vass().destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames::new());
             Err(error)
         }
     }
@@ -299,7 +305,10 @@ fn loader_partition(pid: Pid, space: &mut UserSpace, piece: Piece, history: &mut
     let mut tables = SpaceTables { id: pid, space };
     if piece.eager > 0 {
         let committed = PageRange::new(range.end - piece.eager.min(piece.pages), range.end);
-        let pages = vass.populate(pid, id, committed, &mut tables, &mut KernelFrames).map_err(|_| Error::OutOfMemory)?;
+        let mut frames = KernelFrames::new();
+        let populated = vass.populate(pid, id, committed, &mut tables, &mut frames);
+        charge_swap_io(&mut vass, pid, &frames);
+        let pages = populated.map_err(|_| Error::OutOfMemory)?;
         history.record(Event::Commit { partition: id, range: committed, committed: pages, cause: Cause::Loader });
     }
     check_in_debug(&vass, &tables, Scope::Space(pid));
@@ -387,8 +396,10 @@ extern "sysv64" fn user_task_entry(pid: u64) -> ! {
 }
 
 /// Starts the program at `path` in the ramdisk with `arguments` (argv[0] is
-/// the path). `parent` is the spawning process, or `None` for the kernel.
-pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>) -> Result<Pid, Error> {
+/// the path). `parent` is the spawning process, or `None` for the kernel;
+/// `budget` the child's memory budget in pages from its birth (see
+/// [`budget_from`]; `None`: none).
+pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>, budget: Option<u64>) -> Result<Pid, Error> {
     let image = ramdisk().and_then(|ramdisk| ramdisk.file(path)).ok_or(Error::NotFound)?;
     if TABLE.lock().processes.len() >= MAX_PROCESSES {
         return Err(Error::TooManyProcesses);
@@ -406,7 +417,7 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>) -> Result<Pid,
     let started_tsc = cpu::rdtsc();
     let mut history = History::new(started_tsc);
     history.record(Event::spawn(parent.unwrap_or(0), &name));
-    let (space, entry) = load(pid, image, &argv, &mut history)?;
+    let (space, entry) = load(pid, image, &argv, budget, &mut history)?;
     let level4 = space.level4_frame();
     {
         let mut table = TABLE.lock();
@@ -453,7 +464,7 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>) -> Result<Pid,
             }
             Err(_) => {
                 if let Some(mut space) = table.processes.remove(&pid).and_then(|process| process.space) {
-                    vass().destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames);
+                    vass().destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames::new());
                 }
                 Err(Error::OutOfMemory)
             }
@@ -529,7 +540,7 @@ pub fn exit_current(reason: ExitReason) -> ! {
         let born = vass.space_born(pid).unwrap_or(0);
         let declared = vass.declaration(pid).cloned();
         let budget = vass.budget(pid).unwrap_or(0);
-        let counters = vass.destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames);
+        let counters = vass.destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames::new());
         let now = vass.now();
         drop(vass);
         if MEMSTAT.load(Ordering::Relaxed) {
@@ -630,7 +641,8 @@ pub fn handle_page_fault(address: u64, rip: u64, error: PageFaultErrorCode) -> b
         history.record(Event::Fault { address, rip, partition, access, outcome: FaultOutcome::RightsViolation });
         return false;
     }
-    let outcome = vass.fault(pid, page, access, &mut tables, &mut KernelFrames);
+    let mut frames = KernelFrames::new();
+    let outcome = vass.fault(pid, page, access, &mut tables, &mut frames);
     let partition = vass.lookup(pid, page).map(|partition| (partition.id, partition.range_of(page), partition.kind));
     history.record(Event::Fault { address, rip, partition: partition.map_or(0, |(id, _, _)| id), access, outcome });
     let mut checked = PageRange::new(page, page + 1);
@@ -646,11 +658,12 @@ pub fn handle_page_fault(address: u64, rip: u64, error: PageFaultErrorCode) -> b
         let fault = policy::Fault { partition: id, page, range, access, kind, time: vass.now() };
         let view = policy::EngineView { vass: &vass, space: pid, accessed: |page| tables.current.accessed_now(page) };
         let plan = policy.on_fault(&fault, &view);
-        policy::apply(&mut vass, pid, &plan, &mut tables, &mut KernelFrames, |partition, range, committed| {
+        policy::apply(&mut vass, pid, &plan, &mut tables, &mut frames, |partition, range, committed| {
             history.record(Event::Commit { partition, range, committed, cause: Cause::Policy });
         });
         checked = plan.commit.iter().fold(checked, |all, piece| PageRange::new(all.start.min(piece.start), all.end.max(piece.end)));
     }
+    charge_swap_io(&mut vass, pid, &frames);
     vass.add_fault_cycles(pid, cpu::rdtsc().wrapping_sub(started));
     check_in_debug(&vass, &tables, Scope::Pages { space: pid, range: checked });
     matches!(outcome, FaultOutcome::Committed | FaultOutcome::AlreadyCommitted | FaultOutcome::SwappedIn)
@@ -826,11 +839,11 @@ pub fn partition_create(size: u64, kind: u64, rights: u64, at: u64) -> Result<(u
     let rights = partition_rights(rights)?;
     let pages = partition_size_pages(size)?;
     let at = requested_page(at)?;
-    with_own_policy(|vass, pid, tables, policy, history| {
+    with_own_policy(|vass, pid, tables, policy, history, frames| {
         let (id, range) = vass.create(pid, pages, kind, rights, at, HEAP_WINDOW)?;
         history.record(Event::Partition { partition: id, change: Change::Created, range, kind: kind.code() });
         let plan: Plan = policy.on_create(id, &[range]);
-        policy::apply(vass, pid, &plan, tables, &mut KernelFrames, |partition, range, committed| {
+        policy::apply(vass, pid, &plan, tables, frames, |partition, range, committed| {
             history.record(Event::Commit { partition, range, committed, cause: Cause::Policy });
         });
         Ok((id, range.start * PAGE_SIZE))
@@ -842,7 +855,7 @@ pub fn partition_create(size: u64, kind: u64, rights: u64, at: u64) -> Result<(u
 pub fn partition_add_range(id: u64, size: u64, at: u64) -> Result<u64, Error> {
     let pages = partition_size_pages(size)?;
     let at = requested_page(at)?;
-    with_own_policy(|vass, pid, _, _, history| {
+    with_own_policy(|vass, pid, _, _, history, _| {
         let range = vass.add_range(pid, id, pages, at, HEAP_WINDOW)?;
         history.record(Event::Partition { partition: id, change: Change::Extended, range, kind: kind_of(vass, id) });
         Ok(range.start * PAGE_SIZE)
@@ -851,20 +864,23 @@ pub fn partition_add_range(id: u64, size: u64, at: u64) -> Result<u64, Error> {
 
 /// Runs `operation` on the VASS with the running process's page tables.
 fn with_own_tables<R>(operation: impl FnOnce(&mut Vass, u64, &mut SystemTables<'_>) -> Result<R, VassError>) -> Result<R, Error> {
-    with_own_policy(|vass, pid, tables, _, _| operation(vass, pid, tables))
+    with_own_policy(|vass, pid, tables, _, _, _| operation(vass, pid, tables))
 }
 
 /// Runs `operation` on the VASS with the running process's page tables,
-/// commit policy and history.
+/// commit policy, history and frames (the time they spend in swap I/O is
+/// charged to the process).
 fn with_own_policy<R>(
-    operation: impl FnOnce(&mut Vass, u64, &mut SystemTables<'_>, &mut dyn Policy, &mut History) -> Result<R, VassError>,
+    operation: impl FnOnce(&mut Vass, u64, &mut SystemTables<'_>, &mut dyn Policy, &mut History, &mut KernelFrames) -> Result<R, VassError>,
 ) -> Result<R, Error> {
     let pid = current_pid().ok_or(Error::InvalidArgument)?;
     let mut table = TABLE.lock();
     let (mut tables, policy, history) = system_tables(&mut table.processes, pid).ok_or(Error::InvalidArgument)?;
     let policy: &mut dyn Policy = policy.as_mut();
     let mut vass = vass();
-    let result = operation(&mut vass, pid, &mut tables, policy, history);
+    let mut frames = KernelFrames::new();
+    let result = operation(&mut vass, pid, &mut tables, policy, history, &mut frames);
+    charge_swap_io(&mut vass, pid, &frames);
     check_in_debug(&vass, &tables, Scope::Space(pid));
     result.map_err(vass_error)
 }
@@ -893,9 +909,16 @@ fn system_tables(processes: &mut BTreeMap<Pid, Process>, pid: Pid) -> Option<(Sy
 /// bug.
 fn check_in_debug(vass: &Vass, tables: &impl PageTable, scope: Scope) {
     if cfg!(debug_assertions)
-        && let Err(error) = vass.check(tables, &KernelFrames, scope)
+        && let Err(error) = vass.check(tables, &KernelFrames::new(), scope)
     {
         panic!("VASS invariant broken ({scope:?}): {error}");
+    }
+}
+
+/// Charges the time `frames` spent in swap I/O to process `pid`.
+fn charge_swap_io(vass: &mut Vass, pid: Pid, frames: &KernelFrames) {
+    if frames.swap_io_cycles() > 0 {
+        vass.add_swap_io_cycles(pid, frames.swap_io_cycles());
     }
 }
 
@@ -941,13 +964,13 @@ fn for_each_piece(
     id: u64,
     offset: u64,
     length: u64,
-    operation: impl Fn(&mut Vass, u64, PageRange, &mut SystemTables<'_>) -> Result<u64, VassError>,
+    operation: impl Fn(&mut Vass, u64, PageRange, &mut SystemTables<'_>, &mut KernelFrames) -> Result<u64, VassError>,
     event: impl Fn(PageRange, u64) -> Option<Event>,
 ) -> Result<u64, Error> {
-    with_own_policy(|vass, pid, tables, _, history| {
+    with_own_policy(|vass, pid, tables, _, history, frames| {
         let mut pages = 0;
         for range in partition_pages(vass, pid, id, offset, length)? {
-            let done = operation(vass, pid, range, tables)?;
+            let done = operation(vass, pid, range, tables, frames)?;
             if let Some(event) = event(range, done) {
                 history.record(event);
             }
@@ -959,9 +982,9 @@ fn for_each_piece(
 
 /// Destroys partition `id` of the running process.
 pub fn partition_destroy(id: u64) -> Result<(), Error> {
-    with_own_policy(|vass, pid, tables, policy, history| {
+    with_own_policy(|vass, pid, tables, policy, history, frames| {
         let (range, kind) = (first_range(vass, id), kind_of(vass, id));
-        vass.destroy(pid, id, tables, &mut KernelFrames)?;
+        vass.destroy(pid, id, tables, frames)?;
         policy.on_destroy(id);
         history.record(Event::Partition { partition: id, change: Change::Destroyed, range, kind });
         Ok(())
@@ -974,7 +997,7 @@ pub fn partition_commit(id: u64, offset: u64, length: u64) -> Result<u64, Error>
         id,
         offset,
         length,
-        |vass, pid, range, tables| vass.commit(pid, id, range, tables, &mut KernelFrames),
+        |vass, pid, range, tables, frames| vass.commit(pid, id, range, tables, frames),
         |range, committed| Some(Event::Commit { partition: id, range, committed, cause: Cause::Request }),
     )
 }
@@ -985,7 +1008,7 @@ pub fn partition_decommit(id: u64, offset: u64, length: u64) -> Result<u64, Erro
         id,
         offset,
         length,
-        |vass, pid, range, tables| vass.decommit(pid, id, range, tables, &mut KernelFrames),
+        |vass, pid, range, tables, frames| vass.decommit(pid, id, range, tables, frames),
         |range, released| Some(Event::Decommit { partition: id, range, released, cause: Cause::Request }),
     )
 }
@@ -993,8 +1016,8 @@ pub fn partition_decommit(id: u64, offset: u64, length: u64) -> Result<u64, Erro
 /// Resizes partition `id` of the running process to `size` bytes.
 pub fn partition_resize(id: u64, size: u64) -> Result<(), Error> {
     let pages = partition_size_pages(size)?;
-    with_own_policy(|vass, pid, tables, _, history| {
-        vass.resize(pid, id, pages, HEAP_WINDOW, tables, &mut KernelFrames)?;
+    with_own_policy(|vass, pid, tables, _, history, frames| {
+        vass.resize(pid, id, pages, HEAP_WINDOW, tables, frames)?;
         let range = first_range(vass, id);
         history.record(Event::Partition { partition: id, change: Change::Resized, range: PageRange::new(range.start, range.start + pages), kind: kind_of(vass, id) });
         Ok(())
@@ -1019,7 +1042,7 @@ pub fn partition_protect(id: u64, offset: u64, length: u64, rights: u64) -> Resu
         id,
         offset,
         length,
-        |vass, pid, range, tables| vass.protect_range(pid, id, range, rights, tables, &mut KernelFrames).map(|()| 0),
+        |vass, pid, range, tables, frames| vass.protect_range(pid, id, range, rights, tables, frames).map(|()| 0),
         |_, _| None,
     )
     .map(|_| ())
@@ -1040,7 +1063,7 @@ pub fn partition_advise(id: u64, offset: u64, length: u64, advice: u64) -> Resul
         id,
         offset,
         length,
-        |vass, pid, range, tables| vass.advise(pid, id, range, advice, tables, &mut KernelFrames),
+        |vass, pid, range, tables, frames| vass.advise(pid, id, range, advice, tables, frames),
         |range, pages| match advice {
             Advice::WillNeed => Some(Event::Commit { partition: id, range, committed: pages, cause: Cause::Advice }),
             Advice::DontNeed => Some(Event::Decommit { partition: id, range, released: pages, cause: Cause::Advice }),
@@ -1248,6 +1271,7 @@ fn memory_counters(
         evicted_untouched: counters.evicted_untouched,
         swap_errors: counters.swap_errors,
         swapped: 0,
+        swap_io_cycles: counters.swap_io_cycles,
     }
 }
 
@@ -1310,16 +1334,24 @@ pub fn swap_usage() -> (u64, u64, u64) {
     VASS.lock().swap_usage()
 }
 
+/// A memory budget as the system calls give it: `pages` (0: none), from
+/// [`abi::MIN_MEMORY_BUDGET`] to [`abi::MAX_MEMORY_BUDGET`].
+pub fn budget_from(pages: u64) -> Result<Option<u64>, Error> {
+    match pages {
+        0 => Ok(None),
+        abi::MIN_MEMORY_BUDGET..=abi::MAX_MEMORY_BUDGET => Ok(Some(pages)),
+        _ => Err(Error::InvalidArgument),
+    }
+}
+
 /// Sets the running process's memory budget (`pages`, 0: none); returns the
 /// previous one (0: none).
 pub fn memory_budget(pages: u64) -> Result<u64, Error> {
-    if pages != 0 && !(abi::MIN_MEMORY_BUDGET..=abi::MAX_MEMORY_BUDGET).contains(&pages) {
-        return Err(Error::InvalidArgument);
-    }
+    let budget = budget_from(pages)?;
     let pid = current_pid().ok_or(Error::InvalidArgument)?;
     let mut vass = VASS.lock();
     let previous = vass.budget(pid).unwrap_or(0);
-    vass.set_budget(pid, (pages != 0).then_some(pages));
+    vass.set_budget(pid, budget);
     Ok(previous)
 }
 
@@ -1355,7 +1387,7 @@ mod ktests {
     use crate::{ensure, ensure_eq};
 
     fn run_to_end(path: &str, arguments: &[&str]) -> Result<Option<ExitReason>, Error> {
-        let pid = spawn(path, arguments, None)?;
+        let pid = spawn(path, arguments, None, None)?;
         Ok(wait_from_kernel(pid))
     }
 
@@ -1376,8 +1408,8 @@ mod ktests {
 
     #[ktest]
     fn spawning_a_missing_or_invalid_program_fails_cleanly() {
-        ensure_eq!(spawn("bin/no-such-program", &[], None), Err(Error::NotFound));
-        ensure_eq!(spawn("boot/cmdline", &[], None), Err(Error::BadExecutable));
+        ensure_eq!(spawn("bin/no-such-program", &[], None, None), Err(Error::NotFound));
+        ensure_eq!(spawn("boot/cmdline", &[], None, None), Err(Error::BadExecutable));
         ensure_eq!(stats().in_table, 0);
     }
 

@@ -1783,6 +1783,11 @@ impl Vass {
         self.space_mut(space).counters.sample_cycles += cycles;
     }
 
+    /// Adds `cycles` spent in swap I/O for `space` to its counters.
+    pub fn add_swap_io_cycles(&mut self, space: SpaceId, cycles: u64) {
+        self.space_mut(space).counters.swap_io_cycles += cycles;
+    }
+
     /// Checks that the partition table, the VASM, the per-space counters
     /// and the page tables agree: ranges are disjoint and registered,
     /// committed pages lie in their partitions and are mapped to exactly

@@ -3,6 +3,7 @@
 
 use super::swap::{self, Slot, SwapError};
 use super::{Frame, FrameSource, Page, PageTable, SpaceId, VassError};
+use crate::arch::cpu;
 use crate::mm::buddy::{FrameState, HUGE_2M_ORDER};
 use crate::mm::frame::{self, OwnedFrames, FRAME_SIZE};
 use crate::mm::user::UserSpace;
@@ -14,8 +15,39 @@ use x86_64::structures::paging::{Page as HardwarePage, PageTableFlags, PhysFrame
 type HugePage = HardwarePage<Size2MiB>;
 use x86_64::{PhysAddr, VirtAddr};
 
-/// Zero-filled user frames from the buddy allocator.
-pub struct KernelFrames;
+/// Zero-filled user frames from the buddy allocator, and the swap disk.
+///
+/// One value serves one operation on behalf of one process: it adds up the
+/// time-stamp-counter cycles its swap reads and writes took (guest
+/// instructions under `-icount`), which the caller charges to that process
+/// (`Vass::add_swap_io_cycles`). Evictions only ever take pages of the space
+/// that needs room, so the process that waited for the I/O is the one whose
+/// pages moved.
+#[derive(Debug, Default)]
+pub struct KernelFrames {
+    swap_io_cycles: u64,
+}
+
+impl KernelFrames {
+    /// Frames for one operation, no swap I/O counted yet.
+    pub const fn new() -> KernelFrames {
+        KernelFrames { swap_io_cycles: 0 }
+    }
+
+    /// Cycles spent in swap I/O through this value: the page's checksum,
+    /// the request and polling the disk until it completes.
+    pub fn swap_io_cycles(&self) -> u64 {
+        self.swap_io_cycles
+    }
+
+    /// Runs `io` and adds the cycles it took.
+    fn timed<R>(&mut self, io: impl FnOnce() -> R) -> R {
+        let started = cpu::rdtsc();
+        let result = io();
+        self.swap_io_cycles += cpu::rdtsc().wrapping_sub(started);
+        result
+    }
+}
 
 impl FrameSource for KernelFrames {
     fn allocate(&mut self) -> Option<Frame> {
@@ -74,8 +106,8 @@ impl FrameSource for KernelFrames {
     fn swap_out(&mut self, frame: Frame, slot: Slot) -> Result<u32, SwapError> {
         let disk = crate::dev::swap_disk().ok_or(SwapError::Full)?;
         let page = frame_bytes(frame);
-        let checksum = swap::checksum(page);
-        disk.lock().write_page(slot, page).map_err(|error| {
+        let (checksum, written) = self.timed(|| (swap::checksum(page), disk.lock().write_page(slot, page)));
+        written.map_err(|error| {
             log::warn!("swap: writing slot {slot}: {error} (the slot is quarantined)");
             SwapError::Io
         })?;
@@ -87,12 +119,10 @@ impl FrameSource for KernelFrames {
             LostCopy::Injected
         } else if let Some(disk) = crate::dev::swap_disk() {
             let page = frame_bytes_mut(frame);
-            match disk.lock().read_page(slot, page) {
+            match self.timed(|| disk.lock().read_page(slot, page).map(|()| swap::checksum(page))) {
                 Err(error) => LostCopy::Unreadable(error),
-                Ok(()) => match swap::checksum(page) {
-                    found if found == checksum => return Ok(()),
-                    found => LostCopy::Corrupt { found, written: checksum },
-                },
+                Ok(found) if found == checksum => return Ok(()),
+                Ok(found) => LostCopy::Corrupt { found, written: checksum },
             }
         } else {
             LostCopy::NoDisk
@@ -397,7 +427,7 @@ mod ktests {
         let rw = Rights::READ | Rights::WRITE;
         let (id, range) = vass.create(7, 1 << 18, PartitionKind::Buffer, rw, None, window).map_err(failure)?;
         let mut tables = SpaceTables { id: 7, space: &mut space };
-        let mut frames = KernelFrames;
+        let mut frames = KernelFrames::new();
         for index in 0..100 {
             let outcome = vass.fault(7, range.start + index * 2621, Access::Write, &mut tables, &mut frames);
             ensure_eq!(outcome, FaultOutcome::Committed);
@@ -424,7 +454,7 @@ mod ktests {
         let (id, range) = vass.create(11, 64, PartitionKind::Buffer, Rights::READ | Rights::WRITE, None, window).map_err(failure)?;
         vass.set_budget(11, Some(4));
         let mut tables = SpaceTables { id: 11, space: &mut space };
-        let mut frames = KernelFrames;
+        let mut frames = KernelFrames::new();
         // Four pages nobody touched since (accessed bits clear, contents all
         // zero: evicted, they are dropped), then a fault that evicts one.
         for index in 0..4 {
@@ -458,7 +488,7 @@ mod ktests {
         let (small, small_range) = vass.create(21, 16, PartitionKind::Buffer, rw, None, window).map_err(failure)?;
         let (big, big_range) = vass.create(22, 16, PartitionKind::Buffer, rw, None, window).map_err(failure)?;
         vass.set_global_budget(Some(8));
-        let mut frames = KernelFrames;
+        let mut frames = KernelFrames::new();
         {
             let mut tables = SpaceTables { id: 22, space: &mut second };
             for page in big_range.start..big_range.start + 8 {
@@ -481,6 +511,25 @@ mod ktests {
         ensure_eq!(frame::counts().user, before.user);
     }
 
+    #[ktest]
+    fn swap_reads_and_writes_are_timed() {
+        let mut frames = KernelFrames::new();
+        let slots = frames.swap_slots();
+        ensure!(slots > 0, "no swap disk (`cargo xtask test` attaches one)");
+        let frame = frames.allocate().ok_or_else(|| failure("no frame"))?;
+        let result = (|| {
+            ensure_eq!(frames.swap_io_cycles(), 0);
+            let checksum = frames.swap_out(frame, slots - 1).map_err(failure)?;
+            let written = frames.swap_io_cycles();
+            ensure!(written > 0, "a write took no cycles");
+            frames.swap_in(slots - 1, frame, checksum).map_err(failure)?;
+            ensure!(frames.swap_io_cycles() > written, "a read took no cycles");
+            Ok(())
+        })();
+        frames.free(frame);
+        result?;
+    }
+
     /// Reads the first word of `page` of `space` through the physical-memory mapping.
     fn peek(tables: &SpaceTables<'_>, page: Page) -> Option<u64> {
         let (frame, _) = tables.translate(tables.id, page)?;
@@ -500,7 +549,7 @@ mod ktests {
         let rw = Rights::READ | Rights::WRITE;
         let (id, _) = vass.create(5, 2 * HUGE_PAGES, PartitionKind::Buffer, rw, Some(start), window).map_err(failure)?;
         let mut tables = SpaceTables { id: 5, space: &mut space };
-        let mut frames = KernelFrames;
+        let mut frames = KernelFrames::new();
         // Fill the first block by faults, writing each page's number into it.
         for page in start..start + HUGE_PAGES {
             ensure_eq!(vass.fault(5, page, Access::Write, &mut tables, &mut frames), FaultOutcome::Committed);
@@ -561,7 +610,7 @@ mod ktests {
         let window = Window { start: USER_HEAP.start / FRAME_SIZE, end: USER_HEAP.start / FRAME_SIZE + 2048 };
         let rw = Rights::READ | Rights::WRITE;
         let mut tables = SpaceTables { id: 9, space: &mut space };
-        let mut frames = KernelFrames;
+        let mut frames = KernelFrames::new();
         let mut random = Random(0x9e37_79b9_7f4a_7c15);
         let mut ids: alloc::vec::Vec<u64> = alloc::vec::Vec::new();
         for step in 0..600u64 {

@@ -448,6 +448,9 @@ pub struct SpaceCounters {
     /// Swap writes that failed (the page stayed resident) and reads that
     /// failed (the page was lost); each quarantined its slot.
     pub swap_errors: u64,
+    /// Time-stamp-counter cycles spent in swap reads and writes for the
+    /// space (added by the caller that does the I/O: see `add_swap_io_cycles`).
+    pub swap_io_cycles: u64,
 }
 
 impl SpaceCounters {

@@ -20,7 +20,9 @@ use core::fmt;
 pub enum Syscall {
     /// `exit(code: i32) -> !`: ends the calling process.
     Exit = 0,
-    /// `spawn(path_ptr, path_len, argv_ptr: *const Arg, argc) -> pid`.
+    /// `spawn(path_ptr, path_len, argv_ptr: *const Arg, argc, budget) -> pid`:
+    /// `budget` is the child's memory budget in pages from its first page
+    /// on, as `memory_budget` would set it (0: none).
     Spawn = 1,
     /// `wait(pid, status_ptr: *mut WaitStatus) -> pid`: waits for a child
     /// (`pid` 0: any child) to end and reports how it ended.
@@ -657,6 +659,10 @@ words! {
         pub swap_errors,
         /// Its pages on swap now.
         pub swapped,
+        /// Time-stamp-counter cycles spent in swap reads and writes for it
+        /// (checksum, request and polling the disk; in the page-fault path
+        /// or in the calls that commit; guest instructions under `-icount`).
+        pub swap_io_cycles,
     }
 }
 
@@ -981,10 +987,10 @@ mod tests {
 
     #[test]
     fn word_structures_round_trip_with_their_names() {
-        let counters = MemoryCounters { pid: 7, swapped: 9, ..MemoryCounters::default() };
+        let counters = MemoryCounters { pid: 7, swap_io_cycles: 9, ..MemoryCounters::default() };
         assert_eq!(MemoryCounters::from_words(counters.to_words()), counters);
         assert_eq!(counters.fields().next(), Some(("pid", 7)));
-        assert_eq!(counters.fields().last(), Some(("swapped", 9)));
+        assert_eq!(counters.fields().last(), Some(("swap_io_cycles", 9)));
         for (i, a) in MemoryCounters::FIELDS.iter().enumerate() {
             assert!(!MemoryCounters::FIELDS[i + 1..].contains(a), "{a} twice");
         }

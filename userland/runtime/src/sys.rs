@@ -51,10 +51,17 @@ pub fn exit(code: i32) -> ! {
 
 /// Starts `path` with `args` (argv[0], the path, is added by the kernel).
 pub fn spawn(path: &str, args: &[&str]) -> Result<u64, Error> {
+    spawn_with_budget(path, args, 0)
+}
+
+/// Starts `path` like [`spawn`], limited to `budget` committed pages from
+/// its first page on (0: no budget; else at least
+/// [`abi::MIN_MEMORY_BUDGET`]).
+pub fn spawn_with_budget(path: &str, args: &[&str], budget: u64) -> Result<u64, Error> {
     let arguments: Vec<Arg> = args.iter().map(|a| Arg { ptr: a.as_ptr() as u64, len: a.len() as u64 }).collect();
     call(
         Syscall::Spawn,
-        [path.as_ptr() as u64, path.len() as u64, arguments.as_ptr() as u64, arguments.len() as u64, 0, 0],
+        [path.as_ptr() as u64, path.len() as u64, arguments.as_ptr() as u64, arguments.len() as u64, budget, 0],
     )
 }
 
@@ -123,7 +130,13 @@ pub fn system_info() -> abi::SystemInfo {
 
 /// Spawns `path` with `args`, waits for it and returns how it ended.
 pub fn run(path: &str, args: &[&str]) -> Result<abi::ExitReason, Error> {
-    let pid = spawn(path, args)?;
+    run_with_budget(path, args, 0)
+}
+
+/// Runs `path` like [`run`], under a memory budget of `budget` pages (see
+/// [`spawn_with_budget`]).
+pub fn run_with_budget(path: &str, args: &[&str], budget: u64) -> Result<abi::ExitReason, Error> {
+    let pid = spawn_with_budget(path, args, budget)?;
     let status = wait(pid)?;
     status.reason().ok_or(Error::InvalidArgument)
 }

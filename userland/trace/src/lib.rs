@@ -104,13 +104,54 @@ pub fn budget_pages(percent: u64, distinct: u64, minimum: u64) -> u64 {
     distinct.saturating_mul(percent).div_ceil(100).max(minimum)
 }
 
-/// Parses a budget percentage, `50` or `50%`, in 1..=100.
-pub fn parse_percent(text: &str) -> Option<u64> {
-    let digits = text.trim().strip_suffix('%').unwrap_or(text.trim());
-    if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
-        return None;
+/// A memory budget as the tools write it: `PAGES`, or `PERCENT%` of the
+/// pages a run touches (its distinct pages), the same syntax as the
+/// kernel's `mem-budget=`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Budget {
+    /// A number of pages (at least 1).
+    Pages(u64),
+    /// A percentage (1..=100) of the distinct pages.
+    Percent(u64),
+}
+
+impl Budget {
+    /// Parses `PAGES` (at least 1) or `PERCENT%` (1..=100).
+    pub fn parse(text: &str) -> Option<Budget> {
+        let text = text.trim();
+        let (digits, percent) = match text.strip_suffix('%') {
+            Some(digits) => (digits, true),
+            None => (text, false),
+        };
+        if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+            return None;
+        }
+        let number: u64 = digits.parse().ok()?;
+        match (percent, number) {
+            (true, 1..=100) => Some(Budget::Percent(number)),
+            (false, 1..) => Some(Budget::Pages(number)),
+            _ => None,
+        }
     }
-    digits.parse().ok().filter(|percent| (1..=100).contains(percent))
+
+    /// The budget in pages for a run of `distinct` pages: a percentage
+    /// through [`budget_pages`]; never below `minimum`.
+    pub fn pages(self, distinct: u64, minimum: u64) -> u64 {
+        match self {
+            Budget::Pages(pages) => pages.max(minimum),
+            Budget::Percent(percent) => budget_pages(percent, distinct, minimum),
+        }
+    }
+}
+
+impl fmt::Display for Budget {
+    /// As parsed: `4096` or `50%`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Budget::Pages(pages) => write!(f, "{pages}"),
+            Budget::Percent(percent) => write!(f, "{percent}%"),
+        }
+    }
 }
 
 /// Parses one lackey line. Blank lines and Valgrind's `==pid==` lines give

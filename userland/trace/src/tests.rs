@@ -170,10 +170,23 @@ fn budgets_are_percentages_of_distinct_pages_rounded_up() {
     assert_eq!(budget_pages(25, 100, 8), 25);
     assert_eq!(budget_pages(100, 7006, 8), 7006);
     assert_eq!(budget_pages(25, 10, 8), 8, "never below the minimum");
-    assert_eq!(parse_percent("50"), Some(50));
-    assert_eq!(parse_percent("25%"), Some(25));
-    assert_eq!(parse_percent("100"), Some(100));
-    for bad in ["0", "101", "", "%", "-5", "+5", "5.5", "fifty", "replay/a.vrpl"] {
-        assert_eq!(parse_percent(bad), None, "`{bad}`");
+}
+
+#[test]
+fn budgets_are_pages_or_percentages() {
+    assert_eq!(Budget::parse("50%"), Some(Budget::Percent(50)));
+    assert_eq!(Budget::parse("100%"), Some(Budget::Percent(100)));
+    assert_eq!(Budget::parse(" 1% "), Some(Budget::Percent(1)));
+    assert_eq!(Budget::parse("50"), Some(Budget::Pages(50)));
+    assert_eq!(Budget::parse("4096"), Some(Budget::Pages(4096)));
+    for bad in ["0", "0%", "101%", "", "%", "-5", "+5", "5.5", "5.5%", "fifty", "50 %", "%50", "replay/a.vrpl", "99999999999999999999"] {
+        assert_eq!(Budget::parse(bad), None, "`{bad}`");
     }
+    for text in ["50%", "4096", "1%"] {
+        assert_eq!(format!("{}", Budget::parse(text).unwrap()), text, "prints as parsed");
+    }
+    assert_eq!(Budget::Percent(50).pages(141, 8), 71);
+    assert_eq!(Budget::Percent(25).pages(10, 8), 8, "never below the minimum");
+    assert_eq!(Budget::Pages(100).pages(10, 8), 100, "pages, whatever the distinct pages");
+    assert_eq!(Budget::Pages(3).pages(10, 8), 8);
 }

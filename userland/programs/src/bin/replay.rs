@@ -10,16 +10,20 @@
 //! marks it: the traced program's pages held data, so evicted they go to
 //! swap), and prints
 //! `replay <FILE> policy=<P> accesses=<n> faults=<f> ahead=<a> hits=<h> waste=<w>
-//! budget=<b> own=<o> major=<m> trace_major=<t> swap_outs=<so> swap_ins=<si> evicted=<e>`.
+//! budget=<b> own=<o> major=<m> trace_major=<t> swap_outs=<so> swap_ins=<si> evicted=<e>
+//! cycles=<c> fault_cycles=<fc> swap_io_cycles=<sc>`.
 //! faults, ahead, hits, waste and trace_major (major faults on the trace's
 //! pages) are counted over the trace's partitions alone, the same counters
-//! `cargo xtask sim` reports for the trace; major, swap_outs, swap_ins and
-//! evicted are this process's counters over the replay (its own pages
-//! included).
+//! `cargo xtask sim` reports for the trace; major, swap_outs, swap_ins,
+//! evicted and the time-stamp-counter cycles in all, in the page-fault path
+//! and in swap I/O (guest instructions under `-icount`) are this process's
+//! counters over the replay (its own pages included), from the partitions'
+//! creation to the last access.
 //!
-//! BUDGET is a percentage (`50` or `50%`) of the trace's distinct pages:
-//! the trace gets `trace::budget_pages` of them (rounded up, at least
-//! `abi::MIN_MEMORY_BUDGET`), printed as `budget=`. A budget covers every
+//! BUDGET is `PERCENT%` of the trace's distinct pages (`50%`: the trace
+//! gets `trace::budget_pages` of them, rounded up) or a number of pages
+//! (`4096`), at least `abi::MIN_MEMORY_BUDGET`, printed as `budget=`
+//! (`trace::Budget`, the syntax of the kernel's `mem-budget=`). A budget covers every
 //! page the process has committed, so it is set to that many plus the
 //! pages the process holds when the replay starts (`own=`: code, stack,
 //! heap; see below). Without a budget, `budget=0`.
@@ -48,18 +52,18 @@ use abi::{CommitPolicy, ExitReason, PartitionKind, Rights};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use runtime::{println, sys, Args};
-use trace::{Kind, ReplayHeader, TouchedPages, MAX_HEADER_BYTES, REPLAY_BASE_PAGE};
+use trace::{Budget, Kind, ReplayHeader, TouchedPages, MAX_HEADER_BYTES, REPLAY_BASE_PAGE};
 
 runtime::entry!(main);
 
 /// The policies `replay all` compares.
 const COMPARED: [&str; 5] = ["demand", "eager", "readahead", "leap", "oracle"];
 
-const USAGE: &str = "usage: replay POLICY FILE [BUDGET%] | replay all [--budget BUDGET%] FILE...";
+const USAGE: &str = "usage: replay POLICY FILE [PAGES|PERCENT%] | replay all [--budget PAGES|PERCENT%] FILE...";
 
 fn main(args: Args) -> i32 {
     match (args.get(1), args.get(2)) {
-        (Some("all"), Some("--budget")) => match args.get(3).and_then(trace::parse_percent) {
+        (Some("all"), Some("--budget")) => match args.get(3).and_then(Budget::parse) {
             Some(_) if args.get(4).is_some() => all(&args, args.get(3), 4),
             _ => usage(),
         },
@@ -67,8 +71,8 @@ fn main(args: Args) -> i32 {
         (Some(policy), Some(path)) => {
             let budget = match args.get(3) {
                 None => None,
-                Some(text) => match trace::parse_percent(text) {
-                    Some(percent) => Some(percent),
+                Some(text) => match Budget::parse(text) {
+                    Some(budget) => Some(budget),
                     None => return usage(),
                 },
             };
@@ -188,7 +192,7 @@ fn squeeze() -> Result<(), &'static str> {
     Ok(())
 }
 
-fn one(policy: &str, path: &str, budget_percent: Option<u64>) -> Result<(), &'static str> {
+fn one(policy: &str, path: &str, budget: Option<Budget>) -> Result<(), &'static str> {
     let length = sys::file_size(path).map_err(|_| "cannot read the replay file")?;
     let header = {
         let mut head = alloc::vec![0u8; (length as usize).min(MAX_HEADER_BYTES)];
@@ -204,15 +208,15 @@ fn one(policy: &str, path: &str, budget_percent: Option<u64>) -> Result<(), &'st
     let touched = TouchedPages::new(&header.regions);
     let mut replayer = Replayer { path, header, starts, touched, chunk: Box::new(Chunk([0; 4096])) };
     let mut ids = Vec::with_capacity(replayer.header.regions.len());
-    let budget = match budget_percent {
+    let budget = match budget {
         Some(_) if sys::system_info().swap_slots == 0 => return Err("a budget needs a swap disk (cargo xtask run --swap-size)"),
-        Some(percent) => {
+        Some(budget) => {
             squeeze()?;
             // Counts the distinct pages and brings back what the replay uses.
             replayer.pass(false)?;
-            let budget = trace::budget_pages(percent, replayer.touched.len(), abi::MIN_MEMORY_BUDGET);
+            let pages = budget.pages(replayer.touched.len(), abi::MIN_MEMORY_BUDGET);
             replayer.touched.clear();
-            Some(budget)
+            Some(pages)
         }
         None => None,
     };
@@ -268,7 +272,7 @@ fn one(policy: &str, path: &str, budget_percent: Option<u64>) -> Result<(), &'st
         let _ = sys::memory_budget(0);
     }
     println!(
-        "replay {path} policy={policy} accesses={} faults={faults} ahead={ahead} hits={hits} waste={waste} budget={} own={} major={} trace_major={} swap_outs={} swap_ins={} evicted={}",
+        "replay {path} policy={policy} accesses={} faults={faults} ahead={ahead} hits={hits} waste={waste} budget={} own={} major={} trace_major={} swap_outs={} swap_ins={} evicted={} cycles={} fault_cycles={} swap_io_cycles={}",
         replayer.header.accesses,
         budget.unwrap_or(0),
         own,
@@ -277,6 +281,9 @@ fn one(policy: &str, path: &str, budget_percent: Option<u64>) -> Result<(), &'st
         after.swap_outs - before.swap_outs,
         after.swap_ins - before.swap_ins,
         after.evictions - before.evictions,
+        after.run_cycles - before.run_cycles,
+        after.fault_cycles - before.fault_cycles,
+        after.swap_io_cycles - before.swap_io_cycles,
     );
     Ok(())
 }

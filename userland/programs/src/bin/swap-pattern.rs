@@ -1,9 +1,12 @@
-//! Helper for the swap tests: `swap-pattern PAGES BUDGET` limits itself to
-//! BUDGET committed pages, writes a pattern over every byte of PAGES pages
-//! (more than the budget, so most go to swap), reads every byte back and
-//! prints `swap-pattern pages=P budget=B mismatches=M swap_outs=O
-//! major_faults=F`. Exits 0 when no byte differs, 1 when some do, 2 on bad
-//! arguments or a refused budget or partition.
+//! Helper for the swap tests: `swap-pattern PAGES [BUDGET]` limits itself
+//! to BUDGET committed pages (0: none of its own, only the system's;
+//! without BUDGET, it keeps the budget it was spawned with), writes a
+//! pattern over every byte of PAGES pages (more than the budget, so most
+//! go to swap), reads every byte back and prints
+//! `swap-pattern pages=P budget=B mismatches=M swap_outs=O major_faults=F
+//! peak=K swap_io_cycles=C`. Exits 0 when no byte differs, 1 when some do,
+//! 2 on bad arguments, no budget, or a refused budget or partition, 3 if it
+//! ever held more pages than the budget it was spawned with.
 
 #![no_std]
 #![no_main]
@@ -23,12 +26,26 @@ fn pattern(page: u64, word: u64) -> u64 {
 
 fn main(args: runtime::Args) -> i32 {
     let number = |index: usize| args.get(index).and_then(|text| text.parse::<u64>().ok());
-    let (Some(pages), Some(budget)) = (number(1), number(2)) else {
-        println!("usage: swap-pattern PAGES BUDGET");
+    let Some(pages) = number(1) else {
+        println!("usage: swap-pattern PAGES [BUDGET]");
         return 2;
     };
-    if let Err(error) = sys::memory_budget(budget) {
-        println!("swap-pattern: budget {budget} refused: {error:?}");
+    let budget = match (args.get(2), number(2)) {
+        (None, _) => sys::memory_counters().budget,
+        (Some(_), Some(budget)) => match sys::memory_budget(budget) {
+            Ok(_) => budget,
+            Err(error) => {
+                println!("swap-pattern: budget {budget} refused: {error:?}");
+                return 2;
+            }
+        },
+        (Some(text), None) => {
+            println!("swap-pattern: `{text}` is not a page count");
+            return 2;
+        }
+    };
+    if budget == 0 && args.get(2).is_none() {
+        println!("swap-pattern: no budget given or inherited from spawn");
         return 2;
     }
     let Ok(partition) = sys::partition_create(pages * PAGE, PartitionKind::Heap, Rights::READ | Rights::WRITE) else {
@@ -54,8 +71,14 @@ fn main(args: runtime::Args) -> i32 {
     }
     let counters = sys::memory_counters();
     println!(
-        "swap-pattern pages={pages} budget={budget} mismatches={mismatches} swap_outs={} major_faults={} peak={}",
-        counters.swap_outs, counters.faults_major, counters.peak_committed
+        "swap-pattern pages={pages} budget={budget} mismatches={mismatches} swap_outs={} major_faults={} peak={} swap_io_cycles={}",
+        counters.swap_outs, counters.faults_major, counters.peak_committed, counters.swap_io_cycles
     );
-    if mismatches == 0 { 0 } else { 1 }
+    if mismatches != 0 {
+        1
+    } else if args.get(2).is_none() && counters.peak_committed > budget {
+        3
+    } else {
+        0
+    }
 }

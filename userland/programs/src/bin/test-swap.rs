@@ -120,6 +120,43 @@ runtime::tests! {
         check_eq!(sys::partition_destroy(extra.id), Ok(()));
     }
 
+    fn a_child_spawned_with_a_budget_keeps_it_from_its_first_page() {
+        let info = sys::system_info();
+        let pages = (4 * BUDGET).to_string();
+        // swap-pattern without a budget argument runs under the one it was
+        // spawned with, exits 2 if it has none and 3 if it ever held more.
+        check_eq!(sys::run_with_budget("bin/swap-pattern", &[&pages], BUDGET), Ok(ExitReason::Exited(0)), "no byte differs, never over");
+        check_eq!(sys::run("bin/swap-pattern", &[&pages]), Ok(ExitReason::Exited(2)), "no budget without one");
+        check_eq!(sys::system_info().swap_used, info.swap_used, "its slots came back when it ended");
+        check_eq!(sys::spawn_with_budget("bin/hello", &[], abi::MIN_MEMORY_BUDGET - 1), Err(Error::InvalidArgument));
+        check_eq!(sys::spawn_with_budget("bin/hello", &[], abi::MAX_MEMORY_BUDGET + 1), Err(Error::InvalidArgument));
+        check_eq!(sys::memory_counters().budget, 0, "the parent's own budget is untouched");
+    }
+
+    fn swap_io_is_timed_per_process() {
+        let pages = 2 * BUDGET;
+        let partition = sys::partition_create(pages * 4096, abi::PartitionKind::Heap, abi::Rights::READ | abi::Rights::WRITE);
+        let partition = partition.map_err(|error| runtime::TestFailure::new(alloc::format!("{error:?}"), file!(), line!()))?;
+        let before = sys::memory_counters();
+        check_eq!(sys::memory_budget(BUDGET / 2), Ok(0));
+        for page in 0..pages {
+            // SAFETY: inside the read-write partition just created, aligned.
+            unsafe { ((partition.base + page * 4096) as *mut u64).write_volatile(page + 1) };
+        }
+        let mut differ = 0;
+        for page in 0..pages {
+            // SAFETY: as above.
+            differ += u64::from(unsafe { ((partition.base + page * 4096) as *const u64).read_volatile() } != page + 1);
+        }
+        let after = sys::memory_counters();
+        check_eq!(sys::memory_budget(0), Ok(BUDGET / 2));
+        let _ = sys::partition_destroy(partition.id);
+        check_eq!(differ, 0);
+        check!(after.swap_outs > before.swap_outs && after.swap_ins > before.swap_ins, "it swapped: {after:?}");
+        check!(after.swap_io_cycles > before.swap_io_cycles, "swap I/O was timed: {after:?}");
+        check!(after.fault_cycles - before.fault_cycles >= after.swap_io_cycles - before.swap_io_cycles, "within the fault path here");
+    }
+
     fn budgets_are_checked_and_report_the_previous_one() {
         check_eq!(sys::memory_budget(abi::MIN_MEMORY_BUDGET - 1), Err(Error::InvalidArgument));
         check_eq!(sys::memory_budget(abi::MAX_MEMORY_BUDGET + 1), Err(Error::InvalidArgument));
