@@ -195,10 +195,9 @@ mod port {
             let _lock = CONFIG_LOCK.lock();
             let mut select = Port::<u32>::new(CONFIG_ADDRESS_PORT);
             let mut data = Port::<u32>::new(CONFIG_DATA_PORT);
-            // SAFETY: 0xCF8/0xCFC are the PC's PCI configuration ports and
-            // nothing else in the kernel uses them; the lock keeps the
-            // address write and the data read together. A configuration
-            // read has no effect on memory.
+            // SAFETY: 0xCF8/0xCFC are the PCI configuration ports, used nowhere
+            // else; the lock keeps address write and data read together; a
+            // configuration read has no effect on memory.
             unsafe {
                 select.write(address.config_address(register));
                 data.read()
@@ -210,10 +209,10 @@ mod port {
             let _lock = CONFIG_LOCK.lock();
             let mut select = Port::<u32>::new(CONFIG_ADDRESS_PORT);
             let mut data = Port::<u32>::new(CONFIG_DATA_PORT);
-            // SAFETY: as in `read_register`. The callers (discovery and the
-            // virtio transport) only write the command register and BARs of
-            // a device the kernel drives; such writes change what the device
-            // decodes, never kernel memory.
+            // The callers (discovery and the virtio transport) only write the
+            // command register and BARs of a device the kernel drives.
+            // SAFETY: as in `read_register`; such writes change what the
+            // device decodes, never kernel memory.
             unsafe {
                 select.write(address.config_address(register));
                 data.write(value);

@@ -352,11 +352,11 @@ impl BlockDevice {
             return Err(BlockError::Io(IoError::Wedged));
         }
         let block = usize::try_from(sector).map_err(|_| BlockError::Io(IoError::Driver(virtio_drivers::Error::InvalidParam)))?;
-        // SAFETY: (1) the buffers live in this device's DMA block, valid
-        // until it is dropped, and no request is in flight, so these are the
-        // only references; (2) they are not touched again until the request
-        // completes below, or, on a timeout, ever (the device is wedged and
-        // the block leaked on drop).
+        // The buffers are not touched again until the request completes
+        // below, or, on a timeout, ever (the device is wedged and the block
+        // leaked on drop).
+        // SAFETY: the buffers live in this device's DMA block, valid until it
+        // is dropped; no request is in flight, so these are the only references.
         let submitted = unsafe {
             let buffers = &mut *request;
             buffers.status = BlkResp::default();
