@@ -297,8 +297,8 @@ impl Policy for Oracle {
     }
 }
 
-/// Holds `plan.cold` cold, then commits what `plan` asks for in `space`, piece by piece within its
-/// partitions; pages outside partitions are skipped and a piece stops at
+/// Holds `plan.cold` cold, then commits what `plan` asks for in `space`,
+/// piece by piece within its partitions; pages outside partitions are skipped and a piece stops at
 /// the first page no frame is left for. `on_commit` hears each piece (its
 /// partition, its pages, how many were newly committed). Returns the pages
 /// committed.
@@ -313,9 +313,8 @@ pub fn apply(
     for range in &plan.cold {
         let mut page = range.start;
         while page < range.end {
-            match vass.lookup(space, page).and_then(|partition| Some((partition.id, partition.range_of(page)?))) {
-                Some((id, owned)) => {
-                    let piece = PageRange::new(page, owned.end.min(range.end));
+            match piece_at(vass, space, page, range.end) {
+                Some((id, piece)) => {
                     vass.hold_cold(space, id, piece, Cold::Predicted, table);
                     page = piece.end;
                 }
@@ -329,11 +328,7 @@ pub fn apply(
     for range in &plan.commit {
         let mut page = range.start;
         while page < range.end && allowance > 0 {
-            let piece = vass.lookup(space, page).and_then(|partition| {
-                let owned = partition.range_of(page)?;
-                Some((partition.id, PageRange::new(page, owned.end.min(range.end))))
-            });
-            let Some((id, piece)) = piece else {
+            let Some((id, piece)) = piece_at(vass, space, page, range.end) else {
                 page += 1;
                 continue;
             };
@@ -346,6 +341,14 @@ pub fn apply(
         }
     }
     committed
+}
+
+/// The partition of `space` holding `page` and its pages from `page` up to
+/// `end` or the end of the partition's range, whichever comes first.
+fn piece_at(vass: &Vass, space: SpaceId, page: Page, end: Page) -> Option<(PartitionId, PageRange)> {
+    let partition = vass.lookup(space, page)?;
+    let owned = partition.range_of(page)?;
+    Some((partition.id, PageRange::new(page, owned.end.min(end))))
 }
 
 /// The policies that need nothing but their name.

@@ -678,10 +678,7 @@ impl Vass {
         // 2 MiB pages first: those wholly inside are unmapped at once (their
         // frames become 4 KiB frames for the loop below); the others are
         // split so part of them can go.
-        let blocks: Vec<Page> = match self.partitions.get(&id) {
-            Some(partition) => partition.huge.iter().copied().filter(|&start| range.overlaps(&PageRange::new(start, start + HUGE_PAGES))).collect(),
-            None => return,
-        };
+        let blocks = self.huge_blocks_in(id, range);
         for start in blocks {
             if range.covers(&PageRange::new(start, start + HUGE_PAGES)) {
                 self.unmap_huge_block(id, start, table, frames);
@@ -747,6 +744,13 @@ impl Vass {
         state.counters.hits += hits;
         state.counters.waste += waste;
         state.counters.sampled += hits + waste;
+    }
+
+    /// The first pages of partition `id`'s 2 MiB pages that overlap `range`.
+    fn huge_blocks_in(&self, id: PartitionId, range: PageRange) -> Vec<Page> {
+        self.partitions.get(&id).map_or_else(Vec::new, |partition| {
+            partition.huge.iter().copied().filter(|&start| range.overlaps(&PageRange::new(start, start + HUGE_PAGES))).collect()
+        })
     }
 
     /// Folds the accessed bit of the 2 MiB page at `start` into the hit
@@ -1243,12 +1247,9 @@ impl Vass {
             need => need,
         };
         // Cold pages anywhere go before any space's warm pages.
-        if matches!(self.eviction, Eviction::ColdFirst)
-            && victims.iter().any(|&(_, own, victim)| self.evict_cold(victim, need_of(own), table, frames))
-        {
-            return true;
-        }
-        victims.into_iter().any(|(_, own, victim)| self.evict_one(victim, need_of(own), table, frames))
+        (matches!(self.eviction, Eviction::ColdFirst)
+            && victims.iter().any(|&(_, own, victim)| self.evict_cold(victim, need_of(own), table, frames)))
+            || victims.into_iter().any(|(_, own, victim)| self.evict_warm(victim, need_of(own), table, frames))
     }
 
     /// The first committed 4 KiB page of `space` after `after` in (partition,
@@ -1281,10 +1282,14 @@ impl Vass {
     /// whose accessed bit is clear, never one of the range being committed,
     /// and no accessed bit is cleared.
     fn evict_one(&mut self, space: SpaceId, need: Need, table: &mut impl PageTable, frames: &mut impl FrameSource) -> bool {
+        (matches!(self.eviction, Eviction::ColdFirst) && self.evict_cold(space, need, table, frames))
+            || self.evict_warm(space, need, table, frames)
+    }
+
+    /// [`Vass::evict_one`] after the cold steps: untouched prefetched
+    /// pages, then CLOCK (or Belady's choice).
+    fn evict_warm(&mut self, space: SpaceId, need: Need, table: &mut impl PageTable, frames: &mut impl FrameSource) -> bool {
         let spared = |page: Page| matches!(need, Need::Ahead(range) if range.contains(page));
-        if matches!(self.eviction, Eviction::ColdFirst) && self.evict_cold(space, need, table, frames) {
-            return true;
-        }
         // Pages committed ahead that were never touched go first. Each
         // look starts after the previous candidate, so a page that cannot
         // go (or was touched) is looked at once.
@@ -1562,10 +1567,7 @@ impl Vass {
     /// (2 MiB pages are split first). Pages that cannot go (the device is
     /// full or fails, or no frame for splitting) stay. Returns how many went.
     fn page_out(&mut self, space: SpaceId, id: PartitionId, range: PageRange, table: &mut impl PageTable, frames: &mut impl FrameSource) -> u64 {
-        let blocks: Vec<Page> = match self.partitions.get(&id) {
-            Some(partition) => partition.huge.iter().copied().filter(|&start| range.overlaps(&PageRange::new(start, start + HUGE_PAGES))).collect(),
-            None => return 0,
-        };
+        let blocks = self.huge_blocks_in(id, range);
         for start in blocks {
             let _ = self.demote(id, start, table, frames);
         }
