@@ -110,7 +110,9 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
         process::set_global_budget(pages);
         log::info!("memory budget: {pages} pages for all processes");
     }
+    process::pae::configure(config.pae_budget, crate::policy::PaeSettings { cold_ticks: config.pae_cold_ticks, ..Default::default() });
     if let Some(ramdisk) = ramdisk {
+        process::pae::load_from_ramdisk(&ramdisk);
         process::init(ramdisk);
     }
     if let Err(error) = sched::init() {
@@ -124,6 +126,7 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
         Mode::Test => ktest::run(config.test_filter),
         Mode::Run => {
             process::start_sampler(config.sample_ticks);
+            process::pae::start();
             process::start_history_export();
             run(config.init_path, config.init_arguments)
         }
@@ -198,6 +201,10 @@ fn run(init_path: &str, init_arguments: Option<&str>) -> ! {
         counts.free,
         counts.user
     );
+    let (steps, cycles) = process::pae::totals();
+    if steps > 0 {
+        log::info!("pae: {steps} model steps in {cycles} TSC cycles of the pae task");
+    }
     match reason {
         Some(abi::ExitReason::Exited(0)) => qemu::exit(qemu::ExitCode::Success),
         _ => qemu::exit(qemu::ExitCode::Failure),

@@ -134,8 +134,14 @@ pub struct BootConfig<'a> {
     /// default; `sample=0` turns the sampler off).
     pub sample_ticks: u64,
     /// The commit policy processes start with (`policy=demand`, the
-    /// default, `eager`, `readahead` or `leap`).
+    /// default, `eager`, `readahead`, `leap` or `pae`).
     pub policy: &'a str,
+    /// Guest instructions the PAE task may spend per timer tick
+    /// (`pae-budget=5000000` by default; 0: no limit).
+    pub pae_budget: u64,
+    /// Ticks a partition's predicted access probability must stay low
+    /// before the PAE demotes it (`pae-cold-ticks=50` by default).
+    pub pae_cold_ticks: u64,
     /// Events each process's access-history ring keeps (`history=1024` by
     /// default, at most [`MAX_HISTORY`]; `history=0` records nothing).
     pub history: usize,
@@ -205,6 +211,8 @@ impl Default for BootConfig<'_> {
             memstat: true,
             sample_ticks: 64,
             policy: "demand",
+            pae_budget: crate::policy::PAE_BUDGET,
+            pae_cold_ticks: crate::policy::PaeSettings::DEFAULT.cold_ticks,
             history: 1024,
             history_export: false,
             mem_budget: None,
@@ -244,7 +252,9 @@ impl<'a> BootConfig<'a> {
                 }
                 "huge" => parse_switch(value).map(|on| config.huge_pages = on),
                 "memstat" => parse_switch(value).map(|on| config.memstat = on),
-                "policy" => crate::policy::NAMES.contains(&value).then(|| config.policy = value),
+                "policy" => crate::policy::KERNEL_NAMES.contains(&value).then(|| config.policy = value),
+                "pae-budget" => value.parse::<u64>().ok().map(|instructions| config.pae_budget = instructions),
+                "pae-cold-ticks" => value.parse::<u64>().ok().map(|ticks| config.pae_cold_ticks = ticks),
                 "history" => value.parse::<usize>().ok().filter(|&events| events <= MAX_HISTORY).map(|events| config.history = events),
                 "history-export" => parse_switch(value).map(|on| config.history_export = on),
                 "mem-budget" => MemBudget::parse(value).map(|budget| config.mem_budget = Some(budget)),

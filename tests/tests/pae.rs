@@ -46,3 +46,49 @@ fn the_integer_model_agrees_with_the_host_bit_for_bit_and_fits_its_budget() {
     assert!(instructions as u64 <= MAX_INSTRUCTIONS_PER_STEP, "{instructions} instructions per step");
     assert!(instructions > 100, "a step does real work: {instructions}");
 }
+
+/// The `workload NAME kib=K checksum=C` lines of a `bench-memory` run, in order.
+fn checksums(serial: &str) -> Vec<String> {
+    serial.lines().filter_map(|line| line.find("workload ").map(|at| line[at..].trim().to_owned())).collect()
+}
+
+/// With a PAE budget far too small for the faults coming in, the task
+/// defers work to later ticks: every workload still runs to the same
+/// results as under demand paging, some steps are deferred, and nothing
+/// waits for the model.
+#[test]
+fn a_small_pae_budget_defers_work_and_changes_no_result() {
+    let cmdline = "mode=run sample=0 pae-budget=30000 init=bin/bench-memory init-args=256,demand,pae";
+    let outcome = tests::boot_with_timeout("pae-small-budget", Firmware::Bios, cmdline, Duration::from_secs(300));
+    assert_eq!(outcome.verdict, Verdict::Success, "{}", outcome.serial);
+    let lines = checksums(&outcome.serial);
+    assert_eq!(lines.len(), 20, "ten workloads under two policies: {lines:?}");
+    let (demand, pae) = lines.split_at(10);
+    assert_eq!(demand, pae, "the same results under demand and pae");
+    let stats = qemu::parse_memstats(&outcome.serial);
+    let pae_rows: Vec<_> = stats.iter().filter(|stat| stat.name.starts_with("wl-") && stat.policy == "pae").collect();
+    assert_eq!(pae_rows.len(), 10);
+    let deferred: u64 = pae_rows.iter().map(|stat| stat.get("pae_deferred").unwrap_or(0)).sum();
+    let steps: u64 = pae_rows.iter().map(|stat| stat.get("pae_steps").unwrap_or(0)).sum();
+    assert!(steps > 0 && deferred > 0, "{steps} steps, {deferred} deferred");
+    assert!(pae_rows.iter().all(|stat| stat.get("pae_lost").unwrap_or(0) == 0 || stat.get("history_lost").unwrap_or(0) > 0));
+}
+
+/// A model file the engine cannot run is refused at boot with the
+/// problem named, and `policy=pae` gives readahead; the programs run.
+#[test]
+fn a_malformed_model_is_refused_and_pae_falls_back_to_readahead() {
+    let mut bytes = std::fs::read(boot::workspace_root().join(boot::image::DEFAULT_MODEL)).expect("the default model");
+    bytes.truncate(bytes.len() / 2);
+    let files = vec![(kernel::policy::MODEL_PATH.to_owned(), bytes)];
+    let cmdline = "mode=run sample=0 policy=pae init=bin/bench-memory init-args=64,pae";
+    let outcome = tests::boot_with_files("pae-bad-model", Firmware::Bios, cmdline, Duration::from_secs(300), files);
+    assert_eq!(outcome.verdict, Verdict::Success, "{}", outcome.serial);
+    let refusal = outcome.serial.lines().find(|line| line.contains("pae: model pae/model.onnx refused: ")).expect("a refusal line");
+    assert!(refusal.contains("the pae policy falls back to readahead"), "{refusal}");
+    let stats = qemu::parse_memstats(&outcome.serial);
+    let workloads: Vec<_> = stats.iter().filter(|stat| stat.name.starts_with("wl-")).collect();
+    assert_eq!(workloads.len(), 10);
+    assert!(workloads.iter().all(|stat| stat.policy == "readahead"), "{:?}", workloads.iter().map(|s| &s.policy).collect::<Vec<_>>());
+    assert!(stats.iter().all(|stat| stat.get("pae_steps").unwrap_or(0) == 0));
+}

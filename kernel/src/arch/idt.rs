@@ -240,6 +240,10 @@ extern "x86-interrupt" fn page_fault(mut frame: InterruptStackFrame, error_code:
     // A demand page of the running process (touched by it, or by the kernel
     // copying to or from it): commit and retry the access.
     if crate::process::handle_page_fault(address, rip, error_code) {
+        if error_code.contains(PageFaultErrorCode::USER_MODE) {
+            // Before the access is retried, the PAE may read the fault.
+            crate::process::pae::after_user_fault();
+        }
         return;
     }
     if let Some(resume) = probe::fixup(rip, x86_64::VirtAddr::new_truncate(address), error_code.bits()) {

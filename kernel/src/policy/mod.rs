@@ -33,7 +33,7 @@ mod readahead;
 pub mod sim;
 
 pub use leap::Leap;
-pub use pae::{MODEL_PATH, Pae};
+pub use pae::{MODEL_PATH, PAE_BUDGET, Pae, PaeCounters, Settings as PaeSettings, step_of};
 pub use readahead::Readahead;
 
 use crate::vass::{Access, Cold, FrameSource, Page, PageRange, PageTable, PartitionId, PartitionKind, SpaceId, Tick, Vass};
@@ -65,6 +65,10 @@ pub trait View {
     /// Whether `page` is committed and has been used since (pages committed
     /// ahead count once the processor marked them accessed).
     fn was_used(&self, page: Page) -> bool;
+    /// The ranges of the process's partition `partition` (none if it is gone).
+    fn ranges_of(&self, _partition: PartitionId) -> Vec<PageRange> {
+        Vec::new()
+    }
 }
 
 /// The VASS as a policy sees one address space; `accessed` reads the
@@ -87,6 +91,10 @@ impl<F: Fn(Page) -> bool> View for EngineView<'_, F> {
     fn was_used(&self, page: Page) -> bool {
         let Some(partition) = self.vass.lookup(self.space, page) else { return false };
         partition.committed.contains_key(&page) && (!partition.untouched.contains(&page) || (self.accessed)(page))
+    }
+
+    fn ranges_of(&self, partition: PartitionId) -> Vec<PageRange> {
+        self.vass.partition(partition).filter(|entry| entry.space == self.space).map(|entry| entry.ranges.clone()).unwrap_or_default()
     }
 }
 
@@ -136,7 +144,7 @@ impl Plan {
 
 /// A commit policy for one process.
 pub trait Policy: Send {
-    /// Its name (`demand`, `eager`, `readahead`, `leap`, `oracle`).
+    /// Its name (`demand`, `eager`, `readahead`, `leap`, `oracle`, `pae`).
     fn name(&self) -> &'static str;
 
     /// A partition was created with these ranges.
@@ -149,6 +157,12 @@ pub trait Policy: Send {
 
     /// A partition is gone.
     fn on_destroy(&mut self, _partition: PartitionId) {}
+
+    /// The policy as the Predictive Allocation Engine, if it is that (the
+    /// kernel's PAE task feeds it the process's history).
+    fn as_pae(&mut self) -> Option<&mut Pae> {
+        None
+    }
 }
 
 /// Commits on demand only.
@@ -354,7 +368,12 @@ fn piece_at(vass: &Vass, space: SpaceId, page: Page, end: Page) -> Option<(Parti
 /// The policies that need nothing but their name.
 pub const NAMES: [&str; 4] = ["demand", "eager", "readahead", "leap"];
 
-/// The policy called `name` (all but the oracle, which needs the future).
+/// The policies the kernel's command line can name (`policy=`): those of
+/// [`NAMES`] and `pae`, which needs the kernel's model.
+pub const KERNEL_NAMES: [&str; 5] = ["demand", "eager", "readahead", "leap", "pae"];
+
+/// The policy called `name` (all but the oracle, which needs the future,
+/// and `pae`, which needs a model).
 pub fn by_name(name: &str) -> Option<Box<dyn Policy>> {
     Some(match name {
         "demand" => Box::new(Demand),

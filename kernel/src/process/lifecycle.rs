@@ -99,12 +99,17 @@ static MEMSTAT: AtomicBool = AtomicBool::new(true);
 /// Whether `swap_debug` may inject swap faults (`swap-debug=on`).
 static SWAP_DEBUG: AtomicBool = AtomicBool::new(false);
 
-/// The commit policy new processes start with (an index into `policy::NAMES`).
+/// The commit policy new processes start with (an index into `policy::KERNEL_NAMES`).
 static DEFAULT_POLICY: AtomicUsize = AtomicUsize::new(0);
 
-/// The policy at `index` of `policy::NAMES` (demand if out of range).
-fn new_policy(index: usize) -> Box<dyn Policy> {
-    policy::NAMES.get(index).and_then(|name| policy::by_name(name)).unwrap_or_else(|| Box::new(policy::Demand))
+/// A fresh policy called `name` (one of `policy::KERNEL_NAMES`; `pae`
+/// over the model in service, `readahead` if there is none; demand for an
+/// unknown name).
+fn new_policy(name: &str) -> Box<dyn Policy> {
+    if name == "pae" {
+        return super::pae::policy().unwrap_or_else(|| Box::new(policy::Readahead::default()));
+    }
+    policy::by_name(name).unwrap_or_else(|| Box::new(policy::Demand))
 }
 
 /// Applies the boot configuration: 2 MiB pages on or off, `memstat` lines
@@ -112,14 +117,14 @@ fn new_policy(index: usize) -> Box<dyn Policy> {
 pub fn configure(huge_pages: bool, memstat: bool, default_policy: &str) {
     VASS.lock().set_huge_pages(huge_pages);
     MEMSTAT.store(memstat, Ordering::Relaxed);
-    let index = policy::NAMES.iter().position(|&name| name == default_policy).unwrap_or(0);
+    let index = policy::KERNEL_NAMES.iter().position(|&name| name == default_policy).unwrap_or(0);
     DEFAULT_POLICY.store(index, Ordering::Relaxed);
     let switch = |on: bool| if on { "on" } else { "off" };
     log::info!(
         "vass: 2 MiB pages {}, memstat lines {}, commit policy {}",
         switch(huge_pages),
         switch(memstat),
-        policy::NAMES[index]
+        policy::KERNEL_NAMES[index]
     );
 }
 
@@ -424,7 +429,8 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>, budget: Option
         // A child starts with its parent's commit policy (fresh state); the
         // kernel's processes with the boot default.
         let inherited = parent.and_then(|parent| table.processes.get(&parent)).map(|process| process.policy.name());
-        let policy = inherited.and_then(policy::by_name).unwrap_or_else(|| new_policy(DEFAULT_POLICY.load(Ordering::Relaxed)));
+        let default = || policy::KERNEL_NAMES.get(DEFAULT_POLICY.load(Ordering::Relaxed)).copied().unwrap_or("demand");
+        let policy = new_policy(inherited.unwrap_or_else(default));
         table.processes.insert(
             pid,
             Process {
@@ -645,6 +651,9 @@ pub fn handle_page_fault(address: u64, rip: u64, error: PageFaultErrorCode) -> b
     let outcome = vass.fault(pid, page, access, &mut tables, &mut frames);
     let partition = vass.lookup(pid, page).map(|partition| (partition.id, partition.range_of(page), partition.kind));
     history.record(Event::Fault { address, rip, partition: partition.map_or(0, |(id, _, _)| id), access, outcome });
+    if policy.as_pae().is_some() {
+        super::pae::note_work();
+    }
     let mut checked = PageRange::new(page, page + 1);
     if matches!(outcome, FaultOutcome::Committed | FaultOutcome::SwappedIn)
         && let Some((id, Some(range), kind)) = partition
@@ -883,6 +892,78 @@ fn with_own_policy<R>(
     charge_swap_io(&mut vass, pid, &frames);
     check_in_debug(&vass, &tables, Scope::Space(pid));
     result.map_err(vass_error)
+}
+
+/// The first process after `after` (by pid) under the `pae` policy with
+/// history events its PAE has not read.
+pub(super) fn next_pae_process(after: Pid) -> Option<Pid> {
+    let table = TABLE.lock();
+    table
+        .processes
+        .range(after + 1..)
+        .find(|(_, process)| process.space.is_some() && process.history.pae_pending() && process.policy.name() == "pae")
+        .map(|(&pid, _)| pid)
+}
+
+/// Feeds process `pid`'s new history events to its PAE, `batch` at a
+/// time, until none is left or the TSC reaches `deadline`: each fault that
+/// gave it a page is a model step, and what the step predicts is
+/// committed (or held cold) at once. `deferred`: these events waited for
+/// this tick. The work is charged to the process.
+pub(super) fn pae_serve(pid: Pid, deadline: u64, deferred: bool, batch: usize) -> super::pae::Served {
+    let started = cpu::rdtsc();
+    let mut served = super::pae::Served::default();
+    let mut table = TABLE.lock();
+    let Some((mut tables, policy, history)) = system_tables(&mut table.processes, pid) else { return served };
+    let Some(pae) = policy.as_pae() else { return served };
+    let mut vass = vass();
+    let mut frames = KernelFrames::new();
+    let demotions_before = pae.counters().demotions;
+    let mut entries = Vec::with_capacity(batch);
+    let mut checked: Option<PageRange> = None;
+    loop {
+        entries.clear();
+        history.take_for_pae(batch, &mut entries);
+        for entry in &entries {
+            if let Event::Accessed { partition, .. } = entry.event {
+                pae.saw_accessed(partition);
+                continue;
+            }
+            let kind_of = |id| vass.partition(id).filter(|partition| partition.space == pid).map(|partition| partition.kind);
+            let Some(step) = policy::step_of(&entry.event, kind_of) else { continue };
+            let Some(range) = vass.lookup(pid, step.page).and_then(|partition| partition.range_of(step.page)) else { continue };
+            let now = vass.now();
+            let view = policy::EngineView { vass: &vass, space: pid, accessed: |page| tables.current.accessed_now(page) };
+            let plan = pae.observe(&step, range, now, &view);
+            served.steps += 1;
+            policy::apply(&mut vass, pid, &plan, &mut tables, &mut frames, |partition, range, committed| {
+                history.record(Event::Commit { partition, range, committed, cause: Cause::Policy });
+            });
+            for piece in &plan.commit {
+                checked = Some(checked.map_or(*piece, |all| PageRange::new(all.start.min(piece.start), all.end.max(piece.end))));
+            }
+        }
+        if !history.pae_pending() {
+            break;
+        }
+        if cpu::rdtsc() >= deadline {
+            served.more = true;
+            break;
+        }
+    }
+    charge_swap_io(&mut vass, pid, &frames);
+    let work = crate::vass::PaeWork {
+        steps: served.steps,
+        cycles: cpu::rdtsc().wrapping_sub(started),
+        deferred: if deferred { served.steps } else { 0 },
+        lost: history.pae_lost(),
+        demotions: pae.counters().demotions - demotions_before,
+    };
+    vass.add_pae_work(pid, work);
+    if let Some(range) = checked {
+        check_in_debug(&vass, &tables, Scope::Pages { space: pid, range });
+    }
+    served
 }
 
 /// The page tables of process `pid` (which must have a space) and of
@@ -1189,6 +1270,7 @@ pub fn policy_set(policy: abi::CommitPolicy, path: Option<&str>) -> Result<u64, 
             Box::new(policy::Oracle::new(future, policy::Oracle::LOOKAHEAD, policy::Oracle::BUDGET))
         }
         (abi::CommitPolicy::Oracle, None) => return Err(Error::InvalidArgument),
+        (abi::CommitPolicy::Pae, _) => new_policy("pae"),
         (other, _) => policy::by_name(other.name()).ok_or(Error::InvalidArgument)?,
     };
     let pid = current_pid().ok_or(Error::InvalidArgument)?;
@@ -1196,6 +1278,8 @@ pub fn policy_set(policy: abi::CommitPolicy, path: Option<&str>) -> Result<u64, 
     let process = table.processes.get_mut(&pid).ok_or(Error::InvalidArgument)?;
     let previous = abi::CommitPolicy::ALL.iter().position(|known| known.name() == process.policy.name()).unwrap_or(0);
     process.policy = fresh;
+    // A model starts from what happens next.
+    process.history.pae_start();
     Ok(previous as u64)
 }
 
@@ -1272,6 +1356,11 @@ fn memory_counters(
         swap_errors: counters.swap_errors,
         swapped: 0,
         swap_io_cycles: counters.swap_io_cycles,
+        pae_steps: counters.pae_steps,
+        pae_cycles: counters.pae_cycles,
+        pae_deferred: counters.pae_deferred,
+        pae_lost: counters.pae_lost,
+        pae_demotions: counters.pae_demotions,
     }
 }
 

@@ -9,6 +9,8 @@ pub mod memory;
 #[allow(unsafe_code)]
 mod lifecycle;
 #[cfg(target_os = "none")]
+pub mod pae;
+#[cfg(target_os = "none")]
 mod recorder;
 #[cfg(target_os = "none")]
 pub use recorder::configure as configure_history;

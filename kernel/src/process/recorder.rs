@@ -67,12 +67,14 @@ pub(super) struct History {
     since: u64,
     /// The exporter's place in the ring.
     exported: Cursor,
+    /// The PAE task's place in the ring.
+    pae: Cursor,
 }
 
 impl History {
     /// An empty history whose clock starts at TSC value `since`.
     pub(super) fn new(since: u64) -> History {
-        History { ring: Ring::new(CAPACITY.load(Ordering::Relaxed)), since, exported: Cursor::default() }
+        History { ring: Ring::new(CAPACITY.load(Ordering::Relaxed)), since, exported: Cursor::default(), pae: Cursor::default() }
     }
 
     /// Records `event` now.
@@ -103,6 +105,27 @@ impl History {
             out.push(Record::lost(pid, lost));
         }
         out.extend(entries.iter().map(|entry| Record::of(pid, entry)));
+    }
+
+    /// Whether events wait for the PAE task.
+    pub(super) fn pae_pending(&self) -> bool {
+        self.ring.pending(&self.pae) > 0
+    }
+
+    /// Moves the PAE task's cursor past every event recorded so far (a
+    /// process that just chose `pae`: its model starts from now).
+    pub(super) fn pae_start(&mut self) {
+        self.pae = Cursor { next: self.ring.written(), lost: self.pae.lost };
+    }
+
+    /// Appends up to `max` events the PAE task has not read to `out`.
+    pub(super) fn take_for_pae(&mut self, max: usize, out: &mut Vec<Entry>) {
+        self.ring.read(&mut self.pae, max, out);
+    }
+
+    /// Events overwritten before the PAE task read them.
+    pub(super) fn pae_lost(&self) -> u64 {
+        self.pae.lost
     }
 
     /// Whether events wait for the exporter.

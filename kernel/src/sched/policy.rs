@@ -34,6 +34,13 @@ impl RoundRobin {
         }
     }
 
+    /// Puts `task` at the head of the ready queue (moving it there if it
+    /// was queued already).
+    pub fn make_ready_front(&mut self, task: TaskId) {
+        self.ready.retain(|&queued| queued != task);
+        self.ready.push_front(task);
+    }
+
     /// Forgets `task` everywhere (it exited or was killed).
     pub fn remove(&mut self, task: TaskId) {
         self.ready.retain(|&queued| queued != task);
@@ -90,6 +97,19 @@ impl RoundRobin {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec::Vec;
+
+    #[test]
+    fn a_task_made_ready_at_the_front_runs_next_once() {
+        let mut policy = RoundRobin::new(2);
+        for task in [1, 2, 3] {
+            policy.make_ready(task);
+        }
+        policy.make_ready_front(3);
+        policy.make_ready_front(9);
+        let order: Vec<TaskId> = core::iter::from_fn(|| policy.pick_next()).collect();
+        assert_eq!(order, [9, 3, 1, 2]);
+    }
 
     #[test]
     fn tasks_run_in_arrival_order() {

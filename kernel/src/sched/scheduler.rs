@@ -278,6 +278,36 @@ pub fn wake(task: TaskId) {
     });
 }
 
+/// Runs `task` (blocked or ready) now, ahead of every ready task, with the
+/// running task right behind it (it continues when `task` blocks or
+/// yields): the running task lends the processor for `task`'s short job.
+/// A blocked `task` must tolerate waking early (as [`sleep`] does).
+pub fn hand_off(task: TaskId) {
+    without_interrupts(|| {
+        let handed = with_scheduler(|scheduler| {
+            let current = scheduler.current;
+            match scheduler.tasks.get_mut(&task) {
+                Some(entry) if matches!(entry.state, TaskState::Blocked | TaskState::Ready) && task != current => {
+                    entry.state = TaskState::Ready
+                }
+                _ => return false,
+            }
+            if current != scheduler.idle
+                && let Some(running) = scheduler.tasks.get_mut(&current)
+                && running.state == TaskState::Running
+            {
+                running.state = TaskState::Ready;
+                scheduler.policy.make_ready_front(current);
+            }
+            scheduler.policy.make_ready_front(task);
+            true
+        });
+        if handed {
+            schedule();
+        }
+    });
+}
+
 /// Blocks the running task for at least `ticks` timer ticks. Wake-ups
 /// before the deadline (a task may be woken for other reasons) just put it
 /// back to sleep.

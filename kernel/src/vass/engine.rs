@@ -216,6 +216,22 @@ pub struct PageState {
     pub cold: Option<Cold>,
 }
 
+/// What the PAE task did for one address space in one pass
+/// ([`Vass::add_pae_work`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PaeWork {
+    /// Model steps.
+    pub steps: u64,
+    /// TSC cycles.
+    pub cycles: u64,
+    /// Steps that waited for a later tick.
+    pub deferred: u64,
+    /// History events lost so far (a running total, not an increment).
+    pub lost: u64,
+    /// Partitions demoted.
+    pub demotions: u64,
+}
+
 /// A program's hint for a range of a partition (`partition_advise`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Advice {
@@ -1783,6 +1799,16 @@ impl Vass {
     /// Adds `cycles` spent sampling accessed bits of `space` to its counters.
     pub fn add_sample_cycles(&mut self, space: SpaceId, cycles: u64) {
         self.space_mut(space).counters.sample_cycles += cycles;
+    }
+
+    /// Adds what the PAE task did for `space` to its counters.
+    pub fn add_pae_work(&mut self, space: SpaceId, work: PaeWork) {
+        let counters = &mut self.space_mut(space).counters;
+        counters.pae_steps += work.steps;
+        counters.pae_cycles += work.cycles;
+        counters.pae_deferred += work.deferred;
+        counters.pae_lost = counters.pae_lost.max(work.lost);
+        counters.pae_demotions += work.demotions;
     }
 
     /// Adds `cycles` spent in swap I/O for `space` to its counters.

@@ -451,6 +451,19 @@ pub struct SpaceCounters {
     /// Time-stamp-counter cycles spent in swap reads and writes for the
     /// space (added by the caller that does the I/O: see `add_swap_io_cycles`).
     pub swap_io_cycles: u64,
+    /// Predictive Allocation Engine steps run for the space (`add_pae_work`).
+    pub pae_steps: u64,
+    /// Time-stamp-counter cycles the PAE task spent on the space: reading
+    /// its history, the model's steps, and committing what they predicted.
+    pub pae_cycles: u64,
+    /// PAE steps run after the task's budget ran out in the tick their
+    /// fault came in (they waited for a later tick).
+    pub pae_deferred: u64,
+    /// History events overwritten before the PAE task read them.
+    pub pae_lost: u64,
+    /// Partitions the PAE demoted (held cold after their predicted access
+    /// probability stayed low).
+    pub pae_demotions: u64,
 }
 
 impl SpaceCounters {

@@ -178,6 +178,46 @@ mod tests {
 1,61000,exit,exited,0,0,0,-3
 ";
 
+    /// Every fault the kernel can record, rendered as `cargo xtask trace`
+    /// writes it and read back here, becomes a training step exactly when
+    /// the kernel's PAE task makes it a model step (`kernel::policy::step_of`),
+    /// with the same partition, page, access and kind.
+    #[test]
+    fn histories_give_the_steps_the_kernel_task_takes() {
+        use kernel::history::{Change, Entry, Event as Recorded, Record};
+        use kernel::vass::{Access, FaultOutcome, PageRange, PartitionKind};
+        let outcomes = [
+            FaultOutcome::Committed,
+            FaultOutcome::AlreadyCommitted,
+            FaultOutcome::NotInPartition,
+            FaultOutcome::RightsViolation,
+            FaultOutcome::OutOfFrames,
+            FaultOutcome::SwappedIn,
+            FaultOutcome::SwapFailed,
+        ];
+        let kind = PartitionKind::Heap;
+        let create = Recorded::Partition { partition: 7, change: Change::Created, range: PageRange::new(0x100, 0x200), kind: kind.code() };
+        let mut events = vec![create];
+        for (index, outcome) in outcomes.into_iter().enumerate() {
+            for (offset, access) in [Access::Read, Access::Write, Access::Execute].into_iter().enumerate() {
+                let page = 0x100 + (index * 3 + offset) as u64;
+                for partition in [7, 0] {
+                    events.push(Recorded::Fault { address: page * PAGE_SIZE + 12, rip: 0x40_1000, partition, access, outcome });
+                }
+            }
+        }
+        let mut csv = format!("{HEADER}\n");
+        for (time, &event) in events.iter().enumerate() {
+            csv.push_str(&format!("{}\n", Record::of(3, &Entry { time: time as u64, event })));
+        }
+        let streams = parse_history(&csv, "rule", "rule.csv").unwrap();
+        let read: Vec<Event> = streams.into_iter().flat_map(|stream| stream.events).collect();
+        let kind_of = |id| (id == 7).then_some(kind);
+        let kernel_steps: Vec<Event> = events.iter().filter_map(|event| kernel::policy::step_of(event, kind_of)).collect();
+        assert_eq!(kernel_steps.len(), 9, "committed, already committed and swapped in, for each access");
+        assert_eq!(read, kernel_steps);
+    }
+
     #[test]
     fn faults_become_per_process_streams() {
         let streams = parse_history(GOOD, "demo", "demo.csv").unwrap();

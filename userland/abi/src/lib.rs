@@ -663,6 +663,17 @@ words! {
         /// (checksum, request and polling the disk; in the page-fault path
         /// or in the calls that commit; guest instructions under `-icount`).
         pub swap_io_cycles,
+        /// Steps of the Predictive Allocation Engine's model for it.
+        pub pae_steps,
+        /// Time-stamp-counter cycles the PAE task spent on it (its history,
+        /// the model, and the commits; guest instructions under `-icount`).
+        pub pae_cycles,
+        /// PAE steps that waited for a later tick (the task's budget was spent).
+        pub pae_deferred,
+        /// History events overwritten before the PAE task read them.
+        pub pae_lost,
+        /// Partitions the PAE demoted (predicted cold).
+        pub pae_demotions,
     }
 }
 
@@ -701,12 +712,21 @@ pub enum CommitPolicy {
     Leap = 3,
     /// Knows the future of a replayed trace (needs its replay file).
     Oracle = 4,
+    /// The Predictive Allocation Engine (the kernel's model; readahead if
+    /// the kernel has no usable model).
+    Pae = 5,
 }
 
 impl CommitPolicy {
     /// Every policy, in code order.
-    pub const ALL: [CommitPolicy; 5] =
-        [CommitPolicy::Demand, CommitPolicy::Eager, CommitPolicy::Readahead, CommitPolicy::Leap, CommitPolicy::Oracle];
+    pub const ALL: [CommitPolicy; 6] = [
+        CommitPolicy::Demand,
+        CommitPolicy::Eager,
+        CommitPolicy::Readahead,
+        CommitPolicy::Leap,
+        CommitPolicy::Oracle,
+        CommitPolicy::Pae,
+    ];
 
     /// The policy with code `code`.
     pub fn from_code(code: u64) -> Option<CommitPolicy> {
@@ -721,6 +741,7 @@ impl CommitPolicy {
             CommitPolicy::Readahead => "readahead",
             CommitPolicy::Leap => "leap",
             CommitPolicy::Oracle => "oracle",
+            CommitPolicy::Pae => "pae",
         }
     }
 }
@@ -987,10 +1008,10 @@ mod tests {
 
     #[test]
     fn word_structures_round_trip_with_their_names() {
-        let counters = MemoryCounters { pid: 7, swap_io_cycles: 9, ..MemoryCounters::default() };
+        let counters = MemoryCounters { pid: 7, pae_demotions: 9, ..MemoryCounters::default() };
         assert_eq!(MemoryCounters::from_words(counters.to_words()), counters);
         assert_eq!(counters.fields().next(), Some(("pid", 7)));
-        assert_eq!(counters.fields().last(), Some(("swap_io_cycles", 9)));
+        assert_eq!(counters.fields().last(), Some(("pae_demotions", 9)));
         for (i, a) in MemoryCounters::FIELDS.iter().enumerate() {
             assert!(!MemoryCounters::FIELDS[i + 1..].contains(a), "{a} twice");
         }
@@ -1002,7 +1023,7 @@ mod tests {
             assert_eq!(*policy as u64, code as u64);
             assert_eq!(CommitPolicy::from_code(code as u64), Some(*policy));
         }
-        assert_eq!(CommitPolicy::from_code(5), None);
+        assert_eq!(CommitPolicy::from_code(6), None);
     }
 
     #[test]

@@ -52,4 +52,8 @@ runtime::tests! {
     fn workloads_run_under_leap() {
         run_all(CommitPolicy::Leap)?;
     }
+
+    fn workloads_run_under_pae() {
+        run_all(CommitPolicy::Pae)?;
+    }
 }

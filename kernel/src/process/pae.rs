@@ -1,0 +1,258 @@
+//! The Predictive Allocation Engine's kernel task and its model.
+//!
+//! **The model.** One model serves every process under the `pae` policy:
+//! the boot ramdisk's [`MODEL_PATH`] (the repository's default model, or
+//! `cargo xtask run --model FILE`), loaded and checked at boot
+//! ([`load_from_ramdisk`]), replaceable at run time by `init`
+//! ([`install`], the `pae_model_set` system call). A file that is missing,
+//! malformed or not the model the engine runs (wrong input width, an
+//! unsupported operator, over the size limit, ...) is refused with a log
+//! line naming the problem; the running model, if any, stays, and without
+//! one `policy=pae` gives `readahead`.
+//!
+//! **The task.** The model does not run in the fault path. A fault of a
+//! process under `pae` is recorded in its history ring, as every fault is;
+//! when the faulting access is retried the process hands the processor to
+//! the `pae` task ([`after_user_fault`]), which reads the new events of
+//! every process under `pae` (its own cursor in each ring), runs one model
+//! step per fault that gave the process a page
+//! ([`crate::policy::step_of`]), and commits what the model predicts
+//! ([`crate::policy::Pae::observe`], `policy::apply`). It works within a
+//! budget of guest instructions per timer tick (`pae-budget=`, counted with
+//! the TSC, which under `-icount shift=0` advances one cycle per
+//! instruction-nanosecond); what is left when the budget is spent waits for
+//! the next tick and the processes run on meanwhile: the PAE never holds a
+//! process back for more than its budget. Events overwritten in a ring
+//! before the task read them are counted as lost.
+
+use super::lifecycle::{self, Pid};
+use crate::policy::{Pae, PaeSettings, Policy};
+use crate::ramdisk::Ramdisk;
+use crate::sched::{self, TaskId};
+use crate::sync::IrqMutex;
+use crate::time;
+use crate::arch::cpu;
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::format;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use pae_model::integer::IntegerModel;
+
+pub use crate::policy::MODEL_PATH;
+
+/// The model in service.
+static MODEL: IrqMutex<Option<Arc<IntegerModel>>> = IrqMutex::new(None);
+/// Settings new `pae` policies get.
+static SETTINGS: IrqMutex<PaeSettings> = IrqMutex::new(PaeSettings::DEFAULT);
+/// The task, once started (0: none).
+static TASK: AtomicU64 = AtomicU64::new(0);
+/// A process under `pae` recorded a fault since the task last looked.
+static WORK: AtomicBool = AtomicBool::new(false);
+/// TSC cycles the task may spend per tick.
+static BUDGET_CYCLES: AtomicU64 = AtomicU64::new(u64::MAX);
+/// The tick `SPENT` counts for, and the cycles spent in it.
+static SPENT: IrqMutex<(u64, u64)> = IrqMutex::new((0, 0));
+/// Totals over the run: steps, cycles, passes started by a new tick
+/// (after the budget ran out).
+static TOTAL_STEPS: AtomicU64 = AtomicU64::new(0);
+static TOTAL_CYCLES: AtomicU64 = AtomicU64::new(0);
+
+/// Events taken from one ring at a time.
+const BATCH: usize = 32;
+
+/// Sets the per-tick budget (guest instructions; 0: none, the task does
+/// everything at once) and the settings of policies made from now on.
+pub fn configure(budget_instructions: u64, settings: PaeSettings) {
+    let cycles = if budget_instructions == 0 {
+        u64::MAX
+    } else {
+        // instructions × TSC Hz / 1e9: one instruction per nanosecond.
+        u64::try_from(u128::from(budget_instructions) * u128::from(time::tsc_hz()) / 1_000_000_000).unwrap_or(u64::MAX).max(1)
+    };
+    BUDGET_CYCLES.store(cycles, Ordering::Relaxed);
+    *SETTINGS.lock() = settings;
+}
+
+/// Loads the ramdisk's model at boot (logging what happened).
+pub fn load_from_ramdisk(ramdisk: &Ramdisk<'_>) {
+    match ramdisk.file(MODEL_PATH) {
+        None => log::warn!("pae: no model at {MODEL_PATH} in the ramdisk; the pae policy falls back to readahead"),
+        Some(bytes) => {
+            if let Err(problem) = install(bytes, MODEL_PATH) {
+                log::warn!("pae: {problem}; the pae policy falls back to readahead");
+            }
+        }
+    }
+}
+
+/// Checks the model file `bytes` (from `source`) and, if the engine can run
+/// it, puts it in service for processes that choose `pae` from now on
+/// (running ones keep theirs). A refused file changes nothing; the error
+/// names the problem.
+pub fn install(bytes: &[u8], source: &str) -> Result<(), String> {
+    let model = IntegerModel::load(bytes).map_err(|error| format!("model {source} refused: {error}"))?;
+    let threshold = model.threshold().unwrap_or(Pae::DEFAULT_THRESHOLD);
+    log::info!(
+        "pae: model {source} in service: {} bytes, hidden {}, threshold {}/65536, self-check {:#018x}",
+        bytes.len(),
+        model.hidden_size(),
+        threshold,
+        model.self_check()
+    );
+    *MODEL.lock() = Some(Arc::new(model));
+    Ok(())
+}
+
+/// Whether a model is in service.
+pub fn has_model() -> bool {
+    MODEL.lock().is_some()
+}
+
+/// A fresh `pae` policy over the model in service (fed by the task), or
+/// `None` without a model.
+pub fn policy() -> Option<Box<dyn Policy>> {
+    let model = MODEL.lock().clone()?;
+    let settings = *SETTINGS.lock();
+    Some(Box::new(Pae::deferred(model, settings)))
+}
+
+/// Starts the task.
+pub fn start() {
+    match sched::spawn_kernel("pae", run) {
+        Ok(task) => TASK.store(task, Ordering::Relaxed),
+        Err(error) => log::warn!("pae: no task: {error:?}; pae policies commit nothing ahead"),
+    }
+}
+
+/// A process under `pae` recorded a fault (called with the process table held).
+pub(super) fn note_work() {
+    WORK.store(true, Ordering::Relaxed);
+}
+
+/// Called when a fault of the running process from ring 3 was resolved:
+/// if the PAE has work and budget left this tick, it runs now, before the
+/// access is retried.
+pub fn after_user_fault() {
+    let task: TaskId = TASK.load(Ordering::Relaxed);
+    if task != 0 && WORK.load(Ordering::Relaxed) && budget_left() > 0 {
+        sched::hand_off(task);
+    }
+}
+
+/// Cycles left in this tick's budget.
+fn budget_left() -> u64 {
+    let budget = BUDGET_CYCLES.load(Ordering::Relaxed);
+    let (tick, spent) = *SPENT.lock();
+    if tick != time::ticks() { budget } else { budget.saturating_sub(spent) }
+}
+
+/// Charges `cycles` to this tick's budget.
+fn spend(cycles: u64) {
+    let now = time::ticks();
+    let mut spent = SPENT.lock();
+    if spent.0 != now {
+        *spent = (now, 0);
+    }
+    spent.1 = spent.1.saturating_add(cycles);
+}
+
+/// The task: serve every process with work, then wait for more (or for the
+/// next tick, if the budget ran out first).
+fn run() {
+    // The events served waited for a later tick.
+    let mut deferred = false;
+    loop {
+        WORK.store(false, Ordering::Relaxed);
+        let mut after: Pid = 0;
+        while let Some(pid) = lifecycle::next_pae_process(after) {
+            after = pid;
+            let left = budget_left();
+            if left == 0 {
+                break;
+            }
+            let started = cpu::rdtsc();
+            let work = lifecycle::pae_serve(pid, started.saturating_add(left), deferred, BATCH);
+            let cycles = cpu::rdtsc().wrapping_sub(started);
+            spend(cycles);
+            TOTAL_STEPS.fetch_add(work.steps, Ordering::Relaxed);
+            TOTAL_CYCLES.fetch_add(cycles, Ordering::Relaxed);
+            if work.more {
+                break;
+            }
+        }
+        let pending = lifecycle::next_pae_process(0).is_some();
+        if pending && budget_left() > 0 {
+            continue;
+        }
+        if pending {
+            // The budget ran out with work left: it waits for the next tick
+            // (or, when the tick has come, the next fault hands over first).
+            WORK.store(true, Ordering::Relaxed);
+            deferred = true;
+            sched::sleep(1);
+        } else {
+            deferred = false;
+            x86_64::instructions::interrupts::without_interrupts(|| {
+                if !WORK.load(Ordering::Relaxed) {
+                    sched::block_current();
+                }
+            });
+        }
+    }
+}
+
+/// Steps and TSC cycles of the PAE task over the whole run.
+pub fn totals() -> (u64, u64) {
+    (TOTAL_STEPS.load(Ordering::Relaxed), TOTAL_CYCLES.load(Ordering::Relaxed))
+}
+
+/// What one serving pass did for one process.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Served {
+    /// Model steps run.
+    pub steps: u64,
+    /// Events still waiting in its ring (the deadline came first).
+    pub more: bool,
+}
+
+/// The settings new policies get (for the boot log).
+pub fn settings() -> PaeSettings {
+    *SETTINGS.lock()
+}
+
+mod ktests {
+    use super::*;
+    use crate::ktest::ktest;
+    use crate::{ensure, ensure_eq};
+
+    /// The boot model is in service; files that are not a model the engine
+    /// runs are refused with the problem named, and the model in service
+    /// stays; a good file replaces it.
+    #[ktest]
+    fn a_refused_model_leaves_the_one_in_service() {
+        let before = MODEL.lock().clone();
+        ensure!(before.is_some(), "no model in service after boot");
+        let Some(before) = before else { return Ok(()) };
+        let good = super::super::lifecycle::ramdisk().and_then(|ramdisk| ramdisk.file(MODEL_PATH)).unwrap_or_default();
+        let truncated = &good[..good.len() / 2];
+        let mut damaged = good.to_vec();
+        // A byte in the middle of the graph (the weights' encoding survives
+        // some flips, so the result is checked only for being no panic).
+        let middle = damaged.len() / 3;
+        damaged[middle] ^= 0xff;
+        for (bytes, what) in [(&b""[..], "empty"), (&b"not an onnx file"[..], "text"), (truncated, "truncated")] {
+            let refused = install(bytes, "test-model");
+            ensure!(refused.is_err(), "{what}: accepted");
+            let message = refused.err().unwrap_or_default();
+            ensure!(message.starts_with("model test-model refused: "), "{what}: {message}");
+            let now = MODEL.lock().clone();
+            ensure!(now.is_some_and(|now| Arc::ptr_eq(&now, &before)), "{what}: the model in service changed");
+        }
+        let _ = install(&damaged, "damaged");
+        ensure_eq!(install(good, "again"), Ok(()));
+        let now = MODEL.lock().clone();
+        ensure!(now.is_some_and(|now| !Arc::ptr_eq(&now, &before) && now.self_check() == before.self_check()));
+        ensure!(policy().is_some_and(|policy| policy.name() == "pae"));
+    }
+}
