@@ -39,9 +39,15 @@ use std::time::{Duration, Instant};
 pub use trace::Budget;
 
 /// Policies the workloads run under (the oracle needs a trace's future).
-const WORKLOAD_POLICIES: [&str; 4] = ["demand", "eager", "readahead", "leap"];
+const WORKLOAD_POLICIES: [&str; 5] = ["demand", "eager", "readahead", "leap", "pae"];
 /// Policies `bin/replay all` runs every trace under, in its order.
-const TRACE_POLICIES: [&str; 5] = ["demand", "eager", "readahead", "leap", "oracle"];
+const TRACE_POLICIES: [&str; 6] = ["demand", "eager", "readahead", "leap", "oracle", "pae"];
+/// The manifest of a directory of fold models (`cargo xtask eval
+/// --save-models DIR`): one line per model, `fold-N.onnx: TRACE TRACE ...`,
+/// the traces it was not trained on; `#` starts a comment.
+pub const FOLDS_MANIFEST: &str = "folds.txt";
+/// Where the repository keeps its fold models.
+pub const DEFAULT_FOLDS: &str = "pae-model/models/folds";
 /// Memory budgets every workload and trace runs under by default: 100 %,
 /// 50 % and 25 % of its distinct pages (100 %: all of them fit).
 pub const DEFAULT_BUDGETS: [Budget; 3] = [Budget::Percent(100), Budget::Percent(50), Budget::Percent(25)];
@@ -79,6 +85,56 @@ pub struct Options {
     /// Memory budgets every workload and trace runs under, in pages or in
     /// percent of its distinct pages (see [`DEFAULT_BUDGETS`]); at least one.
     pub budgets: Vec<Budget>,
+    /// The PAE model for every run (`None`: see `folds`).
+    pub model: Option<PathBuf>,
+    /// Fold models (see [`FOLDS_MANIFEST`]): a trace one of them was not
+    /// trained on runs under that one (leave-programs-out); other traces
+    /// and the workloads under the default model, which was trained on the
+    /// shared traces only.
+    pub folds: Option<PathBuf>,
+}
+
+/// The model each run uses: a name for the table and the file's bytes.
+#[derive(Clone, Debug)]
+pub struct Models {
+    default: (String, Vec<u8>),
+    by_trace: BTreeMap<String, (String, Vec<u8>)>,
+}
+
+impl Models {
+    /// Reads `options.model`, or the default model and the fold models of
+    /// `options.folds`.
+    pub fn load(options: &Options) -> Result<Models> {
+        let read = |path: &Path| std::fs::read(path).with_context(|| format!("reading the model {}", path.display()));
+        if let Some(path) = &options.model {
+            let name = path.file_name().map_or_else(|| path.display().to_string(), |name| name.to_string_lossy().into_owned());
+            return Ok(Models { default: (name, read(path)?), by_trace: BTreeMap::new() });
+        }
+        let default = ("default.onnx".to_owned(), read(&crate::workspace_root().join(crate::image::DEFAULT_MODEL))?);
+        let mut by_trace = BTreeMap::new();
+        if let Some(directory) = &options.folds {
+            let manifest = directory.join(FOLDS_MANIFEST);
+            let text = std::fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
+            for line in text.lines().map(str::trim).filter(|line| !line.is_empty() && !line.starts_with('#')) {
+                let (file, traces) = line.split_once(':').with_context(|| format!("{}: `{line}` is not `FILE: TRACE...`", manifest.display()))?;
+                let bytes = read(&directory.join(file.trim()))?;
+                for trace in traces.split_whitespace() {
+                    by_trace.insert(trace.to_owned(), (file.trim().to_owned(), bytes.clone()));
+                }
+            }
+        }
+        Ok(Models { default, by_trace })
+    }
+
+    /// The model trace `name` runs under.
+    pub fn for_trace(&self, name: &str) -> &(String, Vec<u8>) {
+        self.by_trace.get(name).unwrap_or(&self.default)
+    }
+
+    /// The model the workloads run under.
+    pub fn for_workloads(&self) -> &(String, Vec<u8>) {
+        &self.default
+    }
 }
 
 /// One row of the results: a workload or trace under a policy, without a
@@ -119,6 +175,15 @@ pub struct Row {
     /// Time-stamp-counter cycles in swap reads and writes (guest
     /// instructions under `-icount`, with `bench-tsc-hz`).
     pub swap_io_cycles: u64,
+    /// Steps of the PAE's model for the run, and the TSC cycles of its
+    /// kernel task (history, model, commits; guest instructions under
+    /// `-icount`, with `bench-tsc-hz`).
+    pub pae_steps: u64,
+    pub pae_cycles: u64,
+    /// Of `pae_cycles`, those in the model's steps (the inference).
+    pub pae_model_cycles: u64,
+    /// The model file (`pae` rows).
+    pub model: String,
     /// What the host simulator counts for the same trace, policy and budget.
     pub simulated: Option<Simulated>,
     /// Belady's major faults (demand paging, optimal eviction) for the same
@@ -172,6 +237,9 @@ fn workload_rows(serial: &str, budget: Option<Budget>, kib: u64, distinct: &BTre
                 swap_ins: get("swap_ins"),
                 evicted: get("evictions"),
                 swap_io_cycles: get("swap_io_cycles"),
+                pae_steps: get("pae_steps"),
+                pae_cycles: get("pae_cycles"),
+                pae_model_cycles: get("pae_model_cycles"),
                 name,
                 ..Row::default()
             })
@@ -220,6 +288,9 @@ fn trace_rows(serial: &str, name: &str, budget: Option<Budget>, distinct: u64) -
                 run_cycles: number("cycles")?,
                 fault_cycles: number("fault_cycles")?,
                 swap_io_cycles: number("swap_io_cycles")?,
+                pae_steps: number("pae_steps")?,
+                pae_cycles: number("pae_cycles")?,
+                pae_model_cycles: number("pae_model_cycles")?,
                 ..Row::default()
             });
             waiting_for_process = Some(rows.len() - 1);
@@ -241,8 +312,12 @@ type Simulations = BTreeMap<(String, String), Simulated>;
 
 /// Replays `replay` in the host simulator under every trace policy and
 /// Belady's eviction (demand paging) under every budget in `budgets`.
-fn simulate(name: &str, replay: &trace::Replay, budgets: &[Budget]) -> Result<Simulations> {
+fn simulate(name: &str, replay: &trace::Replay, budgets: &[Budget], model: &[u8]) -> Result<Simulations> {
     use kernel::policy::sim::{Pressure, policy_for, replay_under};
+    let model = std::sync::Arc::new(pae_model::integer::IntegerModel::load(model).map_err(|error| anyhow::anyhow!("the model for {name}: {error}"))?);
+    let policy_for = |policy: &str, replay: &trace::Replay| -> Option<Box<dyn kernel::policy::Policy>> {
+        if policy == "pae" { Some(Box::new(kernel::policy::Pae::new(std::sync::Arc::clone(&model)))) } else { policy_for(policy, replay) }
+    };
     let distinct = replay.distinct_pages();
     let mut simulations = Simulations::new();
     for &budget in budgets {
@@ -327,6 +402,7 @@ fn boot(
 /// and the TSC frequency.
 fn measure_workloads(
     options: &Options,
+    model: &(String, Vec<u8>),
     kernel: &Path,
     programs: &[crate::build::UserProgram],
     settings: &str,
@@ -335,7 +411,8 @@ fn measure_workloads(
     let policies = WORKLOAD_POLICIES.join(",");
     eprintln!("bench: workloads ({} KiB) under {}", options.kib, WORKLOAD_POLICIES.join(", "));
     let cmdline = format!("{settings} sample=64 init=bin/bench-memory init-args={},{policies}", options.kib);
-    let serial = boot("workloads", kernel, programs, &cmdline, Vec::new(), None)?;
+    let model_file = || vec![(kernel::policy::MODEL_PATH.to_owned(), model.1.clone())];
+    let serial = boot("workloads", kernel, programs, &cmdline, model_file(), None)?;
     let hz = tsc_hz(&serial)?;
     let mut rows = workload_rows(&serial, None, options.kib, &BTreeMap::new());
     let mut distinct = workload_distinct(&rows);
@@ -364,7 +441,7 @@ fn measure_workloads(
         let words: Vec<String> = pages.iter().map(|(name, pages)| format!("{name}={pages}")).collect();
         let cmdline =
             format!("{settings} sample=0 init=bin/bench-memory init-args={},{policies},--budget,{}", options.budget_kib, words.join(","));
-        let serial = boot(&format!("workloads-{}", file_label(budget)), kernel, programs, &cmdline, Vec::new(), Some(swap_pages))?;
+        let serial = boot(&format!("workloads-{}", file_label(budget)), kernel, programs, &cmdline, model_file(), Some(swap_pages))?;
         let found = workload_rows(&serial, Some(budget), options.budget_kib, &distinct);
         if found.len() != runs {
             bail!("{} workload rows under {budget}, not {runs}:\n{serial}", found.len());
@@ -373,6 +450,9 @@ fn measure_workloads(
             bail!("{} under {budget}: the kernel's budget is {} pages, not {:?}", row.name, row.budget_pages, pages.get(row.name.as_str()));
         }
         rows.extend(found);
+    }
+    for row in rows.iter_mut().filter(|row| row.policy == "pae") {
+        row.model = model.0.clone();
     }
     Ok((rows, hz))
 }
@@ -383,22 +463,28 @@ pub fn measure(options: &Options) -> Result<(Vec<Row>, u64)> {
     if options.budgets.is_empty() {
         bail!("no memory budget to run under");
     }
+    let models = Models::load(options)?;
     let kernel = crate::build::kernel(Profile::Release)?;
     let programs = crate::build::user_programs(Profile::Release)?;
-    let settings = "mode=run log=info huge=off";
+    // `pae-budget=0`: the PAE task reads every fault before the access is
+    // retried, so what it commits depends on the faults alone, not on when
+    // a tick falls (swap I/O is polled in host time, so under a budget the
+    // ticks land at different instructions from run to run). What it costs
+    // is measured all the same (the inference section).
+    let settings = "mode=run log=info huge=off pae-budget=0";
     let started = Instant::now();
     let elapsed = || started.elapsed().as_secs_f64();
-    let (mut rows, hz) = measure_workloads(options, &kernel, &programs, settings, &elapsed)?;
+    let (mut rows, hz) = measure_workloads(options, models.for_workloads(), &kernel, &programs, settings, &elapsed)?;
     let mut traces = trace::file::trace_files(&options.traces).map_err(anyhow::Error::msg)?;
     if options.trace_limit > 0 {
         traces.truncate(options.trace_limit);
     }
     // The simulator works through the traces on another core while QEMU
     // replays them.
-    let (to_simulator, simulator_queue) = mpsc::channel::<(String, trace::Replay)>();
+    let (to_simulator, simulator_queue) = mpsc::channel::<(String, trace::Replay, Vec<u8>)>();
     let budgets = options.budgets.clone();
     let simulator = std::thread::spawn(move || -> Result<Vec<(String, Simulations)>> {
-        simulator_queue.into_iter().map(|(name, replay)| Ok((name.clone(), simulate(&name, &replay, &budgets)?))).collect()
+        simulator_queue.into_iter().map(|(name, replay, model)| Ok((name.clone(), simulate(&name, &replay, &budgets, &model)?))).collect()
     });
     for (index, path) in traces.iter().enumerate() {
         let name = trace::file::trace_name(path);
@@ -412,15 +498,20 @@ pub fn measure(options: &Options) -> Result<(Vec<Row>, u64)> {
         let file = format!("replay/{name}.vrpl");
         let encoded = replay.encode();
         // A closed queue means the simulator failed: its error comes at the join.
-        let _ = to_simulator.send((name.clone(), replay));
+        let model = models.for_trace(&name);
+        let _ = to_simulator.send((name.clone(), replay, model.1.clone()));
         for &budget in &options.budgets {
             eprintln!("bench: trace {}/{} {name} under {budget} of {distinct} pages ({:.0} s so far)", index + 1, traces.len(), elapsed());
             let cmdline = format!("{settings} sample=0 init=bin/replay init-args=all,--budget,{budget},{file}");
-            let extra = vec![(file.clone(), encoded.clone())];
+            let extra = vec![(file.clone(), encoded.clone()), (kernel::policy::MODEL_PATH.to_owned(), model.1.clone())];
             let serial = boot(&format!("{name}-{}", file_label(budget)), &kernel, &programs, &cmdline, extra, Some(swap_pages))?;
             let found = trace_rows(&serial, &name, Some(budget), distinct)?;
             if found.len() != TRACE_POLICIES.len() {
                 bail!("{name} under {budget}: {} replay lines, not {}:\n{serial}", found.len(), TRACE_POLICIES.len());
+            }
+            let mut found = found;
+            for row in found.iter_mut().filter(|row| row.policy == "pae") {
+                row.model = model.0.clone();
             }
             let expected = budget.pages(distinct, abi::MIN_MEMORY_BUDGET);
             if let Some(row) = found.iter().find(|row| row.budget_pages != expected) {
@@ -763,7 +854,7 @@ pub fn report(rows: &[Row], hz: u64) -> (String, String) {
     let mut csv = String::from(
         "name,kind,kib,policy,faults,committed_ahead,hits,waste,coverage,accuracy,peak_committed,footprint,guest_instructions,fault_path_instructions,\
          budget,budget_pages,distinct_pages,major_faults,trace_major_faults,swap_outs,swap_ins,bytes_written,bytes_read,evictions,swap_io_instructions,\
-         sim_faults,sim_major_faults,belady_major_faults\n",
+         sim_faults,sim_major_faults,belady_major_faults,model,pae_steps,pae_instructions,pae_model_instructions\n",
     );
     let mut md = String::from(
         "| name | kind | KiB | policy | faults | ahead | hits | waste | coverage | accuracy | peak | footprint | instructions | in faults | \
@@ -795,6 +886,9 @@ pub fn report(rows: &[Row], hz: u64) -> (String, String) {
         let mut csv_fields = fields(4);
         csv_fields.extend([swap(row.evicted), swap(instructions(row.swap_io_cycles))]);
         csv_fields.extend(simulated.clone());
+        let pae = row.policy == "pae";
+        csv_fields.extend([row.model.clone(), optional(pae.then_some(row.pae_steps)), optional(pae.then_some(instructions(row.pae_cycles)))]);
+        csv_fields.push(optional(pae.then_some(instructions(row.pae_model_cycles))));
         let _ = writeln!(csv, "{}", csv_fields.join(","));
         let mut md_fields = fields(3);
         md_fields.push(swap(instructions(row.swap_io_cycles)));
@@ -820,8 +914,50 @@ pub fn report(rows: &[Row], hz: u64) -> (String, String) {
         let accuracy = mine.iter().map(|row| accuracy(row)).sum::<f64>() / n;
         let _ = writeln!(md, "| {policy} | {} | {coverage:.3} | {accuracy:.3} |", mine.len());
     }
+    md.push_str(&inference_report(rows, hz));
     md.push_str(&pressure_report(rows));
     (csv, md)
+}
+
+/// The Markdown section on what the PAE's model cost: guest instructions
+/// of its kernel task (reading the history, the model's steps, committing
+/// what they predicted) per step and as a share of each run's.
+pub fn inference_report(rows: &[Row], hz: u64) -> String {
+    let instructions = |cycles: u64| cycles as f64 * 1e9 / hz.max(1) as f64;
+    let mine: Vec<&Row> = rows.iter().filter(|row| row.policy == "pae" && row.pae_steps > 0).collect();
+    if mine.is_empty() {
+        return String::new();
+    }
+    let mut md = String::from(
+        "\n**Inference cost** (`pae` runs; guest instructions per model step and as a share of the run's guest instructions: \
+         *model*, the steps alone — encoding the fault, the integer GRU, choosing pages; *task*, all of the PAE task's work, \
+         which adds reading the history and committing (zeroing or reading back) the pages the steps ask for):\n\n\
+         | runs | kind | steps | model per step (mean) | (max) | model share (mean) | (max) | task per step (mean) | task share (mean) |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for kind in ["workload", "trace"] {
+        let group: Vec<&&Row> = mine.iter().filter(|row| row.kind == kind).collect();
+        if group.is_empty() {
+            continue;
+        }
+        let steps: u64 = group.iter().map(|row| row.pae_steps).sum();
+        let per_step = |cycles: fn(&Row) -> u64| instructions(group.iter().map(|row| cycles(row)).sum()) / steps.max(1) as f64;
+        let max_per_step = group.iter().map(|row| instructions(row.pae_model_cycles) / row.pae_steps.max(1) as f64).fold(0.0, f64::max);
+        let share = |row: &Row, cycles: u64| cycles as f64 / row.run_cycles.max(1) as f64;
+        let mean_share = |cycles: fn(&Row) -> u64| group.iter().map(|row| share(row, cycles(row))).sum::<f64>() / group.len() as f64;
+        let max_share = group.iter().map(|row| share(row, row.pae_model_cycles)).fold(0.0, f64::max);
+        let _ = writeln!(
+            md,
+            "| {} | {kind} | {steps} | {:.0} | {max_per_step:.0} | {:.1} % | {:.1} % | {:.0} | {:.1} % |",
+            group.len(),
+            per_step(|row| row.pae_model_cycles),
+            100.0 * mean_share(|row| row.pae_model_cycles),
+            100.0 * max_share,
+            per_step(|row| row.pae_cycles),
+            100.0 * mean_share(|row| row.pae_cycles),
+        );
+    }
+    md
 }
 
 /// One panel of the budget chart: for every policy, the mean major faults
@@ -1067,7 +1203,7 @@ mod tests {
 
     #[test]
     fn trace_rows_pair_each_replay_with_its_process() {
-        let serial = "replay replay/a.vrpl policy=leap accesses=9 faults=3 ahead=4 hits=3 waste=1 budget=8 own=20 major=5 trace_major=4 swap_outs=6 swap_ins=5 evicted=7 cycles=70 fault_cycles=7 swap_io_cycles=5\n\
+        let serial = "replay replay/a.vrpl policy=leap accesses=9 faults=3 ahead=4 hits=3 waste=1 budget=8 own=20 major=5 trace_major=4 swap_outs=6 swap_ins=5 evicted=7 cycles=70 fault_cycles=7 swap_io_cycles=5 pae_steps=0 pae_cycles=0 pae_model_cycles=0\n\
             [ 2.0] cpu0 INFO  process::lifecycle: memstat name=replay policy=leap pid=5 peak_committed=7 footprint=9 run_cycles=700 fault_cycles=70\n\
             [ 2.1] cpu0 INFO  process::lifecycle: memstat name=replay policy=demand pid=1 run_cycles=99\n";
         let rows = trace_rows(serial, "a", Some(Budget::Percent(50)), 16).unwrap();
@@ -1115,8 +1251,8 @@ mod tests {
     fn budgeted_rows_report_swap_columns_means_flags_and_agreement() {
         let rows = pressured();
         let (csv, md) = report(&rows, 1_000_000_000);
-        assert!(csv.lines().next().unwrap().ends_with(",budget,budget_pages,distinct_pages,major_faults,trace_major_faults,swap_outs,swap_ins,bytes_written,bytes_read,evictions,swap_io_instructions,sim_faults,sim_major_faults,belady_major_faults"));
-        assert!(csv.lines().nth(4).unwrap().ends_with(",50%,5,10,25,23,24,23,98304,94208,0,0,10,22,10"), "{csv}");
+        assert!(csv.lines().next().unwrap().ends_with(",budget,budget_pages,distinct_pages,major_faults,trace_major_faults,swap_outs,swap_ins,bytes_written,bytes_read,evictions,swap_io_instructions,sim_faults,sim_major_faults,belady_major_faults,model,pae_steps,pae_instructions,pae_model_instructions"));
+        assert!(csv.lines().nth(4).unwrap().ends_with(",50%,5,10,25,23,24,23,98304,94208,0,0,10,22,10,,,,"), "{csv}");
         // leap: (23/20 + 10/10) / 2; Belady: (10/20 + 4/10) / 2.
         assert!(md.contains("| leap | – | 1.075 (2) |"), "{md}");
         assert!(md.contains("| Belady (simulator) | – | 0.450 (2) |"), "{md}");
@@ -1126,7 +1262,7 @@ mod tests {
         assert!(!md.contains("*workloads"), "no workload section without workloads: {md}");
         assert_eq!(csv.lines().count(), 7);
         let (csv, _) = report(&workload_rows(SERIAL, None, 64, &BTreeMap::new()), 1_000_000_000);
-        assert!(csv.lines().nth(1).unwrap().ends_with(",2000,100,,,,,,,,,,,,,,"), "workloads without a budget leave the pressure columns empty: {csv}");
+        assert!(csv.lines().nth(1).unwrap().ends_with(",2000,100,,,,,,,,,,,,,,,,,,"), "workloads without a budget leave the pressure columns empty: {csv}");
     }
 
     #[test]

@@ -14,7 +14,8 @@ use std::path::PathBuf;
 
 /// Columns that depend on how long the swap disk takes: footprint (page ×
 /// ticks), guest instructions in all, in the fault path and in swap I/O.
-const TIMED: [&str; 4] = ["footprint", "guest_instructions", "fault_path_instructions", "swap_io_instructions"];
+const TIMED: [&str; 6] =
+    ["footprint", "guest_instructions", "fault_path_instructions", "swap_io_instructions", "pae_instructions", "pae_model_instructions"];
 
 /// The CSV's rows as column → value.
 fn parse(csv: &str) -> Vec<BTreeMap<String, String>> {
@@ -45,6 +46,8 @@ fn two_runs_of_the_memory_bench_give_identical_csvs() {
         accesses: 5_000,
         trace_limit: 1,
         budgets: boot::bench::DEFAULT_BUDGETS.to_vec(),
+        model: None,
+        folds: Some(boot::workspace_root().join(boot::bench::DEFAULT_FOLDS)),
     };
     let out = boot::target_dir().join("bench-determinism");
     let (first, _) = boot::bench::run(&options, &out.join("first")).expect("the first run");
@@ -58,8 +61,8 @@ fn two_runs_of_the_memory_bench_give_identical_csvs() {
     }
     assert_eq!(
         first.len(),
-        10 * 4 + 2 * 4 * 3 + 5 * 3,
-        "ten workloads under four policies, two of them under three budgets, one trace under five at three budgets:\n{first:#?}"
+        10 * 5 + 2 * 5 * 3 + 6 * 3,
+        "ten workloads under five policies, two of them under three budgets, one trace under six at three budgets:\n{first:#?}"
     );
     assert!(first.iter().all(|row| number(row, "guest_instructions") > 0), "instructions are measured");
     for kind in ["workload", "trace"] {

@@ -74,6 +74,15 @@ pub struct BenchArgs {
         default_values_t = boot::bench::DEFAULT_BUDGETS
     )]
     mem_budget: Vec<Budget>,
+    /// The PAE model every `pae` run uses (`memory`; default: each trace
+    /// under the fold model of `--folds` that was not trained on it, the
+    /// rest under `pae-model/models/default.onnx`).
+    #[arg(long, value_name = "FILE")]
+    model: Option<std::path::PathBuf>,
+    /// Fold models and their manifest (`cargo xtask eval --save-models`),
+    /// for leave-programs-out (`memory`).
+    #[arg(long, value_name = "DIR", default_value = boot::bench::DEFAULT_FOLDS)]
+    folds: std::path::PathBuf,
 }
 
 /// Parses one budget as `cargo xtask sim` does (`PERCENT%`, 1..=100, or
@@ -126,6 +135,8 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
             accesses: args.accesses,
             trace_limit: args.trace_limit,
             budgets: args.mem_budget.clone(),
+            model: args.model.clone(),
+            folds: Some(boot::workspace_root().join(&args.folds)),
         };
         let out = boot::target_dir().join("bench");
         let (_, md) = boot::bench::run(&options, &out)?;

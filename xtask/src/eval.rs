@@ -51,7 +51,15 @@ pub struct EvalArgs {
     /// Where to write the table.
     #[arg(long, default_value = "target/eval/results.md")]
     out: PathBuf,
+    /// Also write each fold's model to DIR (`fold-N.onnx`) with
+    /// `folds.txt`, which lists the traces each one was not trained on:
+    /// `cargo xtask bench` replays every listed trace under the model that
+    /// never saw it (the repository's `pae-model/models/folds`).
+    #[arg(long, value_name = "DIR")]
+    save_models: Option<PathBuf>,
 }
+
+use boot::bench::FOLDS_MANIFEST;
 
 /// One trace under one policy.
 struct Row {
@@ -117,6 +125,18 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         config.hidden = hidden;
     }
     let mut rows = Vec::new();
+    let mut manifest = String::new();
+    if let Some(directory) = &args.save_models {
+        std::fs::create_dir_all(directory).with_context(|| format!("creating {}", directory.display()))?;
+        let _ = writeln!(
+            manifest,
+            "# cargo xtask eval --folds {folds} --epochs {} --seed {} --rounds {}{}: each model was not trained on the traces after its name",
+            args.epochs,
+            args.seed,
+            args.rounds,
+            args.hidden.map(|hidden| format!(" --hidden {hidden}")).unwrap_or_default()
+        );
+    }
     for fold in 0..folds {
         let held_out: Vec<&Program> = programs.iter().enumerate().filter(|(index, _)| index % folds == fold).map(|(_, p)| p).collect();
         let training: Vec<pae_train::data::Stream> =
@@ -128,6 +148,11 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         let outcome = pae_train::pipeline::run_streams(training, &options, Instant::now(), &mut log)
             .map_err(|error| anyhow::anyhow!("training fold {}: {error}", fold + 1))?;
         let model = Arc::new(IntegerModel::load(&outcome.bytes).map_err(|error| anyhow::anyhow!("the fold's model: {error}"))?);
+        if let Some(directory) = &args.save_models {
+            let file = format!("fold-{}.onnx", fold + 1);
+            std::fs::write(directory.join(&file), &outcome.bytes).with_context(|| format!("writing {file}"))?;
+            let _ = writeln!(manifest, "{file}: {}", names.join(" "));
+        }
         for program in held_out {
             let mut demand_faults = 0;
             for name in POLICIES {
@@ -139,6 +164,9 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
                 rows.push(Row { trace: program.name.clone(), fold: fold + 1, policy: name, counters, demand_faults });
             }
         }
+    }
+    if let Some(directory) = &args.save_models {
+        std::fs::write(directory.join(FOLDS_MANIFEST), &manifest).with_context(|| format!("writing {FOLDS_MANIFEST}"))?;
     }
     let table = report(&rows, folds, args);
     print!("{table}");

@@ -66,9 +66,14 @@ struct ImageArgs {
     #[arg(long, default_value = "mode=run")]
     cmdline: String,
     /// The commit policy processes start with (`demand`, `eager`,
-    /// `readahead`, `leap`); added to the command line as `policy=NAME`.
+    /// `readahead`, `leap`, `pae`); added to the command line as `policy=NAME`.
     #[arg(long)]
     policy: Option<String>,
+    /// The PAE model to pack into the ramdisk instead of
+    /// `pae-model/models/default.onnx` (checked by the kernel at boot: a
+    /// file it refuses is logged and `pae` falls back to readahead).
+    #[arg(long, value_name = "FILE")]
+    model: Option<PathBuf>,
     /// A lackey trace to pack into the ramdisk as the replay file
     /// `replay/<name>.vrpl` (for `bin/replay`); repeatable.
     #[arg(long, value_name = "TRACE")]
@@ -92,14 +97,18 @@ impl ImageArgs {
         let out_dir = boot::target_dir().join("images").join(self.profile().dir_name());
         let cmdline = match &self.policy {
             Some(policy) => {
-                if !kernel::policy::NAMES.contains(&policy.as_str()) {
-                    bail!("unknown policy `{policy}` (one of {})", kernel::policy::NAMES.join(", "));
+                if !kernel::policy::KERNEL_NAMES.contains(&policy.as_str()) {
+                    bail!("unknown policy `{policy}` (one of {})", kernel::policy::KERNEL_NAMES.join(", "));
                 }
                 format!("{} policy={policy}", self.cmdline)
             }
             None => self.cmdline.clone(),
         };
         let mut ramdisk = RamdiskContents::standard(&cmdline, &programs)?;
+        if let Some(path) = &self.model {
+            let bytes = std::fs::read(path).map_err(|error| anyhow::anyhow!("reading the model {}: {error}", path.display()))?;
+            ramdisk.add(kernel::policy::MODEL_PATH, bytes);
+        }
         for path in &self.replay {
             let name = trace::file::trace_name(path);
             let replay = trace::Replay::from_accesses(&sim::read_lackey(path)?).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;

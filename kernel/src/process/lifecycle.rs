@@ -921,6 +921,7 @@ pub(super) fn pae_serve(pid: Pid, deadline: u64, deferred: bool, batch: usize) -
     let demotions_before = pae.counters().demotions;
     let mut entries = Vec::with_capacity(batch);
     let mut checked: Option<PageRange> = None;
+    let mut model_cycles = 0;
     loop {
         entries.clear();
         history.take_for_pae(batch, &mut entries);
@@ -934,7 +935,9 @@ pub(super) fn pae_serve(pid: Pid, deadline: u64, deferred: bool, batch: usize) -
             let Some(range) = vass.lookup(pid, step.page).and_then(|partition| partition.range_of(step.page)) else { continue };
             let now = vass.now();
             let view = policy::EngineView { vass: &vass, space: pid, accessed: |page| tables.current.accessed_now(page) };
+            let stepping = cpu::rdtsc();
             let plan = pae.observe(&step, range, now, &view);
+            model_cycles += cpu::rdtsc().wrapping_sub(stepping);
             served.steps += 1;
             policy::apply(&mut vass, pid, &plan, &mut tables, &mut frames, |partition, range, committed| {
                 history.record(Event::Commit { partition, range, committed, cause: Cause::Policy });
@@ -955,6 +958,7 @@ pub(super) fn pae_serve(pid: Pid, deadline: u64, deferred: bool, batch: usize) -
     let work = crate::vass::PaeWork {
         steps: served.steps,
         cycles: cpu::rdtsc().wrapping_sub(started),
+        model_cycles,
         deferred: if deferred { served.steps } else { 0 },
         lost: history.pae_lost(),
         demotions: pae.counters().demotions - demotions_before,
@@ -1358,6 +1362,7 @@ fn memory_counters(
         swap_io_cycles: counters.swap_io_cycles,
         pae_steps: counters.pae_steps,
         pae_cycles: counters.pae_cycles,
+        pae_model_cycles: counters.pae_model_cycles,
         pae_deferred: counters.pae_deferred,
         pae_lost: counters.pae_lost,
         pae_demotions: counters.pae_demotions,

@@ -224,6 +224,8 @@ pub struct PaeWork {
     pub steps: u64,
     /// TSC cycles.
     pub cycles: u64,
+    /// Of those, TSC cycles in the model's steps.
+    pub model_cycles: u64,
     /// Steps that waited for a later tick.
     pub deferred: u64,
     /// History events lost so far (a running total, not an increment).
@@ -1806,6 +1808,7 @@ impl Vass {
         let counters = &mut self.space_mut(space).counters;
         counters.pae_steps += work.steps;
         counters.pae_cycles += work.cycles;
+        counters.pae_model_cycles += work.model_cycles;
         counters.pae_deferred += work.deferred;
         counters.pae_lost = counters.pae_lost.max(work.lost);
         counters.pae_demotions += work.demotions;

@@ -456,6 +456,9 @@ pub struct SpaceCounters {
     /// Time-stamp-counter cycles the PAE task spent on the space: reading
     /// its history, the model's steps, and committing what they predicted.
     pub pae_cycles: u64,
+    /// Of `pae_cycles`, those in the model's steps (encoding the event,
+    /// the integer GRU, choosing the pages): the inference alone.
+    pub pae_model_cycles: u64,
     /// PAE steps run after the task's budget ran out in the tick their
     /// fault came in (they waited for a later tick).
     pub pae_deferred: u64,

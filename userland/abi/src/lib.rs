@@ -668,6 +668,8 @@ words! {
         /// Time-stamp-counter cycles the PAE task spent on it (its history,
         /// the model, and the commits; guest instructions under `-icount`).
         pub pae_cycles,
+        /// Of `pae_cycles`, those in the model's steps (the inference alone).
+        pub pae_model_cycles,
         /// PAE steps that waited for a later tick (the task's budget was spent).
         pub pae_deferred,
         /// History events overwritten before the PAE task read them.

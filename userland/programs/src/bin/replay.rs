@@ -3,7 +3,7 @@
 //!
 //! `replay POLICY FILE [BUDGET]`: reads the replay file (made by xtask from
 //! a lackey trace) from the ramdisk, chooses POLICY (`demand`, `eager`,
-//! `readahead`, `leap`, or `oracle`, which reads the future from FILE),
+//! `readahead`, `leap`, `pae`, or `oracle`, which reads the future from FILE),
 //! creates one partition per region where `trace::Replay::layout` places
 //! it, touches every page in order (stores write, loads and fetches read;
 //! every page is also written at its first touch, as the host simulator
@@ -11,7 +11,7 @@
 //! swap), and prints
 //! `replay <FILE> policy=<P> accesses=<n> faults=<f> ahead=<a> hits=<h> waste=<w>
 //! budget=<b> own=<o> major=<m> trace_major=<t> swap_outs=<so> swap_ins=<si> evicted=<e>
-//! cycles=<c> fault_cycles=<fc> swap_io_cycles=<sc>`.
+//! cycles=<c> fault_cycles=<fc> swap_io_cycles=<sc> pae_steps=<ps> pae_cycles=<pc> pae_model_cycles=<pm>`.
 //! faults, ahead, hits, waste and trace_major (major faults on the trace's
 //! pages) are counted over the trace's partitions alone, the same counters
 //! `cargo xtask sim` reports for the trace; major, swap_outs, swap_ins,
@@ -30,7 +30,7 @@
 //!
 //! `replay all [--budget BUDGET] FILE...`: runs `replay POLICY FILE
 //! [BUDGET]` as a child for every file under demand, eager, readahead,
-//! leap and oracle.
+//! leap, oracle and pae.
 //!
 //! The accesses are read from the file a page at a time, not held, so the
 //! process's own pages stay few next to the trace's. Under a budget it
@@ -57,7 +57,7 @@ use trace::{Budget, Kind, ReplayHeader, TouchedPages, MAX_HEADER_BYTES, REPLAY_B
 runtime::entry!(main);
 
 /// The policies `replay all` compares.
-const COMPARED: [&str; 5] = ["demand", "eager", "readahead", "leap", "oracle"];
+const COMPARED: [&str; 6] = ["demand", "eager", "readahead", "leap", "oracle", "pae"];
 
 const USAGE: &str = "usage: replay POLICY FILE [PAGES|PERCENT%] | replay all [--budget PAGES|PERCENT%] FILE...";
 
@@ -272,7 +272,7 @@ fn one(policy: &str, path: &str, budget: Option<Budget>) -> Result<(), &'static 
         let _ = sys::memory_budget(0);
     }
     println!(
-        "replay {path} policy={policy} accesses={} faults={faults} ahead={ahead} hits={hits} waste={waste} budget={} own={} major={} trace_major={} swap_outs={} swap_ins={} evicted={} cycles={} fault_cycles={} swap_io_cycles={}",
+        "replay {path} policy={policy} accesses={} faults={faults} ahead={ahead} hits={hits} waste={waste} budget={} own={} major={} trace_major={} swap_outs={} swap_ins={} evicted={} cycles={} fault_cycles={} swap_io_cycles={} pae_steps={} pae_cycles={} pae_model_cycles={}",
         replayer.header.accesses,
         budget.unwrap_or(0),
         own,
@@ -284,6 +284,9 @@ fn one(policy: &str, path: &str, budget: Option<Budget>) -> Result<(), &'static 
         after.run_cycles - before.run_cycles,
         after.fault_cycles - before.fault_cycles,
         after.swap_io_cycles - before.swap_io_cycles,
+        after.pae_steps - before.pae_steps,
+        after.pae_cycles - before.pae_cycles,
+        after.pae_model_cycles - before.pae_model_cycles,
     );
     Ok(())
 }
