@@ -105,14 +105,19 @@ impl Models {
     /// Reads `options.model`, or the default model and the fold models of
     /// `options.folds`.
     pub fn load(options: &Options) -> Result<Models> {
+        Models::from_paths(options.model.as_deref(), options.folds.as_deref())
+    }
+
+    /// Reads `model`, or the default model and the fold models of `folds`.
+    pub fn from_paths(model: Option<&Path>, folds: Option<&Path>) -> Result<Models> {
         let read = |path: &Path| std::fs::read(path).with_context(|| format!("reading the model {}", path.display()));
-        if let Some(path) = &options.model {
+        if let Some(path) = model {
             let name = path.file_name().map_or_else(|| path.display().to_string(), |name| name.to_string_lossy().into_owned());
             return Ok(Models { default: (name, read(path)?), by_trace: BTreeMap::new() });
         }
         let default = ("default.onnx".to_owned(), read(&crate::workspace_root().join(crate::image::DEFAULT_MODEL))?);
         let mut by_trace = BTreeMap::new();
-        if let Some(directory) = &options.folds {
+        if let Some(directory) = folds {
             let manifest = directory.join(FOLDS_MANIFEST);
             let text = std::fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
             for line in text.lines().map(str::trim).filter(|line| !line.is_empty() && !line.starts_with('#')) {

@@ -8,10 +8,12 @@ use kernel::vass::SpaceCounters;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
+use boot::bench::Models;
+use pae_model::integer::IntegerModel;
 use trace::{Access, Budget, Replay};
 
 /// Every policy, the oracle last.
-pub const POLICIES: [&str; 5] = ["demand", "eager", "readahead", "leap", "oracle"];
+pub const POLICIES: [&str; 6] = ["demand", "eager", "readahead", "leap", "pae", "oracle"];
 
 #[derive(Args)]
 pub struct SimArgs {
@@ -21,7 +23,7 @@ pub struct SimArgs {
     /// Every `.lackey` / `.lackey.gz` file of a directory.
     #[arg(long)]
     traces: Option<PathBuf>,
-    /// A policy (`demand`, `eager`, `readahead`, `leap`, `oracle`) or `all`.
+    /// A policy (`demand`, `eager`, `readahead`, `leap`, `pae`, `oracle`) or `all`.
     #[arg(long, default_value = "all")]
     policy: String,
     /// Memory budget: PAGES, or PERCENT% of each trace's distinct pages;
@@ -32,6 +34,23 @@ pub struct SimArgs {
     /// `belady` (the optimum, knowing the future).
     #[arg(long, default_value = "clock", value_parser = ["clock", "belady"])]
     eviction: String,
+    /// The model `pae` runs (default: each trace under the fold model of
+    /// `--folds` that was not trained on it, else the default model).
+    #[arg(long, value_name = "FILE")]
+    model: Option<PathBuf>,
+    /// Fold models and their manifest (`cargo xtask eval --save-models`).
+    #[arg(long, value_name = "DIR", default_value = boot::bench::DEFAULT_FOLDS)]
+    folds: PathBuf,
+}
+
+/// The policy `name` for trace `trace` (`pae` over its model from `models`).
+fn policy_for(name: &str, trace: &str, replay: &Replay, models: &Models) -> Result<Box<dyn kernel::policy::Policy>> {
+    if name == "pae" {
+        let (file, bytes) = models.for_trace(trace);
+        let model = IntegerModel::load(bytes).map_err(|error| anyhow::anyhow!("the model {file}: {error}"))?;
+        return Ok(Box::new(kernel::policy::Pae::new(std::sync::Arc::new(model))));
+    }
+    kernel::policy::sim::policy_for(name, replay).with_context(|| format!("unknown policy `{name}`"))
 }
 
 /// Parses `PAGES` or `PERCENT%` (1..=100) of each trace's distinct pages.
@@ -91,8 +110,8 @@ pub struct PressureSpec {
 /// Replays `replay` under `policy_name` through the host simulator, with
 /// regions placed as the in-kernel `replay` program places them, under
 /// memory pressure `spec`.
-pub fn simulate_under(name: &str, replay: &Replay, policy_name: &'static str, spec: PressureSpec) -> Result<Outcome> {
-    let policy = kernel::policy::sim::policy_for(policy_name, replay).with_context(|| format!("unknown policy `{policy_name}`"))?;
+pub fn simulate_under(name: &str, replay: &Replay, policy_name: &'static str, spec: PressureSpec, models: &Models) -> Result<Outcome> {
+    let policy = policy_for(policy_name, name, replay, models)?;
     let distinct = replay.distinct_pages();
     let pressure = kernel::policy::sim::Pressure { budget: spec.budget.map(|budget| budget.pages(distinct, 1)), belady: spec.belady };
     let (accesses, counters) = kernel::policy::sim::replay_under(replay, policy, pressure)
@@ -102,15 +121,15 @@ pub fn simulate_under(name: &str, replay: &Replay, policy_name: &'static str, sp
 
 /// Simulates every trace under every policy, the traces in parallel
 /// (`trace::file::for_each_file`); results come back in trace order.
-pub fn simulate_all(paths: &[PathBuf], policies: &[&'static str], spec: PressureSpec) -> Vec<Result<Vec<Outcome>>> {
-    trace::file::for_each_file(paths, |path| simulate_file(path, policies, spec))
+pub fn simulate_all(paths: &[PathBuf], policies: &[&'static str], spec: PressureSpec, models: &Models) -> Vec<Result<Vec<Outcome>>> {
+    trace::file::for_each_file(paths, |path| simulate_file(path, policies, spec, models))
 }
 
 /// One trace file under each policy.
-fn simulate_file(path: &Path, policies: &[&'static str], spec: PressureSpec) -> Result<Vec<Outcome>> {
+fn simulate_file(path: &Path, policies: &[&'static str], spec: PressureSpec, models: &Models) -> Result<Vec<Outcome>> {
     let name = trace::file::trace_name(path);
     let replay = Replay::from_accesses(&read_lackey(path)?).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
-    policies.iter().map(|&policy| simulate_under(&name, &replay, policy, spec)).collect()
+    policies.iter().map(|&policy| simulate_under(&name, &replay, policy, spec, models)).collect()
 }
 
 pub fn run(args: &SimArgs) -> Result<ExitCode> {
@@ -130,7 +149,8 @@ pub fn run(args: &SimArgs) -> Result<ExitCode> {
     );
     let started = Instant::now();
     let paths = trace_files(&args.trace, args.traces.as_deref())?;
-    for outcomes in simulate_all(&paths, &policies, spec) {
+    let models = Models::from_paths(args.model.as_deref(), Some(&boot::workspace_root().join(&args.folds)))?;
+    for outcomes in simulate_all(&paths, &policies, spec, &models) {
         for outcome in outcomes? {
             let c = &outcome.counters;
             println!(
@@ -160,6 +180,12 @@ pub fn run(args: &SimArgs) -> Result<ExitCode> {
 mod tests {
     use super::*;
     use flate2::Compression;
+
+    /// The default model for every trace.
+    fn models() -> Models {
+        Models::from_paths(None, None).unwrap()
+    }
+
     use flate2::write::GzEncoder;
     use std::fs::File;
     use std::io::Write;
@@ -189,13 +215,13 @@ mod tests {
         assert_eq!(trace::file::trace_name(&gz), "scan");
         let replay = Replay::from_accesses(&accesses).unwrap();
         let outcomes: Vec<Outcome> =
-            POLICIES.iter().map(|&policy| simulate_under("scan", &replay, policy, PressureSpec::default()).unwrap()).collect();
+            POLICIES.iter().map(|&policy| simulate_under("scan", &replay, policy, PressureSpec::default(), &models()).unwrap()).collect();
         let faults: Vec<u64> = outcomes.iter().map(|outcome| outcome.counters.faults_demand).collect();
         assert_eq!(faults[0], 65, "demand: 64 data pages and the code page");
         assert_eq!(faults[1], 0, "eager");
-        assert!(faults[2] < 20 && faults[3] < 20 && faults[4] <= 3, "{faults:?}");
-        assert_eq!(outcomes[4].counters.waste, 0);
-        assert!((outcomes[4].accuracy() - 1.0).abs() < 1e-9);
+        assert!(faults[2] < 20 && faults[3] < 20 && faults[4] < 20 && faults[5] <= 3, "{faults:?}");
+        assert_eq!(outcomes[5].counters.waste, 0, "the oracle");
+        assert!((outcomes[5].accuracy() - 1.0).abs() < 1e-9);
     }
 
     #[test]
@@ -215,7 +241,7 @@ mod tests {
         .unwrap())
         .unwrap();
         let spec = PressureSpec { budget: Some(Budget::Percent(50)), belady: false };
-        let outcome = simulate_under("loop", &replay, "demand", spec).unwrap();
+        let outcome = simulate_under("loop", &replay, "demand", spec, &models()).unwrap();
         assert_eq!(outcome.counters.faults_demand, 32);
         assert_eq!(outcome.counters.faults_major, 64, "two more rounds of a loop twice the budget miss every page");
         assert!(outcome.counters.peak_committed <= 16);

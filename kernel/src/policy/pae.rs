@@ -12,7 +12,8 @@
 //! at a step of another partition of the process, it decays by 1/16 (one
 //! [`pae_model::features::WINDOW`] of steps elsewhere takes it to a third).
 //! A partition whose heat stays below [`Settings::cold_threshold`] for
-//! [`Settings::cold_ticks`] timer ticks is *demoted*: its pages are held
+//! [`Settings::cold_ticks`] timer ticks, and none of whose committed pages
+//! has its accessed bit set then, is *demoted*: its pages are held
 //! cold ([`crate::vass::Cold::Predicted`]), so under a memory budget they
 //! are the first to be swapped out. It is demoted once; only heat back
 //! above the commit threshold (hysteresis) makes it eligible again.
@@ -28,6 +29,7 @@ use super::{Fault, Plan, Policy, View};
 use crate::history::Event as HistoryEvent;
 use crate::vass::{Access, FaultOutcome, PageRange, PartitionId, PartitionKind, Tick};
 use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 use alloc::sync::Arc;
 use pae_model::features::{self, AccessKind, Encoder, Event, Source};
 use pae_model::integer::{IntegerModel, State};
@@ -158,11 +160,19 @@ impl Pae {
             return plan;
         };
         self.counters.steps += 1;
-        // `decisions` lists pages in increasing order, so adjacent ones merge.
-        for page in features::decisions(event, &scores, self.threshold) {
-            if range.contains(page) && !view.is_committed(page) {
-                plan.add(PageRange::new(page, page + 1));
-            }
+        let threshold = self.threshold;
+        // Most probable first: once prefetched pages are evicted unused, the
+        // engine takes only the first `prefetch_depth` pages of a plan.
+        let mut wanted: Vec<(u16, u64)> = features::DELTAS
+            .iter()
+            .zip(scores.iter())
+            .filter(|&(_, &score)| score >= threshold)
+            .filter_map(|(&delta, &score)| Some((score, event.page.checked_add_signed(delta)?)))
+            .filter(|&(_, page)| range.contains(page) && !view.is_committed(page))
+            .collect();
+        wanted.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        for (_, page) in wanted {
+            plan.add(PageRange::new(page, page + 1));
         }
         self.counters.predicted += plan.pages();
         self.update_heats(event.partition, scores.iter().copied().max().unwrap_or(0), now, view, &mut plan);
@@ -200,6 +210,12 @@ impl Pae {
             }
             let since = *heat.cold_since.get_or_insert(now);
             if !heat.demoted && now.saturating_sub(since) >= cold_ticks {
+                if view.recently_used(partition) {
+                    // The model hears of faults only: a partition whose pages
+                    // are all in and in use makes none, yet is not cold.
+                    heat.cold_since = Some(now);
+                    continue;
+                }
                 heat.demoted = true;
                 self.counters.demotions += 1;
                 for range in view.ranges_of(partition) {

@@ -124,6 +124,11 @@ impl Simulation {
         self.accesses
     }
 
+    /// The policy (to read what it counted).
+    pub fn policy_mut(&mut self) -> &mut dyn Policy {
+        self.policy.as_mut()
+    }
+
     /// Ends the process: everything is released (untouched pages committed
     /// ahead become waste) and the final counters are returned.
     pub fn finish(mut self) -> SpaceCounters {
