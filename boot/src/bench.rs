@@ -194,6 +194,9 @@ pub struct Row {
     /// Belady's major faults (demand paging, optimal eviction) for the same
     /// trace and budget, from the simulator: the limit.
     pub belady: Option<u64>,
+    /// The oracle's prefetching with Belady's eviction, from the simulator:
+    /// the limit with prefetching.
+    pub oracle_belady: Option<u64>,
 }
 
 impl Row {
@@ -327,7 +330,7 @@ fn simulate(name: &str, replay: &trace::Replay, budgets: &[Budget], model: &[u8]
     let mut simulations = Simulations::new();
     for &budget in budgets {
         let pages = Some(budget.pages(distinct, abi::MIN_MEMORY_BUDGET));
-        let runs = TRACE_POLICIES.iter().map(|&policy| (policy, policy, false)).chain([("belady", "demand", true)]);
+        let runs = TRACE_POLICIES.iter().map(|&policy| (policy, policy, false)).chain([("belady", "demand", true), ("oracle-belady", "oracle", true)]);
         for (label, policy, belady) in runs {
             let policy = policy_for(policy, replay).with_context(|| format!("no policy {policy}"))?;
             let (_, counters) = replay_under(replay, policy, Pressure { budget: pages, belady })
@@ -344,7 +347,8 @@ fn attach(rows: &mut [Row], name: &str, simulations: &Simulations) {
     for row in rows.iter_mut().filter(|row| row.kind == "trace" && row.name == name) {
         let Some(budget) = row.budget.map(|budget| budget.to_string()) else { continue };
         row.simulated = simulations.get(&(budget.clone(), row.policy.clone())).copied();
-        row.belady = simulations.get(&(budget, "belady".to_owned())).map(|belady| belady.major);
+        row.belady = simulations.get(&(budget.clone(), "belady".to_owned())).map(|belady| belady.major);
+        row.oracle_belady = simulations.get(&(budget, "oracle-belady".to_owned())).map(|limit| limit.major);
     }
 }
 
@@ -924,6 +928,83 @@ pub fn report(rows: &[Row], hz: u64) -> (String, String) {
     (csv, md)
 }
 
+/// F1 of coverage and accuracy (0 when nothing was covered).
+fn f1(row: &Row, rows: &[Row]) -> f64 {
+    let (coverage, accuracy) = (coverage(row, rows), accuracy(row));
+    if coverage + accuracy <= 0.0 { 0.0 } else { 2.0 * coverage * accuracy / (coverage + accuracy) }
+}
+
+/// The short results (README's): per policy and kind the mean coverage,
+/// accuracy, F1 and peak pages relative to demand paging without pressure;
+/// how often `pae` beats readahead and leap; the inference cost; and the
+/// pressure report.
+pub fn summary(rows: &[Row], hz: u64) -> String {
+    let calm = unpressured(rows);
+    let mut md = String::from(
+        "**Without memory pressure** (workloads without a budget; traces under their largest budget): means per policy of \
+         coverage (first-touch faults avoided relative to demand paging), accuracy (pages committed ahead that were used), \
+         their F1, and peak committed pages relative to demand paging.\n\n\
+         | kind | policy | rows | coverage | accuracy | F1 | peak |\n|---|---|---:|---:|---:|---:|---:|\n",
+    );
+    let mut names = policies(&calm);
+    names.sort_unstable();
+    for kind in ["trace", "workload"] {
+        for &policy in &names {
+            let mine: Vec<&Row> = calm.iter().filter(|row| row.kind == kind && row.policy == policy).collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let n = mine.len() as f64;
+            let mean = |value: &dyn Fn(&Row) -> f64| mine.iter().map(|row| value(row)).sum::<f64>() / n;
+            let peak = |row: &Row| demand_row(row, &calm).map_or(1.0, |demand| row.peak as f64 / demand.peak.max(1) as f64);
+            let _ = writeln!(
+                md,
+                "| {kind} | {policy} | {} | {:.3} | {:.3} | {:.3} | {:.3} |",
+                mine.len(),
+                mean(&|row| coverage(row, &calm)),
+                mean(&|row| accuracy(row)),
+                mean(&|row| f1(row, &calm)),
+                mean(&peak)
+            );
+        }
+    }
+    for kind in ["trace", "workload"] {
+        let pae: Vec<&Row> = calm.iter().filter(|row| row.kind == kind && row.policy == "pae").collect();
+        let other = |row: &Row, policy: &str| calm.iter().find(|other| same_run(row, other) && other.policy == policy).map(|other| f1(other, &calm));
+        let above = pae.iter().filter(|row| ["readahead", "leap"].iter().all(|policy| other(row, policy).is_some_and(|theirs| f1(row, &calm) > theirs))).count();
+        if !pae.is_empty() {
+            let _ = writeln!(md, "\n`pae`'s F1 is above both readahead's and leap's on {above} of {} {kind}s.", pae.len());
+        }
+    }
+    let pressured: Vec<&Row> = rows.iter().filter(|row| row.policy == "pae" && row.budget.is_some_and(|budget| budget != Budget::Percent(100))).collect();
+    if !pressured.is_empty() {
+        md.push_str("\n**`pae` under memory pressure**, per budget: runs where its major faults are below both readahead's and leap's, \
+                     at most demand paging's, and within 1.5× of the limit (the simulator's oracle prefetching with Belady's eviction; traces only).\n\n\
+                     | kind | budget | runs | below readahead and leap | at most demand | within 1.5× of the limit |\n|---|---|---:|---:|---:|---:|\n");
+        for kind in ["trace", "workload"] {
+            for budget in budgets(rows) {
+                let mine: Vec<&&Row> = pressured.iter().filter(|row| row.kind == kind && row.budget == Some(budget)).collect();
+                if mine.is_empty() {
+                    continue;
+                }
+                let major = |row: &Row, policy: &str| rows.iter().find(|other| same_run(row, other) && other.policy == policy).map(Row::run_major);
+                let below = mine.iter().filter(|row| ["readahead", "leap"].iter().all(|policy| major(row, policy).is_some_and(|theirs| row.run_major() < theirs))).count();
+                let bounded = mine.iter().filter(|row| major(row, "demand").is_some_and(|demand| row.run_major() <= demand)).count();
+                let limit = if kind == "trace" {
+                    let near = mine.iter().filter(|row| row.oracle_belady.is_some_and(|limit| row.run_major() as f64 <= 1.5 * limit as f64)).count();
+                    near.to_string()
+                } else {
+                    "–".to_owned()
+                };
+                let _ = writeln!(md, "| {kind} | {budget} | {} | {below} | {bounded} | {limit} |", mine.len());
+            }
+        }
+    }
+    md.push_str(&inference_report(rows, hz));
+    md.push_str(&pressure_report(rows));
+    md
+}
+
 /// The Markdown section on what the PAE's model cost: guest instructions
 /// of its kernel task (reading the history, the model's steps, committing
 /// what they predicted) per step and as a share of each run's.
@@ -1137,6 +1218,7 @@ pub fn run(options: &Options, out: &Path) -> Result<(String, String)> {
     std::fs::create_dir_all(out)?;
     std::fs::write(out.join("results.csv"), &csv)?;
     std::fs::write(out.join("results.md"), &md)?;
+    std::fs::write(out.join("summary.md"), summary(&rows, hz))?;
     let calm = unpressured(&rows);
     std::fs::write(out.join("faults.svg"), plot(&calm, "Demand faults, relative to demand paging", |row| row.faults)?)?;
     std::fs::write(out.join("footprint.svg"), plot(&calm, "Footprint (pages × ticks), relative to demand paging", |row| row.footprint)?)?;

@@ -92,3 +92,37 @@ fn a_malformed_model_is_refused_and_pae_falls_back_to_readahead() {
     assert!(workloads.iter().all(|stat| stat.policy == "readahead"), "{:?}", workloads.iter().map(|s| &s.policy).collect::<Vec<_>>());
     assert!(stats.iter().all(|stat| stat.get("pae_steps").unwrap_or(0) == 0));
 }
+
+/// The correctness matrix for the workloads: each computes the same
+/// checksum under every commit policy, with all the memory it wants and
+/// under a budget of 24 pages, about half of what they touch (with a swap disk); mispredictions cost
+/// faults, never results.
+#[test]
+fn every_policy_gives_every_workload_the_same_results() {
+    const POLICIES: [&str; 5] = ["demand", "eager", "readahead", "leap", "pae"];
+    let policies = POLICIES.join(",");
+    let budgets = ["seq", "stride", "random", "listchase", "matmul", "matmul-blocked", "hashtab", "bintree", "sort", "phases"]
+        .map(|name| format!("{name}=24"))
+        .join(",");
+    for (name, arguments, swap) in [
+        ("matrix", format!("128,{policies}"), false),
+        ("matrix-budget", format!("128,{policies},--budget,{budgets}"), true),
+    ] {
+        let cmdline = format!("mode=run sample=0 init=bin/bench-memory init-args={arguments}");
+        let outcome = if swap {
+            tests::boot_with_swap(name, Firmware::Bios, &cmdline, Duration::from_secs(600), 4096, &[])
+        } else {
+            tests::boot_with_timeout(name, Firmware::Bios, &cmdline, Duration::from_secs(600))
+        };
+        assert_eq!(outcome.verdict, Verdict::Success, "{}", outcome.serial);
+        let lines = checksums(&outcome.serial);
+        assert_eq!(lines.len(), 10 * POLICIES.len(), "{name}: ten workloads under each policy: {lines:?}");
+        for (policy, chunk) in POLICIES.iter().zip(lines.chunks(10)).skip(1) {
+            assert_eq!(chunk, &lines[..10], "{name}: {policy} computed something else than demand paging");
+        }
+        if swap {
+            let stats = qemu::parse_memstats(&outcome.serial);
+            assert!(stats.iter().any(|stat| stat.name.starts_with("wl-") && stat.get("faults_major").unwrap_or(0) > 0), "{name}: nothing swapped");
+        }
+    }
+}

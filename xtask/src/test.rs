@@ -32,7 +32,17 @@ pub struct TestArgs {
     /// Seconds before a kernel test run is killed.
     #[arg(long, default_value_t = 300)]
     timeout: u64,
+    /// Also run every user test program with every process starting under
+    /// each commit policy in turn (`policy=eager`, ..., `policy=pae`; BIOS):
+    /// the full correctness matrix. Without it, the workloads alone go
+    /// through every policy (the `pae` integration tests) and the user
+    /// tests under the default policy.
+    #[arg(long)]
+    policy_matrix: bool,
 }
+
+/// The policies the matrix runs the user tests under, besides the default.
+const MATRIX_POLICIES: [&str; 4] = ["eager", "readahead", "leap", "pae"];
 
 /// Passed and failed counts of one stage.
 #[derive(Default, Clone, Copy)]
@@ -177,6 +187,13 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
             // budget itself is tested by the `pae` integration tests.
             let cmdline = "mode=run init-args=test swap-debug=on pae-budget=0";
             stages.push(boot_stage(name, &kernel, &programs, cmdline, firmware, swap_pages, args));
+        }
+    }
+    if args.policy_matrix && !args.no_user {
+        for policy in MATRIX_POLICIES {
+            let name = format!("user tests (bios, policy={policy})");
+            let cmdline = format!("mode=run init-args=test swap-debug=on pae-budget=0 policy={policy}");
+            stages.push(boot_stage(name, &kernel, &programs, &cmdline, Firmware::Bios, Some(kernel::dev::TEST_SWAP_PAGES), args));
         }
     }
     if !args.no_integration {
