@@ -911,9 +911,10 @@ pub(super) fn next_pae_process(after: Pid) -> Option<Pid> {
 /// committed (or held cold) at once. `deferred`: these events waited for
 /// this tick. The work is charged to the process.
 pub(super) fn pae_serve(pid: Pid, deadline: u64, deferred: bool, batch: usize) -> super::pae::Served {
-    let started = cpu::rdtsc();
     let mut served = super::pae::Served::default();
     let mut table = TABLE.lock();
+    // Interrupts are off from here on: the cycles counted are the PAE's.
+    let started = cpu::rdtsc();
     let Some((mut tables, policy, history)) = system_tables(&mut table.processes, pid) else { return served };
     let Some(pae) = policy.as_pae() else { return served };
     let mut vass = vass();
@@ -964,6 +965,7 @@ pub(super) fn pae_serve(pid: Pid, deadline: u64, deferred: bool, batch: usize) -
         demotions: pae.counters().demotions - demotions_before,
     };
     vass.add_pae_work(pid, work);
+    served.cycles = work.cycles;
     if let Some(range) = checked {
         check_in_debug(&vass, &tables, Scope::Pages { space: pid, range });
     }

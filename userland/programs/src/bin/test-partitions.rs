@@ -56,6 +56,8 @@ fn probe(operation: &str, id: u64) -> Result<ExitReason, Error> {
 
 runtime::tests! {
     fn a_sparse_gigabyte_commits_exactly_the_touched_pages() {
+        // What demand paging commits, whatever policy the boot chose.
+        let _ = sys::policy_set(abi::CommitPolicy::Demand);
         let partition = sys::partition_create(GIB, PartitionKind::Buffer, RW);
         check!(partition.is_ok(), "{partition:?}");
         let partition = partition.unwrap_or(sys::Partition { id: 0, base: 0 });
@@ -136,6 +138,8 @@ runtime::tests! {
     }
 
     fn added_ranges_make_a_partition_non_contiguous() {
+        // What demand paging commits, whatever policy the boot chose.
+        let _ = sys::policy_set(abi::CommitPolicy::Demand);
         let partition = create(2 * PAGE, PartitionKind::Buffer);
         let blocker = create(PAGE, PartitionKind::Data);
         check_eq!(blocker.base, partition.base + 2 * PAGE);
@@ -291,6 +295,8 @@ runtime::tests! {
     }
 
     fn two_mib_pages_appear_in_the_partition_table() {
+        // What demand paging commits, whatever policy the boot chose.
+        let _ = sys::policy_set(abi::CommitPolicy::Demand);
         const MIB2: u64 = 2 << 20;
         // Place a 6 MiB partition at a 2 MiB boundary past everything else.
         let probe = create(PAGE, PartitionKind::Data);
