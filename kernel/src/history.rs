@@ -453,15 +453,7 @@ pub struct Record {
 }
 
 const ACCESSES: [Access; 3] = [Access::Read, Access::Write, Access::Execute];
-const OUTCOMES: [FaultOutcome; 7] = [
-    FaultOutcome::Committed,
-    FaultOutcome::AlreadyCommitted,
-    FaultOutcome::NotInPartition,
-    FaultOutcome::RightsViolation,
-    FaultOutcome::OutOfFrames,
-    FaultOutcome::SwappedIn,
-    FaultOutcome::SwapFailed,
-];
+const OUTCOMES: [FaultOutcome; 7] = FaultOutcome::ALL;
 
 fn position<T: PartialEq>(all: &[T], wanted: &T) -> u8 {
     all.iter().position(|item| item == wanted).unwrap_or(0) as u8

@@ -176,6 +176,19 @@ pub enum FaultOutcome {
     SwapFailed,
 }
 
+impl FaultOutcome {
+    /// Every outcome, in code order (the history's record codes).
+    pub const ALL: [FaultOutcome; 7] = [
+        FaultOutcome::Committed,
+        FaultOutcome::AlreadyCommitted,
+        FaultOutcome::NotInPartition,
+        FaultOutcome::RightsViolation,
+        FaultOutcome::OutOfFrames,
+        FaultOutcome::SwappedIn,
+        FaultOutcome::SwapFailed,
+    ];
+}
+
 /// Where a page of a partition is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Residence {

@@ -186,15 +186,7 @@ mod tests {
     fn histories_give_the_steps_the_kernel_task_takes() {
         use kernel::history::{Change, Entry, Event as Recorded, Record};
         use kernel::vass::{Access, FaultOutcome, PageRange, PartitionKind};
-        let outcomes = [
-            FaultOutcome::Committed,
-            FaultOutcome::AlreadyCommitted,
-            FaultOutcome::NotInPartition,
-            FaultOutcome::RightsViolation,
-            FaultOutcome::OutOfFrames,
-            FaultOutcome::SwappedIn,
-            FaultOutcome::SwapFailed,
-        ];
+        let outcomes = FaultOutcome::ALL;
         let kind = PartitionKind::Heap;
         let create = Recorded::Partition { partition: 7, change: Change::Created, range: PageRange::new(0x100, 0x200), kind: kind.code() };
         let mut events = vec![create];
