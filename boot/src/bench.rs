@@ -34,7 +34,8 @@ use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
+use pae_model::integer::IntegerModel;
 use std::time::{Duration, Instant};
 pub use trace::Budget;
 
@@ -134,6 +135,12 @@ impl Models {
     /// The model trace `name` runs under.
     pub fn for_trace(&self, name: &str) -> &(String, Vec<u8>) {
         self.by_trace.get(name).unwrap_or(&self.default)
+    }
+
+    /// The model trace `name` runs under, compiled for the simulator.
+    pub fn compile_for_trace(&self, name: &str) -> Result<Arc<IntegerModel>> {
+        let (file, bytes) = self.for_trace(name);
+        Ok(Arc::new(IntegerModel::load(bytes).map_err(|error| anyhow::anyhow!("the model {file}: {error}"))?))
     }
 
     /// The model the workloads run under.
@@ -320,19 +327,15 @@ type Simulations = BTreeMap<(String, String), Simulated>;
 
 /// Replays `replay` in the host simulator under every trace policy and
 /// Belady's eviction (demand paging) under every budget in `budgets`.
-fn simulate(name: &str, replay: &trace::Replay, budgets: &[Budget], model: &[u8]) -> Result<Simulations> {
+fn simulate(name: &str, replay: &trace::Replay, budgets: &[Budget], model: &Arc<IntegerModel>) -> Result<Simulations> {
     use kernel::policy::sim::{Pressure, policy_for, replay_under};
-    let model = std::sync::Arc::new(pae_model::integer::IntegerModel::load(model).map_err(|error| anyhow::anyhow!("the model for {name}: {error}"))?);
-    let policy_for = |policy: &str, replay: &trace::Replay| -> Option<Box<dyn kernel::policy::Policy>> {
-        if policy == "pae" { Some(Box::new(kernel::policy::Pae::new(std::sync::Arc::clone(&model)))) } else { policy_for(policy, replay) }
-    };
     let distinct = replay.distinct_pages();
     let mut simulations = Simulations::new();
     for &budget in budgets {
         let pages = Some(budget.pages(distinct, abi::MIN_MEMORY_BUDGET));
         let runs = TRACE_POLICIES.iter().map(|&policy| (policy, policy, false)).chain([("belady", "demand", true), ("oracle-belady", "oracle", true)]);
         for (label, policy, belady) in runs {
-            let policy = policy_for(policy, replay).with_context(|| format!("no policy {policy}"))?;
+            let policy = policy_for(policy, replay, Some(model)).with_context(|| format!("no policy {policy}"))?;
             let (_, counters) = replay_under(replay, policy, Pressure { budget: pages, belady })
                 .map_err(|error| anyhow::anyhow!("simulating {name} under {label} at {budget}: {error:?}"))?;
             simulations
@@ -490,7 +493,7 @@ pub fn measure(options: &Options) -> Result<(Vec<Row>, u64)> {
     }
     // The simulator works through the traces on another core while QEMU
     // replays them.
-    let (to_simulator, simulator_queue) = mpsc::channel::<(String, trace::Replay, Vec<u8>)>();
+    let (to_simulator, simulator_queue) = mpsc::channel::<(String, trace::Replay, Arc<IntegerModel>)>();
     let budgets = options.budgets.clone();
     let simulator = std::thread::spawn(move || -> Result<Vec<(String, Simulations)>> {
         simulator_queue.into_iter().map(|(name, replay, model)| Ok((name.clone(), simulate(&name, &replay, &budgets, &model)?))).collect()
@@ -508,7 +511,7 @@ pub fn measure(options: &Options) -> Result<(Vec<Row>, u64)> {
         let encoded = replay.encode();
         // A closed queue means the simulator failed: its error comes at the join.
         let model = models.for_trace(&name);
-        let _ = to_simulator.send((name.clone(), replay, model.1.clone()));
+        let _ = to_simulator.send((name.clone(), replay, models.compile_for_trace(&name)?));
         for &budget in &options.budgets {
             eprintln!("bench: trace {}/{} {name} under {budget} of {distinct} pages ({:.0} s so far)", index + 1, traces.len(), elapsed());
             let cmdline = format!("{settings} sample=0 init=bin/replay init-args=all,--budget,{budget},{file}");

@@ -227,12 +227,20 @@ pub fn class_of(delta: i64) -> Option<usize> {
 /// The pages to commit after `event` given the model's `scores` (one per
 /// class, any monotone scale) and the lowest score to act on.
 pub fn decisions<T: PartialOrd + Copy>(event: &Event, scores: &[T; CLASSES], threshold: T) -> Vec<u64> {
+    scored_decisions(event, scores, threshold).map(|(_, page)| page).collect()
+}
+
+/// [`decisions`] with each page's score, in page order.
+pub fn scored_decisions<'a, T: PartialOrd + Copy>(
+    event: &'a Event,
+    scores: &'a [T; CLASSES],
+    threshold: T,
+) -> impl Iterator<Item = (T, u64)> + 'a {
     DELTAS
         .iter()
         .zip(scores)
-        .filter(|&(_, &score)| score >= threshold)
-        .filter_map(|(&delta, _)| event.page.checked_add_signed(delta))
-        .collect()
+        .filter(move |&(_, &score)| score >= threshold)
+        .filter_map(|(&delta, &score)| Some((score, event.page.checked_add_signed(delta)?)))
 }
 
 #[cfg(test)]

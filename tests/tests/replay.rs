@@ -36,7 +36,7 @@ fn replayed_traces_count_what_the_simulator_predicts() {
     assert_eq!(outcome.verdict, Verdict::Success, "the replays ran");
     for (name, replay) in &replays {
         for policy in POLICIES {
-            let simulated = kernel::policy::sim::policy_for(policy, replay).expect("a policy");
+            let simulated = kernel::policy::sim::policy_for(policy, replay, None).expect("a policy");
             let (accesses, counters) = kernel::policy::sim::replay(replay, simulated).expect("simulating");
             let expected = format!(
                 "replay replay/{name}.vrpl policy={policy} accesses={accesses} faults={} ahead={} hits={} waste={}",

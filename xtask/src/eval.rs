@@ -15,7 +15,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use kernel::policy::{Pae, Policy};
+use kernel::policy::Policy;
 use kernel::vass::SpaceCounters;
 use pae_model::integer::IntegerModel;
 use std::fmt::Write as _;
@@ -95,10 +95,7 @@ struct Program {
 }
 
 fn policy(name: &str, replay: &trace::Replay, model: &Arc<IntegerModel>) -> Result<Box<dyn Policy>> {
-    if name == "pae" {
-        return Ok(Box::new(Pae::new(Arc::clone(model))));
-    }
-    kernel::policy::sim::policy_for(name, replay).with_context(|| format!("no policy {name}"))
+    kernel::policy::sim::policy_for(name, replay, Some(model)).with_context(|| format!("no policy {name}"))
 }
 
 pub fn run(args: &EvalArgs) -> Result<ExitCode> {

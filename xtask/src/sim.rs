@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 use boot::bench::Models;
-use pae_model::integer::IntegerModel;
 use trace::{Access, Budget, Replay};
 
 /// Every policy, the oracle last.
@@ -45,12 +44,8 @@ pub struct SimArgs {
 
 /// The policy `name` for trace `trace` (`pae` over its model from `models`).
 fn policy_for(name: &str, trace: &str, replay: &Replay, models: &Models) -> Result<Box<dyn kernel::policy::Policy>> {
-    if name == "pae" {
-        let (file, bytes) = models.for_trace(trace);
-        let model = IntegerModel::load(bytes).map_err(|error| anyhow::anyhow!("the model {file}: {error}"))?;
-        return Ok(Box::new(kernel::policy::Pae::new(std::sync::Arc::new(model))));
-    }
-    kernel::policy::sim::policy_for(name, replay).with_context(|| format!("unknown policy `{name}`"))
+    let model = if name == "pae" { Some(models.compile_for_trace(trace)?) } else { None };
+    kernel::policy::sim::policy_for(name, replay, model.as_ref()).with_context(|| format!("unknown policy `{name}`"))
 }
 
 /// Parses `PAGES` or `PERCENT%` (1..=100) of each trace's distinct pages.

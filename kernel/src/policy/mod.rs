@@ -65,12 +65,6 @@ pub trait View {
     /// Whether `page` is committed and has been used since (pages committed
     /// ahead count once the processor marked them accessed).
     fn was_used(&self, page: Page) -> bool;
-    /// Most pages a plan may commit ahead now (`None`: no limit): set once
-    /// pages committed ahead were evicted unused, see
-    /// [`crate::vass::SpaceState::prefetch_depth`].
-    fn prefetch_depth(&self) -> Option<u64> {
-        None
-    }
     /// Whether a committed page of the process's partition `partition` has
     /// its accessed bit set (touched since the bit was last cleared, by the
     /// sampler or an eviction sweep).
@@ -103,10 +97,6 @@ impl<F: Fn(Page) -> bool> View for EngineView<'_, F> {
     fn was_used(&self, page: Page) -> bool {
         let Some(partition) = self.vass.lookup(self.space, page) else { return false };
         partition.committed.contains_key(&page) && (!partition.untouched.contains(&page) || (self.accessed)(page))
-    }
-
-    fn prefetch_depth(&self) -> Option<u64> {
-        self.vass.prefetch_depth(self.space)
     }
 
     fn recently_used(&self, partition: PartitionId) -> bool {

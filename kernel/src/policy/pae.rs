@@ -79,17 +79,13 @@ struct Heat {
     demoted: bool,
 }
 
-/// What the policy did, for the process's `memstat` line.
+/// What the policy did (the kernel adds it to the process's counters).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PaeCounters {
     /// Model steps run.
     pub steps: u64,
-    /// Pages the steps asked to commit.
-    pub predicted: u64,
     /// Partitions demoted.
     pub demotions: u64,
-    /// Steps that failed (a model error; nothing is committed for them).
-    pub errors: u64,
 }
 
 /// The model-driven policy for one process (the model is shared; the
@@ -134,19 +130,9 @@ impl Pae {
         Pae { model, state, encoder: Encoder::new(), threshold, settings, inline, heats: BTreeMap::new(), counters: PaeCounters::default() }
     }
 
-    /// The threshold it commits at (× 65536).
-    pub fn threshold(&self) -> u16 {
-        self.threshold
-    }
-
     /// What it has done so far.
     pub fn counters(&self) -> PaeCounters {
         self.counters
-    }
-
-    /// The model it runs.
-    pub fn model(&self) -> &Arc<IntegerModel> {
-        &self.model
     }
 
     /// One model step on `event` (of a partition whose pages include
@@ -155,26 +141,17 @@ impl Pae {
     pub fn observe(&mut self, event: &Event, range: PageRange, now: Tick, view: &dyn View) -> Plan {
         let mut plan = Plan::none();
         let active = self.encoder.active(event);
-        let Ok(scores) = self.model.step(&mut self.state, &active) else {
-            self.counters.errors += 1;
-            return plan;
-        };
+        let Ok(scores) = self.model.step(&mut self.state, &active) else { return plan };
         self.counters.steps += 1;
-        let threshold = self.threshold;
         // Most probable first: once prefetched pages are evicted unused, the
         // engine takes only the first `prefetch_depth` pages of a plan.
-        let mut wanted: Vec<(u16, u64)> = features::DELTAS
-            .iter()
-            .zip(scores.iter())
-            .filter(|&(_, &score)| score >= threshold)
-            .filter_map(|(&delta, &score)| Some((score, event.page.checked_add_signed(delta)?)))
+        let mut wanted: Vec<(u16, u64)> = features::scored_decisions(event, &scores, self.threshold)
             .filter(|&(_, page)| range.contains(page) && !view.is_committed(page))
             .collect();
         wanted.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         for (_, page) in wanted {
             plan.add(PageRange::new(page, page + 1));
         }
-        self.counters.predicted += plan.pages();
         self.update_heats(event.partition, scores.iter().copied().max().unwrap_or(0), now, view, &mut plan);
         plan
     }

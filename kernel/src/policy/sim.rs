@@ -13,6 +13,7 @@ use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use pae_model::integer::IntegerModel;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// The address space the simulation uses.
@@ -136,15 +137,17 @@ impl Simulation {
     }
 }
 
-/// The policy called `name` for replaying `replay`: the named ones, or the
-/// oracle fed with the replay's own future.
-pub fn policy_for(name: &str, replay: &trace::Replay) -> Option<Box<dyn Policy>> {
+/// The policy called `name` for replaying `replay`: the named ones, the
+/// oracle fed with the replay's own future, or `pae` over `model` (none
+/// without one).
+pub fn policy_for(name: &str, replay: &trace::Replay, model: Option<&Arc<IntegerModel>>) -> Option<Box<dyn Policy>> {
     match name {
         "oracle" => Some(Box::new(super::Oracle::new(
             replay.placed_pages(trace::REPLAY_BASE_PAGE),
             super::Oracle::LOOKAHEAD,
             super::Oracle::BUDGET,
         ))),
+        "pae" => Some(Box::new(super::Pae::new(Arc::clone(model?)))),
         other => super::by_name(other),
     }
 }

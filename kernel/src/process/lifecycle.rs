@@ -922,7 +922,7 @@ pub(super) fn pae_serve(pid: Pid, deadline: u64, deferred: bool, batch: usize) -
     let demotions_before = pae.counters().demotions;
     let mut entries = Vec::with_capacity(batch);
     let mut checked: Option<PageRange> = None;
-    let mut model_cycles = 0;
+    let (mut steps, mut model_cycles) = (0, 0);
     loop {
         entries.clear();
         history.take_for_pae(batch, &mut entries);
@@ -939,7 +939,7 @@ pub(super) fn pae_serve(pid: Pid, deadline: u64, deferred: bool, batch: usize) -
             let stepping = cpu::rdtsc();
             let plan = pae.observe(&step, range, now, &view);
             model_cycles += cpu::rdtsc().wrapping_sub(stepping);
-            served.steps += 1;
+            steps += 1;
             policy::apply(&mut vass, pid, &plan, &mut tables, &mut frames, |partition, range, committed| {
                 history.record(Event::Commit { partition, range, committed, cause: Cause::Policy });
             });
@@ -956,16 +956,15 @@ pub(super) fn pae_serve(pid: Pid, deadline: u64, deferred: bool, batch: usize) -
         }
     }
     charge_swap_io(&mut vass, pid, &frames);
-    let work = crate::vass::PaeWork {
-        steps: served.steps,
+    served.work = crate::vass::PaeWork {
+        steps,
         cycles: cpu::rdtsc().wrapping_sub(started),
         model_cycles,
-        deferred: if deferred { served.steps } else { 0 },
+        deferred: if deferred { steps } else { 0 },
         lost: history.pae_lost(),
         demotions: pae.counters().demotions - demotions_before,
     };
-    vass.add_pae_work(pid, work);
-    served.cycles = work.cycles;
+    vass.add_pae_work(pid, served.work);
     if let Some(range) = checked {
         check_in_debug(&vass, &tables, Scope::Pages { space: pid, range });
     }

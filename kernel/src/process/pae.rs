@@ -3,8 +3,9 @@
 //! **The model.** One model serves every process under the `pae` policy:
 //! the boot ramdisk's [`MODEL_PATH`] (the repository's default model, or
 //! `cargo xtask run --model FILE`), loaded and checked at boot
-//! ([`load_from_ramdisk`]), replaceable at run time by `init`
-//! ([`install`], the `pae_model_set` system call). A file that is missing,
+//! ([`load_from_ramdisk`]); [`install`] checks a file and puts it in
+//! service (a system call for `init` to swap models at run time is still to
+//! come). A file that is missing,
 //! malformed or not the model the engine runs (wrong input width, an
 //! unsupported operator, over the size limit, ...) is refused with a log
 //! line naming the problem; the running model, if any, stays, and without
@@ -53,8 +54,7 @@ static WORK: AtomicBool = AtomicBool::new(false);
 static BUDGET_CYCLES: AtomicU64 = AtomicU64::new(u64::MAX);
 /// The tick `SPENT` counts for, and the cycles spent in it.
 static SPENT: IrqMutex<(u64, u64)> = IrqMutex::new((0, 0));
-/// Totals over the run: steps, cycles, passes started by a new tick
-/// (after the budget ran out).
+/// Totals over the run: model steps and TSC cycles of the task.
 static TOTAL_STEPS: AtomicU64 = AtomicU64::new(0);
 static TOTAL_CYCLES: AtomicU64 = AtomicU64::new(0);
 
@@ -102,11 +102,6 @@ pub fn install(bytes: &[u8], source: &str) -> Result<(), String> {
     );
     *MODEL.lock() = Some(Arc::new(model));
     Ok(())
-}
-
-/// Whether a model is in service.
-pub fn has_model() -> bool {
-    MODEL.lock().is_some()
 }
 
 /// A fresh `pae` policy over the model in service (fed by the task), or
@@ -171,13 +166,13 @@ fn run() {
             if left == 0 {
                 break;
             }
-            let work = lifecycle::pae_serve(pid, cpu::rdtsc().saturating_add(left), deferred, BATCH);
+            let served = lifecycle::pae_serve(pid, cpu::rdtsc().saturating_add(left), deferred, BATCH);
             // Counted with interrupts off inside: time other tasks ran while
             // this one was preempted is not the PAE's.
-            spend(work.cycles);
-            TOTAL_STEPS.fetch_add(work.steps, Ordering::Relaxed);
-            TOTAL_CYCLES.fetch_add(work.cycles, Ordering::Relaxed);
-            if work.more {
+            spend(served.work.cycles);
+            TOTAL_STEPS.fetch_add(served.work.steps, Ordering::Relaxed);
+            TOTAL_CYCLES.fetch_add(served.work.cycles, Ordering::Relaxed);
+            if served.more {
                 break;
             }
         }
@@ -210,17 +205,11 @@ pub fn totals() -> (u64, u64) {
 /// What one serving pass did for one process.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Served {
-    /// Model steps run.
-    pub steps: u64,
-    /// TSC cycles the pass took (with interrupts off).
-    pub cycles: u64,
+    /// Its work, as charged to the process (cycles counted with
+    /// interrupts off).
+    pub work: crate::vass::PaeWork,
     /// Events still waiting in its ring (the deadline came first).
     pub more: bool,
-}
-
-/// The settings new policies get (for the boot log).
-pub fn settings() -> PaeSettings {
-    *SETTINGS.lock()
 }
 
 mod ktests {
