@@ -66,6 +66,10 @@ const FLAG_RATIO: f64 = 1.1;
 /// Bytes per swapped page.
 const PAGE_BYTES: u64 = 4096;
 
+/// Accesses of each trace `cargo xtask bench memory` replays by default
+/// (the start of each; `--accesses 0` replays all).
+pub const DEFAULT_ACCESSES: usize = 50_000;
+
 /// What `bench memory` measures and where.
 pub struct Options {
     /// Lackey traces to replay.
@@ -196,6 +200,8 @@ pub struct Row {
     pub pae_model_cycles: u64,
     /// The model file (`pae` rows).
     pub model: String,
+    /// Pages committed from the program's layout proposal (second runs).
+    pub layout_commits: u64,
     /// What the host simulator counts for the same trace, policy and budget.
     pub simulated: Option<Simulated>,
     /// Belady's major faults (demand paging, optimal eviction) for the same
@@ -255,6 +261,7 @@ fn workload_rows(serial: &str, budget: Option<Budget>, kib: u64, distinct: &BTre
                 pae_steps: get("pae_steps"),
                 pae_cycles: get("pae_cycles"),
                 pae_model_cycles: get("pae_model_cycles"),
+                layout_commits: get("layout_commits"),
                 name,
                 ..Row::default()
             })
@@ -316,6 +323,7 @@ fn trace_rows(serial: &str, name: &str, budget: Option<Budget>, distinct: u64) -
             let row = &mut rows[index];
             row.peak = stat.get("peak_committed").unwrap_or(0);
             row.footprint = stat.get("footprint").unwrap_or(0);
+            row.layout_commits = stat.get("layout_commits").unwrap_or(0);
         }
     }
     Ok(rows)
@@ -469,9 +477,49 @@ fn measure_workloads(
     Ok((rows, hz))
 }
 
-/// Runs the whole benchmark (QEMU and OVMF must be installed); returns
-/// the rows and the TSC frequency.
-pub fn measure(options: &Options) -> Result<(Vec<Row>, u64)> {
+/// A program's first and second run under `pae` in one boot: the second
+/// starts from the layout proposal the first left (`policy::layout`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayoutRuns {
+    /// The first run.
+    pub first: Row,
+    /// The second run.
+    pub second: Row,
+}
+
+/// Pairs the rows of a boot that ran each program twice under `pae`, in
+/// the order they ran: a name's first row with its second.
+fn layout_pairs(rows: Vec<Row>) -> Result<Vec<LayoutRuns>> {
+    let mut firsts: Vec<Row> = Vec::new();
+    let mut pairs = Vec::new();
+    for row in rows {
+        if row.policy != "pae" {
+            bail!("{} ran under {}, not pae", row.name, row.policy);
+        }
+        match firsts.iter().position(|first| first.name == row.name) {
+            Some(at) => pairs.push(LayoutRuns { first: firsts.remove(at), second: row }),
+            None => firsts.push(row),
+        }
+    }
+    if let Some(alone) = firsts.first() {
+        bail!("{} ran once, not twice", alone.name);
+    }
+    Ok(pairs)
+}
+
+/// What [`measure`] measured.
+pub struct Measured {
+    /// Every workload and trace under every policy and budget.
+    pub rows: Vec<Row>,
+    /// The guest's TSC frequency.
+    pub hz: u64,
+    /// First and second runs under `pae`: the workloads without a budget,
+    /// the traces under the largest budget.
+    pub layouts: Vec<LayoutRuns>,
+}
+
+/// Runs the whole benchmark (QEMU and OVMF must be installed).
+pub fn measure(options: &Options) -> Result<Measured> {
     if options.budgets.is_empty() {
         bail!("no memory budget to run under");
     }
@@ -487,6 +535,13 @@ pub fn measure(options: &Options) -> Result<(Vec<Row>, u64)> {
     let started = Instant::now();
     let elapsed = || started.elapsed().as_secs_f64();
     let (mut rows, hz) = measure_workloads(options, models.for_workloads(), &kernel, &programs, settings, &elapsed)?;
+    // Layout proposals: every workload twice under pae in one boot.
+    eprintln!("bench: workloads ({} KiB) twice under pae, for layout proposals ({:.0} s so far)", options.kib, elapsed());
+    let cmdline = format!("{settings} sample=64 init=bin/bench-memory init-args={},pae,pae", options.kib);
+    let model_file = vec![(kernel::policy::MODEL_PATH.to_owned(), models.for_workloads().1.clone())];
+    let serial = boot("workloads-layout", &kernel, &programs, &cmdline, model_file, None)?;
+    let mut layouts = layout_pairs(workload_rows(&serial, None, options.kib, &workload_distinct(&rows)))?;
+    let largest = options.budgets.iter().copied().max_by_key(|budget| budget_order(*budget)).context("no budget")?;
     let mut traces = trace::file::trace_files(&options.traces).map_err(anyhow::Error::msg)?;
     if options.trace_limit > 0 {
         traces.truncate(options.trace_limit);
@@ -531,6 +586,19 @@ pub fn measure(options: &Options) -> Result<(Vec<Row>, u64)> {
             }
             rows.extend(found);
         }
+        eprintln!("bench: trace {name} twice under pae at {largest}, for layout proposals ({:.0} s so far)", elapsed());
+        let cmdline = format!("{settings} sample=0 init=bin/replay init-args=pae+pae,--budget,{largest},{file}");
+        let extra = vec![(file.clone(), encoded.clone()), (kernel::policy::MODEL_PATH.to_owned(), model.1.clone())];
+        let serial = boot(&format!("{name}-layout"), &kernel, &programs, &cmdline, extra, Some(swap_pages))?;
+        let mut pairs = layout_pairs(trace_rows(&serial, &name, Some(largest), distinct)?)?;
+        if pairs.len() != 1 {
+            bail!("{name}: {} pairs of runs under pae, not one:\n{serial}", pairs.len());
+        }
+        for pair in &mut pairs {
+            pair.first.model = model.0.clone();
+            pair.second.model = model.0.clone();
+        }
+        layouts.extend(pairs);
     }
     drop(to_simulator);
     eprintln!("bench: waiting for the simulator ({:.0} s so far)", elapsed());
@@ -539,7 +607,76 @@ pub fn measure(options: &Options) -> Result<(Vec<Row>, u64)> {
         attach(&mut rows, name, simulations);
     }
     eprintln!("bench: done in {:.0} s", elapsed());
-    Ok((rows, hz))
+    Ok(Measured { rows, hz, layouts })
+}
+
+/// Orders budgets from the smallest share to the largest (pages after
+/// percentages, by count).
+fn budget_order(budget: Budget) -> (u8, u64) {
+    match budget {
+        Budget::Percent(percent) => (0, percent),
+        Budget::Pages(pages) => (1, pages),
+    }
+}
+
+/// The layout comparison as CSV and as a Markdown section: per program,
+/// demand faults, pages committed ahead, hits and peak pages on the first
+/// and the second run under `pae`, and the pages the second committed from
+/// its proposal.
+pub fn layout_report(layouts: &[LayoutRuns]) -> (String, String) {
+    let mut csv = String::from(
+        "name,kind,budget,run1_faults,run2_faults,run2_layout_commits,run1_committed_ahead,run2_committed_ahead,run1_hits,run2_hits,run1_peak,run2_peak\n",
+    );
+    let mut md = String::from(
+        "\n**Layout proposals** (each workload without a budget and each trace under its largest budget, run twice under `pae` in one \
+         boot: when the first run ends, the PAE records its layout, keyed by the hash of the program's ELF file; the second run \
+         commits each partition's hot ranges at its first fault): demand faults on run 1 and run 2, and what run 2 committed \
+         from the proposal.\n\n\
+         | name | kind | faults, run 1 | faults, run 2 | from the proposal | ahead, run 1 | ahead, run 2 | peak, run 1 | peak, run 2 |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for LayoutRuns { first, second } in layouts {
+        let budget = first.budget.map_or_else(String::new, |budget| budget.to_string());
+        let _ = writeln!(
+            csv,
+            "{},{},{budget},{},{},{},{},{},{},{},{},{}",
+            first.name,
+            first.kind,
+            first.faults,
+            second.faults,
+            second.layout_commits,
+            first.ahead,
+            second.ahead,
+            first.hits,
+            second.hits,
+            first.peak,
+            second.peak
+        );
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            first.name, first.kind, first.faults, second.faults, second.layout_commits, first.ahead, second.ahead, first.peak, second.peak
+        );
+    }
+    for kind in ["trace", "workload"] {
+        let mine: Vec<&LayoutRuns> = layouts.iter().filter(|pair| pair.first.kind == kind).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let sum = |pick: &dyn Fn(&LayoutRuns) -> u64| mine.iter().map(|pair| pick(pair)).sum::<u64>();
+        let fewer = mine.iter().filter(|pair| pair.second.faults < pair.first.faults).count();
+        let _ = writeln!(
+            md,
+            "\n{kind}s: {} demand faults on run 1, {} on run 2 ({:.1} %); run 2 faulted less on {fewer} of {}; peak pages {} → {}.",
+            sum(&|pair| pair.first.faults),
+            sum(&|pair| pair.second.faults),
+            100.0 * sum(&|pair| pair.second.faults) as f64 / sum(&|pair| pair.first.faults).max(1) as f64,
+            mine.len(),
+            sum(&|pair| pair.first.peak),
+            sum(&|pair| pair.second.peak),
+        );
+    }
+    (csv, md)
 }
 
 /// Faults avoided relative to the same workload or trace under demand
@@ -860,14 +997,87 @@ pub fn pressure_report(rows: &[Row]) -> String {
     md
 }
 
-/// The CSV and the Markdown table.
+/// The columns of `results.csv`.
+pub const CSV_COLUMNS: [&str; 32] = [
+    "name",
+    "kind",
+    "kib",
+    "policy",
+    "faults",
+    "committed_ahead",
+    "hits",
+    "waste",
+    "coverage",
+    "accuracy",
+    "peak_committed",
+    "footprint",
+    "guest_instructions",
+    "fault_path_instructions",
+    "budget",
+    "budget_pages",
+    "distinct_pages",
+    "major_faults",
+    "trace_major_faults",
+    "swap_outs",
+    "swap_ins",
+    "bytes_written",
+    "bytes_read",
+    "evictions",
+    "swap_io_instructions",
+    "sim_faults",
+    "sim_major_faults",
+    "belady_major_faults",
+    "model",
+    "pae_steps",
+    "pae_instructions",
+    "pae_model_instructions",
+];
+
+/// The columns that depend on how long the swap disk takes, for the runs
+/// with one (under a budget): the disk's completions arrive in host time
+/// while the kernel polls for them, so the guest instructions spent
+/// waiting (in all, in the fault path, in swap I/O, in the PAE task when it
+/// reads pages back) and the footprint (ticks pass meanwhile) vary from
+/// run to run. Every count is exact. `results.csv` leaves these columns
+/// empty for those runs, so it is byte-identical from run to run;
+/// `timing.csv` holds them.
+pub const TIMED_COLUMNS: [&str; 6] =
+    ["footprint", "guest_instructions", "fault_path_instructions", "swap_io_instructions", "pae_instructions", "pae_model_instructions"];
+
+/// `timing.csv`: the [`TIMED_COLUMNS`] of the runs under a budget (see
+/// there), with the columns that name the run.
+pub fn timing_report(rows: &[Row], hz: u64) -> String {
+    let instructions = |cycles: u64| (cycles as u128 * 1_000_000_000 / u128::from(hz.max(1))) as u64;
+    let mut csv = String::from("name,kind,kib,policy,budget,");
+    csv.push_str(&TIMED_COLUMNS.join(","));
+    csv.push('\n');
+    for row in rows.iter().filter(|row| row.budget.is_some()) {
+        let kib = if row.kib > 0 { row.kib.to_string() } else { String::new() };
+        let budget = row.budget.map_or_else(String::new, |budget| budget.to_string());
+        let pae = |value: u64| if row.policy == "pae" { value.to_string() } else { String::new() };
+        let _ = writeln!(
+            csv,
+            "{},{},{kib},{},{budget},{},{},{},{},{},{}",
+            row.name,
+            row.kind,
+            row.policy,
+            row.footprint,
+            instructions(row.run_cycles),
+            instructions(row.fault_cycles),
+            instructions(row.swap_io_cycles),
+            pae(instructions(row.pae_cycles)),
+            pae(instructions(row.pae_model_cycles)),
+        );
+    }
+    csv
+}
+
+/// The CSV (`results.csv`: every count; the [`TIMED_COLUMNS`] of runs
+/// under a budget left empty) and the Markdown table (everything).
 pub fn report(rows: &[Row], hz: u64) -> (String, String) {
     let instructions = |cycles: u64| (cycles as u128 * 1_000_000_000 / u128::from(hz.max(1))) as u64;
-    let mut csv = String::from(
-        "name,kind,kib,policy,faults,committed_ahead,hits,waste,coverage,accuracy,peak_committed,footprint,guest_instructions,fault_path_instructions,\
-         budget,budget_pages,distinct_pages,major_faults,trace_major_faults,swap_outs,swap_ins,bytes_written,bytes_read,evictions,swap_io_instructions,\
-         sim_faults,sim_major_faults,belady_major_faults,model,pae_steps,pae_instructions,pae_model_instructions\n",
-    );
+    let mut csv = CSV_COLUMNS.join(",");
+    csv.push('\n');
     let mut md = String::from(
         "| name | kind | KiB | policy | faults | ahead | hits | waste | coverage | accuracy | peak | footprint | instructions | in faults | \
          budget | budget pages | distinct | major | trace major | swapped out | swapped in | bytes written | bytes read | in swap I/O | \
@@ -901,6 +1111,14 @@ pub fn report(rows: &[Row], hz: u64) -> (String, String) {
         let pae = row.policy == "pae";
         csv_fields.extend([row.model.clone(), optional(pae.then_some(row.pae_steps)), optional(pae.then_some(instructions(row.pae_cycles)))]);
         csv_fields.push(optional(pae.then_some(instructions(row.pae_model_cycles))));
+        if pressure {
+            // Timed by the swap disk: in `timing.csv` (see `timing_report`).
+            for column in TIMED_COLUMNS {
+                if let Some(at) = CSV_COLUMNS.iter().position(|name| *name == column) {
+                    csv_fields[at].clear();
+                }
+            }
+        }
         let _ = writeln!(csv, "{}", csv_fields.join(","));
         let mut md_fields = fields(3);
         md_fields.push(swap(instructions(row.swap_io_cycles)));
@@ -1019,8 +1237,8 @@ pub fn inference_report(rows: &[Row], hz: u64) -> String {
     }
     let mut md = String::from(
         "\n**Inference cost** (`pae` runs; guest instructions per model step and as a share of the run's guest instructions: \
-         *model*, the steps alone — encoding the fault, the integer GRU, choosing pages; *task*, all of the PAE task's work, \
-         which adds reading the history and committing (zeroing or reading back) the pages the steps ask for):\n\n\
+         *model*, the inference alone — encoding the fault and the integer GRU's step; *task*, all of the PAE task's work, \
+         which adds reading the history, choosing the pages over the threshold and committing (zeroing or reading back) the pages the steps ask for):\n\n\
          | runs | kind | steps | model per step (mean) | (max) | model share (mean) | (max) | task per step (mean) | task share (mean) |\n\
          |---|---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
@@ -1208,23 +1426,163 @@ pub fn plot(rows: &[Row], title: &str, value: impl Fn(&Row) -> u64) -> Result<St
     Ok(svg)
 }
 
-/// Measures and writes `results.csv`, `results.md`, `faults.svg`,
-/// `footprint.svg` (workloads without a budget, traces under their largest
-/// budget) and `budgets.svg` (major faults against the budget, traces and
-/// workloads) into `out`; returns the CSV and the Markdown.
+/// The marker of the policy with colour index `index` (see
+/// [`plot_coverage_accuracy`]) at `at` in `color`: a circle, square,
+/// triangle, diamond or downward triangle in turn, so that policies whose
+/// points coincide stay apart; only its outline if `hollow`.
+fn policy_marker<'a, DB: plotters::prelude::DrawingBackend + 'a, C: Clone + 'a>(
+    at: C,
+    index: usize,
+    color: plotters::style::RGBAColor,
+    hollow: bool,
+) -> plotters::element::DynElement<'a, DB, C> {
+    use plotters::prelude::*;
+    let style = if hollow { color.stroke_width(2) } else { color.filled() };
+    let mut vertices = match index % 5 {
+        0 => return (EmptyElement::at(at) + Circle::new((0, 0), 5, style)).into_dyn(),
+        1 => vec![(-4, -4), (4, -4), (4, 4), (-4, 4)],
+        2 => vec![(0, -6), (5, 4), (-5, 4)],
+        3 => vec![(0, -6), (6, 0), (0, 6), (-6, 0)],
+        _ => vec![(0, 6), (5, -4), (-5, -4)],
+    };
+    if hollow {
+        vertices.push(vertices[0]);
+        (EmptyElement::at(at) + PathElement::new(vertices, style)).into_dyn()
+    } else {
+        (EmptyElement::at(at) + Polygon::new(vertices, style)).into_dyn()
+    }
+}
+
+/// Columns of the coverage-against-accuracy grid.
+const COVERAGE_COLUMNS: usize = 5;
+
+/// A grid of scatter panels as SVG, one per trace and one per workload
+/// without memory pressure ([`unpressured`]: workloads without a budget,
+/// traces under their largest, as they always run under one), the traces
+/// first and each kind in the order `rows` list it, titled with the name
+/// (and the kind where a trace and a workload share it): a marker per
+/// policy at its coverage (x) and accuracy (y), each clamped to 0..1, and
+/// one legend above the panels. A policy has the colour it has in the other
+/// charts (its place in [`policies`] of those rows) and a marker shape of
+/// its own; a hollow marker is a run that committed nothing ahead, whose
+/// accuracy counts as 1 (as in the tables). `demand` is left out: it is
+/// the baseline, at coverage 0 by definition and accuracy 1 by that
+/// convention in every panel. Without such rows the SVG says so.
+pub fn plot_coverage_accuracy(rows: &[Row]) -> Result<String> {
+    use plotters::prelude::*;
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+    let error = |error: DrawingAreaErrorKind<_>| anyhow::anyhow!("{error:?}");
+    let calm = unpressured(rows);
+    let shown: Vec<(usize, &str)> = policies(&calm).into_iter().enumerate().filter(|&(_, policy)| policy != "demand").collect();
+    let mut panels: Vec<(&str, &str)> = Vec::new();
+    for (kind, _) in KINDS {
+        for row in calm.iter().filter(|row| row.kind == kind) {
+            if !panels.contains(&(kind, row.name.as_str())) {
+                panels.push((kind, row.name.as_str()));
+            }
+        }
+    }
+    let title = |kind: &str, name: &str| {
+        if panels.iter().any(|&(other, same)| same == name && other != kind) { format!("{name} ({kind})") } else { name.to_owned() }
+    };
+    // Coverage, accuracy and whether it committed nothing ahead.
+    let point = |kind: &str, name: &str, policy: &str| {
+        let row = calm.iter().find(|row| row.kind == kind && row.name == name && row.policy == policy)?;
+        Some(((coverage(row, &calm).clamp(0.0, 1.0), accuracy(row).clamp(0.0, 1.0)), row.ahead == 0))
+    };
+    let any_hollow =
+        panels.iter().any(|&(kind, name)| shown.iter().any(|&(_, policy)| point(kind, name, policy).is_some_and(|(_, hollow)| hollow)));
+    let columns = COVERAGE_COLUMNS.min(panels.len()).max(1);
+    let lines = panels.len().div_ceil(columns).max(1);
+    let (width, header, panel_height) = ((240 * columns as u32).max(720), 76u32, 230u32);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (width, header + panel_height * lines as u32)).into_drawing_area();
+        root.fill(&WHITE).map_err(error)?;
+        let (top, grid) = root.split_vertically(header);
+        let style = |size: u32, horizontal: HPos| TextStyle::from(("sans-serif", size).into_font()).pos(Pos::new(horizontal, VPos::Center));
+        let caption = "Coverage against accuracy per policy (traces under their largest budget, workloads without one)";
+        top.draw(&Text::new(caption, (width as i32 / 2, 18), style(18, HPos::Center))).map_err(error)?;
+        // The legend: marker and name per policy, centred by an estimate of
+        // the names' widths (about 8 pixels a character).
+        let mut items: Vec<(Option<usize>, String)> = shown.iter().map(|&(index, policy)| (Some(index), policy.to_owned())).collect();
+        if any_hollow {
+            items.push((None, "hollow: nothing committed ahead (accuracy counted as 1)".to_owned()));
+        }
+        let item_width = |name: &str| 40 + 8 * name.chars().count() as i32;
+        let mut x = (width as i32 - items.iter().map(|(_, name)| item_width(name)).sum::<i32>()).max(0) / 2;
+        for (index, name) in &items {
+            let marker = match *index {
+                Some(index) => policy_marker((x + 8, 52), index, Palette99::pick(index).to_rgba(), false),
+                None => policy_marker((x + 8, 52), 0, BLACK.to_rgba(), true),
+            };
+            top.draw(&marker).map_err(error)?;
+            top.draw(&Text::new(name.as_str(), (x + 20, 52), style(14, HPos::Left))).map_err(error)?;
+            x += item_width(name);
+        }
+        if panels.is_empty() {
+            let (grid_width, grid_height) = grid.dim_in_pixel();
+            let middle = (grid_width as i32 / 2, grid_height as i32 / 2);
+            grid.draw(&Text::new("no runs without memory pressure to plot", middle, style(16, HPos::Center))).map_err(error)?;
+        }
+        for (area, &(kind, name)) in grid.split_evenly((lines, columns)).iter().zip(&panels) {
+            let mut chart = ChartBuilder::on(area)
+                .caption(title(kind, name), ("sans-serif", 14))
+                .margin(8)
+                .x_label_area_size(36)
+                .y_label_area_size(44)
+                .build_cartesian_2d(-0.05f64..1.05, -0.05f64..1.05)
+                .map_err(error)?;
+            chart
+                .configure_mesh()
+                .x_labels(3)
+                .y_labels(3)
+                .x_label_formatter(&|x| format!("{x:.1}"))
+                .y_label_formatter(&|y| format!("{y:.1}"))
+                .label_style(("sans-serif", 11))
+                .axis_desc_style(("sans-serif", 12))
+                .x_desc("coverage")
+                .y_desc("accuracy")
+                .draw()
+                .map_err(error)?;
+            for &(index, policy) in &shown {
+                if let Some((at, hollow)) = point(kind, name, policy) {
+                    chart.plotting_area().draw(&policy_marker(at, index, Palette99::pick(index).to_rgba(), hollow)).map_err(error)?;
+                }
+            }
+        }
+        root.present().map_err(error)?;
+    }
+    Ok(svg)
+}
+
+/// Measures and writes `results.csv`, `results.md`, `summary.md`,
+/// `faults.svg`, `footprint.svg` (workloads without a budget, traces under
+/// their largest budget), `coverage.svg` (coverage against accuracy per
+/// policy, a panel per trace and workload, the same runs) and
+/// `budgets.svg` (major faults against the budget, traces and workloads)
+/// `layout.csv` (first and second runs under `pae`: the layout
+/// proposals' effect, also a section of both Markdown files) and
+/// `timing.csv` (the [`TIMED_COLUMNS`] of the runs under a budget) into `out`;
+/// returns the CSV and the Markdown.
 pub fn run(options: &Options, out: &Path) -> Result<(String, String)> {
-    let (rows, hz) = measure(options)?;
+    let Measured { rows, hz, layouts } = measure(options)?;
     if rows.is_empty() {
         bail!("the benchmark reported no rows");
     }
     let (csv, md) = report(&rows, hz);
     std::fs::create_dir_all(out)?;
+    let (layout_csv, layout_md) = layout_report(&layouts);
+    let md = md + &layout_md;
     std::fs::write(out.join("results.csv"), &csv)?;
+    std::fs::write(out.join("layout.csv"), &layout_csv)?;
+    std::fs::write(out.join("timing.csv"), timing_report(&rows, hz))?;
     std::fs::write(out.join("results.md"), &md)?;
-    std::fs::write(out.join("summary.md"), summary(&rows, hz))?;
+    std::fs::write(out.join("summary.md"), summary(&rows, hz) + &layout_md)?;
     let calm = unpressured(&rows);
     std::fs::write(out.join("faults.svg"), plot(&calm, "Demand faults, relative to demand paging", |row| row.faults)?)?;
     std::fs::write(out.join("footprint.svg"), plot(&calm, "Footprint (pages × ticks), relative to demand paging", |row| row.footprint)?)?;
+    std::fs::write(out.join("coverage.svg"), plot_coverage_accuracy(&rows)?)?;
     std::fs::write(out.join("budgets.svg"), plot_budgets(&rows)?)?;
     Ok((csv, md))
 }
@@ -1272,7 +1630,15 @@ mod tests {
         let field = |name: &str| line[header.iter().position(|column| *column == name).unwrap()];
         assert_eq!(
             ["budget", "budget_pages", "distinct_pages", "major_faults", "trace_major_faults", "bytes_written", "swap_io_instructions"].map(field),
-            ["50%", "6", "12", "23", "", "61440", "750"]
+            ["50%", "6", "12", "23", "", "61440", ""],
+            "timed columns are left out under a budget"
+        );
+        assert_eq!(
+            timing_report(&all, 1_000_000_000),
+            "name,kind,kib,policy,budget,footprint,guest_instructions,fault_path_instructions,swap_io_instructions,pae_instructions,pae_model_instructions\n\
+             seq,workload,64,demand,50%,0,4000,900,700,,\n\
+             seq,workload,64,leap,50%,0,3000,800,750,,\n",
+            "and go to timing.csv"
         );
         assert!(md.contains("*workloads, major faults relative to demand paging:*\n\n| policy | 50% |\n|---|---:|\n| demand | 1.000 (1) |\n| leap | 1.150 (1) |"), "{md}");
         assert!(md.contains("| leap | 1.917 |"), "per distinct page: 23/12: {md}");
@@ -1281,6 +1647,27 @@ mod tests {
         assert!(md.contains("| leap | 1 | 0.800 | 1.000 |"), "per-policy means over the unbudgeted runs: {md}");
         let svg = plot_budgets(&all).unwrap();
         assert!(svg.contains("workloads") && !svg.contains("traces"), "one panel, the workloads'");
+    }
+
+    #[test]
+    fn layout_runs_pair_each_programs_first_and_second_run() {
+        let serial = "bench-tsc-hz 1000000000\n\
+            [ 1.0] cpu0 INFO  process::lifecycle: memstat name=wl-seq policy=pae pid=3 faults_demand=10 ahead_commits=4 hits=4 peak_committed=12 layout_commits=0\n\
+            [ 1.1] cpu0 INFO  process::lifecycle: memstat name=wl-sort policy=pae pid=4 faults_demand=20 ahead_commits=0 hits=0 peak_committed=30 layout_commits=0\n\
+            [ 1.2] cpu0 INFO  process::lifecycle: memstat name=wl-seq policy=pae pid=5 faults_demand=2 ahead_commits=12 hits=12 peak_committed=12 layout_commits=9\n\
+            [ 1.3] cpu0 INFO  process::lifecycle: memstat name=wl-sort policy=pae pid=6 faults_demand=25 ahead_commits=1 hits=0 peak_committed=31 layout_commits=1\n";
+        let pairs = layout_pairs(workload_rows(serial, None, 64, &BTreeMap::new())).unwrap();
+        assert_eq!(pairs.len(), 2);
+        assert_eq!((pairs[0].first.faults, pairs[0].second.faults, pairs[0].second.layout_commits), (10, 2, 9));
+        assert_eq!((pairs[1].first.name.as_str(), pairs[1].first.faults, pairs[1].second.faults), ("sort", 20, 25));
+        let (csv, md) = layout_report(&pairs);
+        assert_eq!(csv.lines().nth(1), Some("seq,workload,,10,2,9,4,12,4,12,12,12"), "{csv}");
+        assert!(md.contains("| seq | workload | 10 | 2 | 9 | 4 | 12 | 12 | 12 |"), "{md}");
+        assert!(md.contains("workloads: 30 demand faults on run 1, 27 on run 2 (90.0 %); run 2 faulted less on 1 of 2; peak pages 42 → 43."), "{md}");
+        let once = workload_rows(&serial.lines().take(3).collect::<Vec<_>>().join("\n"), None, 64, &BTreeMap::new());
+        assert!(layout_pairs(once).is_err(), "a program that ran once is an error");
+        let demand = workload_rows(SERIAL, None, 64, &BTreeMap::new());
+        assert!(layout_pairs(demand).is_err(), "runs under another policy are an error");
     }
 
     #[test]
@@ -1342,7 +1729,7 @@ mod tests {
         let rows = pressured();
         let (csv, md) = report(&rows, 1_000_000_000);
         assert!(csv.lines().next().unwrap().ends_with(",budget,budget_pages,distinct_pages,major_faults,trace_major_faults,swap_outs,swap_ins,bytes_written,bytes_read,evictions,swap_io_instructions,sim_faults,sim_major_faults,belady_major_faults,model,pae_steps,pae_instructions,pae_model_instructions"));
-        assert!(csv.lines().nth(4).unwrap().ends_with(",50%,5,10,25,23,24,23,98304,94208,0,0,10,22,10,,,,"), "{csv}");
+        assert!(csv.lines().nth(4).unwrap().ends_with(",50%,5,10,25,23,24,23,98304,94208,0,,10,22,10,,,,"), "{csv}");
         // leap: (23/20 + 10/10) / 2; Belady: (10/20 + 4/10) / 2.
         assert!(md.contains("| leap | – | 1.075 (2) |"), "{md}");
         assert!(md.contains("| Belady (simulator) | – | 0.450 (2) |"), "{md}");
@@ -1388,5 +1775,48 @@ mod tests {
         let svg = plot_budgets(&pressured()).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("leap") && svg.contains("Belady") && svg.contains("traces"), "{svg}");
         assert_eq!(svg, plot_budgets(&pressured()).unwrap());
+    }
+
+    /// The traces `a` and `b` under pressure and not, a trace `seq` under
+    /// 100 % whose leap committed ahead, and the workload `seq` without a
+    /// budget.
+    fn covered() -> Vec<Row> {
+        let mut rows = pressured();
+        let mut seq = [traced("seq", 100, "demand", 0, 0, 0), traced("seq", 100, "leap", 0, 0, 0)];
+        (seq[1].faults, seq[1].ahead, seq[1].hits) = (4, 8, 6);
+        rows.extend(seq);
+        rows.extend(workload_rows(SERIAL, None, 64, &BTreeMap::new()));
+        rows
+    }
+
+    #[test]
+    fn the_coverage_chart_has_a_panel_per_run_and_a_marker_per_policy_but_demand() {
+        use plotters::prelude::{Color, Palette, Palette99};
+        let rows = covered();
+        let svg = plot_coverage_accuracy(&rows).unwrap();
+        assert!(svg.starts_with("<svg"), "{svg}");
+        let at = |text: &str| svg.find(&format!("\n{text}\n")).unwrap_or_else(|| panic!("no `{text}` in {svg}"));
+        // Traces first, each kind in the order of the rows; the kind where a trace and a workload share a name.
+        assert!(at("a") < at("b") && at("b") < at("seq (trace)") && at("seq (trace)") < at("seq (workload)"), "{svg}");
+        at("leap");
+        assert!(!svg.contains("demand"), "demand is the baseline, left out: {svg}");
+        assert!(svg.contains("hollow: nothing committed ahead"), "a's and b's leap committed nothing ahead: {svg}");
+        let fill = |index: usize| {
+            let (red, green, blue) = Palette99::pick(index).rgb();
+            format!("fill=\"#{red:02X}{green:02X}{blue:02X}\"")
+        };
+        assert!(svg.contains(&fill(1)) && !svg.contains(&fill(0)), "leap keeps its colour after demand: {svg}");
+        assert_eq!(svg, plot_coverage_accuracy(&rows).unwrap(), "the same rows draw the same file");
+    }
+
+    #[test]
+    fn the_coverage_chart_takes_budgeted_runs_only_and_no_runs() {
+        let svg = plot_coverage_accuracy(&pressured()).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("\na\n") && svg.contains("\nb\n"), "traces under their largest budget: {svg}");
+        let workloads = workload_rows(BUDGETED, Some(Budget::Percent(50)), 64, &BTreeMap::new());
+        let svg = plot_coverage_accuracy(&workloads).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("\nseq\n") && svg.contains("leap"), "{svg}");
+        let svg = plot_coverage_accuracy(&[]).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("no runs"), "{svg}");
     }
 }

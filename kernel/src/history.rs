@@ -81,10 +81,13 @@ pub enum Cause {
     Request = 2,
     /// The program's advice (will-need, dont-need).
     Advice = 3,
+    /// The program's layout proposal, applied at the first fault in a
+    /// partition under `pae` (`policy::layout`).
+    Layout = 4,
 }
 
 impl Cause {
-    const ALL: [Cause; 4] = [Cause::Loader, Cause::Policy, Cause::Request, Cause::Advice];
+    const ALL: [Cause; 5] = [Cause::Loader, Cause::Policy, Cause::Request, Cause::Advice, Cause::Layout];
 
     /// The name in CSV rows.
     pub const fn name(self) -> &'static str {
@@ -93,6 +96,7 @@ impl Cause {
             Cause::Policy => "policy",
             Cause::Request => "request",
             Cause::Advice => "advice",
+            Cause::Layout => "layout",
         }
     }
 }

@@ -79,6 +79,14 @@ pub fn dispatch(number: u64, arguments: [u64; 6]) -> Result<u64, Error> {
             copy_words_to_user(a1, &info.to_words())?;
             Ok(0)
         }
+        Syscall::PaeModelSet => pae_model_set(a0, a1),
+        Syscall::PaeLayout => {
+            let words = process::pae::layout_words(a0).ok_or(Error::NotFound)?;
+            if a2 >= words.len() as u64 && !words.is_empty() {
+                copy_words_to_user(a1, &words)?;
+            }
+            Ok(words.len() as u64)
+        }
     }
 }
 
@@ -96,6 +104,25 @@ fn user_path(address: u64, length: u64) -> Result<String, Error> {
         return Err(Error::InvalidArgument);
     }
     user_text(address, length, limits::MAX_PATH)
+}
+
+/// `pae_model_set(bytes_ptr, bytes_len)`: see `abi::Syscall::PaeModelSet`.
+fn pae_model_set(address: u64, length: u64) -> Result<u64, Error> {
+    let pid = process::current_pid().ok_or(Error::InvalidArgument)?;
+    if pid != process::INIT_PID {
+        log::debug!("pae: pid {pid} may not swap the model (only init may)");
+        return Err(Error::PermissionDenied);
+    }
+    if length > limits::MAX_MODEL {
+        log::warn!("pae: model from pid {pid} refused: {length} bytes is over the {}-byte limit", limits::MAX_MODEL);
+        return Err(Error::TooLarge);
+    }
+    let bytes = process::copy_from_user(UserSlice::new(address, length))?;
+    process::pae::install(&bytes, &alloc::format!("from pid {pid}")).map_err(|problem| {
+        log::warn!("pae: {problem}; the model in service stays");
+        Error::BadFormat
+    })?;
+    Ok(0)
 }
 
 /// Copies a structure, given as its little-endian words, to user memory

@@ -1,35 +1,23 @@
 //! The memory benchmark is reproducible: two runs of a small subset under
-//! `-icount shift=0` write identical CSVs. Every count is identical, swap
-//! included; with a swap disk attached (the rows under a budget) the
-//! instructions in swap I/O differ (the disk's completions arrive in host
-//! time while the kernel polls for them, from a few percent to twice as
-//! many on a loaded host), and with them the guest instructions in all and
-//! in the fault path, and the footprint (ticks pass while it polls). The
-//! guest instructions outside swap I/O stay within 0.1% (in practice a
+//! `-icount shift=0` write byte-identical `results.csv` and `layout.csv`
+//! files. Every count is identical, swap included; with a swap disk
+//! attached (the rows under a budget) the instructions in swap I/O differ
+//! (the disk's completions arrive in host time while the kernel polls for
+//! them, from a few percent to twice as many on a loaded host), and with
+//! them the guest instructions in all and in the fault path, and the
+//! footprint (ticks pass while it polls): those go to `timing.csv`, where
+//! the guest instructions outside swap I/O stay within 0.1% (in practice a
 //! timer interrupt or two that land outside swap I/O instead of inside).
 
 use boot::bench::Options;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// Columns that depend on how long the swap disk takes: footprint (page ×
-/// ticks), guest instructions in all, in the fault path and in swap I/O.
-const TIMED: [&str; 6] =
-    ["footprint", "guest_instructions", "fault_path_instructions", "swap_io_instructions", "pae_instructions", "pae_model_instructions"];
-
 /// The CSV's rows as column → value.
 fn parse(csv: &str) -> Vec<BTreeMap<String, String>> {
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
     lines.map(|line| header.iter().map(|column| column.to_string()).zip(line.split(',').map(str::to_owned)).collect()).collect()
-}
-
-/// A row with its timed columns blanked if it ran with a swap disk.
-fn counts(row: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    let swap_disk = !row["budget"].is_empty();
-    row.iter()
-        .map(|(column, value)| (column.clone(), if swap_disk && TIMED.contains(&column.as_str()) { String::new() } else { value.clone() }))
-        .collect()
 }
 
 fn number(row: &BTreeMap<String, String>, column: &str) -> u64 {
@@ -50,13 +38,15 @@ fn two_runs_of_the_memory_bench_give_identical_csvs() {
         folds: Some(boot::workspace_root().join(boot::bench::DEFAULT_FOLDS)),
     };
     let out = boot::target_dir().join("bench-determinism");
-    let (first, _) = boot::bench::run(&options, &out.join("first")).expect("the first run");
-    let (second, _) = boot::bench::run(&options, &out.join("second")).expect("the second run");
-    let (first, second) = (parse(&first), parse(&second));
-    assert_eq!(first.iter().map(counts).collect::<Vec<_>>(), second.iter().map(counts).collect::<Vec<_>>(), "the two runs differ");
-    for (one, other) in first.iter().zip(&second) {
-        let swap_io = |row: &BTreeMap<String, String>| row["swap_io_instructions"].parse::<u64>().unwrap_or(0);
-        let outside = |row| number(row, "guest_instructions") - swap_io(row);
+    let (first_csv, _) = boot::bench::run(&options, &out.join("first")).expect("the first run");
+    let (second_csv, _) = boot::bench::run(&options, &out.join("second")).expect("the second run");
+    assert_eq!(first_csv, second_csv, "results.csv differs between the runs");
+    let file = |run: &str, name: &str| std::fs::read_to_string(out.join(run).join(name)).unwrap_or_else(|error| panic!("{run}/{name}: {error}"));
+    assert_eq!(file("first", "results.csv"), first_csv, "run() returns what it wrote");
+    let (first, timing) = (parse(&first_csv), parse(&file("first", "timing.csv")));
+    for (one, other) in timing.iter().zip(&parse(&file("second", "timing.csv"))) {
+        assert_eq!((&one["name"], &one["policy"], &one["budget"]), (&other["name"], &other["policy"], &other["budget"]));
+        let outside = |row| number(row, "guest_instructions") - number(row, "swap_io_instructions");
         assert!(outside(one).abs_diff(outside(other)) <= outside(one) / 1000, "instructions outside swap I/O differ:\n{one:?}\n{other:?}");
     }
     assert_eq!(
@@ -64,10 +54,18 @@ fn two_runs_of_the_memory_bench_give_identical_csvs() {
         10 * 5 + 2 * 5 * 3 + 6 * 3,
         "ten workloads under five policies, two of them under three budgets, one trace under six at three budgets:\n{first:#?}"
     );
-    assert!(first.iter().all(|row| number(row, "guest_instructions") > 0), "instructions are measured");
+    assert_eq!(timing.len(), 2 * 5 * 3 + 6 * 3, "a timing row per run under a budget");
+    for row in &first {
+        let timed = !row["budget"].is_empty();
+        assert_eq!(row["guest_instructions"].is_empty(), timed, "instructions in results.csv exactly for runs without a swap disk: {row:?}");
+    }
+    assert!(first.iter().filter(|row| row["budget"].is_empty()).all(|row| number(row, "guest_instructions") > 0), "instructions are measured");
+    assert!(timing.iter().all(|row| number(row, "guest_instructions") > 0), "instructions are measured");
     for kind in ["workload", "trace"] {
         let at = |budget: &'static str| first.iter().filter(move |row| row["kind"] == kind && row["budget"] == budget);
-        assert!(at("25%").any(|row| number(row, "major_faults") > 0 && number(row, "swap_io_instructions") > 0), "{kind}s swap at a quarter");
+        assert!(at("25%").any(|row| number(row, "major_faults") > 0), "{kind}s swap at a quarter");
+        let timed = |budget: &'static str| timing.iter().filter(move |row| row["kind"] == kind && row["budget"] == budget);
+        assert!(timed("25%").any(|row| number(row, "swap_io_instructions") > 0), "{kind}s' swap I/O is timed at a quarter");
         assert!(at("100%").all(|row| row["policy"] != "demand" || number(row, "major_faults") == 0), "{kind}s fit at 100% under demand paging");
         assert!(at("50%").all(|row| number(row, "bytes_read") == 4096 * number(row, "swap_ins")));
     }
@@ -95,5 +93,15 @@ fn two_runs_of_the_memory_bench_give_identical_csvs() {
                 assert_eq!(kernel, simulated, "all pages fit: {row:?}");
             }
         }
+    }
+    // Layout proposals: the second run under pae of each program faults
+    // less in all than the first, and the comparison is the same twice.
+    assert_eq!(file("first", "layout.csv"), file("second", "layout.csv"), "the layout comparison differs between the runs");
+    let one = parse(&file("first", "layout.csv"));
+    assert_eq!(one.len(), 10 + 1, "ten workloads and one trace, two runs each: {one:#?}");
+    for kind in ["workload", "trace"] {
+        let total = |column: &str| one.iter().filter(|row| row["kind"] == kind).map(|row| number(row, column)).sum::<u64>();
+        assert!(total("run2_layout_commits") > 0, "{kind}s: the second runs committed from their proposals: {one:#?}");
+        assert!(total("run2_faults") < total("run1_faults"), "{kind}s fault less on their second run: {one:#?}");
     }
 }

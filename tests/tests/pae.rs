@@ -126,3 +126,89 @@ fn every_policy_gives_every_workload_the_same_results() {
         }
     }
 }
+
+/// `init` swaps the model at run time (`init model FILE PROGRAM ...`): a
+/// model the engine runs serves every process that chooses `pae` after it
+/// (its self-check in the log is the host's for that file); a malformed
+/// one is refused with the problem named, and the model in service stays
+/// and serves.
+#[test]
+fn init_swaps_the_model_at_run_time_and_a_refused_one_changes_nothing() {
+    let default = std::fs::read(boot::workspace_root().join(boot::image::DEFAULT_MODEL)).expect("the default model");
+    let other = std::fs::read(boot::workspace_root().join(boot::bench::DEFAULT_FOLDS).join("fold-1.onnx")).expect("a fold model");
+    let self_check = |bytes: &[u8]| IntegerModel::load(bytes).expect("the model compiles on the host").self_check();
+    assert_ne!(self_check(&default), self_check(&other), "two different models");
+    let mut malformed = other.clone();
+    malformed.truncate(other.len() / 2);
+
+    for (name, file, accepted) in [("pae-swap", other.clone(), true), ("pae-swap-refused", malformed, false)] {
+        let files = vec![("pae/next.onnx".to_owned(), file)];
+        let cmdline = "mode=run sample=0 pae-budget=0 init=bin/init init-args=model,pae/next.onnx,bin/bench-memory,64,pae";
+        let outcome = tests::boot_with_files(name, Firmware::Bios, cmdline, Duration::from_secs(300), files);
+        let serial = &outcome.serial;
+        let in_service: Vec<&str> = serial.lines().filter(|line| line.contains("pae: model ") && line.contains(" in service: ")).collect();
+        assert_eq!(in_service.len(), 1 + usize::from(accepted), "{serial}");
+        assert!(in_service[0].contains(&format!("self-check {:#018x}", self_check(&default))), "the boot model first: {}", in_service[0]);
+        if accepted {
+            assert_eq!(outcome.verdict, Verdict::Success, "{serial}");
+            assert!(in_service[1].contains("pae: model from pid 1 in service: "), "{}", in_service[1]);
+            assert!(in_service[1].contains(&format!("self-check {:#018x}", self_check(&other))), "the host's self-check: {}", in_service[1]);
+            assert!(serial.contains("init: model pae/next.onnx in service"), "{serial}");
+        } else {
+            assert_eq!(outcome.verdict, Verdict::Failure, "init reports the refusal in its exit code: {serial}");
+            let refusal = serial.lines().find(|line| line.contains("pae: model from pid 1 refused: ")).expect("the problem named");
+            assert!(refusal.contains("the model in service stays"), "{refusal}");
+            assert!(serial.contains("init: model pae/next.onnx refused: bad format"), "{serial}");
+        }
+        // Either way the workloads ran under a model.
+        let stats = qemu::parse_memstats(serial);
+        let workloads: Vec<_> = stats.iter().filter(|stat| stat.name.starts_with("wl-")).collect();
+        assert_eq!(workloads.len(), 10, "{name}");
+        assert!(workloads.iter().all(|stat| stat.policy == "pae"), "{name}");
+        assert!(workloads.iter().map(|stat| stat.get("pae_steps").unwrap_or(0)).sum::<u64>() > 0, "{name}: the model ran");
+    }
+}
+
+/// Layout proposals: each workload runs twice under `pae` in one boot; the
+/// first run of a program finds no proposal, the second commits the hot
+/// ranges the first left at the first fault in each partition, so it takes
+/// fewer demand faults and computes the same results. `layout` then shows
+/// a proposal per workload, keyed by the hash of its ELF file.
+#[test]
+fn a_second_run_under_pae_starts_from_the_layout_the_first_left() {
+    let cmdline = "mode=run sample=0 huge=off pae-budget=0 init=bin/layout init-args=bin/bench-memory,256,pae,pae";
+    let outcome = tests::boot_with_timeout("pae-layout", Firmware::Bios, cmdline, Duration::from_secs(300));
+    let serial = &outcome.serial;
+    assert_eq!(outcome.verdict, Verdict::Success, "{serial}");
+    let lines = checksums(serial);
+    assert_eq!(lines.len(), 20, "ten workloads, two runs: {lines:?}");
+    assert_eq!(lines[..10], lines[10..], "the second run computes the same results");
+
+    let stats = qemu::parse_memstats(serial);
+    let runs: Vec<_> = stats.iter().filter(|stat| stat.name.starts_with("wl-")).collect();
+    assert_eq!(runs.len(), 20);
+    let (first, second) = runs.split_at(10);
+    let get = |stat: &qemu::Memstat, key: &str| stat.get(key).unwrap_or_else(|| panic!("no {key}"));
+    let mut fewer = 0;
+    for (one, two) in first.iter().zip(second) {
+        assert_eq!(one.name, two.name);
+        assert_eq!(get(one, "layout_commits"), 0, "{}: no proposal on the first run", one.name);
+        let (faults_one, faults_two) = (get(one, "faults_demand"), get(two, "faults_demand"));
+        println!("{}: {faults_one} -> {faults_two} demand faults, {} pages from the proposal", one.name, get(two, "layout_commits"));
+        fewer += usize::from(faults_two < faults_one);
+    }
+    let total = |runs: &[&qemu::Memstat], key: &str| runs.iter().map(|stat| get(stat, key)).sum::<u64>();
+    assert!(total(second, "layout_commits") > 0, "the second runs committed from their proposals");
+    assert!(total(second, "faults_demand") < total(first, "faults_demand"), "fewer demand faults in all");
+    assert!(fewer >= 8, "most workloads fault less on their second run ({fewer} of 10)");
+
+    // `layout` lists one proposal per workload, two runs each, with the
+    // host's hash of the ELF file the ramdisk holds.
+    for program in tests::user_programs().iter().filter(|program| program.name.starts_with("wl-")) {
+        let elf = std::fs::read(&program.path).expect("the workload's ELF file");
+        let identity = kernel::policy::layout::identity(&elf);
+        let line = format!("program {} identity={identity:#018x} runs=2 ", program.name);
+        assert!(serial.contains(&line), "`{line}` in the layout listing:\n{serial}");
+    }
+    assert!(serial.contains("layout: 10 programs"), "the ten workloads (bench-memory ends under demand): {serial}");
+}

@@ -56,8 +56,10 @@ pub struct BenchArgs {
     /// (`memory`; `seq`, `matmul-blocked`, ...; default: every one).
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     budget_workloads: Vec<String>,
-    /// Replay only the first N accesses of each trace (`memory`; 0: all).
-    #[arg(long, default_value_t = 0)]
+    /// Replay only the first N accesses of each trace (`memory`; 0: all,
+    /// about 1.5 million each, which takes hours under TCG: the default
+    /// keeps the whole benchmark within half an hour).
+    #[arg(long, default_value_t = boot::bench::DEFAULT_ACCESSES)]
     accesses: usize,
     /// Replay only the first N traces (`memory`; 0: all).
     #[arg(long, default_value_t = 0)]

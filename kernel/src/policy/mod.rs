@@ -27,6 +27,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod layout;
 mod leap;
 mod pae;
 mod readahead;

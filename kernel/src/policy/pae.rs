@@ -139,13 +139,30 @@ impl Pae {
     /// `range`) at time `now`: the pages of `range` to commit ahead, and the
     /// partitions to hold cold (their `ranges` from `view`).
     pub fn observe(&mut self, event: &Event, range: PageRange, now: Tick, view: &dyn View) -> Plan {
-        let mut plan = Plan::none();
+        match self.infer(event) {
+            Some(scores) => self.plan_for(event, &scores, range, now, view),
+            None => Plan::none(),
+        }
+    }
+
+    /// The inference alone: encodes `event` and steps the model (its
+    /// recurrent state moves on); each page offset's probability × 65536,
+    /// or `None` if the model refused the step.
+    pub fn infer(&mut self, event: &Event) -> Option<[u16; features::CLASSES]> {
         let active = self.encoder.active(event);
-        let Ok(scores) = self.model.step(&mut self.state, &active) else { return plan };
+        let scores = self.model.step(&mut self.state, &active).ok()?;
         self.counters.steps += 1;
+        Some(scores)
+    }
+
+    /// What to do after the step [`Pae::infer`] took on `event` gave
+    /// `scores`: the pages of `range` to commit ahead, and the partitions to
+    /// hold cold.
+    pub fn plan_for(&mut self, event: &Event, scores: &[u16; features::CLASSES], range: PageRange, now: Tick, view: &dyn View) -> Plan {
+        let mut plan = Plan::none();
         // Most probable first: once prefetched pages are evicted unused, the
         // engine takes only the first `prefetch_depth` pages of a plan.
-        let mut wanted: Vec<(u16, u64)> = features::scored_decisions(event, &scores, self.threshold)
+        let mut wanted: Vec<(u16, u64)> = features::scored_decisions(event, scores, self.threshold)
             .filter(|&(_, page)| range.contains(page) && !view.is_committed(page))
             .collect();
         wanted.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));

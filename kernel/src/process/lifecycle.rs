@@ -10,6 +10,7 @@ use crate::history::{Cause, Change, Event, Request};
 use crate::mm::layout;
 use crate::mm::user::UserSpace;
 use crate::ramdisk::Ramdisk;
+use crate::policy::layout::{self as proposals, PartitionLayout, ProgramLayout};
 use crate::policy::{self, Plan, Policy};
 use crate::sched::{self, TaskId};
 use crate::vass::hardware::{self, KernelFrames, LostCopy, SpaceTables, SystemTables};
@@ -19,7 +20,7 @@ use crate::sync::{IrqMutex, IrqMutexGuard};
 use crate::time;
 use abi::{Error, ExitReason, Rights, WaitStatus};
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::{format, vec};
 use core::fmt::Write as _;
@@ -33,6 +34,10 @@ use x86_64::VirtAddr;
 
 /// A process id.
 pub type Pid = u64;
+
+/// The first process, which the kernel starts (`init=`): the one process
+/// trusted with system-wide settings (`pae_model_set`).
+pub const INIT_PID: Pid = 1;
 
 /// Most processes alive at once.
 pub const MAX_PROCESSES: usize = 128;
@@ -56,6 +61,8 @@ struct Process {
     started_tsc: u64,
     /// What it did to its memory, most recent last.
     history: History,
+    /// Its program's layout proposal, and how far it was applied.
+    shaping: Shaping,
     task: TaskId,
     entry: UserEntry,
     /// The process is blocked in `wait`.
@@ -71,6 +78,21 @@ struct Process {
     lost_page: Option<u64>,
 }
 
+/// A process's program identity and the layout proposal its last run left
+/// (see `policy::layout`).
+struct Shaping {
+    /// The program's identity (a hash of its ELF file).
+    identity: u64,
+    /// The layout recorded when the program last ended under `pae`.
+    proposal: Option<ProgramLayout>,
+    /// Ordinals of the partitions whose first fault under `pae` was seen
+    /// (their proposal, if any, was applied then).
+    seen: BTreeSet<u32>,
+    /// The layouts of partitions it destroyed while under `pae`, for the
+    /// proposal recorded when it ends.
+    ended: Vec<PartitionLayout>,
+}
+
 struct ProcessTable {
     processes: BTreeMap<Pid, Process>,
     by_task: BTreeMap<TaskId, Pid>,
@@ -79,7 +101,7 @@ struct ProcessTable {
 }
 
 static TABLE: IrqMutex<ProcessTable> =
-    IrqMutex::new(ProcessTable { processes: BTreeMap::new(), by_task: BTreeMap::new(), next_pid: 1, spawned: 0 });
+    IrqMutex::new(ProcessTable { processes: BTreeMap::new(), by_task: BTreeMap::new(), next_pid: INIT_PID, spawned: 0 });
 static RAMDISK: Once<Ramdisk<'static>> = Once::new();
 /// The kernel-wide VASS (partition table and VASM). Lock order: TABLE, then VASS.
 static VASS: IrqMutex<Vass> = IrqMutex::new(Vass::new());
@@ -419,6 +441,8 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>, budget: Option
         pid
     };
     let name = String::from(path.rsplit('/').next().unwrap_or(path));
+    let identity = proposals::identity(image);
+    let shaping = Shaping { identity, proposal: super::pae::layout_for(identity), seen: BTreeSet::new(), ended: Vec::new() };
     let started_tsc = cpu::rdtsc();
     let mut history = History::new(started_tsc);
     history.record(Event::spawn(parent.unwrap_or(0), &name));
@@ -442,6 +466,7 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>, budget: Option
                 policy,
                 started_tsc,
                 history,
+                shaping,
                 task: TaskId::MAX,
                 entry,
                 waiting: false,
@@ -484,7 +509,7 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>, budget: Option
 pub fn exit_current(reason: ExitReason) -> ! {
     cpu::disable_interrupts();
     let task = sched::current();
-    let (pid, name, policy_name, run_cycles, space, orphans, mut history) = {
+    let (pid, name, policy_name, identity, ended, run_cycles, space, orphans, mut history) = {
         let mut table = TABLE.lock();
         let Some(pid) = table.by_task.remove(&task) else {
             drop(table);
@@ -503,6 +528,8 @@ pub fn exit_current(reason: ExitReason) -> ! {
         let history = core::mem::replace(&mut process.history, History::new(0));
         let name = process.name.clone();
         let policy_name = process.policy.name();
+        let identity = process.shaping.identity;
+        let ended = core::mem::take(&mut process.shaping.ended);
         let run_cycles = cpu::rdtsc().wrapping_sub(process.started_tsc);
         let space = process.space.take();
         let children = core::mem::take(&mut process.children);
@@ -531,7 +558,7 @@ pub fn exit_current(reason: ExitReason) -> ! {
         if let Some(waiter) = parent_task.or(kernel_waiter) {
             sched::wake(waiter);
         }
-        (pid, name, policy_name, run_cycles, space, orphans, history)
+        (pid, name, policy_name, identity, ended, run_cycles, space, orphans, history)
     };
     if recorder::exporting() {
         let export = recorder::lock_export();
@@ -546,9 +573,21 @@ pub fn exit_current(reason: ExitReason) -> ! {
         let born = vass.space_born(pid).unwrap_or(0);
         let declared = vass.declaration(pid).cloned();
         let budget = vass.budget(pid).unwrap_or(0);
+        // The PAE remembers the layout of the programs it served.
+        let layout = (policy_name == "pae").then(|| vass.layout_of(pid, &mut SpaceTables { id: pid, space: &mut space }));
         let counters = vass.destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames::new());
         let now = vass.now();
         drop(vass);
+        if let Some(mut partitions) = layout {
+            partitions.extend(ended);
+            partitions.sort_unstable_by_key(|partition| partition.ordinal);
+            partitions.truncate(proposals::MAX_PARTITIONS);
+            let mut cut = name.len().min(proposals::MAX_NAME);
+            while !name.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            super::pae::record_layout(ProgramLayout { identity, name: String::from(&name[..cut]), runs: 0, partitions });
+        }
         if MEMSTAT.load(Ordering::Relaxed) {
             let mut line = format!("memstat name={name} policy={policy_name}");
             let mut summary = memory_counters(pid, partitions, now.saturating_sub(born), &counters, 0, declared.as_ref());
@@ -637,7 +676,7 @@ pub fn handle_page_fault(address: u64, rip: u64, error: PageFaultErrorCode) -> b
     let Some(task) = sched::try_current() else { return false };
     let Some(mut table) = TABLE.try_lock() else { return false };
     let Some(&pid) = table.by_task.get(&task) else { return false };
-    let Some((mut tables, policy, history)) = system_tables(&mut table.processes, pid) else { return false };
+    let Some((mut tables, policy, history, shaping)) = system_tables(&mut table.processes, pid) else { return false };
     let Some(mut vass) = VASS.try_lock() else { return false };
     vass.set_time(time::ticks());
     let page = address / PAGE_SIZE;
@@ -671,11 +710,43 @@ pub fn handle_page_fault(address: u64, rip: u64, error: PageFaultErrorCode) -> b
             history.record(Event::Commit { partition, range, committed, cause: Cause::Policy });
         });
         checked = plan.commit.iter().fold(checked, |all, piece| PageRange::new(all.start.min(piece.start), all.end.max(piece.end)));
+        if policy.as_pae().is_some() {
+            let proposed = apply_proposal(&mut vass, pid, id, shaping, &mut tables, &mut frames, history);
+            checked = proposed.iter().fold(checked, |all, piece| PageRange::new(all.start.min(piece.start), all.end.max(piece.end)));
+        }
     }
     charge_swap_io(&mut vass, pid, &frames);
     vass.add_fault_cycles(pid, cpu::rdtsc().wrapping_sub(started));
     check_in_debug(&vass, &tables, Scope::Pages { space: pid, range: checked });
     matches!(outcome, FaultOutcome::Committed | FaultOutcome::AlreadyCommitted | FaultOutcome::SwappedIn)
+}
+
+/// The first fault under `pae` in partition `id` of `pid`: if the
+/// program's layout proposal has hot ranges for it (same ordinal, same
+/// kind), they are committed now, within the prefetch allowance. Returns
+/// what it asked to commit.
+fn apply_proposal(
+    vass: &mut Vass,
+    pid: Pid,
+    id: u64,
+    shaping: &mut Shaping,
+    tables: &mut SystemTables<'_>,
+    frames: &mut KernelFrames,
+    history: &mut History,
+) -> Vec<PageRange> {
+    let Some(proposal) = &shaping.proposal else { return Vec::new() };
+    let Some(partition) = vass.partition(id) else { return Vec::new() };
+    if !shaping.seen.insert(partition.ordinal) {
+        return Vec::new();
+    }
+    let Some(proposed) = proposal.partition(partition.ordinal, partition.kind.code()) else { return Vec::new() };
+    let commit: Vec<PageRange> = proposed.hot.iter().flat_map(|&(start, end)| partition.pages_at(start, end)).collect();
+    let plan = Plan { commit: commit.clone(), cold: Vec::new() };
+    let committed = policy::apply(vass, pid, &plan, tables, frames, |partition, range, committed| {
+        history.record(Event::Commit { partition, range, committed, cause: Cause::Layout });
+    });
+    vass.add_layout_commits(pid, committed);
+    commit
 }
 
 fn access_of(error: PageFaultErrorCode) -> Access {
@@ -882,13 +953,20 @@ fn with_own_tables<R>(operation: impl FnOnce(&mut Vass, u64, &mut SystemTables<'
 fn with_own_policy<R>(
     operation: impl FnOnce(&mut Vass, u64, &mut SystemTables<'_>, &mut dyn Policy, &mut History, &mut KernelFrames) -> Result<R, VassError>,
 ) -> Result<R, Error> {
+    with_own_process(|vass, pid, tables, policy, history, _, frames| operation(vass, pid, tables, policy, history, frames))
+}
+
+/// As [`with_own_policy`], with the process's layout proposal state too.
+fn with_own_process<R>(
+    operation: impl FnOnce(&mut Vass, u64, &mut SystemTables<'_>, &mut dyn Policy, &mut History, &mut Shaping, &mut KernelFrames) -> Result<R, VassError>,
+) -> Result<R, Error> {
     let pid = current_pid().ok_or(Error::InvalidArgument)?;
     let mut table = TABLE.lock();
-    let (mut tables, policy, history) = system_tables(&mut table.processes, pid).ok_or(Error::InvalidArgument)?;
+    let (mut tables, policy, history, shaping) = system_tables(&mut table.processes, pid).ok_or(Error::InvalidArgument)?;
     let policy: &mut dyn Policy = policy.as_mut();
     let mut vass = vass();
     let mut frames = KernelFrames::new();
-    let result = operation(&mut vass, pid, &mut tables, policy, history, &mut frames);
+    let result = operation(&mut vass, pid, &mut tables, policy, history, shaping, &mut frames);
     charge_swap_io(&mut vass, pid, &frames);
     check_in_debug(&vass, &tables, Scope::Space(pid));
     result.map_err(vass_error)
@@ -915,7 +993,7 @@ pub(super) fn pae_serve(pid: Pid, deadline: u64, deferred: bool, batch: usize) -
     let mut table = TABLE.lock();
     // Interrupts are off from here on: the cycles counted are the PAE's.
     let started = cpu::rdtsc();
-    let Some((mut tables, policy, history)) = system_tables(&mut table.processes, pid) else { return served };
+    let Some((mut tables, policy, history, _)) = system_tables(&mut table.processes, pid) else { return served };
     let Some(pae) = policy.as_pae() else { return served };
     let mut vass = vass();
     let mut frames = KernelFrames::new();
@@ -936,9 +1014,13 @@ pub(super) fn pae_serve(pid: Pid, deadline: u64, deferred: bool, batch: usize) -
             let Some(range) = vass.lookup(pid, step.page).and_then(|partition| partition.range_of(step.page)) else { continue };
             let now = vass.now();
             let view = policy::EngineView { vass: &vass, space: pid, accessed: |page| tables.current.accessed_now(page) };
+            // The inference alone is the model's cost; choosing pages and
+            // committing them count toward the task's.
             let stepping = cpu::rdtsc();
-            let plan = pae.observe(&step, range, now, &view);
+            let scores = pae.infer(&step);
             model_cycles += cpu::rdtsc().wrapping_sub(stepping);
+            let Some(scores) = scores else { continue };
+            let plan = pae.plan_for(&step, &scores, range, now, &view);
             steps += 1;
             policy::apply(&mut vass, pid, &plan, &mut tables, &mut frames, |partition, range, committed| {
                 history.record(Event::Commit { partition, range, committed, cause: Cause::Policy });
@@ -974,19 +1056,22 @@ pub(super) fn pae_serve(pid: Pid, deadline: u64, deferred: bool, batch: usize) -
 /// The page tables of process `pid` (which must have a space) and of
 /// every other process with one, with `pid`'s commit policy and history:
 /// disjoint parts of the process table, borrowed together.
-fn system_tables(processes: &mut BTreeMap<Pid, Process>, pid: Pid) -> Option<(SystemTables<'_>, &mut Box<dyn Policy>, &mut History)> {
+fn system_tables(
+    processes: &mut BTreeMap<Pid, Process>,
+    pid: Pid,
+) -> Option<(SystemTables<'_>, &mut Box<dyn Policy>, &mut History, &mut Shaping)> {
     let mut current = None;
     let mut others = Vec::new();
     for (&id, process) in processes.iter_mut() {
-        let Process { space: Some(space), policy, history, .. } = process else { continue };
+        let Process { space: Some(space), policy, history, shaping, .. } = process else { continue };
         if id == pid {
-            current = Some((SpaceTables { id, space }, policy, history));
+            current = Some((SpaceTables { id, space }, policy, history, shaping));
         } else {
             others.push(SpaceTables { id, space });
         }
     }
-    let (current, policy, history) = current?;
-    Some((SystemTables { current, others }, policy, history))
+    let (current, policy, history, shaping) = current?;
+    Some((SystemTables { current, others }, policy, history, shaping))
 }
 
 /// In debug kernels, proves after every VASS operation on behalf of a
@@ -1068,9 +1153,16 @@ fn for_each_piece(
 
 /// Destroys partition `id` of the running process.
 pub fn partition_destroy(id: u64) -> Result<(), Error> {
-    with_own_policy(|vass, pid, tables, policy, history, frames| {
+    with_own_process(|vass, pid, tables, policy, history, shaping, frames| {
         let (range, kind) = (first_range(vass, id), kind_of(vass, id));
+        // The PAE remembers what the partition held for the next launch.
+        let layout = if policy.as_pae().is_some() && vass.partition(id).is_some_and(|partition| partition.space == pid) {
+            vass.partition_layout(id, tables)
+        } else {
+            None
+        };
         vass.destroy(pid, id, tables, frames)?;
+        shaping.ended.extend(layout);
         policy.on_destroy(id);
         history.record(Event::Partition { partition: id, change: Change::Destroyed, range, kind });
         Ok(())
@@ -1367,6 +1459,7 @@ fn memory_counters(
         pae_deferred: counters.pae_deferred,
         pae_lost: counters.pae_lost,
         pae_demotions: counters.pae_demotions,
+        layout_commits: counters.layout_commits,
     }
 }
 

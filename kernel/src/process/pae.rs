@@ -3,9 +3,9 @@
 //! **The model.** One model serves every process under the `pae` policy:
 //! the boot ramdisk's [`MODEL_PATH`] (the repository's default model, or
 //! `cargo xtask run --model FILE`), loaded and checked at boot
-//! ([`load_from_ramdisk`]); [`install`] checks a file and puts it in
-//! service (a system call for `init` to swap models at run time is still to
-//! come). A file that is missing,
+//! ([`load_from_ramdisk`]), or a file `init` hands over at run time with
+//! `pae_model_set` (`abi::Syscall::PaeModelSet`); [`install`] checks either
+//! and puts it in service. A file that is missing,
 //! malformed or not the model the engine runs (wrong input width, an
 //! unsupported operator, over the size limit, ...) is refused with a log
 //! line naming the problem; the running model, if any, stays, and without
@@ -27,6 +27,7 @@
 //! before the task read them are counted as lost.
 
 use super::lifecycle::{self, Pid};
+use crate::policy::layout::{Layouts, ProgramLayout};
 use crate::policy::{Pae, PaeSettings, Policy};
 use crate::ramdisk::Ramdisk;
 use crate::sched::{self, TaskId};
@@ -57,6 +58,9 @@ static SPENT: IrqMutex<(u64, u64)> = IrqMutex::new((0, 0));
 /// Totals over the run: model steps and TSC cycles of the task.
 static TOTAL_STEPS: AtomicU64 = AtomicU64::new(0);
 static TOTAL_CYCLES: AtomicU64 = AtomicU64::new(0);
+
+/// The layout proposals recorded when processes under `pae` ended.
+static LAYOUTS: IrqMutex<Layouts> = IrqMutex::new(Layouts::new());
 
 /// Events taken from one ring at a time.
 const BATCH: usize = 32;
@@ -102,6 +106,30 @@ pub fn install(bytes: &[u8], source: &str) -> Result<(), String> {
     );
     *MODEL.lock() = Some(Arc::new(model));
     Ok(())
+}
+
+/// Records the layout a process under `pae` left when it ended, for the
+/// next launch of its program.
+pub(super) fn record_layout(layout: ProgramLayout) {
+    log::debug!(
+        "pae: layout of {} ({:#018x}) recorded: {} partitions, {} hot pages",
+        layout.name,
+        layout.identity,
+        layout.partitions.len(),
+        layout.hot_pages()
+    );
+    LAYOUTS.lock().record(layout);
+}
+
+/// The layout proposal recorded for the program with `identity`, if any.
+pub(super) fn layout_for(identity: u64) -> Option<ProgramLayout> {
+    LAYOUTS.lock().get(identity).cloned()
+}
+
+/// The `index`th recorded layout (oldest first) as `abi::layout` words.
+pub fn layout_words(index: u64) -> Option<alloc::vec::Vec<u64>> {
+    let layouts = LAYOUTS.lock();
+    layouts.nth(usize::try_from(index).ok()?).map(ProgramLayout::to_words)
 }
 
 /// A fresh `pae` policy over the model in service (fed by the task), or

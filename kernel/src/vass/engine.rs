@@ -597,7 +597,9 @@ impl Vass {
         let range = self.place(space, pages, at, window)?;
         let id = self.next_id;
         self.next_id += 1;
-        self.space_mut(space);
+        let state = self.space_mut(space);
+        let ordinal = state.created;
+        state.created = state.created.saturating_add(1);
         self.vasm.entry(space).or_default().insert(range.start, (range.end, id));
         self.partitions.insert(
             id,
@@ -622,6 +624,7 @@ impl Vass {
                 recent_faults: Recent::default(),
                 recent_accessed: Recent::default(),
                 sealed: false,
+                ordinal,
             },
         );
         Ok((id, range))
@@ -1719,6 +1722,40 @@ impl Vass {
         }
     }
 
+    /// The layout of `space`'s partitions as a proposal for the program's
+    /// next run (`policy::layout`), by ordinal: see [`Vass::partition_layout`].
+    pub fn layout_of(&self, space: SpaceId, table: &mut impl PageTable) -> Vec<crate::policy::layout::PartitionLayout> {
+        let ids: Vec<PartitionId> = self.partitions.values().filter(|partition| partition.space == space).map(|partition| partition.id).collect();
+        let mut layouts: Vec<_> = ids.into_iter().filter_map(|id| self.partition_layout(id, table)).collect();
+        layouts.sort_unstable_by_key(|layout| layout.ordinal);
+        layouts
+    }
+
+    /// Partition `id` as part of a layout proposal: its touched pages are
+    /// those committed and used (not committed ahead and still unseen, unless
+    /// the processor marked them accessed since; the bits are read, not
+    /// cleared) and those swapped out.
+    pub fn partition_layout(&self, id: PartitionId, table: &mut impl PageTable) -> Option<crate::policy::layout::PartitionLayout> {
+        use crate::policy::layout::{hot_ranges, PartitionLayout, MAX_HOT_RANGES};
+        let partition = self.partitions.get(&id)?;
+        let mut touched: Vec<u64> = Vec::new();
+        for &page in partition.committed.keys() {
+            if !partition.untouched.contains(&page) || table.accessed(partition.space, page, false) {
+                touched.extend(partition.offset_of(page));
+            }
+        }
+        touched.extend(partition.swapped.keys().filter_map(|&page| partition.offset_of(page)));
+        touched.sort_unstable();
+        Some(PartitionLayout {
+            ordinal: partition.ordinal,
+            kind: partition.kind.code(),
+            pages: partition.pages(),
+            touched: touched.len() as u64,
+            faults: partition.counters.faults,
+            hot: hot_ranges(touched, MAX_HOT_RANGES),
+        })
+    }
+
     /// Records that a page committed ahead was used (a hit).
     pub fn touch(&mut self, id: PartitionId, page: Page) {
         if let Some(partition) = self.partitions.get_mut(&id)
@@ -1814,6 +1851,11 @@ impl Vass {
     /// Adds `cycles` spent sampling accessed bits of `space` to its counters.
     pub fn add_sample_cycles(&mut self, space: SpaceId, cycles: u64) {
         self.space_mut(space).counters.sample_cycles += cycles;
+    }
+
+    /// Counts `pages` committed for `space` from its layout proposal.
+    pub fn add_layout_commits(&mut self, space: SpaceId, pages: u64) {
+        self.space_mut(space).counters.layout_commits += pages;
     }
 
     /// Adds what the PAE task did for `space` to its counters.

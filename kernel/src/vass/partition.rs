@@ -296,12 +296,43 @@ pub struct Partition {
     pub recent_accessed: Recent,
     /// Laid out by the loader: see [`super::VassError::Sealed`].
     pub sealed: bool,
+    /// Its place among the partitions its space created (0: the first),
+    /// which matches it with a layout proposal (`policy::layout`).
+    pub ordinal: u32,
 }
 
 impl Partition {
     /// Total size in pages.
     pub fn pages(&self) -> u64 {
         self.ranges.iter().map(PageRange::len).sum()
+    }
+
+    /// The offset of `page` into the partition in pages (its ranges one
+    /// after the other, in the order they were added).
+    pub fn offset_of(&self, page: Page) -> Option<u64> {
+        let mut before = 0;
+        for range in &self.ranges {
+            if range.contains(page) {
+                return Some(before + (page - range.start));
+            }
+            before += range.len();
+        }
+        None
+    }
+
+    /// The pages at offsets `[start, end)` into the partition, as ranges
+    /// (offsets past its size are left out).
+    pub fn pages_at(&self, start: u64, end: u64) -> Vec<PageRange> {
+        let mut pieces = Vec::new();
+        let mut before = 0;
+        for range in &self.ranges {
+            let (first, last) = (start.max(before), end.min(before + range.len()));
+            if first < last {
+                pieces.push(PageRange::new(range.start + (first - before), range.start + (last - before)));
+            }
+            before += range.len();
+        }
+        pieces
     }
 
     /// Whether `page` belongs to the partition.
@@ -456,8 +487,9 @@ pub struct SpaceCounters {
     /// Time-stamp-counter cycles the PAE task spent on the space: reading
     /// its history, the model's steps, and committing what they predicted.
     pub pae_cycles: u64,
-    /// Of `pae_cycles`, those in the model's steps (encoding the event,
-    /// the integer GRU, choosing the pages): the inference alone.
+    /// Of `pae_cycles`, those in the model's steps (encoding the event and
+    /// the integer GRU's step): the inference alone. Choosing the pages
+    /// from its output is the task's.
     pub pae_model_cycles: u64,
     /// PAE steps run after the task's budget ran out in the tick their
     /// fault came in (they waited for a later tick).
@@ -467,6 +499,8 @@ pub struct SpaceCounters {
     /// Partitions the PAE demoted (held cold after their predicted access
     /// probability stayed low).
     pub pae_demotions: u64,
+    /// Pages committed from the program's layout proposal.
+    pub layout_commits: u64,
 }
 
 impl SpaceCounters {
@@ -486,6 +520,8 @@ pub struct SpaceState {
     pub accounted_at: Tick,
     /// When the space was first seen.
     pub born: Tick,
+    /// Partitions it has created (the next one's ordinal).
+    pub created: u32,
     /// The latest resource request.
     pub declared: Option<Declaration>,
     /// Most pages the space may have committed at once (`None`: no limit).

@@ -743,3 +743,37 @@ proptest! {
         prop_assert_eq!(mmu.mapped_pages(), 0);
     }
 }
+
+#[test]
+fn a_layout_names_each_partitions_ordinal_and_its_touched_pages_as_offsets() {
+    let (mut vass, mut mmu, mut frames) = setup();
+    let (first, a) = vass.create(1, 8, PartitionKind::Heap, RW, None, WINDOW).unwrap();
+    let (_, blocker) = vass.create(1, 2, PartitionKind::Stack, RW, None, WINDOW).unwrap();
+    let (other, _) = vass.create(2, 4, PartitionKind::Data, RW, None, WINDOW).unwrap();
+    assert_eq!(vass.partition(other).unwrap().ordinal, 0, "ordinals count per space");
+    // Two ranges: offsets 0..8 at `a`, 8..12 after the blocker.
+    vass.resize(1, first, 12, WINDOW, &mut mmu, &mut frames).unwrap();
+    let second_range = vass.partition(first).unwrap().ranges[1];
+    assert_eq!(second_range.start, blocker.end);
+    assert_eq!(vass.partition(first).unwrap().offset_of(second_range.start + 1), Some(9));
+    assert_eq!(vass.partition(first).unwrap().pages_at(6, 10), [PageRange::new(a.start + 6, a.end), PageRange::new(second_range.start, second_range.start + 2)]);
+    // Faulted pages are touched; pages committed ahead only once used.
+    for page in [a.start, a.start + 1, second_range.start + 1] {
+        assert_eq!(vass.fault(1, page, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
+    }
+    vass.commit(1, first, PageRange::new(a.start + 4, a.start + 7), &mut mmu, &mut frames).unwrap();
+    mmu.touch(1, a.start + 5);
+    let layout = vass.layout_of(1, &mut mmu);
+    assert_eq!(layout.len(), 2);
+    let heap = &layout[0];
+    assert_eq!((heap.ordinal, heap.kind, heap.pages, heap.touched, heap.faults), (0, PartitionKind::Heap.code(), 12, 4, 3));
+    assert_eq!(heap.hot, [(0, 2), (5, 6), (9, 10)]);
+    assert_eq!((layout[1].ordinal, layout[1].touched, layout[1].hot.len()), (1, 0, 0), "the untouched stack: cold");
+    vass.sample_untouched(1, &mut mmu);
+    assert_eq!(vass.partition(first).unwrap().counters.hits, 1, "reading the layout left the accessed bits alone");
+    // A partition created after a destroyed one gets the next ordinal.
+    vass.destroy(1, first, &mut mmu, &mut frames).unwrap();
+    let (third, _) = vass.create(1, 1, PartitionKind::Buffer, RW, None, WINDOW).unwrap();
+    assert_eq!(vass.partition(third).unwrap().ordinal, 2);
+    vass.check_invariants(&mmu, &frames).unwrap();
+}

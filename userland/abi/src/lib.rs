@@ -105,6 +105,20 @@ pub enum Syscall {
     /// holds for the caller's page at `address` (`NotFound` outside its
     /// partitions).
     PageQuery = 25,
+    /// `pae_model_set(bytes_ptr, bytes_len) -> 0`: puts the model file in
+    /// the caller's buffer (at most [`limits::MAX_MODEL`] bytes) in service
+    /// for every process that chooses the `pae` policy from now on. Only
+    /// `init` (pid 1) may (`PermissionDenied` for any other process). A file
+    /// the engine cannot run (malformed, wrong input width, an unsupported
+    /// operator) is refused with `BadFormat` and a kernel log line naming the
+    /// problem; the model in service stays.
+    PaeModelSet = 26,
+    /// `pae_layout(index, out_ptr: *mut u64, capacity) -> words`: the
+    /// `index`th layout proposal the PAE recorded (oldest first; see
+    /// [`layout`]): how many words it has, copied to `out_ptr` if
+    /// `capacity` words fit them (nothing written otherwise). `NotFound`
+    /// past the last one.
+    PaeLayout = 27,
 }
 
 /// `swap_debug` operation: corrupt the page's copy on the swap device.
@@ -122,7 +136,7 @@ pub const MAX_MEMORY_BUDGET: u64 = 1 << 35;
 
 impl Syscall {
     /// Every system call, in number order.
-    pub const ALL: [Syscall; 26] = [
+    pub const ALL: [Syscall; 28] = [
         Syscall::Exit,
         Syscall::Spawn,
         Syscall::Wait,
@@ -149,6 +163,8 @@ impl Syscall {
         Syscall::MemoryBudget,
         Syscall::SwapDebug,
         Syscall::PageQuery,
+        Syscall::PaeModelSet,
+        Syscall::PaeLayout,
     ];
 
     /// The call with number `number`, if any.
@@ -185,6 +201,8 @@ impl Syscall {
             Syscall::MemoryBudget => "memory_budget",
             Syscall::SwapDebug => "swap_debug",
             Syscall::PageQuery => "page_query",
+            Syscall::PaeModelSet => "pae_model_set",
+            Syscall::PaeLayout => "pae_layout",
         }
     }
 }
@@ -220,11 +238,14 @@ pub enum Error {
     PermissionDenied = 11,
     /// The requested address range is taken by another partition.
     AddressInUse = 12,
+    /// The data is not in the format the call needs (a model file the
+    /// engine cannot run); the kernel log names the problem.
+    BadFormat = 13,
 }
 
 impl Error {
     /// Every error, in code order.
-    pub const ALL: [Error; 12] = [
+    pub const ALL: [Error; 13] = [
         Error::UnknownSyscall,
         Error::BadAddress,
         Error::InvalidArgument,
@@ -237,6 +258,7 @@ impl Error {
         Error::TooManyProcesses,
         Error::PermissionDenied,
         Error::AddressInUse,
+        Error::BadFormat,
     ];
 
     /// The positive code.
@@ -264,6 +286,7 @@ impl Error {
             Error::TooManyProcesses => "too many processes",
             Error::PermissionDenied => "permission denied",
             Error::AddressInUse => "address in use",
+            Error::BadFormat => "bad format",
         }
     }
 }
@@ -676,6 +699,9 @@ words! {
         pub pae_lost,
         /// Partitions the PAE demoted (predicted cold).
         pub pae_demotions,
+        /// Pages committed from the program's layout proposal (its last
+        /// run's hot ranges, at the first fault in each partition).
+        pub layout_commits,
     }
 }
 
@@ -923,6 +949,111 @@ bitflags::bitflags! {
     }
 }
 
+/// The layout proposals `pae_layout` copies out: each a run of `u64` words.
+///
+/// ```text
+/// identity, runs, partitions P, name length L, name (NAME_BYTES bytes, 4 words, zero padded),
+/// then P times: ordinal, kind, pages, touched, faults, hot ranges H, then H times: start, end
+/// ```
+///
+/// `start`/`end` are page offsets into the partition (`[start, end)`).
+pub mod layout {
+    /// The bytes of a program's name kept (longer names are cut).
+    pub const NAME_BYTES: usize = 32;
+    /// Words before the first partition.
+    pub const HEADER_WORDS: usize = 4 + NAME_BYTES / 8;
+    /// Words of a partition before its hot ranges.
+    pub const PARTITION_WORDS: usize = 6;
+
+    /// A layout read from its words (checked on construction).
+    #[derive(Clone, Copy, Debug)]
+    pub struct LayoutView<'a> {
+        words: &'a [u64],
+        name: [u8; NAME_BYTES],
+    }
+
+    /// One partition of a [`LayoutView`].
+    #[derive(Clone, Copy, Debug)]
+    pub struct PartitionView<'a> {
+        /// Its place among the partitions the process created (0: first).
+        pub ordinal: u64,
+        /// Its kind (a [`crate::PartitionKind`] code).
+        pub kind: u64,
+        /// Its size in pages.
+        pub pages: u64,
+        /// Pages seen touched.
+        pub touched: u64,
+        /// Page faults taken in it.
+        pub faults: u64,
+        hot: &'a [u64],
+    }
+
+    impl PartitionView<'_> {
+        /// Its hot ranges, `[start, end)` page offsets.
+        pub fn hot(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+            self.hot.as_chunks::<2>().0.iter().map(|&[start, end]| (start, end))
+        }
+    }
+
+    impl<'a> LayoutView<'a> {
+        /// The layout in `words` (exactly one), or `None` if they are not one.
+        pub fn new(words: &'a [u64]) -> Option<LayoutView<'a>> {
+            let header = words.get(..HEADER_WORDS)?;
+            usize::try_from(header[3]).ok().filter(|&length| length <= NAME_BYTES)?;
+            let mut name = [0u8; NAME_BYTES];
+            for (chunk, word) in name.as_chunks_mut::<8>().0.iter_mut().zip(&header[4..]) {
+                chunk.copy_from_slice(&word.to_le_bytes());
+            }
+            let mut at = HEADER_WORDS;
+            for _ in 0..header[2] {
+                let ranges = usize::try_from(*words.get(at + PARTITION_WORDS - 1)?).ok()?;
+                at = at.checked_add(PARTITION_WORDS)?.checked_add(ranges.checked_mul(2)?)?;
+            }
+            (at == words.len()).then_some(LayoutView { words, name })
+        }
+
+        /// The program's identity (a hash of its ELF file).
+        pub fn identity(&self) -> u64 {
+            self.words[0]
+        }
+
+        /// Runs recorded for it.
+        pub fn runs(&self) -> u64 {
+            self.words[1]
+        }
+
+        /// How many partitions it has.
+        pub fn partition_count(&self) -> u64 {
+            self.words[2]
+        }
+
+        /// The program's name (UTF-8 unless cut inside a character).
+        pub fn name(&self) -> &[u8] {
+            &self.name[..self.words[3] as usize]
+        }
+
+        /// Its partitions, by ordinal.
+        pub fn partitions(&self) -> impl Iterator<Item = PartitionView<'a>> + 'a {
+            let words = self.words;
+            let mut at = HEADER_WORDS;
+            (0..self.partition_count()).map(move |_| {
+                let fields = &words[at..at + PARTITION_WORDS];
+                let end = at + PARTITION_WORDS + 2 * fields[5] as usize;
+                let view = PartitionView {
+                    ordinal: fields[0],
+                    kind: fields[1],
+                    pages: fields[2],
+                    touched: fields[3],
+                    faults: fields[4],
+                    hot: &words[at + PARTITION_WORDS..end],
+                };
+                at = end;
+                view
+            })
+        }
+    }
+}
+
 /// Limits the kernel enforces on arguments.
 pub mod limits {
     /// Longest path.
@@ -937,6 +1068,9 @@ pub mod limits {
     pub const MAX_PARTITION: u64 = 1 << 30;
     /// Most dependencies in one `resource_request`.
     pub const MAX_DEPENDENCIES: u64 = 64;
+    /// Largest model file `pae_model_set` takes (the kernel copies it into
+    /// its heap before checking it).
+    pub const MAX_MODEL: u64 = 1 << 20;
 }
 
 #[cfg(test)]
@@ -1010,10 +1144,10 @@ mod tests {
 
     #[test]
     fn word_structures_round_trip_with_their_names() {
-        let counters = MemoryCounters { pid: 7, pae_demotions: 9, ..MemoryCounters::default() };
+        let counters = MemoryCounters { pid: 7, layout_commits: 9, ..MemoryCounters::default() };
         assert_eq!(MemoryCounters::from_words(counters.to_words()), counters);
         assert_eq!(counters.fields().next(), Some(("pid", 7)));
-        assert_eq!(counters.fields().last(), Some(("pae_demotions", 9)));
+        assert_eq!(counters.fields().last(), Some(("layout_commits", 9)));
         for (i, a) in MemoryCounters::FIELDS.iter().enumerate() {
             assert!(!MemoryCounters::FIELDS[i + 1..].contains(a), "{a} twice");
         }

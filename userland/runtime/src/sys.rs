@@ -181,6 +181,27 @@ pub fn page_query(address: u64) -> Result<abi::PageInfo, Error> {
     Ok(info)
 }
 
+/// Puts the model file `bytes` in service for processes that choose the
+/// `pae` policy from now on (only `init` may).
+pub fn pae_model_set(bytes: &[u8]) -> Result<(), Error> {
+    call(Syscall::PaeModelSet, [bytes.as_ptr() as u64, bytes.len() as u64, 0, 0, 0, 0]).map(|_| ())
+}
+
+/// The `index`th layout proposal the PAE recorded, as its words (see
+/// `abi::layout::LayoutView`); `NotFound` past the last.
+pub fn pae_layout(index: u64) -> Result<Vec<u64>, Error> {
+    loop {
+        let needed = call(Syscall::PaeLayout, [index, 0, 0, 0, 0, 0])? as usize;
+        let mut words = alloc::vec![0u64; needed];
+        let got = call(Syscall::PaeLayout, [index, words.as_mut_ptr() as u64, needed as u64, 0, 0, 0])? as usize;
+        // A process ending in between may have recorded a larger layout.
+        if got <= needed {
+            words.truncate(got);
+            return Ok(words);
+        }
+    }
+}
+
 /// Writes the ids of the caller's partitions into `ids` (as many as fit);
 /// returns how many partitions there are.
 pub fn partition_list(ids: &mut [u64]) -> Result<usize, Error> {

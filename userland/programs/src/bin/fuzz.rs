@@ -20,7 +20,13 @@ extern crate alloc;
 use abi::Syscall;
 use runtime::{println, sys};
 
-const SCRATCH_SIZE: usize = 64 * 1024;
+const SCRATCH_SIZE: usize = 128 * 1024;
+/// Pointers go into the first half of the scratch buffer only: the kernel
+/// may write a structure or a buffer's worth through one, and the second
+/// half keeps that off whatever the linker put after the buffer (the
+/// runtime's heap lock, once, which a write near the end overwrote: the
+/// fuzzer then spun on its own lock forever).
+const POINTER_SPAN: u64 = SCRATCH_SIZE as u64 / 2;
 static mut SCRATCH: [u8; SCRATCH_SIZE] = [0; SCRATCH_SIZE];
 
 /// xorshift64*: small, fast, and deterministic for a given seed.
@@ -68,8 +74,8 @@ fn raw_argument(random: &mut Random, scratch: u64) -> u64 {
         4 => 0xffff_ffff_8000_0000,
         5 => 0x8000_0000_0000_0000 | random.next(),
         6 => 0x40_0000 + random.below(0x4000),
-        7 => scratch + random.below(SCRATCH_SIZE as u64),
-        8 => scratch + random.below(SCRATCH_SIZE as u64 / 2) * 2 + 1,
+        7 => scratch + random.below(POINTER_SPAN),
+        8 => scratch + random.below(POINTER_SPAN / 2) * 2 + 1,
         9 => random.below(4096),
         10 => random.below(1 << 20),
         11 => 1 << random.below(64),

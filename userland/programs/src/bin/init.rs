@@ -2,7 +2,11 @@
 //! then `bin/partition-demo` (a process printing its own partition table).
 //! `init test` runs every test program listed in `boot/tests`, adds up the
 //! tallies they report in their exit codes, prints `N passed, M failed`,
-//! and exits 0 only if nothing failed.
+//! and exits 0 only if nothing failed. `init model FILE [PROGRAM ARGS...]`
+//! puts the ramdisk's model `FILE` in service for the `pae` policy (the
+//! system call only `init` may make), then runs `PROGRAM` if one is named
+//! and exits as it did; if the kernel refused the model, the program runs
+//! under the model already in service and `init` exits 1.
 
 #![no_std]
 #![no_main]
@@ -23,8 +27,15 @@ fn main(args: Args) -> i32 {
     match args.get(1) {
         None | Some("run") => demo(),
         Some("test") => run_tests(),
+        Some("model") => match args.get(2) {
+            Some(path) => swap_model(path, &args),
+            None => {
+                println!("init: `model` needs a model file: init model FILE [PROGRAM ARGS...]");
+                1
+            }
+        },
         Some(other) => {
-            println!("init: unknown mode `{other}` (expected `run` or `test`)");
+            println!("init: unknown mode `{other}` (expected `run`, `test` or `model`)");
             1
         }
     }
@@ -53,6 +64,44 @@ fn demo() -> i32 {
         }
     }
     i32::from(failures > 0)
+}
+
+/// Puts the model at `path` in service, then runs the program after it in
+/// `args` (if any) with the arguments after that.
+fn swap_model(path: &str, args: &Args) -> i32 {
+    let refused = match sys::read_whole_file(path) {
+        Err(error) => {
+            println!("init: cannot read {path}: {error}");
+            true
+        }
+        Ok(bytes) => match sys::pae_model_set(&bytes) {
+            Ok(()) => {
+                println!("init: model {path} in service ({} bytes)", bytes.len());
+                false
+            }
+            Err(error) => {
+                println!("init: model {path} refused: {error}; the model in service stays");
+                true
+            }
+        },
+    };
+    let Some(program) = args.get(3) else { return i32::from(refused) };
+    let arguments: alloc::vec::Vec<&str> = (4..args.len()).filter_map(|index| args.get(index)).collect();
+    match sys::run(program, &arguments) {
+        Ok(ExitReason::Exited(code)) if refused => {
+            println!("init: {program} exited with {code}");
+            1
+        }
+        Ok(ExitReason::Exited(code)) => code,
+        Ok(ExitReason::Faulted { kind, address }) => {
+            println!("init: {program} died: fault {kind} at {address:#x}");
+            1
+        }
+        Err(error) => {
+            println!("init: cannot run {program}: {error}");
+            1
+        }
+    }
 }
 
 /// Runs the test programs in `boot/tests` in order and adds up their tallies.

@@ -30,7 +30,10 @@
 //!
 //! `replay all [--budget BUDGET] FILE...`: runs `replay POLICY FILE
 //! [BUDGET]` as a child for every file under demand, eager, readahead,
-//! leap, oracle and pae.
+//! leap, oracle and pae. `replay P1+P2+... [--budget BUDGET] FILE...`
+//! does the same under the policies named, in that order (`pae+pae`: a
+//! first and a second run under `pae`, the second with the layout proposal
+//! the first left).
 //!
 //! The accesses are read from the file a page at a time, not held, so the
 //! process's own pages stay few next to the trace's. Under a budget it
@@ -59,32 +62,36 @@ runtime::entry!(main);
 /// The policies `replay all` compares.
 const COMPARED: [&str; 6] = ["demand", "eager", "readahead", "leap", "oracle", "pae"];
 
-const USAGE: &str = "usage: replay POLICY FILE [PAGES|PERCENT%] | replay all [--budget PAGES|PERCENT%] FILE...";
+const USAGE: &str = "usage: replay POLICY FILE [PAGES|PERCENT%] | replay all|POLICY+POLICY... [--budget PAGES|PERCENT%] FILE...";
 
 fn main(args: Args) -> i32 {
-    match (args.get(1), args.get(2)) {
-        (Some("all"), Some("--budget")) => match args.get(3).and_then(Budget::parse) {
-            Some(_) if args.get(4).is_some() => all(&args, args.get(3), 4),
+    // `all`, or policies joined by `+` (`pae+pae`): a child per policy.
+    let list = args.get(1).filter(|&word| word == "all" || word.contains('+'));
+    match (list, args.get(2)) {
+        (Some(list), Some("--budget")) => match args.get(3).and_then(Budget::parse) {
+            Some(_) if args.get(4).is_some() => all(&args, list, args.get(3), 4),
             _ => usage(),
         },
-        (Some("all"), Some(_)) => all(&args, None, 2),
-        (Some(policy), Some(path)) => {
-            let budget = match args.get(3) {
-                None => None,
-                Some(text) => match Budget::parse(text) {
-                    Some(budget) => Some(budget),
-                    None => return usage(),
-                },
-            };
-            match one(policy, path, budget) {
-                Ok(()) => 0,
-                Err(why) => {
-                    println!("replay {path}: {why}");
-                    1
+        (Some(list), Some(_)) => all(&args, list, None, 2),
+        _ => match (args.get(1), args.get(2)) {
+            (Some(policy), Some(path)) => {
+                let budget = match args.get(3) {
+                    None => None,
+                    Some(text) => match Budget::parse(text) {
+                        Some(budget) => Some(budget),
+                        None => return usage(),
+                    },
+                };
+                match one(policy, path, budget) {
+                    Ok(()) => 0,
+                    Err(why) => {
+                        println!("replay {path}: {why}");
+                        1
+                    }
                 }
             }
-        }
-        _ => usage(),
+            _ => usage(),
+        },
     }
 }
 
@@ -93,13 +100,14 @@ fn usage() -> i32 {
     2
 }
 
-/// Runs every file from argument `first` on under every compared policy,
-/// with `budget` passed on.
-fn all(args: &Args, budget: Option<&str>, first: usize) -> i32 {
+/// Runs every file from argument `first` on under every policy of `list`
+/// (`all`: the compared ones) in turn, with `budget` passed on.
+fn all(args: &Args, list: &str, budget: Option<&str>, first: usize) -> i32 {
+    let policies: Vec<&str> = if list == "all" { COMPARED.to_vec() } else { list.split('+').collect() };
     let mut failures = 0;
     for index in first.. {
         let Some(path) = args.get(index) else { break };
-        for policy in COMPARED {
+        for &policy in &policies {
             let outcome = match budget {
                 Some(budget) => sys::run("bin/replay", &[policy, path, budget]),
                 None => sys::run("bin/replay", &[policy, path]),

@@ -107,4 +107,19 @@ runtime::tests! {
         check_eq!(sys::policy_set_oracle("boot/cmdline"), Err(Error::InvalidArgument), "not a replay file");
         check_eq!(sys::policy_set(CommitPolicy::Demand), Ok(CommitPolicy::Demand), "refused calls change nothing");
     }
+
+    fn only_init_may_swap_the_model() {
+        check!(sys::getpid() != 1, "this test runs as a child of init");
+        let model = sys::read_whole_file("pae/model.onnx");
+        check!(model.is_ok(), "the ramdisk has the default model");
+        let model = model.unwrap_or_default();
+        check_eq!(sys::pae_model_set(&model), Err(Error::PermissionDenied), "a valid model, but not from init");
+        check_eq!(sys::pae_model_set(b"not a model"), Err(Error::PermissionDenied), "identity is checked first");
+        // SAFETY: the kernel must refuse before it reads the bad pointer.
+        let raw = unsafe { sys::syscall6(abi::Syscall::PaeModelSet as u64, 8, 1 << 40, 0, 0, 0, 0) };
+        check_eq!(abi::decode(raw), Err(Error::PermissionDenied));
+        // The pae policy still runs the model in service.
+        let (faults, ahead, _, _) = scan(CommitPolicy::Pae, 1);
+        check!(ahead > 0 && faults < PAGES, "pae still commits ahead: {faults} faults, {ahead} ahead");
+    }
 }
