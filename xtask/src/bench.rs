@@ -175,7 +175,10 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
             std::fs::write(&path, splice_readme(&readme, &body)?)?;
             println!("updated the results in {}", path.display());
         }
-        println!("wrote results.csv, results.md, faults.svg, footprint.svg and budgets.svg in {}", out.display());
+        println!(
+            "wrote results.csv, layout.csv, timing.csv, results.md, summary.md, faults.svg, footprint.svg, coverage.svg and budgets.svg in {}",
+            out.display()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     crate::prerequisites::ensure(Firmware::Bios)?;

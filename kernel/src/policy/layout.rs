@@ -10,7 +10,9 @@
 //! under `pae`, the first fault in each partition commits that partition's
 //! hot ranges at once (within the prefetch allowance), and partitions that
 //! had none stay uncommitted: the program starts from where its last run
-//! ended up instead of faulting its way there again.
+//! ended up instead of faulting its way there again. A partition that grew
+//! beyond the size it is created with is pre-sized: it is placed with the
+//! pages it will grow into held free after it (`Vass::create_with_room`).
 //!
 //! A partition is matched by its creation ordinal and kind: a program that
 //! lays out its memory the same way each run (the loader always does) gets
@@ -18,6 +20,7 @@
 //! nothing. Hot ranges beyond the partition's present size are dropped.
 
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 /// Most programs remembered; the least recently recorded goes first.
@@ -108,10 +111,11 @@ impl ProgramLayout {
     }
 }
 
-/// The recorded layouts, most recently recorded last.
+/// The recorded layouts, most recently recorded last (shared with the
+/// processes that run from them).
 #[derive(Debug, Default)]
 pub struct Layouts {
-    programs: Vec<ProgramLayout>,
+    programs: Vec<Arc<ProgramLayout>>,
 }
 
 impl Layouts {
@@ -128,19 +132,19 @@ impl Layouts {
             layout.runs = self.programs.remove(at).runs.saturating_add(1);
         }
         layout.partitions.truncate(MAX_PARTITIONS);
-        self.programs.push(layout);
+        self.programs.push(Arc::new(layout));
         if self.programs.len() > MAX_PROGRAMS {
             self.programs.remove(0);
         }
     }
 
     /// The layout recorded for `identity`.
-    pub fn get(&self, identity: u64) -> Option<&ProgramLayout> {
+    pub fn get(&self, identity: u64) -> Option<&Arc<ProgramLayout>> {
         self.programs.iter().find(|known| known.identity == identity)
     }
 
     /// The `index`th layout, oldest first.
-    pub fn nth(&self, index: usize) -> Option<&ProgramLayout> {
+    pub fn nth(&self, index: usize) -> Option<&Arc<ProgramLayout>> {
         self.programs.get(index)
     }
 

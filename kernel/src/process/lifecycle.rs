@@ -22,6 +22,7 @@ use abi::{Error, ExitReason, Rights, WaitStatus};
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::{format, vec};
 use core::fmt::Write as _;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -84,7 +85,7 @@ struct Shaping {
     /// The program's identity (a hash of its ELF file).
     identity: u64,
     /// The layout recorded when the program last ended under `pae`.
-    proposal: Option<ProgramLayout>,
+    proposal: Option<Arc<ProgramLayout>>,
     /// Ordinals of the partitions whose first fault under `pae` was seen
     /// (their proposal, if any, was applied then).
     seen: BTreeSet<u32>,
@@ -919,8 +920,20 @@ pub fn partition_create(size: u64, kind: u64, rights: u64, at: u64) -> Result<(u
     let rights = partition_rights(rights)?;
     let pages = partition_size_pages(size)?;
     let at = requested_page(at)?;
-    with_own_policy(|vass, pid, tables, policy, history, frames| {
-        let (id, range) = vass.create(pid, pages, kind, rights, at, HEAP_WINDOW)?;
+    with_own_process(|vass, pid, tables, policy, history, shaping, frames| {
+        // Under pae, a partition the layout proposal says grew larger is
+        // placed with room to grow in place (the proposal pre-sizes it).
+        let room = match (&shaping.proposal, at) {
+            (Some(proposal), None) if policy.as_pae().is_some() => proposal
+                .partition(vass.next_ordinal(pid), kind.code())
+                .map_or(0, |proposed| proposed.pages.saturating_sub(pages).min(abi::limits::MAX_PARTITION / PAGE_SIZE)),
+            _ => 0,
+        };
+        let (id, range) = if room > 0 {
+            vass.create_with_room(pid, pages, room, kind, rights, HEAP_WINDOW)?
+        } else {
+            vass.create(pid, pages, kind, rights, at, HEAP_WINDOW)?
+        };
         history.record(Event::Partition { partition: id, change: Change::Created, range, kind: kind.code() });
         let plan: Plan = policy.on_create(id, &[range]);
         policy::apply(vass, pid, &plan, tables, frames, |partition, range, committed| {

@@ -122,14 +122,14 @@ pub(super) fn record_layout(layout: ProgramLayout) {
 }
 
 /// The layout proposal recorded for the program with `identity`, if any.
-pub(super) fn layout_for(identity: u64) -> Option<ProgramLayout> {
+pub(super) fn layout_for(identity: u64) -> Option<Arc<ProgramLayout>> {
     LAYOUTS.lock().get(identity).cloned()
 }
 
 /// The `index`th recorded layout (oldest first) as `abi::layout` words.
 pub fn layout_words(index: u64) -> Option<alloc::vec::Vec<u64>> {
     let layouts = LAYOUTS.lock();
-    layouts.nth(usize::try_from(index).ok()?).map(ProgramLayout::to_words)
+    layouts.nth(usize::try_from(index).ok()?).map(|layout| layout.to_words())
 }
 
 /// A fresh `pae` policy over the model in service (fed by the task), or

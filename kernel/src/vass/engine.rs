@@ -564,6 +564,41 @@ impl Vass {
         (end <= window.end).then_some(PageRange::new(candidate, end))
     }
 
+    /// As [`Vass::find_free`], keeping off the rooms held for partitions
+    /// to grow into ([`Vass::create_with_room`]).
+    fn find_free_off_rooms(&self, space: SpaceId, pages: u64, window: Window) -> Option<PageRange> {
+        let rooms = self.spaces.get(&space).map(|state| &state.rooms);
+        let mut from = window.start;
+        loop {
+            let candidate = self.find_free(space, pages, Window { start: from, end: window.end })?;
+            let blocking = rooms.and_then(|rooms| {
+                rooms.values().filter(|room| room.start < candidate.end && candidate.start < room.end).map(|room| room.end).max()
+            });
+            match blocking {
+                // Past the room; `from` only grows, so this ends.
+                Some(end) => from = end,
+                None => return Some(candidate),
+            }
+        }
+    }
+
+    /// `range` now belongs to partition `id`: the rooms it overlaps are
+    /// given up (rooms are a preference, never a claim), except that `id`'s
+    /// own room keeps what lies beyond `range`.
+    fn claim(&mut self, space: SpaceId, id: PartitionId, range: PageRange) {
+        let Some(state) = self.spaces.get_mut(&space) else { return };
+        state.rooms.retain(|&owner, room| {
+            if room.end <= range.start || range.end <= room.start {
+                return true;
+            }
+            if owner == id && range.end < room.end && range.start <= room.start {
+                *room = PageRange::new(range.end, room.end);
+                return true;
+            }
+            false
+        });
+    }
+
     fn place(&mut self, space: SpaceId, pages: u64, at: Option<Page>, window: Window) -> Result<PageRange, VassError> {
         if pages == 0 || pages > window.end - window.start {
             return Err(VassError::BadRange);
@@ -579,7 +614,8 @@ impl Vass {
                 }
                 Ok(range)
             }
-            None => self.find_free(space, pages, window).ok_or(VassError::NoVirtualSpace),
+            // Off the rooms if there is space elsewhere, else anywhere.
+            None => self.find_free_off_rooms(space, pages, window).or_else(|| self.find_free(space, pages, window)).ok_or(VassError::NoVirtualSpace),
         }
     }
 
@@ -597,6 +633,7 @@ impl Vass {
         let range = self.place(space, pages, at, window)?;
         let id = self.next_id;
         self.next_id += 1;
+        self.claim(space, id, range);
         let state = self.space_mut(space);
         let ordinal = state.created;
         state.created = state.created.saturating_add(1);
@@ -630,6 +667,39 @@ impl Vass {
         Ok((id, range))
     }
 
+    /// Creates a partition of `pages` pages as [`Vass::create`] does
+    /// (wherever it fits in `window`), placed where the `room` pages after it
+    /// are free too, and holds those for it: partitions created later are
+    /// placed elsewhere while there is space elsewhere, so it can grow in
+    /// place (`resize`, or a range added at its end) to the size a layout
+    /// proposal says it reached (`policy::layout`). Without such a place,
+    /// exactly as `create`.
+    pub fn create_with_room(
+        &mut self,
+        space: SpaceId,
+        pages: u64,
+        room: u64,
+        kind: PartitionKind,
+        rights: Rights,
+        window: Window,
+    ) -> Result<(PartitionId, PageRange), VassError> {
+        let spot = pages.checked_add(room).filter(|_| room > 0).and_then(|total| self.find_free_off_rooms(space, total, window));
+        let Some(spot) = spot else { return self.create(space, pages, kind, rights, None, window) };
+        let (id, range) = self.create(space, pages, kind, rights, Some(spot.start), window)?;
+        self.space_mut(space).rooms.insert(id, PageRange::new(range.end, spot.end));
+        Ok((id, range))
+    }
+
+    /// The room held for partition `id` of `space` to grow into, if any.
+    pub fn room_of(&self, space: SpaceId, id: PartitionId) -> Option<PageRange> {
+        self.spaces.get(&space)?.rooms.get(&id).copied()
+    }
+
+    /// The ordinal the next partition `space` creates gets.
+    pub fn next_ordinal(&self, space: SpaceId) -> u32 {
+        self.spaces.get(&space).map_or(0, |state| state.created)
+    }
+
     /// Adds another virtual range of `pages` pages to a partition (making
     /// it non-contiguous, or extending it when placed right after it).
     pub fn add_range(
@@ -642,6 +712,7 @@ impl Vass {
     ) -> Result<PageRange, VassError> {
         self.reshapable(space, id)?;
         let range = self.place(space, pages, at, window)?;
+        self.claim(space, id, range);
         self.vasm.entry(space).or_default().insert(range.start, (range.end, id));
         if let Some(partition) = self.partitions.get_mut(&id) {
             partition.ranges.push(range);
@@ -672,6 +743,7 @@ impl Vass {
             let last = *partition.ranges.last().ok_or(VassError::BadRange)?;
             let grown = PageRange::new(last.end, last.end.checked_add(extra).ok_or(VassError::BadRange)?);
             if grown.end <= window.end && self.is_free(space, &grown) {
+                self.claim(space, id, grown);
                 let map = self.vasm.entry(space).or_default();
                 map.insert(last.start, (grown.end, id));
                 if let Some(range) = self.partitions.get_mut(&id).and_then(|p| p.ranges.last_mut()) {
@@ -973,6 +1045,9 @@ impl Vass {
     ) -> Result<Partition, VassError> {
         let partition = if even_sealed { self.owned(space, id)? } else { self.reshapable(space, id)? };
         let ranges = partition.ranges.clone();
+        if let Some(state) = self.spaces.get_mut(&space) {
+            state.rooms.remove(&id);
+        }
         for range in &ranges {
             self.release(id, *range, table, frames);
         }

@@ -534,6 +534,10 @@ pub struct SpaceState {
     /// each one used: prefetching backs off when memory is too short to
     /// keep what it brings in.
     pub prefetch_depth: Option<u64>,
+    /// Room held after a partition's last range (see
+    /// [`super::Vass::create_with_room`]): other partitions are placed
+    /// elsewhere while there is space elsewhere, so it can grow in place.
+    pub rooms: BTreeMap<PartitionId, PageRange>,
 }
 
 impl SpaceState {

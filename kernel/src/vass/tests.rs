@@ -777,3 +777,48 @@ fn a_layout_names_each_partitions_ordinal_and_its_touched_pages_as_offsets() {
     assert_eq!(vass.partition(third).unwrap().ordinal, 2);
     vass.check_invariants(&mmu, &frames).unwrap();
 }
+
+#[test]
+fn a_partition_created_with_room_grows_in_place_while_others_go_elsewhere() {
+    let (mut vass, mut mmu, mut frames) = setup();
+    let (grower, range) = vass.create_with_room(1, 4, 12, PartitionKind::Buffer, RW, WINDOW).unwrap();
+    assert_eq!(range, PageRange::new(WINDOW.start, WINDOW.start + 4));
+    assert_eq!(vass.room_of(1, grower), Some(PageRange::new(range.end, range.end + 12)));
+    // Placed past the room, not right after the partition.
+    let (_, other) = vass.create(1, 2, PartitionKind::Buffer, RW, None, WINDOW).unwrap();
+    assert_eq!(other.start, range.end + 12);
+    // Growth takes the room, in place: still one range.
+    vass.resize(1, grower, 10, WINDOW, &mut mmu, &mut frames).unwrap();
+    assert_eq!(vass.partition(grower).unwrap().ranges, [PageRange::new(range.start, range.start + 10)]);
+    assert_eq!(vass.room_of(1, grower), Some(PageRange::new(range.start + 10, range.end + 12)), "the rest stays held");
+    // A range added at its end takes the rest.
+    vass.add_range(1, grower, 6, Some(range.start + 10), WINDOW).unwrap();
+    assert_eq!(vass.room_of(1, grower), None);
+    assert_eq!(vass.partition(grower).unwrap().pages(), 16);
+    vass.check_invariants(&mmu, &frames).unwrap();
+}
+
+#[test]
+fn rooms_give_way_to_explicit_addresses_a_full_window_and_destruction() {
+    let (mut vass, mut mmu, mut frames) = setup();
+    let small = Window { start: 0x100, end: 0x110 };
+    let (first, range) = vass.create_with_room(1, 4, 8, PartitionKind::Buffer, RW, small).unwrap();
+    // Asked for an address inside the room: granted, and the room is gone.
+    vass.create(1, 1, PartitionKind::Buffer, RW, Some(range.end + 2), small).unwrap();
+    assert_eq!(vass.room_of(1, first), None);
+    // Without space off the rooms, a partition goes into one.
+    let (second, second_range) = vass.create_with_room(2, 4, 8, PartitionKind::Buffer, RW, small).unwrap();
+    let (_, crowded) = vass.create(2, 4, PartitionKind::Buffer, RW, None, small).unwrap();
+    assert_eq!(crowded.start, second_range.end + 8, "after the room while it fits");
+    let (_, squeezed) = vass.create(2, 2, PartitionKind::Buffer, RW, None, small).unwrap();
+    assert_eq!(squeezed.start, second_range.end, "into the room when nothing else is free");
+    assert_eq!(vass.room_of(2, second), None);
+    // No room where none fits: a plain partition.
+    let (third, _) = vass.create_with_room(3, 4, 100, PartitionKind::Buffer, RW, small).unwrap();
+    assert_eq!(vass.room_of(3, third), None);
+    let (fourth, _) = vass.create_with_room(3, 2, 2, PartitionKind::Buffer, RW, small).unwrap();
+    assert!(vass.room_of(3, fourth).is_some());
+    vass.destroy(3, fourth, &mut mmu, &mut frames).unwrap();
+    assert_eq!(vass.room_of(3, fourth), None, "destroyed with its partition");
+    vass.check_invariants(&mmu, &frames).unwrap();
+}

@@ -122,4 +122,33 @@ runtime::tests! {
         let (faults, ahead, _, _) = scan(CommitPolicy::Pae, 1);
         check!(ahead > 0 && faults < PAGES, "pae still commits ahead: {faults} faults, {ahead} ahead");
     }
+
+    fn layout_proposals_read_back_well_formed_and_end_with_not_found() {
+        // A child that ends under pae leaves a proposal.
+        let _ = sys::policy_set(CommitPolicy::Pae);
+        let ran = sys::run("bin/exit-code", &["0"]);
+        let _ = sys::policy_set(CommitPolicy::Demand);
+        check_eq!(ran, Ok(abi::ExitReason::Exited(0)));
+        let (mut index, mut found) = (0, false);
+        while let Ok(words) = sys::pae_layout(index) {
+            let view = abi::layout::LayoutView::new(&words);
+            check!(view.is_some(), "proposal {index} is well formed ({} words)", words.len());
+            found |= view.is_some_and(|view| view.name() == b"exit-code" && view.partition_count() > 0);
+            index += 1;
+        }
+        check!(found, "exit-code's proposal is among the {index}");
+        check_eq!(sys::pae_layout(index), Err(Error::NotFound));
+        check_eq!(sys::pae_layout(u64::MAX), Err(Error::NotFound));
+        {
+            // A buffer too small is left alone; the size comes back.
+            let mut word = [0xabu64; 1];
+            // SAFETY: `word` is writable; the call writes at most its capacity.
+            let raw = unsafe { sys::syscall6(abi::Syscall::PaeLayout as u64, 0, word.as_mut_ptr() as u64, 1, 0, 0, 0) };
+            check!(abi::decode(raw).is_ok_and(|words| words > 1), "{raw:#x}");
+            check_eq!(word, [0xab]);
+            // SAFETY: a kernel address the call must refuse to write to.
+            let raw = unsafe { sys::syscall6(abi::Syscall::PaeLayout as u64, 0, 0xffff_8000_0000_0000, 1 << 20, 0, 0, 0) };
+            check_eq!(abi::decode(raw), Err(Error::BadAddress));
+        }
+    }
 }
