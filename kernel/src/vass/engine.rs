@@ -1573,6 +1573,13 @@ impl Vass {
         }
         let untouched = partition.untouched.remove(&page);
         partition.counters.evictions += 1;
+        let state = self.spaces.get_mut(&space);
+        if let Some(state) = state {
+            let at = state.evicted_at % RECENT_EVICTIONS;
+            state.recently_evicted[at] = page;
+            state.evicted_at = state.evicted_at.wrapping_add(1);
+        }
+        let Some(partition) = self.partitions.get_mut(&id) else { return false };
         if untouched {
             partition.counters.waste += 1;
         }
@@ -1754,6 +1761,23 @@ impl Vass {
         }
     }
 
+    /// Counts a fault at `page` of partition `id` toward `space`'s
+    /// refaults (a major fault on a page it evicted among its last
+    /// [`RECENT_EVICTIONS`]) and says whether the space is thrashing
+    /// without a way out: [`THRASH_LIMIT`] refaults in a row with no swap
+    /// slot free (with one, a dirty page could go instead).
+    fn thrashing(&mut self, space: SpaceId, id: PartitionId, page: Page) -> bool {
+        let swapped = self.partitions.get(&id).is_some_and(|partition| partition.swapped.contains_key(&page));
+        let full = self.slots.used() + self.slots.quarantined() >= self.slots.total();
+        let state = self.space_mut(space);
+        if swapped && state.recently_evicted.contains(&page) {
+            state.refaults = state.refaults.saturating_add(1);
+        } else {
+            state.refaults = 0;
+        }
+        state.refaults > THRASH_LIMIT && full
+    }
+
     /// Resolves a fault at `page` of partition `id` (which holds it).
     fn resolve(
         &mut self,
@@ -1775,6 +1799,9 @@ impl Vass {
         if let Some(partition) = self.partitions.get_mut(&id) {
             // In use after all.
             partition.cold.clear(PageRange::new(page, page + 1));
+        }
+        if self.thrashing(space, id, page) {
+            return FaultOutcome::OutOfFrames;
         }
         match self.commit_page(id, page, Need::Now, table, frames) {
             Ok(false) => {

@@ -511,6 +511,16 @@ impl SpaceCounters {
     }
 }
 
+/// Pages remembered per space as recently evicted.
+pub const RECENT_EVICTIONS: usize = 8;
+
+/// Major faults in a row, each on one of the space's last
+/// [`RECENT_EVICTIONS`] evicted pages, after which a fault with the swap
+/// device full fails as out of memory: the pages the process needs at once
+/// do not fit its budget beside the pages no slot is left for, so every
+/// fault evicts the next page it needs and it would fault forever.
+pub const THRASH_LIMIT: u64 = 1024;
+
 /// Per-space state: counters and what the process declared.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SpaceState {
@@ -538,6 +548,15 @@ pub struct SpaceState {
     /// [`super::Vass::create_with_room`]): other partitions are placed
     /// elsewhere while there is space elsewhere, so it can grow in place.
     pub rooms: BTreeMap<PartitionId, PageRange>,
+    /// The last pages evicted from the space, most recent at
+    /// `evicted_at - 1` (a ring; page 0 is never a user page).
+    pub recently_evicted: [Page; RECENT_EVICTIONS],
+    /// Where the next eviction goes in `recently_evicted`.
+    pub evicted_at: usize,
+    /// Major faults in a row on pages among `recently_evicted`: the
+    /// process keeps evicting what it is about to touch (see
+    /// [`THRASH_LIMIT`]).
+    pub refaults: u64,
 }
 
 impl SpaceState {
