@@ -519,7 +519,7 @@ pub const RECENT_EVICTIONS: usize = 8;
 /// device full fails as out of memory: the pages the process needs at once
 /// do not fit its budget beside the pages no slot is left for, so every
 /// fault evicts the next page it needs and it would fault forever.
-pub const THRASH_LIMIT: u64 = 1024;
+pub const THRASH_LIMIT: u64 = 256;
 
 /// Per-space state: counters and what the process declared.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
