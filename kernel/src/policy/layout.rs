@@ -124,14 +124,22 @@ impl Layouts {
         Layouts { programs: Vec::new() }
     }
 
-    /// Records `layout`, replacing the one of the same identity (its run
+    /// Records `layout` (its partitions by ordinal, at most
+    /// [`MAX_PARTITIONS`]; its name cut to [`MAX_NAME`] bytes at a
+    /// character boundary), replacing the one of the same identity (its run
     /// count carries on) and forgetting the oldest beyond [`MAX_PROGRAMS`].
     pub fn record(&mut self, mut layout: ProgramLayout) {
         layout.runs = 1;
         if let Some(at) = self.programs.iter().position(|known| known.identity == layout.identity) {
             layout.runs = self.programs.remove(at).runs.saturating_add(1);
         }
+        layout.partitions.sort_unstable_by_key(|partition| partition.ordinal);
         layout.partitions.truncate(MAX_PARTITIONS);
+        let mut cut = layout.name.len().min(MAX_NAME);
+        while !layout.name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        layout.name.truncate(cut);
         self.programs.push(Arc::new(layout));
         if self.programs.len() > MAX_PROGRAMS {
             self.programs.remove(0);
@@ -262,6 +270,17 @@ mod tests {
         }
         assert_eq!(layouts.len(), MAX_PROGRAMS);
         assert!(layouts.get(1).is_none() && layouts.get(2).is_none(), "the oldest were forgotten");
+    }
+
+    #[test]
+    fn a_recorded_layout_is_by_ordinal_and_its_name_cut_at_a_character() {
+        let mut layouts = Layouts::new();
+        let mut known = layout(1, &"é".repeat(MAX_NAME));
+        known.partitions.insert(0, PartitionLayout { ordinal: 3, ..PartitionLayout::default() });
+        layouts.record(known);
+        let recorded = layouts.get(1).unwrap();
+        assert_eq!(recorded.partitions.iter().map(|partition| partition.ordinal).collect::<Vec<_>>(), [0, 3]);
+        assert_eq!(recorded.name, "é".repeat(MAX_NAME / 2), "two-byte characters, none split");
     }
 
     #[test]

@@ -581,13 +581,7 @@ pub fn exit_current(reason: ExitReason) -> ! {
         drop(vass);
         if let Some(mut partitions) = layout {
             partitions.extend(ended);
-            partitions.sort_unstable_by_key(|partition| partition.ordinal);
-            partitions.truncate(proposals::MAX_PARTITIONS);
-            let mut cut = name.len().min(proposals::MAX_NAME);
-            while !name.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            super::pae::record_layout(ProgramLayout { identity, name: String::from(&name[..cut]), runs: 0, partitions });
+            super::pae::record_layout(ProgramLayout { identity, name: name.clone(), runs: 0, partitions });
         }
         if MEMSTAT.load(Ordering::Relaxed) {
             let mut line = format!("memstat name={name} policy={policy_name}");

@@ -1573,13 +1573,6 @@ impl Vass {
         }
         let untouched = partition.untouched.remove(&page);
         partition.counters.evictions += 1;
-        let state = self.spaces.get_mut(&space);
-        if let Some(state) = state {
-            let at = state.evicted_at % RECENT_EVICTIONS;
-            state.recently_evicted[at] = page;
-            state.evicted_at = state.evicted_at.wrapping_add(1);
-        }
-        let Some(partition) = self.partitions.get_mut(&id) else { return false };
         if untouched {
             partition.counters.waste += 1;
         }
@@ -1588,6 +1581,8 @@ impl Vass {
         state.account(now);
         state.counters.committed -= 1;
         state.counters.evictions += 1;
+        state.recently_evicted[state.evicted_at % RECENT_EVICTIONS] = page;
+        state.evicted_at = state.evicted_at.wrapping_add(1);
         if untouched {
             state.counters.waste += 1;
             state.counters.evicted_untouched += 1;
