@@ -1,6 +1,7 @@
 //! Real traces replayed in the kernel give exactly the counters the host
 //! simulator predicts for them: the same policies, the same engine, the
-//! same placement.
+//! same placement; under a memory budget too (the replay locks its own
+//! pages, so the trace's pages alone share the trace's budget).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -46,6 +47,51 @@ fn replayed_traces_count_what_the_simulator_predicts() {
             if policy != "demand" {
                 assert!(counters.ahead_commits > 0, "{name} under {policy} committed ahead: {expected}");
             }
+        }
+    }
+}
+
+/// Under a quarter of each trace's distinct pages, with a swap disk, the
+/// kernel's first-touch and major faults are the simulator's, and the
+/// replay's own pages (locked) never leave.
+#[test]
+fn replayed_traces_under_a_budget_count_what_the_simulator_predicts() {
+    const BUDGET: trace::Budget = trace::Budget::Percent(25);
+    // Traces with few distinct pages: every page of the budget's misses
+    // waits for the swap disk.
+    const TRACES: [&str; 2] = ["gzip", "matmul_naive"];
+    let mut files = Vec::new();
+    let mut replays = Vec::new();
+    for name in TRACES {
+        let path = shared_traces().join(format!("{name}.lackey.gz"));
+        let accesses = trace::file::read_lackey(&path).expect("reading a shared trace");
+        let replay = trace::Replay::from_accesses(&accesses).expect("a replayable trace").truncated(ACCESSES);
+        files.push((format!("replay/{name}.vrpl"), replay.encode()));
+        replays.push((name, replay));
+    }
+    let arguments: Vec<String> = TRACES.iter().map(|name| format!("replay/{name}.vrpl")).collect();
+    let cmdline = format!("mode=run init=bin/replay init-args={},--budget,{BUDGET},{} huge=off sample=0 memstat=off", POLICIES.join("+"), arguments.join(","));
+    let mut prepared = Prepared::new("replay-budget", Bios, &cmdline, Duration::from_secs(420), files);
+    let slots: u64 = replays.iter().map(|(_, replay)| replay.regions.iter().map(|region| region.pages).sum::<u64>()).max().unwrap_or(0);
+    prepared.attach_swap(slots + 2048, &[]);
+    let outcome = prepared.run();
+    assert_eq!(outcome.verdict, Verdict::Success, "the replays ran");
+    for (name, replay) in &replays {
+        let pages = BUDGET.pages(replay.distinct_pages(), abi::MIN_MEMORY_BUDGET);
+        for policy in POLICIES {
+            let simulated = kernel::policy::sim::policy_for(policy, replay, None).expect("a policy");
+            let pressure = kernel::policy::sim::Pressure { budget: Some(pages), belady: false };
+            let (accesses, counters) = kernel::policy::sim::replay_under(replay, simulated, pressure).expect("simulating");
+            let prefix = format!("replay replay/{name}.vrpl policy={policy} accesses={accesses} faults={} ahead={} ", counters.faults_demand, counters.ahead_commits);
+            let line = outcome.serial.lines().find(|line| line.starts_with(&prefix)).unwrap_or_else(|| panic!("no line starting `{prefix}`"));
+            let field = |key: &str| -> u64 {
+                let word = line.split(' ').find_map(|word| word.strip_prefix(&format!("{key}="))).unwrap_or_else(|| panic!("no {key}= in `{line}`"));
+                word.parse().expect("a number")
+            };
+            assert_eq!(field("budget"), pages, "{line}");
+            assert_eq!(field("trace_major"), counters.faults_major, "the trace's major faults are the simulator's: {line}");
+            assert_eq!(field("major"), field("trace_major"), "the replay's own pages never left: {line}");
+            assert!(counters.faults_major > 0, "{name} under {policy}: the budget was tight");
         }
     }
 }

@@ -903,6 +903,7 @@ fn vass_error(error: VassError) -> Error {
         VassError::NotOwner | VassError::RightsEscalation | VassError::Sealed => Error::PermissionDenied,
         VassError::Overlap => Error::AddressInUse,
         VassError::BadRange | VassError::OutsideGrant => Error::InvalidArgument,
+        VassError::TooManyLocked => Error::TooLarge,
         VassError::NoVirtualSpace | VassError::OutOfFrames | VassError::PageTable | VassError::SwapFailed => Error::OutOfMemory,
     }
 }
@@ -1243,6 +1244,8 @@ pub fn partition_advise(id: u64, offset: u64, length: u64, advice: u64) -> Resul
         abi::Advice::Random => Advice::Random,
         abi::Advice::Cold => Advice::Cold,
         abi::Advice::PageOut => Advice::PageOut,
+        abi::Advice::Lock => Advice::Lock,
+        abi::Advice::Unlock => Advice::Unlock,
     };
     for_each_piece(
         id,
@@ -1355,6 +1358,7 @@ pub fn page_query(address: u64) -> Result<abi::PageInfo, Error> {
             Some(Cold::Advised) => 1,
             Some(Cold::Predicted) => 2,
         };
+        info.locked = u64::from(state.locked);
         Ok(info)
     })
 }

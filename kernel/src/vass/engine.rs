@@ -60,6 +60,9 @@ pub enum VassError {
     /// A swapped-out page could not be read back (device error or a
     /// checksum mismatch): its contents are lost.
     SwapFailed,
+    /// Locking the range would take the space past
+    /// [`abi::MAX_LOCKED_PAGES`] pages of locked ranges.
+    TooManyLocked,
 }
 
 /// The hardware page tables of every address space, as the engine sees them.
@@ -227,6 +230,8 @@ pub struct PageState {
     pub untouched: bool,
     /// Whether (and why) it is held cold.
     pub cold: Option<Cold>,
+    /// Whether it lies in a locked range ([`Advice::Lock`]).
+    pub locked: bool,
 }
 
 /// What the PAE task did for one address space in one pass
@@ -266,6 +271,12 @@ pub enum Advice {
     Cold,
     /// Not needed soon: swap the range's pages out now (contents kept).
     PageOut,
+    /// Keep the range's pages resident: once committed (now or later) they
+    /// are never evicted or paged out; they still count toward budgets
+    /// (at most [`abi::MAX_LOCKED_PAGES`] pages of ranges per space).
+    Lock,
+    /// Undo [`Advice::Lock`] over the range.
+    Unlock,
 }
 
 /// The kernel-wide VASS state: partition table plus VASM plus per-space
@@ -500,6 +511,7 @@ impl Vass {
             residence,
             untouched: partition.untouched.contains(&page),
             cold: partition.cold.get(page),
+            locked: partition.is_locked(page),
         })
     }
 
@@ -656,6 +668,7 @@ impl Vass {
                 backing: BTreeMap::new(),
                 hints: RangeMap::default(),
                 cold: RangeMap::default(),
+                locked: RangeMap::default(),
                 idle_scans: 0,
                 counters: PartitionCounters::default(),
                 recent_faults: Recent::default(),
@@ -764,6 +777,7 @@ impl Vass {
             partition.overrides.clear(removed);
             partition.hints.clear(removed);
             partition.cold.clear(removed);
+            partition.locked.clear(removed);
             let map = self.vasm.entry(space).or_default();
             if cut == last.len() {
                 partition.ranges.pop();
@@ -1362,12 +1376,16 @@ impl Vass {
     }
 
     /// The first committed 4 KiB page of `space` after `after` in (partition,
-    /// page) order, wrapping around once; pages inside 2 MiB pages are
-    /// skipped (they are not evicted).
+    /// page) order, wrapping around once; pages inside 2 MiB pages and
+    /// locked pages are skipped (they are not evicted).
     fn next_resident(&self, space: SpaceId, after: Option<(PartitionId, Page)>) -> Option<(PartitionId, Page)> {
         use core::ops::Bound::{Excluded, Unbounded};
         let first = |partition: &Partition, from: core::ops::Bound<Page>| {
-            partition.committed.range((from, Unbounded)).map(|(&page, _)| page).find(|&page| !partition.huge.contains(&block_of(page)))
+            partition
+                .committed
+                .range((from, Unbounded))
+                .map(|(&page, _)| page)
+                .find(|&page| !partition.huge.contains(&block_of(page)) && !partition.is_locked(page))
         };
         let (start_id, start_page) = after.unwrap_or((0, 0));
         // The rest of the partition the hand is in, then later partitions,
@@ -1413,7 +1431,7 @@ impl Vass {
                     partition
                         .untouched
                         .range((from, core::ops::Bound::Unbounded))
-                        .find(|&&page| !partition.huge.contains(&block_of(page)) && !spared(page))
+                        .find(|&&page| !partition.huge.contains(&block_of(page)) && !partition.is_locked(page) && !spared(page))
                         .map(|&page| (partition.id, page))
                 },
             );
@@ -1494,7 +1512,7 @@ impl Vass {
                     .committed
                     .range(range.start..range.end)
                     .map(|(&page, _)| page)
-                    .filter(|&page| !partition.huge.contains(&block_of(page)))
+                    .filter(|&page| !partition.huge.contains(&block_of(page)) && !partition.is_locked(page))
                     .map(move |page| (partition.id, page))
             })
             .filter(|&(_, page)| !spared(page) && !table.accessed(space, page, false))
@@ -1517,7 +1535,7 @@ impl Vass {
         }
         let Some(partition) = self.partitions.get(&id) else { return false };
         let Some(&frame) = partition.committed.get(&page) else { return false };
-        if partition.huge.contains(&block_of(page)) {
+        if partition.huge.contains(&block_of(page)) || partition.is_locked(page) {
             return false;
         }
         let backing = partition.backing.get(&page).copied().unwrap_or(Backing::Zero);
@@ -1632,6 +1650,22 @@ impl Vass {
                 return Ok(0);
             }
             Advice::PageOut => return Ok(self.page_out(space, id, range, table, frames)),
+            Advice::Lock => {
+                let locked: u64 = self.partitions_of(space).map(Partition::locked_pages).sum();
+                let Some(partition) = self.partitions.get_mut(&id) else { return Err(VassError::UnknownPartition) };
+                let adding = range.len() - partition.locked.pages_in(range);
+                if locked + adding > abi::MAX_LOCKED_PAGES {
+                    return Err(VassError::TooManyLocked);
+                }
+                partition.locked.set(range, ());
+                return Ok(0);
+            }
+            Advice::Unlock => {
+                if let Some(partition) = self.partitions.get_mut(&id) {
+                    partition.locked.clear(range);
+                }
+                return Ok(0);
+            }
             Advice::Normal => None,
             Advice::Sequential => Some(Pattern::Sequential),
             Advice::Random => Some(Pattern::Random),
@@ -2096,6 +2130,9 @@ impl Vass {
             }
             if !partition.cold.iter().all(|(range, _)| partition.covers(&range)) {
                 return Err(format!("partition {id}: a cold mark lies outside the partition"));
+            }
+            if !partition.locked.iter().all(|(range, _)| partition.covers(&range)) {
+                return Err(format!("partition {id}: a locked range lies outside the partition"));
             }
             if !partition.max_rights.contains(partition.rights) {
                 return Err(format!("partition {id}: rights beyond its maximum"));

@@ -150,6 +150,11 @@ impl<V: Copy + Eq> RangeMap<V> {
         self.entries.len()
     }
 
+    /// Pages of `range` that have a value.
+    pub fn pages_in(&self, range: PageRange) -> u64 {
+        self.iter().filter(|(piece, _)| piece.overlaps(&range)).map(|(piece, _)| piece.end.min(range.end) - piece.start.max(range.start)).sum()
+    }
+
     /// Whether no page has a value.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
@@ -285,6 +290,9 @@ pub struct Partition {
     pub hints: RangeMap<Pattern>,
     /// Ranges held cold (evicted first); a fault on a page clears its mark.
     pub cold: RangeMap<Cold>,
+    /// Locked ranges (`Advice::Lock`): their committed pages are never
+    /// evicted.
+    pub locked: RangeMap<()>,
     /// Accessed-bit scans in a row that found no page of it accessed and
     /// no fault in it since the scan before (see [`COLD_SCANS`]).
     pub idle_scans: u64,
@@ -383,6 +391,16 @@ impl Partition {
     /// Pages of it held cold ([`Partition::cold`]).
     pub fn cold_pages(&self) -> u64 {
         self.cold.iter().map(|(range, _)| range.len()).sum()
+    }
+
+    /// Pages of its locked ranges ([`Partition::locked`]).
+    pub fn locked_pages(&self) -> u64 {
+        self.locked.iter().map(|(range, _)| range.len()).sum()
+    }
+
+    /// Whether `page` lies in a locked range: never evicted while committed.
+    pub fn is_locked(&self, page: Page) -> bool {
+        !self.locked.is_empty() && self.locked.get(page).is_some()
     }
 
     /// Physically contiguous extents of the committed frames, in page order.

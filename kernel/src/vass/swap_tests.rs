@@ -548,6 +548,8 @@ enum Operation {
     Fail { slot: u64 },
     Cold { offset: u64, pages: u64 },
     PageOut { offset: u64, pages: u64 },
+    Lock { offset: u64, pages: u64 },
+    Unlock { offset: u64, pages: u64 },
     Scan,
 }
 
@@ -562,6 +564,8 @@ fn operation() -> impl Strategy<Value = Operation> {
         1 => (0..24u64).prop_map(|slot| Operation::Fail { slot }),
         1 => (0..40u64, 1..8u64).prop_map(|(offset, pages)| Operation::Cold { offset, pages }),
         1 => (0..40u64, 1..8u64).prop_map(|(offset, pages)| Operation::PageOut { offset, pages }),
+        1 => (0..40u64, 1..3u64).prop_map(|(offset, pages)| Operation::Lock { offset, pages }),
+        1 => (0..40u64, 1..8u64).prop_map(|(offset, pages)| Operation::Unlock { offset, pages }),
         1 => Just(Operation::Scan),
     ]
 }
@@ -569,16 +573,22 @@ fn operation() -> impl Strategy<Value = Operation> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
-    /// Under random budgets, accesses, prefetches, decommits, cold and
-    /// page-out advice, accessed-bit scans and device errors: every page reads what was last written to it (zero after a
-    /// decommit), except pages the engine reported lost; and every
-    /// invariant holds after every step.
+    /// Under random budgets, accesses, prefetches, decommits, cold,
+    /// page-out, lock and unlock advice, accessed-bit scans and device
+    /// errors: every page reads what was last written to it (zero after a
+    /// decommit), except pages the engine reported lost; a committed page
+    /// that stays locked stays committed; and every invariant holds after
+    /// every step.
     #[test]
     fn contents_survive_eviction_and_swap(operations in proptest::collection::vec(operation(), 1..120)) {
         let (mut vass, mut mmu, mut frames, id, range) = setup(24, 4096, Some(6));
         let mut expected: BTreeMap<Page, u64> = BTreeMap::new();
         let mut lost: alloc::collections::BTreeSet<Page> = alloc::collections::BTreeSet::new();
         for operation in operations {
+            let held: Vec<Page> = {
+                let partition = vass.partition(id).unwrap();
+                partition.committed.keys().copied().filter(|&page| partition.is_locked(page)).collect()
+            };
             match operation {
                 Operation::Write { page, value } => {
                     let page = range.start + page;
@@ -640,8 +650,19 @@ proptest! {
                     let advice = if matches!(operation, Operation::Cold { .. }) { Advice::Cold } else { Advice::PageOut };
                     vass.advise(1, id, PageRange::new(start, (start + pages).min(range.end)), advice, &mut mmu, &mut frames).unwrap();
                 }
+                Operation::Lock { offset, pages } | Operation::Unlock { offset, pages } => {
+                    let start = range.start + offset;
+                    let advice = if matches!(operation, Operation::Lock { .. }) { Advice::Lock } else { Advice::Unlock };
+                    vass.advise(1, id, PageRange::new(start, (start + pages).min(range.end)), advice, &mut mmu, &mut frames).unwrap();
+                }
                 Operation::Scan => {
                     vass.sample_accessed(1, &mut mmu, |_, _| {});
+                }
+            }
+            if !matches!(operation, Operation::Decommit { .. }) {
+                let partition = vass.partition(id).unwrap();
+                for page in held.into_iter().filter(|&page| partition.is_locked(page)) {
+                    prop_assert!(partition.committed.contains_key(&page), "locked page {:#x} left under {:?}", page, operation);
                 }
             }
             vass.check_invariants(&mmu, &frames).map_err(TestCaseError::fail)?;
@@ -688,4 +709,118 @@ fn the_vasm_tells_where_each_page_is() {
     vass.advise(1, id, PageRange::new(c, c + 1), Advice::Cold, &mut mmu, &mut frames).unwrap();
     let state = vass.page_state(1, c).unwrap();
     assert_eq!((state.partition, state.rights, state.cold, state.untouched), (id, RW, Some(Cold::Advised), false));
+}
+
+#[test]
+fn locked_pages_stay_resident_while_the_others_take_the_evictions() {
+    let (mut vass, mut mmu, mut frames, id, range) = setup(64, 256, Some(8));
+    let locked = PageRange::new(range.start, range.start + 4);
+    // Locking commits nothing; pages committed later are held.
+    assert_eq!(vass.advise(1, id, locked, Advice::Lock, &mut mmu, &mut frames), Ok(0));
+    assert_eq!(vass.partition(id).unwrap().committed.len(), 0);
+    for (index, page) in (range.start..range.start + 16).enumerate() {
+        write(&mut vass, &mut mmu, &mut frames, page, 700 + index as u64);
+        vass.check_invariants(&mmu, &frames).unwrap();
+    }
+    let partition = vass.partition(id).unwrap();
+    assert_eq!(partition.committed.len(), 8, "locked pages still count toward the budget");
+    assert!((locked.start..locked.end).all(|page| partition.committed.contains_key(&page)), "the locked pages stayed");
+    assert_eq!(partition.swapped.len(), 8, "the other pages took every eviction");
+    assert!(vass.page_state(1, range.start).unwrap().locked);
+    assert!(!vass.page_state(1, range.start + 4).unwrap().locked);
+    // Cold advice and paging out pass over them.
+    vass.advise(1, id, range, Advice::Cold, &mut mmu, &mut frames).unwrap();
+    assert_eq!(vass.advise(1, id, range, Advice::PageOut, &mut mmu, &mut frames), Ok(4));
+    let partition = vass.partition(id).unwrap();
+    assert_eq!(partition.committed.keys().copied().collect::<Vec<_>>(), (locked.start..locked.end).collect::<Vec<_>>());
+    // Unlocked, they go like any other page, and every byte comes back.
+    vass.advise(1, id, PageRange::new(range.start, range.start + 2), Advice::Unlock, &mut mmu, &mut frames).unwrap();
+    assert_eq!(vass.advise(1, id, range, Advice::PageOut, &mut mmu, &mut frames), Ok(2));
+    assert!(!vass.page_state(1, range.start).unwrap().locked);
+    assert!(vass.page_state(1, range.start + 2).unwrap().locked);
+    vass.check_invariants(&mmu, &frames).unwrap();
+    for (index, page) in (range.start..range.start + 16).enumerate() {
+        assert_eq!(read(&mut vass, &mut mmu, &mut frames, page).1, Some(700 + index as u64), "page {index}");
+    }
+}
+
+#[test]
+fn a_budget_held_by_locked_pages_runs_out_of_memory() {
+    let (mut vass, mut mmu, mut frames, id, range) = setup(64, 256, Some(8));
+    vass.advise(1, id, range, Advice::Lock, &mut mmu, &mut frames).unwrap();
+    for page in range.start..range.start + 8 {
+        assert_eq!(write(&mut vass, &mut mmu, &mut frames, page, page), FaultOutcome::Committed);
+    }
+    assert_eq!(write(&mut vass, &mut mmu, &mut frames, range.start + 8, 0), FaultOutcome::OutOfFrames, "nothing may go");
+    assert_eq!(vass.partition(id).unwrap().committed.len(), 8);
+    assert_eq!(frames.swap_log.len(), 0, "nothing was written");
+    vass.check_invariants(&mmu, &frames).unwrap();
+}
+
+#[test]
+fn a_space_locks_at_most_max_locked_pages() {
+    let (mut vass, mut mmu, mut frames, id, range) = setup(64, 256, None);
+    let (big, big_range) = vass.create(1, abi::MAX_LOCKED_PAGES, PartitionKind::Heap, RW, None, WINDOW).unwrap();
+    let half = PageRange::new(range.start, range.start + 32);
+    vass.advise(1, id, half, Advice::Lock, &mut mmu, &mut frames).unwrap();
+    // Locking a range again, or a range overlapping one, counts its pages once.
+    vass.advise(1, id, PageRange::new(range.start + 16, range.start + 40), Advice::Lock, &mut mmu, &mut frames).unwrap();
+    assert_eq!(vass.partition(id).unwrap().locked_pages(), 40);
+    let fits = PageRange::new(big_range.start, big_range.end - 40);
+    assert_eq!(vass.advise(1, big, fits, Advice::Lock, &mut mmu, &mut frames), Ok(0));
+    assert_eq!(vass.advise(1, big, big_range, Advice::Lock, &mut mmu, &mut frames), Err(VassError::TooManyLocked));
+    assert_eq!(vass.partition(big).unwrap().locked_pages(), fits.len(), "a refused lock changes nothing");
+    vass.advise(1, id, range, Advice::Unlock, &mut mmu, &mut frames).unwrap();
+    assert_eq!(vass.advise(1, big, big_range, Advice::Lock, &mut mmu, &mut frames), Ok(0));
+    // Shrinking a partition drops the locks on what it gave up.
+    vass.resize(1, big, 8, WINDOW, &mut mmu, &mut frames).unwrap();
+    assert_eq!(vass.partition(big).unwrap().locked_pages(), 8);
+    vass.check_invariants(&mmu, &frames).unwrap();
+}
+
+/// Locked pages are invisible to eviction: a space holding locked pages
+/// beside a partition, with its budget raised by their number, evicts the
+/// partition's pages exactly as a space holding that partition alone.
+#[test]
+fn locked_pages_do_not_change_which_pages_clock_evicts() {
+    for eviction in [Eviction::Clock, Eviction::ColdFirst] {
+        let mut runs = Vec::new();
+        for with_locked in [false, true] {
+            let mut vass = Vass::new();
+            let mut mmu = SimulatedMmu::default();
+            let mut frames = SimulatedFrames::with_huge(512, 0);
+            frames.swap_slots = 256;
+            vass.set_swap_slots(256).unwrap();
+            vass.set_eviction(if matches!(eviction, Eviction::Clock) { Eviction::Clock } else { Eviction::ColdFirst });
+            let mut budget = 12;
+            if with_locked {
+                let (own, own_range) = vass.create(1, 16, PartitionKind::Data, RW, None, WINDOW).unwrap();
+                vass.advise(1, own, own_range, Advice::Lock, &mut mmu, &mut frames).unwrap();
+                for page in own_range.start..own_range.start + 5 {
+                    write(&mut vass, &mut mmu, &mut frames, page, page);
+                }
+                budget += 5;
+            }
+            vass.set_budget(1, Some(budget));
+            let (_, range) = vass.create(1, 48, PartitionKind::Heap, RW, Some(0x2000), WINDOW).unwrap();
+            let mut state = 0x2545_f491_4f6c_dd1d_u64;
+            let mut outcomes = Vec::new();
+            for step in 0..600u64 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let page = range.start + state % 48;
+                let outcome = if step % 3 == 0 {
+                    write(&mut vass, &mut mmu, &mut frames, page, step)
+                } else {
+                    read(&mut vass, &mut mmu, &mut frames, page).0
+                };
+                outcomes.push((page, outcome));
+            }
+            vass.check_invariants(&mmu, &frames).unwrap();
+            runs.push(outcomes);
+        }
+        assert_eq!(runs[0], runs[1]);
+        assert!(runs[0].iter().filter(|(_, outcome)| *outcome == FaultOutcome::SwappedIn).count() > 100, "the budget was tight");
+    }
 }

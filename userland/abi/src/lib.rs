@@ -134,6 +134,10 @@ pub const MIN_MEMORY_BUDGET: u64 = 8;
 /// the address space (128 TiB).
 pub const MAX_MEMORY_BUDGET: u64 = 1 << 35;
 
+/// The most pages of ranges one process may hold locked
+/// (`Advice::Lock`): 64 MiB.
+pub const MAX_LOCKED_PAGES: u64 = 16_384;
+
 impl Syscall {
     /// Every system call, in number order.
     pub const ALL: [Syscall; 28] = [
@@ -587,6 +591,8 @@ words! {
         pub accessed,
         /// 1 if the processor marked it written since it was mapped, else 0.
         pub dirty,
+        /// 1 if it lies in a locked range (`Advice::Lock`), else 0.
+        pub locked,
     }
 }
 
@@ -794,12 +800,30 @@ pub enum Advice {
     /// Not needed soon: swap the pages out now, contents kept (returns the
     /// pages swapped out).
     PageOut = 6,
+    /// Keep the pages resident: every page of the range that is committed,
+    /// now or later, is never evicted, swapped out or paged out (as Linux's
+    /// `mlock2(MLOCK_ONFAULT)`). Locked pages still count toward budgets:
+    /// a process whose budget is all locked pages runs out of memory. A
+    /// process may lock at most [`MAX_LOCKED_PAGES`] pages of ranges
+    /// (`TooLarge` beyond).
+    Lock = 7,
+    /// Undo [`Advice::Lock`] over the range (the pages stay committed).
+    Unlock = 8,
 }
 
 impl Advice {
     /// Every advice, in code order.
-    pub const ALL: [Advice; 7] =
-        [Advice::Normal, Advice::WillNeed, Advice::DontNeed, Advice::Sequential, Advice::Random, Advice::Cold, Advice::PageOut];
+    pub const ALL: [Advice; 9] = [
+        Advice::Normal,
+        Advice::WillNeed,
+        Advice::DontNeed,
+        Advice::Sequential,
+        Advice::Random,
+        Advice::Cold,
+        Advice::PageOut,
+        Advice::Lock,
+        Advice::Unlock,
+    ];
 
     /// The advice with code `code`.
     pub fn from_code(code: u64) -> Option<Advice> {
@@ -1168,7 +1192,7 @@ mod tests {
             assert_eq!(*advice as u64, code as u64);
             assert_eq!(Advice::from_code(code as u64), Some(*advice));
         }
-        assert_eq!(Advice::from_code(7), None);
+        assert_eq!(Advice::from_code(9), None);
         assert_eq!(Advice::from_code(u64::MAX), None);
     }
 

@@ -37,14 +37,12 @@
 //!
 //! The accesses are read from the file a page at a time, not held, so the
 //! process's own pages stay few next to the trace's. Under a budget it
-//! first pushes the pages it holds but does not use out to swap and makes
-//! one pass over the file without touching (which counts the distinct
-//! pages and brings back the pages the replay itself runs on), so `own=`,
-//! what it holds once the trace's partitions are in place, is little more
-//! than its working set. Those pages still share CLOCK's sweeps with the
-//! trace's (when every page was referenced, one of them may go), so the
-//! trace's major faults can come out below the simulator's, and the
-//! process's own pages come back by major faults.
+//! first makes one pass over the file without touching (which counts the
+//! distinct pages and commits every page the replay itself runs on), then
+//! locks its own partitions (`Advice::Lock`): its pages are never evicted
+//! and CLOCK's hand passes over them, so the trace's pages alone share the
+//! trace's budget, and are evicted and read back exactly as the host
+//! simulator's are (`major=` then equals `trace_major=`).
 
 #![no_std]
 #![no_main]
@@ -179,24 +177,18 @@ impl Replayer<'_> {
     }
 }
 
-/// Pushes every page this process holds and does not use right now out to
-/// swap: under the smallest budget, commits as many fresh pages as it
-/// holds, so CLOCK evicts the rest (code run once at start-up, the loader's
-/// data, the file header), then drops them and lifts the budget. What the
-/// replay needs comes back as it runs; what it never needs stays out
-/// instead of lending the trace frames the simulator does not have.
-fn squeeze() -> Result<(), &'static str> {
-    let held = sys::memory_counters().committed;
-    let pages = held + abi::MIN_MEMORY_BUDGET;
-    sys::memory_budget(abi::MIN_MEMORY_BUDGET).map_err(|_| "the kernel refused the budget")?;
-    let scratch = sys::partition_create(pages * 4096, PartitionKind::Data, Rights::READ | Rights::WRITE)
-        .map_err(|_| "cannot create a scratch partition")?;
-    for page in 0..pages {
-        // SAFETY: inside the read-write partition just created.
-        unsafe { ((scratch.base + page * 4096) as *const u8).read_volatile() };
+/// Locks every partition this process holds (`Advice::Lock`: its pages,
+/// committed now or later, are never evicted): the pages the replay runs
+/// on stay in and out of CLOCK's way, so under a budget of the trace's
+/// share plus those pages the trace's pages are evicted exactly as the
+/// host simulator evicts them.
+fn lock_own() -> Result<(), &'static str> {
+    let mut ids = [0u64; 64];
+    let count = sys::partition_list(&mut ids).map_err(|_| "cannot list the partitions")?;
+    for &id in ids.iter().take(count) {
+        let info = sys::partition_query(id).map_err(|_| "cannot query a partition")?;
+        sys::partition_advise(id, 0, info.size, abi::Advice::Lock).map_err(|_| "the kernel refused to lock a partition")?;
     }
-    let _ = sys::partition_destroy(scratch.id);
-    sys::memory_budget(0).map_err(|_| "the kernel refused to lift the budget")?;
     Ok(())
 }
 
@@ -233,8 +225,8 @@ fn one(policy: &str, path: &str, budget: Option<Budget>) -> Result<(), &'static 
     let budget = match budget {
         Some(_) if sys::system_info().swap_slots == 0 => return Err("a budget needs a swap disk (cargo xtask run --swap-size)"),
         Some(budget) => {
-            squeeze()?;
-            // Counts the distinct pages and brings back what the replay uses.
+            // Counts the distinct pages, running the code (and using the
+            // stack and buffers) the replay will.
             replayer.pass(false)?;
             let pages = budget.pages(replayer.touched.len(), abi::MIN_MEMORY_BUDGET);
             replayer.touched.clear();
@@ -245,6 +237,9 @@ fn one(policy: &str, path: &str, budget: Option<Budget>) -> Result<(), &'static 
     // Everything this process needs is in place before the policy starts,
     // so the policy sees the trace's faults and nothing else.
     touch_stack();
+    if budget.is_some() {
+        lock_own()?;
+    }
     let chosen = match known {
         None => sys::policy_set_oracle(path),
         Some(known) => sys::policy_set(known),
@@ -262,9 +257,9 @@ fn one(policy: &str, path: &str, budget: Option<Budget>) -> Result<(), &'static 
         ids.push(partition.id);
     }
     if let Some(budget) = budget {
-        // The calls since the count may have brought back a page or two of
-        // the process's own (their code, their stack): count them too, or
-        // they would take the trace's frames.
+        // The calls since the count may have committed a page or two of
+        // the process's own (their code, their stack), locked as they came:
+        // count them too, or they would take the trace's frames.
         let mut regions = 0;
         for &id in &ids {
             regions += sys::partition_query(id).map_err(|_| "cannot query a region")?.committed_pages;

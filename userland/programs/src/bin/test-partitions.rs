@@ -261,8 +261,8 @@ runtime::tests! {
         check_eq!(sys::partition_advise(id, 0, 16 * PAGE, Advice::Normal), Ok(0));
         check_eq!(query(id).sequential_pages, 0);
         // SAFETY: no pointers are passed.
-        let raw = unsafe { sys::syscall6(abi::Syscall::PartitionAdvise as u64, id, 0, PAGE, 7, 0, 0) };
-        check_eq!(abi::decode(raw), Err(Error::InvalidArgument), "advice 7 does not exist");
+        let raw = unsafe { sys::syscall6(abi::Syscall::PartitionAdvise as u64, id, 0, PAGE, Advice::ALL.len() as u64, 0, 0) };
+        check_eq!(abi::decode(raw), Err(Error::InvalidArgument), "no advice past the last");
         check_eq!(sys::partition_advise(id, 16 * PAGE, PAGE, Advice::WillNeed), Err(Error::InvalidArgument));
         check_eq!(sys::partition_advise(999_999, 0, PAGE, Advice::WillNeed), Err(Error::NotFound));
         check_eq!(sys::partition_destroy(id), Ok(()));

@@ -5,8 +5,9 @@
 //! (`swap-lost`), whether the process or the kernel (for a system call)
 //! touches it, and the slot is quarantined; budgets are checked; pages
 //! advised cold are the first to go and paged-out ones come back, as the
-//! partition table shows. (The user tests boot with `swap-debug=on` for
-//! the fault injection.)
+//! partition table shows; locked pages stay in while the others are
+//! swapped. (The user tests boot with `swap-debug=on` for the fault
+//! injection.)
 
 #![no_std]
 #![no_main]
@@ -130,6 +131,48 @@ runtime::tests! {
         check_eq!(sys::page_query(u64::MAX).map(|page| page.state), Err(Error::NotFound));
         check_eq!(sys::partition_destroy(partition.id), Ok(()));
         check_eq!(sys::partition_destroy(extra.id), Ok(()));
+    }
+
+    fn locked_pages_stay_in_while_the_others_are_swapped() {
+        let _ = sys::policy_set(abi::CommitPolicy::Demand);
+        let Ok(partition) = sys::partition_create(64 * PAGE, PartitionKind::Heap, Rights::READ | Rights::WRITE) else {
+            return Err(runtime::TestFailure::new("no partition".to_string(), file!(), line!()));
+        };
+        // The first 8 pages are locked before any is committed.
+        check_eq!(sys::partition_advise(partition.id, 0, 8 * PAGE, Advice::Lock), Ok(0));
+        check_eq!(sys::page_query(partition.base).map(|page| (page.locked, page.state)), Ok((1, abi::PAGE_UNCOMMITTED)));
+        check_eq!(sys::page_query(partition.base + 8 * PAGE).map(|page| page.locked), Ok(0));
+        let committed = sys::memory_counters().committed;
+        check_eq!(sys::memory_budget(committed + 16), Ok(0));
+        let value = |page: u64| 0x10c4_0000 + page;
+        for page in 0..64 {
+            // SAFETY: inside the read-write partition just created, aligned.
+            unsafe { core::ptr::write_volatile(word(partition.base, page), value(page)) };
+        }
+        // Paging everything out passes over the locked pages too.
+        check_eq!(sys::partition_advise(partition.id, 0, 64 * PAGE, Advice::PageOut).map(|out| out <= 56), Ok(true));
+        for page in 0..8 {
+            check_eq!(sys::page_query(partition.base + page * PAGE).map(|page| page.state), Ok(abi::PAGE_COMMITTED), "locked page {page}");
+        }
+        let info = sys::partition_query(partition.id).unwrap_or_default();
+        check!(info.swapped_pages >= 48 && info.evictions >= 48, "the other pages took the evictions: {info:?}");
+        for page in 0..64 {
+            // SAFETY: as above.
+            let got = unsafe { core::ptr::read_volatile(word(partition.base, page)) };
+            check_eq!(got, value(page), "page {page}");
+        }
+        check_eq!(sys::memory_budget(0), Ok(committed + 16));
+        // Unlocked, they may go.
+        check_eq!(sys::partition_advise(partition.id, 0, 8 * PAGE, Advice::Unlock), Ok(0));
+        check_eq!(sys::partition_advise(partition.id, 0, 8 * PAGE, Advice::PageOut), Ok(8));
+        // A process locks at most MAX_LOCKED_PAGES pages of ranges.
+        let Ok(big) = sys::partition_create((abi::MAX_LOCKED_PAGES + 1) * PAGE, PartitionKind::Heap, Rights::READ | Rights::WRITE) else {
+            return Err(runtime::TestFailure::new("no partition".to_string(), file!(), line!()));
+        };
+        check_eq!(sys::partition_advise(big.id, 0, (abi::MAX_LOCKED_PAGES + 1) * PAGE, Advice::Lock), Err(Error::TooLarge));
+        check_eq!(sys::page_query(big.base).map(|page| page.locked), Ok(0), "a refused lock changes nothing");
+        check_eq!(sys::partition_destroy(big.id), Ok(()));
+        check_eq!(sys::partition_destroy(partition.id), Ok(()));
     }
 
     fn a_child_spawned_with_a_budget_keeps_it_from_its_first_page() {
