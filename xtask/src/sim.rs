@@ -40,6 +40,10 @@ pub struct SimArgs {
     /// Fold models and their manifest (`cargo xtask eval --save-models`).
     #[arg(long, value_name = "DIR", default_value = boot::bench::DEFAULT_FOLDS)]
     folds: PathBuf,
+    /// Replay only the first N accesses of each trace, as `cargo xtask
+    /// bench memory --accesses N` does (0: all).
+    #[arg(long, default_value_t = 0)]
+    accesses: usize,
 }
 
 /// The policy `name` for trace `trace` (`pae` over its model from `models`).
@@ -100,6 +104,8 @@ pub struct PressureSpec {
     pub budget: Option<Budget>,
     /// Belady's eviction instead of CLOCK.
     pub belady: bool,
+    /// Only the first this many accesses of each trace (0: all).
+    pub accesses: usize,
 }
 
 /// Replays `replay` under `policy_name` through the host simulator, with
@@ -108,7 +114,7 @@ pub struct PressureSpec {
 pub fn simulate_under(name: &str, replay: &Replay, policy_name: &'static str, spec: PressureSpec, models: &Models) -> Result<Outcome> {
     let policy = policy_for(policy_name, name, replay, models)?;
     let distinct = replay.distinct_pages();
-    let pressure = kernel::policy::sim::Pressure { budget: spec.budget.map(|budget| budget.pages(distinct, 1)), belady: spec.belady };
+    let pressure = kernel::policy::sim::Pressure { budget: spec.budget.map(|budget| budget.pages(distinct, abi::MIN_MEMORY_BUDGET)), belady: spec.belady };
     let (accesses, counters) = kernel::policy::sim::replay_under(replay, policy, pressure)
         .map_err(|error| anyhow::anyhow!("{name}: cannot place a region: {error:?}"))?;
     Ok(Outcome { trace: name.to_owned(), policy: policy_name, accesses, distinct, counters })
@@ -123,7 +129,10 @@ pub fn simulate_all(paths: &[PathBuf], policies: &[&'static str], spec: Pressure
 /// One trace file under each policy.
 fn simulate_file(path: &Path, policies: &[&'static str], spec: PressureSpec, models: &Models) -> Result<Vec<Outcome>> {
     let name = trace::file::trace_name(path);
-    let replay = Replay::from_accesses(&read_lackey(path)?).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
+    let mut replay = Replay::from_accesses(&read_lackey(path)?).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
+    if spec.accesses > 0 {
+        replay = replay.truncated(spec.accesses);
+    }
     policies.iter().map(|&policy| simulate_under(&name, &replay, policy, spec, models)).collect()
 }
 
@@ -133,7 +142,7 @@ pub fn run(args: &SimArgs) -> Result<ExitCode> {
     } else {
         vec![*POLICIES.iter().find(|&&name| name == args.policy).with_context(|| format!("unknown policy `{}`", args.policy))?]
     };
-    let spec = PressureSpec { budget: args.mem_budget, belady: args.eviction == "belady" };
+    let spec = PressureSpec { budget: args.mem_budget, belady: args.eviction == "belady", accesses: args.accesses };
     if let Some(budget) = spec.budget {
         println!("budget {budget:?} per trace, {} eviction; major = faults that read swap back", args.eviction);
     }
@@ -235,7 +244,7 @@ mod tests {
         })
         .unwrap())
         .unwrap();
-        let spec = PressureSpec { budget: Some(Budget::Percent(50)), belady: false };
+        let spec = PressureSpec { budget: Some(Budget::Percent(50)), belady: false, accesses: 0 };
         let outcome = simulate_under("loop", &replay, "demand", spec, &models()).unwrap();
         assert_eq!(outcome.counters.faults_demand, 32);
         assert_eq!(outcome.counters.faults_major, 64, "two more rounds of a loop twice the budget miss every page");

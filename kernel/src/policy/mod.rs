@@ -367,6 +367,10 @@ pub fn apply(
             committed += pages;
             page = piece.end;
         }
+        if page < range.end {
+            // What the depth declined is remembered: faults on it regrow the depth.
+            vass.decline_prefetch(space, PageRange::new(page, range.end));
+        }
     }
     committed
 }

@@ -363,3 +363,52 @@ fn pae_demotes_a_partition_it_stops_hearing_of_once_until_it_heats_up() {
     let (_, cold) = demotions(true);
     assert!(cold.is_empty(), "a partition whose pages are in use is not demoted: {cold:?}");
 }
+
+/// Under a budget, prefetching backs off to nothing while what it brings
+/// in is evicted unused, and comes back when the process faults on pages
+/// a plan asked for and the depth declined.
+#[test]
+fn the_prefetch_depth_falls_to_nothing_and_declined_plans_that_come_true_regrow_it() {
+    use crate::vass::sim::{SimulatedFrames, SimulatedMmu};
+    use crate::vass::{FaultOutcome, Window};
+    let window = Window { start: 0x100, end: 0x10_0000 };
+    let rw = abi::Rights::READ | abi::Rights::WRITE;
+    let mut vass = Vass::new();
+    let (mut mmu, mut frames) = (SimulatedMmu::default(), SimulatedFrames::with_huge(512, 0));
+    frames.swap_slots = 256;
+    vass.set_swap_slots(256).unwrap();
+    let (_, range) = vass.create(1, 256, PartitionKind::Heap, rw, Some(0x1000), window).unwrap();
+    vass.set_budget(1, Some(8));
+    let plan_of = |pages: core::ops::Range<Page>| {
+        let mut plan = Plan::none();
+        plan.add(PageRange::new(pages.start, pages.end));
+        plan
+    };
+    // Each fault's plan asks for two pages far ahead, never used: once
+    // memory is full they are evicted untouched and the depth halves.
+    let mut page = range.start;
+    while vass.prefetch_depth(1) != Some(0) {
+        assert!(page < range.start + 64, "the depth fell");
+        assert_eq!(vass.fault(1, page, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
+        mmu.write(1, page);
+        apply(&mut vass, 1, &plan_of(page + 128..page + 130), &mut mmu, &mut frames, |_, _, _| {});
+        page += 1;
+    }
+    assert_eq!(vass.prefetch_depth(1), Some(0));
+    // At depth zero a plan commits nothing; its pages are remembered.
+    let ahead = vass.space_counters(1).unwrap().ahead_commits;
+    assert_eq!(vass.fault(1, page, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
+    assert_eq!(apply(&mut vass, 1, &plan_of(page + 1..page + 3), &mut mmu, &mut frames, |_, _, _| {}), 0);
+    assert_eq!(vass.space_counters(1).unwrap().ahead_commits, ahead);
+    // The plan was right: faulting on its pages regrows the depth.
+    assert_eq!(vass.fault(1, page + 1, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
+    assert_eq!(vass.prefetch_depth(1), Some(1));
+    assert_eq!(vass.fault(1, page + 2, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
+    assert_eq!(vass.prefetch_depth(1), Some(2));
+    // A fault on a page no plan asked for changes nothing.
+    assert_eq!(vass.fault(1, page + 20, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
+    assert_eq!(vass.prefetch_depth(1), Some(2));
+    // And the next plan commits as deep as the depth allows.
+    assert_eq!(apply(&mut vass, 1, &plan_of(page + 3..page + 9), &mut mmu, &mut frames, |_, _, _| {}), 2);
+    vass.check_invariants(&mmu, &frames).unwrap();
+}

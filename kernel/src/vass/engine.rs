@@ -1832,6 +1832,7 @@ impl Vass {
         if self.thrashing(space, id, page) {
             return FaultOutcome::OutOfFrames;
         }
+        self.space_mut(space).fault_on_declined(page);
         match self.commit_page(id, page, Need::Now, table, frames) {
             Ok(false) => {
                 if let Some(partition) = self.partitions.get_mut(&id) {
@@ -1922,6 +1923,16 @@ impl Vass {
         state.counters.sampled += sampled;
         state.prefetch_used(hits);
         sampled
+    }
+
+    /// Remembers that a plan asked for the pages of `range` and the prefetch
+    /// depth declined them (see [`SpaceState::declined`]); at most the
+    /// first [`DECLINED_PREFETCHES`] of them.
+    pub fn decline_prefetch(&mut self, space: SpaceId, range: PageRange) {
+        let state = self.space_mut(space);
+        for page in (range.start..range.end).take(DECLINED_PREFETCHES) {
+            state.prefetch_declined(page);
+        }
     }
 
     /// Most pages a plan may commit ahead for `space` now (`None`: no

@@ -532,6 +532,10 @@ impl SpaceCounters {
 /// Pages remembered per space as recently evicted.
 pub const RECENT_EVICTIONS: usize = 8;
 
+/// Pages remembered per space that a plan asked for and the prefetch depth
+/// declined ([`SpaceState::declined`]).
+pub const DECLINED_PREFETCHES: usize = 32;
+
 /// Major faults in a row, each on one of the space's last
 /// [`RECENT_EVICTIONS`] evicted pages, after which a fault with the swap
 /// device full fails as out of memory: the pages the process needs at once
@@ -558,10 +562,19 @@ pub struct SpaceState {
     /// is the first committed page after this one.
     pub hand: Option<(PartitionId, Page)>,
     /// Most pages one plan may commit ahead (`None`: no limit). Halved each
-    /// time a page committed ahead is evicted untouched, grown by one for
-    /// each one used: prefetching backs off when memory is too short to
-    /// keep what it brings in.
+    /// time a page committed ahead is evicted untouched (down to none),
+    /// grown by one for each one used and for each declined one the
+    /// process faults on: prefetching backs off when memory is too short
+    /// to keep what it brings in, and comes back when the plans it
+    /// declined turn out right.
     pub prefetch_depth: Option<u64>,
+    /// The last pages plans asked for that the depth declined, most recent
+    /// at `declined_at - 1` (a ring; 0: an empty entry, never a user
+    /// page). A fault on one counts as a prefetch that would have been
+    /// used: with the depth at zero, plans are still judged.
+    pub declined: [Page; DECLINED_PREFETCHES],
+    /// Where the next declined page goes in `declined`.
+    pub declined_at: usize,
     /// Room held after a partition's last range (see
     /// [`super::Vass::create_with_room`]): other partitions are placed
     /// elsewhere while there is space elsewhere, so it can grow in place.
@@ -580,13 +593,12 @@ pub struct SpaceState {
 impl SpaceState {
     /// The depth prefetching starts backing off from.
     pub const PREFETCH_DEPTH_START: u64 = 64;
-    /// The depth it never goes below.
-    pub const PREFETCH_DEPTH_MIN: u64 = 1;
 
-    /// A page committed ahead was evicted before it was used.
+    /// A page committed ahead was evicted before it was used: the depth
+    /// halves, down to none (until a declined page is faulted on).
     pub fn prefetch_wasted(&mut self) {
         let depth = self.prefetch_depth.unwrap_or(Self::PREFETCH_DEPTH_START);
-        self.prefetch_depth = Some((depth / 2).max(Self::PREFETCH_DEPTH_MIN));
+        self.prefetch_depth = Some(depth / 2);
     }
 
     /// `pages` committed ahead were used.
@@ -594,6 +606,26 @@ impl SpaceState {
         if let Some(depth) = self.prefetch_depth {
             let grown = depth.saturating_add(pages);
             self.prefetch_depth = (grown < Self::PREFETCH_DEPTH_START).then_some(grown);
+        }
+    }
+
+    /// A plan asked for `page` and the depth declined it.
+    pub fn prefetch_declined(&mut self, page: Page) {
+        if !self.declined.contains(&page) {
+            self.declined[self.declined_at % DECLINED_PREFETCHES] = page;
+            self.declined_at = self.declined_at.wrapping_add(1);
+        }
+    }
+
+    /// The process faulted on `page`: if a plan asked for it and the depth
+    /// declined it, the plan was right, and the depth grows by one.
+    pub fn fault_on_declined(&mut self, page: Page) {
+        if page == 0 {
+            return;
+        }
+        if let Some(entry) = self.declined.iter_mut().find(|entry| **entry == page) {
+            *entry = 0;
+            self.prefetch_used(1);
         }
     }
 
