@@ -351,6 +351,7 @@ pub fn apply(
         }
     }
     let mut committed = 0;
+    vass.planned(space, None);
     // Prefetching backs off while pages committed ahead are evicted unused.
     let mut allowance = vass.prefetch_depth(space).unwrap_or(u64::MAX);
     for range in &plan.commit {
@@ -365,6 +366,7 @@ pub fn apply(
             let pages = vass.commit(space, id, piece, table, frames).unwrap_or(0);
             on_commit(id, piece, pages);
             committed += pages;
+            vass.planned(space, Some(piece));
             page = piece.end;
         }
         if page < range.end {
@@ -372,6 +374,7 @@ pub fn apply(
             vass.decline_prefetch(space, PageRange::new(page, range.end));
         }
     }
+    vass.planned(space, None);
     committed
 }
 

@@ -400,15 +400,52 @@ fn the_prefetch_depth_falls_to_nothing_and_declined_plans_that_come_true_regrow_
     assert_eq!(vass.fault(1, page, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
     assert_eq!(apply(&mut vass, 1, &plan_of(page + 1..page + 3), &mut mmu, &mut frames, |_, _, _| {}), 0);
     assert_eq!(vass.space_counters(1).unwrap().ahead_commits, ahead);
-    // The plan was right: faulting on its pages regrows the depth.
+    // The plan was right: faulting on its first page, before anything was
+    // evicted, regrows the depth. Its second page comes after that fault's
+    // eviction, which a prefetched page, untouched, would not have
+    // survived: no credit.
     assert_eq!(vass.fault(1, page + 1, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
     assert_eq!(vass.prefetch_depth(1), Some(1));
     assert_eq!(vass.fault(1, page + 2, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
-    assert_eq!(vass.prefetch_depth(1), Some(2));
+    assert_eq!(vass.prefetch_depth(1), Some(1));
     // A fault on a page no plan asked for changes nothing.
     assert_eq!(vass.fault(1, page + 20, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
-    assert_eq!(vass.prefetch_depth(1), Some(2));
+    assert_eq!(vass.prefetch_depth(1), Some(1));
     // And the next plan commits as deep as the depth allows.
-    assert_eq!(apply(&mut vass, 1, &plan_of(page + 3..page + 9), &mut mmu, &mut frames, |_, _, _| {}), 2);
+    assert_eq!(apply(&mut vass, 1, &plan_of(page + 30..page + 36), &mut mmu, &mut frames, |_, _, _| {}), 1);
+    vass.check_invariants(&mmu, &frames).unwrap();
+}
+
+/// Under a full budget a plan of scattered pages commits them all: each
+/// commit ahead may push out pages not in use, never the plan's own
+/// earlier pages (untouched prefetched pages are otherwise the first to go).
+#[test]
+fn a_plan_never_pushes_out_its_own_pages() {
+    use crate::vass::sim::{SimulatedFrames, SimulatedMmu};
+    use crate::vass::{FaultOutcome, Window};
+    let window = Window { start: 0x100, end: 0x10_0000 };
+    let rw = abi::Rights::READ | abi::Rights::WRITE;
+    let mut vass = Vass::new();
+    let (mut mmu, mut frames) = (SimulatedMmu::default(), SimulatedFrames::with_huge(512, 0));
+    frames.swap_slots = 256;
+    vass.set_swap_slots(256).unwrap();
+    let (id, range) = vass.create(1, 256, PartitionKind::Heap, rw, Some(0x1000), window).unwrap();
+    vass.set_budget(1, Some(8));
+    for page in range.start..range.start + 8 {
+        assert_eq!(vass.fault(1, page, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
+        mmu.write(1, page);
+        // Not used since: any of them may go for a commit ahead.
+        mmu.accessed(1, page, true);
+    }
+    let mut plan = Plan::none();
+    let scattered = [range.start + 40, range.start + 60, range.start + 80, range.start + 100];
+    for page in scattered {
+        plan.add(PageRange::new(page, page + 1));
+    }
+    assert_eq!(apply(&mut vass, 1, &plan, &mut mmu, &mut frames, |_, _, _| {}), 4);
+    let partition = vass.partition(id).unwrap();
+    assert!(scattered.iter().all(|page| partition.untouched.contains(page)), "every page of the plan is in, untouched");
+    assert_eq!(partition.committed.len(), 8, "within the budget");
+    assert_eq!(vass.space_counters(1).unwrap().evicted_untouched, 0);
     vass.check_invariants(&mmu, &frames).unwrap();
 }

@@ -1413,10 +1413,25 @@ impl Vass {
             || self.evict_warm(space, need, table, frames)
     }
 
+    /// What an eviction from `space` for `need` leaves alone: for a commit
+    /// ahead, the range being committed and what the plan being applied
+    /// has committed ahead before it ([`SpaceState::planned`]), so a plan
+    /// never pushes out its own pages.
+    fn spared(&self, space: SpaceId, need: Need) -> impl Fn(Page) -> bool + use<> {
+        let planned = match need {
+            Need::Ahead(_) => self.spaces.get(&space).map(|state| state.planned.clone()).unwrap_or_default(),
+            Need::Now => Vec::new(),
+        };
+        move |page| match need {
+            Need::Ahead(range) => range.contains(page) || planned.iter().any(|planned| planned.contains(page)),
+            Need::Now => false,
+        }
+    }
+
     /// [`Vass::evict_one`] after the cold steps: untouched prefetched
     /// pages, then CLOCK (or Belady's choice).
     fn evict_warm(&mut self, space: SpaceId, need: Need, table: &mut impl PageTable, frames: &mut impl FrameSource) -> bool {
-        let spared = |page: Page| matches!(need, Need::Ahead(range) if range.contains(page));
+        let spared = self.spared(space, need);
         // Pages committed ahead that were never touched go first. Each
         // look starts after the previous candidate, so a page that cannot
         // go (or was touched) is looked at once.
@@ -1496,7 +1511,7 @@ impl Vass {
     /// clearing one, never one of a range being committed ahead). Returns
     /// whether any went.
     fn evict_cold(&mut self, space: SpaceId, need: Need, table: &mut impl PageTable, frames: &mut impl FrameSource) -> bool {
-        let spared = |page: Page| matches!(need, Need::Ahead(range) if range.contains(page));
+        let spared = self.spared(space, need);
         // Held cold first, in partition and page order; then partitions
         // observed cold, the longest idle first. Candidates are gathered
         // lazily: the walk stops after a cluster's worth of pages that may
@@ -1932,6 +1947,17 @@ impl Vass {
         let state = self.space_mut(space);
         for page in (range.start..range.end).take(DECLINED_PREFETCHES) {
             state.prefetch_declined(page);
+        }
+    }
+
+    /// The plan being applied for `space` committed `range` ahead (`None`:
+    /// the plan is done): until it is done, committing more of it evicts
+    /// none of those pages.
+    pub fn planned(&mut self, space: SpaceId, range: Option<PageRange>) {
+        let state = self.space_mut(space);
+        match range {
+            Some(range) => state.planned.push(range),
+            None => state.planned.clear(),
         }
     }
 

@@ -568,13 +568,19 @@ pub struct SpaceState {
     /// to keep what it brings in, and comes back when the plans it
     /// declined turn out right.
     pub prefetch_depth: Option<u64>,
-    /// The last pages plans asked for that the depth declined, most recent
-    /// at `declined_at - 1` (a ring; 0: an empty entry, never a user
-    /// page). A fault on one counts as a prefetch that would have been
-    /// used: with the depth at zero, plans are still judged.
-    pub declined: [Page; DECLINED_PREFETCHES],
+    /// The last pages plans asked for that the depth declined, each with
+    /// the space's evictions then, most recent at `declined_at - 1` (a
+    /// ring; page 0: an empty entry, never a user page). A fault on one
+    /// before any eviction since counts as a prefetch that would have been
+    /// used (committed, it would have been the first page to go at the
+    /// next eviction, untouched): with the depth at zero, plans are still
+    /// judged.
+    pub declined: [(Page, u64); DECLINED_PREFETCHES],
     /// Where the next declined page goes in `declined`.
     pub declined_at: usize,
+    /// What the plan being applied has committed ahead so far: a commit
+    /// ahead evicts none of it (see `policy::apply`).
+    pub planned: Vec<PageRange>,
     /// Room held after a partition's last range (see
     /// [`super::Vass::create_with_room`]): other partitions are placed
     /// elsewhere while there is space elsewhere, so it can grow in place.
@@ -611,21 +617,29 @@ impl SpaceState {
 
     /// A plan asked for `page` and the depth declined it.
     pub fn prefetch_declined(&mut self, page: Page) {
-        if !self.declined.contains(&page) {
-            self.declined[self.declined_at % DECLINED_PREFETCHES] = page;
-            self.declined_at = self.declined_at.wrapping_add(1);
+        let evictions = self.counters.evictions;
+        if let Some(entry) = self.declined.iter_mut().find(|entry| entry.0 == page) {
+            entry.1 = evictions;
+            return;
         }
+        self.declined[self.declined_at % DECLINED_PREFETCHES] = (page, evictions);
+        self.declined_at = self.declined_at.wrapping_add(1);
     }
 
-    /// The process faulted on `page`: if a plan asked for it and the depth
-    /// declined it, the plan was right, and the depth grows by one.
+    /// The process faulted on `page`: if a plan asked for it, the depth
+    /// declined it and nothing was evicted since (a prefetched page would
+    /// still be in), the plan was right, and the depth grows by one.
     pub fn fault_on_declined(&mut self, page: Page) {
         if page == 0 {
             return;
         }
-        if let Some(entry) = self.declined.iter_mut().find(|entry| **entry == page) {
-            *entry = 0;
-            self.prefetch_used(1);
+        let evictions = self.counters.evictions;
+        if let Some(entry) = self.declined.iter_mut().find(|entry| entry.0 == page) {
+            let in_time = entry.1 == evictions;
+            *entry = (0, 0);
+            if in_time {
+                self.prefetch_used(1);
+            }
         }
     }
 
@@ -640,6 +654,28 @@ impl SpaceState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_declined_page_faulted_on_before_any_eviction_regrows_the_depth() {
+        let mut state = SpaceState { prefetch_depth: Some(0), ..SpaceState::default() };
+        state.prefetch_declined(10);
+        state.counters.evictions += 1;
+        state.prefetch_declined(11);
+        state.fault_on_declined(10);
+        assert_eq!(state.prefetch_depth, Some(0), "evicted since: a prefetch would not have lasted");
+        state.fault_on_declined(11);
+        assert_eq!(state.prefetch_depth, Some(1));
+        state.fault_on_declined(11);
+        state.fault_on_declined(12);
+        assert_eq!(state.prefetch_depth, Some(1), "each declined page counts once; others not at all");
+        for page in 100..100 + 2 * DECLINED_PREFETCHES as u64 {
+            state.prefetch_declined(page);
+        }
+        state.fault_on_declined(100);
+        assert_eq!(state.prefetch_depth, Some(1), "the oldest are forgotten");
+        state.fault_on_declined(100 + 2 * DECLINED_PREFETCHES as u64 - 1);
+        assert_eq!(state.prefetch_depth, Some(2));
+    }
 
     #[test]
     fn range_maps_split_and_merge() {
