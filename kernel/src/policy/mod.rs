@@ -363,7 +363,7 @@ pub fn apply(
             };
             let piece = PageRange::new(piece.start, piece.end.min(piece.start.saturating_add(allowance)));
             allowance -= piece.len();
-            let pages = vass.commit(space, id, piece, table, frames).unwrap_or(0);
+            let pages = vass.prefetch(space, id, piece, table, frames).unwrap_or(0);
             on_commit(id, piece, pages);
             committed += pages;
             vass.planned(space, Some(piece));

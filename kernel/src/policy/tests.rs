@@ -377,7 +377,7 @@ fn the_prefetch_depth_falls_to_nothing_and_declined_plans_that_come_true_regrow_
     let (mut mmu, mut frames) = (SimulatedMmu::default(), SimulatedFrames::with_huge(512, 0));
     frames.swap_slots = 256;
     vass.set_swap_slots(256).unwrap();
-    let (_, range) = vass.create(1, 256, PartitionKind::Heap, rw, Some(0x1000), window).unwrap();
+    let (id, range) = vass.create(1, 256, PartitionKind::Heap, rw, Some(0x1000), window).unwrap();
     vass.set_budget(1, Some(8));
     let plan_of = |pages: core::ops::Range<Page>| {
         let mut plan = Plan::none();
@@ -411,16 +411,25 @@ fn the_prefetch_depth_falls_to_nothing_and_declined_plans_that_come_true_regrow_
     // A fault on a page no plan asked for changes nothing.
     assert_eq!(vass.fault(1, page + 20, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
     assert_eq!(vass.prefetch_depth(1), Some(1));
-    // And the next plan commits as deep as the depth allows.
-    assert_eq!(apply(&mut vass, 1, &plan_of(page + 30..page + 36), &mut mmu, &mut frames, |_, _, _| {}), 1);
+    // And the next plan commits as deep as the depth allows: of pages that
+    // went to swap, which may push out pages not in use (a guess of pages
+    // never used may push out only earlier guesses, and none is left).
+    for resident in range.start..range.end {
+        mmu.accessed(1, resident, true);
+    }
+    assert_eq!(apply(&mut vass, 1, &plan_of(page + 30..page + 36), &mut mmu, &mut frames, |_, _, _| {}), 0);
+    assert!(vass.partition(id).unwrap().swapped.contains_key(&range.start));
+    assert_eq!(apply(&mut vass, 1, &plan_of(range.start..range.start + 6), &mut mmu, &mut frames, |_, _, _| {}), 1);
     vass.check_invariants(&mmu, &frames).unwrap();
 }
 
-/// Under a full budget a plan of scattered pages commits them all: each
-/// commit ahead may push out pages not in use, never the plan's own
-/// earlier pages (untouched prefetched pages are otherwise the first to go).
+/// Under a full budget a plan of scattered swapped-out pages brings them
+/// all back: each may push out pages not in use, never the plan's own
+/// earlier pages (untouched prefetched pages are otherwise the first to
+/// go). A plan of pages never used brings in none of them: a guess may
+/// push out only an earlier guess, never a used page.
 #[test]
-fn a_plan_never_pushes_out_its_own_pages() {
+fn a_plan_never_pushes_out_its_own_pages_nor_a_guess_a_used_one() {
     use crate::vass::sim::{SimulatedFrames, SimulatedMmu};
     use crate::vass::{FaultOutcome, Window};
     let window = Window { start: 0x100, end: 0x10_0000 };
@@ -431,21 +440,32 @@ fn a_plan_never_pushes_out_its_own_pages() {
     vass.set_swap_slots(256).unwrap();
     let (id, range) = vass.create(1, 256, PartitionKind::Heap, rw, Some(0x1000), window).unwrap();
     vass.set_budget(1, Some(8));
-    for page in range.start..range.start + 8 {
+    for page in range.start..range.start + 16 {
         assert_eq!(vass.fault(1, page, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
         mmu.write(1, page);
-        // Not used since: any of them may go for a commit ahead.
+    }
+    for page in range.start..range.start + 16 {
+        // Not used since: any resident one may go for a commit ahead.
         mmu.accessed(1, page, true);
     }
-    let mut plan = Plan::none();
-    let scattered = [range.start + 40, range.start + 60, range.start + 80, range.start + 100];
-    for page in scattered {
-        plan.add(PageRange::new(page, page + 1));
-    }
-    assert_eq!(apply(&mut vass, 1, &plan, &mut mmu, &mut frames, |_, _, _| {}), 4);
+    let plan_of = |pages: &[Page]| {
+        let mut plan = Plan::none();
+        for &page in pages {
+            plan.add(PageRange::new(page, page + 1));
+        }
+        plan
+    };
+    let fresh = [range.start + 40, range.start + 60];
+    assert_eq!(apply(&mut vass, 1, &plan_of(&fresh), &mut mmu, &mut frames, |_, _, _| {}), 0, "no used page goes for a guess");
+    let swapped: Vec<Page> = vass.partition(id).unwrap().swapped.keys().copied().step_by(2).take(4).collect();
+    assert_eq!(swapped.len(), 4);
+    assert_eq!(apply(&mut vass, 1, &plan_of(&swapped), &mut mmu, &mut frames, |_, _, _| {}), 4);
     let partition = vass.partition(id).unwrap();
-    assert!(scattered.iter().all(|page| partition.untouched.contains(page)), "every page of the plan is in, untouched");
+    assert!(swapped.iter().all(|page| partition.untouched.contains(page)), "every page of the plan is in, untouched");
     assert_eq!(partition.committed.len(), 8, "within the budget");
     assert_eq!(vass.space_counters(1).unwrap().evicted_untouched, 0);
+    // An untouched guess makes room for another guess.
+    assert_eq!(apply(&mut vass, 1, &plan_of(&fresh[..1]), &mut mmu, &mut frames, |_, _, _| {}), 1);
+    assert_eq!(vass.space_counters(1).unwrap().evicted_untouched, 1);
     vass.check_invariants(&mmu, &frames).unwrap();
 }

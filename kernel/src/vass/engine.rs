@@ -310,6 +310,11 @@ enum Need {
     Now,
     /// Ahead of use, as part of `range`: only pages not in use may go.
     Ahead(PageRange),
+    /// A commit policy's guess, as part of `range`, of a page never used
+    /// before: right, it saves a first-touch fault, never a major one, so
+    /// only earlier guesses still untouched may go for it, never a page
+    /// in use or used (a guess of a swapped-out page is [`Need::Ahead`]).
+    Guess(PageRange),
 }
 
 /// Says when a page will next be used (Belady's optimal eviction needs
@@ -1165,7 +1170,22 @@ impl Vass {
         table: &mut impl PageTable,
         frames: &mut impl FrameSource,
     ) -> Result<u64, VassError> {
-        self.commit_range(space, id, range, true, table, frames)
+        self.commit_range(space, id, range, Some(Need::Ahead(range)), table, frames)
+    }
+
+    /// As [`Vass::commit`], for a commit policy's plan: a page never used
+    /// before is committed only if an earlier guess, still untouched, can
+    /// make room for it ([`Need::Guess`]); a swapped-out page may push out
+    /// pages not in use, as for [`Vass::commit`].
+    pub fn prefetch(
+        &mut self,
+        space: SpaceId,
+        id: PartitionId,
+        range: PageRange,
+        table: &mut impl PageTable,
+        frames: &mut impl FrameSource,
+    ) -> Result<u64, VassError> {
+        self.commit_range(space, id, range, Some(Need::Guess(range)), table, frames)
     }
 
     /// Commits every uncommitted page of `range` for the loader, which
@@ -1179,19 +1199,22 @@ impl Vass {
         table: &mut impl PageTable,
         frames: &mut impl FrameSource,
     ) -> Result<u64, VassError> {
-        self.commit_range(space, id, range, false, table, frames)
+        self.commit_range(space, id, range, None, table, frames)
     }
 
+    /// Commits `range` ahead of use for `ahead` (what may be evicted for
+    /// it), or for the loader (`None`).
     fn commit_range(
         &mut self,
         space: SpaceId,
         id: PartitionId,
         range: PageRange,
-        ahead: bool,
+        need: Option<Need>,
         table: &mut impl PageTable,
         frames: &mut impl FrameSource,
     ) -> Result<u64, VassError> {
         self.granted(space, id, &range)?;
+        let ahead = need.is_some();
         let mut committed = 0;
         let mut page = range.start;
         while page < range.end {
@@ -1220,8 +1243,7 @@ impl Vass {
             let result = if self.partitions.get(&id).is_some_and(|p| p.committed.contains_key(&current)) {
                 Ok(false)
             } else {
-                let need = if ahead { Need::Ahead(range) } else { Need::Now };
-                self.commit_page(id, current, need, table, frames).map(|_| true)
+                self.commit_page(id, current, need.unwrap_or(Need::Now), table, frames).map(|_| true)
             };
             // A block may be full once its last page in the range is in.
             if page.is_multiple_of(HUGE_PAGES) || page == range.end {
@@ -1271,6 +1293,10 @@ impl Vass {
             // Read back once already and failed: the contents are gone.
             return Err(VassError::SwapFailed);
         }
+        let need = match need {
+            Need::Guess(range) if swapped.is_some() => Need::Ahead(range),
+            need => need,
+        };
         self.make_room(space, need, table, frames)?;
         let frame = self.allocate_frame(space, need, table, frames)?;
         if let Some(entry) = swapped
@@ -1367,6 +1393,7 @@ impl Vass {
         victims.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
         let need_of = |own: bool| match need {
             Need::Ahead(_) if !own => Need::Ahead(PageRange::new(0, 0)),
+            Need::Guess(_) if !own => Need::Guess(PageRange::new(0, 0)),
             need => need,
         };
         // Cold pages anywhere go before any space's warm pages.
@@ -1407,7 +1434,8 @@ impl Vass {
     /// whether one went. For a page committed ahead ([`Need::Ahead`]) only
     /// pages not in use go: prefetched pages not touched yet and pages
     /// whose accessed bit is clear, never one of the range being committed,
-    /// and no accessed bit is cleared.
+    /// and no accessed bit is cleared; for a guess ([`Need::Guess`]) only
+    /// prefetched pages not touched yet.
     fn evict_one(&mut self, space: SpaceId, need: Need, table: &mut impl PageTable, frames: &mut impl FrameSource) -> bool {
         (matches!(self.eviction, Eviction::ColdFirst) && self.evict_cold(space, need, table, frames))
             || self.evict_warm(space, need, table, frames)
@@ -1419,11 +1447,11 @@ impl Vass {
     /// never pushes out its own pages.
     fn spared(&self, space: SpaceId, need: Need) -> impl Fn(Page) -> bool + use<> {
         let planned = match need {
-            Need::Ahead(_) => self.spaces.get(&space).map(|state| state.planned.clone()).unwrap_or_default(),
+            Need::Ahead(_) | Need::Guess(_) => self.spaces.get(&space).map(|state| state.planned.clone()).unwrap_or_default(),
             Need::Now => Vec::new(),
         };
         move |page| match need {
-            Need::Ahead(range) => range.contains(page) || planned.iter().any(|planned| planned.contains(page)),
+            Need::Ahead(range) | Need::Guess(range) => range.contains(page) || planned.iter().any(|planned| planned.contains(page)),
             Need::Now => false,
         }
     }
@@ -1460,6 +1488,10 @@ impl Vass {
             if self.evict_page(space, id, page, table, frames) {
                 return true;
             }
+        }
+        if let Need::Guess(_) = need {
+            // Only an earlier guess may make room for a guess.
+            return false;
         }
         let resident = self.spaces.get(&space).map_or(0, |state| state.counters.committed);
         if let Need::Ahead(_) = need {
@@ -1511,6 +1543,10 @@ impl Vass {
     /// clearing one, never one of a range being committed ahead). Returns
     /// whether any went.
     fn evict_cold(&mut self, space: SpaceId, need: Need, table: &mut impl PageTable, frames: &mut impl FrameSource) -> bool {
+        if let Need::Guess(_) = need {
+            // Cold pages were used: not for a guess.
+            return false;
+        }
         let spared = self.spared(space, need);
         // Held cold first, in partition and page order; then partitions
         // observed cold, the longest idle first. Candidates are gathered
