@@ -18,17 +18,27 @@ const ACCESSES: usize = 40_000;
 const TRACES: [&str; 2] = ["gzip", "stencil"];
 const POLICIES: [&str; 4] = ["demand", "readahead", "leap", "oracle"];
 
-#[test]
-fn replayed_traces_count_what_the_simulator_predicts() {
+/// Ramdisk files: (path, contents).
+type Files = Vec<(String, Vec<u8>)>;
+
+/// The first [`ACCESSES`] of each shared trace named: the ramdisk files
+/// (`replay/NAME.vrpl`) and the replays.
+fn replays<'a>(names: &[&'a str]) -> (Files, Vec<(&'a str, trace::Replay)>) {
     let mut files = Vec::new();
     let mut replays = Vec::new();
-    for name in TRACES {
+    for &name in names {
         let path = shared_traces().join(format!("{name}.lackey.gz"));
         let accesses = trace::file::read_lackey(&path).expect("reading a shared trace");
         let replay = trace::Replay::from_accesses(&accesses).expect("a replayable trace").truncated(ACCESSES);
         files.push((format!("replay/{name}.vrpl"), replay.encode()));
         replays.push((name, replay));
     }
+    (files, replays)
+}
+
+#[test]
+fn replayed_traces_count_what_the_simulator_predicts() {
+    let (files, replays) = replays(&TRACES);
     let arguments: Vec<String> = TRACES.iter().map(|name| format!("replay/{name}.vrpl")).collect();
     // 2 MiB pages off: one accessed bit per 2 MiB page would blur hits,
     // which the simulator counts per 4 KiB page.
@@ -60,15 +70,7 @@ fn replayed_traces_under_a_budget_count_what_the_simulator_predicts() {
     // Traces with few distinct pages: every page of the budget's misses
     // waits for the swap disk.
     const TRACES: [&str; 2] = ["gzip", "matmul_naive"];
-    let mut files = Vec::new();
-    let mut replays = Vec::new();
-    for name in TRACES {
-        let path = shared_traces().join(format!("{name}.lackey.gz"));
-        let accesses = trace::file::read_lackey(&path).expect("reading a shared trace");
-        let replay = trace::Replay::from_accesses(&accesses).expect("a replayable trace").truncated(ACCESSES);
-        files.push((format!("replay/{name}.vrpl"), replay.encode()));
-        replays.push((name, replay));
-    }
+    let (files, replays) = replays(&TRACES);
     let arguments: Vec<String> = TRACES.iter().map(|name| format!("replay/{name}.vrpl")).collect();
     let cmdline = format!("mode=run init=bin/replay init-args={},--budget,{BUDGET},{} huge=off sample=0 memstat=off", POLICIES.join("+"), arguments.join(","));
     let mut prepared = Prepared::new("replay-budget", Bios, &cmdline, Duration::from_secs(420), files);

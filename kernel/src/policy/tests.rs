@@ -364,21 +364,28 @@ fn pae_demotes_a_partition_it_stops_hearing_of_once_until_it_heats_up() {
     assert!(cold.is_empty(), "a partition whose pages are in use is not demoted: {cold:?}");
 }
 
+/// A 256-page heap partition of space 1 under a budget of 8 pages, with a
+/// swap device of 256 slots.
+fn budgeted_partition() -> (Vass, crate::vass::sim::SimulatedMmu, crate::vass::sim::SimulatedFrames, PartitionId, PageRange) {
+    use crate::vass::sim::{SimulatedFrames, SimulatedMmu};
+    let window = crate::vass::Window { start: 0x100, end: 0x10_0000 };
+    let rw = abi::Rights::READ | abi::Rights::WRITE;
+    let mut vass = Vass::new();
+    let (mmu, mut frames) = (SimulatedMmu::default(), SimulatedFrames::with_huge(512, 0));
+    frames.swap_slots = 256;
+    vass.set_swap_slots(256).unwrap();
+    let (id, range) = vass.create(1, 256, PartitionKind::Heap, rw, Some(0x1000), window).unwrap();
+    vass.set_budget(1, Some(8));
+    (vass, mmu, frames, id, range)
+}
+
 /// Under a budget, prefetching backs off to nothing while what it brings
 /// in is evicted unused, and comes back when the process faults on pages
 /// a plan asked for and the depth declined.
 #[test]
 fn the_prefetch_depth_falls_to_nothing_and_declined_plans_that_come_true_regrow_it() {
-    use crate::vass::sim::{SimulatedFrames, SimulatedMmu};
-    use crate::vass::{FaultOutcome, Window};
-    let window = Window { start: 0x100, end: 0x10_0000 };
-    let rw = abi::Rights::READ | abi::Rights::WRITE;
-    let mut vass = Vass::new();
-    let (mut mmu, mut frames) = (SimulatedMmu::default(), SimulatedFrames::with_huge(512, 0));
-    frames.swap_slots = 256;
-    vass.set_swap_slots(256).unwrap();
-    let (id, range) = vass.create(1, 256, PartitionKind::Heap, rw, Some(0x1000), window).unwrap();
-    vass.set_budget(1, Some(8));
+    use crate::vass::FaultOutcome;
+    let (mut vass, mut mmu, mut frames, id, range) = budgeted_partition();
     let plan_of = |pages: core::ops::Range<Page>| {
         let mut plan = Plan::none();
         plan.add(PageRange::new(pages.start, pages.end));
@@ -430,16 +437,8 @@ fn the_prefetch_depth_falls_to_nothing_and_declined_plans_that_come_true_regrow_
 /// push out only an earlier guess, never a used page.
 #[test]
 fn a_plan_never_pushes_out_its_own_pages_nor_a_guess_a_used_one() {
-    use crate::vass::sim::{SimulatedFrames, SimulatedMmu};
-    use crate::vass::{FaultOutcome, Window};
-    let window = Window { start: 0x100, end: 0x10_0000 };
-    let rw = abi::Rights::READ | abi::Rights::WRITE;
-    let mut vass = Vass::new();
-    let (mut mmu, mut frames) = (SimulatedMmu::default(), SimulatedFrames::with_huge(512, 0));
-    frames.swap_slots = 256;
-    vass.set_swap_slots(256).unwrap();
-    let (id, range) = vass.create(1, 256, PartitionKind::Heap, rw, Some(0x1000), window).unwrap();
-    vass.set_budget(1, Some(8));
+    use crate::vass::FaultOutcome;
+    let (mut vass, mut mmu, mut frames, id, range) = budgeted_partition();
     for page in range.start..range.start + 16 {
         assert_eq!(vass.fault(1, page, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
         mmu.write(1, page);
