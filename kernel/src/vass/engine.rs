@@ -1202,8 +1202,8 @@ impl Vass {
         self.commit_range(space, id, range, None, table, frames)
     }
 
-    /// Commits `range` ahead of use for `ahead` (what may be evicted for
-    /// it), or for the loader (`None`).
+    /// Commits `range` ahead of use, evicting for it what `need` allows, or
+    /// for the loader (`None`).
     fn commit_range(
         &mut self,
         space: SpaceId,
