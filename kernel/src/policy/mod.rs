@@ -351,7 +351,6 @@ pub fn apply(
         }
     }
     let mut committed = 0;
-    vass.planned(space, None);
     // Prefetching backs off while pages committed ahead are evicted unused.
     let mut allowance = vass.prefetch_depth(space).unwrap_or(u64::MAX);
     for range in &plan.commit {

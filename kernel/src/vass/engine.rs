@@ -1743,7 +1743,7 @@ impl Vass {
             .ranges
             .iter()
             .filter(|owned| owned.overlaps(&range))
-            .map(|owned| PageRange::new(owned.start.max(range.start), owned.end.min(range.end)))
+            .map(|owned| owned.intersection(&range))
             .collect();
         let mut resident: Vec<Page> = Vec::new();
         for piece in pieces {

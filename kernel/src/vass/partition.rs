@@ -71,6 +71,12 @@ impl PageRange {
     pub const fn overlaps(&self, other: &PageRange) -> bool {
         self.start < other.end && other.start < self.end
     }
+
+    /// The pages both ranges hold (empty if they share none).
+    pub fn intersection(&self, other: &PageRange) -> PageRange {
+        let start = self.start.max(other.start);
+        PageRange::new(start, self.end.min(other.end).max(start))
+    }
 }
 
 /// Disjoint page ranges, each with a value; pages not in a range have none.
@@ -150,9 +156,14 @@ impl<V: Copy + Eq> RangeMap<V> {
         self.entries.len()
     }
 
+    /// Pages that have a value.
+    pub fn pages(&self) -> u64 {
+        self.iter().map(|(range, _)| range.len()).sum()
+    }
+
     /// Pages of `range` that have a value.
     pub fn pages_in(&self, range: PageRange) -> u64 {
-        self.iter().filter(|(piece, _)| piece.overlaps(&range)).map(|(piece, _)| piece.end.min(range.end) - piece.start.max(range.start)).sum()
+        self.iter().map(|(piece, _)| piece.intersection(&range).len()).sum()
     }
 
     /// Whether no page has a value.
@@ -390,12 +401,12 @@ impl Partition {
 
     /// Pages of it held cold ([`Partition::cold`]).
     pub fn cold_pages(&self) -> u64 {
-        self.cold.iter().map(|(range, _)| range.len()).sum()
+        self.cold.pages()
     }
 
     /// Pages of its locked ranges ([`Partition::locked`]).
     pub fn locked_pages(&self) -> u64 {
-        self.locked.iter().map(|(range, _)| range.len()).sum()
+        self.locked.pages()
     }
 
     /// Whether `page` lies in a locked range: never evicted while committed.
@@ -675,6 +686,19 @@ mod tests {
         assert_eq!(state.prefetch_depth, Some(1), "the oldest are forgotten");
         state.fault_on_declined(100 + 2 * DECLINED_PREFETCHES as u64 - 1);
         assert_eq!(state.prefetch_depth, Some(2));
+    }
+
+    #[test]
+    fn intersections_of_page_ranges() {
+        let range = PageRange::new(10, 20);
+        assert_eq!(range.intersection(&PageRange::new(15, 30)), PageRange::new(15, 20));
+        assert_eq!(range.intersection(&PageRange::new(12, 14)), PageRange::new(12, 14));
+        assert!(range.intersection(&PageRange::new(20, 30)).is_empty());
+        assert!(range.intersection(&PageRange::new(0, 5)).is_empty());
+        let mut map = RangeMap::default();
+        map.set(PageRange::new(10, 20), ());
+        map.set(PageRange::new(30, 35), ());
+        assert_eq!((map.pages(), map.pages_in(PageRange::new(15, 32)), map.pages_in(PageRange::new(0, 5))), (15, 7, 0));
     }
 
     #[test]
