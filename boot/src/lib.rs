@@ -2,7 +2,6 @@
 //! make BIOS and UEFI disk images with the `bootloader` crate, and run them
 //! in QEMU with a timeout. `xtask` and the integration tests share this.
 
-pub mod bench;
 pub mod build;
 pub mod elf_corpus;
 pub mod image;

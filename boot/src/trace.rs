@@ -74,8 +74,9 @@ impl Options {
             let _ = write!(line, " init-args={}", self.arguments.join(","));
         }
         if let Some(policy) = &self.policy {
-            if !kernel::policy::NAMES.contains(&policy.as_str()) {
-                bail!("unknown policy `{policy}` (one of {})", kernel::policy::NAMES.join(", "));
+            if !abi::CommitPolicy::from_name(policy).is_some_and(|policy| kernel::policy::PLAIN.contains(&policy)) {
+                let names: Vec<&str> = kernel::policy::PLAIN.iter().map(|policy| policy.name()).collect();
+                bail!("unknown policy `{policy}` (one of {})", names.join(", "));
             }
             let _ = write!(line, " policy={policy}");
         }

@@ -53,6 +53,11 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
 
     gdt::init();
     idt::init();
+    idt::install_handlers(idt::Handlers {
+        page_fault: process::page_fault,
+        user_fault: process::kill_for_fault,
+        timer_tick: sched::on_timer_tick,
+    });
     let features = cpu::Features::detect();
     cpu::enable_protections(&features);
     log::info!("cpu: {features}");

@@ -135,7 +135,7 @@ pub struct BootConfig<'a> {
     pub sample_ticks: u64,
     /// The commit policy processes start with (`policy=demand`, the
     /// default, `eager`, `readahead`, `leap` or `pae`).
-    pub policy: &'a str,
+    pub policy: abi::CommitPolicy,
     /// Guest instructions the PAE task may spend per timer tick
     /// (`pae-budget=5000000` by default; 0: no limit).
     pub pae_budget: u64,
@@ -210,7 +210,7 @@ impl Default for BootConfig<'_> {
             huge_pages: true,
             memstat: true,
             sample_ticks: 64,
-            policy: "demand",
+            policy: abi::CommitPolicy::Demand,
             pae_budget: crate::policy::PAE_BUDGET,
             pae_cold_ticks: crate::policy::PaeSettings::DEFAULT.cold_ticks,
             history: 1024,
@@ -252,7 +252,9 @@ impl<'a> BootConfig<'a> {
                 }
                 "huge" => parse_switch(value).map(|on| config.huge_pages = on),
                 "memstat" => parse_switch(value).map(|on| config.memstat = on),
-                "policy" => crate::policy::KERNEL_NAMES.contains(&value).then(|| config.policy = value),
+                "policy" => {
+                    abi::CommitPolicy::from_name(value).filter(|policy| abi::CommitPolicy::KERNEL.contains(policy)).map(|policy| config.policy = policy)
+                }
                 "pae-budget" => value.parse::<u64>().ok().map(|instructions| config.pae_budget = instructions),
                 "pae-cold-ticks" => value.parse::<u64>().ok().map(|ticks| config.pae_cold_ticks = ticks),
                 "history" => value.parse::<usize>().ok().filter(|&events| events <= MAX_HISTORY).map(|events| config.history = events),
@@ -351,8 +353,9 @@ mod tests {
         let config = BootConfig::parse("huge=off memstat=off sample=0");
         assert!(!config.huge_pages && !config.memstat);
         assert_eq!(config.sample_ticks, 0);
-        assert_eq!(BootConfig::parse("policy=leap").policy, "leap");
-        assert_eq!(BootConfig::parse("policy=psychic").policy, "demand");
+        assert_eq!(BootConfig::parse("policy=leap").policy, abi::CommitPolicy::Leap);
+        assert_eq!(BootConfig::parse("policy=psychic").policy, abi::CommitPolicy::Demand);
+        assert_eq!(BootConfig::parse("policy=oracle").policy, abi::CommitPolicy::Demand, "the oracle needs a trace's future");
         assert_eq!((BootConfig::default().history, BootConfig::default().history_export), (1024, false));
         assert_eq!(BootConfig::default().mem_budget, None);
         assert!(!BootConfig::default().swap_debug && BootConfig::parse("swap-debug=on").swap_debug);

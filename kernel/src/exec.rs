@@ -18,8 +18,7 @@ use elf::abi::{EM_X86_64, ET_EXEC, PF_W, PF_X, PT_DYNAMIC, PT_INTERP, PT_LOAD};
 use elf::endian::AnyEndian;
 use elf::ElfBytes;
 
-/// Bytes per page.
-pub const PAGE_SIZE: u64 = 4096;
+pub use abi::PAGE_SIZE;
 /// Largest executable accepted.
 pub const MAX_FILE_SIZE: usize = 64 << 20;
 /// Most loadable segments accepted.

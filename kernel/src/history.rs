@@ -67,8 +67,7 @@ use alloc::collections::TryReserveError;
 use alloc::vec::Vec;
 use core::fmt;
 
-/// Page size the addresses in events are counted in.
-const PAGE_SIZE: u64 = 4096;
+use abi::PAGE_SIZE;
 
 /// Why pages were committed or decommitted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

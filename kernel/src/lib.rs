@@ -18,6 +18,7 @@ pub mod dev;
 pub mod exec;
 pub mod history;
 pub mod mm;
+pub mod pager;
 pub mod policy;
 pub mod ramdisk;
 pub mod vass;

@@ -9,7 +9,7 @@
 //! the guest instructions outside swap I/O stay within 0.1% (in practice a
 //! timer interrupt or two that land outside swap I/O instead of inside).
 
-use boot::bench::Options;
+use bench::Options;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -33,13 +33,13 @@ fn two_runs_of_the_memory_bench_give_identical_csvs() {
         budget_workloads: vec!["seq".to_owned(), "sort".to_owned()],
         accesses: 5_000,
         trace_limit: 1,
-        budgets: boot::bench::DEFAULT_BUDGETS.to_vec(),
+        budgets: bench::DEFAULT_BUDGETS.to_vec(),
         model: None,
-        folds: Some(boot::workspace_root().join(boot::bench::DEFAULT_FOLDS)),
+        folds: Some(boot::workspace_root().join(bench::DEFAULT_FOLDS)),
     };
     let out = boot::target_dir().join("bench-determinism");
-    let (first_csv, _) = boot::bench::run(&options, &out.join("first")).expect("the first run");
-    let (second_csv, _) = boot::bench::run(&options, &out.join("second")).expect("the second run");
+    let (first_csv, _) = bench::run(&options, &out.join("first")).expect("the first run");
+    let (second_csv, _) = bench::run(&options, &out.join("second")).expect("the second run");
     assert_eq!(first_csv, second_csv, "results.csv differs between the runs");
     let file = |run: &str, name: &str| std::fs::read_to_string(out.join(run).join(name)).unwrap_or_else(|error| panic!("{run}/{name}: {error}"));
     assert_eq!(file("first", "results.csv"), first_csv, "run() returns what it wrote");

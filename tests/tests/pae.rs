@@ -135,7 +135,7 @@ fn every_policy_gives_every_workload_the_same_results() {
 #[test]
 fn init_swaps_the_model_at_run_time_and_a_refused_one_changes_nothing() {
     let default = std::fs::read(boot::workspace_root().join(boot::image::DEFAULT_MODEL)).expect("the default model");
-    let other = std::fs::read(boot::workspace_root().join(boot::bench::DEFAULT_FOLDS).join("fold-1.onnx")).expect("a fold model");
+    let other = std::fs::read(boot::workspace_root().join(bench::DEFAULT_FOLDS).join("fold-1.onnx")).expect("a fold model");
     let self_check = |bytes: &[u8]| IntegerModel::load(bytes).expect("the model compiles on the host").self_check();
     assert_ne!(self_check(&default), self_check(&other), "two different models");
     let mut malformed = other.clone();

@@ -47,8 +47,8 @@ fn replayed_traces_count_what_the_simulator_predicts() {
     assert_eq!(outcome.verdict, Verdict::Success, "the replays ran");
     for (name, replay) in &replays {
         for policy in POLICIES {
-            let simulated = kernel::policy::sim::policy_for(policy, replay, None).expect("a policy");
-            let (accesses, counters) = kernel::policy::sim::replay(replay, simulated).expect("simulating");
+            let simulated = kernel::pager::simulator::policy_for(abi::CommitPolicy::from_name(policy).expect("a policy's name"), replay, None).expect("a policy");
+            let (accesses, counters) = kernel::pager::simulator::replay(replay, simulated).expect("simulating");
             let expected = format!(
                 "replay replay/{name}.vrpl policy={policy} accesses={accesses} faults={} ahead={} hits={} waste={}",
                 counters.faults_demand, counters.ahead_commits, counters.hits, counters.waste
@@ -81,9 +81,9 @@ fn replayed_traces_under_a_budget_count_what_the_simulator_predicts() {
     for (name, replay) in &replays {
         let pages = BUDGET.pages(replay.distinct_pages(), abi::MIN_MEMORY_BUDGET);
         for policy in POLICIES {
-            let simulated = kernel::policy::sim::policy_for(policy, replay, None).expect("a policy");
-            let pressure = kernel::policy::sim::Pressure { budget: Some(pages), belady: false };
-            let (accesses, counters) = kernel::policy::sim::replay_under(replay, simulated, pressure).expect("simulating");
+            let simulated = kernel::pager::simulator::policy_for(abi::CommitPolicy::from_name(policy).expect("a policy's name"), replay, None).expect("a policy");
+            let pressure = kernel::pager::simulator::Pressure { budget: Some(pages), belady: false };
+            let (accesses, counters) = kernel::pager::simulator::replay_under(replay, simulated, pressure).expect("simulating");
             let prefix = format!("replay replay/{name}.vrpl policy={policy} accesses={accesses} faults={} ahead={} ", counters.faults_demand, counters.ahead_commits);
             let line = outcome.serial.lines().find(|line| line.starts_with(&prefix)).unwrap_or_else(|| panic!("no line starting `{prefix}`"));
             let field = |key: &str| -> u64 {

@@ -6,7 +6,7 @@ use boot::qemu::{Memstat, Verdict, parse_memstats};
 use boot::trace::{Options, Trace};
 use kernel::history::{Kind, Record};
 
-const PAGE: u64 = 4096;
+use abi::PAGE_SIZE as PAGE;
 
 fn traced(program: &str, arguments: &[&str], policy: &str, capacity: usize) -> (Trace, Memstat) {
     let mut options = Options::new(program);

@@ -8,7 +8,7 @@
 
 use anyhow::{Context, Result, bail};
 use boot::image::RamdiskContents;
-use boot::bench::Budget;
+use ::bench::Budget;
 use boot::qemu::{self, RunConfig, Verdict};
 use boot::{Firmware, Profile};
 use clap::{Args, ValueEnum};
@@ -50,7 +50,7 @@ pub struct BenchArgs {
     kib: u64,
     /// Workload size in KiB under the memory budgets (`memory`; smaller:
     /// every major fault waits for the disk).
-    #[arg(long, default_value_t = boot::bench::DEFAULT_BUDGET_KIB)]
+    #[arg(long, default_value_t = ::bench::DEFAULT_BUDGET_KIB)]
     budget_kib: u64,
     /// The workloads that run under the memory budgets, comma-separated
     /// (`memory`; `seq`, `matmul-blocked`, ...; default: every one).
@@ -59,7 +59,7 @@ pub struct BenchArgs {
     /// Replay only the first N accesses of each trace (`memory`; 0: all,
     /// about 1.5 million each, which takes hours under TCG: the default
     /// keeps the whole benchmark within half an hour).
-    #[arg(long, default_value_t = boot::bench::DEFAULT_ACCESSES)]
+    #[arg(long, default_value_t = ::bench::DEFAULT_ACCESSES)]
     accesses: usize,
     /// Replay only the first N traces (`memory`; 0: all).
     #[arg(long, default_value_t = 0)]
@@ -73,7 +73,7 @@ pub struct BenchArgs {
         value_name = "PAGES|PERCENT%,...",
         value_delimiter = ',',
         value_parser = parse_budget,
-        default_values_t = boot::bench::DEFAULT_BUDGETS
+        default_values_t = ::bench::DEFAULT_BUDGETS
     )]
     mem_budget: Vec<Budget>,
     /// The PAE model every `pae` run uses (`memory`; default: each trace
@@ -83,7 +83,7 @@ pub struct BenchArgs {
     model: Option<std::path::PathBuf>,
     /// Fold models and their manifest (`cargo xtask eval --save-models`),
     /// for leave-programs-out (`memory`).
-    #[arg(long, value_name = "DIR", default_value = boot::bench::DEFAULT_FOLDS)]
+    #[arg(long, value_name = "DIR", default_value = ::bench::DEFAULT_FOLDS)]
     folds: std::path::PathBuf,
     /// Writes the summary (`summary.md`) into README.md's results section,
     /// between its `<!-- bench-results -->` markers, with the command that
@@ -149,7 +149,7 @@ fn parse(serial: &str) -> Result<(Vec<Measurement>, u64)> {
 pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     if let Suite::Memory = args.suite {
         crate::prerequisites::ensure(Firmware::Bios)?;
-        let options = boot::bench::Options {
+        let options = ::bench::Options {
             traces: args.traces.clone(),
             kib: args.kib,
             budget_kib: args.budget_kib,
@@ -161,7 +161,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
             folds: Some(boot::workspace_root().join(&args.folds)),
         };
         let out = boot::target_dir().join("bench");
-        let (_, md) = boot::bench::run(&options, &out)?;
+        let (_, md) = ::bench::run(&options, &out)?;
         print!("{md}");
         if args.readme {
             let command: Vec<String> = std::env::args().skip(1).collect();

@@ -3,7 +3,7 @@
 //! The traces are dealt into folds by name. For each fold a model is
 //! trained (`pae_train::pipeline`, the same pipeline as `cargo xtask
 //! train`) on every *other* program's fault stream, then each program of
-//! the fold is replayed in the host simulator (`kernel::policy::sim`, the
+//! the fold is replayed in the host simulator (`kernel::pager::simulator`, the
 //! kernel's own engine and policies) under `demand`, `readahead`, `leap`,
 //! the model (`pae`, the integer path the kernel runs) and `oracle`. So the
 //! model is always judged on programs it never saw.
@@ -59,7 +59,7 @@ pub struct EvalArgs {
     save_models: Option<PathBuf>,
 }
 
-use boot::bench::FOLDS_MANIFEST;
+use ::bench::FOLDS_MANIFEST;
 
 /// One trace under one policy.
 struct Row {
@@ -95,7 +95,9 @@ struct Program {
 }
 
 fn policy(name: &str, replay: &trace::Replay, model: &Arc<IntegerModel>) -> Result<Box<dyn Policy>> {
-    kernel::policy::sim::policy_for(name, replay, Some(model)).with_context(|| format!("no policy {name}"))
+    abi::CommitPolicy::from_name(name)
+        .and_then(|identity| kernel::pager::simulator::policy_for(identity, replay, Some(model)))
+        .with_context(|| format!("no policy {name}"))
 }
 
 pub fn run(args: &EvalArgs) -> Result<ExitCode> {
@@ -153,7 +155,7 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         for program in held_out {
             let mut demand_faults = 0;
             for name in POLICIES {
-                let (_, counters) = kernel::policy::sim::replay(&program.replay, policy(name, &program.replay, &model)?)
+                let (_, counters) = kernel::pager::simulator::replay(&program.replay, policy(name, &program.replay, &model)?)
                     .map_err(|error| anyhow::anyhow!("{}: {error:?}", program.name))?;
                 if name == "demand" {
                     demand_faults = counters.faults_demand;

@@ -97,8 +97,9 @@ impl ImageArgs {
         let out_dir = boot::target_dir().join("images").join(self.profile().dir_name());
         let cmdline = match &self.policy {
             Some(policy) => {
-                if !kernel::policy::KERNEL_NAMES.contains(&policy.as_str()) {
-                    bail!("unknown policy `{policy}` (one of {})", kernel::policy::KERNEL_NAMES.join(", "));
+                if !abi::CommitPolicy::from_name(policy).is_some_and(|policy| abi::CommitPolicy::KERNEL.contains(&policy)) {
+                    let names: Vec<&str> = abi::CommitPolicy::KERNEL.iter().map(|policy| policy.name()).collect();
+                    bail!("unknown policy `{policy}` (one of {})", names.join(", "));
                 }
                 format!("{} policy={policy}", self.cmdline)
             }

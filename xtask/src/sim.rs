@@ -1,5 +1,5 @@
 //! `cargo xtask sim`: replays lackey traces through the kernel's own VASS
-//! engine and commit policies on the host (`kernel::policy::sim`), and
+//! engine and commit policies on the host (`kernel::pager::simulator`), and
 //! prints the counters the kernel would keep.
 
 use anyhow::{Context, Result, bail};
@@ -8,7 +8,7 @@ use kernel::vass::SpaceCounters;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
-use boot::bench::Models;
+use ::bench::Models;
 use trace::{Access, Budget, Replay};
 
 /// Every policy, the oracle last.
@@ -38,7 +38,7 @@ pub struct SimArgs {
     #[arg(long, value_name = "FILE")]
     model: Option<PathBuf>,
     /// Fold models and their manifest (`cargo xtask eval --save-models`).
-    #[arg(long, value_name = "DIR", default_value = boot::bench::DEFAULT_FOLDS)]
+    #[arg(long, value_name = "DIR", default_value = ::bench::DEFAULT_FOLDS)]
     folds: PathBuf,
     /// Replay only the first N accesses of each trace, as `cargo xtask
     /// bench memory --accesses N` does (0: all).
@@ -48,8 +48,9 @@ pub struct SimArgs {
 
 /// The policy `name` for trace `trace` (`pae` over its model from `models`).
 fn policy_for(name: &str, trace: &str, replay: &Replay, models: &Models) -> Result<Box<dyn kernel::policy::Policy>> {
-    let model = if name == "pae" { Some(models.compile_for_trace(trace)?) } else { None };
-    kernel::policy::sim::policy_for(name, replay, model.as_ref()).with_context(|| format!("unknown policy `{name}`"))
+    let identity = abi::CommitPolicy::from_name(name).with_context(|| format!("unknown policy `{name}`"))?;
+    let model = if identity == abi::CommitPolicy::Pae { Some(models.compile_for_trace(trace)?) } else { None };
+    kernel::pager::simulator::policy_for(identity, replay, model.as_ref()).with_context(|| format!("no policy `{name}` for {trace}"))
 }
 
 /// Parses `PAGES` or `PERCENT%` (1..=100) of each trace's distinct pages.
@@ -114,8 +115,8 @@ pub struct PressureSpec {
 pub fn simulate_under(name: &str, replay: &Replay, policy_name: &'static str, spec: PressureSpec, models: &Models) -> Result<Outcome> {
     let policy = policy_for(policy_name, name, replay, models)?;
     let distinct = replay.distinct_pages();
-    let pressure = kernel::policy::sim::Pressure { budget: spec.budget.map(|budget| budget.pages(distinct, abi::MIN_MEMORY_BUDGET)), belady: spec.belady };
-    let (accesses, counters) = kernel::policy::sim::replay_under(replay, policy, pressure)
+    let pressure = kernel::pager::simulator::Pressure { budget: spec.budget.map(|budget| budget.pages(distinct, abi::MIN_MEMORY_BUDGET)), belady: spec.belady };
+    let (accesses, counters) = kernel::pager::simulator::replay_under(replay, policy, pressure)
         .map_err(|error| anyhow::anyhow!("{name}: cannot place a region: {error:?}"))?;
     Ok(Outcome { trace: name.to_owned(), policy: policy_name, accesses, distinct, counters })
 }

@@ -26,6 +26,9 @@ pub struct TestArgs {
     /// Skip the integration tests in `tests/`.
     #[arg(long)]
     no_integration: bool,
+    /// Skip clippy over the bare-metal crates.
+    #[arg(long)]
+    no_lints: bool,
     /// Test the release kernel instead of the debug one.
     #[arg(long)]
     release: bool,
@@ -97,6 +100,30 @@ fn cargo_test(name: &str, args: &[&str], envs: &[(&str, String)]) -> Stage {
     stage
 }
 
+/// The crates built for bare metal, where the unsafe code lives.
+const BARE_METAL_CRATES: [&str; 3] = ["kernel", "runtime", "programs"];
+
+/// Runs clippy over [`BARE_METAL_CRATES`] with every warning an error (the
+/// workspace lints deny unsafe blocks without a `// SAFETY:` comment and
+/// unsafe functions without a `# Safety` section): one passed check, or one
+/// failed.
+fn lint_stage() -> Stage {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.current_dir(boot::workspace_root()).args(["clippy", "--target", boot::build::KERNEL_TARGET]);
+    for krate in BARE_METAL_CRATES {
+        command.args(["--package", krate]);
+    }
+    command.args(["--", "--deny", "warnings"]);
+    let mut stage = Stage { name: "lints (clippy, bare metal)".to_owned(), tally: Tally::default(), broken: None };
+    match command.status() {
+        Ok(status) if status.success() => stage.tally.passed = 1,
+        Ok(_) => stage.tally.failed = 1,
+        Err(error) => stage.broken = Some(format!("cannot run cargo clippy: {error}")),
+    }
+    stage
+}
+
 /// Parses `test result: ok. 12 passed; 0 failed; ...`.
 fn parse_cargo_result(line: &str) -> Option<Tally> {
     let rest = line.strip_prefix("test result: ")?;
@@ -160,6 +187,9 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
     let mut stages = Vec::new();
     if !args.no_host {
         stages.push(cargo_test("host unit tests", &["--workspace", "--exclude", "tests", "--exclude", "programs"], &[]));
+    }
+    if !args.no_lints {
+        stages.push(lint_stage());
     }
     prerequisites::ensure(Firmware::Uefi)?;
     let profile = if args.release { Profile::Release } else { Profile::Debug };

@@ -23,7 +23,7 @@ pub const MACHINE_CHECK_IST: u16 = 2;
 /// Bytes per IST stack, its guard page included.
 const IST_STACK_SIZE: usize = 20 * 1024;
 const IST_COUNT: usize = 3;
-const PAGE_SIZE: usize = 4096;
+const PAGE_SIZE: usize = abi::PAGE_SIZE as usize;
 
 // Page aligned, so each stack's lowest page can be unmapped on its own.
 #[repr(C, align(4096))]

@@ -156,11 +156,39 @@ const EXCEPTION_NAMES: [(&str, &str); 32] = [
     ("#31", "reserved"),
 ];
 
+/// What the kernel above `arch` does with the events `arch` cannot handle
+/// alone. `arch` knows nothing of processes or the scheduler: the boot
+/// sequence installs these once ([`install_handlers`]), before the first
+/// process runs.
+#[derive(Clone, Copy)]
+pub struct Handlers {
+    /// A page fault at `address` by the instruction at `rip`: whether the
+    /// handler resolved it, so the faulting access is retried.
+    pub page_fault: fn(address: u64, rip: u64, error: PageFaultErrorCode) -> bool,
+    /// A fault taken in ring 3 that the process cannot resume from: the
+    /// handler ends that process (and never returns).
+    pub user_fault: fn(&ExceptionReport) -> !,
+    /// A timer tick, after the clock advanced and the interrupt was
+    /// acknowledged (the handler may switch tasks).
+    pub timer_tick: fn(),
+}
+
+static HANDLERS: Once<Handlers> = Once::new();
+
+/// Installs the kernel's handlers (the first call wins). Until then a page
+/// fault is never resolved, a fault in ring 3 is fatal and a timer tick
+/// only advances the clock.
+pub fn install_handlers(handlers: Handlers) {
+    HANDLERS.call_once(|| handlers);
+}
+
 /// Handles an exception the kernel cannot resume from: a fault in ring 3
 /// kills only that process; in ring 0 it is fatal.
 fn unrecoverable(report: &ExceptionReport) -> ! {
-    if report.mode == Mode::User {
-        crate::process::kill_for_fault(report);
+    if report.mode == Mode::User
+        && let Some(handlers) = HANDLERS.get()
+    {
+        (handlers.user_fault)(report);
     }
     fatal(report)
 }
@@ -239,11 +267,7 @@ extern "x86-interrupt" fn page_fault(mut frame: InterruptStackFrame, error_code:
     let rip = frame.instruction_pointer.as_u64();
     // A demand page of the running process (touched by it, or by the kernel
     // copying to or from it): commit and retry the access.
-    if crate::process::handle_page_fault(address, rip, error_code) {
-        if error_code.contains(PageFaultErrorCode::USER_MODE) {
-            // Before the access is retried, the PAE may read the fault.
-            crate::process::pae::after_user_fault();
-        }
+    if HANDLERS.get().is_some_and(|handlers| (handlers.page_fault)(address, rip, error_code)) {
         return;
     }
     if let Some(resume) = probe::fixup(rip, x86_64::VirtAddr::new_truncate(address), error_code.bits()) {
@@ -263,7 +287,9 @@ extern "x86-interrupt" fn timer(_frame: InterruptStackFrame) {
     cpu::close_user_access();
     crate::time::tick();
     apic::end_of_interrupt();
-    crate::sched::on_timer_tick();
+    if let Some(handlers) = HANDLERS.get() {
+        (handlers.timer_tick)();
+    }
 }
 
 extern "x86-interrupt" fn spurious(_frame: InterruptStackFrame) {

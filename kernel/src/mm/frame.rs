@@ -11,7 +11,7 @@ use x86_64::structures::paging::{FrameAllocator, FrameDeallocator, PhysFrame, Si
 use x86_64::{PhysAddr, VirtAddr};
 
 /// Bytes per frame.
-pub const FRAME_SIZE: u64 = 4096;
+pub const FRAME_SIZE: u64 = abi::PAGE_SIZE;
 
 /// Memory below 1 MiB stays reserved: frame 0 must never look like a valid
 /// frame, and real-mode code (AP start-up) will need low memory.

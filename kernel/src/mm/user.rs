@@ -230,8 +230,9 @@ impl Drop for UserSpace {
 /// # Safety
 /// The tables must not be in use by any CPU and must be owned by the caller.
 unsafe fn free_lower_half(level4: PhysFrame) {
-    // SAFETY (for the table dereferences below): the caller owns the tables,
-    // which are valid page tables seen through the physical-memory mapping.
+    // SAFETY: the caller owns the tables (no CPU walks them), which are
+    // valid page tables seen through the physical-memory mapping; the same
+    // holds for the lower-level tables dereferenced below.
     let level4 = unsafe { &mut *table_at(level4) };
     for l4_entry in level4.iter_mut().take(256) {
         let Ok(l3_frame) = l4_entry.frame() else { continue };

@@ -1,7 +1,7 @@
 //! Leap's majority-trend prefetcher (Maruf and Chowdhury, USENIX ATC 2020),
 //! applied to commitment.
 
-use super::{Fault, Plan, Policy, View};
+use super::{CommitPolicy, Fault, Plan, Policy, View};
 use crate::vass::{Page, PageRange};
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -74,8 +74,8 @@ impl Leap {
 }
 
 impl Policy for Leap {
-    fn name(&self) -> &'static str {
-        "leap"
+    fn identity(&self) -> CommitPolicy {
+        CommitPolicy::Leap
     }
 
     fn on_fault(&mut self, fault: &Fault, view: &dyn View) -> Plan {

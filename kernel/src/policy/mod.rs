@@ -2,8 +2,9 @@
 //! pages they committed before), decide which pages to commit ahead of use.
 //!
 //! Safe Rust with no hardware in sight: the kernel runs these against its
-//! VASS, the host simulator (`policy::sim`, `cargo xtask sim`) against the
-//! same engine over a simulated MMU, so both count the same.
+//! VASS, the host simulator (`pager::simulator`, `cargo xtask sim`) against
+//! the same engine over a simulated MMU, both through one fault path
+//! (`pager::serve_fault`), so both count the same.
 //!
 //! - [`Demand`]: commits nothing ahead (every first touch faults).
 //! - [`Eager`]: commits every partition whole when it is created.
@@ -31,11 +32,12 @@ pub mod layout;
 mod leap;
 mod pae;
 mod readahead;
-pub mod sim;
 
 pub use leap::Leap;
 pub use pae::{MODEL_PATH, PAE_BUDGET, Pae, PaeCounters, Settings as PaeSettings, step_of};
 pub use readahead::Readahead;
+
+pub use abi::CommitPolicy;
 
 use crate::vass::{Access, Cold, FrameSource, Page, PageRange, PageTable, PartitionId, PartitionKind, SpaceId, Tick, Vass};
 use alloc::boxed::Box;
@@ -78,33 +80,39 @@ pub trait View {
     }
 }
 
-/// The VASS as a policy sees one address space; `accessed` reads the
-/// processor's accessed bit of a page (without clearing it). The kernel
-/// and the simulator both use it, with their own page tables.
-pub struct EngineView<'a, F: Fn(Page) -> bool> {
+/// The VASS as a policy sees one address space, with the accessed bits
+/// of its page tables (read, never cleared). The kernel and the simulator
+/// both use it, with their own page tables.
+pub struct EngineView<'a, T: PageTable> {
     /// The engine.
     pub vass: &'a Vass,
     /// The address space.
     pub space: SpaceId,
-    /// The accessed bit of a page.
-    pub accessed: F,
+    /// Its page tables.
+    pub table: &'a T,
 }
 
-impl<F: Fn(Page) -> bool> View for EngineView<'_, F> {
+impl<T: PageTable> EngineView<'_, T> {
+    fn accessed(&self, page: Page) -> bool {
+        self.table.accessed_now(self.space, page)
+    }
+}
+
+impl<T: PageTable> View for EngineView<'_, T> {
     fn is_committed(&self, page: Page) -> bool {
         self.vass.lookup(self.space, page).is_some_and(|partition| partition.committed.contains_key(&page))
     }
 
     fn was_used(&self, page: Page) -> bool {
         let Some(partition) = self.vass.lookup(self.space, page) else { return false };
-        partition.committed.contains_key(&page) && (!partition.untouched.contains(&page) || (self.accessed)(page))
+        partition.committed.contains_key(&page) && (!partition.untouched.contains(&page) || self.accessed(page))
     }
 
     fn recently_used(&self, partition: PartitionId) -> bool {
         self.vass
             .partition(partition)
             .filter(|entry| entry.space == self.space)
-            .is_some_and(|entry| entry.committed.keys().any(|&page| (self.accessed)(page)))
+            .is_some_and(|entry| entry.committed.keys().any(|&page| self.accessed(page)))
     }
 
     fn ranges_of(&self, partition: PartitionId) -> Vec<PageRange> {
@@ -158,8 +166,8 @@ impl Plan {
 
 /// A commit policy for one process.
 pub trait Policy: Send {
-    /// Its name (`demand`, `eager`, `readahead`, `leap`, `oracle`, `pae`).
-    fn name(&self) -> &'static str;
+    /// Which policy it is (its name is `identity().name()`).
+    fn identity(&self) -> CommitPolicy;
 
     /// A partition was created with these ranges.
     fn on_create(&mut self, _partition: PartitionId, _ranges: &[PageRange]) -> Plan {
@@ -171,12 +179,6 @@ pub trait Policy: Send {
 
     /// A partition is gone.
     fn on_destroy(&mut self, _partition: PartitionId) {}
-
-    /// The policy as the Predictive Allocation Engine, if it is that (the
-    /// kernel's PAE task feeds it the process's history).
-    fn as_pae(&mut self) -> Option<&mut Pae> {
-        None
-    }
 }
 
 /// Commits on demand only.
@@ -184,8 +186,8 @@ pub trait Policy: Send {
 pub struct Demand;
 
 impl Policy for Demand {
-    fn name(&self) -> &'static str {
-        "demand"
+    fn identity(&self) -> CommitPolicy {
+        CommitPolicy::Demand
     }
 
     fn on_fault(&mut self, _fault: &Fault, _view: &dyn View) -> Plan {
@@ -198,8 +200,8 @@ impl Policy for Demand {
 pub struct Eager;
 
 impl Policy for Eager {
-    fn name(&self) -> &'static str {
-        "eager"
+    fn identity(&self) -> CommitPolicy {
+        CommitPolicy::Eager
     }
 
     fn on_create(&mut self, _partition: PartitionId, ranges: &[PageRange]) -> Plan {
@@ -273,8 +275,8 @@ impl Oracle {
 }
 
 impl Policy for Oracle {
-    fn name(&self) -> &'static str {
-        "oracle"
+    fn identity(&self) -> CommitPolicy {
+        CommitPolicy::Oracle
     }
 
     fn on_fault(&mut self, fault: &Fault, view: &dyn View) -> Plan {
@@ -385,22 +387,18 @@ fn piece_at(vass: &Vass, space: SpaceId, page: Page, end: Page) -> Option<(Parti
     Some((partition.id, PageRange::new(page, owned.end.min(end))))
 }
 
-/// The policies that need nothing but their name.
-pub const NAMES: [&str; 4] = ["demand", "eager", "readahead", "leap"];
+/// The policies that need nothing to be made ([`plain`]).
+pub const PLAIN: [CommitPolicy; 4] = [CommitPolicy::Demand, CommitPolicy::Eager, CommitPolicy::Readahead, CommitPolicy::Leap];
 
-/// The policies the kernel's command line can name (`policy=`): those of
-/// [`NAMES`] and `pae`, which needs the kernel's model.
-pub const KERNEL_NAMES: [&str; 5] = ["demand", "eager", "readahead", "leap", "pae"];
-
-/// The policy called `name` (all but the oracle, which needs the future,
-/// and `pae`, which needs a model).
-pub fn by_name(name: &str) -> Option<Box<dyn Policy>> {
-    Some(match name {
-        "demand" => Box::new(Demand),
-        "eager" => Box::new(Eager),
-        "readahead" => Box::new(Readahead::default()),
-        "leap" => Box::new(Leap::default()),
-        _ => return None,
+/// A fresh policy `identity`, if it is one of [`PLAIN`] (the oracle needs
+/// the future, `pae` a model).
+pub fn plain(identity: CommitPolicy) -> Option<Box<dyn Policy>> {
+    Some(match identity {
+        CommitPolicy::Demand => Box::new(Demand),
+        CommitPolicy::Eager => Box::new(Eager),
+        CommitPolicy::Readahead => Box::new(Readahead::default()),
+        CommitPolicy::Leap => Box::new(Leap::default()),
+        CommitPolicy::Oracle | CommitPolicy::Pae => return None,
     })
 }
 

@@ -25,7 +25,7 @@
 //! [`step_of`] and calls [`Pae::observe`], within its per-tick instruction
 //! budget.
 
-use super::{Fault, Plan, Policy, View};
+use super::{CommitPolicy, Fault, Plan, Policy, View};
 use crate::history::Event as HistoryEvent;
 use crate::vass::{Access, FaultOutcome, PageRange, PartitionId, PartitionKind, Tick};
 use alloc::collections::BTreeMap;
@@ -243,8 +243,8 @@ fn access_kind(access: Access) -> AccessKind {
 }
 
 impl Policy for Pae {
-    fn name(&self) -> &'static str {
-        "pae"
+    fn identity(&self) -> CommitPolicy {
+        CommitPolicy::Pae
     }
 
     fn on_fault(&mut self, fault: &Fault, view: &dyn View) -> Plan {
@@ -257,9 +257,5 @@ impl Policy for Pae {
 
     fn on_destroy(&mut self, partition: PartitionId) {
         self.heats.remove(&partition);
-    }
-
-    fn as_pae(&mut self) -> Option<&mut Pae> {
-        Some(self)
     }
 }

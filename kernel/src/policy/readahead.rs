@@ -1,7 +1,7 @@
 //! Linux's on-demand readahead, applied to commitment, one stream per
 //! partition.
 
-use super::{Fault, Plan, Policy, View};
+use super::{CommitPolicy, Fault, Plan, Policy, View};
 use crate::vass::{Page, PageRange, PartitionId};
 use alloc::collections::BTreeMap;
 
@@ -45,8 +45,8 @@ impl Readahead {
 }
 
 impl Policy for Readahead {
-    fn name(&self) -> &'static str {
-        "readahead"
+    fn identity(&self) -> CommitPolicy {
+        CommitPolicy::Readahead
     }
 
     fn on_fault(&mut self, fault: &Fault, _view: &dyn View) -> Plan {

@@ -1,7 +1,7 @@
 //! Each policy on synthetic access patterns, through the real engine.
 
 use super::leap::majority;
-use super::sim::Simulation;
+use crate::pager::simulator::Simulation;
 use super::*;
 use crate::vass::{Access, PartitionKind, SpaceCounters};
 use alloc::vec;
@@ -183,12 +183,14 @@ fn the_oracle_commits_exactly_the_future_and_bounds_the_others() {
 }
 
 #[test]
-fn policies_are_found_by_name() {
-    for name in NAMES {
-        assert_eq!(by_name(name).map(|policy| policy.name()), Some(name));
+fn plain_policies_are_made_from_their_identity() {
+    for identity in PLAIN {
+        assert_eq!(plain(identity).map(|policy| policy.identity()), Some(identity));
+        assert_eq!(CommitPolicy::from_name(identity.name()), Some(identity));
     }
-    assert!(by_name("oracle").is_none(), "the oracle needs the future");
-    assert!(by_name("psychic").is_none());
+    assert!(plain(CommitPolicy::Oracle).is_none(), "the oracle needs the future");
+    assert!(plain(CommitPolicy::Pae).is_none(), "pae needs a model");
+    assert_eq!(CommitPolicy::from_name("psychic"), None);
     let mut plan = Plan::none();
     plan.add(PageRange::new(1, 3));
     plan.add(PageRange::new(3, 5));
@@ -222,9 +224,9 @@ fn looping(pages: u64, rounds: u64) -> trace::Replay {
 
 #[test]
 fn under_a_budget_pages_go_to_swap_and_come_back_by_major_faults() {
-    use super::sim::{Pressure, replay_under};
+    use crate::pager::simulator::{Pressure, replay_under};
     let replay = looping(64, 4);
-    let demand = |pressure| replay_under(&replay, by_name("demand").unwrap(), pressure).unwrap().1;
+    let demand = |pressure| replay_under(&replay, plain(CommitPolicy::Demand).unwrap(), pressure).unwrap().1;
     let free = demand(Pressure::default());
     assert_eq!((free.faults_demand, free.faults_major, free.evictions), (64, 0, 0));
     let clock = demand(Pressure { budget: Some(32), belady: false });
@@ -290,13 +292,13 @@ fn pae_commits_ahead_of_streams_one_step_per_fault() {
         for &page in &pattern {
             simulation.access(page, Access::Read);
         }
-        let steps = simulation.policy_mut().as_pae().map(|pae| pae.counters().steps);
+        let steps = simulation.policy_mut().counters().steps;
         let counters = simulation.finish();
         // The default model leaves about one fault in 16 of a scan, one in 4
         // of two scans taking turns.
         assert!(counters.faults_demand * 3 < distinct(&pattern), "{counters:?}");
         assert!(counters.hits * 10 >= counters.ahead_commits * 9, "accurate: {counters:?}");
-        assert_eq!(steps, Some(counters.faults_demand), "the model steps once per fault, nothing else");
+        assert_eq!(steps, counters.faults_demand, "the model steps once per fault, nothing else");
     }
 }
 

@@ -11,11 +11,13 @@ use crate::mm::layout;
 use crate::mm::user::UserSpace;
 use crate::ramdisk::Ramdisk;
 use crate::policy::layout::{self as proposals, PartitionLayout, ProgramLayout};
-use crate::policy::{self, Plan, Policy};
+use crate::policy::{self, CommitPolicy, Plan, Policy};
+use super::commit::ProcessPolicy;
 use crate::sched::{self, TaskId};
 use crate::vass::hardware::{self, KernelFrames, LostCopy, SpaceTables, SystemTables};
 use crate::vass::swap::Slot;
-use crate::vass::{Advice, Cold, Declaration, FaultOutcome, PageRange, PageTable, PartitionKind, Pattern, Residence, Scope, SpaceCounters, Vass, VassError, Window};
+use crate::pager::{self, FaultObserver, FaultRequest};
+use crate::vass::{Advice, Cold, Declaration, PageRange, PageTable, PartitionKind, Pattern, Residence, Resolution, Scope, SpaceCounters, Vass, VassError, Window};
 use crate::sync::{IrqMutex, IrqMutexGuard};
 use crate::time;
 use abi::{Error, ExitReason, Rights, WaitStatus};
@@ -25,7 +27,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::{format, vec};
 use core::fmt::Write as _;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use alloc::vec::Vec;
 use super::memory::{self, Access, CheckedUserSlice, UserSlice, PAGE_SIZE};
 use super::recorder::{self, History};
@@ -55,9 +57,8 @@ struct Process {
     parent: Option<Pid>,
     children: Vec<Pid>,
     state: State,
-    space: Option<UserSpace>,
     /// Decides what to commit ahead of this process's faults.
-    policy: Box<dyn Policy>,
+    policy: ProcessPolicy,
     /// The time-stamp counter when it was spawned.
     started_tsc: u64,
     /// What it did to its memory, most recent last.
@@ -96,13 +97,17 @@ struct Shaping {
 
 struct ProcessTable {
     processes: BTreeMap<Pid, Process>,
+    /// The address space of every process that has one (not a zombie), by
+    /// pid: kept beside the processes so the engine can reach every space's
+    /// page tables while one process's policy and history are borrowed.
+    spaces: BTreeMap<Pid, UserSpace>,
     by_task: BTreeMap<TaskId, Pid>,
     next_pid: Pid,
     spawned: u64,
 }
 
 static TABLE: IrqMutex<ProcessTable> =
-    IrqMutex::new(ProcessTable { processes: BTreeMap::new(), by_task: BTreeMap::new(), next_pid: INIT_PID, spawned: 0 });
+    IrqMutex::new(ProcessTable { processes: BTreeMap::new(), spaces: BTreeMap::new(), by_task: BTreeMap::new(), next_pid: INIT_PID, spawned: 0 });
 static RAMDISK: Once<Ramdisk<'static>> = Once::new();
 /// The kernel-wide VASS (partition table and VASM). Lock order: TABLE, then VASS.
 static VASS: IrqMutex<Vass> = IrqMutex::new(Vass::new());
@@ -122,32 +127,27 @@ static MEMSTAT: AtomicBool = AtomicBool::new(true);
 /// Whether `swap_debug` may inject swap faults (`swap-debug=on`).
 static SWAP_DEBUG: AtomicBool = AtomicBool::new(false);
 
-/// The commit policy new processes start with (an index into `policy::KERNEL_NAMES`).
-static DEFAULT_POLICY: AtomicUsize = AtomicUsize::new(0);
+/// The commit policy new processes start with (its `abi::CommitPolicy` code).
+static DEFAULT_POLICY: AtomicU64 = AtomicU64::new(CommitPolicy::Demand as u64);
 
-/// A fresh policy called `name` (one of `policy::KERNEL_NAMES`; `pae`
-/// over the model in service, `readahead` if there is none; demand for an
-/// unknown name).
-fn new_policy(name: &str) -> Box<dyn Policy> {
-    if name == "pae" {
-        return super::pae::policy().unwrap_or_else(|| Box::new(policy::Readahead::default()));
-    }
-    policy::by_name(name).unwrap_or_else(|| Box::new(policy::Demand))
+/// A fresh policy `identity` (`pae` over the model in service, `readahead`
+/// if there is none).
+fn new_policy(identity: CommitPolicy) -> ProcessPolicy {
+    ProcessPolicy::new(identity, super::pae::policy)
 }
 
 /// Applies the boot configuration: 2 MiB pages on or off, `memstat` lines
 /// on or off, and the commit policy every process starts with.
-pub fn configure(huge_pages: bool, memstat: bool, default_policy: &str) {
+pub fn configure(huge_pages: bool, memstat: bool, default_policy: CommitPolicy) {
     VASS.lock().set_huge_pages(huge_pages);
     MEMSTAT.store(memstat, Ordering::Relaxed);
-    let index = policy::KERNEL_NAMES.iter().position(|&name| name == default_policy).unwrap_or(0);
-    DEFAULT_POLICY.store(index, Ordering::Relaxed);
+    DEFAULT_POLICY.store(default_policy as u64, Ordering::Relaxed);
     let switch = |on: bool| if on { "on" } else { "off" };
     log::info!(
         "vass: 2 MiB pages {}, memstat lines {}, commit policy {}",
         switch(huge_pages),
         switch(memstat),
-        policy::KERNEL_NAMES[index]
+        default_policy.name()
     );
 }
 
@@ -173,9 +173,9 @@ pub fn start_sampler(ticks: u64) {
 fn sample_all() {
     let mut table = TABLE.lock();
     let mut vass = vass();
-    let pids: Vec<Pid> = table.processes.keys().copied().collect();
+    let pids: Vec<Pid> = table.spaces.keys().copied().collect();
     for pid in pids {
-        let Some(space) = table.processes.get_mut(&pid).and_then(|process| process.space.as_mut()) else { continue };
+        let Some(space) = table.spaces.get_mut(&pid) else { continue };
         let started = cpu::rdtsc();
         let mut tables = SpaceTables { id: pid, space };
         let mut runs = Vec::new();
@@ -453,9 +453,10 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>, budget: Option
         let mut table = TABLE.lock();
         // A child starts with its parent's commit policy (fresh state); the
         // kernel's processes with the boot default.
-        let inherited = parent.and_then(|parent| table.processes.get(&parent)).map(|process| process.policy.name());
-        let default = || policy::KERNEL_NAMES.get(DEFAULT_POLICY.load(Ordering::Relaxed)).copied().unwrap_or("demand");
+        let inherited = parent.and_then(|parent| table.processes.get(&parent)).map(|process| process.policy.identity());
+        let default = || CommitPolicy::from_code(DEFAULT_POLICY.load(Ordering::Relaxed)).unwrap_or(CommitPolicy::Demand);
         let policy = new_policy(inherited.unwrap_or_else(default));
+        table.spaces.insert(pid, space);
         table.processes.insert(
             pid,
             Process {
@@ -463,7 +464,6 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>, budget: Option
                 parent,
                 children: Vec::new(),
                 state: State::Alive,
-                space: Some(space),
                 policy,
                 started_tsc,
                 history,
@@ -495,7 +495,8 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>, budget: Option
                 Ok(task)
             }
             Err(_) => {
-                if let Some(mut space) = table.processes.remove(&pid).and_then(|process| process.space) {
+                table.processes.remove(&pid);
+                if let Some(mut space) = table.spaces.remove(&pid) {
                     vass().destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames::new());
                 }
                 Err(Error::OutOfMemory)
@@ -510,7 +511,7 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>, budget: Option
 pub fn exit_current(reason: ExitReason) -> ! {
     cpu::disable_interrupts();
     let task = sched::current();
-    let (pid, name, policy_name, identity, ended, run_cycles, space, orphans, mut history) = {
+    let (pid, name, policy, identity, ended, run_cycles, space, orphans, mut history) = {
         let mut table = TABLE.lock();
         let Some(pid) = table.by_task.remove(&task) else {
             drop(table);
@@ -528,15 +529,15 @@ pub fn exit_current(reason: ExitReason) -> ! {
         process.history.record(Event::Exit { fault, address, code });
         let history = core::mem::replace(&mut process.history, History::new(0));
         let name = process.name.clone();
-        let policy_name = process.policy.name();
+        let policy = process.policy.identity();
         let identity = process.shaping.identity;
         let ended = core::mem::take(&mut process.shaping.ended);
         let run_cycles = cpu::rdtsc().wrapping_sub(process.started_tsc);
-        let space = process.space.take();
         let children = core::mem::take(&mut process.children);
         let parent = process.parent;
         let kernel_waiter = process.kernel_waiter;
         let reaped_by_kernel = process.reaped_by_kernel;
+        let space = table.spaces.remove(&pid);
         // Orphans: zombies are reaped now, living ones reap themselves.
         let mut orphans = Vec::new();
         for child in children {
@@ -559,7 +560,7 @@ pub fn exit_current(reason: ExitReason) -> ! {
         if let Some(waiter) = parent_task.or(kernel_waiter) {
             sched::wake(waiter);
         }
-        (pid, name, policy_name, identity, ended, run_cycles, space, orphans, history)
+        (pid, name, policy, identity, ended, run_cycles, space, orphans, history)
     };
     if recorder::exporting() {
         let export = recorder::lock_export();
@@ -575,7 +576,7 @@ pub fn exit_current(reason: ExitReason) -> ! {
         let declared = vass.declaration(pid).cloned();
         let budget = vass.budget(pid).unwrap_or(0);
         // The PAE remembers the layout of the programs it served.
-        let layout = (policy_name == "pae").then(|| vass.layout_of(pid, &mut SpaceTables { id: pid, space: &mut space }));
+        let layout = (policy == CommitPolicy::Pae).then(|| vass.layout_of(pid, &mut SpaceTables { id: pid, space: &mut space }));
         let counters = vass.destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames::new());
         let now = vass.now();
         drop(vass);
@@ -584,7 +585,7 @@ pub fn exit_current(reason: ExitReason) -> ! {
             super::pae::record_layout(ProgramLayout { identity, name: name.clone(), runs: 0, partitions });
         }
         if MEMSTAT.load(Ordering::Relaxed) {
-            let mut line = format!("memstat name={name} policy={policy_name}");
+            let mut line = format!("memstat name={name} policy={}", policy.name());
             let mut summary = memory_counters(pid, partitions, now.saturating_sub(born), &counters, 0, declared.as_ref());
             summary.run_cycles = run_cycles;
             summary.budget = budget;
@@ -659,10 +660,23 @@ pub fn wait_from_kernel(pid: Pid) -> Option<ExitReason> {
     })
 }
 
+/// The kernel's page-fault handler ([`idt::Handlers::page_fault`]): a
+/// fault of the running process is served by the pager
+/// ([`handle_page_fault`]); when a fault taken in ring 3 was resolved, the
+/// PAE task may read it before the access is retried. Returns whether the
+/// access can be retried.
+pub fn page_fault(address: u64, rip: u64, error: PageFaultErrorCode) -> bool {
+    let retry = handle_page_fault(address, rip, error);
+    if retry && error.contains(PageFaultErrorCode::USER_MODE) {
+        super::pae::after_user_fault();
+    }
+    retry
+}
+
 /// Resolves a page fault of the running process through the commit
 /// engine (`rip` is the faulting instruction, for the history). Returns
 /// whether the faulting access can be retried.
-pub fn handle_page_fault(address: u64, rip: u64, error: PageFaultErrorCode) -> bool {
+fn handle_page_fault(address: u64, rip: u64, error: PageFaultErrorCode) -> bool {
     let started = cpu::rdtsc();
     if !layout::USER.contains(address) {
         return false;
@@ -671,49 +685,53 @@ pub fn handle_page_fault(address: u64, rip: u64, error: PageFaultErrorCode) -> b
     let Some(task) = sched::try_current() else { return false };
     let Some(mut table) = TABLE.try_lock() else { return false };
     let Some(&pid) = table.by_task.get(&task) else { return false };
-    let Some((mut tables, policy, history, shaping)) = system_tables(&mut table.processes, pid) else { return false };
+    let Some((mut tables, policy, history, shaping)) = system_tables(&mut table, pid) else { return false };
     let Some(mut vass) = VASS.try_lock() else { return false };
     vass.set_time(time::ticks());
     let page = address / PAGE_SIZE;
-    if error.contains(PageFaultErrorCode::PROTECTION_VIOLATION) {
+    let request = FaultRequest { space: pid, page, access, protection: error.contains(PageFaultErrorCode::PROTECTION_VIOLATION) };
+    let under_pae = policy.is_pae();
+    let mut frames = KernelFrames::new();
+    let mut recorder = FaultRecorder { history: &mut *history, address, rip, under_pae };
+    let report = pager::serve_fault(&mut vass, request, policy.as_policy(), &mut tables, &mut frames, &mut recorder);
+    if request.protection {
         // Mapped, but not for this access: counted and recorded, never retried.
-        let partition = vass.refuse(pid, page, access).unwrap_or(0);
-        history.record(Event::Fault { address, rip, partition, access, outcome: FaultOutcome::RightsViolation });
         return false;
     }
-    let mut frames = KernelFrames::new();
-    let outcome = vass.fault(pid, page, access, &mut tables, &mut frames);
-    let partition = vass.lookup(pid, page).map(|partition| (partition.id, partition.range_of(page), partition.kind));
-    history.record(Event::Fault { address, rip, partition: partition.map_or(0, |(id, _, _)| id), access, outcome });
-    if policy.as_pae().is_some() {
-        super::pae::note_work();
-    }
-    let mut checked = PageRange::new(page, page + 1);
-    if matches!(outcome, FaultOutcome::Committed | FaultOutcome::SwappedIn)
-        && let Some((id, Some(range), kind)) = partition
-    {
-        // The faulting access counts as made before the policy plans: a
-        // prefetch under a budget evicts only pages whose accessed bit is
-        // clear, and must not evict the page it was asked to serve (the
-        // retried access would fault again, and plan again). The host
-        // simulator marks the access the same way.
-        tables.current.mark_accessed(page);
-        let fault = policy::Fault { partition: id, page, range, access, kind, time: vass.now() };
-        let view = policy::EngineView { vass: &vass, space: pid, accessed: |page| tables.current.accessed_now(page) };
-        let plan = policy.on_fault(&fault, &view);
-        policy::apply(&mut vass, pid, &plan, &mut tables, &mut frames, |partition, range, committed| {
-            history.record(Event::Commit { partition, range, committed, cause: Cause::Policy });
-        });
-        checked = plan.commit.iter().fold(checked, |all, piece| PageRange::new(all.start.min(piece.start), all.end.max(piece.end)));
-        if policy.as_pae().is_some() {
-            let proposed = apply_proposal(&mut vass, pid, id, shaping, &mut tables, &mut frames, history);
-            checked = proposed.iter().fold(checked, |all, piece| PageRange::new(all.start.min(piece.start), all.end.max(piece.end)));
-        }
+    let mut checked = report.span(page);
+    if under_pae && let Some(placement) = report.placement().filter(|_| report.resolution.served()) {
+        let proposed = apply_proposal(&mut vass, pid, placement.partition, shaping, &mut tables, &mut frames, history);
+        checked = proposed.iter().fold(checked, |all, piece| PageRange::new(all.start.min(piece.start), all.end.max(piece.end)));
     }
     charge_swap_io(&mut vass, pid, &frames);
     vass.add_fault_cycles(pid, cpu::rdtsc().wrapping_sub(started));
     check_in_debug(&vass, &tables, Scope::Pages { space: pid, range: checked });
-    matches!(outcome, FaultOutcome::Committed | FaultOutcome::AlreadyCommitted | FaultOutcome::SwappedIn)
+    report.retry()
+}
+
+/// What the kernel keeps of a fault as the pager serves it: the fault and
+/// each commit its plan makes go to the process's history; a fault of a
+/// process under `pae` wakes the PAE task.
+struct FaultRecorder<'a> {
+    history: &'a mut History,
+    address: u64,
+    rip: u64,
+    under_pae: bool,
+}
+
+impl FaultObserver for FaultRecorder<'_> {
+    fn resolved(&mut self, request: &FaultRequest, resolution: &Resolution) {
+        let partition = resolution.placement.map_or(0, |placement| placement.partition);
+        let event = Event::Fault { address: self.address, rip: self.rip, partition, access: request.access, outcome: resolution.outcome };
+        self.history.record(event);
+        if self.under_pae && !request.protection {
+            super::pae::note_work();
+        }
+    }
+
+    fn committed(&mut self, partition: u64, range: PageRange, committed: u64) {
+        self.history.record(Event::Commit { partition, range, committed, cause: Cause::Policy });
+    }
 }
 
 /// The first fault under `pae` in partition `id` of `pid`: if the
@@ -919,7 +937,7 @@ pub fn partition_create(size: u64, kind: u64, rights: u64, at: u64) -> Result<(u
         // Under pae, a partition the layout proposal says grew larger is
         // placed with room to grow in place (the proposal pre-sizes it).
         let room = match (&shaping.proposal, at) {
-            (Some(proposal), None) if policy.as_pae().is_some() => proposal
+            (Some(proposal), None) if policy.is_pae() => proposal
                 .partition(vass.next_ordinal(pid), kind.code())
                 .map_or(0, |proposed| proposed.pages.saturating_sub(pages).min(abi::limits::MAX_PARTITION / PAGE_SIZE)),
             _ => 0,
@@ -930,7 +948,7 @@ pub fn partition_create(size: u64, kind: u64, rights: u64, at: u64) -> Result<(u
             vass.create(pid, pages, kind, rights, at, HEAP_WINDOW)?
         };
         history.record(Event::Partition { partition: id, change: Change::Created, range, kind: kind.code() });
-        let plan: Plan = policy.on_create(id, &[range]);
+        let plan: Plan = policy.as_policy().on_create(id, &[range]);
         policy::apply(vass, pid, &plan, tables, frames, |partition, range, committed| {
             history.record(Event::Commit { partition, range, committed, cause: Cause::Policy });
         });
@@ -961,17 +979,16 @@ fn with_own_tables<R>(operation: impl FnOnce(&mut Vass, u64, &mut SystemTables<'
 fn with_own_policy<R>(
     operation: impl FnOnce(&mut Vass, u64, &mut SystemTables<'_>, &mut dyn Policy, &mut History, &mut KernelFrames) -> Result<R, VassError>,
 ) -> Result<R, Error> {
-    with_own_process(|vass, pid, tables, policy, history, _, frames| operation(vass, pid, tables, policy, history, frames))
+    with_own_process(|vass, pid, tables, policy, history, _, frames| operation(vass, pid, tables, policy.as_policy(), history, frames))
 }
 
 /// As [`with_own_policy`], with the process's layout proposal state too.
 fn with_own_process<R>(
-    operation: impl FnOnce(&mut Vass, u64, &mut SystemTables<'_>, &mut dyn Policy, &mut History, &mut Shaping, &mut KernelFrames) -> Result<R, VassError>,
+    operation: impl FnOnce(&mut Vass, u64, &mut SystemTables<'_>, &mut ProcessPolicy, &mut History, &mut Shaping, &mut KernelFrames) -> Result<R, VassError>,
 ) -> Result<R, Error> {
     let pid = current_pid().ok_or(Error::InvalidArgument)?;
     let mut table = TABLE.lock();
-    let (mut tables, policy, history, shaping) = system_tables(&mut table.processes, pid).ok_or(Error::InvalidArgument)?;
-    let policy: &mut dyn Policy = policy.as_mut();
+    let (mut tables, policy, history, shaping) = system_tables(&mut table, pid).ok_or(Error::InvalidArgument)?;
     let mut vass = vass();
     let mut frames = KernelFrames::new();
     let result = operation(&mut vass, pid, &mut tables, policy, history, shaping, &mut frames);
@@ -987,7 +1004,7 @@ pub(super) fn next_pae_process(after: Pid) -> Option<Pid> {
     table
         .processes
         .range(after + 1..)
-        .find(|(_, process)| process.space.is_some() && process.history.pae_pending() && process.policy.name() == "pae")
+        .find(|(pid, process)| table.spaces.contains_key(pid) && process.history.pae_pending() && process.policy.is_pae())
         .map(|(&pid, _)| pid)
 }
 
@@ -1001,8 +1018,8 @@ pub(super) fn pae_serve(pid: Pid, deadline: u64, deferred: bool, batch: usize) -
     let mut table = TABLE.lock();
     // Interrupts are off from here on: the cycles counted are the PAE's.
     let started = cpu::rdtsc();
-    let Some((mut tables, policy, history, _)) = system_tables(&mut table.processes, pid) else { return served };
-    let Some(pae) = policy.as_pae() else { return served };
+    let Some((mut tables, policy, history, _)) = system_tables(&mut table, pid) else { return served };
+    let Some(pae) = policy.pae() else { return served };
     let mut vass = vass();
     let mut frames = KernelFrames::new();
     let demotions_before = pae.counters().demotions;
@@ -1021,7 +1038,7 @@ pub(super) fn pae_serve(pid: Pid, deadline: u64, deferred: bool, batch: usize) -
             let Some(step) = policy::step_of(&entry.event, kind_of) else { continue };
             let Some(range) = vass.lookup(pid, step.page).and_then(|partition| partition.range_of(step.page)) else { continue };
             let now = vass.now();
-            let view = policy::EngineView { vass: &vass, space: pid, accessed: |page| tables.current.accessed_now(page) };
+            let view = policy::EngineView { vass: &vass, space: pid, table: &tables };
             // The inference alone is the model's cost; choosing pages and
             // committing them count toward the task's.
             let stepping = cpu::rdtsc();
@@ -1062,24 +1079,13 @@ pub(super) fn pae_serve(pid: Pid, deadline: u64, deferred: bool, batch: usize) -
 }
 
 /// The page tables of process `pid` (which must have a space) and of
-/// every other process with one, with `pid`'s commit policy and history:
-/// disjoint parts of the process table, borrowed together.
-fn system_tables(
-    processes: &mut BTreeMap<Pid, Process>,
-    pid: Pid,
-) -> Option<(SystemTables<'_>, &mut Box<dyn Policy>, &mut History, &mut Shaping)> {
-    let mut current = None;
-    let mut others = Vec::new();
-    for (&id, process) in processes.iter_mut() {
-        let Process { space: Some(space), policy, history, shaping, .. } = process else { continue };
-        if id == pid {
-            current = Some((SpaceTables { id, space }, policy, history, shaping));
-        } else {
-            others.push(SpaceTables { id, space });
-        }
-    }
-    let (current, policy, history, shaping) = current?;
-    Some((SystemTables { current, others }, policy, history, shaping))
+/// every other process with one, with `pid`'s commit policy, history and
+/// layout proposal state: disjoint parts of the process table, borrowed
+/// together.
+fn system_tables(table: &mut ProcessTable, pid: Pid) -> Option<(SystemTables<'_>, &mut ProcessPolicy, &mut History, &mut Shaping)> {
+    let ProcessTable { processes, spaces, .. } = table;
+    let Process { policy, history, shaping, .. } = processes.get_mut(&pid)?;
+    Some((SystemTables::new(pid, spaces)?, policy, history, shaping))
 }
 
 /// In debug kernels, proves after every VASS operation on behalf of a
@@ -1164,14 +1170,14 @@ pub fn partition_destroy(id: u64) -> Result<(), Error> {
     with_own_process(|vass, pid, tables, policy, history, shaping, frames| {
         let (range, kind) = (first_range(vass, id), kind_of(vass, id));
         // The PAE remembers what the partition held for the next launch.
-        let layout = if policy.as_pae().is_some() && vass.partition(id).is_some_and(|partition| partition.space == pid) {
+        let layout = if policy.is_pae() && vass.partition(id).is_some_and(|partition| partition.space == pid) {
             vass.partition_layout(id, tables)
         } else {
             None
         };
         vass.destroy(pid, id, tables, frames)?;
         shaping.ended.extend(layout);
-        policy.on_destroy(id);
+        policy.as_policy().on_destroy(id);
         history.record(Event::Partition { partition: id, change: Change::Destroyed, range, kind });
         Ok(())
     })
@@ -1344,7 +1350,7 @@ pub fn page_query(address: u64) -> Result<abi::PageInfo, Error> {
                 info.frame = frame;
                 info.huge = u64::from(huge);
                 info.slot = copy.unwrap_or(u64::MAX);
-                info.accessed = u64::from(tables.current.accessed_now(page));
+                info.accessed = u64::from(tables.accessed_now(pid, page));
                 info.dirty = u64::from(tables.dirty(pid, page));
             }
             Residence::Swapped { slot, lost } => {
@@ -1367,7 +1373,7 @@ pub fn page_query(address: u64) -> Result<abi::PageInfo, Error> {
 /// reads the future from the replay file at `path`); returns the code of the
 /// one it had.
 pub fn policy_set(policy: abi::CommitPolicy, path: Option<&str>) -> Result<u64, Error> {
-    let fresh: Box<dyn Policy> = match (policy, path) {
+    let fresh = match (policy, path) {
         (abi::CommitPolicy::Oracle, Some(path)) => {
             let bytes = ramdisk().and_then(|ramdisk| ramdisk.file(path)).ok_or(Error::NotFound)?;
             let replay = trace::Replay::decode(bytes).map_err(|error| {
@@ -1375,16 +1381,15 @@ pub fn policy_set(policy: abi::CommitPolicy, path: Option<&str>) -> Result<u64, 
                 Error::InvalidArgument
             })?;
             let future = replay.placed_pages(trace::REPLAY_BASE_PAGE);
-            Box::new(policy::Oracle::new(future, policy::Oracle::LOOKAHEAD, policy::Oracle::BUDGET))
+            ProcessPolicy::Plain(Box::new(policy::Oracle::new(future, policy::Oracle::LOOKAHEAD, policy::Oracle::BUDGET)))
         }
         (abi::CommitPolicy::Oracle, None) => return Err(Error::InvalidArgument),
-        (abi::CommitPolicy::Pae, _) => new_policy("pae"),
-        (other, _) => policy::by_name(other.name()).ok_or(Error::InvalidArgument)?,
+        (other, _) => new_policy(other),
     };
     let pid = current_pid().ok_or(Error::InvalidArgument)?;
     let mut table = TABLE.lock();
     let process = table.processes.get_mut(&pid).ok_or(Error::InvalidArgument)?;
-    let previous = abi::CommitPolicy::ALL.iter().position(|known| known.name() == process.policy.name()).unwrap_or(0);
+    let previous = process.policy.identity();
     process.policy = fresh;
     // A model starts from what happens next.
     process.history.pae_start();

@@ -9,8 +9,7 @@
 use crate::mm::layout;
 use abi::{Error, FaultKind, Rights};
 
-/// Bytes per page.
-pub const PAGE_SIZE: u64 = 4096;
+pub use abi::PAGE_SIZE;
 
 /// A range of user memory named by a process: only an allegation until it
 /// is checked against that process's partitions ([`UserSlice::check_against`]).

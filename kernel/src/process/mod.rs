@@ -3,6 +3,7 @@
 //! `memory` (pointer checks, fault naming) is policy and builds on
 //! the host; `lifecycle` is the bare-metal mechanism.
 
+pub mod commit;
 pub mod memory;
 
 #[cfg(target_os = "none")]

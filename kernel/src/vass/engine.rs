@@ -90,6 +90,16 @@ pub trait PageTable {
     /// inside a 2 MiB page, the bit of the whole 2 MiB page): it was written
     /// since it was mapped.
     fn dirty(&self, space: SpaceId, page: Page) -> bool;
+    /// Whether the processor set the accessed bit of mapped `page`, read
+    /// without clearing it (what a policy's view of the space sees).
+    fn accessed_now(&self, space: SpaceId, page: Page) -> bool;
+    /// The access that faulted on `page`, just committed, counts as made
+    /// before the policy plans: its accessed bit is set (a commit ahead
+    /// under a budget evicts only pages whose bit is clear, and must not
+    /// evict the page the fault was served for). The kernel's tables set
+    /// the accessed bit alone (the retried access sets the dirty bit); the
+    /// simulator, which retries nothing, sets both for a write.
+    fn mark_faulted(&mut self, space: SpaceId, page: Page, access: Access);
     /// Whether these tables include `space`'s: the engine evicts pages of
     /// other spaces than the one it works for (under the global budget, or
     /// when frames run out) only through tables that reach them.
@@ -190,6 +200,39 @@ impl FaultOutcome {
         FaultOutcome::SwappedIn,
         FaultOutcome::SwapFailed,
     ];
+}
+
+/// Where a faulting page lies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Placement {
+    /// The partition holding it.
+    pub partition: PartitionId,
+    /// The partition's range holding it.
+    pub range: PageRange,
+    /// The partition's kind.
+    pub kind: PartitionKind,
+}
+
+/// What [`Vass::resolve_fault`] (or [`Vass::refuse`]) did with a fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resolution {
+    /// What became of it.
+    pub outcome: FaultOutcome,
+    /// Where the page lies (`None`: in no partition).
+    pub placement: Option<Placement>,
+}
+
+impl Resolution {
+    /// Whether the engine gave the page a frame (fresh or read back from
+    /// swap): the faulting access is retried and the policy plans.
+    pub fn served(&self) -> bool {
+        matches!(self.outcome, FaultOutcome::Committed | FaultOutcome::SwappedIn)
+    }
+
+    /// Whether the faulting access can be retried.
+    pub fn retry(&self) -> bool {
+        self.served() || self.outcome == FaultOutcome::AlreadyCommitted
+    }
 }
 
 /// Where a page of a partition is.
@@ -1799,22 +1842,41 @@ impl Vass {
         table: &mut impl PageTable,
         frames: &mut impl FrameSource,
     ) -> FaultOutcome {
-        let id = self.lookup(space, page).map(|partition| partition.id);
-        let outcome = match id {
-            Some(id) => self.resolve(space, id, page, access, table, frames),
+        self.resolve_fault(space, page, access, table, frames).outcome
+    }
+
+    /// As [`Vass::fault`], also saying where the page lies (the one VASM
+    /// lookup of the fault).
+    pub fn resolve_fault(
+        &mut self,
+        space: SpaceId,
+        page: Page,
+        access: Access,
+        table: &mut impl PageTable,
+        frames: &mut impl FrameSource,
+    ) -> Resolution {
+        let placement = self.placement(space, page);
+        let outcome = match placement {
+            Some(placement) => self.resolve(space, placement.partition, page, access, table, frames),
             None => FaultOutcome::NotInPartition,
         };
-        self.count_fault(space, id, access, outcome);
-        outcome
+        self.count_fault(space, placement.map(|placement| placement.partition), access, outcome);
+        Resolution { outcome, placement }
     }
 
     /// Counts a fault the processor raised on a page mapped without the
     /// rights the access needed (the page tables already say no, so the
-    /// engine has nothing to resolve). Returns the partition holding `page`.
-    pub fn refuse(&mut self, space: SpaceId, page: Page, access: Access) -> Option<PartitionId> {
-        let id = self.lookup(space, page).map(|partition| partition.id);
-        self.count_fault(space, id, access, FaultOutcome::RightsViolation);
-        id
+    /// engine has nothing to resolve).
+    pub fn refuse(&mut self, space: SpaceId, page: Page, access: Access) -> Resolution {
+        let placement = self.placement(space, page);
+        self.count_fault(space, placement.map(|placement| placement.partition), access, FaultOutcome::RightsViolation);
+        Resolution { outcome: FaultOutcome::RightsViolation, placement }
+    }
+
+    /// Where `page` of `space` lies, if a partition holds it.
+    fn placement(&self, space: SpaceId, page: Page) -> Option<Placement> {
+        let partition = self.lookup(space, page)?;
+        Some(Placement { partition: partition.id, range: partition.range_of(page)?, kind: partition.kind })
     }
 
     fn count_fault(&mut self, space: SpaceId, id: Option<PartitionId>, access: Access, outcome: FaultOutcome) {

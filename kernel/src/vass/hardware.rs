@@ -2,13 +2,13 @@
 //! [`UserSpace`] and the kernel's frame allocator behind the engine's traits.
 
 use super::swap::{self, Slot, SwapError};
-use super::{Frame, FrameSource, Page, PageTable, SpaceId, VassError};
+use super::{Access, Frame, FrameSource, Page, PageTable, SpaceId, VassError};
 use crate::arch::cpu;
 use crate::mm::buddy::{FrameState, HUGE_2M_ORDER};
 use crate::mm::frame::{self, OwnedFrames, FRAME_SIZE};
 use crate::mm::user::UserSpace;
 use abi::Rights;
-use alloc::vec::Vec;
+use alloc::collections::BTreeMap;
 use x86_64::structures::paging::{Page as HardwarePage, PageTableFlags, PhysFrame, Size2MiB};
 
 /// A 2 MiB virtual page.
@@ -231,11 +231,27 @@ fn hardware_page(page: Page) -> Option<HardwarePage> {
     Some(HardwarePage::containing_address(address))
 }
 
+/// What `page` maps to in `space` and the flags of its entry.
+fn entry_of(space: &UserSpace, page: Page) -> Option<(PhysAddr, PageTableFlags)> {
+    space.translate(hardware_page(page)?.start_address())
+}
+
+/// Whether the entry mapping `page` in `space` has `flag` (for a page
+/// inside a 2 MiB page, the entry of the whole page).
+fn has_flag(space: &UserSpace, page: Page, flag: PageTableFlags) -> bool {
+    entry_of(space, page).is_some_and(|(_, flags)| flags.contains(flag))
+}
+
+/// What `page` maps to in `space`, as the engine sees it.
+fn translate_in(space: &UserSpace, page: Page) -> Option<(Frame, Rights)> {
+    entry_of(space, page).map(|(physical, page_flags)| (physical.as_u64() / FRAME_SIZE, rights(page_flags)))
+}
+
 impl SpaceTables<'_> {
     /// Sets the accessed bit of mapped `page` (for a page inside a 2 MiB
     /// page, the bit of the whole page), as the processor will when the
     /// access that faulted on it is retried.
-    pub fn mark_accessed(&mut self, page: Page) {
+    fn mark_accessed(&mut self, page: Page) {
         let Some(page) = hardware_page(page) else { return };
         let Some((_, page_flags)) = self.space.translate(page.start_address()) else { return };
         if page_flags.contains(PageTableFlags::ACCESSED) {
@@ -247,14 +263,6 @@ impl SpaceTables<'_> {
         } else {
             self.space.set_page_flags(page, flags)
         };
-    }
-
-    /// Whether the processor set the accessed bit of `page` (read only; for
-    /// a page inside a 2 MiB page, the bit of the whole page).
-    pub fn accessed_now(&self, page: Page) -> bool {
-        hardware_page(page)
-            .and_then(|page| self.space.translate(page.start_address()))
-            .is_some_and(|(_, flags)| flags.contains(PageTableFlags::ACCESSED))
     }
 
     /// The accessed and dirty bits of the entry mapping `page`, which a
@@ -287,10 +295,7 @@ impl PageTable for SpaceTables<'_> {
     }
 
     fn dirty(&self, space: SpaceId, page: Page) -> bool {
-        hardware_page(page)
-            .filter(|_| space == self.id)
-            .and_then(|page| self.space.translate(page.start_address()))
-            .is_some_and(|(_, flags)| flags.contains(PageTableFlags::DIRTY))
+        space == self.id && has_flag(self.space, page, PageTableFlags::DIRTY)
     }
 
     fn accessed(&mut self, space: SpaceId, page: Page, clear: bool) -> bool {
@@ -333,9 +338,17 @@ impl PageTable for SpaceTables<'_> {
     }
 
     fn translate(&self, space: SpaceId, page: Page) -> Option<(Frame, Rights)> {
-        let page = hardware_page(page).filter(|_| space == self.id)?;
-        let (physical, page_flags) = self.space.translate(page.start_address())?;
-        Some((physical.as_u64() / FRAME_SIZE, rights(page_flags)))
+        translate_in(self.space, page).filter(|_| space == self.id)
+    }
+
+    fn accessed_now(&self, space: SpaceId, page: Page) -> bool {
+        space == self.id && has_flag(self.space, page, PageTableFlags::ACCESSED)
+    }
+
+    fn mark_faulted(&mut self, space: SpaceId, page: Page, _access: Access) {
+        if space == self.id {
+            self.mark_accessed(page);
+        }
     }
 
     fn reaches(&self, space: SpaceId) -> bool {
@@ -345,23 +358,30 @@ impl PageTable for SpaceTables<'_> {
 
 /// The page tables of the running process and of the others: what the
 /// engine works through for the running process when it may have to evict
-/// another process's pages (the global budget, or no free frame). There is
-/// one processor, so another space is not loaded in CR3 while its tables
-/// change; its TLB entries go when it is next switched to.
+/// another process's pages (the global budget, or no free frame). Borrows
+/// the process table's map of address spaces, so nothing is gathered per
+/// operation. There is one processor, so another space is not loaded in
+/// CR3 while its tables change; its TLB entries go when it is next
+/// switched to.
 pub struct SystemTables<'a> {
-    /// The running process's.
-    pub current: SpaceTables<'a>,
-    /// Every other process's.
-    pub others: Vec<SpaceTables<'a>>,
+    current: SpaceId,
+    spaces: &'a mut BTreeMap<SpaceId, UserSpace>,
 }
 
 impl<'a> SystemTables<'a> {
-    fn of(&self, space: SpaceId) -> Option<&SpaceTables<'a>> {
-        if space == self.current.id { Some(&self.current) } else { self.others.iter().find(|tables| tables.id == space) }
+    /// The tables of every space in `spaces`, working for `current` (`None`
+    /// if it has none).
+    pub fn new(current: SpaceId, spaces: &'a mut BTreeMap<SpaceId, UserSpace>) -> Option<SystemTables<'a>> {
+        spaces.contains_key(&current).then_some(SystemTables { current, spaces })
     }
 
-    fn of_mut(&mut self, space: SpaceId) -> Option<&mut SpaceTables<'a>> {
-        if space == self.current.id { Some(&mut self.current) } else { self.others.iter_mut().find(|tables| tables.id == space) }
+    /// The space the tables work for.
+    pub fn current(&self) -> SpaceId {
+        self.current
+    }
+
+    fn of_mut(&mut self, space: SpaceId) -> Option<SpaceTables<'_>> {
+        self.spaces.get_mut(&space).map(|tables| SpaceTables { id: space, space: tables })
     }
 }
 
@@ -379,11 +399,11 @@ impl PageTable for SystemTables<'_> {
     }
 
     fn translate(&self, space: SpaceId, page: Page) -> Option<(Frame, Rights)> {
-        self.of(space)?.translate(space, page)
+        translate_in(self.spaces.get(&space)?, page)
     }
 
     fn accessed(&mut self, space: SpaceId, page: Page, clear: bool) -> bool {
-        self.of_mut(space).is_some_and(|tables| tables.accessed(space, page, clear))
+        self.of_mut(space).is_some_and(|mut tables| tables.accessed(space, page, clear))
     }
 
     fn map_huge(&mut self, space: SpaceId, page: Page, frame: Frame, rights: Rights) -> Result<(), VassError> {
@@ -399,11 +419,21 @@ impl PageTable for SystemTables<'_> {
     }
 
     fn dirty(&self, space: SpaceId, page: Page) -> bool {
-        self.of(space).is_some_and(|tables| tables.dirty(space, page))
+        self.spaces.get(&space).is_some_and(|tables| has_flag(tables, page, PageTableFlags::DIRTY))
+    }
+
+    fn accessed_now(&self, space: SpaceId, page: Page) -> bool {
+        self.spaces.get(&space).is_some_and(|tables| has_flag(tables, page, PageTableFlags::ACCESSED))
+    }
+
+    fn mark_faulted(&mut self, space: SpaceId, page: Page, access: Access) {
+        if let Some(mut tables) = self.of_mut(space) {
+            tables.mark_faulted(space, page, access);
+        }
     }
 
     fn reaches(&self, space: SpaceId) -> bool {
-        self.of(space).is_some()
+        self.spaces.contains_key(&space)
     }
 }
 
@@ -465,8 +495,8 @@ mod ktests {
         // What the page-fault path does before asking the policy: the page
         // counts as used, so the policy's commits ahead cannot push it out
         // (the retried access would fault again, and the policy plan again).
-        tables.mark_accessed(served);
-        ensure!(tables.accessed_now(served), "the accessed bit is set");
+        tables.mark_faulted(11, served, Access::Read);
+        ensure!(tables.accessed_now(11, served), "the accessed bit is set");
         // Room for three pages ahead (the untouched pages go); the fourth
         // finds none, as the served page stays.
         let ahead = PageRange::new(range.start + 20, range.start + 24);
@@ -480,7 +510,7 @@ mod ktests {
 
     #[ktest]
     fn under_the_global_budget_another_process_gives_up_a_page() {
-        let (mut first, mut second) = (UserSpace::new().map_err(failure)?, UserSpace::new().map_err(failure)?);
+        let mut spaces = BTreeMap::from([(21, UserSpace::new().map_err(failure)?), (22, UserSpace::new().map_err(failure)?)]);
         let before = frame::counts();
         let mut vass = Vass::new();
         let window = Window { start: USER_HEAP.start / FRAME_SIZE, end: USER_HEAP.end / FRAME_SIZE };
@@ -490,14 +520,14 @@ mod ktests {
         vass.set_global_budget(Some(8));
         let mut frames = KernelFrames::new();
         {
-            let mut tables = SpaceTables { id: 22, space: &mut second };
+            let mut tables = SystemTables::new(22, &mut spaces).ok_or(failure("no space 22"))?;
             for page in big_range.start..big_range.start + 8 {
                 ensure_eq!(vass.fault(22, page, Access::Read, &mut tables, &mut frames), FaultOutcome::Committed);
             }
         }
         // Neither space is loaded in CR3: the other space's entries change
         // without a flush, as for a process that is not running.
-        let mut tables = SystemTables { current: SpaceTables { id: 21, space: &mut first }, others: alloc::vec![SpaceTables { id: 22, space: &mut second }] };
+        let mut tables = SystemTables::new(21, &mut spaces).ok_or(failure("no space 21"))?;
         ensure_eq!(vass.fault(21, small_range.start, Access::Write, &mut tables, &mut frames), FaultOutcome::Committed);
         let mapped = (big_range.start..big_range.start + 8).filter(|&page| tables.translate(22, page).is_some()).count();
         // The larger process gave up one page.

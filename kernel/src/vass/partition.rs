@@ -8,8 +8,7 @@ use abi::Rights;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
-/// Bytes per page.
-pub const PAGE_SIZE: u64 = 4096;
+pub use abi::PAGE_SIZE;
 /// Pages per 2 MiB page.
 pub const HUGE_PAGES: u64 = 512;
 

@@ -46,6 +46,12 @@ impl SimulatedMmu {
         }
     }
 
+    /// The key of the entry holding `page`'s accessed and dirty bits (a
+    /// 2 MiB page's first page).
+    fn entry_key(&self, space: SpaceId, page: Page) -> (SpaceId, Page) {
+        if self.huge.contains_key(&(space, block_of(page))) { (space, block_of(page)) } else { (space, page) }
+    }
+
     /// Pages mapped, counting 512 per 2 MiB page.
     pub fn mapped_pages(&self) -> usize {
         self.entries.len() + self.huge.len() * HUGE_PAGES as usize
@@ -82,7 +88,7 @@ impl PageTable for SimulatedMmu {
     }
 
     fn accessed(&mut self, space: SpaceId, page: Page, clear: bool) -> bool {
-        let key = if self.huge.contains_key(&(space, block_of(page))) { (space, block_of(page)) } else { (space, page) };
+        let key = self.entry_key(space, page);
         if clear { self.accessed.remove(&key) } else { self.accessed.contains(&key) }
     }
 
@@ -109,8 +115,19 @@ impl PageTable for SimulatedMmu {
     }
 
     fn dirty(&self, space: SpaceId, page: Page) -> bool {
-        let key = if self.huge.contains_key(&(space, block_of(page))) { (space, block_of(page)) } else { (space, page) };
-        self.dirty.contains(&key)
+        self.dirty.contains(&self.entry_key(space, page))
+    }
+
+    fn accessed_now(&self, space: SpaceId, page: Page) -> bool {
+        self.accessed.contains(&self.entry_key(space, page))
+    }
+
+    fn mark_faulted(&mut self, space: SpaceId, page: Page, access: Access) {
+        if access == Access::Write {
+            self.write(space, page);
+        } else {
+            self.touch(space, page);
+        }
     }
 }
 

@@ -442,6 +442,14 @@ impl PageTable for OnlySpaceOne<'_> {
     fn dirty(&self, space: SpaceId, page: Page) -> bool {
         self.0.dirty(space, page)
     }
+    fn accessed_now(&self, space: SpaceId, page: Page) -> bool {
+        space == 1 && self.0.accessed_now(space, page)
+    }
+    fn mark_faulted(&mut self, space: SpaceId, page: Page, access: Access) {
+        if space == 1 {
+            self.0.mark_faulted(space, page, access);
+        }
+    }
     fn reaches(&self, space: SpaceId) -> bool {
         space == 1
     }

@@ -295,8 +295,8 @@ fn space_counters_follow_faults_commits_and_time() {
     vass.fault(1, range.start + 1, Access::Read, &mut mmu, &mut frames);
     vass.fault(1, range.start, Access::Execute, &mut mmu, &mut frames);
     vass.fault(1, range.end + 10, Access::Read, &mut mmu, &mut frames);
-    assert_eq!(vass.refuse(1, range.end + 11, Access::Write), None, "outside every partition");
-    assert_eq!(vass.refuse(1, range.start, Access::Execute), Some(id), "a mapped page without the right");
+    assert_eq!(vass.refuse(1, range.end + 11, Access::Write).placement, None, "outside every partition");
+    assert_eq!(vass.refuse(1, range.start, Access::Execute).placement.map(|placement| placement.partition), Some(id), "a mapped page without the right");
     vass.set_time(110);
     vass.commit(1, id, PageRange::new(range.start + 4, range.start + 6), &mut mmu, &mut frames).unwrap();
     vass.set_time(120);

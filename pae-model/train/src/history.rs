@@ -20,8 +20,7 @@ use std::path::{Path, PathBuf};
 
 /// The header line of a history CSV (`kernel::history::CSV_HEADER`).
 pub const HEADER: &str = "pid,time,event,detail,partition,address,count,value";
-/// Bytes per page.
-const PAGE_SIZE: u64 = 4096;
+use abi::PAGE_SIZE;
 /// `abi::PartitionKind::Code`.
 const CODE_KIND: u64 = 1;
 

@@ -14,6 +14,10 @@
 
 use core::fmt;
 
+/// The size of a page, in bytes: the unit of every partition, commit and
+/// swap slot, for the kernel and user programs alike.
+pub const PAGE_SIZE: u64 = 4096;
+
 /// System-call numbers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u64)]
@@ -762,9 +766,19 @@ impl CommitPolicy {
         CommitPolicy::Pae,
     ];
 
+    /// The policies the kernel can give any process (all but the oracle,
+    /// which needs a replayed trace's future), as `policy=` names them.
+    pub const KERNEL: [CommitPolicy; 5] =
+        [CommitPolicy::Demand, CommitPolicy::Eager, CommitPolicy::Readahead, CommitPolicy::Leap, CommitPolicy::Pae];
+
     /// The policy with code `code`.
     pub fn from_code(code: u64) -> Option<CommitPolicy> {
         CommitPolicy::ALL.get(usize::try_from(code).ok()?).copied()
+    }
+
+    /// The policy spelled `name` (as [`CommitPolicy::name`] spells it).
+    pub fn from_name(name: &str) -> Option<CommitPolicy> {
+        CommitPolicy::ALL.into_iter().find(|policy| policy.name() == name)
     }
 
     /// Its name, as the kernel's command line and `memstat` lines spell it.

@@ -14,8 +14,7 @@ use linked_list_allocator::Heap;
 
 /// Smallest growth step, so small allocations do not each cost a system call.
 const MIN_GROWTH: u64 = 1 << 20;
-/// Mapping granularity.
-const PAGE_SIZE: u64 = 4096;
+use abi::PAGE_SIZE;
 /// Most separate (non-contiguous) arenas.
 const MAX_ARENAS: usize = 64;
 

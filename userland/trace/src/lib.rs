@@ -23,7 +23,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 /// Bytes per page.
-pub const PAGE_SIZE: u64 = 4096;
+pub use abi::PAGE_SIZE;
 /// Pages of distance that still join two touched pages into one region
 /// (1 MiB: heaps and mapped files stay one partition, the stack, the
 /// program and the libraries become separate ones).

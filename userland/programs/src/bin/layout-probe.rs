@@ -13,7 +13,7 @@ use runtime::{println, sys};
 
 runtime::entry!(main);
 
-const PAGE: u64 = 4096;
+use abi::PAGE_SIZE as PAGE;
 const FIRST_PAGES: u64 = 16;
 const GROWN_PAGES: u64 = 128;
 

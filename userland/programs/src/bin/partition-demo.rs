@@ -16,7 +16,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use runtime::{println, sys, Args};
 
-const PAGE: u64 = 4096;
+use abi::PAGE_SIZE as PAGE;
 const MIB: u64 = 1 << 20;
 
 runtime::entry!(main);

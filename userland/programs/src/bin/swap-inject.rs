@@ -38,7 +38,7 @@ use runtime::{Args, println, sys};
 
 runtime::entry!(main);
 
-const PAGE: u64 = 4096;
+use abi::PAGE_SIZE as PAGE;
 const WORDS: u64 = PAGE / 8;
 /// Pages each victim writes.
 const VICTIM_PAGES: u64 = 128;

@@ -16,7 +16,7 @@ use runtime::{println, sys};
 
 runtime::entry!(main);
 
-const PAGE: u64 = 4096;
+use abi::PAGE_SIZE as PAGE;
 const WORDS: u64 = PAGE / 8;
 
 /// The word at `word` of page `page`: different for every word and page.

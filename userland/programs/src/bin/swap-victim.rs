@@ -16,7 +16,7 @@ use runtime::{println, sys};
 
 runtime::entry!(main);
 
-const PAGE: u64 = 4096;
+use abi::PAGE_SIZE as PAGE;
 const PAGES: u64 = 64;
 
 fn value(page: u64) -> u64 {

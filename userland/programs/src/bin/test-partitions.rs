@@ -15,7 +15,7 @@ use runtime::{check, check_eq, println, sys};
 
 const RW: Rights = Rights::READ.union(Rights::WRITE);
 const GIB: u64 = 1 << 30;
-const PAGE: u64 = 4096;
+use abi::PAGE_SIZE as PAGE;
 
 fn touch(address: u64) {
     // SAFETY: `address` lies in a read-write partition this program created.

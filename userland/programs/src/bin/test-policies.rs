@@ -8,7 +8,7 @@
 use abi::{CommitPolicy, Error, MemoryCounters, PartitionKind, Rights};
 use runtime::{check, check_eq, sys};
 
-const PAGE: u64 = 4096;
+use abi::PAGE_SIZE as PAGE;
 const PAGES: u64 = 512;
 
 /// What a scan of `PAGES` pages (every `stride`th) cost under `policy`:

@@ -20,8 +20,7 @@ use runtime::{check, check_eq, sys};
 
 /// The budget the pattern runs use, in pages.
 const BUDGET: u64 = 32;
-/// Bytes per page.
-const PAGE: u64 = 4096;
+use abi::PAGE_SIZE as PAGE;
 
 /// The word of `page` of a partition at `base` that the tests write.
 fn word(base: u64, page: u64) -> *mut u64 {

@@ -16,7 +16,7 @@ runtime::entry!(main);
 
 /// Pages in the demo partition.
 const PAGES: u64 = 64;
-const PAGE: u64 = 4096;
+use abi::PAGE_SIZE as PAGE;
 
 fn main(_args: runtime::Args) -> i32 {
     let Ok(partition) = sys::partition_create(PAGES * PAGE, PartitionKind::Buffer, Rights::READ | Rights::WRITE) else { return 1 };

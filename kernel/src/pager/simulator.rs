@@ -2,7 +2,8 @@
 //! kernel's own VASS engine (over the simulated MMU) under a policy, with
 //! the same counters the kernel keeps.
 
-use super::{EngineView, Fault, Plan, Policy};
+use super::{FaultRequest, serve_fault};
+use crate::policy::{self, CommitPolicy, Plan, Policy};
 use crate::vass::sim::{SimulatedFrames, SimulatedMmu};
 use crate::vass::{
     Access, Eviction, FaultOutcome, NextUse, Page, PageRange, PageTable, PartitionId, PartitionKind, SpaceCounters, SpaceId, Vass,
@@ -19,20 +20,21 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 /// The address space the simulation uses.
 const SPACE: u64 = 1;
 
-/// A process under simulation.
-pub struct Simulation {
+/// A process under simulation, under a policy of type `P` (any policy by
+/// default).
+pub struct Simulation<P: Policy + ?Sized = dyn Policy> {
     vass: Vass,
     mmu: SimulatedMmu,
     frames: SimulatedFrames,
-    policy: Box<dyn Policy>,
+    policy: Box<P>,
     window: Window,
     accesses: u64,
 }
 
-impl Simulation {
+impl<P: Policy + ?Sized> Simulation<P> {
     /// A process with `frames` free frames (no 2 MiB pages: the simulation
     /// counts 4 KiB commitment) under `policy`.
-    pub fn new(policy: Box<dyn Policy>, frames: u64) -> Simulation {
+    pub fn new(policy: Box<P>, frames: u64) -> Simulation<P> {
         let mut vass = Vass::new();
         vass.set_huge_pages(false);
         Simulation {
@@ -78,39 +80,21 @@ impl Simulation {
     }
 
     /// The program touches `page` (a read, a write or an instruction
-    /// fetch): a fault if it is not committed (the policy then plans), else
-    /// the accessed bit (and for a write the dirty bit) is set. Returns the
-    /// fault's outcome, if there was one.
+    /// fetch): a fault if it is not committed, served as the kernel serves
+    /// one ([`super::serve_fault`]), else the accessed bit (and for a write
+    /// the dirty bit) is set. Returns the fault's outcome, if there was one.
     pub fn access(&mut self, page: Page, access: Access) -> Option<FaultOutcome> {
         self.accesses += 1;
-        let mark = |mmu: &mut SimulatedMmu| {
-            if access == Access::Write {
-                mmu.write(SPACE, page);
-            } else {
-                mmu.touch(SPACE, page);
-            }
-        };
         if self.mmu.translate(SPACE, page).is_some() {
-            mark(&mut self.mmu);
+            self.mmu.mark_faulted(SPACE, page, access);
             return None;
         }
-        let outcome = self.vass.fault(SPACE, page, access, &mut self.mmu, &mut self.frames);
-        mark(&mut self.mmu);
-        if matches!(outcome, FaultOutcome::Committed | FaultOutcome::SwappedIn)
-            && let Some(partition) = self.vass.lookup(SPACE, page)
-            && let Some(range) = partition.range_of(page)
-        {
-            let fault = Fault { partition: partition.id, page, range, access, kind: partition.kind, time: self.vass.now() };
-            let mmu = &self.mmu;
-            let view = EngineView { vass: &self.vass, space: SPACE, accessed: |page| mmu.accessed.contains(&(SPACE, page)) };
-            let plan = self.policy.on_fault(&fault, &view);
-            self.apply(&plan);
-        }
-        Some(outcome)
+        let request = FaultRequest { space: SPACE, page, access, protection: false };
+        Some(serve_fault(&mut self.vass, request, self.policy.as_mut(), &mut self.mmu, &mut self.frames, &mut ()).outcome())
     }
 
     fn apply(&mut self, plan: &Plan) -> u64 {
-        super::apply(&mut self.vass, SPACE, plan, &mut self.mmu, &mut self.frames, |_, _, _| {})
+        policy::apply(&mut self.vass, SPACE, plan, &mut self.mmu, &mut self.frames, |_, _, _| {})
     }
 
     /// Marks mapped `page` written (its contents exist nowhere else).
@@ -126,7 +110,7 @@ impl Simulation {
     }
 
     /// The policy (to read what it counted).
-    pub fn policy_mut(&mut self) -> &mut dyn Policy {
+    pub fn policy_mut(&mut self) -> &mut P {
         self.policy.as_mut()
     }
 
@@ -137,18 +121,17 @@ impl Simulation {
     }
 }
 
-/// The policy called `name` for replaying `replay`: the named ones, the
-/// oracle fed with the replay's own future, or `pae` over `model` (none
-/// without one).
-pub fn policy_for(name: &str, replay: &trace::Replay, model: Option<&Arc<IntegerModel>>) -> Option<Box<dyn Policy>> {
-    match name {
-        "oracle" => Some(Box::new(super::Oracle::new(
+/// Policy `identity` for replaying `replay`: the plain ones, the oracle fed
+/// with the replay's own future, or `pae` over `model` (none without one).
+pub fn policy_for(identity: CommitPolicy, replay: &trace::Replay, model: Option<&Arc<IntegerModel>>) -> Option<Box<dyn Policy>> {
+    match identity {
+        CommitPolicy::Oracle => Some(Box::new(policy::Oracle::new(
             replay.placed_pages(trace::REPLAY_BASE_PAGE),
-            super::Oracle::LOOKAHEAD,
-            super::Oracle::BUDGET,
+            policy::Oracle::LOOKAHEAD,
+            policy::Oracle::BUDGET,
         ))),
-        "pae" => Some(Box::new(super::Pae::new(Arc::clone(model?)))),
-        other => super::by_name(other),
+        CommitPolicy::Pae => Some(Box::new(policy::Pae::new(Arc::clone(model?)))),
+        other => policy::plain(other),
     }
 }
 
