@@ -69,88 +69,52 @@ use core::fmt;
 
 use abi::PAGE_SIZE;
 
-/// Why pages were committed or decommitted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Cause {
-    /// The program loader (code, data, the stack's argument pages).
-    Loader = 0,
-    /// The commit policy, ahead of use.
-    Policy = 1,
-    /// The program asked (`partition_commit`, `partition_decommit`).
-    Request = 2,
-    /// The program's advice (will-need, dont-need).
-    Advice = 3,
-    /// The program's layout proposal, applied at the first fault in a
-    /// partition under `pae` (`policy::layout`).
-    Layout = 4,
-}
-
-impl Cause {
-    const ALL: [Cause; 5] = [Cause::Loader, Cause::Policy, Cause::Request, Cause::Advice, Cause::Layout];
-
-    /// The name in CSV rows.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Cause::Loader => "loader",
-            Cause::Policy => "policy",
-            Cause::Request => "request",
-            Cause::Advice => "advice",
-            Cause::Layout => "layout",
-        }
+abi::coded_enum! {
+    /// Why pages were committed or decommitted, named as CSV rows print it.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Cause: u8 {
+        /// The program loader (code, data, the stack's argument pages).
+        Loader = 0 => "loader",
+        /// The commit policy, ahead of use.
+        Policy = 1 => "policy",
+        /// The program asked (`partition_commit`, `partition_decommit`).
+        Request = 2 => "request",
+        /// The program's advice (will-need, dont-need).
+        Advice = 3 => "advice",
+        /// The program's layout proposal, applied at the first fault in a
+        /// partition under `pae` (`policy::layout`).
+        Layout = 4 => "layout",
     }
 }
 
-/// What a process declared about its future (`resource_request`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Request {
-    /// Expected working set, in pages.
-    WorkingSet = 0,
-    /// Expected lifetime, in ticks.
-    Lifetime = 1,
-    /// A program it will start (the value is its index in the declaration).
-    Program = 2,
-    /// A partition it will use (the value is its id).
-    Partition = 3,
-}
-
-impl Request {
-    const ALL: [Request; 4] = [Request::WorkingSet, Request::Lifetime, Request::Program, Request::Partition];
-
-    /// The name in CSV rows.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Request::WorkingSet => "working-set",
-            Request::Lifetime => "lifetime",
-            Request::Program => "program",
-            Request::Partition => "partition",
-        }
+abi::coded_enum! {
+    /// What a process declared about its future (`resource_request`), named
+    /// as CSV rows print it.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Request: u8 {
+        /// Expected working set, in pages.
+        WorkingSet = 0 => "working-set",
+        /// Expected lifetime, in ticks.
+        Lifetime = 1 => "lifetime",
+        /// A program it will start (the value is its index in the declaration).
+        Program = 2 => "program",
+        /// A partition it will use (the value is its id).
+        Partition = 3 => "partition",
     }
 }
 
-/// How a partition changed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Change {
-    /// Created (by the loader or the program).
-    Created = 0,
-    /// A range was added.
-    Extended = 1,
-    /// Resized.
-    Resized = 2,
-    /// Destroyed.
-    Destroyed = 3,
-}
-
-impl Change {
-    const ALL: [Change; 4] = [Change::Created, Change::Extended, Change::Resized, Change::Destroyed];
-
-    /// The name in CSV rows.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Change::Created => "create",
-            Change::Extended => "add-range",
-            Change::Resized => "resize",
-            Change::Destroyed => "destroy",
-        }
+abi::coded_enum! {
+    /// How a partition changed, named as CSV rows print it.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Change: u8 {
+        /// Created (by the loader or the program).
+        Created = 0 => "create",
+        /// A range was added.
+        Extended = 1 => "add-range",
+        /// Resized.
+        Resized = 2 => "resize",
+        /// Destroyed.
+        Destroyed = 3 => "destroy",
     }
 }
 
@@ -374,63 +338,33 @@ pub const HEADER: [u8; 16] = [b'V', b'H', b'I', b'S', b'T', 0, 0, 1, RECORD_SIZE
 /// Bytes per exported record.
 pub const RECORD_SIZE: usize = 48;
 
-/// Record kinds on the wire.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// [`Event::Spawn`].
-    Spawn = 1,
-    /// [`Event::Fault`].
-    Fault = 2,
-    /// [`Event::Commit`].
-    Commit = 3,
-    /// [`Event::Decommit`].
-    Decommit = 4,
-    /// [`Event::Syscall`].
-    Syscall = 5,
-    /// [`Event::Request`].
-    Request = 6,
-    /// [`Event::Sample`].
-    Sample = 7,
-    /// [`Event::Accessed`].
-    Accessed = 8,
-    /// [`Event::Exit`].
-    Exit = 9,
-    /// Events of `pid` overwritten before they were exported.
-    Lost = 10,
-    /// [`Event::Partition`].
-    Partition = 11,
-}
-
-impl Kind {
-    const ALL: [Kind; 11] = [
-        Kind::Spawn,
-        Kind::Fault,
-        Kind::Commit,
-        Kind::Decommit,
-        Kind::Syscall,
-        Kind::Request,
-        Kind::Sample,
-        Kind::Accessed,
-        Kind::Exit,
-        Kind::Lost,
-        Kind::Partition,
-    ];
-
-    /// The name in CSV rows.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Kind::Spawn => "spawn",
-            Kind::Fault => "fault",
-            Kind::Commit => "commit",
-            Kind::Decommit => "decommit",
-            Kind::Syscall => "syscall",
-            Kind::Request => "request",
-            Kind::Sample => "sample",
-            Kind::Accessed => "accessed",
-            Kind::Exit => "exit",
-            Kind::Lost => "lost",
-            Kind::Partition => "partition",
-        }
+abi::coded_enum! {
+    /// Record kinds on the wire, named as CSV rows print them (the `event`
+    /// column).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Kind: u8 {
+        /// [`Event::Spawn`].
+        Spawn = 1 => "spawn",
+        /// [`Event::Fault`].
+        Fault = 2 => "fault",
+        /// [`Event::Commit`].
+        Commit = 3 => "commit",
+        /// [`Event::Decommit`].
+        Decommit = 4 => "decommit",
+        /// [`Event::Syscall`].
+        Syscall = 5 => "syscall",
+        /// [`Event::Request`].
+        Request = 6 => "request",
+        /// [`Event::Sample`].
+        Sample = 7 => "sample",
+        /// [`Event::Accessed`].
+        Accessed = 8 => "accessed",
+        /// [`Event::Exit`].
+        Exit = 9 => "exit",
+        /// Events of `pid` overwritten before they were exported.
+        Lost = 10 => "lost",
+        /// [`Event::Partition`].
+        Partition = 11 => "partition",
     }
 }
 
@@ -482,7 +416,7 @@ impl Record {
             }
             Event::Commit { partition, range, committed, cause } => {
                 record.kind = Kind::Commit;
-                record.code = cause as u8;
+                record.code = cause.code();
                 record.partition = partition;
                 record.address = range.start * PAGE_SIZE;
                 record.count = range.len();
@@ -490,7 +424,7 @@ impl Record {
             }
             Event::Decommit { partition, range, released, cause } => {
                 record.kind = Kind::Decommit;
-                record.code = cause as u8;
+                record.code = cause.code();
                 record.partition = partition;
                 record.address = range.start * PAGE_SIZE;
                 record.count = range.len();
@@ -505,7 +439,7 @@ impl Record {
             }
             Event::Request { what, value } => {
                 record.kind = Kind::Request;
-                record.code = what as u8;
+                record.code = what.code();
                 record.value = value;
             }
             Event::Sample { entries, accessed, cycles } => {
@@ -522,7 +456,7 @@ impl Record {
             }
             Event::Partition { partition, change, range, kind } => {
                 record.kind = Kind::Partition;
-                record.code = change as u8;
+                record.code = change.code();
                 record.partition = partition;
                 record.address = range.start * PAGE_SIZE;
                 record.count = range.len();
@@ -547,7 +481,7 @@ impl Record {
     /// The wire bytes.
     pub fn encode(&self) -> [u8; RECORD_SIZE] {
         let mut bytes = [0; RECORD_SIZE];
-        bytes[0] = self.kind as u8;
+        bytes[0] = self.kind.code();
         bytes[1] = self.code;
         bytes[4..8].copy_from_slice(&self.pid.to_le_bytes());
         for (index, field) in [self.time, self.partition, self.address, self.count, self.value].into_iter().enumerate() {
@@ -558,7 +492,7 @@ impl Record {
 
     /// Decodes the wire bytes of one record, checking its kind and codes.
     pub fn decode(bytes: &[u8; RECORD_SIZE]) -> Result<Record, DecodeError> {
-        let kind = Kind::ALL.iter().copied().find(|kind| *kind as u8 == bytes[0]).ok_or(DecodeError::Kind(bytes[0]))?;
+        let kind = Kind::from_code(bytes[0]).ok_or(DecodeError::Kind(bytes[0]))?;
         let code = bytes[1];
         if bytes[2..4] != [0, 0] {
             return Err(DecodeError::Reserved);
@@ -576,9 +510,9 @@ impl Record {
         };
         let valid = match kind {
             Kind::Fault => usize::from(code % 16) < ACCESSES.len() && usize::from(code / 16) < OUTCOMES.len(),
-            Kind::Commit | Kind::Decommit => usize::from(code) < Cause::ALL.len(),
-            Kind::Request => usize::from(code) < Request::ALL.len(),
-            Kind::Partition => usize::from(code) < Change::ALL.len(),
+            Kind::Commit | Kind::Decommit => Cause::from_code(code).is_some(),
+            Kind::Request => Request::from_code(code).is_some(),
+            Kind::Partition => Change::from_code(code).is_some(),
             Kind::Exit => code == 0 || abi::FaultKind::from_code(u32::from(code)).is_some(),
             Kind::Syscall => true,
             Kind::Spawn | Kind::Sample | Kind::Accessed | Kind::Lost => code == 0,
@@ -618,15 +552,13 @@ impl Record {
                     .unwrap_or("?");
                 write!(out, "{access}:{outcome}")
             }
-            Kind::Commit | Kind::Decommit => {
-                out.write_str(Cause::ALL.get(usize::from(self.code)).map_or("?", |cause| cause.name()))
-            }
+            Kind::Commit | Kind::Decommit => out.write_str(Cause::from_code(self.code).map_or("?", Cause::name)),
             Kind::Syscall => match abi::Syscall::from_number(u64::from(self.code)) {
                 Some(call) => out.write_str(call.name()),
                 None => out.write_str("unknown"),
             },
-            Kind::Request => out.write_str(Request::ALL.get(usize::from(self.code)).map_or("?", |what| what.name())),
-            Kind::Partition => out.write_str(Change::ALL.get(usize::from(self.code)).map_or("?", |change| change.name())),
+            Kind::Request => out.write_str(Request::from_code(self.code).map_or("?", Request::name)),
+            Kind::Partition => out.write_str(Change::from_code(self.code).map_or("?", Change::name)),
             Kind::Exit => match abi::FaultKind::from_code(u32::from(self.code)) {
                 Some(kind) => out.write_str(kind.name()),
                 None => out.write_str("exited"),

@@ -21,7 +21,7 @@ fn the_integer_model_agrees_with_the_host_bit_for_bit_and_fits_its_budget() {
 
     let kernel = boot::build::kernel(Profile::Release).expect("building the release kernel");
     let programs = boot::build::user_programs(Profile::Release).expect("building the programs");
-    let cmdline = "mode=test test=process::lifecycle::the_default_model_runs_on_bare_metal";
+    let cmdline = "mode=test test=process::pae::the_default_model_runs_on_bare_metal";
     let ramdisk = RamdiskContents::standard(cmdline, &programs).expect("packing the ramdisk");
     let out_dir = boot::target_dir().join("images").join("integration").join("pae-release");
     let image = boot::image::create(&kernel, &ramdisk, Firmware::Bios, &out_dir).expect("creating the image");

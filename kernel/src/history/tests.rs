@@ -219,3 +219,33 @@ fn the_header_announces_the_record_size() {
     let records = decode_stream(&HEADER).unwrap();
     assert!(records.is_empty());
 }
+
+/// Checks what `abi::coded_enum!` promises for a history enum: `ALL` in
+/// strictly increasing code order, every code and name round-trips, and
+/// the code just past the last decodes to nothing.
+macro_rules! check_coded {
+    ($name:ident) => {{
+        let all = $name::ALL;
+        assert!(all.windows(2).all(|pair| pair[0].code() < pair[1].code()), "{all:?}");
+        for variant in all {
+            assert_eq!($name::from_code(variant as u8), Some(variant));
+            assert_eq!($name::from_name(variant.name()), Some(variant));
+        }
+        assert_eq!($name::from_code(all[all.len() - 1].code() + 1), None);
+        all.len()
+    }};
+}
+
+#[test]
+fn history_codes_and_names_match_the_wire_format() {
+    assert_eq!(check_coded!(Cause), 5);
+    assert_eq!(check_coded!(Request), 4);
+    assert_eq!(check_coded!(Change), 4);
+    assert_eq!(check_coded!(Kind), 11);
+    assert_eq!((Cause::Loader as u8, Cause::Advice as u8, Cause::Layout.name()), (0, 3, "layout"));
+    assert_eq!((Request::WorkingSet.name(), Request::Partition as u8), ("working-set", 3));
+    assert_eq!((Change::Created.name(), Change::Extended.name(), Change::Destroyed as u8), ("create", "add-range", 3));
+    assert_eq!((Kind::Spawn as u8, Kind::Lost as u8, Kind::Partition as u8), (1, 10, 11));
+    assert_eq!(Kind::from_code(0), None);
+    assert_eq!(Kind::from_name("exit"), Some(Kind::Exit));
+}

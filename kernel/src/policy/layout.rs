@@ -19,6 +19,7 @@
 //! its own pages back; a mismatch (another kind at that ordinal) proposes
 //! nothing. Hot ranges beyond the partition's present size are dropped.
 
+use crate::vass::PartitionUse;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -50,6 +51,21 @@ pub struct PartitionLayout {
     /// ascending and disjoint (gaps merged when there were more than
     /// [`MAX_HOT_RANGES`]).
     pub hot: Vec<(u64, u64)>,
+}
+
+impl From<PartitionUse> for PartitionLayout {
+    /// The layout of a partition that touched `used.touched`: its touched
+    /// pages as at most [`MAX_HOT_RANGES`] hot ranges.
+    fn from(used: PartitionUse) -> PartitionLayout {
+        PartitionLayout {
+            ordinal: used.ordinal,
+            kind: used.kind.code(),
+            pages: used.pages,
+            touched: used.touched.len() as u64,
+            faults: used.faults,
+            hot: hot_ranges(used.touched, MAX_HOT_RANGES),
+        }
+    }
 }
 
 impl PartitionLayout {

@@ -26,7 +26,8 @@
 //! process back for more than its budget. Events overwritten in a ring
 //! before the task read them are counted as lost.
 
-use super::lifecycle::{self, Pid};
+use super::pae_work;
+use super::table::Pid;
 use crate::policy::layout::{Layouts, ProgramLayout};
 use crate::policy::{Pae, PaeSettings};
 use crate::ramdisk::Ramdisk;
@@ -187,13 +188,13 @@ fn run() {
     loop {
         WORK.store(false, Ordering::Relaxed);
         let mut after: Pid = 0;
-        while let Some(pid) = lifecycle::next_pae_process(after) {
+        while let Some(pid) = pae_work::next_pae_process(after) {
             after = pid;
             let left = budget_left();
             if left == 0 {
                 break;
             }
-            let served = lifecycle::pae_serve(pid, cpu::rdtsc().saturating_add(left), deferred, BATCH);
+            let served = pae_work::pae_serve(pid, cpu::rdtsc().saturating_add(left), deferred, BATCH);
             // Counted with interrupts off inside: time other tasks ran while
             // this one was preempted is not the PAE's.
             spend(served.work.cycles);
@@ -203,7 +204,7 @@ fn run() {
                 break;
             }
         }
-        let pending = lifecycle::next_pae_process(0).is_some();
+        let pending = pae_work::next_pae_process(0).is_some();
         if pending && budget_left() > 0 {
             continue;
         }
@@ -244,6 +245,34 @@ mod ktests {
     use crate::ktest::ktest;
     use crate::{ensure, ensure_eq};
 
+    /// The PAE's model from the ramdisk runs on bare metal: its self-check
+    /// hash (which the `pae` integration test compares with the host's)
+    /// and the cost of a step (TSC cycles; instructions under `-icount`).
+    #[ktest]
+    fn the_default_model_runs_on_bare_metal() {
+        use pae_model::features::{AccessKind, Encoder, Event, Source};
+        let bytes = super::super::table::ramdisk().and_then(|ramdisk| ramdisk.file(MODEL_PATH));
+        ensure!(bytes.is_some(), "no {} in the ramdisk", MODEL_PATH);
+        let model = pae_model::integer::IntegerModel::load(bytes.unwrap_or_default());
+        ensure!(model.is_ok(), "the model does not load: {:?}", model.err());
+        let Ok(model) = model else { return Ok(()) };
+        log::info!("pae-self-check {:#018x}", model.self_check());
+        const STEPS: u64 = 1000;
+        let (mut state, mut encoder) = (model.new_state(), Encoder::new());
+        let events: alloc::vec::Vec<[usize; pae_model::features::ACTIVE]> = (0..STEPS)
+            .map(|step| {
+                let page = 0x1000 + step * 3 % 64 + step / 4;
+                encoder.active(&Event { partition: 1 + step % 3, page, access: AccessKind::Write, kind: 3, source: Source::Fault })
+            })
+            .collect();
+        let started = cpu::rdtsc();
+        for active in &events {
+            ensure!(model.step(&mut state, active).is_ok());
+        }
+        let cycles = cpu::rdtsc().wrapping_sub(started);
+        log::info!("pae-step-cost steps={STEPS} cycles={cycles} tsc_hz={} hidden={}", time::tsc_hz(), model.hidden_size());
+    }
+
     /// The boot model is in service; files that are not a model the engine
     /// runs are refused with the problem named, and the model in service
     /// stays; a good file replaces it.
@@ -252,7 +281,7 @@ mod ktests {
         let before = MODEL.lock().clone();
         ensure!(before.is_some(), "no model in service after boot");
         let Some(before) = before else { return Ok(()) };
-        let good = super::super::lifecycle::ramdisk().and_then(|ramdisk| ramdisk.file(MODEL_PATH)).unwrap_or_default();
+        let good = super::super::table::ramdisk().and_then(|ramdisk| ramdisk.file(MODEL_PATH)).unwrap_or_default();
         let truncated = &good[..good.len() / 2];
         let mut damaged = good.to_vec();
         // A byte in the middle of the graph (the weights' encoding survives

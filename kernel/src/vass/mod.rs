@@ -24,9 +24,13 @@ mod swap_tests;
 #[cfg(test)]
 mod tests;
 
+mod mmu;
 mod partition;
 pub mod sim;
 pub mod swap;
+mod vocabulary;
 
 pub use engine::*;
+pub use mmu::*;
 pub use partition::*;
+pub use vocabulary::*;

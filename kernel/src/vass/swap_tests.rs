@@ -673,7 +673,7 @@ proptest! {
                     prop_assert!(partition.committed.contains_key(&page), "locked page {:#x} left under {:?}", page, operation);
                 }
             }
-            vass.check_invariants(&mmu, &frames).map_err(TestCaseError::fail)?;
+            vass.check_invariants(&mmu, &frames).map_err(|violation| TestCaseError::fail(violation.to_string()))?;
             let counters = vass.space_counters(1).unwrap();
             let budget = vass.budget(1).unwrap();
             // A lowered budget is reached at the next commit, not at once.

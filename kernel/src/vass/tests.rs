@@ -341,19 +341,19 @@ fn the_checker_notices_page_tables_and_frames_going_astray() {
     vass.check_invariants(&mmu, &frames).unwrap();
     // A mapping with the wrong rights.
     mmu.entries.get_mut(&(1, range.start)).unwrap().1 = Rights::READ;
-    assert!(vass.check_invariants(&mmu, &frames).unwrap_err().contains("should map"));
+    assert!(matches!(vass.check_invariants(&mmu, &frames), Err(Violation::Mapping { .. })));
     assert!(vass.check(&mmu, &frames, Scope::Space(1)).is_err());
     assert!(vass.check(&mmu, &frames, Scope::Space(2)).is_ok(), "another space's pages are not examined");
     mmu.entries.get_mut(&(1, range.start)).unwrap().1 = RW;
     // A stray mapping in an uncommitted page.
     let (other, other_range) = vass.create(1, 2, PartitionKind::Heap, RW, None, WINDOW).unwrap();
     mmu.map(1, other_range.start, 0xdead, RW).unwrap();
-    assert!(vass.check_invariants(&mmu, &frames).unwrap_err().contains("uncommitted page"));
+    assert!(matches!(vass.check_invariants(&mmu, &frames), Err(Violation::UncommittedMapped { .. })));
     mmu.unmap(1, other_range.start);
     // A frame freed behind the engine's back.
     let frame = vass.partition(id).unwrap().committed[&range.start];
     frames.allocated.remove(&frame);
-    assert!(vass.check_invariants(&mmu, &frames).unwrap_err().contains("not allocated"));
+    assert!(matches!(vass.check_invariants(&mmu, &frames), Err(Violation::FrameNotAllocated { .. })));
     assert!(vass.check(&mmu, &frames, Scope::Pages { space: 1, range: PageRange::new(range.start, range.start + 1) }).is_err());
     assert!(vass.check(&mmu, &frames, Scope::Pages { space: 1, range: PageRange::new(range.start + 1, range.end) }).is_ok(), "outside the examined pages");
     frames.allocated.insert(frame);
@@ -725,7 +725,7 @@ proptest! {
                 }
             }
             model.sync_ranges(&vass);
-            vass.check_invariants(&mmu, &frames).map_err(TestCaseError::fail)?;
+            vass.check_invariants(&mmu, &frames).map_err(|violation| TestCaseError::fail(violation.to_string()))?;
             let committed: usize = (1..3).flat_map(|s| vass.partitions_of(s).map(|p| p.committed.len()).collect::<Vec<_>>()).sum();
             prop_assert_eq!(committed, model.committed.len());
             prop_assert_eq!(frames.in_use, committed, "frames in use match committed pages");
@@ -763,12 +763,12 @@ fn a_layout_names_each_partitions_ordinal_and_its_touched_pages_as_offsets() {
     }
     vass.commit(1, first, PageRange::new(a.start + 4, a.start + 7), &mut mmu, &mut frames).unwrap();
     mmu.touch(1, a.start + 5);
-    let layout = vass.layout_of(1, &mut mmu);
-    assert_eq!(layout.len(), 2);
-    let heap = &layout[0];
-    assert_eq!((heap.ordinal, heap.kind, heap.pages, heap.touched, heap.faults), (0, PartitionKind::Heap.code(), 12, 4, 3));
-    assert_eq!(heap.hot, [(0, 2), (5, 6), (9, 10)]);
-    assert_eq!((layout[1].ordinal, layout[1].touched, layout[1].hot.len()), (1, 0, 0), "the untouched stack: cold");
+    let uses = vass.uses_of(1, &mut mmu);
+    assert_eq!(uses.len(), 2);
+    let heap = &uses[0];
+    assert_eq!((heap.ordinal, heap.kind, heap.pages, heap.faults), (0, PartitionKind::Heap, 12, 3));
+    assert_eq!(heap.touched, [0, 1, 5, 9]);
+    assert_eq!((uses[1].ordinal, uses[1].touched.len()), (1, 0), "the untouched stack: cold");
     vass.sample_untouched(1, &mut mmu);
     assert_eq!(vass.partition(first).unwrap().counters.hits, 1, "reading the layout left the accessed bits alone");
     // A partition created after a destroyed one gets the next ordinal.

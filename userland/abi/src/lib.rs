@@ -18,111 +18,200 @@ use core::fmt;
 /// swap slot, for the kernel and user programs alike.
 pub const PAGE_SIZE: u64 = 4096;
 
-/// System-call numbers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u64)]
-pub enum Syscall {
-    /// `exit(code: i32) -> !`: ends the calling process.
-    Exit = 0,
-    /// `spawn(path_ptr, path_len, argv_ptr: *const Arg, argc, budget) -> pid`:
-    /// `budget` is the child's memory budget in pages from its first page
-    /// on, as `memory_budget` would set it (0: none).
-    Spawn = 1,
-    /// `wait(pid, status_ptr: *mut WaitStatus) -> pid`: waits for a child
-    /// (`pid` 0: any child) to end and reports how it ended.
-    Wait = 2,
-    /// `yield() -> 0`: gives up the rest of the time slice.
-    Yield = 3,
-    /// `sleep(ticks) -> 0`: blocks for at least `ticks` timer ticks.
-    Sleep = 4,
-    /// `getpid() -> pid`.
-    GetPid = 5,
-    /// `clock(out_ptr: *mut Clock) -> 0`.
-    Clock = 6,
-    /// `write(buffer_ptr, length) -> length`: writes to the console.
-    Write = 7,
-    /// `read_file(path_ptr, path_len, buffer_ptr, buffer_len, offset) -> bytes`:
-    /// reads from a ramdisk file; with a zero-length buffer returns the file size.
-    ReadFile = 8,
-    /// `system_info(out_ptr: *mut SystemInfo) -> 0`: kernel-wide counters.
-    SystemInfo = 9,
-    /// `partition_create(size, kind, rights, at, base_out: *mut u64) -> id`:
-    /// a new partition of `size` bytes (rounded up to pages), nothing
-    /// committed, at address `at` (0: wherever it fits); its address is
-    /// written to `base_out` unless that is 0.
-    PartitionCreate = 10,
-    /// `partition_destroy(id) -> 0`: frees everything committed and the ranges.
-    PartitionDestroy = 11,
-    /// `partition_query(id, out_ptr: *mut PartitionInfo) -> 0`.
-    PartitionQuery = 12,
-    /// `partition_list(ids_out: *mut u64, capacity) -> count`: the ids of
-    /// the caller's partitions in id order (at most `capacity` written);
-    /// returns how many there are.
-    PartitionList = 13,
-    /// `partition_commit(id, offset, length) -> pages`: commits ahead of use.
-    PartitionCommit = 14,
-    /// `partition_decommit(id, offset, length) -> pages`: drops committed
-    /// pages; their contents are gone (the caller says it does not need them).
-    PartitionDecommit = 15,
-    /// `partition_resize(id, size) -> 0`: grows (in place, or by adding a
-    /// range when the pages after it are taken) or shrinks (dropping the
-    /// pages cut off) to `size` bytes.
-    PartitionResize = 16,
-    /// `partition_add_range(id, size, at) -> address`: adds a virtual range
-    /// of `size` bytes at `at` (0: wherever it fits); offsets continue
-    /// through it after the partition's existing ranges.
-    PartitionAddRange = 17,
-    /// `partition_protect(id, offset, length, rights) -> 0`: changes the
-    /// rights of those pages, never beyond the partition's creation rights.
-    PartitionProtect = 18,
-    /// `partition_advise(id, offset, length, advice) -> pages`: an
-    /// [`Advice`] about those pages; will-need commits them (returns pages
-    /// committed), dont-need drops them (returns pages dropped), page-out
-    /// swaps them out (returns pages swapped out).
-    PartitionAdvise = 19,
-    /// `resource_request(working_set_bytes, lifetime_ticks, deps_ptr:
-    /// *const Dependency, deps_count) -> 0`: declares what the caller
-    /// expects to need (replacing an earlier declaration).
-    ResourceRequest = 20,
-    /// `memory_counters(out_ptr: *mut MemoryCounters) -> 0`: the caller's
-    /// memory counters.
-    MemoryCounters = 21,
-    /// `policy_set(policy, path_ptr, path_len) -> previous`: the
-    /// [`CommitPolicy`] that decides what the kernel commits ahead of the
-    /// caller's faults from now on (a fresh one). `Oracle` reads the future
-    /// from the replay file at `path` in the ramdisk; the others take no path.
-    PolicySet = 22,
-    /// `memory_budget(pages) -> previous`: the most pages the caller may
-    /// have committed at once from now on (0: no limit beyond the
-    /// system's); over it, its pages are evicted to swap. From
-    /// [`MIN_MEMORY_BUDGET`] to [`MAX_MEMORY_BUDGET`] pages. Returns the
-    /// previous budget (0: none).
-    MemoryBudget = 23,
-    /// `swap_debug(op, address) -> 0`: fault injection for the swap tests,
-    /// refused (`PermissionDenied`) unless the kernel was booted with
-    /// `swap-debug=on`. The caller's page at `address` must be swapped out
-    /// (`InvalidArgument` otherwise). [`SWAP_DEBUG_CORRUPT`] flips a bit of
-    /// its copy on the device; [`SWAP_DEBUG_FAIL_READ`] makes the next read
-    /// of it fail as a device error would.
-    SwapDebug = 24,
-    /// `page_query(address, out_ptr: *mut PageInfo) -> 0`: what the VASM
-    /// holds for the caller's page at `address` (`NotFound` outside its
-    /// partitions).
-    PageQuery = 25,
-    /// `pae_model_set(bytes_ptr, bytes_len) -> 0`: puts the model file in
-    /// the caller's buffer (at most [`limits::MAX_MODEL`] bytes) in service
-    /// for every process that chooses the `pae` policy from now on. Only
-    /// `init` (pid 1) may (`PermissionDenied` for any other process). A file
-    /// the engine cannot run (malformed, wrong input width, an unsupported
-    /// operator) is refused with `BadFormat` and a kernel log line naming the
-    /// problem; the model in service stays.
-    PaeModelSet = 26,
-    /// `pae_layout(index, out_ptr: *mut u64, capacity) -> words`: the
-    /// `index`th layout proposal the PAE recorded (oldest first; see
-    /// [`layout`]): how many words it has, copied to `out_ptr` if
-    /// `capacity` words fit them (nothing written otherwise). `NotFound`
-    /// past the last one.
-    PaeLayout = 27,
+/// Declares a coded enum: a fieldless enum whose variants each have a code
+/// (the discriminant, as it crosses the system-call boundary or a wire
+/// format) and a name (as logs, CSV rows and command lines spell it), each
+/// written once with its variant.
+///
+/// `enum Name: u64 { Variant = 0 => "name", ... }` gives the enum
+/// `#[repr(u64)]` (the attributes before it are kept) and generates `ALL`
+/// (every variant, in code order), `code`, `from_code`, `name` and
+/// `from_name`. Variants must be declared in increasing code order (checked
+/// at compile time); codes need not be contiguous. A duplicated name is an
+/// unreachable pattern in `from_name`, so a warning.
+///
+/// ```
+/// abi::coded_enum! {
+///     /// A colour.
+///     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///     pub enum Colour: u8 {
+///         /// Red.
+///         Red = 1 => "red",
+///         /// Green.
+///         Green = 4 => "green",
+///     }
+/// }
+/// assert_eq!(Colour::ALL, [Colour::Red, Colour::Green]);
+/// assert_eq!((Colour::Green.code(), Colour::Green.name()), (4, "green"));
+/// assert_eq!(Colour::from_code(4), Some(Colour::Green));
+/// assert_eq!(Colour::from_code(2), None);
+/// assert_eq!(Colour::from_name("red"), Some(Colour::Red));
+/// ```
+#[macro_export]
+macro_rules! coded_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident: $code:ident {
+            $($(#[$variant_meta:meta])* $variant:ident = $value:literal => $text:literal),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[repr($code)]
+        $vis enum $name {
+            $($(#[$variant_meta])* $variant = $value,)+
+        }
+
+        impl $name {
+            /// Every variant, in code order.
+            pub const ALL: [$name; [$(stringify!($variant)),+].len()] = [$($name::$variant),+];
+
+            /// Its code.
+            pub const fn code(self) -> $code {
+                self as $code
+            }
+
+            /// The variant with code `code`, if any.
+            pub const fn from_code(code: $code) -> Option<$name> {
+                match code {
+                    $($value => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+
+            /// Its name.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+
+            /// The variant named `name` (as [`Self::name`] spells it), if any.
+            pub fn from_name(name: &str) -> Option<$name> {
+                match name {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        // `ALL` is in declaration order: make that code order.
+        const _: () = {
+            let mut index = 1;
+            while index < $name::ALL.len() {
+                assert!($name::ALL[index - 1].code() < $name::ALL[index].code(), "variants out of code order");
+                index += 1;
+            }
+        };
+    };
+}
+
+coded_enum! {
+    /// System-call numbers, each named as the runtime's wrapper is
+    /// (`partition_commit`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum Syscall: u64 {
+        /// `exit(code: i32) -> !`: ends the calling process.
+        Exit = 0 => "exit",
+        /// `spawn(path_ptr, path_len, argv_ptr: *const Arg, argc, budget) -> pid`:
+        /// `budget` is the child's memory budget in pages from its first page
+        /// on, as `memory_budget` would set it (0: none).
+        Spawn = 1 => "spawn",
+        /// `wait(pid, status_ptr: *mut WaitStatus) -> pid`: waits for a child
+        /// (`pid` 0: any child) to end and reports how it ended.
+        Wait = 2 => "wait",
+        /// `yield() -> 0`: gives up the rest of the time slice.
+        Yield = 3 => "yield",
+        /// `sleep(ticks) -> 0`: blocks for at least `ticks` timer ticks.
+        Sleep = 4 => "sleep",
+        /// `getpid() -> pid`.
+        GetPid = 5 => "getpid",
+        /// `clock(out_ptr: *mut Clock) -> 0`.
+        Clock = 6 => "clock",
+        /// `write(buffer_ptr, length) -> length`: writes to the console.
+        Write = 7 => "write",
+        /// `read_file(path_ptr, path_len, buffer_ptr, buffer_len, offset) -> bytes`:
+        /// reads from a ramdisk file; with a zero-length buffer returns the file size.
+        ReadFile = 8 => "read_file",
+        /// `system_info(out_ptr: *mut SystemInfo) -> 0`: kernel-wide counters.
+        SystemInfo = 9 => "system_info",
+        /// `partition_create(size, kind, rights, at, base_out: *mut u64) -> id`:
+        /// a new partition of `size` bytes (rounded up to pages), nothing
+        /// committed, at address `at` (0: wherever it fits); its address is
+        /// written to `base_out` unless that is 0.
+        PartitionCreate = 10 => "partition_create",
+        /// `partition_destroy(id) -> 0`: frees everything committed and the ranges.
+        PartitionDestroy = 11 => "partition_destroy",
+        /// `partition_query(id, out_ptr: *mut PartitionInfo) -> 0`.
+        PartitionQuery = 12 => "partition_query",
+        /// `partition_list(ids_out: *mut u64, capacity) -> count`: the ids of
+        /// the caller's partitions in id order (at most `capacity` written);
+        /// returns how many there are.
+        PartitionList = 13 => "partition_list",
+        /// `partition_commit(id, offset, length) -> pages`: commits ahead of use.
+        PartitionCommit = 14 => "partition_commit",
+        /// `partition_decommit(id, offset, length) -> pages`: drops committed
+        /// pages; their contents are gone (the caller says it does not need them).
+        PartitionDecommit = 15 => "partition_decommit",
+        /// `partition_resize(id, size) -> 0`: grows (in place, or by adding a
+        /// range when the pages after it are taken) or shrinks (dropping the
+        /// pages cut off) to `size` bytes.
+        PartitionResize = 16 => "partition_resize",
+        /// `partition_add_range(id, size, at) -> address`: adds a virtual range
+        /// of `size` bytes at `at` (0: wherever it fits); offsets continue
+        /// through it after the partition's existing ranges.
+        PartitionAddRange = 17 => "partition_add_range",
+        /// `partition_protect(id, offset, length, rights) -> 0`: changes the
+        /// rights of those pages, never beyond the partition's creation rights.
+        PartitionProtect = 18 => "partition_protect",
+        /// `partition_advise(id, offset, length, advice) -> pages`: an
+        /// [`Advice`] about those pages; will-need commits them (returns pages
+        /// committed), dont-need drops them (returns pages dropped), page-out
+        /// swaps them out (returns pages swapped out).
+        PartitionAdvise = 19 => "partition_advise",
+        /// `resource_request(working_set_bytes, lifetime_ticks, deps_ptr:
+        /// *const Dependency, deps_count) -> 0`: declares what the caller
+        /// expects to need (replacing an earlier declaration).
+        ResourceRequest = 20 => "resource_request",
+        /// `memory_counters(out_ptr: *mut MemoryCounters) -> 0`: the caller's
+        /// memory counters.
+        MemoryCounters = 21 => "memory_counters",
+        /// `policy_set(policy, path_ptr, path_len) -> previous`: the
+        /// [`CommitPolicy`] that decides what the kernel commits ahead of the
+        /// caller's faults from now on (a fresh one). `Oracle` reads the future
+        /// from the replay file at `path` in the ramdisk; the others take no path.
+        PolicySet = 22 => "policy_set",
+        /// `memory_budget(pages) -> previous`: the most pages the caller may
+        /// have committed at once from now on (0: no limit beyond the
+        /// system's); over it, its pages are evicted to swap. From
+        /// [`MIN_MEMORY_BUDGET`] to [`MAX_MEMORY_BUDGET`] pages. Returns the
+        /// previous budget (0: none).
+        MemoryBudget = 23 => "memory_budget",
+        /// `swap_debug(op, address) -> 0`: fault injection for the swap tests,
+        /// refused (`PermissionDenied`) unless the kernel was booted with
+        /// `swap-debug=on`. The caller's page at `address` must be swapped out
+        /// (`InvalidArgument` otherwise). [`SWAP_DEBUG_CORRUPT`] flips a bit of
+        /// its copy on the device; [`SWAP_DEBUG_FAIL_READ`] makes the next read
+        /// of it fail as a device error would.
+        SwapDebug = 24 => "swap_debug",
+        /// `page_query(address, out_ptr: *mut PageInfo) -> 0`: what the VASM
+        /// holds for the caller's page at `address` (`NotFound` outside its
+        /// partitions).
+        PageQuery = 25 => "page_query",
+        /// `pae_model_set(bytes_ptr, bytes_len) -> 0`: puts the model file in
+        /// the caller's buffer (at most [`limits::MAX_MODEL`] bytes) in service
+        /// for every process that chooses the `pae` policy from now on. Only
+        /// `init` (pid 1) may (`PermissionDenied` for any other process). A file
+        /// the engine cannot run (malformed, wrong input width, an unsupported
+        /// operator) is refused with `BadFormat` and a kernel log line naming the
+        /// problem; the model in service stays.
+        PaeModelSet = 26 => "pae_model_set",
+        /// `pae_layout(index, out_ptr: *mut u64, capacity) -> words`: the
+        /// `index`th layout proposal the PAE recorded (oldest first; see
+        /// [`layout`]): how many words it has, copied to `out_ptr` if
+        /// `capacity` words fit them (nothing written otherwise). `NotFound`
+        /// past the last one.
+        PaeLayout = 27 => "pae_layout",
+    }
 }
 
 /// `swap_debug` operation: corrupt the page's copy on the swap device.
@@ -143,159 +232,47 @@ pub const MAX_MEMORY_BUDGET: u64 = 1 << 35;
 pub const MAX_LOCKED_PAGES: u64 = 16_384;
 
 impl Syscall {
-    /// Every system call, in number order.
-    pub const ALL: [Syscall; 28] = [
-        Syscall::Exit,
-        Syscall::Spawn,
-        Syscall::Wait,
-        Syscall::Yield,
-        Syscall::Sleep,
-        Syscall::GetPid,
-        Syscall::Clock,
-        Syscall::Write,
-        Syscall::ReadFile,
-        Syscall::SystemInfo,
-        Syscall::PartitionCreate,
-        Syscall::PartitionDestroy,
-        Syscall::PartitionQuery,
-        Syscall::PartitionList,
-        Syscall::PartitionCommit,
-        Syscall::PartitionDecommit,
-        Syscall::PartitionResize,
-        Syscall::PartitionAddRange,
-        Syscall::PartitionProtect,
-        Syscall::PartitionAdvise,
-        Syscall::ResourceRequest,
-        Syscall::MemoryCounters,
-        Syscall::PolicySet,
-        Syscall::MemoryBudget,
-        Syscall::SwapDebug,
-        Syscall::PageQuery,
-        Syscall::PaeModelSet,
-        Syscall::PaeLayout,
-    ];
-
-    /// The call with number `number`, if any.
+    /// The call with number `number`, if any (as [`Syscall::from_code`]).
     pub fn from_number(number: u64) -> Option<Syscall> {
-        Syscall::ALL.get(usize::try_from(number).ok()?).copied()
-    }
-
-    /// Its name (`partition_commit`), as in the runtime's wrappers.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Syscall::Exit => "exit",
-            Syscall::Spawn => "spawn",
-            Syscall::Wait => "wait",
-            Syscall::Yield => "yield",
-            Syscall::Sleep => "sleep",
-            Syscall::GetPid => "getpid",
-            Syscall::Clock => "clock",
-            Syscall::Write => "write",
-            Syscall::ReadFile => "read_file",
-            Syscall::SystemInfo => "system_info",
-            Syscall::PartitionCreate => "partition_create",
-            Syscall::PartitionDestroy => "partition_destroy",
-            Syscall::PartitionQuery => "partition_query",
-            Syscall::PartitionList => "partition_list",
-            Syscall::PartitionCommit => "partition_commit",
-            Syscall::PartitionDecommit => "partition_decommit",
-            Syscall::PartitionResize => "partition_resize",
-            Syscall::PartitionAddRange => "partition_add_range",
-            Syscall::PartitionProtect => "partition_protect",
-            Syscall::PartitionAdvise => "partition_advise",
-            Syscall::ResourceRequest => "resource_request",
-            Syscall::MemoryCounters => "memory_counters",
-            Syscall::PolicySet => "policy_set",
-            Syscall::MemoryBudget => "memory_budget",
-            Syscall::SwapDebug => "swap_debug",
-            Syscall::PageQuery => "page_query",
-            Syscall::PaeModelSet => "pae_model_set",
-            Syscall::PaeLayout => "pae_layout",
-        }
+        Syscall::from_code(number)
     }
 }
 
-/// Why a system call failed. Codes are never zero; on the wire a failure is
-/// the negated code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(i64)]
-pub enum Error {
-    /// No system call has that number.
-    UnknownSyscall = 1,
-    /// A pointer argument is null, unaligned, outside user space, unmapped,
-    /// or lacks the rights the call needs.
-    BadAddress = 2,
-    /// An argument is out of range.
-    InvalidArgument = 3,
-    /// No such file or process.
-    NotFound = 4,
-    /// The kernel ran out of memory for this request.
-    OutOfMemory = 5,
-    /// The caller has no child to wait for (or not that one).
-    NoChild = 6,
-    /// A length or size is larger than the kernel accepts.
-    TooLarge = 7,
-    /// The file is not a valid executable for this kernel.
-    BadExecutable = 8,
-    /// Text that must be UTF-8 is not.
-    InvalidUtf8 = 9,
-    /// The per-process or system limit on processes was reached.
-    TooManyProcesses = 10,
-    /// The object exists but belongs to someone else, or the request asks
-    /// for more rights than were granted.
-    PermissionDenied = 11,
-    /// The requested address range is taken by another partition.
-    AddressInUse = 12,
-    /// The data is not in the format the call needs (a model file the
-    /// engine cannot run); the kernel log names the problem.
-    BadFormat = 13,
-}
-
-impl Error {
-    /// Every error, in code order.
-    pub const ALL: [Error; 13] = [
-        Error::UnknownSyscall,
-        Error::BadAddress,
-        Error::InvalidArgument,
-        Error::NotFound,
-        Error::OutOfMemory,
-        Error::NoChild,
-        Error::TooLarge,
-        Error::BadExecutable,
-        Error::InvalidUtf8,
-        Error::TooManyProcesses,
-        Error::PermissionDenied,
-        Error::AddressInUse,
-        Error::BadFormat,
-    ];
-
-    /// The positive code.
-    pub const fn code(self) -> i64 {
-        self as i64
-    }
-
-    /// The error with `code`, if any.
-    pub fn from_code(code: i64) -> Option<Error> {
-        Error::ALL.iter().copied().find(|error| error.code() == code)
-    }
-
-    /// A short name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Error::UnknownSyscall => "unknown system call",
-            Error::BadAddress => "bad address",
-            Error::InvalidArgument => "invalid argument",
-            Error::NotFound => "not found",
-            Error::OutOfMemory => "out of memory",
-            Error::NoChild => "no such child",
-            Error::TooLarge => "too large",
-            Error::BadExecutable => "bad executable",
-            Error::InvalidUtf8 => "invalid UTF-8",
-            Error::TooManyProcesses => "too many processes",
-            Error::PermissionDenied => "permission denied",
-            Error::AddressInUse => "address in use",
-            Error::BadFormat => "bad format",
-        }
+coded_enum! {
+    /// Why a system call failed, named in a few words (`bad address`) as
+    /// `Display` prints it. Codes are never zero; on the wire a failure is
+    /// the negated code (`from_code` takes the positive one).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum Error: i64 {
+        /// No system call has that number.
+        UnknownSyscall = 1 => "unknown system call",
+        /// A pointer argument is null, unaligned, outside user space, unmapped,
+        /// or lacks the rights the call needs.
+        BadAddress = 2 => "bad address",
+        /// An argument is out of range.
+        InvalidArgument = 3 => "invalid argument",
+        /// No such file or process.
+        NotFound = 4 => "not found",
+        /// The kernel ran out of memory for this request.
+        OutOfMemory = 5 => "out of memory",
+        /// The caller has no child to wait for (or not that one).
+        NoChild = 6 => "no such child",
+        /// A length or size is larger than the kernel accepts.
+        TooLarge = 7 => "too large",
+        /// The file is not a valid executable for this kernel.
+        BadExecutable = 8 => "bad executable",
+        /// Text that must be UTF-8 is not.
+        InvalidUtf8 = 9 => "invalid UTF-8",
+        /// The per-process or system limit on processes was reached.
+        TooManyProcesses = 10 => "too many processes",
+        /// The object exists but belongs to someone else, or the request asks
+        /// for more rights than were granted.
+        PermissionDenied = 11 => "permission denied",
+        /// The requested address range is taken by another partition.
+        AddressInUse = 12 => "address in use",
+        /// The data is not in the format the call needs (a model file the
+        /// engine cannot run); the kernel log names the problem.
+        BadFormat = 13 => "bad format",
     }
 }
 
@@ -735,181 +712,96 @@ impl Dependency {
     pub const PARTITION: u64 = 2;
 }
 
-/// A commit policy a process can choose (`policy_set`), in the kernel's
-/// order (`kernel::policy::NAMES`, then the oracle).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u64)]
-pub enum CommitPolicy {
-    /// Commit on fault only.
-    Demand = 0,
-    /// Commit whole partitions when they are created.
-    Eager = 1,
-    /// Linux-style readahead per partition.
-    Readahead = 2,
-    /// Leap's majority-trend prefetcher.
-    Leap = 3,
-    /// Knows the future of a replayed trace (needs its replay file).
-    Oracle = 4,
-    /// The Predictive Allocation Engine (the kernel's model; readahead if
-    /// the kernel has no usable model).
-    Pae = 5,
+coded_enum! {
+    /// A commit policy a process can choose (`policy_set`), in the kernel's
+    /// order (`kernel::policy::NAMES`, then the oracle), named as the
+    /// kernel's command line and `memstat` lines spell it.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum CommitPolicy: u64 {
+        /// Commit on fault only.
+        Demand = 0 => "demand",
+        /// Commit whole partitions when they are created.
+        Eager = 1 => "eager",
+        /// Linux-style readahead per partition.
+        Readahead = 2 => "readahead",
+        /// Leap's majority-trend prefetcher.
+        Leap = 3 => "leap",
+        /// Knows the future of a replayed trace (needs its replay file).
+        Oracle = 4 => "oracle",
+        /// The Predictive Allocation Engine (the kernel's model; readahead if
+        /// the kernel has no usable model).
+        Pae = 5 => "pae",
+    }
 }
 
 impl CommitPolicy {
-    /// Every policy, in code order.
-    pub const ALL: [CommitPolicy; 6] = [
-        CommitPolicy::Demand,
-        CommitPolicy::Eager,
-        CommitPolicy::Readahead,
-        CommitPolicy::Leap,
-        CommitPolicy::Oracle,
-        CommitPolicy::Pae,
-    ];
-
     /// The policies the kernel can give any process (all but the oracle,
     /// which needs a replayed trace's future), as `policy=` names them.
     pub const KERNEL: [CommitPolicy; 5] =
         [CommitPolicy::Demand, CommitPolicy::Eager, CommitPolicy::Readahead, CommitPolicy::Leap, CommitPolicy::Pae];
+}
 
-    /// The policy with code `code`.
-    pub fn from_code(code: u64) -> Option<CommitPolicy> {
-        CommitPolicy::ALL.get(usize::try_from(code).ok()?).copied()
-    }
-
-    /// The policy spelled `name` (as [`CommitPolicy::name`] spells it).
-    pub fn from_name(name: &str) -> Option<CommitPolicy> {
-        CommitPolicy::ALL.into_iter().find(|policy| policy.name() == name)
-    }
-
-    /// Its name, as the kernel's command line and `memstat` lines spell it.
-    pub const fn name(self) -> &'static str {
-        match self {
-            CommitPolicy::Demand => "demand",
-            CommitPolicy::Eager => "eager",
-            CommitPolicy::Readahead => "readahead",
-            CommitPolicy::Leap => "leap",
-            CommitPolicy::Oracle => "oracle",
-            CommitPolicy::Pae => "pae",
-        }
+coded_enum! {
+    /// A hint to `partition_advise`, named in kebab case (`will-need`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum Advice: u64 {
+        /// No particular pattern (forgets sequential/random hints).
+        Normal = 0 => "normal",
+        /// Will be needed soon: commit now.
+        WillNeed = 1 => "will-need",
+        /// Not needed: drop the pages (their contents are lost).
+        DontNeed = 2 => "dont-need",
+        /// Will be touched in address order.
+        Sequential = 3 => "sequential",
+        /// Will be touched in no predictable order.
+        Random = 4 => "random",
+        /// Not needed soon, contents kept: the first pages swapped out when
+        /// memory is short (a page touched again loses the mark).
+        Cold = 5 => "cold",
+        /// Not needed soon: swap the pages out now, contents kept (returns the
+        /// pages swapped out).
+        PageOut = 6 => "page-out",
+        /// Keep the pages resident: every page of the range that is committed,
+        /// now or later, is never evicted, swapped out or paged out (as Linux's
+        /// `mlock2(MLOCK_ONFAULT)`). Locked pages still count toward budgets:
+        /// a process whose budget is all locked pages runs out of memory. A
+        /// process may lock at most [`MAX_LOCKED_PAGES`] pages of ranges
+        /// (`TooLarge` beyond).
+        Lock = 7 => "lock",
+        /// Undo [`Advice::Lock`] over the range (the pages stay committed).
+        Unlock = 8 => "unlock",
     }
 }
 
-/// A hint to `partition_advise`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u64)]
-pub enum Advice {
-    /// No particular pattern (forgets sequential/random hints).
-    Normal = 0,
-    /// Will be needed soon: commit now.
-    WillNeed = 1,
-    /// Not needed: drop the pages (their contents are lost).
-    DontNeed = 2,
-    /// Will be touched in address order.
-    Sequential = 3,
-    /// Will be touched in no predictable order.
-    Random = 4,
-    /// Not needed soon, contents kept: the first pages swapped out when
-    /// memory is short (a page touched again loses the mark).
-    Cold = 5,
-    /// Not needed soon: swap the pages out now, contents kept (returns the
-    /// pages swapped out).
-    PageOut = 6,
-    /// Keep the pages resident: every page of the range that is committed,
-    /// now or later, is never evicted, swapped out or paged out (as Linux's
-    /// `mlock2(MLOCK_ONFAULT)`). Locked pages still count toward budgets:
-    /// a process whose budget is all locked pages runs out of memory. A
-    /// process may lock at most [`MAX_LOCKED_PAGES`] pages of ranges
-    /// (`TooLarge` beyond).
-    Lock = 7,
-    /// Undo [`Advice::Lock`] over the range (the pages stay committed).
-    Unlock = 8,
-}
 
-impl Advice {
-    /// Every advice, in code order.
-    pub const ALL: [Advice; 9] = [
-        Advice::Normal,
-        Advice::WillNeed,
-        Advice::DontNeed,
-        Advice::Sequential,
-        Advice::Random,
-        Advice::Cold,
-        Advice::PageOut,
-        Advice::Lock,
-        Advice::Unlock,
-    ];
-
-    /// The advice with code `code`.
-    pub fn from_code(code: u64) -> Option<Advice> {
-        Advice::ALL.get(usize::try_from(code).ok()?).copied()
-    }
-}
-
-/// The kind of fault that killed a process.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum FaultKind {
-    /// Access to the first page (a null pointer).
-    NullDereference = 1,
-    /// Access to unmapped memory (or to kernel memory).
-    UnmappedAccess = 2,
-    /// A write to read-only memory, such as code.
-    WriteToReadOnly = 3,
-    /// An instruction fetch from non-executable memory.
-    ExecuteNonExecutable = 4,
-    /// The stack grew into its guard page.
-    StackOverflow = 5,
-    /// General protection fault (privileged instruction, non-canonical address, ...).
-    GeneralProtection = 6,
-    /// Undefined instruction.
-    InvalidOpcode = 7,
-    /// Division by zero or overflow.
-    DivideError = 8,
-    /// Any other exception.
-    OtherException = 9,
-    /// A page the process may touch could not be committed: memory is exhausted.
-    OutOfMemory = 10,
-    /// A page of the process was swapped out and could not be read back
-    /// (a device error or a checksum mismatch): its contents are lost.
-    SwapLost = 11,
-}
-
-impl FaultKind {
-    /// Every kind, in code order.
-    pub const ALL: [FaultKind; 11] = [
-        FaultKind::NullDereference,
-        FaultKind::UnmappedAccess,
-        FaultKind::WriteToReadOnly,
-        FaultKind::ExecuteNonExecutable,
-        FaultKind::StackOverflow,
-        FaultKind::GeneralProtection,
-        FaultKind::InvalidOpcode,
-        FaultKind::DivideError,
-        FaultKind::OtherException,
-        FaultKind::OutOfMemory,
-        FaultKind::SwapLost,
-    ];
-
-    /// The kind with code `code`.
-    pub fn from_code(code: u32) -> Option<FaultKind> {
-        FaultKind::ALL.iter().copied().find(|kind| *kind as u32 == code)
-    }
-
-    /// The name used in fault reports (`fault=<name>`).
-    pub const fn name(self) -> &'static str {
-        match self {
-            FaultKind::NullDereference => "null-dereference",
-            FaultKind::UnmappedAccess => "unmapped-access",
-            FaultKind::WriteToReadOnly => "write-to-read-only",
-            FaultKind::ExecuteNonExecutable => "execute-non-executable",
-            FaultKind::StackOverflow => "stack-overflow",
-            FaultKind::GeneralProtection => "general-protection",
-            FaultKind::InvalidOpcode => "invalid-opcode",
-            FaultKind::DivideError => "divide-error",
-            FaultKind::OtherException => "exception",
-            FaultKind::OutOfMemory => "out-of-memory",
-            FaultKind::SwapLost => "swap-lost",
-        }
+coded_enum! {
+    /// The kind of fault that killed a process, named as fault reports
+    /// print it (`fault=<name>`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum FaultKind: u32 {
+        /// Access to the first page (a null pointer).
+        NullDereference = 1 => "null-dereference",
+        /// Access to unmapped memory (or to kernel memory).
+        UnmappedAccess = 2 => "unmapped-access",
+        /// A write to read-only memory, such as code.
+        WriteToReadOnly = 3 => "write-to-read-only",
+        /// An instruction fetch from non-executable memory.
+        ExecuteNonExecutable = 4 => "execute-non-executable",
+        /// The stack grew into its guard page.
+        StackOverflow = 5 => "stack-overflow",
+        /// General protection fault (privileged instruction, non-canonical address, ...).
+        GeneralProtection = 6 => "general-protection",
+        /// Undefined instruction.
+        InvalidOpcode = 7 => "invalid-opcode",
+        /// Division by zero or overflow.
+        DivideError = 8 => "divide-error",
+        /// Any other exception.
+        OtherException = 9 => "exception",
+        /// A page the process may touch could not be committed: memory is exhausted.
+        OutOfMemory = 10 => "out-of-memory",
+        /// A page of the process was swapped out and could not be read back
+        /// (a device error or a checksum mismatch): its contents are lost.
+        SwapLost = 11 => "swap-lost",
     }
 }
 
@@ -1114,6 +1006,92 @@ pub mod limits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    extern crate std;
+    use std::format;
+    use std::string::ToString;
+
+    /// Checks what `coded_enum!` promises for `$name` (codes of type
+    /// `$code`) and returns how many variants `ALL` has: `ALL` in strictly
+    /// increasing code order (so each variant once), every code and name
+    /// round-trips, names are distinct, and from 0 to just past the last code
+    /// only the codes in `ALL` decode.
+    macro_rules! check_coded {
+        ($name:ident: $code:ty) => {{
+            let all = $name::ALL;
+            for pair in all.windows(2) {
+                assert!(pair[0].code() < pair[1].code(), "{:?} before {:?}", pair[0], pair[1]);
+            }
+            for variant in all {
+                assert_eq!(variant.code(), variant as $code);
+                assert_eq!($name::from_code(variant as $code), Some(variant));
+                assert_eq!($name::from_name(variant.name()), Some(variant));
+                assert_eq!(all.iter().filter(|other| other.name() == variant.name()).count(), 1, "{:?}", variant);
+            }
+            let last = all[all.len() - 1] as $code;
+            assert_eq!($name::from_code(last + 1), None);
+            for code in 0..=last + 1 {
+                let decoded = $name::from_code(code);
+                assert_eq!(decoded.is_some(), all.iter().any(|variant| *variant as $code == code), "code {code}");
+                assert!(decoded.is_none_or(|variant| variant as $code == code));
+            }
+            assert_eq!($name::from_name(""), None);
+            all.len()
+        }};
+    }
+
+    #[test]
+    fn syscalls_are_coded_and_named() {
+        assert_eq!(check_coded!(Syscall: u64), 28);
+        assert_eq!((Syscall::Exit as u64, Syscall::Exit.name()), (0, "exit"));
+        assert_eq!((Syscall::GetPid as u64, Syscall::GetPid.name()), (5, "getpid"));
+        assert_eq!(Syscall::from_number(14), Some(Syscall::PartitionCommit));
+        assert_eq!(Syscall::from_name("partition_commit"), Some(Syscall::PartitionCommit));
+        assert_eq!((Syscall::PaeLayout as u64, Syscall::PaeLayout.name()), (27, "pae_layout"));
+        assert_eq!(Syscall::from_name("PartitionCommit"), None);
+        assert_eq!(format!("{:?}", Syscall::ReadFile), "ReadFile");
+    }
+
+    #[test]
+    fn errors_are_coded_and_named() {
+        assert_eq!(check_coded!(Error: i64), 13);
+        assert_eq!((Error::UnknownSyscall.code(), Error::UnknownSyscall.name()), (1, "unknown system call"));
+        assert_eq!(Error::from_code(9), Some(Error::InvalidUtf8));
+        assert_eq!(Error::from_name("bad format"), Some(Error::BadFormat));
+        for code in [0, -1, -Error::BadAddress.code(), i64::MIN, i64::MAX] {
+            assert_eq!(Error::from_code(code), None, "{code}");
+        }
+        assert_eq!(Error::BadAddress.to_string(), "bad address");
+        assert_eq!(format!("{:?}", Error::BadAddress), "BadAddress");
+    }
+
+    #[test]
+    fn commit_policies_are_coded_and_named() {
+        assert_eq!(check_coded!(CommitPolicy: u64), 6);
+        assert_eq!((CommitPolicy::Demand as u64, CommitPolicy::Demand.name()), (0, "demand"));
+        assert_eq!((CommitPolicy::Pae as u64, CommitPolicy::Pae.name()), (5, "pae"));
+        assert_eq!(CommitPolicy::from_name("oracle"), Some(CommitPolicy::Oracle));
+        assert_eq!(CommitPolicy::from_name("psychic"), None);
+        assert!(!CommitPolicy::KERNEL.contains(&CommitPolicy::Oracle));
+    }
+
+    #[test]
+    fn advice_is_coded_and_named() {
+        assert_eq!(check_coded!(Advice: u64), 9);
+        assert_eq!((Advice::Normal as u64, Advice::Normal.name()), (0, "normal"));
+        assert_eq!((Advice::WillNeed as u64, Advice::WillNeed.name()), (1, "will-need"));
+        assert_eq!(Advice::from_name("page-out"), Some(Advice::PageOut));
+        assert_eq!((Advice::Unlock as u64, Advice::Unlock.name()), (8, "unlock"));
+    }
+
+    #[test]
+    fn fault_kinds_are_coded_and_named() {
+        assert_eq!(check_coded!(FaultKind: u32), 11);
+        assert_eq!(FaultKind::from_code(0), None);
+        assert_eq!((FaultKind::NullDereference as u32, FaultKind::NullDereference.name()), (1, "null-dereference"));
+        assert_eq!(FaultKind::from_name("exception"), Some(FaultKind::OtherException));
+        assert_eq!((FaultKind::SwapLost as u32, FaultKind::SwapLost.to_string()), (11, "swap-lost".to_string()));
+    }
 
     #[test]
     fn syscall_numbers_round_trip() {

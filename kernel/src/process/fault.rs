@@ -1,0 +1,194 @@
+//! The page-fault entry: a fault of the running process, served by the
+//! pager (`pager::serve_fault`) with its history and timing, the PAE
+//! woken, the layout proposal applied; and the report that kills a process
+//! for a fault it cannot resume from.
+
+use crate::arch::cpu::{self};
+use crate::arch::idt;
+use crate::history::{Cause, Event};
+use crate::mm::layout;
+use crate::policy::{self, Plan};
+use crate::sched::{self};
+use crate::vass::hardware::{self, KernelFrames, LostCopy, SystemTables};
+use crate::vass::swap::Slot;
+use crate::pager::{self, FaultObserver, FaultRequest};
+use crate::vass::{PageRange, PartitionKind, Resolution, Scope, Vass};
+use crate::time;
+use abi::ExitReason;
+use alloc::vec::Vec;
+use super::memory::{self, Access, PAGE_SIZE};
+use super::recorder::History;
+use x86_64::structures::idt::PageFaultErrorCode;
+use super::{table::*, space::*};
+/// The kernel's page-fault handler ([`idt::Handlers::page_fault`]): a
+/// fault of the running process is served by the pager
+/// ([`handle_page_fault`]); when a fault taken in ring 3 was resolved, the
+/// PAE task may read it before the access is retried. Returns whether the
+/// access can be retried.
+pub fn page_fault(address: u64, rip: u64, error: PageFaultErrorCode) -> bool {
+    let retry = handle_page_fault(address, rip, error);
+    if retry && error.contains(PageFaultErrorCode::USER_MODE) {
+        super::pae::after_user_fault();
+    }
+    retry
+}
+
+/// Resolves a page fault of the running process through the commit
+/// engine (`rip` is the faulting instruction, for the history). Returns
+/// whether the faulting access can be retried.
+pub(super) fn handle_page_fault(address: u64, rip: u64, error: PageFaultErrorCode) -> bool {
+    let started = cpu::rdtsc();
+    if !layout::USER.contains(address) {
+        return false;
+    }
+    let access = access_of(error);
+    let Some(task) = sched::try_current() else { return false };
+    let Some(mut table) = TABLE.try_lock() else { return false };
+    let Some(&pid) = table.by_task.get(&task) else { return false };
+    let Some((mut tables, policy, history, shaping)) = system_tables(&mut table, pid) else { return false };
+    let Some(mut vass) = VASS.try_lock() else { return false };
+    vass.set_time(time::ticks());
+    let page = address / PAGE_SIZE;
+    let request = FaultRequest { space: pid, page, access, protection: error.contains(PageFaultErrorCode::PROTECTION_VIOLATION) };
+    let under_pae = policy.is_pae();
+    let mut frames = KernelFrames::new();
+    let mut recorder = FaultRecorder { history: &mut *history, address, rip, under_pae };
+    let report = pager::serve_fault(&mut vass, request, policy.as_policy(), &mut tables, &mut frames, &mut recorder);
+    if request.protection {
+        // Mapped, but not for this access: counted and recorded, never retried.
+        return false;
+    }
+    let mut checked = report.span(page);
+    if under_pae && let Some(placement) = report.placement().filter(|_| report.resolution.served()) {
+        let proposed = apply_proposal(&mut vass, pid, placement.partition, shaping, &mut tables, &mut frames, history);
+        checked = proposed.iter().fold(checked, |all, piece| PageRange::new(all.start.min(piece.start), all.end.max(piece.end)));
+    }
+    charge_swap_io(&mut vass, pid, &frames);
+    vass.add_fault_cycles(pid, cpu::rdtsc().wrapping_sub(started));
+    check_in_debug(&vass, &tables, Scope::Pages { space: pid, range: checked });
+    report.retry()
+}
+
+/// What the kernel keeps of a fault as the pager serves it: the fault and
+/// each commit its plan makes go to the process's history; a fault of a
+/// process under `pae` wakes the PAE task.
+pub(super) struct FaultRecorder<'a> {
+    pub(super) history: &'a mut History,
+    pub(super) address: u64,
+    pub(super) rip: u64,
+    pub(super) under_pae: bool,
+}
+
+impl FaultObserver for FaultRecorder<'_> {
+    fn resolved(&mut self, request: &FaultRequest, resolution: &Resolution) {
+        let partition = resolution.placement.map_or(0, |placement| placement.partition);
+        let event = Event::Fault { address: self.address, rip: self.rip, partition, access: request.access, outcome: resolution.outcome };
+        self.history.record(event);
+        if self.under_pae && !request.protection {
+            super::pae::note_work();
+        }
+    }
+
+    fn committed(&mut self, partition: u64, range: PageRange, committed: u64) {
+        self.history.record(Event::Commit { partition, range, committed, cause: Cause::Policy });
+    }
+}
+
+/// The first fault under `pae` in partition `id` of `pid`: if the
+/// program's layout proposal has hot ranges for it (same ordinal, same
+/// kind), they are committed now, within the prefetch allowance. Returns
+/// what it asked to commit.
+pub(super) fn apply_proposal(
+    vass: &mut Vass,
+    pid: Pid,
+    id: u64,
+    shaping: &mut Shaping,
+    tables: &mut SystemTables<'_>,
+    frames: &mut KernelFrames,
+    history: &mut History,
+) -> Vec<PageRange> {
+    let Some(proposal) = &shaping.proposal else { return Vec::new() };
+    let Some(partition) = vass.partition(id) else { return Vec::new() };
+    if !shaping.seen.insert(partition.ordinal) {
+        return Vec::new();
+    }
+    let Some(proposed) = proposal.partition(partition.ordinal, partition.kind.code()) else { return Vec::new() };
+    let commit: Vec<PageRange> = proposed.hot.iter().flat_map(|&(start, end)| partition.pages_at(start, end)).collect();
+    let plan = Plan { commit: commit.clone(), cold: Vec::new() };
+    let committed = policy::apply(vass, pid, &plan, tables, frames, |partition, range, committed| {
+        history.record(Event::Commit { partition, range, committed, cause: Cause::Layout });
+    });
+    vass.add_layout_commits(pid, committed);
+    commit
+}
+
+pub(super) fn access_of(error: PageFaultErrorCode) -> Access {
+    if error.contains(PageFaultErrorCode::INSTRUCTION_FETCH) {
+        Access::Execute
+    } else if error.contains(PageFaultErrorCode::CAUSED_BY_WRITE) {
+        Access::Write
+    } else {
+        Access::Read
+    }
+}
+
+/// Kills the running process for a fault taken in ring 3 and reports it as
+/// `pid=<p> name=<n> fault=<kind> addr=<a> rip=<r> (<exception>)`; a page
+/// whose copy in swap could not be brought back adds the slot and why
+/// (`swap slot <s> lost: <why>; slot quarantined`).
+pub fn kill_for_fault(report: &idt::ExceptionReport) -> ! {
+    let task = sched::current();
+    let mut lost = None;
+    let (pid, name, kind, address) = {
+        let table = TABLE.lock();
+        let pid = table.by_task.get(&task).copied();
+        let process = pid.and_then(|pid| table.processes.get(&pid));
+        let (kind, address) = match (report.vector, report.cr2, pid) {
+            (14, Some(cr2), Some(pid)) => {
+                let error = PageFaultErrorCode::from_bits_truncate(report.error_code.unwrap_or(0));
+                let present = error.contains(PageFaultErrorCode::PROTECTION_VIOLATION);
+                let vass = VASS.lock();
+                let granted = vass.lookup(pid, cr2 / PAGE_SIZE).map(|partition| partition.rights);
+                let stack_bottom = vass
+                    .partitions_of(pid)
+                    .find(|partition| partition.kind == PartitionKind::Stack && partition.sealed)
+                    .and_then(|partition| partition.ranges.first())
+                    .map(|range| range.start * PAGE_SIZE);
+                let page = cr2 / PAGE_SIZE;
+                // A swapped-out page whose slot failed a read: the engine
+                // refuses to commit it (a swapped-out page refused for
+                // want of a frame is out of memory, classified below).
+                lost = lost_copy_of(&vass, pid, page).filter(|_| !present);
+                let kind = if lost.is_some() {
+                    abi::FaultKind::SwapLost
+                } else {
+                    memory::classify_page_fault(cr2, access_of(error), present, granted, stack_bottom)
+                };
+                (kind, cr2)
+            }
+            (vector, _, _) => (memory::classify_exception(vector), report.rip),
+        };
+        (pid.unwrap_or(0), process.map(|p| p.name.clone()).unwrap_or_default(), kind, address)
+    };
+    report_kill(pid, &name, kind, address, report.rip, report.name, lost);
+    exit_current(ExitReason::Faulted { kind, address })
+}
+
+/// Logs why a process is killed: `pid=<p> name=<n> fault=<kind> addr=<a>
+/// rip=<r> (<what>)`, where `what` names the exception or system call; a
+/// page lost in swap adds its slot and why.
+pub(super) fn report_kill(pid: Pid, name: &str, kind: abi::FaultKind, address: u64, rip: u64, what: &str, lost: Option<(Slot, LostCopy)>) {
+    match lost {
+        Some((slot, why)) => log::warn!(
+            "pid={pid} name={name} fault={kind} addr={address:#x} rip={rip:#x} ({what}; swap slot {slot} lost: {why}; slot quarantined)"
+        ),
+        None => log::warn!("pid={pid} name={name} fault={kind} addr={address:#x} rip={rip:#x} ({what})"),
+    }
+}
+
+/// The swap slot of `page` of `pid` and why its copy there is lost, if
+/// the page is swapped out and a read of that slot failed.
+pub(super) fn lost_copy_of(vass: &Vass, pid: Pid, page: u64) -> Option<(Slot, LostCopy)> {
+    let slot = vass.lookup(pid, page)?.swapped.get(&page)?.slot;
+    Some((slot, hardware::lost_copy(slot)?))
+}

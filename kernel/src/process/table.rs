@@ -1,0 +1,553 @@
+//! The process table: every process (its name, parent and children, state,
+//! commit policy, history, layout proposal state, task and entry), spawn,
+//! exit, wait and reaping, and what a process declares or chooses for
+//! itself (`policy_set`, `resource_request`). Lock order: the table, then
+//! the VASS (`space`).
+
+use crate::arch::context::{self, UserEntry};
+use crate::arch::cpu::{self};
+use crate::history::{Event, Request};
+use crate::mm::user::UserSpace;
+use crate::ramdisk::Ramdisk;
+use crate::policy::layout::{self as proposals, PartitionLayout, ProgramLayout};
+use crate::policy::{self, CommitPolicy};
+use super::commit::ProcessPolicy;
+use crate::sched::{self, TaskId};
+use crate::vass::hardware::{KernelFrames, SpaceTables, SystemTables};
+use crate::vass::{Declaration};
+use crate::sync::IrqMutex;
+use abi::{Error, ExitReason, WaitStatus};
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::{format, vec};
+use core::fmt::Write as _;
+use core::sync::atomic::{AtomicU64, Ordering};
+use alloc::vec::Vec;
+use super::memory::{UserSlice, PAGE_SIZE};
+use super::recorder::{self, History};
+use spin::Once;
+use super::{loader::*, fault::*, user_copy::*, partition_calls::*, space::*};
+/// A process id.
+pub type Pid = u64;
+
+/// The first process, which the kernel starts (`init=`): the one process
+/// trusted with system-wide settings (`pae_model_set`).
+pub const INIT_PID: Pid = 1;
+
+/// Most processes alive at once.
+pub const MAX_PROCESSES: usize = 128;
+
+pub(super) enum State {
+    Alive,
+    Zombie(ExitReason),
+}
+
+pub(super) struct Process {
+    pub(super) name: String,
+    pub(super) parent: Option<Pid>,
+    pub(super) children: Vec<Pid>,
+    pub(super) state: State,
+    /// Decides what to commit ahead of this process's faults.
+    pub(super) policy: ProcessPolicy,
+    /// The time-stamp counter when it was spawned.
+    pub(super) started_tsc: u64,
+    /// What it did to its memory, most recent last.
+    pub(super) history: History,
+    /// Its program's layout proposal, and how far it was applied.
+    pub(super) shaping: Shaping,
+    pub(super) task: TaskId,
+    pub(super) entry: UserEntry,
+    /// The process is blocked in `wait`.
+    pub(super) waiting: bool,
+    /// A kernel task waiting for this process to end.
+    pub(super) kernel_waiter: Option<TaskId>,
+    /// Started by the kernel, which reaps it with `wait_from_kernel`: it
+    /// stays a zombie until then, however early it exits.
+    pub(super) reaped_by_kernel: bool,
+    /// An address the kernel touched for a system call of this process,
+    /// on a page whose copy in swap is lost: the process is killed when the
+    /// call returns (see [`copy_from_user`]).
+    pub(super) lost_page: Option<u64>,
+}
+
+/// A process's program identity and the layout proposal its last run left
+/// (see `policy::layout`).
+pub(super) struct Shaping {
+    /// The program's identity (a hash of its ELF file).
+    pub(super) identity: u64,
+    /// The layout recorded when the program last ended under `pae`.
+    pub(super) proposal: Option<Arc<ProgramLayout>>,
+    /// Ordinals of the partitions whose first fault under `pae` was seen
+    /// (their proposal, if any, was applied then).
+    pub(super) seen: BTreeSet<u32>,
+    /// The layouts of partitions it destroyed while under `pae`, for the
+    /// proposal recorded when it ends.
+    pub(super) ended: Vec<PartitionLayout>,
+}
+
+pub(super) struct ProcessTable {
+    pub(super) processes: BTreeMap<Pid, Process>,
+    /// The address space of every process that has one (not a zombie), by
+    /// pid: kept beside the processes so the engine can reach every space's
+    /// page tables while one process's policy and history are borrowed.
+    pub(super) spaces: BTreeMap<Pid, UserSpace>,
+    pub(super) by_task: BTreeMap<TaskId, Pid>,
+    pub(super) next_pid: Pid,
+    pub(super) spawned: u64,
+}
+
+pub(super) static TABLE: IrqMutex<ProcessTable> =
+    IrqMutex::new(ProcessTable { processes: BTreeMap::new(), spaces: BTreeMap::new(), by_task: BTreeMap::new(), next_pid: INIT_PID, spawned: 0 });
+
+pub(super) static RAMDISK: Once<Ramdisk<'static>> = Once::new();
+
+/// The commit policy new processes start with (its `abi::CommitPolicy` code).
+pub(super) static DEFAULT_POLICY: AtomicU64 = AtomicU64::new(CommitPolicy::Demand as u64);
+
+/// A fresh policy `identity` (`pae` over the model in service, `readahead`
+/// if there is none).
+pub(super) fn new_policy(identity: CommitPolicy) -> ProcessPolicy {
+    ProcessPolicy::new(identity, super::pae::policy)
+}
+
+/// Starts the kernel task that exports every process's new history events
+/// to the debug console each tick (when the export is on).
+pub fn start_history_export() {
+    if !recorder::exporting() {
+        return;
+    }
+    let started = sched::spawn_kernel("history-export", || {
+        loop {
+            sched::sleep(1);
+            export_histories();
+        }
+    });
+    if let Err(error) = started {
+        log::warn!("history: no exporter task: {error:?}");
+    }
+}
+
+/// One export pass: up to a batch of new events of every process.
+pub(super) fn export_histories() {
+    let export = recorder::lock_export();
+    let mut records = Vec::new();
+    {
+        let mut table = TABLE.lock();
+        for (&pid, process) in table.processes.iter_mut().filter(|(_, process)| process.history.pending()) {
+            process.history.take_unexported(pid, recorder::EXPORT_BATCH, &mut records);
+        }
+    }
+    recorder::write(&export, &records);
+}
+
+/// Ends a system call of the running process made at `rip`: records it
+/// and its result (as returned, errors negative). If the call touched a
+/// page of the process whose copy in swap is lost (the call failed with
+/// `BadAddress`), the process is killed now, as a fault on that page
+/// would have killed it: the call's own memory has been freed by now.
+pub fn end_syscall(number: u64, first: u64, second: u64, result: u64, rip: u64) {
+    let task = sched::current();
+    let lost = {
+        let mut table = TABLE.lock();
+        let ProcessTable { processes, by_task, .. } = &mut *table;
+        by_task.get(&task).and_then(|&pid| {
+            let process = processes.get_mut(&pid)?;
+            process.history.record(Event::Syscall { number, first, second, result });
+            let address = process.lost_page.take()?;
+            let copy = lost_copy_of(&VASS.lock(), pid, address / PAGE_SIZE);
+            Some((pid, process.name.clone(), address, copy))
+        })
+    };
+    if let Some((pid, name, address, copy)) = lost {
+        let call = abi::Syscall::from_number(number).map_or_else(|| format!("{number}"), |call| format!("{call:?}"));
+        report_kill(pid, &name, abi::FaultKind::SwapLost, address, rip, &format!("system call {call}"), copy);
+        exit_current(ExitReason::Faulted { kind: abi::FaultKind::SwapLost, address })
+    }
+}
+
+/// Makes the ramdisk available to `spawn` and `read_file`.
+pub fn init(ramdisk: Ramdisk<'static>) {
+    RAMDISK.call_once(|| ramdisk);
+}
+
+/// The ramdisk, if one was loaded.
+pub fn ramdisk() -> Option<&'static Ramdisk<'static>> {
+    RAMDISK.get()
+}
+
+/// Process counters.
+#[derive(Clone, Copy, Debug)]
+pub struct Stats {
+    /// Processes in the table (alive or not yet reaped).
+    pub in_table: usize,
+    /// Processes spawned since boot.
+    pub spawned: u64,
+}
+
+/// Process counters.
+pub fn stats() -> Stats {
+    let table = TABLE.lock();
+    Stats { in_table: table.processes.len(), spawned: table.spawned }
+}
+
+/// The pid of the process the running task belongs to.
+pub fn current_pid() -> Option<Pid> {
+    let task = sched::current();
+    TABLE.lock().by_task.get(&task).copied()
+}
+
+pub(super) extern "sysv64" fn user_task_entry(pid: u64) -> ! {
+    let entry = TABLE.lock().processes.get(&pid).map(|process| process.entry);
+    match entry {
+        // SAFETY: the scheduler loaded this process's address space and kernel
+        // stack before running its task; `load` mapped the entry and stack.
+        Some(entry) => unsafe { context::enter_user(&entry) },
+        None => sched::exit_current(),
+    }
+}
+
+/// Starts the program at `path` in the ramdisk with `arguments` (argv[0] is
+/// the path). `parent` is the spawning process, or `None` for the kernel;
+/// `budget` the child's memory budget in pages from its birth (see
+/// [`budget_from`]; `None`: none).
+pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>, budget: Option<u64>) -> Result<Pid, Error> {
+    let image = ramdisk().and_then(|ramdisk| ramdisk.file(path)).ok_or(Error::NotFound)?;
+    if TABLE.lock().processes.len() >= MAX_PROCESSES {
+        return Err(Error::TooManyProcesses);
+    }
+    let mut argv = Vec::with_capacity(arguments.len() + 1);
+    argv.push(path);
+    argv.extend_from_slice(arguments);
+    let pid = {
+        let mut table = TABLE.lock();
+        let pid = table.next_pid;
+        table.next_pid += 1;
+        pid
+    };
+    let name = String::from(path.rsplit('/').next().unwrap_or(path));
+    let identity = proposals::identity(image);
+    let shaping = Shaping { identity, proposal: super::pae::layout_for(identity), seen: BTreeSet::new(), ended: Vec::new() };
+    let started_tsc = cpu::rdtsc();
+    let mut history = History::new(started_tsc);
+    history.record(Event::spawn(parent.unwrap_or(0), &name));
+    let (space, entry) = load(pid, image, &argv, budget, &mut history)?;
+    let level4 = space.level4_frame();
+    {
+        let mut table = TABLE.lock();
+        // A child starts with its parent's commit policy (fresh state); the
+        // kernel's processes with the boot default.
+        let inherited = parent.and_then(|parent| table.processes.get(&parent)).map(|process| process.policy.identity());
+        let default = || CommitPolicy::from_code(DEFAULT_POLICY.load(Ordering::Relaxed)).unwrap_or(CommitPolicy::Demand);
+        let policy = new_policy(inherited.unwrap_or_else(default));
+        table.spaces.insert(pid, space);
+        table.processes.insert(
+            pid,
+            Process {
+                name: name.clone(),
+                parent,
+                children: Vec::new(),
+                state: State::Alive,
+                policy,
+                started_tsc,
+                history,
+                shaping,
+                task: TaskId::MAX,
+                entry,
+                waiting: false,
+                kernel_waiter: None,
+                reaped_by_kernel: parent.is_none(),
+                lost_page: None,
+            },
+        );
+    }
+    // Interrupts stay off from task creation to the table update, so the
+    // new task cannot run before the table knows it.
+    let task = x86_64::instructions::interrupts::without_interrupts(|| {
+        let task = sched::spawn_user(&name, level4, user_task_entry, pid);
+        let mut table = TABLE.lock();
+        match task {
+            Ok(task) => {
+                table.by_task.insert(task, pid);
+                table.spawned += 1;
+                if let Some(process) = table.processes.get_mut(&pid) {
+                    process.task = task;
+                }
+                if let Some(parent) = parent.and_then(|parent| table.processes.get_mut(&parent)) {
+                    parent.children.push(pid);
+                }
+                Ok(task)
+            }
+            Err(_) => {
+                table.processes.remove(&pid);
+                if let Some(mut space) = table.spaces.remove(&pid) {
+                    vass().destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames::new());
+                }
+                Err(Error::OutOfMemory)
+            }
+        }
+    });
+    task.map(|_| pid)
+}
+
+/// Ends the running process with `reason`, frees its memory and wakes
+/// whoever waits for it.
+pub fn exit_current(reason: ExitReason) -> ! {
+    cpu::disable_interrupts();
+    let task = sched::current();
+    let (pid, name, policy, identity, ended, run_cycles, space, orphans, mut history) = {
+        let mut table = TABLE.lock();
+        let Some(pid) = table.by_task.remove(&task) else {
+            drop(table);
+            sched::exit_current();
+        };
+        let Some(process) = table.processes.get_mut(&pid) else {
+            drop(table);
+            sched::exit_current();
+        };
+        process.state = State::Zombie(reason);
+        let (fault, address, code) = match reason {
+            ExitReason::Exited(code) => (0, 0, code),
+            ExitReason::Faulted { kind, address } => (kind as u8, address, 0),
+        };
+        process.history.record(Event::Exit { fault, address, code });
+        let history = core::mem::replace(&mut process.history, History::new(0));
+        let name = process.name.clone();
+        let policy = process.policy.identity();
+        let identity = process.shaping.identity;
+        let ended = core::mem::take(&mut process.shaping.ended);
+        let run_cycles = cpu::rdtsc().wrapping_sub(process.started_tsc);
+        let children = core::mem::take(&mut process.children);
+        let parent = process.parent;
+        let kernel_waiter = process.kernel_waiter;
+        let reaped_by_kernel = process.reaped_by_kernel;
+        let space = table.spaces.remove(&pid);
+        // Orphans: zombies are reaped now, living ones reap themselves.
+        let mut orphans = Vec::new();
+        for child in children {
+            let zombie = match table.processes.get_mut(&child) {
+                Some(entry) => {
+                    entry.parent = None;
+                    matches!(entry.state, State::Zombie(_)) && !entry.reaped_by_kernel
+                }
+                None => false,
+            };
+            if zombie {
+                orphans.extend(table.processes.remove(&child));
+            }
+        }
+        let parent_task = parent.and_then(|p| table.processes.get(&p)).filter(|p| p.waiting).map(|p| p.task);
+        if parent.is_none() && !reaped_by_kernel {
+            orphans.extend(table.processes.remove(&pid));
+        }
+        drop(table);
+        if let Some(waiter) = parent_task.or(kernel_waiter) {
+            sched::wake(waiter);
+        }
+        (pid, name, policy, identity, ended, run_cycles, space, orphans, history)
+    };
+    if recorder::exporting() {
+        let export = recorder::lock_export();
+        let mut records = Vec::new();
+        history.take_unexported(pid, usize::MAX, &mut records);
+        recorder::write(&export, &records);
+    }
+    // Partitions first (they give their frames back), then the page tables.
+    if let Some(mut space) = space {
+        let mut vass = vass();
+        let partitions = vass.partitions_of(pid).count() as u64;
+        let born = vass.space_born(pid).unwrap_or(0);
+        let declared = vass.declaration(pid).cloned();
+        let budget = vass.budget(pid).unwrap_or(0);
+        // The PAE remembers the layout of the programs it served.
+        let layout = (policy == CommitPolicy::Pae).then(|| vass.uses_of(pid, &mut SpaceTables { id: pid, space: &mut space }));
+        let counters = vass.destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames::new());
+        let now = vass.now();
+        drop(vass);
+        if let Some(uses) = layout {
+            let mut partitions: Vec<PartitionLayout> = uses.into_iter().map(PartitionLayout::from).collect();
+            partitions.extend(ended);
+            super::pae::record_layout(ProgramLayout { identity, name: name.clone(), runs: 0, partitions });
+        }
+        if MEMSTAT.load(Ordering::Relaxed) {
+            let mut line = format!("memstat name={name} policy={}", policy.name());
+            let mut summary = memory_counters(pid, partitions, now.saturating_sub(born), &counters, 0, declared.as_ref());
+            summary.run_cycles = run_cycles;
+            summary.budget = budget;
+            summary.history_events = history.written();
+            summary.history_lost = history.lost();
+            for (field, value) in summary.fields() {
+                let _ = write!(line, " {field}={value}");
+            }
+            log::info!("{line}");
+        }
+    }
+    drop(orphans);
+    sched::exit_current()
+}
+
+pub(super) fn reap(table: &mut ProcessTable, pid: Pid) -> Option<WaitStatus> {
+    let process = table.processes.get(&pid)?;
+    let State::Zombie(reason) = process.state else { return None };
+    if let Some(parent) = process.parent.and_then(|parent| table.processes.get_mut(&parent)) {
+        parent.children.retain(|&child| child != pid);
+    }
+    table.processes.remove(&pid);
+    Some(match reason {
+        ExitReason::Exited(code) => WaitStatus::exited(pid, code),
+        ExitReason::Faulted { kind, address } => WaitStatus::faulted(pid, kind, address),
+    })
+}
+
+/// Waits until a child of the running process (`pid`, or any child if 0)
+/// ends; reaps it and returns how it ended.
+pub fn wait_child(pid: Pid) -> Result<WaitStatus, Error> {
+    let me = current_pid().ok_or(Error::NoChild)?;
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        loop {
+            let mut table = TABLE.lock();
+            let children = table.processes.get(&me).map(|p| p.children.clone()).unwrap_or_default();
+            let candidates: Vec<Pid> = children.into_iter().filter(|&child| pid == 0 || child == pid).collect();
+            if candidates.is_empty() {
+                return Err(Error::NoChild);
+            }
+            if let Some(status) = candidates.iter().find_map(|&child| reap(&mut table, child)) {
+                if let Some(process) = table.processes.get_mut(&me) {
+                    process.waiting = false;
+                }
+                return Ok(status);
+            }
+            if let Some(process) = table.processes.get_mut(&me) {
+                process.waiting = true;
+            }
+            drop(table);
+            sched::block_current();
+        }
+    })
+}
+
+/// Waits (from a kernel task) until process `pid`, which the kernel
+/// started, ends; reaps it. `None` if there is no such process.
+pub fn wait_from_kernel(pid: Pid) -> Option<ExitReason> {
+    let me = sched::current();
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        loop {
+            let mut table = TABLE.lock();
+            let process = table.processes.get_mut(&pid)?;
+            if let State::Zombie(reason) = process.state {
+                table.processes.remove(&pid);
+                return Some(reason);
+            }
+            process.kernel_waiter = Some(me);
+            drop(table);
+            sched::block_current();
+        }
+    })
+}
+
+/// The page tables of process `pid` (which must have a space) and of
+/// every other process with one, with `pid`'s commit policy, history and
+/// layout proposal state: disjoint parts of the process table, borrowed
+/// together.
+pub(super) fn system_tables(table: &mut ProcessTable, pid: Pid) -> Option<(SystemTables<'_>, &mut ProcessPolicy, &mut History, &mut Shaping)> {
+    let ProcessTable { processes, spaces, .. } = table;
+    let Process { policy, history, shaping, .. } = processes.get_mut(&pid)?;
+    Some((SystemTables::new(pid, spaces)?, policy, history, shaping))
+}
+
+/// Gives the running process a fresh commit policy `policy` (the oracle
+/// reads the future from the replay file at `path`); returns the code of the
+/// one it had.
+pub fn policy_set(policy: abi::CommitPolicy, path: Option<&str>) -> Result<u64, Error> {
+    let fresh = match (policy, path) {
+        (abi::CommitPolicy::Oracle, Some(path)) => {
+            let bytes = ramdisk().and_then(|ramdisk| ramdisk.file(path)).ok_or(Error::NotFound)?;
+            let replay = trace::Replay::decode(bytes).map_err(|error| {
+                log::warn!("oracle: {path}: {error}");
+                Error::InvalidArgument
+            })?;
+            let future = replay.placed_pages(trace::REPLAY_BASE_PAGE);
+            ProcessPolicy::Plain(Box::new(policy::Oracle::new(future, policy::Oracle::LOOKAHEAD, policy::Oracle::BUDGET)))
+        }
+        (abi::CommitPolicy::Oracle, None) => return Err(Error::InvalidArgument),
+        (other, _) => new_policy(other),
+    };
+    let pid = current_pid().ok_or(Error::InvalidArgument)?;
+    let mut table = TABLE.lock();
+    let process = table.processes.get_mut(&pid).ok_or(Error::InvalidArgument)?;
+    let previous = process.policy.identity();
+    process.policy = fresh;
+    // A model starts from what happens next.
+    process.history.pae_start();
+    Ok(previous as u64)
+}
+
+/// Records what the running process declared about its future.
+pub fn resource_request(declaration: Declaration) -> Result<(), Error> {
+    let pid = current_pid().ok_or(Error::InvalidArgument)?;
+    let mut events = vec![
+        Event::Request { what: Request::WorkingSet, value: declaration.working_set },
+        Event::Request { what: Request::Lifetime, value: declaration.lifetime },
+    ];
+    events.extend((0..declaration.programs.len() as u64).map(|index| Event::Request { what: Request::Program, value: index }));
+    events.extend(declaration.partitions.iter().map(|&id| Event::Request { what: Request::Partition, value: id }));
+    vass().declare(pid, declaration).map_err(vass_error)?;
+    let mut table = TABLE.lock();
+    if let Some(process) = table.processes.get_mut(&pid) {
+        for event in events {
+            process.history.record(event);
+        }
+    }
+    Ok(())
+}
+
+mod ktests {
+    use super::*;
+    use crate::ktest::ktest;
+    use crate::mm::frame;
+    use crate::{ensure, ensure_eq};
+
+    fn run_to_end(path: &str, arguments: &[&str]) -> Result<Option<ExitReason>, Error> {
+        let pid = spawn(path, arguments, None, None)?;
+        Ok(wait_from_kernel(pid))
+    }
+
+    #[ktest]
+    fn a_program_runs_to_completion_and_frees_everything() {
+        // Warm up once so lazily grown kernel structures (heap) are in place.
+        let _ = run_to_end("bin/hello", &[]);
+        sched::yield_now();
+        let before = frame::counts();
+        let reason = run_to_end("bin/hello", &["ktest"]);
+        ensure_eq!(reason, Ok(Some(ExitReason::Exited(0))));
+        sched::yield_now();
+        let after = frame::counts();
+        ensure_eq!(after.user, before.user);
+        ensure_eq!(after.free, before.free);
+        ensure_eq!(stats().in_table, 0);
+    }
+
+    #[ktest]
+    fn spawning_a_missing_or_invalid_program_fails_cleanly() {
+        ensure_eq!(spawn("bin/no-such-program", &[], None, None), Err(Error::NotFound));
+        ensure_eq!(spawn("boot/cmdline", &[], None, None), Err(Error::BadExecutable));
+        ensure_eq!(stats().in_table, 0);
+    }
+
+    #[ktest]
+    fn a_faulting_program_is_killed_and_reported() {
+        let reason = run_to_end("bin/read-address", &["0"]);
+        ensure!(
+            matches!(reason, Ok(Some(ExitReason::Faulted { kind: abi::FaultKind::NullDereference, .. }))),
+            "{reason:?}"
+        );
+    }
+
+    #[ktest]
+    fn user_copies_reject_kernel_and_unmapped_addresses() {
+        // The boot task has no process: every user access is refused.
+        ensure_eq!(copy_from_user(UserSlice::new(0x40_0000, 8)).err(), Some(Error::BadAddress));
+        ensure_eq!(copy_to_user(UserSlice::new(0x40_0000, 1), &[1]).err(), Some(Error::BadAddress));
+    }
+}

@@ -1,0 +1,70 @@
+//! Copies between kernel and user memory: each range is checked against
+//! the running process's partitions first, and a fault on the way (a page
+//! whose swap copy is lost) becomes `BadAddress` and a kill when the system
+//! call returns.
+
+use crate::arch::cpu::UserAccessWindow;
+use crate::arch::probe;
+use crate::sched::{self};
+use abi::{Error, Rights};
+use alloc::vec;
+use alloc::vec::Vec;
+use super::memory::{CheckedUserSlice, UserSlice, PAGE_SIZE};
+use super::{table::*, fault::*, space::*};
+/// The error for a kernel copy to or from the running process's memory
+/// that faulted: `BadAddress`. If the fault was on a page whose copy in
+/// swap is lost, the process is marked to be killed when its system call
+/// returns ([`end_syscall`]): not here, where the call still holds memory
+/// it must free.
+pub(super) fn user_copy_failed(fault: probe::ProbeFault) -> Error {
+    let address = fault.address.as_u64();
+    let task = sched::current();
+    let mut table = TABLE.lock();
+    let ProcessTable { processes, by_task, .. } = &mut *table;
+    if let Some(&pid) = by_task.get(&task)
+        && lost_copy_of(&VASS.lock(), pid, address / PAGE_SIZE).is_some()
+        && let Some(process) = processes.get_mut(&pid)
+    {
+        process.lost_page = Some(address);
+    }
+    Error::BadAddress
+}
+
+/// Checks a user range against the running process's partitions.
+pub(super) fn check_user_slice(slice: UserSlice, needed: Rights) -> Result<CheckedUserSlice, Error> {
+    let pid = current_pid().ok_or(Error::BadAddress)?;
+    slice.check_against(|address, length| VASS.lock().grants(pid, address, length, needed))
+}
+
+/// Copies user memory named by the running process into a kernel buffer,
+/// after checking it is readable memory of that process.
+pub fn copy_from_user(slice: UserSlice) -> Result<Vec<u8>, Error> {
+    let checked = check_user_slice(slice, Rights::READ)?;
+    let mut buffer = vec![0u8; usize::try_from(checked.len()).map_err(|_| Error::TooLarge)?];
+    if !checked.is_empty() {
+        let _window = UserAccessWindow::open();
+        // No TABLE lock is held here, so demand pages can be committed meanwhile.
+        // SAFETY: the source was checked against the process's regions (a fault
+        // is still caught by the probe); the destination is our own buffer.
+        unsafe { probe::copy(buffer.as_mut_ptr() as u64, checked.address(), checked.len()) }
+            .map_err(user_copy_failed)?;
+    }
+    Ok(buffer)
+}
+
+/// Copies `data` into user memory named by the running process, after
+/// checking it is writable memory of that process and exactly `data` long.
+pub fn copy_to_user(slice: UserSlice, data: &[u8]) -> Result<(), Error> {
+    if slice.len() != data.len() as u64 {
+        return Err(Error::InvalidArgument);
+    }
+    let checked = check_user_slice(slice, Rights::WRITE)?;
+    if !checked.is_empty() {
+        let _window = UserAccessWindow::open();
+        // SAFETY: the destination was checked to be writable memory of the
+        // running process; the source is a kernel slice of the same length.
+        unsafe { probe::copy(checked.address(), data.as_ptr() as u64, checked.len()) }
+            .map_err(user_copy_failed)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! The invariant checker: the partition table, the VASM, the per-space
+//! counters, the frame metadata, the swap slots and the page tables agree.
+
+use super::*;
+use core::fmt;
+
+/// A disagreement [`Vass::check`] found: a kernel bug, never a process's
+/// doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Violation {
+    /// A VASM range of `space` is empty or overlaps the one before it.
+    VasmRange { space: SpaceId, range: PageRange },
+    /// The VASM names a partition the table does not hold.
+    VasmUnknownPartition { partition: PartitionId },
+    /// A VASM range is not one of its partition's ranges (or another space's).
+    VasmMismatch { partition: PartitionId, range: PageRange },
+    /// The VASM registers another number of ranges than the partitions hold.
+    VasmCount { registered: usize, ranges: usize },
+    /// A swapped-out page is also committed, or outside its partition.
+    SwappedPage { partition: PartitionId, page: Page },
+    /// A slot is held by two pages, or by one without being allocated.
+    SlotHeldTwice { partition: PartitionId, page: Page, slot: Slot },
+    /// A swap copy is recorded for a page that is not committed.
+    BackingUncommitted { partition: PartitionId, page: Page },
+    /// A resident page's swap copy shares its slot, or the slot is free.
+    CopyShared { partition: PartitionId, page: Page, slot: Slot },
+    /// A committed page lies outside its partition's ranges.
+    CommittedOutside { partition: PartitionId, page: Page },
+    /// A frame backs two pages.
+    FrameShared { frame: Frame },
+    /// A committed frame is not allocated (once) from the frame source.
+    FrameNotAllocated { partition: PartitionId, page: Page, frame: Frame },
+    /// The page tables map a committed page elsewhere, or with other rights.
+    Mapping { partition: PartitionId, page: Page, expected: (Frame, Rights), actual: Option<(Frame, Rights)> },
+    /// A 2 MiB page is not 512 aligned, contiguous committed frames.
+    HugePage { partition: PartitionId, start: Page },
+    /// A 2 MiB page's frames are not allocated as one run.
+    HugeFrames { partition: PartitionId, start: Page, base: Frame },
+    /// The per-block commit counts disagree with the committed pages.
+    BlockFill { partition: PartitionId },
+    /// A page committed ahead and untouched is not committed.
+    UntouchedUncommitted { partition: PartitionId },
+    /// A sub-range protection lies outside the partition, exceeds its
+    /// maximum rights or repeats its rights.
+    Protection { partition: PartitionId, range: PageRange, rights: Rights },
+    /// A hint, cold mark or locked range lies outside the partition.
+    MarkOutside { partition: PartitionId, mark: &'static str },
+    /// The partition's rights exceed those it was created with.
+    RightsBeyondMaximum { partition: PartitionId },
+    /// An uncommitted page of a partition is mapped.
+    UncommittedMapped { partition: PartitionId, page: Page },
+    /// A space counts other committed pages than its partitions hold.
+    CommittedCount { space: SpaceId, counted: u64, held: u64 },
+    /// A space's peak is below its committed count.
+    Peak { space: SpaceId },
+    /// Pages committed ahead are not exactly hits, waste and untouched.
+    AheadBalance { space: SpaceId, ahead: u64, hits: u64, waste: u64, untouched: u64 },
+    /// A space has partitions but no state.
+    NoSpaceState { space: SpaceId },
+    /// The slot allocator counts other slots in use than pages hold.
+    SlotCount { used: u64, held: u64 },
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Violation::VasmRange { space, range } => write!(f, "space {space}: VASM range {:#x}..{:#x} empty or overlapping", range.start, range.end),
+            Violation::VasmUnknownPartition { partition } => write!(f, "VASM names unknown partition {partition}"),
+            Violation::VasmMismatch { partition, range } => write!(f, "VASM range {:#x}..{:#x} does not match partition {partition}", range.start, range.end),
+            Violation::VasmCount { registered, ranges } => write!(f, "{registered} VASM ranges for {ranges} partition ranges"),
+            Violation::SwappedPage { partition, page } => write!(f, "partition {partition}: swapped page {page:#x} is committed or outside the partition"),
+            Violation::SlotHeldTwice { partition, page, slot } => write!(f, "partition {partition}: page {page:#x} holds slot {slot} twice or unallocated"),
+            Violation::BackingUncommitted { partition, page } => write!(f, "partition {partition}: backing recorded for uncommitted page {page:#x}"),
+            Violation::CopyShared { partition, page, slot } => write!(f, "partition {partition}: page {page:#x}'s copy in slot {slot} is shared or unallocated"),
+            Violation::CommittedOutside { partition, page } => write!(f, "partition {partition}: committed page {page:#x} outside its ranges"),
+            Violation::FrameShared { frame } => write!(f, "frame {frame:#x} backs two pages"),
+            Violation::FrameNotAllocated { partition, page, frame } => write!(f, "partition {partition}: frame {frame:#x} of page {page:#x} is not allocated to it"),
+            Violation::Mapping { partition, page, expected, actual } => write!(f, "partition {partition}: page {page:#x} should map {expected:?}, page table has {actual:?}"),
+            Violation::HugePage { partition, start } => write!(f, "partition {partition}: 2 MiB page {start:#x} is not 512 aligned contiguous committed frames"),
+            Violation::HugeFrames { partition, start, base } => write!(f, "partition {partition}: 2 MiB page {start:#x} frames {base:#x} are not allocated as one"),
+            Violation::BlockFill { partition } => write!(f, "partition {partition}: per-block commit counts are wrong"),
+            Violation::UntouchedUncommitted { partition } => write!(f, "partition {partition}: untouched page not committed"),
+            Violation::Protection { partition, range, rights } => write!(f, "partition {partition}: bad protection {range:?} {rights:?}"),
+            Violation::MarkOutside { partition, mark } => write!(f, "partition {partition}: {mark} lies outside the partition"),
+            Violation::RightsBeyondMaximum { partition } => write!(f, "partition {partition}: rights beyond its maximum"),
+            Violation::UncommittedMapped { partition, page } => write!(f, "partition {partition}: uncommitted page {page:#x} is mapped"),
+            Violation::CommittedCount { space, counted, held } => write!(f, "space {space}: counts {counted} committed pages, partitions hold {held}"),
+            Violation::Peak { space } => write!(f, "space {space}: peak below the committed count"),
+            Violation::AheadBalance { space, ahead, hits, waste, untouched } => {
+                write!(f, "space {space}: {ahead} pages committed ahead but {hits} hits + {waste} waste + {untouched} untouched")
+            }
+            Violation::NoSpaceState { space } => write!(f, "space {space} has partitions but no state"),
+            Violation::SlotCount { used, held } => write!(f, "{used} swap slots in use, pages hold {held}"),
+        }
+    }
+}
+
+impl Vass {
+    /// Checks that the partition table, the VASM, the per-space counters
+    /// and the page tables agree: ranges are disjoint and registered,
+    /// committed pages lie in their partitions and are mapped to exactly
+    /// their frames with their rights, no frame backs two pages,
+    /// uncommitted pages of partitions are unmapped, each space's committed
+    /// count is the sum over its partitions, every page committed ahead is
+    /// exactly one of hit, waste or still untouched, and every committed
+    /// frame is allocated (the frame metadata agrees).
+    pub fn check_invariants(&self, table: &impl PageTable, frames: &impl FrameSource) -> Result<(), Violation> {
+        self.check(table, frames, Scope::Full)
+    }
+
+    /// [`Vass::check_invariants`] over `scope`.
+    pub fn check(&self, table: &impl PageTable, frames: &impl FrameSource, scope: Scope) -> Result<(), Violation> {
+        let mut frames_seen = BTreeSet::new();
+        let mut registered = 0usize;
+        for (space, map) in &self.vasm {
+            let mut previous_end = 0;
+            for (&start, &(end, id)) in map {
+                if start >= end || start < previous_end {
+                    return Err(Violation::VasmRange { space: *space, range: PageRange::new(start, end) });
+                }
+                previous_end = end;
+                let partition = self.partitions.get(&id).ok_or(Violation::VasmUnknownPartition { partition: id })?;
+                if partition.space != *space || !partition.ranges.contains(&PageRange::new(start, end)) {
+                    return Err(Violation::VasmMismatch { partition: id, range: PageRange::new(start, end) });
+                }
+                registered += 1;
+            }
+        }
+        let total_ranges: usize = self.partitions.values().map(|p| p.ranges.len()).sum();
+        if registered != total_ranges {
+            return Err(Violation::VasmCount { registered, ranges: total_ranges });
+        }
+        let mut committed_per_space: BTreeMap<SpaceId, u64> = BTreeMap::new();
+        let mut untouched_per_space: BTreeMap<SpaceId, u64> = BTreeMap::new();
+        // Every slot in use is held by exactly one swapped-out page or one
+        // resident page's copy; quarantined slots only by lost pages.
+        let mut slots_held: BTreeSet<Slot> = BTreeSet::new();
+        for partition in self.partitions.values() {
+            let id = partition.id;
+            for (&page, entry) in &partition.swapped {
+                if partition.committed.contains_key(&page) || !partition.contains(page) {
+                    return Err(Violation::SwappedPage { partition: id, page });
+                }
+                if !slots_held.insert(entry.slot) || !(self.slots.is_used(entry.slot) || self.slots.is_quarantined(entry.slot)) {
+                    return Err(Violation::SlotHeldTwice { partition: id, page, slot: entry.slot });
+                }
+            }
+            for (&page, backing) in &partition.backing {
+                if !partition.committed.contains_key(&page) {
+                    return Err(Violation::BackingUncommitted { partition: id, page });
+                }
+                if let Backing::Copy(entry) = backing
+                    && (!slots_held.insert(entry.slot) || !self.slots.is_used(entry.slot))
+                {
+                    return Err(Violation::CopyShared { partition: id, page, slot: entry.slot });
+                }
+            }
+            *committed_per_space.entry(partition.space).or_default() += partition.committed.len() as u64;
+            *untouched_per_space.entry(partition.space).or_default() += partition.untouched.len() as u64;
+            // The pages examined closely: all, all of one space, or one range.
+            let window = match scope {
+                Scope::Full => Some(PageRange::new(0, Page::MAX)),
+                Scope::Space(space) => (partition.space == space).then_some(PageRange::new(0, Page::MAX)),
+                Scope::Pages { space, range } => (partition.space == space).then_some(range),
+            };
+            let Some(window) = window else { continue };
+            for (&page, &frame) in partition.committed.range(window.start..window.end) {
+                if !partition.contains(page) {
+                    return Err(Violation::CommittedOutside { partition: id, page });
+                }
+                if !frames_seen.insert(frame) {
+                    return Err(Violation::FrameShared { frame });
+                }
+                let in_huge = partition.huge.contains(&block_of(page));
+                if !in_huge && !frames.holds(frame) {
+                    return Err(Violation::FrameNotAllocated { partition: id, page, frame });
+                }
+                let expected = (frame, partition.rights_at(page));
+                let actual = table.translate(partition.space, page);
+                if actual != Some(expected) {
+                    return Err(Violation::Mapping { partition: id, page, expected, actual });
+                }
+            }
+            let blocks = PageRange::new(block_of(window.start), window.end);
+            for &start in partition.huge.range(blocks.start..blocks.end) {
+                let base = partition.committed.get(&start).copied().unwrap_or(u64::MAX);
+                let contiguous = (0..HUGE_PAGES).all(|offset| partition.committed.get(&(start + offset)) == Some(&(base + offset)));
+                if !contiguous || !base.is_multiple_of(HUGE_PAGES) || !partition.huge_eligible(start) {
+                    return Err(Violation::HugePage { partition: id, start });
+                }
+                if !frames.holds_huge(base) {
+                    return Err(Violation::HugeFrames { partition: id, start, base });
+                }
+            }
+            let mut fill: BTreeMap<Page, u64> = BTreeMap::new();
+            let first_block = block_of(window.start);
+            let last_block = window.end.saturating_add(HUGE_PAGES - 1);
+            for &page in partition.committed.range(first_block..last_block).map(|(page, _)| page) {
+                *fill.entry(block_of(page)).or_default() += 1;
+            }
+            let recorded: BTreeMap<Page, u64> = partition
+                .fill
+                .range(first_block..last_block)
+                .filter(|&(&block, _)| block < window.end)
+                .map(|(&block, &count)| (block, count))
+                .collect();
+            fill.retain(|&block, _| block < window.end);
+            if fill != recorded {
+                return Err(Violation::BlockFill { partition: id });
+            }
+            if !partition.untouched.range(window.start..window.end).all(|page| partition.committed.contains_key(page)) {
+                return Err(Violation::UntouchedUncommitted { partition: id });
+            }
+            for (range, rights) in partition.overrides.iter() {
+                if !partition.covers(&range) || !partition.max_rights.contains(rights) || rights == partition.rights {
+                    return Err(Violation::Protection { partition: id, range, rights });
+                }
+            }
+            if !partition.hints.iter().all(|(range, _)| partition.covers(&range)) {
+                return Err(Violation::MarkOutside { partition: id, mark: "a hint" });
+            }
+            if !partition.cold.iter().all(|(range, _)| partition.covers(&range)) {
+                return Err(Violation::MarkOutside { partition: id, mark: "a cold mark" });
+            }
+            if !partition.locked.iter().all(|(range, _)| partition.covers(&range)) {
+                return Err(Violation::MarkOutside { partition: id, mark: "a locked range" });
+            }
+            if !partition.max_rights.contains(partition.rights) {
+                return Err(Violation::RightsBeyondMaximum { partition: id });
+            }
+            for range in partition.ranges.iter().filter(|_| scope == Scope::Full) {
+                if range.len() <= 4096 {
+                    for page in range.start..range.end {
+                        if !partition.committed.contains_key(&page) && table.translate(partition.space, page).is_some() {
+                            return Err(Violation::UncommittedMapped { partition: id, page });
+                        }
+                    }
+                }
+            }
+        }
+        for (space, state) in &self.spaces {
+            let expected = committed_per_space.get(space).copied().unwrap_or(0);
+            if state.counters.committed != expected {
+                return Err(Violation::CommittedCount { space: *space, counted: state.counters.committed, held: expected });
+            }
+            if state.counters.peak_committed < expected {
+                return Err(Violation::Peak { space: *space });
+            }
+            let c = &state.counters;
+            let untouched = untouched_per_space.get(space).copied().unwrap_or(0);
+            if c.ahead_commits != c.hits + c.waste + untouched {
+                return Err(Violation::AheadBalance { space: *space, ahead: c.ahead_commits, hits: c.hits, waste: c.waste, untouched });
+            }
+        }
+        if let Some(space) = committed_per_space.keys().find(|space| !self.spaces.contains_key(space)) {
+            return Err(Violation::NoSpaceState { space: *space });
+        }
+        let live = slots_held.iter().filter(|&&slot| !self.slots.is_quarantined(slot)).count() as u64;
+        if live != self.slots.used() {
+            return Err(Violation::SlotCount { used: self.slots.used(), held: live });
+        }
+        Ok(())
+    }
+}

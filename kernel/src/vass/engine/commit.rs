@@ -1,0 +1,273 @@
+//! The commit path: committing pages ahead (for a plan, a program's
+//! request or the loader) and on demand, reading swapped-out pages back;
+//! releasing and decommitting them, counting hits and waste.
+
+use super::*;
+
+impl Vass {
+    /// Commits every uncommitted page of `range` ahead of use. On running
+    /// out of frames it stops and reports it; what was committed stays.
+    pub fn commit(
+        &mut self,
+        space: SpaceId,
+        id: PartitionId,
+        range: PageRange,
+        table: &mut impl PageTable,
+        frames: &mut impl FrameSource,
+    ) -> Result<u64, VassError> {
+        self.commit_range(space, id, range, Some(Need::Ahead(range)), table, frames)
+    }
+
+    /// As [`Vass::commit`], for a commit policy's plan: a page never used
+    /// before is committed only if an earlier guess, still untouched, can
+    /// make room for it ([`Need::Guess`]); a swapped-out page may push out
+    /// pages not in use, as for [`Vass::commit`].
+    pub fn prefetch(
+        &mut self,
+        space: SpaceId,
+        id: PartitionId,
+        range: PageRange,
+        table: &mut impl PageTable,
+        frames: &mut impl FrameSource,
+    ) -> Result<u64, VassError> {
+        self.commit_range(space, id, range, Some(Need::Guess(range)), table, frames)
+    }
+
+    /// Commits every uncommitted page of `range` for the loader, which
+    /// fills them with the program's contents: counted as loaded, not as
+    /// committed ahead of use.
+    pub fn populate(
+        &mut self,
+        space: SpaceId,
+        id: PartitionId,
+        range: PageRange,
+        table: &mut impl PageTable,
+        frames: &mut impl FrameSource,
+    ) -> Result<u64, VassError> {
+        self.commit_range(space, id, range, None, table, frames)
+    }
+
+    /// Commits `range` ahead of use, evicting for it what `need` allows, or
+    /// for the loader (`None`).
+    pub(super) fn commit_range(
+        &mut self,
+        space: SpaceId,
+        id: PartitionId,
+        range: PageRange,
+        need: Option<Need>,
+        table: &mut impl PageTable,
+        frames: &mut impl FrameSource,
+    ) -> Result<u64, VassError> {
+        self.granted(space, id, &range)?;
+        let ahead = need.is_some();
+        let mut committed = 0;
+        let mut page = range.start;
+        while page < range.end {
+            let block = PageRange::new(page, page + HUGE_PAGES);
+            if page.is_multiple_of(HUGE_PAGES) && range.covers(&block) && self.commit_huge(id, page, table, frames) {
+                let partition = self.partitions.get_mut(&id).ok_or(VassError::UnknownPartition)?;
+                if ahead {
+                    partition.untouched.extend(page..page + HUGE_PAGES);
+                    partition.counters.ahead_commits += HUGE_PAGES;
+                } else {
+                    partition.counters.loaded += HUGE_PAGES;
+                    partition.backing.extend((page..page + HUGE_PAGES).map(|page| (page, Backing::Unique)));
+                }
+                let counters = &mut self.space_mut(space).counters;
+                if ahead {
+                    counters.ahead_commits += HUGE_PAGES;
+                } else {
+                    counters.loaded += HUGE_PAGES;
+                }
+                committed += HUGE_PAGES;
+                page += HUGE_PAGES;
+                continue;
+            }
+            let current = page;
+            page += 1;
+            let result = if self.partitions.get(&id).is_some_and(|p| p.committed.contains_key(&current)) {
+                Ok(false)
+            } else {
+                self.commit_page(id, current, need.unwrap_or(Need::Now), table, frames).map(|_| true)
+            };
+            // A block may be full once its last page in the range is in.
+            if page.is_multiple_of(HUGE_PAGES) || page == range.end {
+                self.promote(id, block_of(current), table, frames);
+            }
+            if !result? {
+                continue;
+            }
+            let page = current;
+            if let Some(partition) = self.partitions.get_mut(&id) {
+                if ahead {
+                    partition.untouched.insert(page);
+                    partition.counters.ahead_commits += 1;
+                } else {
+                    partition.counters.loaded += 1;
+                    // The loader fills it through the kernel's mapping: the
+                    // page table's dirty bit will not say so.
+                    partition.backing.insert(page, Backing::Unique);
+                }
+            }
+            let counters = &mut self.space_mut(space).counters;
+            if ahead {
+                counters.ahead_commits += 1;
+            } else {
+                counters.loaded += 1;
+            }
+            committed += 1;
+        }
+        Ok(committed)
+    }
+
+    /// Commits `page` of partition `id`: a zero-filled frame, or the page's
+    /// contents read back from swap. Returns whether it was read back.
+    pub(super) fn commit_page(
+        &mut self,
+        id: PartitionId,
+        page: Page,
+        need: Need,
+        table: &mut impl PageTable,
+        frames: &mut impl FrameSource,
+    ) -> Result<bool, VassError> {
+        let space = self.partitions.get(&id).ok_or(VassError::UnknownPartition)?.space;
+        let swapped = self.partitions.get(&id).and_then(|partition| partition.swapped.get(&page).copied());
+        if let Some(entry) = swapped
+            && self.slots.is_quarantined(entry.slot)
+        {
+            // Read back once already and failed: the contents are gone.
+            return Err(VassError::SwapFailed);
+        }
+        let need = match need {
+            Need::Guess(range) if swapped.is_some() => Need::Ahead(range),
+            need => need,
+        };
+        self.make_room(space, need, table, frames)?;
+        let frame = self.allocate_frame(space, need, table, frames)?;
+        if let Some(entry) = swapped
+            && frames.swap_in(entry.slot, frame, entry.checksum).is_err()
+        {
+            // The entry stays, pointing at a quarantined slot, so every
+            // later touch of the page fails the same way.
+            frames.free(frame);
+            self.slots.quarantine(entry.slot);
+            self.space_mut(space).counters.swap_errors += 1;
+            return Err(VassError::SwapFailed);
+        }
+        let partition = self.partitions.get_mut(&id).ok_or(VassError::UnknownPartition)?;
+        if let Err(error) = table.map(space, page, frame, partition.rights_at(page)) {
+            frames.free(frame);
+            return Err(error);
+        }
+        if let Some(entry) = swapped {
+            partition.swapped.remove(&page);
+            // The slot keeps a copy until the page is written.
+            partition.backing.insert(page, Backing::Copy(entry));
+        }
+        partition.committed.insert(page, frame);
+        *partition.fill.entry(block_of(page)).or_default() += 1;
+        let committed = partition.committed.len() as u64;
+        partition.counters.peak_committed = partition.counters.peak_committed.max(committed);
+        let space = partition.space;
+        let now = self.now;
+        let state = self.space_mut(space);
+        state.account(now);
+        state.counters.committed += 1;
+        state.counters.peak_committed = state.counters.peak_committed.max(state.counters.committed);
+        if swapped.is_some() {
+            state.counters.swap_ins += 1;
+        }
+        Ok(swapped.is_some())
+    }
+
+    /// Unmaps and frees every committed page of `id` inside `range`; pages
+    /// committed ahead are counted as hits if the processor marked them
+    /// accessed, else as waste.
+    pub(super) fn release(&mut self, id: PartitionId, range: PageRange, table: &mut impl PageTable, frames: &mut impl FrameSource) {
+        // 2 MiB pages first: those wholly inside are unmapped at once (their
+        // frames become 4 KiB frames for the loop below); the others are
+        // split so part of them can go.
+        let blocks = self.huge_blocks_in(id, range);
+        for start in blocks {
+            if range.covers(&PageRange::new(start, start + HUGE_PAGES)) {
+                self.unmap_huge_block(id, start, table, frames);
+            } else if self.demote(id, start, table, frames).is_err() {
+                // No frame for a page table: drop the whole 2 MiB page instead
+                // (the caller has said the contents of `range` may go; the
+                // rest of the block is zero-filled again on the next touch).
+                self.unmap_huge_block(id, start, table, frames);
+            }
+        }
+        let Some(partition) = self.partitions.get_mut(&id) else { return };
+        let space = partition.space;
+        // Swapped-out pages and swap copies of the range are dropped too.
+        let swapped: Vec<Page> = partition.swapped.range(range.start..range.end).map(|(&page, _)| page).collect();
+        let copies: Vec<Page> = partition.backing.range(range.start..range.end).map(|(&page, _)| page).collect();
+        for page in swapped {
+            if let Some(entry) = partition.swapped.remove(&page)
+                && !self.slots.is_quarantined(entry.slot)
+            {
+                self.slots.free(entry.slot);
+            }
+        }
+        for page in copies {
+            if let Some(Backing::Copy(entry)) = partition.backing.remove(&page)
+                && !self.slots.is_quarantined(entry.slot)
+            {
+                self.slots.free(entry.slot);
+            }
+        }
+        let pages: Vec<Page> = partition.committed.range(range.start..range.end).map(|(&page, _)| page).collect();
+        let (mut hits, mut waste, mut released) = (0, 0, 0);
+        for page in pages {
+            if let Some(frame) = partition.committed.remove(&page) {
+                if partition.untouched.remove(&page) {
+                    if table.accessed(space, page, false) {
+                        hits += 1;
+                    } else {
+                        waste += 1;
+                    }
+                }
+                if let Some(mapped) = table.unmap(space, page) {
+                    debug_assert_eq!(mapped, frame);
+                }
+                frames.free(frame);
+                released += 1;
+                let block = block_of(page);
+                if let Some(fill) = partition.fill.get_mut(&block) {
+                    *fill -= 1;
+                    if *fill == 0 {
+                        partition.fill.remove(&block);
+                    }
+                }
+            }
+        }
+        partition.counters.hits += hits;
+        partition.counters.waste += waste;
+        partition.counters.decommits += released;
+        let now = self.now;
+        let state = self.space_mut(space);
+        state.account(now);
+        state.counters.committed -= released;
+        state.counters.decommits += released;
+        state.counters.hits += hits;
+        state.counters.waste += waste;
+        state.counters.sampled += hits + waste;
+    }
+
+    /// Decommits the committed pages of `range` (the caller guarantees
+    /// their contents are not needed: never written, or declared
+    /// don't-need). Returns how many were dropped.
+    pub fn decommit(
+        &mut self,
+        space: SpaceId,
+        id: PartitionId,
+        range: PageRange,
+        table: &mut impl PageTable,
+        frames: &mut impl FrameSource,
+    ) -> Result<u64, VassError> {
+        let before = self.granted(space, id, &range)?.committed.len() as u64;
+        self.release(id, range, table, frames);
+        Ok(before - self.partitions.get(&id).map_or(0, |p| p.committed.len() as u64))
+    }
+}

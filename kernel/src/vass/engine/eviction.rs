@@ -1,0 +1,390 @@
+//! Budgets and eviction: which page a space (or, under the global budget
+//! or when frames run out, the system) gives up, by CLOCK, partition-aware
+//! CLOCK ([`Eviction::ColdFirst`]) or Belady's oracle; what a commit ahead
+//! may push out ([`Need`]); writing evicted pages to swap.
+
+use super::*;
+
+/// Most cold pages one eviction swaps out together (as Linux's
+/// `SWAP_CLUSTER_MAX`): a cold partition leaves in clusters, not a page per
+/// fault, without one fault paying for all of a large partition's I/O.
+pub const COLD_CLUSTER: u64 = 32;
+
+/// Why a page is being committed, which decides what may be evicted for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Need {
+    /// A fault or the loader: any page may go.
+    Now,
+    /// Ahead of use, as part of `range`: only pages not in use may go.
+    Ahead(PageRange),
+    /// A commit policy's guess, as part of `range`, of a page never used
+    /// before: right, it saves a first-touch fault, never a major one, so
+    /// only earlier guesses still untouched may go for it, never a page
+    /// in use or used (a guess of a swapped-out page is [`Need::Ahead`]).
+    Guess(PageRange),
+}
+
+/// Says when a page will next be used (Belady's optimal eviction needs
+/// the future: only a simulation that replays a trace knows it).
+pub trait NextUse: Send {
+    /// When `page` of `space` is next touched (larger is later;
+    /// `u64::MAX`: never).
+    fn next_use(&self, space: SpaceId, page: Page) -> u64;
+}
+
+/// How the engine picks the page a space gives up when it must stay within
+/// a budget.
+pub enum Eviction {
+    /// Pages committed ahead and not touched yet go first (they enter as
+    /// the least recently used), then CLOCK over the accessed bits: a page
+    /// the processor marked since the hand last passed gets a second
+    /// chance (its bit is cleared), the first unmarked one goes.
+    Clock,
+    /// Partition-aware CLOCK (the default): before anything else, pages
+    /// held cold ([`Cold`]: advised by the program or predicted by the
+    /// commit policy), then partitions observed cold (unused for
+    /// [`COLD_SCANS`] accessed-bit scans, coldest first) go whole, up to
+    /// [`COLD_CLUSTER`] pages per eviction, skipping pages accessed since
+    /// the last scan; then as [`Eviction::Clock`].
+    ColdFirst,
+    /// Belady's optimal: the page next used farthest in the future, as the
+    /// oracle says (the host simulator's limit; the kernel never knows).
+    Farthest(alloc::boxed::Box<dyn NextUse>),
+}
+
+impl core::fmt::Debug for Eviction {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Eviction::Clock => "Clock",
+            Eviction::ColdFirst => "ColdFirst",
+            Eviction::Farthest(_) => "Farthest",
+        })
+    }
+}
+
+impl Vass {
+    /// Whether `space` (or the whole system) is under a budget: then no
+    /// 2 MiB pages are made, so every page can be evicted on its own.
+    pub(super) fn budgeted(&self, space: SpaceId) -> bool {
+        self.global_budget.is_some() || self.budget(space).is_some()
+    }
+
+    /// Evicts pages until one more page of `space` fits its budget (its
+    /// own pages go) and the global budget (see [`Vass::evict_global`]).
+    /// Fails with `OutOfFrames` when nothing can go.
+    pub(super) fn make_room(&mut self, space: SpaceId, need: Need, table: &mut impl PageTable, frames: &mut impl FrameSource) -> Result<(), VassError> {
+        loop {
+            let committed = self.spaces.get(&space).map_or(0, |state| state.counters.committed);
+            let total: u64 = self.spaces.values().map(|state| state.counters.committed).sum();
+            let evicted = if self.budget(space).is_some_and(|budget| committed >= budget) {
+                self.evict_one(space, need, table, frames)
+            } else if self.global_budget.is_some_and(|budget| total >= budget) {
+                self.evict_global(space, need, table, frames)
+            } else {
+                return Ok(());
+            };
+            if !evicted {
+                return Err(VassError::OutOfFrames);
+            }
+        }
+    }
+
+    /// A frame for `space`: when memory is exhausted, a page is given up
+    /// (see [`Vass::evict_global`]) and the allocation is tried again.
+    pub(super) fn allocate_frame(&mut self, space: SpaceId, need: Need, table: &mut impl PageTable, frames: &mut impl FrameSource) -> Result<Frame, VassError> {
+        loop {
+            if let Some(frame) = frames.allocate() {
+                return Ok(frame);
+            }
+            if !self.evict_global(space, need, table, frames) {
+                return Err(VassError::OutOfFrames);
+            }
+        }
+    }
+
+    /// Gives up one page anywhere, for `space`, when the system as a whole
+    /// is short (the global budget, or no free frame): under
+    /// [`Eviction::ColdFirst`] cold pages of any space first (a cluster,
+    /// see [`Vass::evict_cold`]); then the space with the most pages
+    /// committed gives one (the largest consumer pays; `space`
+    /// itself first among equals), else the next largest, among the spaces
+    /// `table` reaches. Another space's pages go as for a commit ahead
+    /// when `space` commits ahead (only pages not in use), else as for a
+    /// fault. Returns whether a page went.
+    pub(super) fn evict_global(&mut self, space: SpaceId, need: Need, table: &mut impl PageTable, frames: &mut impl FrameSource) -> bool {
+        let mut victims: Vec<(u64, bool, SpaceId)> = self
+            .spaces
+            .iter()
+            .filter(|&(&id, state)| state.counters.committed > 0 && table.reaches(id))
+            .map(|(&id, state)| (state.counters.committed, id == space, id))
+            .collect();
+        victims.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
+        let need_of = |own: bool| match need {
+            Need::Ahead(_) if !own => Need::Ahead(PageRange::new(0, 0)),
+            Need::Guess(_) if !own => Need::Guess(PageRange::new(0, 0)),
+            need => need,
+        };
+        // Cold pages anywhere go before any space's warm pages.
+        (matches!(self.eviction, Eviction::ColdFirst)
+            && victims.iter().any(|&(_, own, victim)| self.evict_cold(victim, need_of(own), table, frames)))
+            || victims.into_iter().any(|(_, own, victim)| self.evict_warm(victim, need_of(own), table, frames))
+    }
+
+    /// The first committed 4 KiB page of `space` after `after` in (partition,
+    /// page) order, wrapping around once; pages inside 2 MiB pages and
+    /// locked pages are skipped (they are not evicted).
+    pub(super) fn next_resident(&self, space: SpaceId, after: Option<(PartitionId, Page)>) -> Option<(PartitionId, Page)> {
+        use core::ops::Bound::{Excluded, Unbounded};
+        let first = |partition: &Partition, from: core::ops::Bound<Page>| {
+            partition
+                .committed
+                .range((from, Unbounded))
+                .map(|(&page, _)| page)
+                .find(|&page| !partition.huge.contains(&block_of(page)) && !partition.is_locked(page))
+        };
+        let (start_id, start_page) = after.unwrap_or((0, 0));
+        // The rest of the partition the hand is in, then later partitions,
+        // then from the beginning.
+        if let Some(partition) = self.partitions.get(&start_id).filter(|partition| partition.space == space)
+            && let Some(page) = first(partition, Excluded(start_page))
+        {
+            return Some((start_id, page));
+        }
+        let later = self.partitions.range((Excluded(start_id), Unbounded)).map(|(_, partition)| partition);
+        let earlier = self.partitions.range(..=start_id).map(|(_, partition)| partition);
+        later
+            .chain(earlier)
+            .filter(|partition| partition.space == space)
+            .find_map(|partition| first(partition, Unbounded).map(|page| (partition.id, page)))
+    }
+
+    /// Gives up one committed page of `space` (see [`Eviction`]). Returns
+    /// whether one went. For a page committed ahead ([`Need::Ahead`]) only
+    /// pages not in use go: prefetched pages not touched yet and pages
+    /// whose accessed bit is clear, never one of the range being committed,
+    /// and no accessed bit is cleared; for a guess ([`Need::Guess`]) only
+    /// prefetched pages not touched yet.
+    pub(super) fn evict_one(&mut self, space: SpaceId, need: Need, table: &mut impl PageTable, frames: &mut impl FrameSource) -> bool {
+        (matches!(self.eviction, Eviction::ColdFirst) && self.evict_cold(space, need, table, frames))
+            || self.evict_warm(space, need, table, frames)
+    }
+
+    /// What an eviction from `space` for `need` leaves alone: for a commit
+    /// ahead, the range being committed and what the plan being applied
+    /// has committed ahead before it ([`SpaceState::planned`]), so a plan
+    /// never pushes out its own pages.
+    pub(super) fn spared(&self, space: SpaceId, need: Need) -> impl Fn(Page) -> bool + use<> {
+        let planned = match need {
+            Need::Ahead(_) | Need::Guess(_) => self.spaces.get(&space).map(|state| state.planned.clone()).unwrap_or_default(),
+            Need::Now => Vec::new(),
+        };
+        move |page| match need {
+            Need::Ahead(range) | Need::Guess(range) => range.contains(page) || planned.iter().any(|planned| planned.contains(page)),
+            Need::Now => false,
+        }
+    }
+
+    /// [`Vass::evict_one`] after the cold steps: untouched prefetched
+    /// pages, then CLOCK (or Belady's choice).
+    pub(super) fn evict_warm(&mut self, space: SpaceId, need: Need, table: &mut impl PageTable, frames: &mut impl FrameSource) -> bool {
+        let spared = self.spared(space, need);
+        // Pages committed ahead that were never touched go first. Each
+        // look starts after the previous candidate, so a page that cannot
+        // go (or was touched) is looked at once.
+        let mut after: Option<(PartitionId, Page)> = None;
+        loop {
+            let next = self.partitions.range(after.map_or(0, |(id, _)| id)..).map(|(_, partition)| partition).filter(|p| p.space == space).find_map(
+                |partition| {
+                    let from = match after {
+                        Some((id, page)) if id == partition.id => core::ops::Bound::Excluded(page),
+                        _ => core::ops::Bound::Unbounded,
+                    };
+                    partition
+                        .untouched
+                        .range((from, core::ops::Bound::Unbounded))
+                        .find(|&&page| !partition.huge.contains(&block_of(page)) && !partition.is_locked(page) && !spared(page))
+                        .map(|&page| (partition.id, page))
+                },
+            );
+            let Some((id, page)) = next else { break };
+            after = Some((id, page));
+            if table.accessed(space, page, false) {
+                // Touched since: no longer a prefetch nobody used.
+                self.touch(id, page);
+                continue;
+            }
+            if self.evict_page(space, id, page, table, frames) {
+                return true;
+            }
+        }
+        if let Need::Guess(_) = need {
+            // Only an earlier guess may make room for a guess.
+            return false;
+        }
+        let resident = self.spaces.get(&space).map_or(0, |state| state.counters.committed);
+        if let Need::Ahead(_) = need {
+            // One look at each page, from the hand, clearing nothing.
+            let mut position = self.spaces.get(&space).and_then(|state| state.hand);
+            for _ in 0..resident {
+                let Some((id, page)) = self.next_resident(space, position) else { return false };
+                position = Some((id, page));
+                if !spared(page) && !table.accessed(space, page, false) && self.evict_page(space, id, page, table, frames) {
+                    return true;
+                }
+            }
+            return false;
+        }
+        if let Eviction::Farthest(oracle) = &self.eviction {
+            let mut candidates: Vec<(u64, PartitionId, Page)> = Vec::new();
+            let mut position = None;
+            while let Some((id, page)) = self.next_resident(space, position) {
+                if candidates.first().is_some_and(|&(_, first_id, first_page)| (first_id, first_page) == (id, page)) {
+                    break;
+                }
+                candidates.push((oracle.next_use(space, page), id, page));
+                position = Some((id, page));
+            }
+            candidates.sort_by(|a, b| b.0.cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+            return candidates.into_iter().any(|(_, id, page)| self.evict_page(space, id, page, table, frames));
+        }
+        // CLOCK: at most two turns (the first may only clear bits).
+        let mut position = self.spaces.get(&space).and_then(|state| state.hand);
+        for _ in 0..2 * resident + 1 {
+            let Some((id, page)) = self.next_resident(space, position) else { return false };
+            position = Some((id, page));
+            if table.accessed(space, page, true) {
+                self.touch(id, page);
+                continue;
+            }
+            if self.evict_page(space, id, page, table, frames) {
+                self.space_mut(space).hand = position;
+                return true;
+            }
+        }
+        self.space_mut(space).hand = position;
+        false
+    }
+
+    /// [`Eviction::ColdFirst`]'s first steps: evicts up to [`COLD_CLUSTER`]
+    /// resident pages of `space` held cold, or else of its coldest
+    /// partition observed cold, whose accessed bits are clear (never
+    /// clearing one, never one of a range being committed ahead). Returns
+    /// whether any went.
+    pub(super) fn evict_cold(&mut self, space: SpaceId, need: Need, table: &mut impl PageTable, frames: &mut impl FrameSource) -> bool {
+        if let Need::Guess(_) = need {
+            // Cold pages were used: not for a guess.
+            return false;
+        }
+        let spared = self.spared(space, need);
+        // Held cold first, in partition and page order; then partitions
+        // observed cold, the longest idle first. Candidates are gathered
+        // lazily: the walk stops after a cluster's worth of pages that may
+        // go (in use since the last scan, or being committed: skipped).
+        let mut idle: Vec<&Partition> = self.partitions.values().filter(|p| p.space == space && p.observed_cold()).collect();
+        idle.sort_by(|a, b| b.idle_scans.cmp(&a.idle_scans).then(a.id.cmp(&b.id)));
+        let held = self.partitions.values().filter(|p| p.space == space).flat_map(|partition| partition.cold.iter().map(move |(range, _)| (partition, range)));
+        let observed = idle.into_iter().flat_map(|partition| partition.ranges.iter().map(move |&range| (partition, range)));
+        let candidates: Vec<(PartitionId, Page)> = held
+            .chain(observed)
+            .flat_map(|(partition, range)| {
+                partition
+                    .committed
+                    .range(range.start..range.end)
+                    .map(|(&page, _)| page)
+                    .filter(|&page| !partition.huge.contains(&block_of(page)) && !partition.is_locked(page))
+                    .map(move |page| (partition.id, page))
+            })
+            .filter(|&(_, page)| !spared(page) && !table.accessed(space, page, false))
+            .take(COLD_CLUSTER as usize)
+            .collect();
+        let mut evicted = false;
+        for (id, page) in candidates {
+            evicted |= self.evict_page(space, id, page, table, frames);
+        }
+        evicted
+    }
+
+    /// Evicts committed 4 KiB `page` of partition `id`: written to swap if
+    /// its contents exist nowhere else, else just dropped (all zero, or
+    /// still on the device). Returns false, changing nothing, if it must be
+    /// written and the device is full or fails (the slot is quarantined).
+    pub(super) fn evict_page(&mut self, space: SpaceId, id: PartitionId, page: Page, table: &mut impl PageTable, frames: &mut impl FrameSource) -> bool {
+        if !table.reaches(space) {
+            return false;
+        }
+        let Some(partition) = self.partitions.get(&id) else { return false };
+        let Some(&frame) = partition.committed.get(&page) else { return false };
+        if partition.huge.contains(&block_of(page)) || partition.is_locked(page) {
+            return false;
+        }
+        let backing = partition.backing.get(&page).copied().unwrap_or(Backing::Zero);
+        let dirty = table.dirty(space, page);
+        let entry = match (backing, dirty) {
+            (Backing::Zero, false) => None,
+            (Backing::Copy(entry), false) => Some(entry),
+            (backing, _) => {
+                if self.slots.total() < frames.swap_slots() {
+                    // A device attached since: use all of it.
+                    let _ = self.slots.resize(frames.swap_slots());
+                }
+                let slot = match backing {
+                    Backing::Copy(entry) => entry.slot,
+                    _ => match self.slots.allocate() {
+                        Ok(slot) => slot,
+                        Err(_) => return false,
+                    },
+                };
+                match frames.swap_out(frame, slot) {
+                    Ok(checksum) => {
+                        self.space_mut(space).counters.swap_outs += 1;
+                        Some(SwapEntry { slot, checksum })
+                    }
+                    Err(_) => {
+                        self.slots.quarantine(slot);
+                        self.space_mut(space).counters.swap_errors += 1;
+                        if let Some(partition) = self.partitions.get_mut(&id) {
+                            // A copy that was on the quarantined slot is gone.
+                            partition.backing.insert(page, Backing::Unique);
+                        }
+                        return false;
+                    }
+                }
+            }
+        };
+        let Some(partition) = self.partitions.get_mut(&id) else { return false };
+        if let Some(mapped) = table.unmap(space, page) {
+            debug_assert_eq!(mapped, frame);
+        }
+        frames.free(frame);
+        partition.committed.remove(&page);
+        partition.backing.remove(&page);
+        let block = block_of(page);
+        if let Some(fill) = partition.fill.get_mut(&block) {
+            *fill -= 1;
+            if *fill == 0 {
+                partition.fill.remove(&block);
+            }
+        }
+        if let Some(entry) = entry {
+            partition.swapped.insert(page, entry);
+        }
+        let untouched = partition.untouched.remove(&page);
+        partition.counters.evictions += 1;
+        if untouched {
+            partition.counters.waste += 1;
+        }
+        let now = self.now;
+        let state = self.space_mut(space);
+        state.account(now);
+        state.counters.committed -= 1;
+        state.counters.evictions += 1;
+        state.recently_evicted[state.evicted_at % RECENT_EVICTIONS] = page;
+        state.evicted_at = state.evicted_at.wrapping_add(1);
+        if untouched {
+            state.counters.waste += 1;
+            state.counters.evicted_untouched += 1;
+            state.prefetch_wasted();
+        }
+        true
+    }
+}
