@@ -42,9 +42,8 @@ pub(super) fn handle_page_fault(address: u64, rip: u64, error: PageFaultErrorCod
         return false;
     }
     let access = access_of(error);
-    let Some(task) = sched::try_current() else { return false };
+    let Some(pid) = current_pid() else { return false };
     let Some(mut table) = TABLE.try_lock() else { return false };
-    let Some(&pid) = table.by_task.get(&task) else { return false };
     let Some((mut tables, policy, history, shaping)) = system_tables(&mut table, pid) else { return false };
     let Some(mut vass) = VASS.try_lock() else { return false };
     vass.set_time(time::ticks());

@@ -148,19 +148,17 @@ pub(super) fn export_histories() {
 /// `BadAddress`), the process is killed now, as a fault on that page
 /// would have killed it: the call's own memory has been freed by now.
 pub fn end_syscall(number: u64, first: u64, second: u64, result: u64, rip: u64) {
-    let task = sched::current();
+    let Some(pid) = current_pid() else { return };
     let lost = {
         let mut table = TABLE.lock();
-        let ProcessTable { processes, by_task, .. } = &mut *table;
-        by_task.get(&task).and_then(|&pid| {
-            let process = processes.get_mut(&pid)?;
+        table.processes.get_mut(&pid).and_then(|process| {
             process.history.record(Event::Syscall { number, first, second, result });
             let address = process.lost_page.take()?;
             let copy = lost_copy_of(&VASS.lock(), pid, address / PAGE_SIZE);
-            Some((pid, process.name.clone(), address, copy))
+            Some((process.name.clone(), address, copy))
         })
     };
-    if let Some((pid, name, address, copy)) = lost {
+    if let Some((name, address, copy)) = lost {
         let call = abi::Syscall::from_number(number).map_or_else(|| format!("{number}"), |call| format!("{call:?}"));
         report_kill(pid, &name, abi::FaultKind::SwapLost, address, rip, &format!("system call {call}"), copy);
         exit_current(ExitReason::Faulted { kind: abi::FaultKind::SwapLost, address })
@@ -168,8 +166,25 @@ pub fn end_syscall(number: u64, first: u64, second: u64, result: u64, rip: u64) 
 }
 
 /// Makes the ramdisk available to `spawn` and `read_file`.
-pub fn init(ramdisk: Ramdisk<'static>) {
+pub fn init(mut ramdisk: Ramdisk<'static>) {
+    ramdisk.index();
     RAMDISK.call_once(|| ramdisk);
+}
+
+/// The identities of the programs spawned so far (`proposals::identity`
+/// of each ELF file, by the file's place in the ramdisk, which never
+/// changes): a file is hashed once, not at every spawn.
+static IDENTITIES: IrqMutex<BTreeMap<(usize, usize), u64>> = IrqMutex::new(BTreeMap::new());
+
+/// The identity of the ramdisk file `image`.
+fn identity_of(image: &'static [u8]) -> u64 {
+    let key = (image.as_ptr() as usize, image.len());
+    if let Some(&identity) = IDENTITIES.lock().get(&key) {
+        return identity;
+    }
+    let identity = proposals::identity(image);
+    IDENTITIES.lock().insert(key, identity);
+    identity
 }
 
 /// The ramdisk, if one was loaded.
@@ -192,10 +207,11 @@ pub fn stats() -> Stats {
     Stats { in_table: table.processes.len(), spawned: table.spawned }
 }
 
-/// The pid of the process the running task belongs to.
+/// The pid of the process the running task belongs to (the task's owner,
+/// from its spawn until its process starts to exit): no lock taken, as
+/// every system call asks.
 pub fn current_pid() -> Option<Pid> {
-    let task = sched::current();
-    TABLE.lock().by_task.get(&task).copied()
+    Some(sched::current_owner()).filter(|&owner| owner != 0)
 }
 
 pub(super) extern "sysv64" fn user_task_entry(pid: u64) -> ! {
@@ -227,7 +243,7 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>, budget: Option
         pid
     };
     let name = String::from(path.rsplit('/').next().unwrap_or(path));
-    let identity = proposals::identity(image);
+    let identity = identity_of(image);
     let shaping = Shaping { identity, proposal: super::pae::layout_for(identity), seen: BTreeSet::new(), ended: Vec::new() };
     let started_tsc = cpu::rdtsc();
     let mut history = History::new(started_tsc);
@@ -302,6 +318,8 @@ pub fn exit_current(reason: ExitReason) -> ! {
             drop(table);
             sched::exit_current();
         };
+        // From here on the task is no process's: `current_pid` says so.
+        sched::disown_current();
         let Some(process) = table.processes.get_mut(&pid) else {
             drop(table);
             sched::exit_current();
@@ -370,7 +388,9 @@ pub fn exit_current(reason: ExitReason) -> ! {
             partitions.extend(ended);
             super::pae::record_layout(ProgramLayout { identity, name: name.clone(), runs: 0, partitions });
         }
-        if MEMSTAT.load(Ordering::Relaxed) {
+        // The line is built only if it will be printed (a 50-field line costs
+        // tens of thousands of instructions; `log=warn` drops it).
+        if MEMSTAT.load(Ordering::Relaxed) && log::log_enabled!(log::Level::Info) {
             let mut line = format!("memstat name={name} policy={}", policy.name());
             let mut summary = memory_counters(pid, partitions, now.saturating_sub(born), &counters, 0, declared.as_ref());
             summary.run_cycles = run_cycles;

@@ -9,6 +9,7 @@ use crate::time;
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
+use core::sync::atomic::{AtomicU64, Ordering};
 use super::policy::{RoundRobin, TaskId};
 use super::stack::KernelStack;
 use x86_64::registers::control::{Cr3, Cr3Flags};
@@ -37,6 +38,8 @@ struct Task {
     stack: Option<KernelStack>,
     /// The address space to load when the task runs (user tasks only).
     address_space: Option<PhysFrame>,
+    /// Who owns it (a user task: its process's id; 0: the kernel).
+    owner: u64,
 }
 
 struct Scheduler {
@@ -46,16 +49,30 @@ struct Scheduler {
     idle: TaskId,
     next_id: TaskId,
     switches: u64,
+    /// Tasks that died and are not freed yet (the one running may be
+    /// among them): nothing to reap while it is 0, so a switch need not
+    /// look at every task.
+    dead: usize,
 }
 
 static SCHEDULER: spin::Mutex<Option<Scheduler>> = spin::Mutex::new(None);
+
+/// The running task and its owner, as the last switch left them: read on
+/// every system call and fault without the scheduler's lock (one CPU; a
+/// switch writes both with interrupts off).
+static CURRENT: AtomicU64 = AtomicU64::new(0);
+static CURRENT_OWNER: AtomicU64 = AtomicU64::new(0);
 
 impl Scheduler {
     /// Frees the tasks (and kernel stacks) of tasks that died, except the
     /// running one, which may still be on its stack.
     fn reap_dead(&mut self) {
+        if self.dead == 0 {
+            return;
+        }
         let current = self.current;
         self.tasks.retain(|id, task| task.state != TaskState::Dead || *id == current);
+        self.dead = usize::from(self.tasks.get(&current).is_some_and(|task| task.state == TaskState::Dead));
     }
 }
 
@@ -88,6 +105,7 @@ pub fn init() -> Result<(), crate::mm::paging::MapError> {
         saved_stack_pointer: 0,
         stack: None,
         address_space: None,
+        owner: 0,
     });
     let mut tasks = BTreeMap::new();
     tasks.insert(0, boot);
@@ -98,6 +116,7 @@ pub fn init() -> Result<(), crate::mm::paging::MapError> {
         idle: 0,
         next_id: 1,
         switches: 0,
+        dead: 0,
     });
     // Interrupts stay off until the idle task is known: a timer tick in
     // between would see `idle == 0` (the boot task), switch to the new idle
@@ -116,13 +135,27 @@ pub fn init() -> Result<(), crate::mm::paging::MapError> {
 
 /// The running task (0, the boot task, before the scheduler starts).
 pub fn current() -> TaskId {
-    without_interrupts(|| SCHEDULER.lock().as_ref().map_or(0, |scheduler| scheduler.current))
+    CURRENT.load(Ordering::Relaxed)
 }
 
-/// The running task, or `None` if the scheduler's lock is held (a fault
-/// inside the scheduler itself must not deadlock on it).
-pub fn try_current() -> Option<TaskId> {
-    without_interrupts(|| SCHEDULER.try_lock().map(|guard| guard.as_ref().map_or(0, |scheduler| scheduler.current)))
+/// The owner of the running task (a process's id; 0: the kernel's own
+/// task, or a process's task after [`disown_current`]).
+pub fn current_owner() -> u64 {
+    CURRENT_OWNER.load(Ordering::Relaxed)
+}
+
+/// The running task no longer belongs to its process (which is ending):
+/// from now on [`current_owner`] says 0.
+pub fn disown_current() {
+    without_interrupts(|| {
+        with_scheduler(|scheduler| {
+            let current = scheduler.current;
+            if let Some(task) = scheduler.tasks.get_mut(&current) {
+                task.owner = 0;
+            }
+        });
+        CURRENT_OWNER.store(0, Ordering::Relaxed);
+    });
 }
 
 /// Scheduler counters. Dead tasks are reaped first, so the counts (and the
@@ -156,6 +189,7 @@ fn add_task(
     address_space: Option<PhysFrame>,
     entry: extern "sysv64" fn(u64) -> !,
     argument: u64,
+    owner: u64,
 ) -> Result<TaskId, crate::mm::paging::MapError> {
     let stack = KernelStack::new()?;
     // SAFETY: the stack was just mapped and belongs to the new task alone.
@@ -166,6 +200,7 @@ fn add_task(
         saved_stack_pointer: stack_pointer,
         stack: Some(stack),
         address_space,
+        owner,
     });
     Ok(without_interrupts(|| {
         with_scheduler(|scheduler| {
@@ -182,21 +217,22 @@ fn add_task(
 pub fn spawn_kernel(name: &str, entry: impl FnOnce() + Send + 'static) -> Result<TaskId, crate::mm::paging::MapError> {
     let entry: Box<KernelEntry> = Box::new(Box::new(entry));
     let argument = Box::into_raw(entry) as u64;
-    add_task(name, None, kernel_task_entry, argument).inspect_err(|_| {
+    add_task(name, None, kernel_task_entry, argument, 0).inspect_err(|_| {
         // SAFETY: the task was not created, so the Box is still ours.
         drop(unsafe { Box::from_raw(argument as *mut KernelEntry) });
     })
 }
 
 /// Starts a task that runs `entry(argument)` in the address space whose
-/// level-4 table is `address_space` (used for processes).
+/// level-4 table is `address_space` (used for processes: `argument` is the
+/// process's id, which becomes the task's owner, see [`current_owner`]).
 pub fn spawn_user(
     name: &str,
     address_space: PhysFrame,
     entry: extern "sysv64" fn(u64) -> !,
     argument: u64,
 ) -> Result<TaskId, crate::mm::paging::MapError> {
-    add_task(name, Some(address_space), entry, argument)
+    add_task(name, Some(address_space), entry, argument, argument)
 }
 
 /// Picks the next task and switches to it. Interrupts must be disabled.
@@ -220,7 +256,7 @@ fn schedule() {
         if next == current {
             return None;
         }
-        let load = next_task.saved_stack_pointer;
+        let (load, owner) = (next_task.saved_stack_pointer, next_task.owner);
         if let Some(stack) = &next_task.stack {
             gdt::set_kernel_stack(stack.top());
             syscall::set_kernel_stack(stack.top());
@@ -234,6 +270,8 @@ fn schedule() {
             unsafe { Cr3::write(level4, Cr3Flags::empty()) };
         }
         scheduler.current = next;
+        CURRENT.store(next, Ordering::Relaxed);
+        CURRENT_OWNER.store(owner, Ordering::Relaxed);
         scheduler.switches += 1;
         let current_task = scheduler.tasks.get_mut(&current).expect("current task exists");
         Some((&raw mut current_task.saved_stack_pointer, load))
@@ -335,6 +373,7 @@ pub fn exit_current() -> ! {
         scheduler.policy.remove(current);
         if let Some(task) = scheduler.tasks.get_mut(&current) {
             task.state = TaskState::Dead;
+            scheduler.dead += 1;
         }
     });
     schedule();
