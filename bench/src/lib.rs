@@ -63,6 +63,7 @@
 //! all and writes the files.
 
 mod analysis;
+pub mod compare;
 mod plot;
 mod report;
 mod rows;

@@ -23,6 +23,10 @@ pub enum Suite {
     /// Every workload and trace under every commit policy, each under
     /// several memory budgets with a swap disk (results.csv/md, SVG charts).
     Memory,
+    /// Compares the `results.csv` and `layout.csv` of two memory runs
+    /// (`--old DIR`, `--new DIR`): which columns differ, in how many rows,
+    /// counts told apart from time; succeeds when every count is the same.
+    Compare,
 }
 
 impl Suite {
@@ -30,6 +34,7 @@ impl Suite {
         match self {
             Suite::Syscalls => "syscalls",
             Suite::Memory => "memory",
+            Suite::Compare => "compare",
         }
     }
 }
@@ -85,6 +90,12 @@ pub struct BenchArgs {
     /// for leave-programs-out (`memory`).
     #[arg(long, value_name = "DIR", default_value = ::bench::DEFAULT_FOLDS)]
     folds: std::path::PathBuf,
+    /// The earlier run's output directory (`compare`).
+    #[arg(long, value_name = "DIR")]
+    old: Option<std::path::PathBuf>,
+    /// The later run's output directory (`compare`; default: `target/bench`).
+    #[arg(long, value_name = "DIR")]
+    new: Option<std::path::PathBuf>,
     /// Writes the summary (`summary.md`) into README.md's results section,
     /// between its `<!-- bench-results -->` markers, with the command that
     /// made it (`memory`).
@@ -146,7 +157,24 @@ fn parse(serial: &str) -> Result<(Vec<Measurement>, u64)> {
     Ok((measurements, tsc_hz))
 }
 
+/// `cargo xtask bench compare`: see [`Suite::Compare`].
+fn compare(args: &BenchArgs) -> Result<ExitCode> {
+    let old = args.old.clone().context("`compare` needs --old DIR (an earlier run's target/bench)")?;
+    let new = args.new.clone().unwrap_or_else(|| boot::target_dir().join("bench"));
+    let mut same = true;
+    for file in ["results.csv", "layout.csv"] {
+        let read = |dir: &std::path::Path| std::fs::read_to_string(dir.join(file)).with_context(|| format!("reading {}", dir.join(file).display()));
+        let comparison = ::bench::compare::compare(&read(&old)?, &read(&new)?);
+        print!("{}", ::bench::compare::render(file, &comparison, 3));
+        same &= comparison.counts_identical();
+    }
+    Ok(if same { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
 pub fn run(args: &BenchArgs) -> Result<ExitCode> {
+    if let Suite::Compare = args.suite {
+        return compare(args);
+    }
     if let Suite::Memory = args.suite {
         crate::prerequisites::ensure(Firmware::Bios)?;
         let options = ::bench::Options {

@@ -183,9 +183,16 @@ impl Vass {
         self.partitions.get(&id)
     }
 
-    /// Every partition of `space`, by id.
+    /// Every partition of `space`, by id (through the space's own index:
+    /// the cost is the space's partitions, not the kernel's).
     pub fn partitions_of(&self, space: SpaceId) -> impl Iterator<Item = &Partition> {
-        self.partitions.values().filter(move |p| p.space == space)
+        self.ids_of(space).iter().filter_map(|id| self.partitions.get(id))
+    }
+
+    /// The ids of `space`'s partitions (its index; empty for a space never seen).
+    fn ids_of(&self, space: SpaceId) -> &BTreeSet<PartitionId> {
+        static NONE: BTreeSet<PartitionId> = BTreeSet::new();
+        self.spaces.get(&space).map_or(&NONE, |state| &state.partitions)
     }
 
     /// The partition (and its entry) that `page` of `space` belongs to: the VASM lookup.
@@ -282,6 +289,7 @@ impl Vass {
         let ranges = partition.ranges.clone();
         if let Some(state) = self.spaces.get_mut(&space) {
             state.rooms.remove(&id);
+            state.partitions.remove(&id);
         }
         for range in &ranges {
             self.release(id, *range, table, frames);

@@ -595,6 +595,10 @@ pub struct SpaceState {
     /// [`super::Vass::create_with_room`]): other partitions are placed
     /// elsewhere while there is space elsewhere, so it can grow in place.
     pub rooms: BTreeMap<PartitionId, PageRange>,
+    /// The space's partitions, by id: what a pass over one space's
+    /// partitions walks (eviction, sampling, queries), in the order a walk
+    /// over the whole partition table filtered to the space would.
+    pub partitions: BTreeSet<PartitionId>,
     /// The last pages evicted from the space, most recent at
     /// `evicted_at - 1` (a ring; page 0 is never a user page).
     pub recently_evicted: [Page; RECENT_EVICTIONS],

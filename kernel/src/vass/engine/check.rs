@@ -57,6 +57,9 @@ pub enum Violation {
     AheadBalance { space: SpaceId, ahead: u64, hits: u64, waste: u64, untouched: u64 },
     /// A space has partitions but no state.
     NoSpaceState { space: SpaceId },
+    /// A space's index of its partitions lacks one of them, or names one
+    /// that is not the space's.
+    SpaceIndex { space: SpaceId, partition: PartitionId },
     /// The slot allocator counts other slots in use than pages hold.
     SlotCount { used: u64, held: u64 },
 }
@@ -90,6 +93,7 @@ impl fmt::Display for Violation {
                 write!(f, "space {space}: {ahead} pages committed ahead but {hits} hits + {waste} waste + {untouched} untouched")
             }
             Violation::NoSpaceState { space } => write!(f, "space {space} has partitions but no state"),
+            Violation::SpaceIndex { space, partition } => write!(f, "space {space}: its index and partition {partition} disagree"),
             Violation::SlotCount { used, held } => write!(f, "{used} swap slots in use, pages hold {held}"),
         }
     }
@@ -137,6 +141,9 @@ impl Vass {
         let mut slots_held: BTreeSet<Slot> = BTreeSet::new();
         for partition in self.partitions.values() {
             let id = partition.id;
+            if self.spaces.get(&partition.space).is_some_and(|state| !state.partitions.contains(&id)) {
+                return Err(Violation::SpaceIndex { space: partition.space, partition: id });
+            }
             for (&page, entry) in &partition.swapped {
                 if partition.committed.contains_key(&page) || !partition.contains(page) {
                     return Err(Violation::SwappedPage { partition: id, page });
@@ -239,6 +246,9 @@ impl Vass {
             }
         }
         for (space, state) in &self.spaces {
+            if let Some(&partition) = state.partitions.iter().find(|id| self.partitions.get(id).is_none_or(|entry| entry.space != *space)) {
+                return Err(Violation::SpaceIndex { space: *space, partition });
+            }
             let expected = committed_per_space.get(space).copied().unwrap_or(0);
             if state.counters.committed != expected {
                 return Err(Violation::CommittedCount { space: *space, counted: state.counters.committed, held: expected });

@@ -150,11 +150,12 @@ impl Vass {
         {
             return Some((start_id, page));
         }
-        let later = self.partitions.range((Excluded(start_id), Unbounded)).map(|(_, partition)| partition);
-        let earlier = self.partitions.range(..=start_id).map(|(_, partition)| partition);
+        let ids = self.ids_of(space);
+        let later = ids.range((Excluded(start_id), Unbounded));
+        let earlier = ids.range(..=start_id);
         later
             .chain(earlier)
-            .filter(|partition| partition.space == space)
+            .filter_map(|id| self.partitions.get(id))
             .find_map(|partition| first(partition, Unbounded).map(|page| (partition.id, page)))
     }
 
@@ -193,7 +194,7 @@ impl Vass {
         // go (or was touched) is looked at once.
         let mut after: Option<(PartitionId, Page)> = None;
         loop {
-            let next = self.partitions.range(after.map_or(0, |(id, _)| id)..).map(|(_, partition)| partition).filter(|p| p.space == space).find_map(
+            let next = self.ids_of(space).range(after.map_or(0, |(id, _)| id)..).filter_map(|id| self.partitions.get(id)).find_map(
                 |partition| {
                     let from = match after {
                         Some((id, page)) if id == partition.id => core::ops::Bound::Excluded(page),
@@ -280,9 +281,9 @@ impl Vass {
         // observed cold, the longest idle first. Candidates are gathered
         // lazily: the walk stops after a cluster's worth of pages that may
         // go (in use since the last scan, or being committed: skipped).
-        let mut idle: Vec<&Partition> = self.partitions.values().filter(|p| p.space == space && p.observed_cold()).collect();
+        let mut idle: Vec<&Partition> = self.partitions_of(space).filter(|p| p.observed_cold()).collect();
         idle.sort_by(|a, b| b.idle_scans.cmp(&a.idle_scans).then(a.id.cmp(&b.id)));
-        let held = self.partitions.values().filter(|p| p.space == space).flat_map(|partition| partition.cold.iter().map(move |(range, _)| (partition, range)));
+        let held = self.partitions_of(space).flat_map(|partition| partition.cold.iter().map(move |(range, _)| (partition, range)));
         let observed = idle.into_iter().flat_map(|partition| partition.ranges.iter().map(move |&range| (partition, range)));
         let candidates: Vec<(PartitionId, Page)> = held
             .chain(observed)

@@ -101,6 +101,7 @@ impl Vass {
         let state = self.space_mut(space);
         let ordinal = state.created;
         state.created = state.created.saturating_add(1);
+        state.partitions.insert(id);
         self.vasm.entry(space).or_default().insert(range.start, (range.end, id));
         self.partitions.insert(
             id,

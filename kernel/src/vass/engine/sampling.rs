@@ -42,7 +42,10 @@ impl Vass {
         let now = self.now;
         let mut sampled = 0;
         let mut hits = 0;
-        for partition in self.partitions.values_mut().filter(|p| p.space == space) {
+        let Vass { partitions, spaces, .. } = self;
+        let ids = spaces.get(&space).map(|state| &state.partitions);
+        for id in ids.into_iter().flatten() {
+            let Some(partition) = partitions.get_mut(id) else { continue };
             let seen: Vec<Page> = partition.untouched.iter().copied().filter(|&page| table.accessed(space, page, false)).collect();
             sampled += partition.untouched.len() as u64;
             for page in &seen {
@@ -67,7 +70,10 @@ impl Vass {
     pub fn sample_accessed(&mut self, space: SpaceId, table: &mut impl PageTable, mut on_run: impl FnMut(PartitionId, PageRange)) -> u64 {
         let now = self.now;
         let (mut read, mut hits) = (0, 0);
-        for partition in self.partitions.values_mut().filter(|p| p.space == space) {
+        let Vass { partitions, spaces, .. } = self;
+        let ids = spaces.get(&space).map(|state| &state.partitions);
+        for id in ids.into_iter().flatten() {
+            let Some(partition) = partitions.get_mut(id) else { continue };
             let mut accessed = 0;
             let mut seen = Vec::new();
             let mut run: Option<PageRange> = None;
@@ -111,8 +117,7 @@ impl Vass {
     /// What each of `space`'s partitions held, by ordinal: see
     /// [`Vass::partition_use`].
     pub fn uses_of(&self, space: SpaceId, table: &mut impl PageTable) -> Vec<PartitionUse> {
-        let ids: Vec<PartitionId> = self.partitions.values().filter(|partition| partition.space == space).map(|partition| partition.id).collect();
-        let mut uses: Vec<PartitionUse> = ids.into_iter().filter_map(|id| self.partition_use(id, table)).collect();
+        let mut uses: Vec<PartitionUse> = self.ids_of(space).iter().filter_map(|&id| self.partition_use(id, table)).collect();
         uses.sort_unstable_by_key(|used| used.ordinal);
         uses
     }
