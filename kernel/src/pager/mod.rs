@@ -6,7 +6,7 @@
 //! 1. **Resolve.** The engine looks the page up once in the VASM and, if a
 //!    partition holds it with the rights the access needs, commits it: a
 //!    zero-filled frame on first touch, or its contents read back from swap
-//!    (a major fault), evicting under a budget ([`Vass::resolve_fault`]).
+//!    (a major fault), evicting under a budget ([`Vass::fault`]).
 //!    A fault on a page mapped without the needed rights is only counted
 //!    ([`Vass::refuse`]): the page tables already say no.
 //! 2. **Mark.** A page the engine gave a frame counts as accessed before the
@@ -104,7 +104,7 @@ pub fn serve_fault<P: Policy + ?Sized>(
     observer: &mut impl FaultObserver,
 ) -> FaultReport {
     let FaultRequest { space, page, access, protection } = request;
-    let resolution = if protection { vass.refuse(space, page, access) } else { vass.resolve_fault(space, page, access, table, frames) };
+    let resolution = if protection { vass.refuse(space, page, access) } else { vass.fault(space, page, access, table, frames) };
     observer.resolved(&request, &resolution);
     let mut report = FaultReport { resolution, plan: Plan::none(), committed: 0 };
     let Some(placement) = resolution.placement.filter(|_| resolution.served()) else { return report };

@@ -254,7 +254,7 @@ fn pages_a_plan_predicts_cold_are_evicted_first() {
     let (a, a_range) = vass.create(1, 8, PartitionKind::Heap, rw, Some(0x1000), window).unwrap();
     let (b, b_range) = vass.create(1, 8, PartitionKind::Heap, rw, Some(0x1010), window).unwrap();
     for page in (a_range.start..a_range.end).chain(b_range.start..b_range.start + 4) {
-        assert_eq!(vass.fault(1, page, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
+        assert_eq!(vass.fault(1, page, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
         mmu.write(1, page);
     }
     // The last two pages of `a`, a gap outside every partition, and the
@@ -267,12 +267,12 @@ fn pages_a_plan_predicts_cold_are_evicted_first() {
     vass.check_invariants(&mmu, &frames).unwrap();
     // Memory gets short: the three cold pages go, nothing else.
     vass.set_budget(1, Some(12));
-    assert_eq!(vass.fault(1, b_range.start + 4, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
+    assert_eq!(vass.fault(1, b_range.start + 4, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
     let swapped = |id| vass.partition(id).unwrap().swapped.keys().copied().collect::<Vec<_>>();
     assert_eq!(swapped(a), [a_range.end - 2, a_range.end - 1]);
     assert_eq!(swapped(b), [b_range.start]);
     // The prediction was wrong for one of them: touching it clears its mark.
-    assert_eq!(vass.fault(1, b_range.start, Access::Read, &mut mmu, &mut frames), FaultOutcome::SwappedIn);
+    assert_eq!(vass.fault(1, b_range.start, Access::Read, &mut mmu, &mut frames).outcome, FaultOutcome::SwappedIn);
     assert_eq!(vass.partition(b).unwrap().cold_pages(), 0);
     vass.check_invariants(&mmu, &frames).unwrap();
 }
@@ -398,7 +398,7 @@ fn the_prefetch_depth_falls_to_nothing_and_declined_plans_that_come_true_regrow_
     let mut page = range.start;
     while vass.prefetch_depth(1) != Some(0) {
         assert!(page < range.start + 64, "the depth fell");
-        assert_eq!(vass.fault(1, page, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
+        assert_eq!(vass.fault(1, page, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
         mmu.write(1, page);
         apply(&mut vass, 1, &plan_of(page + 128..page + 130), &mut mmu, &mut frames, |_, _, _| {});
         page += 1;
@@ -406,19 +406,19 @@ fn the_prefetch_depth_falls_to_nothing_and_declined_plans_that_come_true_regrow_
     assert_eq!(vass.prefetch_depth(1), Some(0));
     // At depth zero a plan commits nothing; its pages are remembered.
     let ahead = vass.space_counters(1).unwrap().ahead_commits;
-    assert_eq!(vass.fault(1, page, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
+    assert_eq!(vass.fault(1, page, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
     assert_eq!(apply(&mut vass, 1, &plan_of(page + 1..page + 3), &mut mmu, &mut frames, |_, _, _| {}), 0);
     assert_eq!(vass.space_counters(1).unwrap().ahead_commits, ahead);
     // The plan was right: faulting on its first page, before anything was
     // evicted, regrows the depth. Its second page comes after that fault's
     // eviction, which a prefetched page, untouched, would not have
     // survived: no credit.
-    assert_eq!(vass.fault(1, page + 1, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
+    assert_eq!(vass.fault(1, page + 1, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
     assert_eq!(vass.prefetch_depth(1), Some(1));
-    assert_eq!(vass.fault(1, page + 2, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
+    assert_eq!(vass.fault(1, page + 2, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
     assert_eq!(vass.prefetch_depth(1), Some(1));
     // A fault on a page no plan asked for changes nothing.
-    assert_eq!(vass.fault(1, page + 20, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
+    assert_eq!(vass.fault(1, page + 20, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
     assert_eq!(vass.prefetch_depth(1), Some(1));
     // And the next plan commits as deep as the depth allows: of pages that
     // went to swap, which may push out pages not in use (a guess of pages
@@ -442,7 +442,7 @@ fn a_plan_never_pushes_out_its_own_pages_nor_a_guess_a_used_one() {
     use crate::vass::FaultOutcome;
     let (mut vass, mut mmu, mut frames, id, range) = budgeted_partition();
     for page in range.start..range.start + 16 {
-        assert_eq!(vass.fault(1, page, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
+        assert_eq!(vass.fault(1, page, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
         mmu.write(1, page);
     }
     for page in range.start..range.start + 16 {

@@ -459,7 +459,7 @@ mod ktests {
         let mut tables = SpaceTables { id: 7, space: &mut space };
         let mut frames = KernelFrames::new();
         for index in 0..100 {
-            let outcome = vass.fault(7, range.start + index * 2621, Access::Write, &mut tables, &mut frames);
+            let outcome = vass.fault(7, range.start + index * 2621, Access::Write, &mut tables, &mut frames).outcome;
             ensure_eq!(outcome, FaultOutcome::Committed);
         }
         let ahead = PageRange::new(range.start + 1, range.start + 9);
@@ -488,10 +488,10 @@ mod ktests {
         // Four pages nobody touched since (accessed bits clear, contents all
         // zero: evicted, they are dropped), then a fault that evicts one.
         for index in 0..4 {
-            ensure_eq!(vass.fault(11, range.start + index, Access::Read, &mut tables, &mut frames), FaultOutcome::Committed);
+            ensure_eq!(vass.fault(11, range.start + index, Access::Read, &mut tables, &mut frames).outcome, FaultOutcome::Committed);
         }
         let served = range.start + 10;
-        ensure_eq!(vass.fault(11, served, Access::Read, &mut tables, &mut frames), FaultOutcome::Committed);
+        ensure_eq!(vass.fault(11, served, Access::Read, &mut tables, &mut frames).outcome, FaultOutcome::Committed);
         // What the page-fault path does before asking the policy: the page
         // counts as used, so the policy's commits ahead cannot push it out
         // (the retried access would fault again, and the policy plan again).
@@ -522,13 +522,13 @@ mod ktests {
         {
             let mut tables = SystemTables::new(22, &mut spaces).ok_or(failure("no space 22"))?;
             for page in big_range.start..big_range.start + 8 {
-                ensure_eq!(vass.fault(22, page, Access::Read, &mut tables, &mut frames), FaultOutcome::Committed);
+                ensure_eq!(vass.fault(22, page, Access::Read, &mut tables, &mut frames).outcome, FaultOutcome::Committed);
             }
         }
         // Neither space is loaded in CR3: the other space's entries change
         // without a flush, as for a process that is not running.
         let mut tables = SystemTables::new(21, &mut spaces).ok_or(failure("no space 21"))?;
-        ensure_eq!(vass.fault(21, small_range.start, Access::Write, &mut tables, &mut frames), FaultOutcome::Committed);
+        ensure_eq!(vass.fault(21, small_range.start, Access::Write, &mut tables, &mut frames).outcome, FaultOutcome::Committed);
         let mapped = (big_range.start..big_range.start + 8).filter(|&page| tables.translate(22, page).is_some()).count();
         // The larger process gave up one page.
         ensure_eq!(mapped, 7);
@@ -582,7 +582,7 @@ mod ktests {
         let mut frames = KernelFrames::new();
         // Fill the first block by faults, writing each page's number into it.
         for page in start..start + HUGE_PAGES {
-            ensure_eq!(vass.fault(5, page, Access::Write, &mut tables, &mut frames), FaultOutcome::Committed);
+            ensure_eq!(vass.fault(5, page, Access::Write, &mut tables, &mut frames).outcome, FaultOutcome::Committed);
             let (frame, _) = tables.translate(5, page).ok_or_else(|| failure("unmapped after a fault"))?;
             let pointer = frame::phys_to_virt(PhysAddr::new(frame * FRAME_SIZE)).as_mut_ptr::<u64>();
             // SAFETY: the frame was just committed to this page of the test's space.

@@ -30,7 +30,7 @@ fn write(vass: &mut Vass, mmu: &mut SimulatedMmu, frames: &mut SimulatedFrames, 
     let outcome = if mmu.translate(1, page).is_some() {
         FaultOutcome::AlreadyCommitted
     } else {
-        vass.fault(1, page, Access::Write, mmu, frames)
+        vass.fault(1, page, Access::Write, mmu, frames).outcome
     };
     if let Some((frame, _)) = mmu.translate(1, page) {
         mmu.write(1, page);
@@ -45,7 +45,7 @@ fn read(vass: &mut Vass, mmu: &mut SimulatedMmu, frames: &mut SimulatedFrames, p
     let outcome = if mmu.translate(1, page).is_some() {
         FaultOutcome::AlreadyCommitted
     } else {
-        vass.fault(1, page, Access::Read, mmu, frames)
+        vass.fault(1, page, Access::Read, mmu, frames).outcome
     };
     let value = mmu.translate(1, page).map(|(frame, _)| {
         mmu.touch(1, page);
@@ -399,7 +399,7 @@ fn page_out_on_a_full_device_keeps_what_cannot_go() {
 
 /// Space `space` writes `value` to `page` (a fault if needed, then the store).
 fn write_in(vass: &mut Vass, mmu: &mut SimulatedMmu, frames: &mut SimulatedFrames, space: SpaceId, page: Page, value: u64) -> FaultOutcome {
-    let outcome = if mmu.translate(space, page).is_some() { FaultOutcome::AlreadyCommitted } else { vass.fault(space, page, Access::Write, mmu, frames) };
+    let outcome = if mmu.translate(space, page).is_some() { FaultOutcome::AlreadyCommitted } else { vass.fault(space, page, Access::Write, mmu, frames).outcome };
     if let Some((frame, _)) = mmu.translate(space, page) {
         mmu.write(space, page);
         frames.contents.insert(frame, value);
@@ -476,14 +476,14 @@ fn under_the_global_budget_the_largest_space_pays_and_a_new_one_gets_its_page() 
     // Through tables that cannot reach space 2, space 1 gives up a page
     // of its own instead.
     let mut only = OnlySpaceOne(&mut mmu);
-    assert_eq!(vass.fault(1, range.start + 4, Access::Write, &mut only, &mut frames), FaultOutcome::Committed);
+    assert_eq!(vass.fault(1, range.start + 4, Access::Write, &mut only, &mut frames).outcome, FaultOutcome::Committed);
     assert_eq!((committed(&vass, 1), committed(&vass, 2)), (4, 16), "space 1 evicted its own page");
     assert_eq!(vass.space_counters(1).unwrap().evictions, 1);
     vass.check_invariants(&mmu, &frames).unwrap();
     // Every byte of space 2 comes back.
     vass.set_global_budget(None);
     for page in big.start..big.start + 20 {
-        let outcome = if mmu.translate(2, page).is_some() { FaultOutcome::AlreadyCommitted } else { vass.fault(2, page, Access::Read, &mut mmu, &mut frames) };
+        let outcome = if mmu.translate(2, page).is_some() { FaultOutcome::AlreadyCommitted } else { vass.fault(2, page, Access::Read, &mut mmu, &mut frames).outcome };
         assert_ne!(outcome, FaultOutcome::SwapFailed);
         let (frame, _) = mmu.translate(2, page).unwrap();
         assert_eq!(frames.contents.get(&frame).copied(), Some(page));
@@ -499,12 +499,12 @@ fn when_frames_run_out_the_largest_space_pays() {
         write_in(&mut vass, &mut mmu, &mut frames, 2, page, page);
     }
     assert_eq!(frames.in_use, 12);
-    assert_eq!(vass.fault(1, range.start, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
+    assert_eq!(vass.fault(1, range.start, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
     assert_eq!(vass.space_counters(2).unwrap().evictions, 1);
     // Through tables that reach only space 1, the next fault evicts the
     // one page space 1 has.
     let mut only = OnlySpaceOne(&mut mmu);
-    assert_eq!(vass.fault(1, range.start + 1, Access::Write, &mut only, &mut frames), FaultOutcome::Committed);
+    assert_eq!(vass.fault(1, range.start + 1, Access::Write, &mut only, &mut frames).outcome, FaultOutcome::Committed);
     assert_eq!(vass.space_counters(2).unwrap().evictions, 1, "space 2 was out of reach");
     vass.check_invariants(&mmu, &frames).unwrap();
 }

@@ -64,11 +64,11 @@ fn byte_ranges_are_granted_only_inside_partitions_with_the_rights() {
 fn faults_commit_zeroed_pages_only_inside_partitions_with_the_right() {
     let (mut vass, mut mmu, mut frames) = setup();
     let (id, range) = vass.create(1, 8, PartitionKind::Heap, RW, None, WINDOW).unwrap();
-    assert_eq!(vass.fault(1, range.start + 3, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
-    assert_eq!(vass.fault(1, range.start + 3, Access::Read, &mut mmu, &mut frames), FaultOutcome::AlreadyCommitted);
-    assert_eq!(vass.fault(1, range.start + 3, Access::Execute, &mut mmu, &mut frames), FaultOutcome::RightsViolation);
-    assert_eq!(vass.fault(1, range.end, Access::Read, &mut mmu, &mut frames), FaultOutcome::NotInPartition);
-    assert_eq!(vass.fault(2, range.start, Access::Read, &mut mmu, &mut frames), FaultOutcome::NotInPartition);
+    assert_eq!(vass.fault(1, range.start + 3, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
+    assert_eq!(vass.fault(1, range.start + 3, Access::Read, &mut mmu, &mut frames).outcome, FaultOutcome::AlreadyCommitted);
+    assert_eq!(vass.fault(1, range.start + 3, Access::Execute, &mut mmu, &mut frames).outcome, FaultOutcome::RightsViolation);
+    assert_eq!(vass.fault(1, range.end, Access::Read, &mut mmu, &mut frames).outcome, FaultOutcome::NotInPartition);
+    assert_eq!(vass.fault(2, range.start, Access::Read, &mut mmu, &mut frames).outcome, FaultOutcome::NotInPartition);
     let partition = vass.partition(id).unwrap();
     assert_eq!(partition.committed.len(), 1);
     assert_eq!(partition.counters.demand_commits, 1);
@@ -83,7 +83,7 @@ fn a_sparse_gigabyte_commits_exactly_what_is_touched() {
     let (id, range) = vass.create(1, 1 << 18, PartitionKind::Buffer, RW, None, window).unwrap();
     for index in 0..100 {
         let page = range.start + index * 2621;
-        assert_eq!(vass.fault(1, page, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
+        assert_eq!(vass.fault(1, page, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
     }
     assert_eq!(vass.partition(id).unwrap().committed.len(), 100);
     assert_eq!(frames.in_use, 100);
@@ -130,7 +130,7 @@ fn protect_changes_mappings_but_never_escalates() {
     vass.commit(1, id, range, &mut mmu, &mut frames).unwrap();
     vass.protect(1, id, Rights::READ, &mut mmu).unwrap();
     assert_eq!(mmu.translate(1, range.start).map(|(_, r)| r), Some(Rights::READ));
-    assert_eq!(vass.fault(1, range.start, Access::Write, &mut mmu, &mut frames), FaultOutcome::RightsViolation);
+    assert_eq!(vass.fault(1, range.start, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::RightsViolation);
     vass.protect(1, id, RW, &mut mmu).unwrap();
     assert_eq!(vass.protect(1, id, RW | Rights::EXECUTE, &mut mmu), Err(VassError::RightsEscalation));
     assert_eq!(vass.protect(2, id, Rights::READ, &mut mmu), Err(VassError::NotOwner));
@@ -168,7 +168,7 @@ fn running_out_of_frames_keeps_everything_consistent() {
     assert_eq!(vass.partition(id).unwrap().committed.len(), 3, "a commit ahead never pushes out its own pages");
     // A demand fault may: the prefetched, untouched pages go first (clean
     // zero pages: dropped, nothing to write).
-    assert_eq!(vass.fault(1, range.end - 1, Access::Read, &mut mmu, &mut frames), FaultOutcome::Committed);
+    assert_eq!(vass.fault(1, range.end - 1, Access::Read, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
     assert_eq!(vass.partition(id).unwrap().committed.len(), 3);
     assert_eq!(vass.space_counters(1).unwrap().evicted_untouched, 1);
     vass.check_invariants(&mmu, &frames).unwrap();
@@ -176,7 +176,7 @@ fn running_out_of_frames_keeps_everything_consistent() {
     for page in vass.partition(id).unwrap().committed.keys().copied().collect::<Vec<_>>() {
         mmu.write(1, page);
     }
-    assert_eq!(vass.fault(1, range.end - 2, Access::Read, &mut mmu, &mut frames), FaultOutcome::OutOfFrames);
+    assert_eq!(vass.fault(1, range.end - 2, Access::Read, &mut mmu, &mut frames).outcome, FaultOutcome::OutOfFrames);
     assert_eq!(vass.space_counters(1).unwrap().swap_outs, 0);
     vass.check_invariants(&mmu, &frames).unwrap();
 }
@@ -223,8 +223,8 @@ fn sub_ranges_keep_their_own_rights() {
     vass.protect_range(1, id, guard, Rights::READ, &mut mmu, &mut frames).unwrap();
     assert_eq!(mmu.translate(1, range.start + 1).map(|(_, r)| r), Some(RW));
     assert_eq!(mmu.translate(1, range.start + 3).map(|(_, r)| r), Some(Rights::READ));
-    assert_eq!(vass.fault(1, range.start + 5, Access::Write, &mut mmu, &mut frames), FaultOutcome::RightsViolation);
-    assert_eq!(vass.fault(1, range.start + 5, Access::Read, &mut mmu, &mut frames), FaultOutcome::Committed);
+    assert_eq!(vass.fault(1, range.start + 5, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::RightsViolation);
+    assert_eq!(vass.fault(1, range.start + 5, Access::Read, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
     assert_eq!(mmu.translate(1, range.start + 5).map(|(_, r)| r), Some(Rights::READ), "committed with its range's rights");
     let base = range.start * PAGE_SIZE;
     assert!(vass.grants(1, base, 2 * PAGE_SIZE, Rights::WRITE));
@@ -368,7 +368,7 @@ fn a_block_filled_by_faults_becomes_a_2mib_page_and_keeps_its_data() {
     let (mut vass, mut mmu, mut frames) = setup();
     let (id, _) = vass.create(1, 2 * HUGE_PAGES, PartitionKind::Heap, RW, Some(BLOCK), WINDOW).unwrap();
     for page in BLOCK..BLOCK + HUGE_PAGES {
-        assert_eq!(vass.fault(1, page, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
+        assert_eq!(vass.fault(1, page, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
         store(&mmu, &mut frames, 1, page, page * 3);
         if page < BLOCK + HUGE_PAGES - 1 {
             assert!(vass.partition(id).unwrap().huge.is_empty(), "not before the block is full");
@@ -643,7 +643,7 @@ proptest! {
                 }
                 Operation::Fault { space, page, write } => {
                     let access = if write { Access::Write } else { Access::Read };
-                    let outcome = vass.fault(space, page, access, &mut mmu, &mut frames);
+                    let outcome = vass.fault(space, page, access, &mut mmu, &mut frames).outcome;
                     let owner = model.owner.get(&(space, page)).copied();
                     match outcome {
                         FaultOutcome::Committed => {
@@ -759,7 +759,7 @@ fn a_layout_names_each_partitions_ordinal_and_its_touched_pages_as_offsets() {
     assert_eq!(vass.partition(first).unwrap().pages_at(6, 10), [PageRange::new(a.start + 6, a.end), PageRange::new(second_range.start, second_range.start + 2)]);
     // Faulted pages are touched; pages committed ahead only once used.
     for page in [a.start, a.start + 1, second_range.start + 1] {
-        assert_eq!(vass.fault(1, page, Access::Write, &mut mmu, &mut frames), FaultOutcome::Committed);
+        assert_eq!(vass.fault(1, page, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
     }
     vass.commit(1, first, PageRange::new(a.start + 4, a.start + 7), &mut mmu, &mut frames).unwrap();
     mmu.touch(1, a.start + 5);

@@ -140,7 +140,7 @@ pub struct Placement {
     pub kind: PartitionKind,
 }
 
-/// What [`Vass::resolve_fault`] (or [`Vass::refuse`]) did with a fault.
+/// What [`Vass::fault`] (or [`Vass::refuse`]) did with a fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Resolution {
     /// What became of it.

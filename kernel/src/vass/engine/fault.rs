@@ -6,21 +6,9 @@ use super::*;
 
 impl Vass {
     /// Handles a page fault at `page` of `space`: commits it if a
-    /// partition covers it and allows `access`.
+    /// partition covers it and allows `access`; says what became of it and
+    /// where the page lies (the fault's one VASM lookup).
     pub fn fault(
-        &mut self,
-        space: SpaceId,
-        page: Page,
-        access: Access,
-        table: &mut impl PageTable,
-        frames: &mut impl FrameSource,
-    ) -> FaultOutcome {
-        self.resolve_fault(space, page, access, table, frames).outcome
-    }
-
-    /// As [`Vass::fault`], also saying where the page lies (the one VASM
-    /// lookup of the fault).
-    pub fn resolve_fault(
         &mut self,
         space: SpaceId,
         page: Page,
