@@ -8,7 +8,6 @@ use crate::arch::idt;
 use crate::history::{Cause, Event};
 use crate::mm::layout;
 use crate::policy::{self, Plan};
-use crate::sched::{self};
 use crate::vass::hardware::{self, KernelFrames, LostCopy, SystemTables};
 use crate::vass::swap::Slot;
 use crate::pager::{self, FaultObserver, FaultRequest};
@@ -136,11 +135,10 @@ pub(super) fn access_of(error: PageFaultErrorCode) -> Access {
 /// whose copy in swap could not be brought back adds the slot and why
 /// (`swap slot <s> lost: <why>; slot quarantined`).
 pub fn kill_for_fault(report: &idt::ExceptionReport) -> ! {
-    let task = sched::current();
     let mut lost = None;
     let (pid, name, kind, address) = {
         let table = TABLE.lock();
-        let pid = table.by_task.get(&task).copied();
+        let pid = current_pid();
         let process = pid.and_then(|pid| table.processes.get(&pid));
         let (kind, address) = match (report.vector, report.cr2, pid) {
             (14, Some(cr2), Some(pid)) => {

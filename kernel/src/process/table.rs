@@ -93,13 +93,12 @@ pub(super) struct ProcessTable {
     /// pid: kept beside the processes so the engine can reach every space's
     /// page tables while one process's policy and history are borrowed.
     pub(super) spaces: BTreeMap<Pid, UserSpace>,
-    pub(super) by_task: BTreeMap<TaskId, Pid>,
     pub(super) next_pid: Pid,
     pub(super) spawned: u64,
 }
 
 pub(super) static TABLE: IrqMutex<ProcessTable> =
-    IrqMutex::new(ProcessTable { processes: BTreeMap::new(), spaces: BTreeMap::new(), by_task: BTreeMap::new(), next_pid: INIT_PID, spawned: 0 });
+    IrqMutex::new(ProcessTable { processes: BTreeMap::new(), spaces: BTreeMap::new(), next_pid: INIT_PID, spawned: 0 });
 
 pub(super) static RAMDISK: Once<Ramdisk<'static>> = Once::new();
 
@@ -285,7 +284,6 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>, budget: Option
         let mut table = TABLE.lock();
         match task {
             Ok(task) => {
-                table.by_task.insert(task, pid);
                 table.spawned += 1;
                 if let Some(process) = table.processes.get_mut(&pid) {
                     process.task = task;
@@ -311,10 +309,9 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>, budget: Option
 /// whoever waits for it.
 pub fn exit_current(reason: ExitReason) -> ! {
     cpu::disable_interrupts();
-    let task = sched::current();
     let (pid, name, policy, identity, ended, run_cycles, space, orphans, mut history) = {
         let mut table = TABLE.lock();
-        let Some(pid) = table.by_task.remove(&task) else {
+        let Some(pid) = current_pid() else {
             drop(table);
             sched::exit_current();
         };

@@ -5,7 +5,6 @@
 
 use crate::arch::cpu::UserAccessWindow;
 use crate::arch::probe;
-use crate::sched::{self};
 use abi::{Error, Rights};
 use alloc::vec;
 use alloc::vec::Vec;
@@ -18,12 +17,10 @@ use super::{table::*, fault::*, space::*};
 /// it must free.
 pub(super) fn user_copy_failed(fault: probe::ProbeFault) -> Error {
     let address = fault.address.as_u64();
-    let task = sched::current();
     let mut table = TABLE.lock();
-    let ProcessTable { processes, by_task, .. } = &mut *table;
-    if let Some(&pid) = by_task.get(&task)
+    if let Some(pid) = current_pid()
         && lost_copy_of(&VASS.lock(), pid, address / PAGE_SIZE).is_some()
-        && let Some(process) = processes.get_mut(&pid)
+        && let Some(process) = table.processes.get_mut(&pid)
     {
         process.lost_page = Some(address);
     }

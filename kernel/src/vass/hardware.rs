@@ -364,7 +364,6 @@ impl PageTable for SpaceTables<'_> {
 /// CR3 while its tables change; its TLB entries go when it is next
 /// switched to.
 pub struct SystemTables<'a> {
-    current: SpaceId,
     spaces: &'a mut BTreeMap<SpaceId, UserSpace>,
 }
 
@@ -372,12 +371,7 @@ impl<'a> SystemTables<'a> {
     /// The tables of every space in `spaces`, working for `current` (`None`
     /// if it has none).
     pub fn new(current: SpaceId, spaces: &'a mut BTreeMap<SpaceId, UserSpace>) -> Option<SystemTables<'a>> {
-        spaces.contains_key(&current).then_some(SystemTables { current, spaces })
-    }
-
-    /// The space the tables work for.
-    pub fn current(&self) -> SpaceId {
-        self.current
+        spaces.contains_key(&current).then_some(SystemTables { spaces })
     }
 
     fn of_mut(&mut self, space: SpaceId) -> Option<SpaceTables<'_>> {
