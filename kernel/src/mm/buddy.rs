@@ -47,7 +47,12 @@ pub struct FrameMeta {
     _reserved: u8,
     /// References to an allocated block, kept on its head frame.
     refcount: u32,
-    /// Free-list links (frame numbers), `NIL` at the ends.
+    /// Free: the free-list links (frame numbers), `NIL` at the ends.
+    /// Allocated: `next` is the owner a user of the frame recorded
+    /// (`NIL`: none; the VASS records the partition, its reverse map) and
+    /// `prev` the page-table entries that map the frame (see
+    /// [`BuddyAllocator::frame_use`]). A frame is never in a free list and
+    /// allocated at once, so the two uses never meet.
     next: u32,
     prev: u32,
 }
@@ -214,6 +219,9 @@ impl<'a> BuddyAllocator<'a> {
             let meta = &mut self.meta[frame as usize];
             meta.state = state;
             meta.head = false;
+            // No owner and no mapping yet (the words were free-list links).
+            meta.next = NIL;
+            meta.prev = 0;
         }
         let head = &mut self.meta[block as usize];
         head.head = true;
@@ -286,6 +294,40 @@ impl<'a> BuddyAllocator<'a> {
         let meta = self.allocated_head(frame)?;
         meta.refcount = meta.refcount.checked_sub(1).ok_or(RefError::Underflow)?;
         Ok(meta.refcount)
+    }
+
+    /// The owner recorded for allocated `frame` (`None`: none) and the
+    /// page-table entries that map it; `None` if it is not allocated.
+    pub fn frame_use(&self, frame: u64) -> Option<(Option<u32>, u32)> {
+        let meta = self.meta.get(frame as usize)?;
+        if matches!(meta.state, FrameState::Free | FrameState::Reserved) {
+            return None;
+        }
+        Some(((meta.next != NIL).then_some(meta.next), meta.prev))
+    }
+
+    /// Records `owner` (below `u32::MAX`) for allocated `frame`.
+    pub fn set_owner(&mut self, frame: u64, owner: u32) -> Result<(), RefError> {
+        let meta = self.allocated_frame(frame)?;
+        meta.next = owner;
+        Ok(())
+    }
+
+    /// Counts one more page-table entry mapping allocated `frame` (with
+    /// `add`) or one fewer; returns the new count.
+    pub fn count_mapping(&mut self, frame: u64, add: bool) -> Result<u32, RefError> {
+        let meta = self.allocated_frame(frame)?;
+        meta.prev = if add { meta.prev.checked_add(1).ok_or(RefError::Overflow)? } else { meta.prev.checked_sub(1).ok_or(RefError::Underflow)? };
+        Ok(meta.prev)
+    }
+
+    /// The metadata of allocated `frame` (head of a block or not).
+    fn allocated_frame(&mut self, frame: u64) -> Result<&mut FrameMeta, RefError> {
+        let meta = self.meta.get_mut(frame as usize).ok_or(RefError::OutOfRange)?;
+        if matches!(meta.state, FrameState::Free | FrameState::Reserved) {
+            return Err(RefError::NotAllocated);
+        }
+        Ok(meta)
     }
 
     /// The state of `frame`, if covered.
@@ -530,6 +572,32 @@ mod tests {
         b.add_free_range(3, 1500).unwrap();
         assert_eq!(structure(&a), structure(&b));
         assert_eq!(a.free_blocks(MAX_ORDER), 2);
+    }
+
+    #[test]
+    fn allocated_frames_record_an_owner_and_count_mappings_and_free_lists_survive() {
+        let mut meta = metadata(64);
+        let mut allocator = BuddyAllocator::new(&mut meta);
+        allocator.add_free_range(0, 64).unwrap();
+        let block = allocator.alloc(2, FrameState::User).unwrap();
+        // Fresh frames: no owner, no mapping (the words were list links).
+        for frame in block..block + 4 {
+            assert_eq!(allocator.frame_use(frame), Some((None, 0)));
+        }
+        allocator.set_owner(block + 1, 7).unwrap();
+        assert_eq!(allocator.count_mapping(block + 1, true), Ok(1));
+        assert_eq!(allocator.count_mapping(block + 1, true), Ok(2));
+        assert_eq!(allocator.count_mapping(block + 1, false), Ok(1));
+        assert_eq!(allocator.frame_use(block + 1), Some((Some(7), 1)));
+        assert_eq!(allocator.count_mapping(block, false), Err(RefError::Underflow));
+        allocator.check_invariants().unwrap();
+        allocator.free(block, 2).unwrap();
+        // Free frames have no use, and the links the words hold again are sound.
+        assert_eq!(allocator.frame_use(block + 1), None);
+        assert_eq!(allocator.set_owner(block, 1), Err(RefError::NotAllocated));
+        allocator.check_invariants().unwrap();
+        let again = allocator.alloc(2, FrameState::User).unwrap();
+        assert_eq!(allocator.frame_use(again + 1), Some((None, 0)), "no owner or count carried over");
     }
 
     #[test]

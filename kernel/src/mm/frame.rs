@@ -2,7 +2,7 @@
 //! [`super::buddy`] over a per-frame metadata array carved out of the boot
 //! memory map, plus owned frame handles that free themselves.
 
-use super::buddy::{BuddyAllocator, FrameCounts, FrameMeta, FrameState, FreeError, MAX_ORDER};
+use super::buddy::{BuddyAllocator, FrameCounts, FrameMeta, FrameState, FreeError, MAX_ORDER, RefError};
 use crate::sync::IrqMutex;
 use alloc::string::String;
 use bootloader_api::info::{MemoryRegion, MemoryRegionKind};
@@ -159,6 +159,24 @@ pub fn split(frame: PhysFrame, order: usize) -> Result<(), FreeError> {
 /// The reference count of `frame` if it heads an allocated block.
 pub fn refcount(frame: PhysFrame) -> Option<u32> {
     with_allocator(|allocator| allocator.refcount(frame.start_address().as_u64() / FRAME_SIZE)).flatten()
+}
+
+/// The owner recorded for allocated `frame` and the page-table entries
+/// that map it (see `BuddyAllocator::frame_use`).
+pub fn frame_use(frame: PhysFrame) -> Option<(Option<u32>, u32)> {
+    with_allocator(|allocator| allocator.frame_use(frame.start_address().as_u64() / FRAME_SIZE)).flatten()
+}
+
+/// Records `owner` for allocated `frame`.
+pub fn set_owner(frame: PhysFrame, owner: u32) -> Result<(), RefError> {
+    with_allocator(|allocator| allocator.set_owner(frame.start_address().as_u64() / FRAME_SIZE, owner)).unwrap_or(Err(RefError::OutOfRange))
+}
+
+/// Counts one more (`add`) or one fewer page-table entry mapping allocated
+/// `frame`; returns the new count.
+pub fn count_mapping(frame: PhysFrame, add: bool) -> Result<u32, RefError> {
+    with_allocator(|allocator| allocator.count_mapping(frame.start_address().as_u64() / FRAME_SIZE, add))
+        .unwrap_or(Err(RefError::OutOfRange))
 }
 
 /// Free blocks of exactly `order`.

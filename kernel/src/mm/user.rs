@@ -14,7 +14,28 @@ use x86_64::structures::paging::page_table::FrameError;
 use x86_64::structures::paging::{
     Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PhysFrame, Size2MiB, Size4KiB, Translate,
 };
+use x86_64::instructions::tlb;
 use x86_64::{PhysAddr, VirtAddr};
+
+/// A TLB entry an unmapping left: the processor may still translate
+/// through it until [`UserSpace::flush`] takes it.
+#[derive(Debug)]
+#[must_use = "the TLB may still hold the old translation: hand it to UserSpace::flush"]
+pub struct StaleEntry(VirtAddr);
+
+impl StaleEntry {
+    /// The entry for `address`, whose unmapping a caller's own token
+    /// carried this far.
+    pub fn at(address: VirtAddr) -> StaleEntry {
+        StaleEntry(address)
+    }
+
+    /// The address whose translation may be stale; the obligation to flush
+    /// it passes to the caller (who hands it back with [`StaleEntry::at`]).
+    pub fn into_address(self) -> VirtAddr {
+        self.0
+    }
+}
 
 /// A process's address space.
 pub struct UserSpace {
@@ -106,16 +127,23 @@ impl UserSpace {
     }
 
     /// Unmaps one page and hands its frame back to the caller (not freed),
-    /// flushing the TLB entry if this space is active.
-    pub fn unmap_page(&mut self, page: Page<Size4KiB>) -> Option<PhysFrame> {
+    /// with the TLB entry that may still hold it: the frame may be reused
+    /// only once [`UserSpace::flush`] took the entry.
+    pub fn unmap_page(&mut self, page: Page<Size4KiB>) -> Option<(PhysFrame, StaleEntry)> {
         let (frame, flush) = self.mapper.unmap(page).ok()?;
-        if self.is_active() {
-            flush.flush();
-        } else {
-            flush.ignore();
-        }
+        // Carried by the returned entry instead.
+        flush.ignore();
         self.committed -= 1;
-        Some(frame)
+        Some((frame, StaleEntry(page.start_address())))
+    }
+
+    /// Flushes a TLB entry this space's unmapping left, if this space is
+    /// active (the entries of a space that is not loaded went with the
+    /// switch away from it; one processor).
+    pub fn flush(&self, stale: StaleEntry) {
+        if self.is_active() {
+            tlb::flush(stale.0);
+        }
     }
 
     /// Changes the flags of one mapped page (PRESENT and USER_ACCESSIBLE are
@@ -166,16 +194,15 @@ impl UserSpace {
     }
 
     /// Unmaps the 2 MiB page `page` and hands its run back to the caller
-    /// (not freed), flushing the TLB if this space is active.
-    pub fn unmap_huge(&mut self, page: Page<Size2MiB>) -> Option<PhysFrame<Size2MiB>> {
+    /// (not freed), with the TLB entry that may still hold it (see
+    /// [`UserSpace::unmap_page`]).
+    pub fn unmap_huge(&mut self, page: Page<Size2MiB>) -> Option<(PhysFrame<Size2MiB>, StaleEntry)> {
         let (frame, flush) = Mapper::<Size2MiB>::unmap(&mut self.mapper, page).ok()?;
-        if self.is_active() {
-            flush.flush();
-        } else {
-            flush.ignore();
-        }
+        // Carried by the returned entry instead (one flush of any address
+        // in a 2 MiB page drops its entry).
+        flush.ignore();
         self.committed -= 512;
-        Some(frame)
+        Some((frame, StaleEntry(page.start_address())))
     }
 
     /// Changes the flags of the 2 MiB page `page` (PRESENT,

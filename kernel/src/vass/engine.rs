@@ -23,12 +23,16 @@ mod huge;
 mod placement;
 mod sampling;
 
-pub use eviction::{COLD_CLUSTER, Eviction, NextUse};
+pub use eviction::COLD_CLUSTER;
 pub use check::Violation;
 pub use sampling::PartitionUse;
 use eviction::Need;
 
+use super::frames::*;
+use super::ledger::Ledger;
 use super::mmu::*;
+use super::replacement::{Eviction, Replacement};
+use alloc::boxed::Box;
 use super::partition::*;
 use super::swap::{Backing, Slot, SlotAllocator, SwapEntry};
 use super::vocabulary::*;
@@ -52,8 +56,9 @@ pub struct Vass {
     slots: SlotAllocator,
     /// Most pages all spaces together may have committed (`None`: no limit).
     global_budget: Option<u64>,
-    /// How eviction picks its victims.
-    eviction: Eviction,
+    /// How eviction picks its warm victims (`None`: the default,
+    /// [`ColdFirst`](crate::vass::replacement::ColdFirst)).
+    replacement: Option<Box<dyn Replacement>>,
 }
 
 impl Default for Vass {
@@ -74,7 +79,7 @@ impl Vass {
             huge_pages: true,
             slots: SlotAllocator::empty(),
             global_budget: None,
-            eviction: Eviction::ColdFirst,
+            replacement: None,
         }
     }
 
@@ -114,9 +119,19 @@ impl Vass {
         self.global_budget = budget;
     }
 
-    /// How victims are chosen from now on.
+    /// How victims are chosen from now on: one of the named policies.
     pub fn set_eviction(&mut self, eviction: Eviction) {
-        self.eviction = eviction;
+        self.set_replacement(eviction.policy());
+    }
+
+    /// How victims are chosen from now on: any policy.
+    pub fn set_replacement(&mut self, policy: Box<dyn Replacement>) {
+        self.replacement = Some(policy);
+    }
+
+    /// The replacement policy's name.
+    pub fn replacement_name(&self) -> &'static str {
+        self.replacement.as_ref().map_or("cold-first", |policy| policy.name())
     }
 
     /// Tells the VASS the time, for footprints and access frequencies
@@ -128,6 +143,14 @@ impl Vass {
     /// The time the VASS was last told.
     pub fn now(&self) -> Tick {
         self.now
+    }
+
+    /// The ledger of partition `id` and its space (see `vass::ledger`).
+    fn ledger(&mut self, id: PartitionId) -> Option<Ledger<'_>> {
+        let now = self.now;
+        let partition = self.partitions.get_mut(&id)?;
+        let space = self.spaces.entry(partition.space).or_insert_with(|| SpaceState { born: now, accounted_at: now, ..SpaceState::default() });
+        Some(Ledger::new(partition, space, now))
     }
 
     fn space_mut(&mut self, space: SpaceId) -> &mut SpaceState {
@@ -207,8 +230,8 @@ impl Vass {
     pub fn page_state(&self, space: SpaceId, page: Page) -> Option<PageState> {
         let partition = self.lookup(space, page)?;
         let residence = match (partition.committed.get(&page), partition.swapped.get(&page)) {
-            (Some(&frame), _) => Residence::Committed {
-                frame,
+            (Some(frame), _) => Residence::Committed {
+                frame: frame.number(),
                 huge: partition.huge.contains(&block_of(page)),
                 copy: match partition.backing.get(&page) {
                     Some(Backing::Copy(entry)) => Some(entry.slot),

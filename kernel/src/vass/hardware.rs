@@ -2,11 +2,11 @@
 //! [`UserSpace`] and the kernel's frame allocator behind the engine's traits.
 
 use super::swap::{self, Slot, SwapError};
-use super::{Access, Frame, FrameSource, Page, PageTable, SpaceId, VassError};
+use super::{Access, Flush, Flushed, Frame, FrameSource, FrameUse, HugeRun, Page, PageTable, PartitionId, SpaceId, UserFrame, VassError, HUGE_PAGES};
 use crate::arch::cpu;
 use crate::mm::buddy::{FrameState, HUGE_2M_ORDER};
 use crate::mm::frame::{self, OwnedFrames, FRAME_SIZE};
-use crate::mm::user::UserSpace;
+use crate::mm::user::{StaleEntry, UserSpace};
 use abi::Rights;
 use alloc::collections::BTreeMap;
 use x86_64::structures::paging::{Page as HardwarePage, PageTableFlags, PhysFrame, Size2MiB};
@@ -49,10 +49,52 @@ impl KernelFrames {
     }
 }
 
+/// The physical frame numbered `frame`.
+fn physical(frame: Frame) -> PhysFrame {
+    PhysFrame::containing_address(PhysAddr::new(frame * FRAME_SIZE))
+}
+
+/// Records `owner` as the owner of `frames` frames from `first` in the
+/// frame metadata (the reverse map). Partition ids of `u32::MAX` and above
+/// are not recorded: the metadata says "unknown" for them.
+fn record_owner(first: PhysFrame, frames: u64, owner: PartitionId) {
+    let Some(owner) = u32::try_from(owner).ok().filter(|&owner| owner != u32::MAX) else { return };
+    for frame in 0..frames {
+        let _ = frame::set_owner(first + frame, owner);
+    }
+}
+
+/// Counts one more (`add`) or one fewer mapping of `frames` frames from `first`.
+fn count_mappings(first: Frame, frames: u64, add: bool) {
+    for frame in first..first + frames {
+        if let Err(error) = frame::count_mapping(physical(frame), add) {
+            log::error!("vass: mapping count of frame {frame:#x}: {error:?}");
+        }
+    }
+}
+
 impl FrameSource for KernelFrames {
-    fn allocate(&mut self) -> Option<Frame> {
-        let frames = OwnedFrames::alloc_zeroed(0, FrameState::User)?;
-        Some(frames.leak().start_address().as_u64() / FRAME_SIZE)
+    fn allocate(&mut self, owner: PartitionId) -> Option<UserFrame> {
+        let frame = OwnedFrames::alloc_zeroed(0, FrameState::User)?.leak();
+        record_owner(frame, 1, owner);
+        Some(UserFrame::held(frame.start_address().as_u64() / FRAME_SIZE))
+    }
+
+    fn mapped(&mut self, frame: &UserFrame) {
+        count_mappings(frame.number(), 1, true);
+    }
+
+    fn mapped_huge(&mut self, run: &HugeRun) {
+        count_mappings(run.first(), HUGE_PAGES, true);
+    }
+
+    fn unmapped(&mut self, flushed: Flushed) {
+        count_mappings(flushed.frame(), flushed.pages(), false);
+    }
+
+    fn usage(&self, frame: Frame) -> FrameUse {
+        frame::frame_use(physical(frame))
+            .map_or(FrameUse::default(), |(owner, mappings)| FrameUse { owner: owner.map(u64::from), mappings })
     }
 
     fn holds(&self, frame: Frame) -> bool {
@@ -60,13 +102,14 @@ impl FrameSource for KernelFrames {
         frame::state(frame) == Some(FrameState::User) && frame::refcount(frame) == Some(1)
     }
 
-    fn allocate_huge(&mut self) -> Option<Frame> {
-        let frames = OwnedFrames::alloc_zeroed(HUGE_2M_ORDER, FrameState::User)?;
-        Some(frames.leak().start_address().as_u64() / FRAME_SIZE)
+    fn allocate_huge(&mut self, owner: PartitionId) -> Option<HugeRun> {
+        let first = OwnedFrames::alloc_zeroed(HUGE_2M_ORDER, FrameState::User)?.leak();
+        record_owner(first, HUGE_PAGES, owner);
+        Some(HugeRun::held(first.start_address().as_u64() / FRAME_SIZE))
     }
 
-    fn split_huge(&mut self, frame: Frame) {
-        let frame = PhysFrame::containing_address(PhysAddr::new(frame * FRAME_SIZE));
+    fn split_huge(&mut self, first: &UserFrame) {
+        let frame = physical(first.number());
         if let Err(error) = frame::split(frame, HUGE_2M_ORDER) {
             log::error!("vass: splitting 2 MiB run {frame:?} failed: {error:?}");
         }
@@ -79,17 +122,25 @@ impl FrameSource for KernelFrames {
         frame::state(head) == Some(FrameState::User) && frame::refcount(head) == Some(1) && frame::refcount(head + 1).is_none()
     }
 
-    fn copy(&mut self, from: Frame, to: Frame) {
-        let source = frame::phys_to_virt(PhysAddr::new(from * FRAME_SIZE)).as_ptr::<u8>();
-        let target = frame::phys_to_virt(PhysAddr::new(to * FRAME_SIZE)).as_mut_ptr::<u8>();
-        // SAFETY: both are user frames the engine owns (one committed, one
-        // just allocated for a promotion), distinct, seen through the
-        // physical-memory mapping, each FRAME_SIZE bytes.
+    fn copy_into_run(&mut self, from: &UserFrame, run: &HugeRun, offset: u64) {
+        let source = frame::phys_to_virt(PhysAddr::new(from.number() * FRAME_SIZE)).as_ptr::<u8>();
+        let target = frame::phys_to_virt(PhysAddr::new((run.first() + offset.min(HUGE_PAGES - 1)) * FRAME_SIZE)).as_mut_ptr::<u8>();
+        // SAFETY: both are user frames the engine holds (one committed, one
+        // in a run just allocated for a promotion and mapped nowhere yet),
+        // distinct, seen through the physical-memory mapping, each
+        // FRAME_SIZE bytes.
         unsafe { core::ptr::copy_nonoverlapping(source, target, FRAME_SIZE as usize) };
     }
 
-    fn free(&mut self, frame: Frame) {
-        let frame = PhysFrame::containing_address(PhysAddr::new(frame * FRAME_SIZE));
+    fn free(&mut self, frame: UserFrame) {
+        let frame = physical(frame.number());
+        if let Some((_, mappings)) = frame::frame_use(frame)
+            && mappings > 0
+        {
+            // A translation to it may live on: never reuse it.
+            log::error!("vass: frame {frame:?} freed while {mappings} entries map it: kept allocated");
+            return;
+        }
         if let Err(error) = frame::free(frame, 0) {
             log::error!("vass: freeing frame {frame:?} failed: {error:?}");
         }
@@ -103,7 +154,7 @@ impl FrameSource for KernelFrames {
         crate::dev::swap_disk().map_or(0, |disk| disk.lock().slots())
     }
 
-    fn swap_out(&mut self, frame: Frame, slot: Slot) -> Result<u32, SwapError> {
+    fn swap_out(&mut self, frame: &UserFrame, slot: Slot) -> Result<u32, SwapError> {
         let disk = crate::dev::swap_disk().ok_or(SwapError::Full)?;
         let page = frame_bytes(frame);
         let (checksum, written) = self.timed(|| (swap::checksum(page), disk.lock().write_page(slot, page)));
@@ -114,7 +165,7 @@ impl FrameSource for KernelFrames {
         Ok(checksum)
     }
 
-    fn swap_in(&mut self, slot: Slot, frame: Frame, checksum: u32) -> Result<(), SwapError> {
+    fn swap_in(&mut self, slot: Slot, frame: &UserFrame, checksum: u32) -> Result<(), SwapError> {
         let lost = if FAILING_READS.lock().remove(&slot) {
             LostCopy::Injected
         } else if let Some(disk) = crate::dev::swap_disk() {
@@ -187,20 +238,23 @@ pub fn lost_copy(slot: Slot) -> Option<LostCopy> {
     LOST_COPIES.lock().get(&slot).copied()
 }
 
-/// The contents of user frame `frame`, through the physical-memory map.
-fn frame_bytes(frame: Frame) -> &'static [u8; FRAME_SIZE as usize] {
-    let address = frame::phys_to_virt(PhysAddr::new(frame * FRAME_SIZE)).as_ptr::<[u8; FRAME_SIZE as usize]>();
-    // SAFETY: the engine passes a frame it holds (committed to a page it is
+/// The contents of held user frame `frame`, through the physical-memory
+/// map, for as long as the frame is borrowed.
+fn frame_bytes(frame: &UserFrame) -> &[u8; FRAME_SIZE as usize] {
+    let address = frame::phys_to_virt(PhysAddr::new(frame.number() * FRAME_SIZE)).as_ptr::<[u8; FRAME_SIZE as usize]>();
+    // SAFETY: the engine holds the frame (committed to a page it is
     // evicting): FRAME_SIZE bytes of RAM mapped by the physical-memory map,
-    // not freed while the reference lives (it lives only for the write).
+    // not freed while it is borrowed, which bounds the reference.
     unsafe { &*address }
 }
 
-/// The contents of user frame `frame`, writable.
-fn frame_bytes_mut(frame: Frame) -> &'static mut [u8; FRAME_SIZE as usize] {
-    let address = frame::phys_to_virt(PhysAddr::new(frame * FRAME_SIZE)).as_mut_ptr::<[u8; FRAME_SIZE as usize]>();
+/// The contents of held user frame `frame`, writable.
+#[allow(clippy::mut_from_ref)]
+fn frame_bytes_mut(frame: &UserFrame) -> &mut [u8; FRAME_SIZE as usize] {
+    let address = frame::phys_to_virt(PhysAddr::new(frame.number() * FRAME_SIZE)).as_mut_ptr::<[u8; FRAME_SIZE as usize]>();
     // SAFETY: the engine passes a frame it just allocated and has not mapped
-    // anywhere yet: nothing else reads or writes it while it is filled.
+    // anywhere yet: nothing else reads or writes it while it is filled, and
+    // the reference lives no longer than the borrow of the held frame.
     unsafe { &mut *address }
 }
 
@@ -275,17 +329,29 @@ impl SpaceTables<'_> {
 }
 
 impl PageTable for SpaceTables<'_> {
-    fn map(&mut self, space: SpaceId, page: Page, frame: Frame, rights: Rights) -> Result<(), VassError> {
+    fn map(&mut self, space: SpaceId, page: Page, frame: &UserFrame, rights: Rights) -> Result<(), VassError> {
         let page = hardware_page(page).filter(|_| space == self.id).ok_or(VassError::PageTable)?;
-        let frame = PhysFrame::containing_address(PhysAddr::new(frame * FRAME_SIZE));
-        // SAFETY: the engine got the frame from `KernelFrames` for this page
-        // alone and takes it back with `unmap` before freeing it.
-        unsafe { self.space.map_frame(page, frame, flags(rights)) }.map_err(|_| VassError::PageTable)
+        // SAFETY: the engine holds the frame (from `KernelFrames`), commits
+        // it to this page alone and frees it only after `unmap` and the
+        // flush of the token it returns (its mapping count says so).
+        unsafe { self.space.map_frame(page, physical(frame.number()), flags(rights)) }.map_err(|_| VassError::PageTable)
     }
 
-    fn unmap(&mut self, space: SpaceId, page: Page) -> Option<Frame> {
-        let page = hardware_page(page).filter(|_| space == self.id)?;
-        self.space.unmap_page(page).map(|frame| frame.start_address().as_u64() / FRAME_SIZE)
+    fn unmap(&mut self, space: SpaceId, page: Page) -> Option<Flush> {
+        let hardware = hardware_page(page).filter(|_| space == self.id)?;
+        let (frame, stale) = self.space.unmap_page(hardware)?;
+        // The token carries the stale entry until `flush`.
+        let _ = stale.into_address();
+        Some(Flush::new(space, page, frame.start_address().as_u64() / FRAME_SIZE, 1))
+    }
+
+    fn flush(&mut self, flush: Flush) -> Flushed {
+        if flush.space() == self.id
+            && let Some(page) = hardware_page(flush.page())
+        {
+            self.space.flush(StaleEntry::at(page.start_address()));
+        }
+        flush.done()
     }
 
     fn protect(&mut self, space: SpaceId, page: Page, rights: Rights) -> Result<(), VassError> {
@@ -315,19 +381,23 @@ impl PageTable for SpaceTables<'_> {
         accessed
     }
 
-    fn map_huge(&mut self, space: SpaceId, page: Page, frame: Frame, rights: Rights) -> Result<(), VassError> {
+    fn map_huge(&mut self, space: SpaceId, page: Page, run: &HugeRun, rights: Rights) -> Result<(), VassError> {
         let page = hardware_page(page).filter(|_| space == self.id).ok_or(VassError::PageTable)?;
         let page = HugePage::from_start_address(page.start_address()).map_err(|_| VassError::PageTable)?;
-        let frame = PhysFrame::from_start_address(PhysAddr::new(frame * FRAME_SIZE)).map_err(|_| VassError::PageTable)?;
-        // SAFETY: the engine got the run from `KernelFrames::allocate_huge`
-        // for this 2 MiB page alone and takes it back with `unmap_huge`.
+        let frame = PhysFrame::from_start_address(PhysAddr::new(run.first() * FRAME_SIZE)).map_err(|_| VassError::PageTable)?;
+        // SAFETY: the engine holds the run (from `KernelFrames::allocate_huge`)
+        // for this 2 MiB page alone and frees its frames only after
+        // `unmap_huge` and the flush of its token.
         unsafe { self.space.map_huge(page, frame, flags(rights)) }.map_err(|_| VassError::PageTable)
     }
 
-    fn unmap_huge(&mut self, space: SpaceId, page: Page) -> Option<Frame> {
-        let page = hardware_page(page).filter(|_| space == self.id)?;
-        let page = HugePage::from_start_address(page.start_address()).ok()?;
-        self.space.unmap_huge(page).map(|frame| frame.start_address().as_u64() / FRAME_SIZE)
+    fn unmap_huge(&mut self, space: SpaceId, page: Page) -> Option<Flush> {
+        let hardware = hardware_page(page).filter(|_| space == self.id)?;
+        let hardware = HugePage::from_start_address(hardware.start_address()).ok()?;
+        let (frame, stale) = self.space.unmap_huge(hardware)?;
+        // The token carries the stale entry until `flush`.
+        let _ = stale.into_address();
+        Some(Flush::new(space, page, frame.start_address().as_u64() / FRAME_SIZE, HUGE_PAGES))
     }
 
     fn protect_huge(&mut self, space: SpaceId, page: Page, rights: Rights) -> Result<(), VassError> {
@@ -380,12 +450,20 @@ impl<'a> SystemTables<'a> {
 }
 
 impl PageTable for SystemTables<'_> {
-    fn map(&mut self, space: SpaceId, page: Page, frame: Frame, rights: Rights) -> Result<(), VassError> {
+    fn map(&mut self, space: SpaceId, page: Page, frame: &UserFrame, rights: Rights) -> Result<(), VassError> {
         self.of_mut(space).ok_or(VassError::PageTable)?.map(space, page, frame, rights)
     }
 
-    fn unmap(&mut self, space: SpaceId, page: Page) -> Option<Frame> {
+    fn unmap(&mut self, space: SpaceId, page: Page) -> Option<Flush> {
         self.of_mut(space)?.unmap(space, page)
+    }
+
+    fn flush(&mut self, flush: Flush) -> Flushed {
+        match self.of_mut(flush.space()) {
+            Some(mut tables) => tables.flush(flush),
+            // A space without tables has no translations left to flush.
+            None => flush.done(),
+        }
     }
 
     fn protect(&mut self, space: SpaceId, page: Page, rights: Rights) -> Result<(), VassError> {
@@ -400,11 +478,11 @@ impl PageTable for SystemTables<'_> {
         self.of_mut(space).is_some_and(|mut tables| tables.accessed(space, page, clear))
     }
 
-    fn map_huge(&mut self, space: SpaceId, page: Page, frame: Frame, rights: Rights) -> Result<(), VassError> {
-        self.of_mut(space).ok_or(VassError::PageTable)?.map_huge(space, page, frame, rights)
+    fn map_huge(&mut self, space: SpaceId, page: Page, run: &HugeRun, rights: Rights) -> Result<(), VassError> {
+        self.of_mut(space).ok_or(VassError::PageTable)?.map_huge(space, page, run, rights)
     }
 
-    fn unmap_huge(&mut self, space: SpaceId, page: Page) -> Option<Frame> {
+    fn unmap_huge(&mut self, space: SpaceId, page: Page) -> Option<Flush> {
         self.of_mut(space)?.unmap_huge(space, page)
     }
 
@@ -540,13 +618,13 @@ mod ktests {
         let mut frames = KernelFrames::new();
         let slots = frames.swap_slots();
         ensure!(slots > 0, "no swap disk (`cargo xtask test` attaches one)");
-        let frame = frames.allocate().ok_or_else(|| failure("no frame"))?;
+        let frame = frames.allocate(0).ok_or_else(|| failure("no frame"))?;
         let result = (|| {
             ensure_eq!(frames.swap_io_cycles(), 0);
-            let checksum = frames.swap_out(frame, slots - 1).map_err(failure)?;
+            let checksum = frames.swap_out(&frame, slots - 1).map_err(failure)?;
             let written = frames.swap_io_cycles();
             ensure!(written > 0, "a write took no cycles");
-            frames.swap_in(slots - 1, frame, checksum).map_err(failure)?;
+            frames.swap_in(slots - 1, &frame, checksum).map_err(failure)?;
             ensure!(frames.swap_io_cycles() > written, "a read took no cycles");
             Ok(())
         })();

@@ -24,13 +24,18 @@ mod swap_tests;
 #[cfg(test)]
 mod tests;
 
+mod frames;
+mod ledger;
 mod mmu;
 mod partition;
+pub mod replacement;
 pub mod sim;
 pub mod swap;
 mod vocabulary;
 
 pub use engine::*;
+pub use frames::*;
 pub use mmu::*;
 pub use partition::*;
+pub use replacement::{Eviction, NextUse, Replacement};
 pub use vocabulary::*;

@@ -7,6 +7,7 @@
 use abi::Rights;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
+use super::frames::UserFrame;
 
 pub use abi::PAGE_SIZE;
 /// Pages per 2 MiB page.
@@ -268,7 +269,7 @@ pub struct PartitionCounters {
 }
 
 /// One partition: its entry in the partition table.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Partition {
     /// Identity.
     pub id: PartitionId,
@@ -284,8 +285,9 @@ pub struct Partition {
     pub max_rights: Rights,
     /// Its virtual ranges, in the order they were added (may be several).
     pub ranges: Vec<PageRange>,
-    /// Committed pages and their frames (also for pages inside 2 MiB pages).
-    pub committed: BTreeMap<Page, Frame>,
+    /// Committed pages and the frames it holds for them (also for pages
+    /// inside 2 MiB pages, whose frames are held as one run until split).
+    pub committed: BTreeMap<Page, UserFrame>,
     /// First pages of the 2 MiB-aligned blocks mapped as 2 MiB pages.
     pub huge: BTreeSet<Page>,
     /// Committed pages per 2 MiB-aligned block (by first page).
@@ -413,11 +415,45 @@ impl Partition {
         !self.locked.is_empty() && self.locked.get(page).is_some()
     }
 
+    /// Holds `frame` for `page`, committed from now on, counted in its
+    /// 2 MiB block's fill; gives back the frame the page held before, if
+    /// it was committed already (a promotion replaces every frame of a
+    /// block; the fill stays).
+    #[must_use = "a replaced frame must be freed"]
+    pub fn hold(&mut self, page: Page, frame: UserFrame) -> Option<UserFrame> {
+        let replaced = self.committed.insert(page, frame);
+        if replaced.is_none() {
+            *self.fill.entry(block_of(page)).or_default() += 1;
+        }
+        replaced
+    }
+
+    /// Gives back the frame committed to `page`, which is committed no
+    /// more (its block's fill drops with it).
+    #[must_use = "a frame taken back must be freed"]
+    pub fn take(&mut self, page: Page) -> Option<UserFrame> {
+        let frame = self.committed.remove(&page)?;
+        let block = block_of(page);
+        if let Some(fill) = self.fill.get_mut(&block) {
+            *fill -= 1;
+            if *fill == 0 {
+                self.fill.remove(&block);
+            }
+        }
+        Some(frame)
+    }
+
+    /// The frame committed to `page`, by number.
+    pub fn frame_of(&self, page: Page) -> Option<Frame> {
+        self.committed.get(&page).map(UserFrame::number)
+    }
+
     /// Physically contiguous extents of the committed frames, in page order.
     pub fn extents(&self) -> u64 {
         let mut extents = 0;
         let mut previous: Option<(Page, Frame)> = None;
-        for (&page, &frame) in &self.committed {
+        for (&page, frame) in &self.committed {
+            let frame = frame.number();
             if previous.is_none_or(|(p, f)| p + 1 != page || f + 1 != frame) {
                 extents += 1;
             }

@@ -22,6 +22,10 @@ pub struct SimulatedMmu {
     pub accessed: BTreeSet<(SpaceId, Page)>,
     /// Entries whose dirty bit is set (2 MiB pages by first page).
     pub dirty: BTreeSet<(SpaceId, Page)>,
+    /// Unmappings whose flush token was not handed back yet.
+    pub pending_flushes: u64,
+    /// Flushes carried out.
+    pub flushes: u64,
 }
 
 impl SimulatedMmu {
@@ -59,18 +63,26 @@ impl SimulatedMmu {
 }
 
 impl PageTable for SimulatedMmu {
-    fn map(&mut self, space: SpaceId, page: Page, frame: Frame, rights: Rights) -> Result<(), VassError> {
-        if self.huge.contains_key(&(space, block_of(page))) || self.entries.insert((space, page), (frame, rights)).is_some() {
+    fn map(&mut self, space: SpaceId, page: Page, frame: &UserFrame, rights: Rights) -> Result<(), VassError> {
+        if self.huge.contains_key(&(space, block_of(page))) || self.entries.insert((space, page), (frame.number(), rights)).is_some() {
             return Err(VassError::PageTable);
         }
         self.dirty.remove(&(space, page));
         Ok(())
     }
 
-    fn unmap(&mut self, space: SpaceId, page: Page) -> Option<Frame> {
+    fn unmap(&mut self, space: SpaceId, page: Page) -> Option<Flush> {
         self.accessed.remove(&(space, page));
         self.dirty.remove(&(space, page));
-        self.entries.remove(&(space, page)).map(|(frame, _)| frame)
+        let (frame, _) = self.entries.remove(&(space, page))?;
+        self.pending_flushes += 1;
+        Some(Flush::new(space, page, frame, 1))
+    }
+
+    fn flush(&mut self, flush: Flush) -> Flushed {
+        self.pending_flushes -= 1;
+        self.flushes += 1;
+        flush.done()
     }
 
     fn protect(&mut self, space: SpaceId, page: Page, rights: Rights) -> Result<(), VassError> {
@@ -92,7 +104,8 @@ impl PageTable for SimulatedMmu {
         if clear { self.accessed.remove(&key) } else { self.accessed.contains(&key) }
     }
 
-    fn map_huge(&mut self, space: SpaceId, page: Page, frame: Frame, rights: Rights) -> Result<(), VassError> {
+    fn map_huge(&mut self, space: SpaceId, page: Page, run: &HugeRun, rights: Rights) -> Result<(), VassError> {
+        let frame = run.first();
         assert!(page.is_multiple_of(HUGE_PAGES) && frame.is_multiple_of(HUGE_PAGES), "misaligned 2 MiB mapping");
         if self.entries.range((space, page)..(space, page + HUGE_PAGES)).next().is_some() || self.huge.contains_key(&(space, page)) {
             return Err(VassError::PageTable);
@@ -102,10 +115,12 @@ impl PageTable for SimulatedMmu {
         Ok(())
     }
 
-    fn unmap_huge(&mut self, space: SpaceId, page: Page) -> Option<Frame> {
+    fn unmap_huge(&mut self, space: SpaceId, page: Page) -> Option<Flush> {
         self.accessed.remove(&(space, page));
         self.dirty.remove(&(space, page));
-        self.huge.remove(&(space, page)).map(|(frame, _)| frame)
+        let (frame, _) = self.huge.remove(&(space, page))?;
+        self.pending_flushes += 1;
+        Some(Flush::new(space, page, frame, HUGE_PAGES))
     }
 
     fn protect_huge(&mut self, space: SpaceId, page: Page, rights: Rights) -> Result<(), VassError> {
@@ -156,6 +171,8 @@ pub struct SimulatedFrames {
     pub failing: BTreeSet<Slot>,
     /// Slots reads or writes were asked of, in order (for tests).
     pub swap_log: Vec<(bool, Slot)>,
+    /// Owner and mapping count of each allocated frame.
+    pub usage: BTreeMap<Frame, FrameUse>,
 }
 
 impl SimulatedFrames {
@@ -181,40 +198,70 @@ impl SimulatedFrames {
             swap: BTreeMap::new(),
             failing: BTreeSet::new(),
             swap_log: Vec::new(),
+            usage: BTreeMap::new(),
         }
     }
 }
 
 impl FrameSource for SimulatedFrames {
-    fn allocate(&mut self) -> Option<Frame> {
+    fn allocate(&mut self, owner: PartitionId) -> Option<UserFrame> {
         let frame = self.free.pop()?;
         self.allocated.insert(frame);
         self.contents.remove(&frame);
+        self.usage.insert(frame, FrameUse { owner: Some(owner), mappings: 0 });
         self.in_use += 1;
-        Some(frame)
+        Some(UserFrame::held(frame))
     }
 
-    fn free(&mut self, frame: Frame) {
+    fn free(&mut self, frame: UserFrame) {
+        let frame = frame.number();
+        let mappings = self.usage.get(&frame).map_or(0, |usage| usage.mappings);
+        assert_eq!(mappings, 0, "frame {frame:#x} freed while {mappings} page-table entries map it");
         assert!(self.allocated.remove(&frame), "frame {frame:#x} freed twice or never allocated");
+        self.usage.remove(&frame);
         self.in_use -= 1;
         self.free.push(frame);
+    }
+
+    fn mapped(&mut self, frame: &UserFrame) {
+        self.usage.entry(frame.number()).or_default().mappings += 1;
+    }
+
+    fn mapped_huge(&mut self, run: &HugeRun) {
+        for frame in run.first()..run.first() + HUGE_PAGES {
+            self.usage.entry(frame).or_default().mappings += 1;
+        }
+    }
+
+    fn unmapped(&mut self, flushed: Flushed) {
+        for frame in flushed.frame()..flushed.frame() + flushed.pages() {
+            let usage = self.usage.entry(frame).or_default();
+            assert!(usage.mappings > 0, "frame {frame:#x} unmapped more often than mapped");
+            usage.mappings -= 1;
+        }
+    }
+
+    fn usage(&self, frame: Frame) -> FrameUse {
+        self.usage.get(&frame).copied().unwrap_or_default()
     }
 
     fn holds(&self, frame: Frame) -> bool {
         self.allocated.contains(&frame)
     }
 
-    fn allocate_huge(&mut self) -> Option<Frame> {
+    fn allocate_huge(&mut self, owner: PartitionId) -> Option<HugeRun> {
         let base = self.huge_free.pop()?;
         self.huge_allocated.insert(base);
         for frame in base..base + HUGE_PAGES {
             self.contents.remove(&frame);
+            self.usage.insert(frame, FrameUse { owner: Some(owner), mappings: 0 });
         }
         self.in_use += HUGE_PAGES as usize;
-        Some(base)
+        Some(HugeRun::held(base))
     }
 
-    fn split_huge(&mut self, frame: Frame) {
+    fn split_huge(&mut self, first: &UserFrame) {
+        let frame = first.number();
         assert!(self.huge_allocated.remove(&frame), "splitting {frame:#x}, which is not a 2 MiB allocation");
         self.allocated.extend(frame..frame + HUGE_PAGES);
     }
@@ -223,7 +270,8 @@ impl FrameSource for SimulatedFrames {
         self.huge_allocated.contains(&frame)
     }
 
-    fn copy(&mut self, from: Frame, to: Frame) {
+    fn copy_into_run(&mut self, from: &UserFrame, run: &HugeRun, offset: u64) {
+        let (from, to) = (from.number(), run.first() + offset);
         match self.contents.get(&from).copied() {
             Some(value) => self.contents.insert(to, value),
             None => self.contents.remove(&to),
@@ -234,7 +282,8 @@ impl FrameSource for SimulatedFrames {
         self.swap_slots
     }
 
-    fn swap_out(&mut self, frame: Frame, slot: Slot) -> Result<u32, SwapError> {
+    fn swap_out(&mut self, frame: &UserFrame, slot: Slot) -> Result<u32, SwapError> {
+        let frame = frame.number();
         self.swap_log.push((true, slot));
         if slot >= self.swap_slots || self.failing.remove(&slot) {
             return Err(SwapError::Io);
@@ -244,7 +293,8 @@ impl FrameSource for SimulatedFrames {
         Ok(checksum(&value.to_le_bytes()))
     }
 
-    fn swap_in(&mut self, slot: Slot, frame: Frame, expected: u32) -> Result<(), SwapError> {
+    fn swap_in(&mut self, slot: Slot, frame: &UserFrame, expected: u32) -> Result<(), SwapError> {
+        let frame = frame.number();
         self.swap_log.push((false, slot));
         if slot >= self.swap_slots || self.failing.remove(&slot) {
             return Err(SwapError::Io);

@@ -412,14 +412,17 @@ fn write_in(vass: &mut Vass, mmu: &mut SimulatedMmu, frames: &mut SimulatedFrame
 struct OnlySpaceOne<'a>(&'a mut SimulatedMmu);
 
 impl PageTable for OnlySpaceOne<'_> {
-    fn map(&mut self, space: SpaceId, page: Page, frame: Frame, rights: Rights) -> Result<(), VassError> {
+    fn map(&mut self, space: SpaceId, page: Page, frame: &UserFrame, rights: Rights) -> Result<(), VassError> {
         if space != 1 {
             return Err(VassError::PageTable);
         }
         self.0.map(space, page, frame, rights)
     }
-    fn unmap(&mut self, space: SpaceId, page: Page) -> Option<Frame> {
+    fn unmap(&mut self, space: SpaceId, page: Page) -> Option<Flush> {
         (space == 1).then(|| self.0.unmap(space, page)).flatten()
+    }
+    fn flush(&mut self, flush: Flush) -> Flushed {
+        self.0.flush(flush)
     }
     fn protect(&mut self, space: SpaceId, page: Page, rights: Rights) -> Result<(), VassError> {
         self.0.protect(space, page, rights)
@@ -430,10 +433,10 @@ impl PageTable for OnlySpaceOne<'_> {
     fn accessed(&mut self, space: SpaceId, page: Page, clear: bool) -> bool {
         space == 1 && self.0.accessed(space, page, clear)
     }
-    fn map_huge(&mut self, space: SpaceId, page: Page, frame: Frame, rights: Rights) -> Result<(), VassError> {
-        self.0.map_huge(space, page, frame, rights)
+    fn map_huge(&mut self, space: SpaceId, page: Page, run: &HugeRun, rights: Rights) -> Result<(), VassError> {
+        self.0.map_huge(space, page, run, rights)
     }
-    fn unmap_huge(&mut self, space: SpaceId, page: Page) -> Option<Frame> {
+    fn unmap_huge(&mut self, space: SpaceId, page: Page) -> Option<Flush> {
         self.0.unmap_huge(space, page)
     }
     fn protect_huge(&mut self, space: SpaceId, page: Page, rights: Rights) -> Result<(), VassError> {

@@ -347,11 +347,21 @@ fn the_checker_notices_page_tables_and_frames_going_astray() {
     mmu.entries.get_mut(&(1, range.start)).unwrap().1 = RW;
     // A stray mapping in an uncommitted page.
     let (other, other_range) = vass.create(1, 2, PartitionKind::Heap, RW, None, WINDOW).unwrap();
-    mmu.map(1, other_range.start, 0xdead, RW).unwrap();
+    mmu.map(1, other_range.start, &UserFrame::held(0xdead), RW).unwrap();
     assert!(matches!(vass.check_invariants(&mmu, &frames), Err(Violation::UncommittedMapped { .. })));
-    mmu.unmap(1, other_range.start);
+    let stale = mmu.unmap(1, other_range.start).unwrap();
+    let _ = mmu.flush(stale);
+    // A mapping the frame's metadata does not count (or counts twice).
+    let frame = vass.partition(id).unwrap().committed[&range.start].number();
+    frames.usage.get_mut(&frame).unwrap().mappings = 2;
+    assert!(matches!(vass.check_invariants(&mmu, &frames), Err(Violation::FrameMappings { mappings: 2, .. })));
+    frames.usage.get_mut(&frame).unwrap().mappings = 1;
+    // A reverse map naming another partition.
+    frames.usage.get_mut(&frame).unwrap().owner = Some(other);
+    assert!(matches!(vass.check_invariants(&mmu, &frames), Err(Violation::FrameOwner { .. })));
+    frames.usage.get_mut(&frame).unwrap().owner = Some(id);
+    vass.check_invariants(&mmu, &frames).unwrap();
     // A frame freed behind the engine's back.
-    let frame = vass.partition(id).unwrap().committed[&range.start];
     frames.allocated.remove(&frame);
     assert!(matches!(vass.check_invariants(&mmu, &frames), Err(Violation::FrameNotAllocated { .. })));
     assert!(vass.check(&mmu, &frames, Scope::Pages { space: 1, range: PageRange::new(range.start, range.start + 1) }).is_err());
@@ -730,6 +740,7 @@ proptest! {
             prop_assert_eq!(committed, model.committed.len());
             prop_assert_eq!(frames.in_use, committed, "frames in use match committed pages");
             prop_assert_eq!(mmu.mapped_pages(), committed, "page tables hold exactly the committed pages");
+            prop_assert_eq!(mmu.pending_flushes, 0, "every unmapping was flushed");
             for &(space, page) in model.owner.keys() {
                 let writable = vass.lookup(space, page).unwrap().rights_at(page).contains(Rights::WRITE);
                 prop_assert_eq!(writable, !model.read_only.contains_key(&(space, page)), "rights of page {:#x}", page);
@@ -741,6 +752,8 @@ proptest! {
         prop_assert!(frames.huge_allocated.is_empty(), "every 2 MiB run came back");
         prop_assert_eq!(frames.in_use, 0);
         prop_assert_eq!(mmu.mapped_pages(), 0);
+        prop_assert_eq!(mmu.pending_flushes, 0, "every unmapping was flushed");
+        prop_assert!(frames.usage.is_empty(), "no frame metadata outlives its frame");
     }
 }
 

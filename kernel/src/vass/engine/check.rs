@@ -30,6 +30,12 @@ pub enum Violation {
     FrameShared { frame: Frame },
     /// A committed frame is not allocated (once) from the frame source.
     FrameNotAllocated { partition: PartitionId, page: Page, frame: Frame },
+    /// A committed frame's metadata names another owner (its reverse map
+    /// is wrong).
+    FrameOwner { partition: PartitionId, page: Page, frame: Frame, owner: PartitionId },
+    /// A committed frame's metadata counts other mappings than the one
+    /// entry that maps it.
+    FrameMappings { partition: PartitionId, page: Page, frame: Frame, mappings: u32 },
     /// The page tables map a committed page elsewhere, or with other rights.
     Mapping { partition: PartitionId, page: Page, expected: (Frame, Rights), actual: Option<(Frame, Rights)> },
     /// A 2 MiB page is not 512 aligned, contiguous committed frames.
@@ -78,6 +84,12 @@ impl fmt::Display for Violation {
             Violation::CommittedOutside { partition, page } => write!(f, "partition {partition}: committed page {page:#x} outside its ranges"),
             Violation::FrameShared { frame } => write!(f, "frame {frame:#x} backs two pages"),
             Violation::FrameNotAllocated { partition, page, frame } => write!(f, "partition {partition}: frame {frame:#x} of page {page:#x} is not allocated to it"),
+            Violation::FrameOwner { partition, page, frame, owner } => {
+                write!(f, "partition {partition}: frame {frame:#x} of page {page:#x} is recorded as partition {owner}'s")
+            }
+            Violation::FrameMappings { partition, page, frame, mappings } => {
+                write!(f, "partition {partition}: frame {frame:#x} of page {page:#x} counts {mappings} mappings, not 1")
+            }
             Violation::Mapping { partition, page, expected, actual } => write!(f, "partition {partition}: page {page:#x} should map {expected:?}, page table has {actual:?}"),
             Violation::HugePage { partition, start } => write!(f, "partition {partition}: 2 MiB page {start:#x} is not 512 aligned contiguous committed frames"),
             Violation::HugeFrames { partition, start, base } => write!(f, "partition {partition}: 2 MiB page {start:#x} frames {base:#x} are not allocated as one"),
@@ -171,7 +183,8 @@ impl Vass {
                 Scope::Pages { space, range } => (partition.space == space).then_some(range),
             };
             let Some(window) = window else { continue };
-            for (&page, &frame) in partition.committed.range(window.start..window.end) {
+            for (&page, frame) in partition.committed.range(window.start..window.end) {
+                let frame = frame.number();
                 if !partition.contains(page) {
                     return Err(Violation::CommittedOutside { partition: id, page });
                 }
@@ -182,6 +195,13 @@ impl Vass {
                 if !in_huge && !frames.holds(frame) {
                     return Err(Violation::FrameNotAllocated { partition: id, page, frame });
                 }
+                let usage = frames.usage(frame);
+                if let Some(owner) = usage.owner.filter(|&owner| owner != id) {
+                    return Err(Violation::FrameOwner { partition: id, page, frame, owner });
+                }
+                if usage.mappings != 1 {
+                    return Err(Violation::FrameMappings { partition: id, page, frame, mappings: usage.mappings });
+                }
                 let expected = (frame, partition.rights_at(page));
                 let actual = table.translate(partition.space, page);
                 if actual != Some(expected) {
@@ -190,8 +210,8 @@ impl Vass {
             }
             let blocks = PageRange::new(block_of(window.start), window.end);
             for &start in partition.huge.range(blocks.start..blocks.end) {
-                let base = partition.committed.get(&start).copied().unwrap_or(u64::MAX);
-                let contiguous = (0..HUGE_PAGES).all(|offset| partition.committed.get(&(start + offset)) == Some(&(base + offset)));
+                let base = partition.frame_of(start).unwrap_or(u64::MAX);
+                let contiguous = (0..HUGE_PAGES).all(|offset| partition.frame_of(start + offset) == Some(base + offset));
                 if !contiguous || !base.is_multiple_of(HUGE_PAGES) || !partition.huge_eligible(start) {
                     return Err(Violation::HugePage { partition: id, start });
                 }

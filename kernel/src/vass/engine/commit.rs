@@ -68,16 +68,11 @@ impl Vass {
                 let partition = self.partitions.get_mut(&id).ok_or(VassError::UnknownPartition)?;
                 if ahead {
                     partition.untouched.extend(page..page + HUGE_PAGES);
-                    partition.counters.ahead_commits += HUGE_PAGES;
                 } else {
-                    partition.counters.loaded += HUGE_PAGES;
                     partition.backing.extend((page..page + HUGE_PAGES).map(|page| (page, Backing::Unique)));
                 }
-                let counters = &mut self.space_mut(space).counters;
-                if ahead {
-                    counters.ahead_commits += HUGE_PAGES;
-                } else {
-                    counters.loaded += HUGE_PAGES;
+                if let Some(mut ledger) = self.ledger(id) {
+                    ledger.filled(HUGE_PAGES, ahead);
                 }
                 committed += HUGE_PAGES;
                 page += HUGE_PAGES;
@@ -101,19 +96,14 @@ impl Vass {
             if let Some(partition) = self.partitions.get_mut(&id) {
                 if ahead {
                     partition.untouched.insert(page);
-                    partition.counters.ahead_commits += 1;
                 } else {
-                    partition.counters.loaded += 1;
                     // The loader fills it through the kernel's mapping: the
                     // page table's dirty bit will not say so.
                     partition.backing.insert(page, Backing::Unique);
                 }
             }
-            let counters = &mut self.space_mut(space).counters;
-            if ahead {
-                counters.ahead_commits += 1;
-            } else {
-                counters.loaded += 1;
+            if let Some(mut ledger) = self.ledger(id) {
+                ledger.filled(1, ahead);
             }
             committed += 1;
         }
@@ -143,9 +133,9 @@ impl Vass {
             need => need,
         };
         self.make_room(space, need, table, frames)?;
-        let frame = self.allocate_frame(space, need, table, frames)?;
+        let frame = self.allocate_frame(space, id, need, table, frames)?;
         if let Some(entry) = swapped
-            && frames.swap_in(entry.slot, frame, entry.checksum).is_err()
+            && frames.swap_in(entry.slot, &frame, entry.checksum).is_err()
         {
             // The entry stays, pointing at a quarantined slot, so every
             // later touch of the page fails the same way.
@@ -155,7 +145,7 @@ impl Vass {
             return Err(VassError::SwapFailed);
         }
         let partition = self.partitions.get_mut(&id).ok_or(VassError::UnknownPartition)?;
-        if let Err(error) = table.map(space, page, frame, partition.rights_at(page)) {
+        if let Err(error) = map_counted(table, frames, space, page, &frame, partition.rights_at(page)) {
             frames.free(frame);
             return Err(error);
         }
@@ -164,18 +154,15 @@ impl Vass {
             // The slot keeps a copy until the page is written.
             partition.backing.insert(page, Backing::Copy(entry));
         }
-        partition.committed.insert(page, frame);
-        *partition.fill.entry(block_of(page)).or_default() += 1;
-        let committed = partition.committed.len() as u64;
-        partition.counters.peak_committed = partition.counters.peak_committed.max(committed);
-        let space = partition.space;
-        let now = self.now;
-        let state = self.space_mut(space);
-        state.account(now);
-        state.counters.committed += 1;
-        state.counters.peak_committed = state.counters.peak_committed.max(state.counters.committed);
-        if swapped.is_some() {
-            state.counters.swap_ins += 1;
+        if let Some(replaced) = partition.hold(page, frame) {
+            // Unreachable: the page was not committed (checked above).
+            frames.free(replaced);
+        }
+        if let Some(mut ledger) = self.ledger(id) {
+            ledger.committed(1);
+            if swapped.is_some() {
+                ledger.swapped_in();
+            }
         }
         Ok(swapped.is_some())
     }
@@ -220,7 +207,7 @@ impl Vass {
         let pages: Vec<Page> = partition.committed.range(range.start..range.end).map(|(&page, _)| page).collect();
         let (mut hits, mut waste, mut released) = (0, 0, 0);
         for page in pages {
-            if let Some(frame) = partition.committed.remove(&page) {
+            if let Some(frame) = partition.take(page) {
                 if partition.untouched.remove(&page) {
                     if table.accessed(space, page, false) {
                         hits += 1;
@@ -228,31 +215,16 @@ impl Vass {
                         waste += 1;
                     }
                 }
-                if let Some(mapped) = table.unmap(space, page) {
-                    debug_assert_eq!(mapped, frame);
+                if let Some(mapped) = unmap_flushed(table, frames, space, page, false) {
+                    debug_assert_eq!(mapped, frame.number());
                 }
                 frames.free(frame);
                 released += 1;
-                let block = block_of(page);
-                if let Some(fill) = partition.fill.get_mut(&block) {
-                    *fill -= 1;
-                    if *fill == 0 {
-                        partition.fill.remove(&block);
-                    }
-                }
             }
         }
-        partition.counters.hits += hits;
-        partition.counters.waste += waste;
-        partition.counters.decommits += released;
-        let now = self.now;
-        let state = self.space_mut(space);
-        state.account(now);
-        state.counters.committed -= released;
-        state.counters.decommits += released;
-        state.counters.hits += hits;
-        state.counters.waste += waste;
-        state.counters.sampled += hits + waste;
+        if let Some(mut ledger) = self.ledger(id) {
+            ledger.released(released, hits, waste);
+        }
     }
 
     /// Decommits the committed pages of `range` (the caller guarantees

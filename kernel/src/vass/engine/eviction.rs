@@ -1,9 +1,12 @@
-//! Budgets and eviction: which page a space (or, under the global budget
-//! or when frames run out, the system) gives up, by CLOCK, partition-aware
-//! CLOCK ([`Eviction::ColdFirst`]) or Belady's oracle; what a commit ahead
-//! may push out ([`Need`]); writing evicted pages to swap.
+//! Budgets and eviction: when a space (or, under the global budget or when
+//! frames run out, the system) gives up a page, the steps every policy
+//! shares (cold pages first if the policy says so, then prefetched pages
+//! nobody used), what a commit ahead may push out ([`Need`]), the warm
+//! page the replacement policy picks (`vass::replacement`, through
+//! [`SpaceResidents`]) and writing evicted pages to swap.
 
 use super::*;
+use crate::vass::replacement::{ColdFirst, Resident, Residents};
 
 /// Most cold pages one eviction swaps out together (as Linux's
 /// `SWAP_CLUSTER_MAX`): a cold partition leaves in clusters, not a page per
@@ -22,44 +25,6 @@ pub(super) enum Need {
     /// only earlier guesses still untouched may go for it, never a page
     /// in use or used (a guess of a swapped-out page is [`Need::Ahead`]).
     Guess(PageRange),
-}
-
-/// Says when a page will next be used (Belady's optimal eviction needs
-/// the future: only a simulation that replays a trace knows it).
-pub trait NextUse: Send {
-    /// When `page` of `space` is next touched (larger is later;
-    /// `u64::MAX`: never).
-    fn next_use(&self, space: SpaceId, page: Page) -> u64;
-}
-
-/// How the engine picks the page a space gives up when it must stay within
-/// a budget.
-pub enum Eviction {
-    /// Pages committed ahead and not touched yet go first (they enter as
-    /// the least recently used), then CLOCK over the accessed bits: a page
-    /// the processor marked since the hand last passed gets a second
-    /// chance (its bit is cleared), the first unmarked one goes.
-    Clock,
-    /// Partition-aware CLOCK (the default): before anything else, pages
-    /// held cold ([`Cold`]: advised by the program or predicted by the
-    /// commit policy), then partitions observed cold (unused for
-    /// [`COLD_SCANS`] accessed-bit scans, coldest first) go whole, up to
-    /// [`COLD_CLUSTER`] pages per eviction, skipping pages accessed since
-    /// the last scan; then as [`Eviction::Clock`].
-    ColdFirst,
-    /// Belady's optimal: the page next used farthest in the future, as the
-    /// oracle says (the host simulator's limit; the kernel never knows).
-    Farthest(alloc::boxed::Box<dyn NextUse>),
-}
-
-impl core::fmt::Debug for Eviction {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(match self {
-            Eviction::Clock => "Clock",
-            Eviction::ColdFirst => "ColdFirst",
-            Eviction::Farthest(_) => "Farthest",
-        })
-    }
 }
 
 impl Vass {
@@ -91,9 +56,16 @@ impl Vass {
 
     /// A frame for `space`: when memory is exhausted, a page is given up
     /// (see [`Vass::evict_global`]) and the allocation is tried again.
-    pub(super) fn allocate_frame(&mut self, space: SpaceId, need: Need, table: &mut impl PageTable, frames: &mut impl FrameSource) -> Result<Frame, VassError> {
+    pub(super) fn allocate_frame(
+        &mut self,
+        space: SpaceId,
+        owner: PartitionId,
+        need: Need,
+        table: &mut impl PageTable,
+        frames: &mut impl FrameSource,
+    ) -> Result<UserFrame, VassError> {
         loop {
-            if let Some(frame) = frames.allocate() {
+            if let Some(frame) = frames.allocate(owner) {
                 return Ok(frame);
             }
             if !self.evict_global(space, need, table, frames) {
@@ -125,7 +97,7 @@ impl Vass {
             need => need,
         };
         // Cold pages anywhere go before any space's warm pages.
-        (matches!(self.eviction, Eviction::ColdFirst)
+        (self.replacement_is_cold_first()
             && victims.iter().any(|&(_, own, victim)| self.evict_cold(victim, need_of(own), table, frames)))
             || victims.into_iter().any(|(_, own, victim)| self.evict_warm(victim, need_of(own), table, frames))
     }
@@ -166,8 +138,7 @@ impl Vass {
     /// and no accessed bit is cleared; for a guess ([`Need::Guess`]) only
     /// prefetched pages not touched yet.
     pub(super) fn evict_one(&mut self, space: SpaceId, need: Need, table: &mut impl PageTable, frames: &mut impl FrameSource) -> bool {
-        (matches!(self.eviction, Eviction::ColdFirst) && self.evict_cold(space, need, table, frames))
-            || self.evict_warm(space, need, table, frames)
+        (self.replacement_is_cold_first() && self.evict_cold(space, need, table, frames)) || self.evict_warm(space, need, table, frames)
     }
 
     /// What an eviction from `space` for `need` leaves alone: for a commit
@@ -235,38 +206,20 @@ impl Vass {
             }
             return false;
         }
-        if let Eviction::Farthest(oracle) = &self.eviction {
-            let mut candidates: Vec<(u64, PartitionId, Page)> = Vec::new();
-            let mut position = None;
-            while let Some((id, page)) = self.next_resident(space, position) {
-                if candidates.first().is_some_and(|&(_, first_id, first_page)| (first_id, first_page) == (id, page)) {
-                    break;
-                }
-                candidates.push((oracle.next_use(space, page), id, page));
-                position = Some((id, page));
-            }
-            candidates.sort_by(|a, b| b.0.cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
-            return candidates.into_iter().any(|(_, id, page)| self.evict_page(space, id, page, table, frames));
-        }
-        // CLOCK: at most two turns (the first may only clear bits).
-        let mut position = self.spaces.get(&space).and_then(|state| state.hand);
-        for _ in 0..2 * resident + 1 {
-            let Some((id, page)) = self.next_resident(space, position) else { return false };
-            position = Some((id, page));
-            if table.accessed(space, page, true) {
-                self.touch(id, page);
-                continue;
-            }
-            if self.evict_page(space, id, page, table, frames) {
-                self.space_mut(space).hand = position;
-                return true;
-            }
-        }
-        self.space_mut(space).hand = position;
-        false
+        // The policy's choice among the warm pages. It is taken out of the
+        // engine while it works on the engine's pages.
+        let mut policy = self.replacement.take().unwrap_or_else(|| Box::new(ColdFirst));
+        let evicted = policy.evict_warm(&mut SpaceResidents { vass: self, space, table, frames });
+        self.replacement = Some(policy);
+        evicted
     }
 
-    /// [`Eviction::ColdFirst`]'s first steps: evicts up to [`COLD_CLUSTER`]
+    /// Whether the replacement policy sends cold pages first.
+    fn replacement_is_cold_first(&self) -> bool {
+        self.replacement.as_ref().is_none_or(|policy| policy.cold_first())
+    }
+
+    /// The cold steps ([`crate::vass::Replacement::cold_first`]): evicts up to [`COLD_CLUSTER`]
     /// resident pages of `space` held cold, or else of its coldest
     /// partition observed cold, whose accessed bits are clear (never
     /// clearing one, never one of a range being committed ahead). Returns
@@ -314,7 +267,9 @@ impl Vass {
             return false;
         }
         let Some(partition) = self.partitions.get(&id) else { return false };
-        let Some(&frame) = partition.committed.get(&page) else { return false };
+        if !partition.committed.contains_key(&page) {
+            return false;
+        }
         if partition.huge.contains(&block_of(page)) || partition.is_locked(page) {
             return false;
         }
@@ -335,6 +290,7 @@ impl Vass {
                         Err(_) => return false,
                     },
                 };
+                let Some(frame) = self.partitions.get(&id).and_then(|partition| partition.committed.get(&page)) else { return false };
                 match frames.swap_out(frame, slot) {
                     Ok(checksum) => {
                         self.space_mut(space).counters.swap_outs += 1;
@@ -353,39 +309,68 @@ impl Vass {
             }
         };
         let Some(partition) = self.partitions.get_mut(&id) else { return false };
-        if let Some(mapped) = table.unmap(space, page) {
-            debug_assert_eq!(mapped, frame);
+        let mapped = unmap_flushed(table, frames, space, page, false);
+        if let Some(frame) = partition.take(page) {
+            debug_assert!(mapped.is_none_or(|mapped| mapped == frame.number()));
+            frames.free(frame);
         }
-        frames.free(frame);
-        partition.committed.remove(&page);
         partition.backing.remove(&page);
-        let block = block_of(page);
-        if let Some(fill) = partition.fill.get_mut(&block) {
-            *fill -= 1;
-            if *fill == 0 {
-                partition.fill.remove(&block);
-            }
-        }
         if let Some(entry) = entry {
             partition.swapped.insert(page, entry);
         }
         let untouched = partition.untouched.remove(&page);
-        partition.counters.evictions += 1;
-        if untouched {
-            partition.counters.waste += 1;
+        if let Some(mut ledger) = self.ledger(id) {
+            ledger.evicted(untouched);
         }
-        let now = self.now;
         let state = self.space_mut(space);
-        state.account(now);
-        state.counters.committed -= 1;
-        state.counters.evictions += 1;
         state.recently_evicted[state.evicted_at % RECENT_EVICTIONS] = page;
         state.evicted_at = state.evicted_at.wrapping_add(1);
         if untouched {
-            state.counters.waste += 1;
-            state.counters.evicted_untouched += 1;
             state.prefetch_wasted();
         }
         true
+    }
+}
+
+/// One space's resident pages, as the replacement policy sees them: the
+/// engine, its page tables and its frames, for one eviction.
+struct SpaceResidents<'a, T: PageTable, F: FrameSource> {
+    vass: &'a mut Vass,
+    space: SpaceId,
+    table: &'a mut T,
+    frames: &'a mut F,
+}
+
+impl<T: PageTable, F: FrameSource> Residents for SpaceResidents<'_, T, F> {
+    fn space(&self) -> SpaceId {
+        self.space
+    }
+
+    fn committed(&self) -> u64 {
+        self.vass.spaces.get(&self.space).map_or(0, |state| state.counters.committed)
+    }
+
+    fn next(&self, after: Option<Resident>) -> Option<Resident> {
+        self.vass.next_resident(self.space, after)
+    }
+
+    fn hand(&self) -> Option<Resident> {
+        self.vass.spaces.get(&self.space).and_then(|state| state.hand)
+    }
+
+    fn set_hand(&mut self, hand: Option<Resident>) {
+        self.vass.space_mut(self.space).hand = hand;
+    }
+
+    fn accessed(&mut self, (id, page): Resident, clear: bool) -> bool {
+        let accessed = self.table.accessed(self.space, page, clear);
+        if accessed && clear {
+            self.vass.touch(id, page);
+        }
+        accessed
+    }
+
+    fn evict(&mut self, (id, page): Resident) -> bool {
+        self.vass.evict_page(self.space, id, page, self.table, self.frames)
     }
 }

@@ -109,16 +109,16 @@ impl Vass {
         self.space_mut(space).fault_on_declined(page);
         match self.commit_page(id, page, Need::Now, table, frames) {
             Ok(false) => {
-                if let Some(partition) = self.partitions.get_mut(&id) {
-                    partition.counters.demand_commits += 1;
+                if let Some(mut ledger) = self.ledger(id) {
+                    ledger.demand_commit();
                 }
-                self.space_mut(space).counters.demand_commits += 1;
                 self.promote(id, block_of(page), table, frames);
                 FaultOutcome::Committed
             }
             Ok(true) => {
-                if let Some(partition) = self.partitions.get_mut(&id) {
-                    partition.counters.major_faults += 1;
+                // The swap-in itself was counted with the commit.
+                if let Some(mut ledger) = self.ledger(id) {
+                    ledger.major_fault();
                 }
                 self.promote(id, block_of(page), table, frames);
                 FaultOutcome::SwappedIn

@@ -25,11 +25,9 @@ impl Vass {
         for page in &untouched {
             partition.untouched.remove(page);
         }
-        let hits = untouched.len() as u64;
-        partition.counters.hits += hits;
-        let counters = &mut self.space_mut(space).counters;
-        counters.hits += hits;
-        counters.sampled += 1;
+        if let Some(mut ledger) = self.ledger(id) {
+            ledger.hits(untouched.len() as u64, 1);
+        }
     }
 
     /// Unmaps the 2 MiB page at `start` and turns its frames into 4 KiB
@@ -38,13 +36,15 @@ impl Vass {
     pub(super) fn unmap_huge_block(&mut self, id: PartitionId, start: Page, table: &mut impl PageTable, frames: &mut impl FrameSource) {
         self.fold_huge_accessed(id, start, table);
         let Some(partition) = self.partitions.get_mut(&id) else { return };
-        if let Some(base) = table.unmap_huge(partition.space, start) {
-            frames.split_huge(base);
+        if unmap_flushed(table, frames, partition.space, start, true).is_some()
+            && let Some(first) = partition.committed.get(&start)
+        {
+            frames.split_huge(first);
         }
         partition.huge.remove(&start);
-        partition.counters.demotions += 1;
-        let space = partition.space;
-        self.space_mut(space).counters.demotions += 1;
+        if let Some(mut ledger) = self.ledger(id) {
+            ledger.demoted();
+        }
     }
 
     /// Splits the 2 MiB page at `start` into 512 4 KiB pages of the same
@@ -58,19 +58,23 @@ impl Vass {
         // The 4 KiB entries start clean: if the 2 MiB page was written, which
         // of its pages were is unknown, so all of them count as written.
         let written = table.dirty(space, start);
-        let base = table.unmap_huge(space, start).ok_or(VassError::PageTable)?;
-        if let Err(error) = table.map(space, start, base, rights) {
+        let base = unmap_flushed(table, frames, space, start, true).ok_or(VassError::PageTable)?;
+        let first = partition.committed.get(&start).ok_or(VassError::PageTable)?;
+        if let Err(error) = map_counted(table, frames, space, start, first, rights) {
             // The first 4 KiB mapping needs the new page table: nothing was
-            // mapped, so the 2 MiB page goes back as it was.
-            table.map_huge(space, start, base, rights)?;
+            // mapped, so the 2 MiB page goes back as it was (the same run,
+            // which the residency still holds).
+            map_huge_counted(table, frames, space, start, &HugeRun::held(base), rights)?;
             return Err(error);
         }
         for offset in 1..HUGE_PAGES {
-            table.map(space, start + offset, base + offset, rights)?;
+            let frame = partition.committed.get(&(start + offset)).ok_or(VassError::PageTable)?;
+            map_counted(table, frames, space, start + offset, frame, rights)?;
         }
-        frames.split_huge(base);
+        if let Some(first) = partition.committed.get(&start) {
+            frames.split_huge(first);
+        }
         partition.huge.remove(&start);
-        partition.counters.demotions += 1;
         if written {
             for page in start..start + HUGE_PAGES {
                 if let Some(Backing::Copy(entry)) = partition.backing.insert(page, Backing::Unique)
@@ -80,7 +84,9 @@ impl Vass {
                 }
             }
         }
-        self.space_mut(space).counters.demotions += 1;
+        if let Some(mut ledger) = self.ledger(id) {
+            ledger.demoted();
+        }
         Ok(())
     }
 
@@ -100,42 +106,41 @@ impl Vass {
             return false;
         }
         let rights = partition.rights_at(start);
-        let old: Vec<(Page, Frame)> = partition.committed.range(start..start + HUGE_PAGES).map(|(&p, &f)| (p, f)).collect();
-        let Some(base) = frames.allocate_huge() else { return false };
+        let Some(run) = frames.allocate_huge(id) else { return false };
         // Accessed bits of untouched pages are folded in while each page
         // still has its own.
         let seen: Vec<Page> = partition.untouched.range(start..start + HUGE_PAGES).copied().filter(|&p| table.accessed(space, p, false)).collect();
-        for (offset, &(_, frame)) in old.iter().enumerate() {
-            frames.copy(frame, base + offset as u64);
+        for (offset, (_, frame)) in partition.committed.range(start..start + HUGE_PAGES).enumerate() {
+            frames.copy_into_run(frame, &run, offset as u64);
         }
-        for &(page, _) in &old {
-            table.unmap(space, page);
+        for page in start..start + HUGE_PAGES {
+            unmap_flushed(table, frames, space, page, false);
         }
-        if table.map_huge(space, start, base, rights).is_err() {
-            for &(page, frame) in &old {
-                let _ = table.map(space, page, frame, rights);
+        if map_huge_counted(table, frames, space, start, &run, rights).is_err() {
+            for (&page, frame) in partition.committed.range(start..start + HUGE_PAGES) {
+                let _ = map_counted(table, frames, space, page, frame, rights);
             }
-            frames.split_huge(base);
-            for offset in 0..HUGE_PAGES {
-                frames.free(base + offset);
+            let new: Vec<UserFrame> = run.into_frames().collect();
+            frames.split_huge(&new[0]);
+            for frame in new {
+                frames.free(frame);
             }
             return false;
         }
         let Some(partition) = self.partitions.get_mut(&id) else { return false };
-        for (offset, &(page, frame)) in old.iter().enumerate() {
-            partition.committed.insert(page, base + offset as u64);
-            frames.free(frame);
+        for (offset, frame) in run.into_frames().enumerate() {
+            if let Some(old) = partition.hold(start + offset as u64, frame) {
+                frames.free(old);
+            }
         }
         for page in &seen {
             partition.untouched.remove(page);
         }
-        partition.counters.hits += seen.len() as u64;
         partition.huge.insert(start);
-        partition.counters.promotions += 1;
-        let counters = &mut self.space_mut(space).counters;
-        counters.hits += seen.len() as u64;
-        counters.sampled += HUGE_PAGES;
-        counters.promotions += 1;
+        if let Some(mut ledger) = self.ledger(id) {
+            ledger.hits(seen.len() as u64, HUGE_PAGES);
+            ledger.promoted();
+        }
         true
     }
 
@@ -152,29 +157,27 @@ impl Vass {
             return false;
         }
         let (space, rights) = (partition.space, partition.rights_at(start));
-        let Some(base) = frames.allocate_huge() else { return false };
-        if table.map_huge(space, start, base, rights).is_err() {
-            frames.split_huge(base);
-            for offset in 0..HUGE_PAGES {
-                frames.free(base + offset);
+        let Some(run) = frames.allocate_huge(id) else { return false };
+        if map_huge_counted(table, frames, space, start, &run, rights).is_err() {
+            let new: Vec<UserFrame> = run.into_frames().collect();
+            frames.split_huge(&new[0]);
+            for frame in new {
+                frames.free(frame);
             }
             return false;
         }
         let Some(partition) = self.partitions.get_mut(&id) else { return false };
-        for offset in 0..HUGE_PAGES {
-            partition.committed.insert(start + offset, base + offset);
+        for (offset, frame) in run.into_frames().enumerate() {
+            if let Some(replaced) = partition.hold(start + offset as u64, frame) {
+                // Unreachable: the block was empty (checked above).
+                frames.free(replaced);
+            }
         }
-        partition.fill.insert(start, HUGE_PAGES);
         partition.huge.insert(start);
-        let committed = partition.committed.len() as u64;
-        partition.counters.peak_committed = partition.counters.peak_committed.max(committed);
-        partition.counters.promotions += 1;
-        let now = self.now;
-        let state = self.space_mut(space);
-        state.account(now);
-        state.counters.committed += HUGE_PAGES;
-        state.counters.peak_committed = state.counters.peak_committed.max(state.counters.committed);
-        state.counters.promotions += 1;
+        if let Some(mut ledger) = self.ledger(id) {
+            ledger.committed(HUGE_PAGES);
+            ledger.promoted();
+        }
         true
     }
 }

@@ -27,11 +27,11 @@ impl Vass {
         if let Some(partition) = self.partitions.get_mut(&id)
             && partition.untouched.remove(&page)
         {
-            partition.counters.hits += 1;
             let space = partition.space;
-            let state = self.space_mut(space);
-            state.counters.hits += 1;
-            state.prefetch_used(1);
+            if let Some(mut ledger) = self.ledger(id) {
+                ledger.hits(1, 0);
+            }
+            self.space_mut(space).prefetch_used(1);
         }
     }
 
@@ -42,23 +42,21 @@ impl Vass {
         let now = self.now;
         let mut sampled = 0;
         let mut hits = 0;
-        let Vass { partitions, spaces, .. } = self;
-        let ids = spaces.get(&space).map(|state| &state.partitions);
-        for id in ids.into_iter().flatten() {
-            let Some(partition) = partitions.get_mut(id) else { continue };
+        for id in self.ids_of(space).iter().copied().collect::<Vec<_>>() {
+            let Some(partition) = self.partitions.get_mut(&id) else { continue };
             let seen: Vec<Page> = partition.untouched.iter().copied().filter(|&page| table.accessed(space, page, false)).collect();
-            sampled += partition.untouched.len() as u64;
+            let read = partition.untouched.len() as u64;
             for page in &seen {
                 partition.untouched.remove(page);
             }
-            partition.counters.hits += seen.len() as u64;
             partition.recent_accessed.record(now, seen.len() as u64);
+            if let Some(mut ledger) = self.ledger(id) {
+                ledger.hits(seen.len() as u64, read);
+            }
+            sampled += read;
             hits += seen.len() as u64;
         }
-        let state = self.space_mut(space);
-        state.counters.hits += hits;
-        state.counters.sampled += sampled;
-        state.prefetch_used(hits);
+        self.space_mut(space).prefetch_used(hits);
         sampled
     }
 
@@ -69,11 +67,10 @@ impl Vass {
     /// to `on_run`. Returns how many entries were read (the cost).
     pub fn sample_accessed(&mut self, space: SpaceId, table: &mut impl PageTable, mut on_run: impl FnMut(PartitionId, PageRange)) -> u64 {
         let now = self.now;
-        let (mut read, mut hits) = (0, 0);
-        let Vass { partitions, spaces, .. } = self;
-        let ids = spaces.get(&space).map(|state| &state.partitions);
-        for id in ids.into_iter().flatten() {
-            let Some(partition) = partitions.get_mut(id) else { continue };
+        let mut read = 0;
+        for id in self.ids_of(space).iter().copied().collect::<Vec<_>>() {
+            let Some(partition) = self.partitions.get_mut(&id) else { continue };
+            let read_before = read;
             let mut accessed = 0;
             let mut seen = Vec::new();
             let mut run: Option<PageRange> = None;
@@ -102,15 +99,13 @@ impl Vass {
             for page in &seen {
                 partition.untouched.remove(page);
             }
-            partition.counters.hits += seen.len() as u64;
-            hits += seen.len() as u64;
             partition.recent_accessed.record(now, accessed);
             partition.idle_scans = if accessed > 0 { 0 } else { partition.idle_scans.saturating_add(1) };
+            if let Some(mut ledger) = self.ledger(id) {
+                ledger.hits(seen.len() as u64, read - read_before);
+            }
         }
-        let counters = &mut self.space_mut(space).counters;
-        counters.hits += hits;
-        counters.sampled += read;
-        counters.sample_scans += 1;
+        self.space_mut(space).counters.sample_scans += 1;
         read
     }
 
