@@ -153,7 +153,7 @@ pub(super) fn memory_counters(
         partitions,
         age_ticks: age,
         run_cycles: 0,
-        faults: counters.faults(),
+        faults: counters.faults,
         faults_demand: counters.faults_demand,
         faults_spurious: counters.faults_spurious,
         faults_unmapped: counters.faults_unmapped,

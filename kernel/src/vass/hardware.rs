@@ -794,7 +794,7 @@ mod ktests {
             vass.check_invariants(&tables, &frames).map_err(|error| failure(alloc::format!("step {step}: {error}")))?;
         }
         let counters = vass.space_counters(9).unwrap_or_default();
-        ensure!(counters.faults() > 0 && counters.ahead_commits > 0, "{counters:?}");
+        ensure!(counters.faults > 0 && counters.ahead_commits > 0, "{counters:?}");
         ensure!(counters.promotions > 0 && counters.demotions > 0, "2 MiB pages came and went: {counters:?}");
         let last = vass.destroy_space(9, &mut tables, &mut frames);
         ensure_eq!(last.committed, 0);

@@ -476,104 +476,14 @@ pub struct Declaration {
     pub partitions: Vec<PartitionId>,
 }
 
-/// Statistics of one address space (one process), kept after its
-/// partitions are gone.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SpaceCounters {
-    /// Faults resolved by committing a page.
-    pub faults_demand: u64,
-    /// Faults on pages already committed (a racing commit).
-    pub faults_spurious: u64,
-    /// Faults outside every partition.
-    pub faults_unmapped: u64,
-    /// Faults the partition's rights forbid.
-    pub faults_violation: u64,
-    /// Faults that found no frame.
-    pub faults_oom: u64,
-    /// Faults by reads.
-    pub fault_reads: u64,
-    /// Faults by writes.
-    pub fault_writes: u64,
-    /// Faults by instruction fetches.
-    pub fault_executes: u64,
-    /// Pages loaded with the program.
-    pub loaded: u64,
-    /// Pages committed on demand.
-    pub demand_commits: u64,
-    /// Pages committed ahead of use.
-    pub ahead_commits: u64,
-    /// Pages committed ahead and later touched.
-    pub hits: u64,
-    /// Pages committed ahead and released untouched.
-    pub waste: u64,
-    /// Pages decommitted.
-    pub decommits: u64,
-    /// Pages committed now.
-    pub committed: u64,
-    /// Most pages committed at once.
-    pub peak_committed: u64,
-    /// Committed pages × ticks, up to the last update.
-    pub footprint: u64,
-    /// Time-stamp-counter cycles spent resolving faults.
-    pub fault_cycles: u64,
-    /// 2 MiB blocks turned into 2 MiB pages.
-    pub promotions: u64,
-    /// 2 MiB pages split back into 4 KiB pages.
-    pub demotions: u64,
-    /// Page-table entries read by accessed-bit samples.
-    pub sampled: u64,
-    /// Periodic scans of the space's accessed bits.
-    pub sample_scans: u64,
-    /// Time-stamp-counter cycles spent in those scans.
-    pub sample_cycles: u64,
-    /// Faults that read a swapped-out page back (major faults; they are
-    /// not in `faults_demand`).
-    pub faults_major: u64,
-    /// Faults on swapped-out pages that could not be read back.
-    pub faults_swap_failed: u64,
-    /// Pages evicted to stay within a budget.
-    pub evictions: u64,
-    /// Evicted pages written to swap (the others were clean: all zero, or
-    /// still on the device from their last swap-in).
-    pub swap_outs: u64,
-    /// Pages read back from swap (on a fault or committed ahead).
-    pub swap_ins: u64,
-    /// Pages committed ahead that were evicted before being touched.
-    pub evicted_untouched: u64,
-    /// Swap writes that failed (the page stayed resident) and reads that
-    /// failed (the page was lost); each quarantined its slot.
-    pub swap_errors: u64,
-    /// Time-stamp-counter cycles spent in swap reads and writes for the
-    /// space (added by the caller that does the I/O: see `add_swap_io_cycles`).
-    pub swap_io_cycles: u64,
-    /// Predictive Allocation Engine steps run for the space (`add_pae_work`).
-    pub pae_steps: u64,
-    /// Time-stamp-counter cycles the PAE task spent on the space: reading
-    /// its history, the model's steps, and committing what they predicted.
-    pub pae_cycles: u64,
-    /// Of `pae_cycles`, those in the model's steps (encoding the event and
-    /// the integer GRU's step): the inference alone. Choosing the pages
-    /// from its output is the task's.
-    pub pae_model_cycles: u64,
-    /// PAE steps run after the task's budget ran out in the tick their
-    /// fault came in (they waited for a later tick).
-    pub pae_deferred: u64,
-    /// History events overwritten before the PAE task read them.
-    pub pae_lost: u64,
-    /// Partitions the PAE demoted (held cold after their predicted access
-    /// probability stayed low).
-    pub pae_demotions: u64,
-    /// Pages committed from the program's layout proposal.
-    pub layout_commits: u64,
-}
-
-impl SpaceCounters {
-    /// Every fault, whatever its outcome.
-    pub fn faults(&self) -> u64 {
-        self.faults_demand + self.faults_major + self.faults_spurious + self.faults_unmapped + self.faults_violation + self.faults_oom
-            + self.faults_swap_failed
-    }
-}
+/// The counters of one address space (one process), kept after its
+/// partitions are gone: the ABI's [`abi::MemoryCounters`], declared once
+/// (`abi::words!`) for the engine, the `memory_counters` system call, the
+/// `memstat` line and the host's parser. The engine keeps the fields it
+/// counts; the memory service fills in what only it knows (pid,
+/// partitions, age, run time, untouched pages, declarations, history,
+/// budget, pages on swap) when it reports them.
+pub type SpaceCounters = abi::MemoryCounters;
 
 /// Pages remembered per space as recently evicted.
 pub const RECENT_EVICTIONS: usize = 8;

@@ -304,7 +304,7 @@ fn space_counters_follow_faults_commits_and_time() {
     let counters = vass.space_counters(1).unwrap();
     assert_eq!((counters.faults_demand, counters.faults_violation, counters.faults_unmapped), (2, 3, 1));
     assert_eq!((counters.fault_reads, counters.fault_writes, counters.fault_executes), (2, 2, 2));
-    assert_eq!(counters.faults(), 6);
+    assert_eq!(counters.faults, 6);
     assert_eq!((counters.demand_commits, counters.ahead_commits, counters.committed, counters.peak_committed), (2, 2, 4, 4));
     assert_eq!(counters.footprint, 2 * 10 + 4 * 10, "page-ticks");
     assert_eq!(counters.fault_cycles, 500);

@@ -48,6 +48,7 @@ impl Vass {
             partition.idle_scans = 0;
         }
         let counters = &mut self.space_mut(space).counters;
+        counters.faults += 1;
         match access {
             Access::Read => counters.fault_reads += 1,
             Access::Write => counters.fault_writes += 1,
