@@ -1,5 +1,6 @@
-//! The partition system calls' backends: arguments decoded into types at
-//! the boundary (kinds, rights, advice, page ranges), each call applied to
+//! The partition system calls' backends: the raw words stop here, decoded
+//! into types first (kinds, rights, advice, sizes, page ranges; bad input
+//! is a typed `abi::Error` before anything changes), each call applied to
 //! the running process's space through a memory-service session and
 //! recorded in its history; the queries (`partition_query`, `page_query`,
 //! `own_memory_counters`).
@@ -11,7 +12,7 @@ use crate::mm::layout;
 use crate::pae::proposal::PartitionLayout;
 use crate::policy::{self, Plan};
 use crate::vass::hardware::SystemTables;
-use crate::vass::{Advice, Cold, PageRange, PageTable, Pattern, Residence, Vass, VassError, Window};
+use crate::vass::{Advice, Cold, PageRange, PageTable, PartitionKind, Pattern, Residence, Vass, VassError, Window};
 use abi::{Error, Rights};
 use alloc::vec::Vec;
 use super::memory::PAGE_SIZE;
@@ -57,7 +58,7 @@ pub(super) fn vass_error(error: VassError) -> Error {
 /// Creates a partition of `size` bytes for the running process, at `at`
 /// (0: wherever it fits). Returns its id and address.
 pub fn partition_create(size: u64, kind: u64, rights: u64, at: u64) -> Result<(u64, u64), Error> {
-    let kind = abi::PartitionKind::from_code(kind).ok_or(Error::InvalidArgument)?;
+    let kind = partition_kind(kind)?;
     let rights = partition_rights(rights)?;
     let pages = partition_size_pages(size)?;
     let at = requested_page(at)?;
@@ -243,17 +244,7 @@ pub fn partition_protect(id: u64, offset: u64, length: u64, rights: u64) -> Resu
 
 /// Applies `advice` to `[offset, offset + length)` of partition `id`.
 pub fn partition_advise(id: u64, offset: u64, length: u64, advice: u64) -> Result<u64, Error> {
-    let advice = match abi::Advice::from_code(advice).ok_or(Error::InvalidArgument)? {
-        abi::Advice::Normal => Advice::Normal,
-        abi::Advice::WillNeed => Advice::WillNeed,
-        abi::Advice::DontNeed => Advice::DontNeed,
-        abi::Advice::Sequential => Advice::Sequential,
-        abi::Advice::Random => Advice::Random,
-        abi::Advice::Cold => Advice::Cold,
-        abi::Advice::PageOut => Advice::PageOut,
-        abi::Advice::Lock => Advice::Lock,
-        abi::Advice::Unlock => Advice::Unlock,
-    };
+    let advice = partition_advice(advice)?;
     for_each_piece(
         id,
         offset,
@@ -265,6 +256,17 @@ pub fn partition_advise(id: u64, offset: u64, length: u64, advice: u64) -> Resul
             _ => None,
         },
     )
+}
+
+/// A partition kind as the system calls give it (its `abi::PartitionKind`
+/// code).
+pub(super) fn partition_kind(code: u64) -> Result<PartitionKind, Error> {
+    PartitionKind::from_code(code).ok_or(Error::InvalidArgument)
+}
+
+/// Advice as the system calls give it (its `abi::Advice` code).
+pub(super) fn partition_advice(code: u64) -> Result<Advice, Error> {
+    Advice::from_code(code).ok_or(Error::InvalidArgument)
 }
 
 /// Rights a partition may have: some, and never writable and executable.
