@@ -205,7 +205,7 @@ pub(crate) fn tsc_hz(serial: &str) -> Result<u64> {
 }
 
 /// A program's first and second run under `pae` in one boot: the second
-/// starts from the layout proposal the first left (`policy::layout`).
+/// starts from the layout proposal the first left (`pae::proposal`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayoutRuns {
     /// The first run.

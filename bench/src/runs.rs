@@ -164,7 +164,7 @@ fn measure_workloads(
     let policies = WORKLOAD_POLICIES.join(",");
     eprintln!("bench: workloads ({} KiB) under {}", options.kib, WORKLOAD_POLICIES.join(", "));
     let cmdline = format!("{settings} sample=64 init=bin/bench-memory init-args={},{policies}", options.kib);
-    let model_file = || vec![(kernel::policy::MODEL_PATH.to_owned(), model.1.clone())];
+    let model_file = || vec![(kernel::pae::MODEL_PATH.to_owned(), model.1.clone())];
     let serial = boot("workloads", kernel, programs, &cmdline, model_file(), None)?;
     let hz = tsc_hz(&serial)?;
     let mut rows = workload_rows(&serial, None, options.kib, &BTreeMap::new());
@@ -241,7 +241,7 @@ pub fn measure(options: &Options) -> Result<Measured> {
     // Layout proposals: every workload twice under pae in one boot.
     eprintln!("bench: workloads ({} KiB) twice under pae, for layout proposals ({:.0} s so far)", options.kib, elapsed());
     let cmdline = format!("{settings} sample=64 init=bin/bench-memory init-args={},pae,pae", options.kib);
-    let model_file = vec![(kernel::policy::MODEL_PATH.to_owned(), models.for_workloads().1.clone())];
+    let model_file = vec![(kernel::pae::MODEL_PATH.to_owned(), models.for_workloads().1.clone())];
     let serial = boot("workloads-layout", &kernel, &programs, &cmdline, model_file, None)?;
     let mut layouts = layout_pairs(workload_rows(&serial, None, options.kib, &workload_distinct(&rows)))?;
     let largest = options.budgets.iter().copied().max_by_key(|budget| budget_order(*budget)).context("no budget")?;
@@ -273,7 +273,7 @@ pub fn measure(options: &Options) -> Result<Measured> {
         for &budget in &options.budgets {
             eprintln!("bench: trace {}/{} {name} under {budget} of {distinct} pages ({:.0} s so far)", index + 1, traces.len(), elapsed());
             let cmdline = format!("{settings} sample=0 init=bin/replay init-args=all,--budget,{budget},{file}");
-            let extra = vec![(file.clone(), encoded.clone()), (kernel::policy::MODEL_PATH.to_owned(), model.1.clone())];
+            let extra = vec![(file.clone(), encoded.clone()), (kernel::pae::MODEL_PATH.to_owned(), model.1.clone())];
             let serial = boot(&format!("{name}-{}", file_label(budget)), &kernel, &programs, &cmdline, extra, Some(swap_pages))?;
             let found = trace_rows(&serial, &name, Some(budget), distinct)?;
             if found.len() != TRACE_POLICIES.len() {
@@ -291,7 +291,7 @@ pub fn measure(options: &Options) -> Result<Measured> {
         }
         eprintln!("bench: trace {name} twice under pae at {largest}, for layout proposals ({:.0} s so far)", elapsed());
         let cmdline = format!("{settings} sample=0 init=bin/replay init-args=pae+pae,--budget,{largest},{file}");
-        let extra = vec![(file.clone(), encoded.clone()), (kernel::policy::MODEL_PATH.to_owned(), model.1.clone())];
+        let extra = vec![(file.clone(), encoded.clone()), (kernel::pae::MODEL_PATH.to_owned(), model.1.clone())];
         let serial = boot(&format!("{name}-layout"), &kernel, &programs, &cmdline, extra, Some(swap_pages))?;
         let mut pairs = layout_pairs(trace_rows(&serial, &name, Some(largest), distinct)?)?;
         if pairs.len() != 1 {

@@ -69,12 +69,12 @@ pub const TEST_PROGRAM_PREFIX: &str = "test-";
 impl RamdiskContents {
     /// The standard ramdisk: the command line, every user program as
     /// `bin/<name>`, the list of test programs, the malformed-executable
-    /// corpus, and the PAE's default model (`kernel::policy::MODEL_PATH`).
+    /// corpus, and the PAE's default model (`kernel::pae::MODEL_PATH`).
     pub fn standard(cmdline: &str, programs: &[crate::build::UserProgram]) -> Result<RamdiskContents> {
         let mut contents = RamdiskContents::with_cmdline(cmdline);
         let model = crate::workspace_root().join(DEFAULT_MODEL);
         let bytes = fs::read(&model).with_context(|| format!("reading the default model {}", model.display()))?;
-        contents.add(kernel::policy::MODEL_PATH, bytes);
+        contents.add(kernel::pae::MODEL_PATH, bytes);
         let mut tests = String::new();
         for program in programs {
             let data = fs::read(&program.path).with_context(|| format!("reading {}", program.path.display()))?;

@@ -6,7 +6,7 @@ use crate::config::{BootConfig, Inject, Mode, CMDLINE_PATH};
 use crate::mm::{frame, heap, layout, paging};
 use crate::ramdisk::Ramdisk;
 use crate::arch::syscall;
-use crate::{dev, ktest, logger, process, sched, time};
+use crate::{dev, ktest, logger, memory, pae, process, sched, time};
 use bootloader_api::config::{BootloaderConfig, Mapping};
 use bootloader_api::BootInfo;
 use core::panic::PanicInfo;
@@ -103,21 +103,21 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
     dev::init();
 
     syscall::init();
-    process::configure(config.huge_pages, config.memstat, config.policy);
+    memory::configure(config.huge_pages, config.memstat, config.policy);
     process::configure_history(config.history, config.history_export);
     if let Some(disk) = dev::swap_disk() {
-        process::attach_swap(disk.lock().slots());
+        memory::attach_swap(disk.lock().slots());
     }
-    process::allow_swap_debug(config.swap_debug);
-    process::set_eviction(if config.cold_first { crate::vass::Eviction::ColdFirst } else { crate::vass::Eviction::Clock });
+    memory::allow_swap_debug(config.swap_debug);
+    memory::set_eviction(if config.cold_first { crate::vass::Eviction::ColdFirst } else { crate::vass::Eviction::Clock });
     if let Some(budget) = config.mem_budget {
         let pages = budget.pages(crate::mm::frame::counts().free);
-        process::set_global_budget(pages);
+        memory::set_global_budget(pages);
         log::info!("memory budget: {pages} pages for all processes");
     }
-    process::pae::configure(config.pae_budget, crate::policy::PaeSettings { cold_ticks: config.pae_cold_ticks, ..Default::default() });
+    pae::configure(config.pae_budget, pae::Settings { cold_ticks: config.pae_cold_ticks, ..Default::default() });
     if let Some(ramdisk) = ramdisk {
-        process::pae::load_from_ramdisk(&ramdisk);
+        pae::load_from_ramdisk(&ramdisk);
         process::init(ramdisk);
     }
     if let Err(error) = sched::init() {
@@ -131,7 +131,7 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
         Mode::Test => ktest::run(config.test_filter),
         Mode::Run => {
             process::start_sampler(config.sample_ticks);
-            process::pae::start();
+            pae::start(process::pae_processes());
             process::start_history_export();
             run(config.init_path, config.init_arguments)
         }
@@ -206,7 +206,7 @@ fn run(init_path: &str, init_arguments: Option<&str>) -> ! {
         counts.free,
         counts.user
     );
-    let (steps, cycles) = process::pae::totals();
+    let (steps, cycles) = pae::totals();
     if steps > 0 {
         log::info!("pae: {steps} model steps in {cycles} TSC cycles of the pae task");
     }

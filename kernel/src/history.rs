@@ -82,7 +82,7 @@ abi::coded_enum! {
         /// The program's advice (will-need, dont-need).
         Advice = 3 => "advice",
         /// The program's layout proposal, applied at the first fault in a
-        /// partition under `pae` (`policy::layout`).
+        /// partition under `pae` (`pae::proposal`).
         Layout = 4 => "layout",
     }
 }

@@ -18,6 +18,7 @@ pub mod dev;
 pub mod exec;
 pub mod history;
 pub mod mm;
+pub mod pae;
 pub mod pager;
 pub mod policy;
 pub mod ramdisk;
@@ -34,6 +35,8 @@ pub mod boot;
 pub mod ktest;
 #[cfg(target_os = "none")]
 pub mod logger;
+#[cfg(target_os = "none")]
+pub mod memory;
 pub mod process;
 pub mod sched;
 #[cfg(target_os = "none")]

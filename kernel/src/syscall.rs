@@ -3,7 +3,7 @@
 
 use crate::arch::cpu;
 use crate::arch::syscall::SyscallFrame;
-use crate::process;
+use crate::{memory, pae, process};
 use crate::process::memory::UserSlice;
 use crate::sched;
 use crate::time;
@@ -72,8 +72,8 @@ pub fn dispatch(number: u64, arguments: [u64; 6]) -> Result<u64, Error> {
             copy_words_to_user(a0, &counters.to_words())?;
             Ok(0)
         }
-        Syscall::MemoryBudget => process::memory_budget(a0),
-        Syscall::SwapDebug => process::swap_debug(a0, a1),
+        Syscall::MemoryBudget => memory::memory_budget(process::current_pid(), a0),
+        Syscall::SwapDebug => memory::swap_debug(process::current_pid(), a0, a1),
         Syscall::PageQuery => {
             let info = process::page_query(a0)?;
             copy_words_to_user(a1, &info.to_words())?;
@@ -81,7 +81,7 @@ pub fn dispatch(number: u64, arguments: [u64; 6]) -> Result<u64, Error> {
         }
         Syscall::PaeModelSet => pae_model_set(a0, a1),
         Syscall::PaeLayout => {
-            let words = process::pae::layout_words(a0).ok_or(Error::NotFound)?;
+            let words = pae::layout_words(a0).ok_or(Error::NotFound)?;
             if a2 >= words.len() as u64 && !words.is_empty() {
                 copy_words_to_user(a1, &words)?;
             }
@@ -118,7 +118,7 @@ fn pae_model_set(address: u64, length: u64) -> Result<u64, Error> {
         return Err(Error::TooLarge);
     }
     let bytes = process::copy_from_user(UserSlice::new(address, length))?;
-    process::pae::install(&bytes, &alloc::format!("from pid {pid}")).map_err(|problem| {
+    pae::install(&bytes, &alloc::format!("from pid {pid}")).map_err(|problem| {
         log::warn!("pae: {problem}; the model in service stays");
         Error::BadFormat
     })?;
@@ -133,7 +133,7 @@ fn copy_words_to_user(address: u64, words: &[u64]) -> Result<(), Error> {
 }
 
 fn spawn(path_address: u64, path_length: u64, argv_address: u64, argc: u64, budget: u64) -> Result<u64, Error> {
-    let budget = process::budget_from(budget)?;
+    let budget = memory::budget_from(budget)?;
     let path = user_path(path_address, path_length)?;
     if argc > limits::MAX_ARGS {
         return Err(Error::TooLarge);
@@ -211,7 +211,7 @@ fn system_info(address: u64) -> Result<u64, Error> {
     let scheduler = sched::stats();
     let frames = crate::mm::frame::counts();
     let processes = process::stats();
-    let (swap_used, swap_slots, swap_quarantined) = process::swap_usage();
+    let (swap_used, swap_slots, swap_quarantined) = memory::swap_usage();
     let info = abi::SystemInfo {
         free_frames: frames.free,
         user_frames: frames.user,

@@ -21,7 +21,7 @@ fn the_integer_model_agrees_with_the_host_bit_for_bit_and_fits_its_budget() {
 
     let kernel = boot::build::kernel(Profile::Release).expect("building the release kernel");
     let programs = boot::build::user_programs(Profile::Release).expect("building the programs");
-    let cmdline = "mode=test test=process::pae::the_default_model_runs_on_bare_metal";
+    let cmdline = "mode=test test=pae::model::the_default_model_runs_on_bare_metal";
     let ramdisk = RamdiskContents::standard(cmdline, &programs).expect("packing the ramdisk");
     let out_dir = boot::target_dir().join("images").join("integration").join("pae-release");
     let image = boot::image::create(&kernel, &ramdisk, Firmware::Bios, &out_dir).expect("creating the image");
@@ -80,7 +80,7 @@ fn a_small_pae_budget_defers_work_and_changes_no_result() {
 fn a_malformed_model_is_refused_and_pae_falls_back_to_readahead() {
     let mut bytes = std::fs::read(boot::workspace_root().join(boot::image::DEFAULT_MODEL)).expect("the default model");
     bytes.truncate(bytes.len() / 2);
-    let files = vec![(kernel::policy::MODEL_PATH.to_owned(), bytes)];
+    let files = vec![(kernel::pae::MODEL_PATH.to_owned(), bytes)];
     let cmdline = "mode=run sample=0 policy=pae init=bin/bench-memory init-args=64,pae";
     let outcome = tests::boot_with_files("pae-bad-model", Firmware::Bios, cmdline, Duration::from_secs(300), files);
     assert_eq!(outcome.verdict, Verdict::Success, "{}", outcome.serial);
@@ -206,7 +206,7 @@ fn a_second_run_under_pae_starts_from_the_layout_the_first_left() {
     // host's hash of the ELF file the ramdisk holds.
     for program in tests::user_programs().iter().filter(|program| program.name.starts_with("wl-")) {
         let elf = std::fs::read(&program.path).expect("the workload's ELF file");
-        let identity = kernel::policy::layout::identity(&elf);
+        let identity = kernel::pae::proposal::identity(&elf);
         let line = format!("program {} identity={identity:#018x} runs=2 ", program.name);
         assert!(serial.contains(&line), "`{line}` in the layout listing:\n{serial}");
     }

@@ -108,7 +108,7 @@ impl ImageArgs {
         let mut ramdisk = RamdiskContents::standard(&cmdline, &programs)?;
         if let Some(path) = &self.model {
             let bytes = std::fs::read(path).map_err(|error| anyhow::anyhow!("reading the model {}: {error}", path.display()))?;
-            ramdisk.add(kernel::policy::MODEL_PATH, bytes);
+            ramdisk.add(kernel::pae::MODEL_PATH, bytes);
         }
         for path in &self.replay {
             let name = trace::file::trace_name(path);

@@ -21,21 +21,21 @@
 //!   sequence and at each fault commits the next 32 pages whose first touch
 //!   is still ahead: exactly the pages that will be touched next, the upper
 //!   bound to compare against.
-//! - [`Pae`]: the Predictive Allocation Engine: a quantized GRU
+//! - [`crate::pae::Pae`]: the Predictive Allocation Engine's predictor,
+//!   which lives with the rest of the PAE (`crate::pae`): a quantized GRU
 //!   (`pae_model::integer`, integer-only) reads each fault and gives, for
 //!   48 pages around it, the probability they are touched soon; those over
 //!   its threshold are committed.
 
 #![forbid(unsafe_code)]
 
-pub mod layout;
 mod leap;
-mod pae;
 mod readahead;
 
 pub use leap::Leap;
-pub use pae::{MODEL_PATH, PAE_BUDGET, Pae, PaeCounters, Settings as PaeSettings, step_of};
 pub use readahead::Readahead;
+/// The PAE's predictor is a policy too; it lives with the rest of the PAE.
+pub use crate::pae::Pae;
 
 pub use abi::CommitPolicy;
 

@@ -6,7 +6,8 @@
 
 #![forbid(unsafe_code)]
 
-use crate::policy::{self, CommitPolicy, Pae, Policy};
+use crate::pae::Pae;
+use crate::policy::{self, CommitPolicy, Policy};
 use alloc::boxed::Box;
 
 /// A process's commit policy.

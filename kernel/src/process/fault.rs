@@ -6,19 +6,19 @@
 use crate::arch::cpu::{self};
 use crate::arch::idt;
 use crate::history::{Cause, Event};
+use crate::memory::Space;
 use crate::mm::layout;
 use crate::policy::{self, Plan};
-use crate::vass::hardware::{self, KernelFrames, LostCopy, SystemTables};
+use crate::vass::hardware::{self, LostCopy, SystemTables};
 use crate::vass::swap::Slot;
 use crate::pager::{self, FaultObserver, FaultRequest};
 use crate::vass::{PageRange, PartitionKind, Resolution, Scope, Vass};
-use crate::time;
 use abi::ExitReason;
 use alloc::vec::Vec;
 use super::memory::{self, Access, PAGE_SIZE};
 use super::recorder::History;
 use x86_64::structures::idt::PageFaultErrorCode;
-use super::{table::*, space::*};
+use super::table::*;
 /// The kernel's page-fault handler ([`idt::Handlers::page_fault`]): a
 /// fault of the running process is served by the pager
 /// ([`handle_page_fault`]); when a fault taken in ring 3 was resolved, the
@@ -27,7 +27,7 @@ use super::{table::*, space::*};
 pub fn page_fault(address: u64, rip: u64, error: PageFaultErrorCode) -> bool {
     let retry = handle_page_fault(address, rip, error);
     if retry && error.contains(PageFaultErrorCode::USER_MODE) {
-        super::pae::after_user_fault();
+        crate::pae::after_user_fault();
     }
     retry
 }
@@ -43,27 +43,27 @@ pub(super) fn handle_page_fault(address: u64, rip: u64, error: PageFaultErrorCod
     let access = access_of(error);
     let Some(pid) = current_pid() else { return false };
     let Some(mut table) = TABLE.try_lock() else { return false };
-    let Some((mut tables, policy, history, shaping)) = system_tables(&mut table, pid) else { return false };
-    let Some(mut vass) = VASS.try_lock() else { return false };
-    vass.set_time(time::ticks());
+    let Some(Process { policy, history, shaping, .. }) = table.processes.get_mut(&pid) else { return false };
+    let Some(mut memory) = crate::memory::try_lock() else { return false };
+    let Some(mut space) = memory.space(pid) else { return false };
     let page = address / PAGE_SIZE;
     let request = FaultRequest { space: pid, page, access, protection: error.contains(PageFaultErrorCode::PROTECTION_VIOLATION) };
     let under_pae = policy.is_pae();
-    let mut frames = KernelFrames::new();
     let mut recorder = FaultRecorder { history: &mut *history, address, rip, under_pae };
-    let report = pager::serve_fault(&mut vass, request, policy.as_policy(), &mut tables, &mut frames, &mut recorder);
+    let report = pager::serve_fault(space.vass, request, policy.as_policy(), &mut space.tables, &mut space.frames, &mut recorder);
     if request.protection {
-        // Mapped, but not for this access: counted and recorded, never retried.
+        // Mapped, but not for this access: counted and recorded, never
+        // retried; nothing was changed, so nothing is checked.
+        space.check_over(None);
         return false;
     }
     let mut checked = report.span(page);
     if under_pae && let Some(placement) = report.placement().filter(|_| report.resolution.served()) {
-        let proposed = apply_proposal(&mut vass, pid, placement.partition, shaping, &mut tables, &mut frames, history);
+        let proposed = apply_proposal(&mut space, placement.partition, shaping, history);
         checked = proposed.iter().fold(checked, |all, piece| PageRange::new(all.start.min(piece.start), all.end.max(piece.end)));
     }
-    charge_swap_io(&mut vass, pid, &frames);
-    vass.add_fault_cycles(pid, cpu::rdtsc().wrapping_sub(started));
-    check_in_debug(&vass, &tables, Scope::Pages { space: pid, range: checked });
+    space.vass.add_fault_cycles(pid, cpu::rdtsc().wrapping_sub(started));
+    space.check_over(Some(Scope::Pages { space: pid, range: checked }));
     report.retry()
 }
 
@@ -83,7 +83,7 @@ impl FaultObserver for FaultRecorder<'_> {
         let event = Event::Fault { address: self.address, rip: self.rip, partition, access: request.access, outcome: resolution.outcome };
         self.history.record(event);
         if self.under_pae && !request.protection {
-            super::pae::note_work();
+            crate::pae::note_work();
         }
     }
 
@@ -92,19 +92,13 @@ impl FaultObserver for FaultRecorder<'_> {
     }
 }
 
-/// The first fault under `pae` in partition `id` of `pid`: if the
-/// program's layout proposal has hot ranges for it (same ordinal, same
-/// kind), they are committed now, within the prefetch allowance. Returns
-/// what it asked to commit.
-pub(super) fn apply_proposal(
-    vass: &mut Vass,
-    pid: Pid,
-    id: u64,
-    shaping: &mut Shaping,
-    tables: &mut SystemTables<'_>,
-    frames: &mut KernelFrames,
-    history: &mut History,
-) -> Vec<PageRange> {
+/// The first fault under `pae` in partition `id` of the session's space:
+/// if the program's layout proposal has hot ranges for it (same ordinal,
+/// same kind), they are committed now, within the prefetch allowance.
+/// Returns what it asked to commit.
+pub(super) fn apply_proposal(space: &mut Space<'_, SystemTables<'_>>, id: u64, shaping: &mut Shaping, history: &mut History) -> Vec<PageRange> {
+    let pid = space.pid();
+    let vass = &mut *space.vass;
     let Some(proposal) = &shaping.proposal else { return Vec::new() };
     let Some(partition) = vass.partition(id) else { return Vec::new() };
     if !shaping.seen.insert(partition.ordinal) {
@@ -113,7 +107,7 @@ pub(super) fn apply_proposal(
     let Some(proposed) = proposal.partition(partition.ordinal, partition.kind.code()) else { return Vec::new() };
     let commit: Vec<PageRange> = proposed.hot.iter().flat_map(|&(start, end)| partition.pages_at(start, end)).collect();
     let plan = Plan { commit: commit.clone(), cold: Vec::new() };
-    let committed = policy::apply(vass, pid, &plan, tables, frames, |partition, range, committed| {
+    let committed = policy::apply(vass, pid, &plan, &mut space.tables, &mut space.frames, |partition, range, committed| {
         history.record(Event::Commit { partition, range, committed, cause: Cause::Layout });
     });
     vass.add_layout_commits(pid, committed);
@@ -144,7 +138,7 @@ pub fn kill_for_fault(report: &idt::ExceptionReport) -> ! {
             (14, Some(cr2), Some(pid)) => {
                 let error = PageFaultErrorCode::from_bits_truncate(report.error_code.unwrap_or(0));
                 let present = error.contains(PageFaultErrorCode::PROTECTION_VIOLATION);
-                let vass = VASS.lock();
+                let vass = crate::memory::lock_untimed();
                 let granted = vass.lookup(pid, cr2 / PAGE_SIZE).map(|partition| partition.rights);
                 let stack_bottom = vass
                     .partitions_of(pid)

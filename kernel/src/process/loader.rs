@@ -7,15 +7,15 @@ use crate::arch::gdt;
 use crate::exec;
 use crate::history::{Cause, Change, Event};
 use crate::mm::layout;
+use crate::memory;
 use crate::mm::user::UserSpace;
-use crate::vass::hardware::{KernelFrames, SpaceTables};
-use crate::vass::{PageRange, PartitionKind, Scope, VassError, Window};
+use crate::vass::{PageRange, PartitionKind, VassError, Window};
 use abi::{Error, Rights};
 use alloc::vec::Vec;
 use super::memory::PAGE_SIZE;
 use super::recorder::History;
 use x86_64::VirtAddr;
-use super::{table::*, space::*};
+use super::table::*;
 /// Size of the user stack region (committed on demand, top pages eagerly).
 pub const STACK_SIZE: u64 = 1 << 20;
 
@@ -39,12 +39,12 @@ pub(super) fn load(pid: Pid, image: &[u8], arguments: &[&str], budget: Option<u6
     let mut space = UserSpace::new().map_err(|_| Error::OutOfMemory)?;
     if budget.is_some() {
         // `destroy_space` below drops it again if the layout fails.
-        vass().set_budget(pid, budget);
+        memory::lock().set_budget(pid, budget);
     }
     match lay_out(pid, &plan, image, arguments, &mut space, history) {
         Ok(entry) => Ok((space, entry)),
         Err(error) => {
-            vass().destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames::new());
+            memory::lock().destroy_detached(pid, &mut space);
             Err(error)
         }
     }
@@ -65,23 +65,24 @@ pub(super) struct Piece {
 
 /// Creates a sealed partition for the loader and commits its eager pages.
 pub(super) fn loader_partition(pid: Pid, space: &mut UserSpace, piece: Piece, history: &mut History) -> Result<(), Error> {
-    let mut vass = vass();
-    let (id, range) = vass.create(pid, piece.pages, piece.kind, piece.rights, Some(piece.at), piece.window).map_err(|error| match error {
+    let mut memory = memory::lock();
+    let (id, range) = memory.create(pid, piece.pages, piece.kind, piece.rights, Some(piece.at), piece.window).map_err(|error| match error {
         VassError::OutOfFrames | VassError::PageTable => Error::OutOfMemory,
         _ => Error::BadExecutable,
     })?;
-    vass.seal(id);
+    memory.seal(id);
     history.record(Event::Partition { partition: id, change: Change::Created, range, kind: piece.kind.code() });
-    let mut tables = SpaceTables { id: pid, space };
+    let mut session = memory.detached(pid, space);
     if piece.eager > 0 {
         let committed = PageRange::new(range.end - piece.eager.min(piece.pages), range.end);
-        let mut frames = KernelFrames::new();
-        let populated = vass.populate(pid, id, committed, &mut tables, &mut frames);
-        charge_swap_io(&mut vass, pid, &frames);
-        let pages = populated.map_err(|_| Error::OutOfMemory)?;
+        let populated = session.vass.populate(pid, id, committed, &mut session.tables, &mut session.frames);
+        let Ok(pages) = populated else {
+            // Charged, but left unchecked: the layout fails and the space goes.
+            session.check_over(None);
+            return Err(Error::OutOfMemory);
+        };
         history.record(Event::Commit { partition: id, range: committed, committed: pages, cause: Cause::Loader });
     }
-    check_in_debug(&vass, &tables, Scope::Space(pid));
     Ok(())
 }
 

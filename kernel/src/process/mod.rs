@@ -3,9 +3,10 @@
 //! `memory` (pointer checks, fault naming) and `commit` (a process's
 //! commit policy) are policy and build on the host; the rest is the
 //! bare-metal mechanism: the process `table`, the `loader`, the `fault`
-//! entry, `user_copy`, the `partition_calls`, the way to a process's
-//! `space` (the kernel-wide VASS), and the PAE task's `pae` and
-//! `pae_work`.
+//! entry, `user_copy`, the `partition_calls`, the accessed-bit `sampler`,
+//! and what the PAE wing is lent (`pae_loan`). Address spaces and the VASS
+//! are the memory service's (`crate::memory`), the PAE's task and model
+//! the PAE wing's (`crate::pae`).
 
 pub mod commit;
 pub mod memory;
@@ -15,15 +16,13 @@ mod fault;
 #[cfg(target_os = "none")]
 mod loader;
 #[cfg(target_os = "none")]
-pub mod pae;
-#[cfg(target_os = "none")]
-mod pae_work;
+mod pae_loan;
 #[cfg(target_os = "none")]
 mod partition_calls;
 #[cfg(target_os = "none")]
 mod recorder;
 #[cfg(target_os = "none")]
-mod space;
+mod sampler;
 #[cfg(target_os = "none")]
 #[allow(unsafe_code)]
 mod table;
@@ -34,14 +33,13 @@ mod user_copy;
 #[cfg(target_os = "none")]
 pub use fault::{kill_for_fault, page_fault};
 #[cfg(target_os = "none")]
+pub use pae_loan::pae_processes;
+#[cfg(target_os = "none")]
 pub use partition_calls::*;
 #[cfg(target_os = "none")]
-pub use recorder::configure as configure_history;
+pub use recorder::{configure as configure_history, History};
 #[cfg(target_os = "none")]
-pub use space::{
-    allow_swap_debug, attach_swap, budget_from, configure, memory_budget, own_memory_counters, set_eviction, set_global_budget,
-    start_sampler, swap_debug, swap_usage,
-};
+pub use sampler::start_sampler;
 #[cfg(target_os = "none")]
 pub use table::{
     current_pid, end_syscall, init, policy_set, ramdisk, resource_request, spawn, start_history_export, stats, wait_child,

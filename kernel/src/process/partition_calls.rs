@@ -1,17 +1,22 @@
-//! The partition system calls' backends: arguments decoded into types at
-//! the boundary (kinds, rights, advice, page ranges), each call applied to
-//! the running process's space and recorded in its history.
+//! The partition system calls' backends: the raw words stop here, decoded
+//! into types first (kinds, rights, advice, sizes, page ranges; bad input
+//! is a typed `abi::Error` before anything changes), each call applied to
+//! the running process's space through a memory-service session and
+//! recorded in its history; the queries (`partition_query`, `page_query`,
+//! `own_memory_counters`).
 
+use crate::arch::cpu;
 use crate::history::{Cause, Change, Event};
+use crate::memory::{self, Space};
 use crate::mm::layout;
-use crate::policy::layout::PartitionLayout;
+use crate::pae::proposal::PartitionLayout;
 use crate::policy::{self, Plan};
-use crate::vass::hardware::{KernelFrames, SystemTables};
-use crate::vass::{Advice, Cold, PageRange, PageTable, Pattern, Residence, Vass, VassError, Window};
+use crate::vass::hardware::SystemTables;
+use crate::vass::{Advice, Cold, PageRange, PageTable, PartitionKind, Pattern, Residence, Vass, VassError, Window};
 use abi::{Error, Rights};
 use alloc::vec::Vec;
 use super::memory::PAGE_SIZE;
-use super::{table::*, space::*};
+use super::table::*;
 /// Where partitions the program creates are placed, in pages.
 pub(super) const HEAP_WINDOW: Window = Window { start: layout::USER_HEAP.start / PAGE_SIZE, end: layout::USER_HEAP.end / PAGE_SIZE };
 
@@ -53,31 +58,35 @@ pub(super) fn vass_error(error: VassError) -> Error {
 /// Creates a partition of `size` bytes for the running process, at `at`
 /// (0: wherever it fits). Returns its id and address.
 pub fn partition_create(size: u64, kind: u64, rights: u64, at: u64) -> Result<(u64, u64), Error> {
-    let kind = abi::PartitionKind::from_code(kind).ok_or(Error::InvalidArgument)?;
+    let kind = partition_kind(kind)?;
     let rights = partition_rights(rights)?;
     let pages = partition_size_pages(size)?;
     let at = requested_page(at)?;
-    with_own_process(|vass, pid, tables, policy, history, shaping, frames| {
-        // Under pae, a partition the layout proposal says grew larger is
-        // placed with room to grow in place (the proposal pre-sizes it).
-        let room = match (&shaping.proposal, at) {
-            (Some(proposal), None) if policy.is_pae() => proposal
-                .partition(vass.next_ordinal(pid), kind.code())
-                .map_or(0, |proposed| proposed.pages.saturating_sub(pages).min(abi::limits::MAX_PARTITION / PAGE_SIZE)),
-            _ => 0,
-        };
-        let (id, range) = if room > 0 {
-            vass.create_with_room(pid, pages, room, kind, rights, HEAP_WINDOW)?
-        } else {
-            vass.create(pid, pages, kind, rights, at, HEAP_WINDOW)?
-        };
-        history.record(Event::Partition { partition: id, change: Change::Created, range, kind: kind.code() });
-        let plan: Plan = policy.as_policy().on_create(id, &[range]);
-        policy::apply(vass, pid, &plan, tables, frames, |partition, range, committed| {
-            history.record(Event::Commit { partition, range, committed, cause: Cause::Policy });
-        });
-        Ok((id, range.start * PAGE_SIZE))
-    })
+    let mut table = TABLE.lock();
+    let mut memory = memory::lock();
+    let (process, mut space) = own(&mut table, &mut memory)?;
+    let Process { policy, history, shaping, .. } = process;
+    let (pid, vass) = (space.pid(), &mut *space.vass);
+    // Under pae, a partition the layout proposal says grew larger is
+    // placed with room to grow in place (the proposal pre-sizes it).
+    let room = match (&shaping.proposal, at) {
+        (Some(proposal), None) if policy.is_pae() => proposal
+            .partition(vass.next_ordinal(pid), kind.code())
+            .map_or(0, |proposed| proposed.pages.saturating_sub(pages).min(abi::limits::MAX_PARTITION / PAGE_SIZE)),
+        _ => 0,
+    };
+    let created = if room > 0 {
+        vass.create_with_room(pid, pages, room, kind, rights, HEAP_WINDOW)
+    } else {
+        vass.create(pid, pages, kind, rights, at, HEAP_WINDOW)
+    };
+    let (id, range) = created.map_err(vass_error)?;
+    history.record(Event::Partition { partition: id, change: Change::Created, range, kind: kind.code() });
+    let plan: Plan = policy.as_policy().on_create(id, &[range]);
+    policy::apply(vass, pid, &plan, &mut space.tables, &mut space.frames, |partition, range, committed| {
+        history.record(Event::Commit { partition, range, committed, cause: Cause::Policy });
+    });
+    Ok((id, range.start * PAGE_SIZE))
 }
 
 /// Adds a range of `size` bytes at `at` (0: anywhere) to partition `id`.
@@ -85,11 +94,12 @@ pub fn partition_create(size: u64, kind: u64, rights: u64, at: u64) -> Result<(u
 pub fn partition_add_range(id: u64, size: u64, at: u64) -> Result<u64, Error> {
     let pages = partition_size_pages(size)?;
     let at = requested_page(at)?;
-    with_own_policy(|vass, pid, _, _, history, _| {
-        let range = vass.add_range(pid, id, pages, at, HEAP_WINDOW)?;
-        history.record(Event::Partition { partition: id, change: Change::Extended, range, kind: kind_of(vass, id) });
-        Ok(range.start * PAGE_SIZE)
-    })
+    let mut table = TABLE.lock();
+    let mut memory = memory::lock();
+    let (process, space) = own(&mut table, &mut memory)?;
+    let range = space.vass.add_range(space.pid(), id, pages, at, HEAP_WINDOW).map_err(vass_error)?;
+    process.history.record(Event::Partition { partition: id, change: Change::Extended, range, kind: kind_of(space.vass, id) });
+    Ok(range.start * PAGE_SIZE)
 }
 
 /// The pages of `[offset, offset + length)` of partition `id`, where offsets
@@ -128,44 +138,49 @@ pub(super) fn partition_pages(vass: &Vass, space: u64, id: u64, offset: u64, len
 }
 
 /// Applies `operation` to each piece of `[offset, offset + length)` of
-/// partition `id` and adds up the pages it reports; `event` names what
-/// each piece did for the history (`None`: nothing to record).
+/// partition `id` (in a session on the running process's space) and adds
+/// up the pages it reports; `event` names what each piece did for the
+/// history (`None`: nothing to record).
 pub(super) fn for_each_piece(
     id: u64,
     offset: u64,
     length: u64,
-    operation: impl Fn(&mut Vass, u64, PageRange, &mut SystemTables<'_>, &mut KernelFrames) -> Result<u64, VassError>,
+    operation: impl Fn(&mut Space<'_, SystemTables<'_>>, PageRange) -> Result<u64, VassError>,
     event: impl Fn(PageRange, u64) -> Option<Event>,
 ) -> Result<u64, Error> {
-    with_own_policy(|vass, pid, tables, _, history, frames| {
-        let mut pages = 0;
-        for range in partition_pages(vass, pid, id, offset, length)? {
-            let done = operation(vass, pid, range, tables, frames)?;
-            if let Some(event) = event(range, done) {
-                history.record(event);
-            }
-            pages += done;
+    let mut table = TABLE.lock();
+    let mut memory = memory::lock();
+    let (process, mut space) = own(&mut table, &mut memory)?;
+    let mut pages = 0;
+    for range in partition_pages(space.vass, space.pid(), id, offset, length).map_err(vass_error)? {
+        let done = operation(&mut space, range).map_err(vass_error)?;
+        if let Some(event) = event(range, done) {
+            process.history.record(event);
         }
-        Ok(pages)
-    })
+        pages += done;
+    }
+    Ok(pages)
 }
 
 /// Destroys partition `id` of the running process.
 pub fn partition_destroy(id: u64) -> Result<(), Error> {
-    with_own_process(|vass, pid, tables, policy, history, shaping, frames| {
-        let (range, kind) = (first_range(vass, id), kind_of(vass, id));
-        // The PAE remembers what the partition held for the next launch.
-        let layout = if policy.is_pae() && vass.partition(id).is_some_and(|partition| partition.space == pid) {
-            vass.partition_use(id, tables).map(PartitionLayout::from)
-        } else {
-            None
-        };
-        vass.destroy(pid, id, tables, frames)?;
-        shaping.ended.extend(layout);
-        policy.as_policy().on_destroy(id);
-        history.record(Event::Partition { partition: id, change: Change::Destroyed, range, kind });
-        Ok(())
-    })
+    let mut table = TABLE.lock();
+    let mut memory = memory::lock();
+    let (process, mut space) = own(&mut table, &mut memory)?;
+    let Process { policy, history, shaping, .. } = process;
+    let (pid, vass) = (space.pid(), &mut *space.vass);
+    let (range, kind) = (first_range(vass, id), kind_of(vass, id));
+    // The PAE remembers what the partition held for the next launch.
+    let layout = if policy.is_pae() && vass.partition(id).is_some_and(|partition| partition.space == pid) {
+        vass.partition_use(id, &mut space.tables).map(PartitionLayout::from)
+    } else {
+        None
+    };
+    vass.destroy(pid, id, &mut space.tables, &mut space.frames).map_err(vass_error)?;
+    shaping.ended.extend(layout);
+    policy.as_policy().on_destroy(id);
+    history.record(Event::Partition { partition: id, change: Change::Destroyed, range, kind });
+    Ok(())
 }
 
 /// Commits `[offset, offset + length)` of partition `id` ahead of use.
@@ -174,7 +189,7 @@ pub fn partition_commit(id: u64, offset: u64, length: u64) -> Result<u64, Error>
         id,
         offset,
         length,
-        |vass, pid, range, tables, frames| vass.commit(pid, id, range, tables, frames),
+        |space, range| space.vass.commit(space.pid(), id, range, &mut space.tables, &mut space.frames),
         |range, committed| Some(Event::Commit { partition: id, range, committed, cause: Cause::Request }),
     )
 }
@@ -185,7 +200,7 @@ pub fn partition_decommit(id: u64, offset: u64, length: u64) -> Result<u64, Erro
         id,
         offset,
         length,
-        |vass, pid, range, tables, frames| vass.decommit(pid, id, range, tables, frames),
+        |space, range| space.vass.decommit(space.pid(), id, range, &mut space.tables, &mut space.frames),
         |range, released| Some(Event::Decommit { partition: id, range, released, cause: Cause::Request }),
     )
 }
@@ -193,12 +208,14 @@ pub fn partition_decommit(id: u64, offset: u64, length: u64) -> Result<u64, Erro
 /// Resizes partition `id` of the running process to `size` bytes.
 pub fn partition_resize(id: u64, size: u64) -> Result<(), Error> {
     let pages = partition_size_pages(size)?;
-    with_own_policy(|vass, pid, tables, _, history, frames| {
-        vass.resize(pid, id, pages, HEAP_WINDOW, tables, frames)?;
-        let range = first_range(vass, id);
-        history.record(Event::Partition { partition: id, change: Change::Resized, range: PageRange::new(range.start, range.start + pages), kind: kind_of(vass, id) });
-        Ok(())
-    })
+    let mut table = TABLE.lock();
+    let mut memory = memory::lock();
+    let (process, mut space) = own(&mut table, &mut memory)?;
+    let (pid, vass) = (space.pid(), &mut *space.vass);
+    vass.resize(pid, id, pages, HEAP_WINDOW, &mut space.tables, &mut space.frames).map_err(vass_error)?;
+    let range = first_range(vass, id);
+    process.history.record(Event::Partition { partition: id, change: Change::Resized, range: PageRange::new(range.start, range.start + pages), kind: kind_of(vass, id) });
+    Ok(())
 }
 
 /// The first range of partition `id` (empty if there is none).
@@ -219,7 +236,7 @@ pub fn partition_protect(id: u64, offset: u64, length: u64, rights: u64) -> Resu
         id,
         offset,
         length,
-        |vass, pid, range, tables, frames| vass.protect_range(pid, id, range, rights, tables, frames).map(|()| 0),
+        |space, range| space.vass.protect_range(space.pid(), id, range, rights, &mut space.tables, &mut space.frames).map(|()| 0),
         |_, _| None,
     )
     .map(|_| ())
@@ -227,28 +244,29 @@ pub fn partition_protect(id: u64, offset: u64, length: u64, rights: u64) -> Resu
 
 /// Applies `advice` to `[offset, offset + length)` of partition `id`.
 pub fn partition_advise(id: u64, offset: u64, length: u64, advice: u64) -> Result<u64, Error> {
-    let advice = match abi::Advice::from_code(advice).ok_or(Error::InvalidArgument)? {
-        abi::Advice::Normal => Advice::Normal,
-        abi::Advice::WillNeed => Advice::WillNeed,
-        abi::Advice::DontNeed => Advice::DontNeed,
-        abi::Advice::Sequential => Advice::Sequential,
-        abi::Advice::Random => Advice::Random,
-        abi::Advice::Cold => Advice::Cold,
-        abi::Advice::PageOut => Advice::PageOut,
-        abi::Advice::Lock => Advice::Lock,
-        abi::Advice::Unlock => Advice::Unlock,
-    };
+    let advice = partition_advice(advice)?;
     for_each_piece(
         id,
         offset,
         length,
-        |vass, pid, range, tables, frames| vass.advise(pid, id, range, advice, tables, frames),
+        |space, range| space.vass.advise(space.pid(), id, range, advice, &mut space.tables, &mut space.frames),
         |range, pages| match advice {
             Advice::WillNeed => Some(Event::Commit { partition: id, range, committed: pages, cause: Cause::Advice }),
             Advice::DontNeed => Some(Event::Decommit { partition: id, range, released: pages, cause: Cause::Advice }),
             _ => None,
         },
     )
+}
+
+/// A partition kind as the system calls give it (its `abi::PartitionKind`
+/// code).
+pub(super) fn partition_kind(code: u64) -> Result<PartitionKind, Error> {
+    PartitionKind::from_code(code).ok_or(Error::InvalidArgument)
+}
+
+/// Advice as the system calls give it (its `abi::Advice` code).
+pub(super) fn partition_advice(code: u64) -> Result<Advice, Error> {
+    Advice::from_code(code).ok_or(Error::InvalidArgument)
 }
 
 /// Rights a partition may have: some, and never writable and executable.
@@ -263,59 +281,66 @@ pub(super) fn partition_rights(bits: u64) -> Result<Rights, Error> {
 /// The ids of the running process's partitions, in id order.
 pub fn partition_list() -> Result<Vec<u64>, Error> {
     let pid = current_pid().ok_or(Error::InvalidArgument)?;
-    Ok(vass().partitions_of(pid).map(|partition| partition.id).collect())
+    Ok(memory::lock().partitions_of(pid).map(|partition| partition.id).collect())
 }
 
 /// The partition-table row of partition `id` of the running process
 /// (after sampling accessed bits, so hits are current).
 pub fn partition_query(id: u64) -> Result<abi::PartitionInfo, Error> {
-    with_own_tables(|vass, pid, tables| {
-        let partition = vass.partition(id).ok_or(VassError::UnknownPartition)?;
-        if partition.space != pid {
-            return Err(VassError::NotOwner);
-        }
-        vass.sample_untouched(pid, tables);
-        let partition = vass.partition(id).ok_or(VassError::UnknownPartition)?;
-        let now = vass.now();
-        let hinted = |wanted: Pattern| -> u64 {
-            partition.hints.iter().filter(|&(_, pattern)| pattern == wanted).map(|(range, _)| range.len()).sum()
-        };
-        Ok(abi::PartitionInfo {
-            id,
-            owner: pid,
-            kind: partition.kind.code(),
-            rights: u64::from(partition.rights.bits()),
-            max_rights: u64::from(partition.max_rights.bits()),
-            sealed: u64::from(partition.sealed),
-            base: partition.ranges.first().map_or(0, |range| range.start * PAGE_SIZE),
-            size: partition.pages() * PAGE_SIZE,
-            ranges: partition.ranges.len() as u64,
-            protected_ranges: partition.overrides.len() as u64,
-            committed_pages: partition.committed.len() as u64,
-            uncommitted_pages: partition.pages() - partition.committed.len() as u64,
-            extents: partition.extents(),
-            huge_pages: partition.huge.len() as u64,
-            promotions: partition.counters.promotions,
-            demotions: partition.counters.demotions,
-            loaded: partition.counters.loaded,
-            demand_commits: partition.counters.demand_commits,
-            ahead_commits: partition.counters.ahead_commits,
-            hits: partition.counters.hits,
-            untouched: partition.untouched.len() as u64,
-            waste: partition.counters.waste,
-            decommits: partition.counters.decommits,
-            peak_committed: partition.counters.peak_committed,
-            faults: partition.counters.faults,
-            recent_faults: partition.recent_faults.total(now),
-            recent_accessed: partition.recent_accessed.total(now),
-            sequential_pages: hinted(Pattern::Sequential),
-            random_pages: hinted(Pattern::Random),
-            swapped_pages: partition.swapped.len() as u64,
-            evictions: partition.counters.evictions,
-            major_faults: partition.counters.major_faults,
-            cold_pages: partition.cold_pages(),
-            idle_scans: partition.idle_scans,
-        })
+    let mut table = TABLE.lock();
+    let mut memory = memory::lock();
+    let (_, mut space) = own(&mut table, &mut memory)?;
+    let (pid, vass, tables) = (space.pid(), &mut *space.vass, &mut space.tables);
+    query_partition(vass, pid, id, tables).map_err(vass_error)
+}
+
+/// The partition-table row of partition `id` of `pid`.
+fn query_partition(vass: &mut Vass, pid: u64, id: u64, tables: &mut SystemTables<'_>) -> Result<abi::PartitionInfo, VassError> {
+    let partition = vass.partition(id).ok_or(VassError::UnknownPartition)?;
+    if partition.space != pid {
+        return Err(VassError::NotOwner);
+    }
+    vass.sample_untouched(pid, tables);
+    let partition = vass.partition(id).ok_or(VassError::UnknownPartition)?;
+    let now = vass.now();
+    let hinted = |wanted: Pattern| -> u64 {
+        partition.hints.iter().filter(|&(_, pattern)| pattern == wanted).map(|(range, _)| range.len()).sum()
+    };
+    Ok(abi::PartitionInfo {
+        id,
+        owner: pid,
+        kind: partition.kind.code(),
+        rights: u64::from(partition.rights.bits()),
+        max_rights: u64::from(partition.max_rights.bits()),
+        sealed: u64::from(partition.sealed),
+        base: partition.ranges.first().map_or(0, |range| range.start * PAGE_SIZE),
+        size: partition.pages() * PAGE_SIZE,
+        ranges: partition.ranges.len() as u64,
+        protected_ranges: partition.overrides.len() as u64,
+        committed_pages: partition.committed.len() as u64,
+        uncommitted_pages: partition.pages() - partition.committed.len() as u64,
+        extents: partition.extents(),
+        huge_pages: partition.huge.len() as u64,
+        promotions: partition.counters.promotions,
+        demotions: partition.counters.demotions,
+        loaded: partition.counters.loaded,
+        demand_commits: partition.counters.demand_commits,
+        ahead_commits: partition.counters.ahead_commits,
+        hits: partition.counters.hits,
+        untouched: partition.untouched.len() as u64,
+        waste: partition.counters.waste,
+        decommits: partition.counters.decommits,
+        peak_committed: partition.counters.peak_committed,
+        faults: partition.counters.faults,
+        recent_faults: partition.recent_faults.total(now),
+        recent_accessed: partition.recent_accessed.total(now),
+        sequential_pages: hinted(Pattern::Sequential),
+        random_pages: hinted(Pattern::Random),
+        swapped_pages: partition.swapped.len() as u64,
+        evictions: partition.counters.evictions,
+        major_faults: partition.counters.major_faults,
+        cold_pages: partition.cold_pages(),
+        idle_scans: partition.idle_scans,
     })
 }
 
@@ -325,31 +350,66 @@ pub fn page_query(address: u64) -> Result<abi::PageInfo, Error> {
         return Err(Error::NotFound);
     }
     let page = address / PAGE_SIZE;
-    with_own_tables(|vass, pid, tables| {
-        let state = vass.page_state(pid, page).ok_or(VassError::UnknownPartition)?;
-        let mut info = abi::PageInfo { partition: state.partition, rights: u64::from(state.rights.bits()), slot: u64::MAX, ..Default::default() };
-        match state.residence {
-            Residence::Uncommitted => info.state = abi::PAGE_UNCOMMITTED,
-            Residence::Committed { frame, huge, copy } => {
-                info.state = abi::PAGE_COMMITTED;
-                info.frame = frame;
-                info.huge = u64::from(huge);
-                info.slot = copy.unwrap_or(u64::MAX);
-                info.accessed = u64::from(tables.accessed_now(pid, page));
-                info.dirty = u64::from(tables.dirty(pid, page));
-            }
-            Residence::Swapped { slot, lost } => {
-                info.state = if lost { abi::PAGE_LOST } else { abi::PAGE_SWAPPED };
-                info.slot = slot;
-            }
+    let mut table = TABLE.lock();
+    let mut memory = memory::lock();
+    let (_, space) = own(&mut table, &mut memory)?;
+    query_page(space.vass, space.pid(), page, &space.tables).map_err(vass_error)
+}
+
+/// What the VASM holds for page `page` of `pid`.
+fn query_page(vass: &Vass, pid: u64, page: u64, tables: &SystemTables<'_>) -> Result<abi::PageInfo, VassError> {
+    let state = vass.page_state(pid, page).ok_or(VassError::UnknownPartition)?;
+    let mut info = abi::PageInfo { partition: state.partition, rights: u64::from(state.rights.bits()), slot: u64::MAX, ..Default::default() };
+    match state.residence {
+        Residence::Uncommitted => info.state = abi::PAGE_UNCOMMITTED,
+        Residence::Committed { frame, huge, copy } => {
+            info.state = abi::PAGE_COMMITTED;
+            info.frame = frame;
+            info.huge = u64::from(huge);
+            info.slot = copy.unwrap_or(u64::MAX);
+            info.accessed = u64::from(tables.accessed_now(pid, page));
+            info.dirty = u64::from(tables.dirty(pid, page));
         }
-        info.untouched = u64::from(state.untouched);
-        info.cold = match state.cold {
-            None => 0,
-            Some(Cold::Advised) => 1,
-            Some(Cold::Predicted) => 2,
-        };
-        info.locked = u64::from(state.locked);
-        Ok(info)
-    })
+        Residence::Swapped { slot, lost } => {
+            info.state = if lost { abi::PAGE_LOST } else { abi::PAGE_SWAPPED };
+            info.slot = slot;
+        }
+    }
+    info.untouched = u64::from(state.untouched);
+    info.cold = match state.cold {
+        None => 0,
+        Some(Cold::Advised) => 1,
+        Some(Cold::Predicted) => 2,
+    };
+    info.locked = u64::from(state.locked);
+    Ok(info)
+}
+
+/// The running process's memory counters (after sampling accessed bits).
+pub fn own_memory_counters() -> Result<abi::MemoryCounters, Error> {
+    let pid = current_pid().ok_or(Error::InvalidArgument)?;
+    let (started, history_events, history_lost) = TABLE
+        .lock()
+        .processes
+        .get(&pid)
+        .map_or((0, 0, 0), |process| (process.started_tsc, process.history.written(), process.history.lost()));
+    let mut counters = {
+        let mut table = TABLE.lock();
+        let mut memory = memory::lock();
+        let (_, mut space) = own(&mut table, &mut memory)?;
+        let (pid, vass) = (space.pid(), &mut *space.vass);
+        vass.sample_untouched(pid, &mut space.tables);
+        let counters = vass.space_counters(pid).unwrap_or_default();
+        let partitions = vass.partitions_of(pid).count() as u64;
+        let untouched = vass.partitions_of(pid).map(|p| p.untouched.len() as u64).sum();
+        let age = vass.now().saturating_sub(vass.space_born(pid).unwrap_or(0));
+        let mut summary = memory::summary(pid, partitions, age, &counters, untouched, vass.declaration(pid));
+        summary.budget = vass.budget(pid).unwrap_or(0);
+        summary.swapped = vass.partitions_of(pid).map(|p| p.swapped.len() as u64).sum();
+        summary
+    };
+    counters.run_cycles = cpu::rdtsc().wrapping_sub(started);
+    counters.history_events = history_events;
+    counters.history_lost = history_lost;
+    Ok(counters)
 }

@@ -61,7 +61,7 @@ pub(super) fn write(_export: &IrqMutexGuard<'static, ()>, records: &[Record]) {
 
 /// One process's access history.
 #[derive(Debug)]
-pub(super) struct History {
+pub struct History {
     ring: Ring,
     /// Time stamps count TSC cycles from here (the spawn).
     since: u64,
@@ -78,7 +78,7 @@ impl History {
     }
 
     /// Records `event` now.
-    pub(super) fn record(&mut self, event: Event) {
+    pub fn record(&mut self, event: Event) {
         let time = cpu::rdtsc().wrapping_sub(self.since);
         self.ring.push(Entry { time, event });
     }
@@ -108,7 +108,7 @@ impl History {
     }
 
     /// Whether events wait for the PAE task.
-    pub(super) fn pae_pending(&self) -> bool {
+    pub fn pae_pending(&self) -> bool {
         self.ring.pending(&self.pae) > 0
     }
 
@@ -119,12 +119,12 @@ impl History {
     }
 
     /// Appends up to `max` events the PAE task has not read to `out`.
-    pub(super) fn take_for_pae(&mut self, max: usize, out: &mut Vec<Entry>) {
+    pub fn take_for_pae(&mut self, max: usize, out: &mut Vec<Entry>) {
         self.ring.read(&mut self.pae, max, out);
     }
 
     /// Events overwritten before the PAE task read them.
-    pub(super) fn pae_lost(&self) -> u64 {
+    pub fn pae_lost(&self) -> u64 {
         self.pae.lost
     }
 

@@ -1,19 +1,20 @@
 //! The process table: every process (its name, parent and children, state,
 //! commit policy, history, layout proposal state, task and entry), spawn,
 //! exit, wait and reaping, and what a process declares or chooses for
-//! itself (`policy_set`, `resource_request`). Lock order: the table, then
-//! the VASS (`space`).
+//! itself (`policy_set`, `resource_request`). The table holds processes
+//! only; their address spaces are the memory service's (`crate::memory`).
+//! Lock order: the table, then the memory service.
 
 use crate::arch::context::{self, UserEntry};
 use crate::arch::cpu::{self};
 use crate::history::{Event, Request};
-use crate::mm::user::UserSpace;
 use crate::ramdisk::Ramdisk;
-use crate::policy::layout::{self as proposals, PartitionLayout, ProgramLayout};
+use crate::memory::{self, Space};
+use crate::pae::proposal::{self as proposals, PartitionLayout, ProgramLayout};
 use crate::policy::{self, CommitPolicy};
 use super::commit::ProcessPolicy;
 use crate::sched::{self, TaskId};
-use crate::vass::hardware::{KernelFrames, SpaceTables, SystemTables};
+use crate::vass::hardware::SystemTables;
 use crate::vass::{Declaration};
 use crate::sync::IrqMutex;
 use abi::{Error, ExitReason, WaitStatus};
@@ -23,12 +24,11 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::{format, vec};
 use core::fmt::Write as _;
-use core::sync::atomic::{AtomicU64, Ordering};
 use alloc::vec::Vec;
 use super::memory::{UserSlice, PAGE_SIZE};
 use super::recorder::{self, History};
 use spin::Once;
-use super::{loader::*, fault::*, user_copy::*, partition_calls::*, space::*};
+use super::{loader::*, fault::*, user_copy::*, partition_calls::*};
 /// A process id.
 pub type Pid = u64;
 
@@ -73,7 +73,7 @@ pub(super) struct Process {
 }
 
 /// A process's program identity and the layout proposal its last run left
-/// (see `policy::layout`).
+/// (see `pae::proposal`).
 pub(super) struct Shaping {
     /// The program's identity (a hash of its ELF file).
     pub(super) identity: u64,
@@ -89,26 +89,19 @@ pub(super) struct Shaping {
 
 pub(super) struct ProcessTable {
     pub(super) processes: BTreeMap<Pid, Process>,
-    /// The address space of every process that has one (not a zombie), by
-    /// pid: kept beside the processes so the engine can reach every space's
-    /// page tables while one process's policy and history are borrowed.
-    pub(super) spaces: BTreeMap<Pid, UserSpace>,
     pub(super) next_pid: Pid,
     pub(super) spawned: u64,
 }
 
 pub(super) static TABLE: IrqMutex<ProcessTable> =
-    IrqMutex::new(ProcessTable { processes: BTreeMap::new(), spaces: BTreeMap::new(), next_pid: INIT_PID, spawned: 0 });
+    IrqMutex::new(ProcessTable { processes: BTreeMap::new(), next_pid: INIT_PID, spawned: 0 });
 
 pub(super) static RAMDISK: Once<Ramdisk<'static>> = Once::new();
-
-/// The commit policy new processes start with (its `abi::CommitPolicy` code).
-pub(super) static DEFAULT_POLICY: AtomicU64 = AtomicU64::new(CommitPolicy::Demand as u64);
 
 /// A fresh policy `identity` (`pae` over the model in service, `readahead`
 /// if there is none).
 pub(super) fn new_policy(identity: CommitPolicy) -> ProcessPolicy {
-    ProcessPolicy::new(identity, super::pae::policy)
+    ProcessPolicy::new(identity, crate::pae::policy)
 }
 
 /// Starts the kernel task that exports every process's new history events
@@ -153,7 +146,7 @@ pub fn end_syscall(number: u64, first: u64, second: u64, result: u64, rip: u64) 
         table.processes.get_mut(&pid).and_then(|process| {
             process.history.record(Event::Syscall { number, first, second, result });
             let address = process.lost_page.take()?;
-            let copy = lost_copy_of(&VASS.lock(), pid, address / PAGE_SIZE);
+            let copy = lost_copy_of(&memory::lock_untimed(), pid, address / PAGE_SIZE);
             Some((process.name.clone(), address, copy))
         })
     };
@@ -226,7 +219,7 @@ pub(super) extern "sysv64" fn user_task_entry(pid: u64) -> ! {
 /// Starts the program at `path` in the ramdisk with `arguments` (argv[0] is
 /// the path). `parent` is the spawning process, or `None` for the kernel;
 /// `budget` the child's memory budget in pages from its birth (see
-/// [`budget_from`]; `None`: none).
+/// [`memory::budget_from`]; `None`: none).
 pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>, budget: Option<u64>) -> Result<Pid, Error> {
     let image = ramdisk().and_then(|ramdisk| ramdisk.file(path)).ok_or(Error::NotFound)?;
     if TABLE.lock().processes.len() >= MAX_PROCESSES {
@@ -243,7 +236,7 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>, budget: Option
     };
     let name = String::from(path.rsplit('/').next().unwrap_or(path));
     let identity = identity_of(image);
-    let shaping = Shaping { identity, proposal: super::pae::layout_for(identity), seen: BTreeSet::new(), ended: Vec::new() };
+    let shaping = Shaping { identity, proposal: crate::pae::layout_for(identity), seen: BTreeSet::new(), ended: Vec::new() };
     let started_tsc = cpu::rdtsc();
     let mut history = History::new(started_tsc);
     history.record(Event::spawn(parent.unwrap_or(0), &name));
@@ -254,9 +247,8 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>, budget: Option
         // A child starts with its parent's commit policy (fresh state); the
         // kernel's processes with the boot default.
         let inherited = parent.and_then(|parent| table.processes.get(&parent)).map(|process| process.policy.identity());
-        let default = || CommitPolicy::from_code(DEFAULT_POLICY.load(Ordering::Relaxed)).unwrap_or(CommitPolicy::Demand);
-        let policy = new_policy(inherited.unwrap_or_else(default));
-        table.spaces.insert(pid, space);
+        let policy = new_policy(inherited.unwrap_or_else(memory::default_policy));
+        memory::lock_untimed().insert_space(pid, space);
         table.processes.insert(
             pid,
             Process {
@@ -295,8 +287,9 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>, budget: Option
             }
             Err(_) => {
                 table.processes.remove(&pid);
-                if let Some(mut space) = table.spaces.remove(&pid) {
-                    vass().destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames::new());
+                let space = memory::lock_untimed().remove_space(pid);
+                if let Some(mut space) = space {
+                    memory::lock().destroy_detached(pid, &mut space);
                 }
                 Err(Error::OutOfMemory)
             }
@@ -337,7 +330,7 @@ pub fn exit_current(reason: ExitReason) -> ! {
         let parent = process.parent;
         let kernel_waiter = process.kernel_waiter;
         let reaped_by_kernel = process.reaped_by_kernel;
-        let space = table.spaces.remove(&pid);
+        let space = memory::lock_untimed().remove_space(pid);
         // Orphans: zombies are reaped now, living ones reap themselves.
         let mut orphans = Vec::new();
         for child in children {
@@ -370,26 +363,26 @@ pub fn exit_current(reason: ExitReason) -> ! {
     }
     // Partitions first (they give their frames back), then the page tables.
     if let Some(mut space) = space {
-        let mut vass = vass();
-        let partitions = vass.partitions_of(pid).count() as u64;
-        let born = vass.space_born(pid).unwrap_or(0);
-        let declared = vass.declaration(pid).cloned();
-        let budget = vass.budget(pid).unwrap_or(0);
+        let mut memory = memory::lock();
+        let partitions = memory.partitions_of(pid).count() as u64;
+        let born = memory.space_born(pid).unwrap_or(0);
+        let declared = memory.declaration(pid).cloned();
+        let budget = memory.budget(pid).unwrap_or(0);
         // The PAE remembers the layout of the programs it served.
-        let layout = (policy == CommitPolicy::Pae).then(|| vass.uses_of(pid, &mut SpaceTables { id: pid, space: &mut space }));
-        let counters = vass.destroy_space(pid, &mut SpaceTables { id: pid, space: &mut space }, &mut KernelFrames::new());
-        let now = vass.now();
-        drop(vass);
+        let layout = (policy == CommitPolicy::Pae).then(|| memory.uses_of_detached(pid, &mut space));
+        let counters = memory.destroy_detached(pid, &mut space);
+        let now = memory.now();
+        drop(memory);
         if let Some(uses) = layout {
             let mut partitions: Vec<PartitionLayout> = uses.into_iter().map(PartitionLayout::from).collect();
             partitions.extend(ended);
-            super::pae::record_layout(ProgramLayout { identity, name: name.clone(), runs: 0, partitions });
+            crate::pae::record_layout(ProgramLayout { identity, name: name.clone(), runs: 0, partitions });
         }
         // The line is built only if it will be printed (a 50-field line costs
         // tens of thousands of instructions; `log=warn` drops it).
-        if MEMSTAT.load(Ordering::Relaxed) && log::log_enabled!(log::Level::Info) {
+        if memory::memstat_lines() && log::log_enabled!(log::Level::Info) {
             let mut line = format!("memstat name={name} policy={}", policy.name());
-            let mut summary = memory_counters(pid, partitions, now.saturating_sub(born), &counters, 0, declared.as_ref());
+            let mut summary = memory::summary(pid, partitions, now.saturating_sub(born), &counters, 0, declared.as_ref());
             summary.run_cycles = run_cycles;
             summary.budget = budget;
             summary.history_events = history.written();
@@ -463,14 +456,14 @@ pub fn wait_from_kernel(pid: Pid) -> Option<ExitReason> {
     })
 }
 
-/// The page tables of process `pid` (which must have a space) and of
-/// every other process with one, with `pid`'s commit policy, history and
-/// layout proposal state: disjoint parts of the process table, borrowed
-/// together.
-pub(super) fn system_tables(table: &mut ProcessTable, pid: Pid) -> Option<(SystemTables<'_>, &mut ProcessPolicy, &mut History, &mut Shaping)> {
-    let ProcessTable { processes, spaces, .. } = table;
-    let Process { policy, history, shaping, .. } = processes.get_mut(&pid)?;
-    Some((SystemTables::new(pid, spaces)?, policy, history, shaping))
+/// The running process in the locked `table` and a session on its space
+/// in the locked `memory` (taken in that order): what a system call on the
+/// process's memory works through.
+pub(super) fn own<'a>(table: &'a mut ProcessTable, memory: &'a mut memory::Guard) -> Result<(&'a mut Process, Space<'a, SystemTables<'a>>), Error> {
+    let pid = current_pid().ok_or(Error::InvalidArgument)?;
+    let process = table.processes.get_mut(&pid).ok_or(Error::InvalidArgument)?;
+    let space = memory.space(pid).ok_or(Error::InvalidArgument)?;
+    Ok((process, space))
 }
 
 /// Gives the running process a fresh commit policy `policy` (the oracle
@@ -509,7 +502,7 @@ pub fn resource_request(declaration: Declaration) -> Result<(), Error> {
     ];
     events.extend((0..declaration.programs.len() as u64).map(|index| Event::Request { what: Request::Program, value: index }));
     events.extend(declaration.partitions.iter().map(|&id| Event::Request { what: Request::Partition, value: id }));
-    vass().declare(pid, declaration).map_err(vass_error)?;
+    memory::lock().declare(pid, declaration).map_err(vass_error)?;
     let mut table = TABLE.lock();
     if let Some(process) = table.processes.get_mut(&pid) {
         for event in events {

@@ -9,7 +9,8 @@ use abi::{Error, Rights};
 use alloc::vec;
 use alloc::vec::Vec;
 use super::memory::{CheckedUserSlice, UserSlice, PAGE_SIZE};
-use super::{table::*, fault::*, space::*};
+use crate::memory;
+use super::{table::*, fault::*};
 /// The error for a kernel copy to or from the running process's memory
 /// that faulted: `BadAddress`. If the fault was on a page whose copy in
 /// swap is lost, the process is marked to be killed when its system call
@@ -19,7 +20,7 @@ pub(super) fn user_copy_failed(fault: probe::ProbeFault) -> Error {
     let address = fault.address.as_u64();
     let mut table = TABLE.lock();
     if let Some(pid) = current_pid()
-        && lost_copy_of(&VASS.lock(), pid, address / PAGE_SIZE).is_some()
+        && lost_copy_of(&memory::lock_untimed(), pid, address / PAGE_SIZE).is_some()
         && let Some(process) = table.processes.get_mut(&pid)
     {
         process.lost_page = Some(address);
@@ -30,7 +31,7 @@ pub(super) fn user_copy_failed(fault: probe::ProbeFault) -> Error {
 /// Checks a user range against the running process's partitions.
 pub(super) fn check_user_slice(slice: UserSlice, needed: Rights) -> Result<CheckedUserSlice, Error> {
     let pid = current_pid().ok_or(Error::BadAddress)?;
-    slice.check_against(|address, length| VASS.lock().grants(pid, address, length, needed))
+    slice.check_against(|address, length| memory::lock_untimed().grants(pid, address, length, needed))
 }
 
 /// Copies user memory named by the running process into a kernel buffer,

@@ -1,9 +1,9 @@
 //! Scheduling: preemptive round robin over kernel tasks and user processes.
 //!
-//! `policy` decides who runs next and builds on the host; `scheduler` and
+//! `round_robin` decides who runs next and builds on the host; `scheduler` and
 //! `stack` are the bare-metal mechanism.
 
-pub mod policy;
+pub mod round_robin;
 #[cfg(target_os = "none")]
 #[allow(unsafe_code)]
 mod scheduler;
@@ -11,6 +11,6 @@ mod scheduler;
 #[allow(unsafe_code)]
 pub mod stack;
 
-pub use policy::TaskId;
+pub use round_robin::TaskId;
 #[cfg(target_os = "none")]
 pub use scheduler::*;

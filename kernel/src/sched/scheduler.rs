@@ -10,7 +10,7 @@ use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use core::sync::atomic::{AtomicU64, Ordering};
-use super::policy::{RoundRobin, TaskId};
+use super::round_robin::{RoundRobin, TaskId};
 use super::stack::KernelStack;
 use x86_64::registers::control::{Cr3, Cr3Flags};
 use x86_64::structures::paging::PhysFrame;

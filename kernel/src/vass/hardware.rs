@@ -429,7 +429,7 @@ impl PageTable for SpaceTables<'_> {
 /// The page tables of the running process and of the others: what the
 /// engine works through for the running process when it may have to evict
 /// another process's pages (the global budget, or no free frame). Borrows
-/// the process table's map of address spaces, so nothing is gathered per
+/// the memory service's map of address spaces, so nothing is gathered per
 /// operation. There is one processor, so another space is not loaded in
 /// CR3 while its tables change; its TLB entries go when it is next
 /// switched to.

@@ -317,7 +317,7 @@ pub struct Partition {
     /// Laid out by the loader: see [`super::VassError::Sealed`].
     pub sealed: bool,
     /// Its place among the partitions its space created (0: the first),
-    /// which matches it with a layout proposal (`policy::layout`).
+    /// which matches it with a layout proposal (`pae::proposal`).
     pub ordinal: u32,
 }
 

@@ -222,29 +222,7 @@ pub struct PaeWork {
     pub demotions: u64,
 }
 
-/// A program's hint for a range of a partition (`partition_advise`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Advice {
-    /// No particular pattern: forget earlier hints.
-    Normal,
-    /// Will be touched soon: commit it now.
-    WillNeed,
-    /// Not needed any more: drop it (contents are lost, reads see zeros).
-    DontNeed,
-    /// Will be touched in address order.
-    Sequential,
-    /// Will be touched in no predictable order.
-    Random,
-    /// Not needed soon, contents kept: the range's pages are the first to
-    /// be swapped out when memory is short (their accessed bits are
-    /// cleared; a page touched again loses the mark).
-    Cold,
-    /// Not needed soon: swap the range's pages out now (contents kept).
-    PageOut,
-    /// Keep the range's pages resident: once committed (now or later) they
-    /// are never evicted or paged out; they still count toward budgets
-    /// (at most [`abi::MAX_LOCKED_PAGES`] pages of ranges per space).
-    Lock,
-    /// Undo [`Advice::Lock`] over the range.
-    Unlock,
-}
+/// A program's hint for a range of a partition (`partition_advise`): the
+/// ABI's own type, decoded at the system-call boundary ([`Vass::advise`]
+/// applies it).
+pub use abi::Advice;

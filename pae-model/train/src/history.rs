@@ -179,7 +179,7 @@ mod tests {
 
     /// Every fault the kernel can record, rendered as `cargo xtask trace`
     /// writes it and read back here, becomes a training step exactly when
-    /// the kernel's PAE task makes it a model step (`kernel::policy::step_of`),
+    /// the kernel's PAE task makes it a model step (`kernel::pae::step_of`),
     /// with the same partition, page, access and kind.
     #[test]
     fn histories_give_the_steps_the_kernel_task_takes() {
@@ -204,7 +204,7 @@ mod tests {
         let streams = parse_history(&csv, "rule", "rule.csv").unwrap();
         let read: Vec<Event> = streams.into_iter().flat_map(|stream| stream.events).collect();
         let kind_of = |id| (id == 7).then_some(kind);
-        let kernel_steps: Vec<Event> = events.iter().filter_map(|event| kernel::policy::step_of(event, kind_of)).collect();
+        let kernel_steps: Vec<Event> = events.iter().filter_map(|event| kernel::pae::step_of(event, kind_of)).collect();
         assert_eq!(kernel_steps.len(), 9, "committed, already committed and swapped in, for each access");
         assert_eq!(read, kernel_steps);
     }

@@ -4,8 +4,9 @@
 use super::*;
 
 impl Vass {
-    /// Applies a program's hint to `range` of a partition. Returns the
-    /// pages committed (will-need) or dropped (don't-need), else 0.
+    /// Applies a program's hint to `range` of a partition (`Cold` also
+    /// clears the range's accessed bits). Returns the pages committed
+    /// (will-need) or dropped (don't-need), else 0.
     pub fn advise(
         &mut self,
         space: SpaceId,

@@ -138,7 +138,7 @@ impl Vass {
     /// are free too, and holds those for it: partitions created later are
     /// placed elsewhere while there is space elsewhere, so it can grow in
     /// place (`resize`, or a range added at its end) to the size a layout
-    /// proposal says it reached (`policy::layout`). Without such a place,
+    /// proposal says it reached (`pae::proposal`). Without such a place,
     /// exactly as `create`.
     pub fn create_with_room(
         &mut self,

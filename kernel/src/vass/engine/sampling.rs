@@ -5,7 +5,7 @@
 use super::*;
 
 /// What a partition held over its life, as the VASM and the accessed bits
-/// tell it: the material of a layout proposal (`policy::layout` makes one
+/// tell it: the material of a layout proposal (`pae::proposal` makes one
 /// of it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartitionUse {

@@ -19,6 +19,8 @@
 //! its own pages back; a mismatch (another kind at that ordinal) proposes
 //! nothing. Hot ranges beyond the partition's present size are dropped.
 
+#![forbid(unsafe_code)]
+
 use crate::vass::PartitionUse;
 use alloc::string::String;
 use alloc::sync::Arc;

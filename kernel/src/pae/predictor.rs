@@ -1,4 +1,4 @@
-//! The Predictive Allocation Engine as a commit policy: at every fault the
+//! The per-process predictor, a commit policy: at every fault the
 //! model reads the event (`pae_model::features`: the delta to the previous
 //! fault of the same partition, the access, the partition's kind), and its
 //! integer-only GRU (`pae_model::integer`) gives, for each of 48 pages
@@ -25,7 +25,9 @@
 //! [`step_of`] and calls [`Pae::observe`], within its per-tick instruction
 //! budget.
 
-use super::{CommitPolicy, Fault, Plan, Policy, View};
+#![forbid(unsafe_code)]
+
+use crate::policy::{CommitPolicy, Fault, Plan, Policy, View};
 use crate::history::Event as HistoryEvent;
 use crate::vass::{Access, FaultOutcome, PageRange, PartitionId, PartitionKind, Tick};
 use alloc::collections::BTreeMap;

@@ -1,0 +1,200 @@
+//! The memory service: the kernel-wide VASS (partition table, VASM and
+//! commit engine) with every process's address space beside it, behind one
+//! lock, and the one way to work on a process's space, a [`Space`] session.
+//!
+//! **Sessions.** [`lock`] takes the lock and tells the VASS the time
+//! (footprints and access frequencies); [`Guard::space`] opens a session on
+//! one process's space: the engine, the page tables of that space and of
+//! every other one (`SystemTables`: a commit may have to evict another
+//! process's pages) and the frames (`KernelFrames`) its operations take.
+//! When the session ends (its `Drop`), the TSC cycles those frames spent in
+//! swap I/O are charged to the process, and in debug kernels the engine
+//! proves that the VASM, the partition table, the frame metadata and the
+//! process's page tables agree over the session's check scope (the whole
+//! space unless the caller narrows it, or drops it where nothing was
+//! changed); a disagreement is a kernel bug and panics. The loader works
+//! on a space before it is in the map ([`Guard::detached`]); a space that
+//! ends is destroyed outside any session ([`Guard::destroy_detached`]):
+//! nothing is charged to a process whose counters go with it.
+//!
+//! **Lock order.** The process table (`process::table::TABLE`) first, then
+//! this lock; never the other way round. Both are `IrqMutex`es: interrupts
+//! stay off while either is held, so the timer cannot preempt a holder and
+//! the fault entry, which only try-locks both, never waits for itself.
+//! The process table holds processes only; their address spaces live here,
+//! by pid, so the engine reaches every space's page tables while a process
+//! of the table is borrowed.
+//!
+//! The boot settings (`settings`), swap administration and budgets, and
+//! the memory counters' copy (`counters`) are beside the lock.
+
+#![forbid(unsafe_code)]
+
+mod counters;
+mod settings;
+
+pub use counters::summary;
+pub use settings::*;
+
+use crate::mm::user::UserSpace;
+use crate::sync::{IrqMutex, IrqMutexGuard};
+use crate::time;
+use crate::vass::hardware::{KernelFrames, SpaceTables, SystemTables};
+use crate::vass::{PageTable, PartitionUse, Scope, SpaceCounters, SpaceId, Vass};
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use core::ops::{Deref, DerefMut};
+
+/// What the lock guards: the engine and every address space, by pid.
+struct Memory {
+    vass: Vass,
+    spaces: BTreeMap<SpaceId, UserSpace>,
+}
+
+static MEMORY: IrqMutex<Memory> = IrqMutex::new(Memory { vass: Vass::new(), spaces: BTreeMap::new() });
+
+/// The memory service's lock, held: the VASS (through `Deref`) and the
+/// address spaces. Lock order: the process table, then this.
+pub struct Guard {
+    memory: IrqMutexGuard<'static, Memory>,
+}
+
+/// Takes the lock and tells the VASS the time.
+pub fn lock() -> Guard {
+    let mut guard = lock_untimed();
+    guard.set_time(time::ticks());
+    guard
+}
+
+/// As [`lock`], if the lock is free (the fault entry never waits).
+pub fn try_lock() -> Option<Guard> {
+    let mut guard = Guard { memory: MEMORY.try_lock()? };
+    guard.set_time(time::ticks());
+    Some(guard)
+}
+
+/// Takes the lock without telling the time (lookups, settings).
+pub fn lock_untimed() -> Guard {
+    Guard { memory: MEMORY.lock() }
+}
+
+impl Deref for Guard {
+    type Target = Vass;
+
+    fn deref(&self) -> &Vass {
+        &self.memory.vass
+    }
+}
+
+impl DerefMut for Guard {
+    fn deref_mut(&mut self) -> &mut Vass {
+        &mut self.memory.vass
+    }
+}
+
+impl Guard {
+    /// A session on the space of process `pid` (`None` if it has none),
+    /// checked over the whole space when it ends.
+    pub fn space(&mut self, pid: SpaceId) -> Option<Space<'_, SystemTables<'_>>> {
+        let Memory { vass, spaces } = &mut *self.memory;
+        let tables = SystemTables::new(pid, spaces)?;
+        Some(Space { vass, tables, frames: KernelFrames::new(), pid, check: Some(Scope::Space(pid)) })
+    }
+
+    /// A session on `space`, the address space the loader is building for
+    /// process `pid` (not yet in the map), checked over the whole space.
+    pub fn detached<'a>(&'a mut self, pid: SpaceId, space: &'a mut UserSpace) -> Space<'a, SpaceTables<'a>> {
+        let tables = SpaceTables { id: pid, space };
+        Space { vass: &mut self.memory.vass, tables, frames: KernelFrames::new(), pid, check: Some(Scope::Space(pid)) }
+    }
+
+    /// Adds the address space of process `pid` to the map.
+    pub fn insert_space(&mut self, pid: SpaceId, space: UserSpace) {
+        self.memory.spaces.insert(pid, space);
+    }
+
+    /// Takes the address space of process `pid` out of the map.
+    pub fn remove_space(&mut self, pid: SpaceId) -> Option<UserSpace> {
+        self.memory.spaces.remove(&pid)
+    }
+
+    /// Whether process `pid` has an address space in the map.
+    pub fn has_space(&self, pid: SpaceId) -> bool {
+        self.memory.spaces.contains_key(&pid)
+    }
+
+    /// The pids with an address space, in order.
+    pub fn pids(&self) -> Vec<SpaceId> {
+        self.memory.spaces.keys().copied().collect()
+    }
+
+    /// What each partition of `pid` touched in `space` (out of the map), for
+    /// a layout proposal.
+    pub fn uses_of_detached(&mut self, pid: SpaceId, space: &mut UserSpace) -> Vec<PartitionUse> {
+        self.memory.vass.uses_of(pid, &mut SpaceTables { id: pid, space })
+    }
+
+    /// Destroys every partition of `pid`, whose `space` is out of the map
+    /// (they give their frames back; the page tables go with `space`), and
+    /// returns its final counters. Nothing is charged or checked: the
+    /// space's counters go with it.
+    pub fn destroy_detached(&mut self, pid: SpaceId, space: &mut UserSpace) -> SpaceCounters {
+        self.memory.vass.destroy_space(pid, &mut SpaceTables { id: pid, space }, &mut KernelFrames::new())
+    }
+}
+
+/// A session on one process's space: the engine, the page tables and the
+/// frames of its operations. Its `Drop` charges the frames' swap I/O to the
+/// process and runs the debug invariant check over [`Space::check_over`]'s
+/// scope.
+pub struct Space<'a, T: PageTable> {
+    /// The engine.
+    pub vass: &'a mut Vass,
+    /// The page tables the engine works through.
+    pub tables: T,
+    /// The frames (and the swap I/O time) of this session's operations.
+    pub frames: KernelFrames,
+    pid: SpaceId,
+    check: Option<Scope>,
+}
+
+impl<T: PageTable> Space<'_, T> {
+    /// The process whose space it is.
+    pub fn pid(&self) -> SpaceId {
+        self.pid
+    }
+
+    /// What the debug invariant check covers when the session ends (`None`:
+    /// nothing, where nothing was changed).
+    pub fn check_over(&mut self, scope: Option<Scope>) {
+        self.check = scope;
+    }
+}
+
+impl<T: PageTable> Drop for Space<'_, T> {
+    fn drop(&mut self) {
+        charge_swap_io(self.vass, self.pid, &self.frames);
+        if let Some(scope) = self.check {
+            check_in_debug(self.vass, &self.tables, scope);
+        }
+    }
+}
+
+/// Charges the time `frames` spent in swap I/O to process `pid`.
+fn charge_swap_io(vass: &mut Vass, pid: SpaceId, frames: &KernelFrames) {
+    if frames.swap_io_cycles() > 0 {
+        vass.add_swap_io_cycles(pid, frames.swap_io_cycles());
+    }
+}
+
+/// In debug kernels, proves after a VASS operation on behalf of a process
+/// that the VASM, the partition table, the frame metadata and that
+/// process's page tables agree (over `scope`); a disagreement is a kernel
+/// bug.
+fn check_in_debug(vass: &Vass, tables: &impl PageTable, scope: Scope) {
+    if cfg!(debug_assertions)
+        && let Err(error) = vass.check(tables, &KernelFrames::new(), scope)
+    {
+        panic!("VASS invariant broken ({scope:?}): {error}");
+    }
+}
