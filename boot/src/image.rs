@@ -1,4 +1,10 @@
 //! The ramdisk (a ustar archive) and the bootable disk images.
+//!
+//! The standard ramdisk ([`RamdiskContents::standard`]) holds the command
+//! line (`boot/cmdline`), every user program as `bin/<name>`, the list of
+//! test programs (`boot/tests`), the malformed-executable corpus under
+//! `elf-corpus/` and the PAE's default model at `kernel::pae::MODEL_PATH`;
+//! xtask adds replay files, or puts another model in its place, when asked.
 
 use crate::Firmware;
 use anyhow::{Context, Result};

@@ -1,5 +1,17 @@
 //! The boot sequence: from the bootloader's hand-over to run or test mode,
 //! plus the panic handler and the fault injector used by integration tests.
+//!
+//! [`start`]: serial and logger → TSC calibration (PIT) → ramdisk and
+//! command line → GDT/TSS, IDT and the fault handlers → CPU features and
+//! protections → frame allocator → page tables (and the IST guard pages) →
+//! heap → PIC masked, local-APIC timer calibrated against the TSC and
+//! started → interrupts on → PCI discovery and the swap disk (`dev::init`)
+//! → syscall MSRs → memory service, history, swap, budgets and PAE
+//! settings → the PAE's model and the ramdisk handed to `process` →
+//! scheduler (the boot context becomes task 0, plus an idle task) →
+//! optional fault injection → test mode (`ktest::run`) or run mode (the
+//! sampler, the PAE task and the history exporter; spawn `init`, wait for
+//! it, exit with its verdict).
 
 use crate::arch::{apic, cpu, gdt, idt, pic, qemu};
 use crate::config::{BootConfig, Inject, Mode, CMDLINE_PATH};

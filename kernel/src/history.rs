@@ -36,10 +36,10 @@
 //!   and count; value = parent pid (0: the kernel).
 //! - **fault**: code = access (0 read, 1 write, 2 execute) + 16 × outcome
 //!   (0 committed, 1 already committed, 2 outside every partition, 3 rights
-//!   violation, 4 out of memory); partition; address = faulting address;
-//!   value = instruction pointer.
+//!   violation, 4 out of memory, 5 swapped in, 6 swap failed); partition;
+//!   address = faulting address; value = instruction pointer.
 //! - **commit** / **decommit**: code = cause (0 loader, 1 policy, 2 request,
-//!   3 advice); partition; address = first page's address; count = pages
+//!   3 advice, 4 layout); partition; address = first page's address; count = pages
 //!   asked for; value = pages actually committed (or released).
 //! - **syscall**: code = number (255: unknown); address = first argument;
 //!   count = second argument; value = result as returned (errors are

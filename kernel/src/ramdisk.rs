@@ -1,9 +1,11 @@
 //! The ramdisk: a ustar archive loaded by the bootloader next to the kernel.
 //!
-//! It holds the boot command line today and user programs, the model and
-//! configuration later. Reading is delegated to `tar-no-std` (allocation-free,
+//! It holds the boot command line, the user programs, the PAE's model and
+//! the replay files. Reading is delegated to `tar-no-std` (allocation-free,
 //! validates checksums and block layout up front); this module adds path
-//! normalisation and typed errors.
+//! normalisation and typed errors. Until the heap exists a lookup scans the
+//! archive; once it does, [`Ramdisk::index`] builds a name index, and a
+//! lookup is O(log n) instead of a scan of every file.
 
 #![forbid(unsafe_code)]
 

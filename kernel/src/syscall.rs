@@ -1,5 +1,7 @@
 //! System-call handlers: decode the arguments, check every user pointer,
 //! do the work, encode the result (see the `abi` crate for the contract).
+//! Only `init` (pid 1) may replace the PAE's model (`pae_model_set`; any
+//! other caller gets `PermissionDenied`, a refused file `BadFormat`).
 
 use crate::arch::cpu;
 use crate::arch::syscall::SyscallFrame;

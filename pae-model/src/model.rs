@@ -1,4 +1,10 @@
 //! Loading, validating and running a model graph.
+//!
+//! [`Model::load`] decodes a file and, before anything runs, checks the
+//! size limits (file, nodes), the operator set (10 to 28), every node's
+//! operator, attributes and arity, that each value is defined before it is
+//! read, element types and static shapes (`shape`). [`Model::run`] is the
+//! float reference path.
 
 use crate::Error;
 use crate::onnx::{ModelProto, TypeProto};

@@ -11,6 +11,11 @@
 //! the accessed-bit sampler from making eviction depend on timing, so the
 //! slots the rules name are written and read by the first victim, with
 //! its pattern pages in them.
+//!
+//! The host side is `boot::qemu`: `InjectError` values are `blkdebug`
+//! rules, `Qmp` pauses the guest while the image is corrupted, and
+//! `run_streaming` streams the serial output, so the test acts when the
+//! guest says its pages are out.
 
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};

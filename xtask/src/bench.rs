@@ -5,6 +5,10 @@
 //! guest executes one instruction per virtual nanosecond and its TSC follows
 //! that clock, so cycle deltas are exactly repeatable and convert to guest
 //! instructions: instructions = cycles * 1e9 / tsc_hz.
+//!
+//! `cargo xtask bench syscalls` boots `bin/bench-syscalls` as the first
+//! program twice and checks that the counts are identical; `bench memory`
+//! is the `bench` crate's, `bench compare` its `compare`.
 
 use anyhow::{Context, Result, bail};
 use boot::image::RamdiskContents;

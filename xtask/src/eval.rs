@@ -12,6 +12,10 @@
 //! (faults avoided relative to demand paging), accuracy (hits / committed
 //! ahead) and F1 (their harmonic mean); a Markdown table with a summary of
 //! means per policy is printed and written to `target/eval/results.md`.
+//!
+//! `--save-models DIR` keeps each fold's model with `folds.txt` (the traces
+//! each never saw), as in `pae-model/models/folds/`, which the bench and
+//! `cargo xtask sim` replay each trace under.
 
 use anyhow::{Context, Result, bail};
 use clap::Args;

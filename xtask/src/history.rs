@@ -1,6 +1,11 @@
 //! `cargo xtask trace PROGRAM [ARGS...] [--out FILE]`: runs PROGRAM as the
 //! first process with access histories exported and writes them to a host
 //! file (`boot::trace`; the format is documented in `kernel::history`).
+//!
+//! The run is a release build under `-icount shift=0` (unless `--fast`), so
+//! a trace repeats byte for byte; the output is CSV
+//! (`pid,time,event,detail,partition,address,count,value`, one row per
+//! event) or, for `--out X.vhist`, the raw records.
 
 use anyhow::{Context, Result};
 use boot::Profile;

@@ -1,4 +1,7 @@
-//! `cargo xtask`: build, run, test and debug the kernel.
+//! `cargo xtask`: build, run, test and debug the kernel (`build`, `run`,
+//! `test`, `gdb`), and the project's tools: `bench`, `sim`, `trace`,
+//! `onnx-conformance`, `train`, `eval`. One `clap` subcommand each, with its
+//! module where it is more than a call into `boot`.
 
 mod bench;
 mod eval;

@@ -1,6 +1,13 @@
 //! `cargo xtask sim`: replays lackey traces through the kernel's own VASS
 //! engine and commit policies on the host (`kernel::pager::simulator`), and
 //! prints the counters the kernel would keep.
+//!
+//! Traces (`--trace FILE` or `--traces DIR`, `.lackey` or `.lackey.gz`) run
+//! in parallel, and each line gives a trace and policy's faults, pages
+//! committed ahead, hits, waste, coverage, accuracy and peak committed
+//! pages; under `--mem-budget` (with `--eviction clock|belady`) also major
+//! faults, evictions and swap-outs. `--accesses N` replays the first N
+//! accesses of each trace, as the bench does.
 
 use anyhow::{Context, Result, bail};
 use clap::Args;

@@ -1,4 +1,5 @@
-//! CPU identification, feature enabling, interrupts on/off, halting, the TSC.
+//! CPU identification, feature enabling (NX, SMEP, SMAP, UMIP, CR0.WP),
+//! interrupts on/off, halting, the TSC.
 
 use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};

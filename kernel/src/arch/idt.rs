@@ -6,6 +6,12 @@
 //! logged and resumed; a page fault on a probe's access is redirected to the
 //! probe's fixup; every other exception in kernel mode is fatal and ends the
 //! run with a failure exit.
+//!
+//! Every handler clears RFLAGS.AC on entry, so SMAP stays armed whatever
+//! ring 3 or an interrupted user-access window left in it. Page faults,
+//! faults in ring 3 and timer ticks go to the [`Handlers`] the boot sequence
+//! installs ([`install_handlers`]): `arch` imports nothing from `process`,
+//! `sched` or `policy`.
 
 use super::{apic, cpu, gdt, pic, probe, qemu};
 use crate::logger;

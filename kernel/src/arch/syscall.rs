@@ -5,6 +5,8 @@
 //! pointer), switches stacks, swaps GS straight back (so the kernel never
 //! runs with a swapped GS and interrupt handlers need no `swapgs`), saves the
 //! registers as a [`SyscallFrame`] and calls `crate::syscall::dispatch`.
+//!
+//! The handlers run with interrupts on; the stub returns with `sysretq`.
 
 use super::gdt;
 use core::arch::naked_asm;

@@ -3,7 +3,8 @@
 //! [`enumerate`] walks bus 0 and every bus behind a PCI-to-PCI bridge
 //! through a [`pci::ConfigSpace`] (host-tested against a fake one). On bare
 //! metal, [`init`] logs each function once and opens the first virtio-blk
-//! device as the [`SwapDisk`]; [`swap_disk`] hands it out.
+//! device as the [`SwapDisk`]; [`swap_disk`] hands it out, behind a
+//! `spin::Mutex` (`None` without a disk).
 
 use alloc::vec::Vec;
 

@@ -13,9 +13,10 @@
 //!   the buffer is physically contiguous); `unshare` does nothing.
 //! - [`BlockDevice`] keeps one request at a time (header, one page of data,
 //!   status byte) in a DMA block of its own and polls for completion with a
-//!   timeout, so callers hand over ordinary buffers and no device error
-//!   becomes a panic. virtio-drivers is built without `alloc`, so it never
-//!   puts indirect descriptor lists on the heap.
+//!   timeout (5 s; a device that times out may still use the request buffers
+//!   and is never used again), so callers hand over ordinary buffers and no
+//!   device error becomes a panic. virtio-drivers is built without `alloc`,
+//!   so it never puts indirect descriptor lists on the heap.
 
 use super::pci::{self, PortConfigAccess};
 use super::SWAP_PAGE_SIZE;

@@ -3,10 +3,12 @@
 //! lock, and the one way to work on a process's space, a [`Space`] session.
 //!
 //! **Sessions.** [`lock`] takes the lock and tells the VASS the time
-//! (footprints and access frequencies); [`Guard::space`] opens a session on
-//! one process's space: the engine, the page tables of that space and of
-//! every other one (`SystemTables`: a commit may have to evict another
-//! process's pages) and the frames (`KernelFrames`) its operations take.
+//! (footprints and access frequencies; [`try_lock`] never waits, for the
+//! fault entry; [`lock_untimed`] leaves the time alone, for lookups and
+//! settings); [`Guard::space`] opens a session on one process's space:
+//! the engine, the page tables of that space and of every other one
+//! (`SystemTables`: a commit may have to evict another process's pages)
+//! and the frames (`KernelFrames`) its operations take.
 //! When the session ends (its `Drop`), the TSC cycles those frames spent in
 //! swap I/O are charged to the process, and in debug kernels the engine
 //! proves that the VASM, the partition table, the frame metadata and the

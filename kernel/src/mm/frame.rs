@@ -1,6 +1,11 @@
 //! The kernel's physical frame allocator: the buddy allocator of
 //! [`super::buddy`] over a per-frame metadata array carved out of the boot
 //! memory map, plus owned frame handles that free themselves.
+//!
+//! The array (16 bytes per frame: state, order, reference count, free-list
+//! links or owner) covers every frame up to the top of usable memory and
+//! is carved from the first usable region large enough for it. Memory below
+//! 1 MiB stays reserved.
 
 use super::buddy::{BuddyAllocator, FrameCounts, FrameMeta, FrameState, FreeError, MAX_ORDER, RefError};
 use crate::sync::IrqMutex;

@@ -4,6 +4,7 @@
 //! [`RangeFlush`] that must be consumed. [`Mapping`] owns both its frames
 //! and its virtual range and unmaps (with the flush) when dropped, so a
 //! mapping cannot be forgotten and a frame is never freed while mapped.
+//! Device memory is mapped uncached into windows of the MMIO region.
 
 use super::buddy::FrameState;
 use super::frame::{self, OwnedFrames, PageTableFrames};

@@ -1,8 +1,9 @@
 //! Process address spaces: a private lower half over the shared kernel half.
 //!
 //! A `UserSpace` owns its level-4 table, every page table below it in the
-//! lower half, and every frame mapped there. Dropping it frees all of them,
-//! so a dead process leaves nothing behind.
+//! lower half, and every frame mapped there. Dropping it frees all of them
+//! (switching CR3 to the kernel's tables first if the space is active), so
+//! a dead process leaves nothing behind.
 
 use super::buddy::FrameState;
 use super::frame::{self, FRAME_SIZE, OwnedFrames, PageTableFrames};

@@ -9,6 +9,11 @@
 //! running model, if any, stays, and without one `policy=pae` gives
 //! `readahead`. Each process under `pae` gets its own predictor over the
 //! model in service when it chooses the policy ([`policy`]).
+//!
+//! A file is checked by `pae_model::integer::IntegerModel::load`: the size
+//! limit, then decoding and validation, then the exported graph's pattern
+//! (47 inputs, 48 classes) and its metadata (the threshold; features,
+//! classes and hidden width agreeing with the graph).
 
 use super::predictor::{Pae, Settings, MODEL_PATH};
 use crate::ramdisk::Ramdisk;

@@ -2,6 +2,9 @@
 //! model steps, and what each step predicts is committed (or held cold)
 //! at once, within the task's budget. The process layer lends the pass
 //! what it works on ([`super::Lent`]).
+//!
+//! Its cycles, steps, deferred steps, lost events and demotions are charged
+//! to the process (the `pae_*` fields of its `memstat` line).
 
 #![forbid(unsafe_code)]
 

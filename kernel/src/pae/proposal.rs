@@ -18,6 +18,13 @@
 //! lays out its memory the same way each run (the loader always does) gets
 //! its own pages back; a mismatch (another kind at that ordinal) proposes
 //! nothing. Hot ranges beyond the partition's present size are dropped.
+//!
+//! Hot ranges are at most [`MAX_HOT_RANGES`] per partition, the smallest
+//! gaps between touched pages closed first ([`hot_ranges`]); [`Layouts`]
+//! keeps [`MAX_PROGRAMS`] programs, forgetting the oldest first; the
+//! identity is the FNV-1a hash of the ELF file. Pages committed from a
+//! proposal are counted as `layout_commits` (`Cause::Layout` in the
+//! history).
 
 #![forbid(unsafe_code)]
 

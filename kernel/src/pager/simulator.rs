@@ -1,6 +1,13 @@
 //! The host simulator: one process's page accesses replayed through the
 //! kernel's own VASS engine (over the simulated MMU) under a policy, with
 //! the same counters the kernel keeps.
+//!
+//! A [`Simulation`] is one process's space over `vass::sim`, each access
+//! served by `serve_fault` as the kernel serves it; [`replay`] replays a
+//! trace's pages (its regions placed as the kernel's `bin/replay` places
+//! them), [`replay_under`] the same under a memory budget, optionally with
+//! Belady's eviction from the trace's own future; [`policy_for`] makes the
+//! policy a `CommitPolicy` names.
 
 use super::{FaultRequest, serve_fault};
 use crate::policy::{self, CommitPolicy, Plan, Policy};

@@ -9,9 +9,9 @@
 //! - [`Demand`]: commits nothing ahead (every first touch faults).
 //! - [`Eager`]: commits every partition whole when it is created.
 //! - [`Readahead`]: Linux's on-demand readahead, per partition: a fault
-//!   right after the previous one starts a window; a fault at the end of the
-//!   window (the stream consumed it) doubles it up to a maximum; a fault
-//!   anywhere else halves it, down to nothing.
+//!   right after the previous one starts a window (4 pages); a fault at the
+//!   end of the window (the stream consumed it) doubles it up to a maximum
+//!   (32); a fault anywhere else halves it, down to nothing.
 //! - [`Leap`]: the majority-trend prefetcher of Leap (USENIX ATC 2020): the
 //!   recent fault deltas of the process, a Boyer–Moore majority vote over
 //!   growing windows of them, prefetch along the trend with a depth that
@@ -20,12 +20,18 @@
 //! - [`Oracle`]: for replayed traces only; it knows the future access
 //!   sequence and at each fault commits the next 32 pages whose first touch
 //!   is still ahead: exactly the pages that will be touched next, the upper
-//!   bound to compare against.
+//!   bound to compare against. Once pages fault again (under a budget), it
+//!   brings in only pages touched within the next 256 accesses, evicted
+//!   ones included.
 //! - [`crate::pae::Pae`]: the Predictive Allocation Engine's predictor,
 //!   which lives with the rest of the PAE (`crate::pae`): a quantized GRU
 //!   (`pae_model::integer`, integer-only) reads each fault and gives, for
 //!   48 pages around it, the probability they are touched soon; those over
 //!   its threshold are committed.
+//!
+//! Each policy says which it is as an `abi::CommitPolicy`
+//! ([`Policy::identity`]), never by name; [`plain`] makes the plain ones
+//! (demand, eager, readahead, leap).
 
 #![forbid(unsafe_code)]
 

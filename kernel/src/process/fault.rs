@@ -2,6 +2,11 @@
 //! pager (`pager::serve_fault`) with its history and timing, the PAE
 //! woken, the layout proposal applied; and the report that kills a process
 //! for a fault it cannot resume from.
+//!
+//! A kill is logged as `pid=<p> name=<n> fault=<kind> addr=<a> rip=<r>
+//! (<exception or system call>)`, plus `swap slot <s> lost: <why>; slot
+//! quarantined` when the page's copy in swap is lost; the parent's `wait`
+//! reports the `FaultKind`.
 
 use crate::arch::cpu::{self};
 use crate::arch::idt;

@@ -1,6 +1,16 @@
 //! The loader: a program's ELF image laid out as sealed partitions (code
 //! and data loaded, bss and stack committed on first touch, the arguments
 //! at the top of the stack).
+//!
+//! Everything a program has is a partition: a segment's loaded pages are
+//! committed with the rights its flags give (code R-X), the bss tail of a
+//! data segment is committed zeroed on first touch, and the 1 MiB stack is
+//! committed on first touch except the top pages, which hold the arguments
+//! (the strings, then an array of `abi::Arg`). Sealed partitions can be
+//! protected (never beyond their creation rights), committed and
+//! decommitted, but not destroyed, resized or extended. The runtime's heap
+//! and every other partition the program creates come later, from the
+//! partition system calls.
 
 use crate::arch::context::UserEntry;
 use crate::arch::gdt;

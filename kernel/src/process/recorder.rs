@@ -7,6 +7,12 @@
 //! and the exporter task copies what is new every tick. If a process
 //! records faster than that, its oldest events are overwritten and the
 //! export says how many with a `lost` record.
+//!
+//! `history=` sets each ring's size in events (1024 by default; 0: none);
+//! `history-export=on` starts the exporter (`history-export`), which
+//! writes to QEMU's debug console (port 0xe9, `-debugcon file:...`), away
+//! from the serial log; an exiting process flushes the rest of its ring
+//! itself. `memstat` lines carry `history_events` and `history_lost`.
 
 use crate::arch::{cpu, qemu};
 use crate::history::{Cursor, Entry, Event, Record, Ring, HEADER};

@@ -1,7 +1,13 @@
-//! The accessed-bit sampler: a kernel task that scans every process's
-//! accessed bits each `sample-ticks=` timer ticks, feeding the partitions'
-//! recent-access frequencies, charging each scan's cycles to the process
-//! scanned and recording what it saw in the process's history.
+//! The accessed-bit sampler: a kernel task (`vass-sampler`, run mode only)
+//! that scans every process's accessed bits each `sample=` timer ticks (64
+//! by default; 0: no sampler), feeding the partitions' recent-access
+//! frequencies, charging each scan's cycles to the process scanned and
+//! recording what it saw in the process's history.
+//!
+//! A scan reads and clears the accessed bit of every committed page (one
+//! entry per 2 MiB page) and turns touched pages committed ahead into hits.
+//! It holds the process table and the memory service's lock (interrupts
+//! off) for the whole scan.
 
 use crate::arch::cpu;
 use crate::history::Event;

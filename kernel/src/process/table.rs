@@ -4,6 +4,15 @@
 //! itself (`policy_set`, `resource_request`). The table holds processes
 //! only; their address spaces are the memory service's (`crate::memory`).
 //! Lock order: the table, then the memory service.
+//!
+//! A spawn may put the child under a memory budget from its first page
+//! on. Exit frees the address space at once and logs the process's
+//! `memstat` line; the process stays a zombie until its parent reaps it
+//! with `wait` (or the kernel, for a process it started such as `init`;
+//! an orphan is reaped when it ends), and its task's kernel stack is freed
+//! by the next scheduling decision. The end of every system call
+//! ([`end_syscall`]) records it in the history and kills a process whose
+//! page was lost in swap during the call.
 
 use crate::arch::context::{self, UserEntry};
 use crate::arch::cpu::{self};

@@ -1,7 +1,11 @@
 //! Copies between kernel and user memory: each range is checked against
-//! the running process's partitions first, and a fault on the way (a page
-//! whose swap copy is lost) becomes `BadAddress` and a kill when the system
-//! call returns.
+//! the running process's partitions first ([`check_user_slice`]: a
+//! `UserSlice` becomes a `CheckedUserSlice` only when the memory service
+//! grants the whole range), and the copy itself runs in a user-access
+//! (SMAP) window through a probe with a fault fixup, so a fault on the way
+//! (a page unmapped meanwhile, or one whose swap copy is lost) becomes
+//! `BadAddress` instead of a kernel crash; a lost page also kills the
+//! process when its system call returns.
 
 use crate::arch::cpu::UserAccessWindow;
 use crate::arch::probe;

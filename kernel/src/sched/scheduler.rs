@@ -3,6 +3,12 @@
 //!
 //! Every scheduler operation runs with interrupts disabled (one CPU), which
 //! is also what makes check-then-block sequences free of lost wake-ups.
+//!
+//! [`hand_off`] runs a task now with the caller right behind it in the
+//! ready queue (the PAE task after a fault); dead tasks are reaped only
+//! when one died. The running task and its owner (a process's id) are
+//! atomics the switch writes ([`current`], [`current_owner`]), so the
+//! system-call path reads them without a lock.
 
 use crate::arch::{context, cpu, gdt, syscall};
 use crate::time;

@@ -11,6 +11,10 @@
 //! - `fault`: resolving a page fault;
 //! - `sampling`: what the accessed bits say;
 //! - `check`: the invariant checker.
+//!
+//! The VASM is, per address space, a B-tree from each range's first page to
+//! its end and partition: a sparse 47-bit space costs per range, not per
+//! page, and a fault's lookup is one search in it.
 
 #![forbid(unsafe_code)]
 

@@ -1,5 +1,21 @@
 //! The VASS core on the real machine: the page tables of a process's
 //! [`UserSpace`] and the kernel's frame allocator behind the engine's traits.
+//!
+//! - [`SpaceTables`]: one space's page tables (map, unmap, protect,
+//!   accessed and dirty bits, 2 MiB entries), with TLB flushes;
+//!   [`SystemTables`]: every process's, borrowed from the memory service's
+//!   map of spaces and working for the running one, so a commit can evict
+//!   another process's pages.
+//! - [`KernelFrames`]: zeroed user frames from the buddy allocator, the
+//!   frame metadata's mapping counts and owners, and swap I/O through
+//!   `dev::swap_disk()` (pages seen through the physical-memory map,
+//!   CRC-32C checksummed, polled under the memory-service lock). One value
+//!   serves one operation for one process and adds up the TSC cycles its
+//!   swap reads and writes took, which the memory service charges to that
+//!   process.
+//! - [`lost_copy`] remembers why each quarantined slot's copy was lost
+//!   (device error, checksum mismatch, injected by `swap_debug`) for the
+//!   report that kills its process.
 
 use super::swap::{self, Slot, SwapError};
 use super::{Access, Flush, Flushed, Frame, FrameSource, FrameUse, HugeRun, Page, PageTable, PartitionId, SpaceId, UserFrame, VassError, HUGE_PAGES};

@@ -1,6 +1,9 @@
 //! The partition table's rows and the small structures they are made of:
-//! page ranges, range maps (rights overrides, access hints), sliding-window
-//! access frequencies, and the per-partition and per-space counters.
+//! page ranges, range maps (rights overrides, access hints, cold and locked
+//! ranges), sliding-window access frequencies (four windows of 64 ticks),
+//! the per-partition and per-space counters (a space's footprint is the
+//! integral of its committed pages over ticks), resource declarations, and
+//! each space's state (budget, CLOCK hand, prefetch depth, rooms).
 
 #![forbid(unsafe_code)]
 

@@ -1,6 +1,11 @@
 //! A simulated MMU and frame pool behind the engine's traits: the host
 //! tests, the policy tests and the host simulator (`cargo xtask sim`) run
 //! the very engine the kernel runs, against these.
+//!
+//! The MMU has 4 KiB and 2 MiB entries with accessed and dirty bits; the
+//! pool keeps a word of contents per frame and a swap store with fault
+//! injection (chosen slots' next read or write fails), so tests check
+//! that data survives eviction and swap-in.
 
 #![forbid(unsafe_code)]
 

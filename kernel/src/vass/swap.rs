@@ -6,6 +6,13 @@
 //! page's checksum) and to read a slot into a frame (checking that
 //! checksum). So the same code runs against the kernel's virtio disk and
 //! the host simulator's in-memory store.
+//!
+//! Slots are handed out in order, freed ones first, the last freed first
+//! ([`SlotAllocator`]); a slot whose write or read fails is quarantined
+//! and never handed out again. A page whose copy cannot be read back (a
+//! device error or a checksum mismatch) is lost: the fault or commit fails
+//! with `VassError::SwapFailed`, and the kernel kills the process
+//! (`swap-lost`).
 
 #![forbid(unsafe_code)]
 

@@ -6,7 +6,9 @@
 //! (`committed`, `already-committed`, `swapped-in`) are memory the process
 //! used and become events; the others (`outside`, `violation`,
 //! `out-of-memory`, `swap-failed`) end the process or touch no partition
-//! and are skipped. A partition's kind
+//! and are skipped: a fault is a step exactly when the kernel's PAE task
+//! makes it one (`kernel::pae::step_of`; a test renders every fault the
+//! kernel can record and checks both agree). A partition's kind
 //! comes from its `partition` rows (`create`, `add-range`, `resize`: the
 //! value column is the kind code); a history that lost those rows (a ring
 //! that overflowed) gives kind 1 (code) to a partition the process

@@ -1,4 +1,7 @@
 //! Process entry: `_start`, and the panic handler.
+//!
+//! The kernel enters `_start` with `rdi = argc` and `rsi = argv`, an array
+//! of `abi::Arg` on the stack (the loader puts it there).
 
 use crate::{print, sys, Args};
 use core::fmt::Write;

@@ -1,6 +1,10 @@
 //! Building blocks for workload programs: memory in a partition of its own
 //! (so its access pattern is visible per partition), a seeded generator,
 //! and the closing report line.
+//!
+//! A workload takes its size in KiB as `argv[1]` ([`size_kib`]) and ends
+//! with `workload <name> kib=<n> checksum=<x>` ([`report`]); the kernel
+//! adds its `memstat` line when it exits.
 
 use crate::sys;
 use abi::{Error, PartitionKind, Rights};

@@ -1,12 +1,19 @@
 //! Memory-access traces: Valgrind lackey text in, a compact replay file out.
 //!
 //! A lackey trace (`I  addr,size`, ` L addr,size`, ` S ...`, ` M ...`) is
-//! reduced to a sequence of page touches. Its distinct pages are clustered
-//! into *regions* (runs of pages with gaps of at most [`GAP_PAGES`]); each
-//! region becomes a partition when the trace is replayed, and each access
-//! is kept as (region, page offset, kind). The replay file is what xtask
-//! packs into the ramdisk, the `replay` program touches page by page, and
-//! the host simulator and the oracle policy read.
+//! reduced to a sequence of page touches, one per page change within each
+//! class (instruction or data: the shared traces' filter rule,
+//! [`PageFilter`]). Its distinct pages are clustered into *regions* (runs
+//! of pages with gaps of at most [`GAP_PAGES`]; at most [`MAX_REGIONS`]);
+//! each region becomes a partition when the trace is replayed, and each
+//! access is kept as (region, page offset, kind). The replay file ([`MAGIC`]
+//! `VRPL`, the regions, then one `u32` per access) is what xtask packs into
+//! the ramdisk, the `replay` program touches page by page, and the host
+//! simulator and the oracle policy read; its decoder checks every field
+//! ([`ReplayHeader`] decodes the header alone, then access words one by one,
+//! for a reader that streams the file). [`TouchedPages`] is a bitmap of the
+//! pages touched; [`Budget`] a memory budget as the tools write it (`PAGES`
+//! or `PERCENT%` of the distinct pages, sized by [`budget_pages`]).
 //!
 //! `no_std` + `alloc`: the same code runs in xtask, in tests, and in user
 //! programs. Written by hand because no crate reads lackey output, and the

@@ -1,5 +1,12 @@
 //! The invariant checker: the partition table, the VASM, the per-space
 //! counters, the frame metadata, the swap slots and the page tables agree.
+//!
+//! Host tests run it after every step (`Scope::Full`). Debug kernels run it
+//! at the end of every memory-service session: over the process's space
+//! (`Scope::Space`, after a partition system call) or the pages a fault
+//! touched (`Scope::Pages`: the faulting page and what the plan and a
+//! layout proposal committed), and panic on a disagreement. A kernel test
+//! runs it after each step of a random workload on the real page tables.
 
 use super::*;
 use core::fmt;

@@ -1,6 +1,11 @@
 //! The commit path: committing pages ahead (for a plan, a program's
 //! request or the loader) and on demand, reading swapped-out pages back;
 //! releasing and decommitting them, counting hits and waste.
+//!
+//! A page committed ahead is *untouched* until a fault or an accessed-bit
+//! sample shows it used (a *hit*); released or evicted untouched, it is
+//! *waste*. Each space's `ahead = hits + waste + untouched` is an invariant
+//! (the ledger keeps it, the checker proves it).
 
 use super::*;
 

@@ -4,6 +4,33 @@
 //! nobody used), what a commit ahead may push out ([`Need`]), the warm
 //! page the replacement policy picks (`vass::replacement`, through
 //! [`SpaceResidents`]) and writing evicted pages to swap.
+//!
+//! **Which budget.** Over its own budget a space gives up one of its own
+//! pages ([`Vass::evict_one`]); over the global budget, or when no frame is
+//! free, the system does ([`Vass::evict_global`]): cold pages of any space
+//! first, then the space with the most pages committed, among the spaces
+//! the [`PageTable`] reaches. Pages inside 2 MiB pages and pages locked
+//! with `Advice::Lock` are never evicted (locked pages still count toward
+//! the budget).
+//!
+//! **What a commit may push out.** A fault or the loader may evict any page
+//! (`Need::Now`); a commit ahead only pages not in use (untouched prefetched
+//! pages and pages whose accessed bit is clear), never one of its own range
+//! or of what the plan being applied committed before it
+//! (`SpaceState::planned`); a policy's guess of a page never used before
+//! (`Need::Guess`) only an earlier guess still untouched.
+//!
+//! **Prefetching backs off.** Each page committed ahead and evicted
+//! untouched halves the space's prefetch depth (`SpaceState::prefetch_depth`,
+//! which `policy::apply` obeys), down to none; each fault on a page a plan
+//! asked for and the depth declined (`SpaceState::declined`), with nothing
+//! evicted since, grows it by one again, so plans are still judged while
+//! nothing is prefetched.
+//!
+//! **Writing to swap.** An evicted page is written only if its contents
+//! exist nowhere else (`swap::Backing`: a clean zero page is dropped, a
+//! clean page read back from swap still has its copy); a failed write
+//! quarantines the slot and the page stays, so the eviction goes elsewhere.
 
 use super::*;
 use crate::vass::replacement::{ColdFirst, Resident, Residents};

@@ -1,6 +1,11 @@
 //! Resolving a page fault: one VASM lookup, the rights check, the thrash
 //! guard, the commit (fresh or from swap), the per-partition and per-space
 //! fault counters.
+//!
+//! The thrash guard: [`THRASH_LIMIT`] major faults in a row, each on one of
+//! the space's last [`RECENT_EVICTIONS`] evicted pages, with the swap
+//! device full, fail as `OutOfFrames` (the process dies out of memory)
+//! instead of faulting forever.
 
 use super::*;
 

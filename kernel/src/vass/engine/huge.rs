@@ -2,6 +2,17 @@
 //! 2 MiB page when a 2 MiB run of frames is free (promotion copies it);
 //! releasing or protecting part of one splits it back into 512 pages
 //! (demotion keeps the frames and data).
+//!
+//! A block may be one when it lies in one of its partition's ranges with
+//! the same rights on every page (`Partition::huge_eligible`) and neither
+//! its space nor the system is under a budget (every page must be
+//! evictable alone). A commit of the whole empty block maps a fresh run at
+//! once; a block filled by faults or smaller commits is copied into a run
+//! (its accessed bits folded into hits first), remapped as one page, and
+//! its old frames freed. A partial decommit, protect or shrink demotes: the
+//! 2 MiB mapping is replaced by 512 mappings of the same frames and the
+//! buddy block is split, so they are freed one by one. No free run, no
+//! promotion; neither direction loses data.
 
 use super::*;
 

@@ -1,6 +1,12 @@
 //! Where partitions go: free ranges of a space's VASM, rooms held for
 //! partitions to grow into, and the partition lifecycle that changes the
 //! VASM (create, add a range, resize).
+//!
+//! Placement is first fit. A room (`SpaceState::rooms`, held by
+//! `Vass::create_with_room` for a partition a layout proposal says will
+//! grow) is a preference, never a claim: later partitions go elsewhere
+//! while there is space elsewhere, and a partition placed at an explicit
+//! address, or in a window with no other space, takes the room back.
 
 use super::*;
 
