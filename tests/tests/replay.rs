@@ -2,6 +2,9 @@
 //! simulator predicts for them: the same policies, the same engine, the
 //! same placement; under a memory budget too (the replay locks its own
 //! pages, so the trace's pages alone share the trace's budget).
+//!
+//! The boots run with `huge=off` (one accessed bit per 2 MiB page would
+//! blur hits) and `sample=0`.
 
 use std::path::PathBuf;
 use std::time::Duration;
