@@ -410,14 +410,14 @@ impl Record {
             Event::Fault { address, rip, partition, access, outcome } => {
                 record.kind = Kind::Fault;
                 record.code = position(&ACCESSES, &access) + 16 * position(&OUTCOMES, &outcome);
-                record.partition = partition;
+                record.partition = partition.0;
                 record.address = address;
                 record.value = rip;
             }
             Event::Commit { partition, range, committed, cause } => {
                 record.kind = Kind::Commit;
                 record.code = cause.code();
-                record.partition = partition;
+                record.partition = partition.0;
                 record.address = range.start * PAGE_SIZE;
                 record.count = range.len();
                 record.value = committed;
@@ -425,7 +425,7 @@ impl Record {
             Event::Decommit { partition, range, released, cause } => {
                 record.kind = Kind::Decommit;
                 record.code = cause.code();
-                record.partition = partition;
+                record.partition = partition.0;
                 record.address = range.start * PAGE_SIZE;
                 record.count = range.len();
                 record.value = released;
@@ -450,14 +450,14 @@ impl Record {
             }
             Event::Accessed { partition, range } => {
                 record.kind = Kind::Accessed;
-                record.partition = partition;
+                record.partition = partition.0;
                 record.address = range.start * PAGE_SIZE;
                 record.count = range.len();
             }
             Event::Partition { partition, change, range, kind } => {
                 record.kind = Kind::Partition;
                 record.code = change.code();
-                record.partition = partition;
+                record.partition = partition.0;
                 record.address = range.start * PAGE_SIZE;
                 record.count = range.len();
                 record.value = kind;

@@ -9,7 +9,7 @@ use crate::{memory, pae, process};
 use crate::process::memory::UserSlice;
 use crate::sched;
 use crate::time;
-use crate::vass::Declaration;
+use crate::vass::{Declaration, PartitionId, SpaceId};
 use abi::{limits, Error, ExitReason, Syscall};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -46,19 +46,19 @@ pub fn dispatch(number: u64, arguments: [u64; 6]) -> Result<u64, Error> {
         Syscall::ReadFile => read_file(a0, a1, a2, a3, a4),
         Syscall::SystemInfo => system_info(a0),
         Syscall::PartitionCreate => partition_create(a0, a1, a2, a3, a4),
-        Syscall::PartitionDestroy => process::partition_destroy(a0).map(|()| 0),
+        Syscall::PartitionDestroy => process::partition_destroy(PartitionId(a0)).map(|()| 0),
         Syscall::PartitionQuery => {
-            let info = process::partition_query(a0)?;
+            let info = process::partition_query(PartitionId(a0))?;
             copy_words_to_user(a1, &info.to_words())?;
             Ok(0)
         }
         Syscall::PartitionList => partition_list(a0, a1),
-        Syscall::PartitionCommit => process::partition_commit(a0, a1, a2),
-        Syscall::PartitionDecommit => process::partition_decommit(a0, a1, a2),
-        Syscall::PartitionResize => process::partition_resize(a0, a1).map(|()| 0),
-        Syscall::PartitionAddRange => process::partition_add_range(a0, a1, a2),
-        Syscall::PartitionProtect => process::partition_protect(a0, a1, a2, a3).map(|()| 0),
-        Syscall::PartitionAdvise => process::partition_advise(a0, a1, a2, a3),
+        Syscall::PartitionCommit => process::partition_commit(PartitionId(a0), a1, a2),
+        Syscall::PartitionDecommit => process::partition_decommit(PartitionId(a0), a1, a2),
+        Syscall::PartitionResize => process::partition_resize(PartitionId(a0), a1).map(|()| 0),
+        Syscall::PartitionAddRange => process::partition_add_range(PartitionId(a0), a1, a2),
+        Syscall::PartitionProtect => process::partition_protect(PartitionId(a0), a1, a2, a3).map(|()| 0),
+        Syscall::PartitionAdvise => process::partition_advise(PartitionId(a0), a1, a2, a3),
         Syscall::ResourceRequest => resource_request(a0, a1, a2, a3),
         Syscall::PolicySet => {
             let policy = abi::CommitPolicy::from_code(a0).ok_or(Error::InvalidArgument)?;
@@ -74,8 +74,8 @@ pub fn dispatch(number: u64, arguments: [u64; 6]) -> Result<u64, Error> {
             copy_words_to_user(a0, &counters.to_words())?;
             Ok(0)
         }
-        Syscall::MemoryBudget => memory::memory_budget(process::current_pid(), a0),
-        Syscall::SwapDebug => memory::swap_debug(process::current_pid(), a0, a1),
+        Syscall::MemoryBudget => memory::memory_budget(process::current_pid().map(SpaceId), a0),
+        Syscall::SwapDebug => memory::swap_debug(process::current_pid().map(SpaceId), a0, a1),
         Syscall::PageQuery => {
             let info = process::page_query(a0)?;
             copy_words_to_user(a1, &info.to_words())?;
@@ -243,7 +243,7 @@ fn partition_create(size: u64, kind: u64, rights: u64, at: u64, base_out: u64) -
         let _ = process::partition_destroy(id);
         return Err(error);
     }
-    Ok(id)
+    Ok(id.0)
 }
 
 fn partition_list(ids_out: u64, capacity: u64) -> Result<u64, Error> {
@@ -278,7 +278,7 @@ fn resource_request(working_set: u64, lifetime: u64, dependencies: u64, count: u
                     }
                     declaration.programs.push(path);
                 }
-                abi::Dependency::PARTITION => declaration.partitions.push(dependency.value),
+                abi::Dependency::PARTITION => declaration.partitions.push(PartitionId(dependency.value)),
                 _ => return Err(Error::InvalidArgument),
             }
         }

@@ -116,21 +116,21 @@ fn every_event() -> Vec<Entry> {
     let range = PageRange::new(0x400, 0x408);
     let events = [
         Event::spawn(3, "wl-matmul-blocked-long-name"),
-        Event::Fault { address: 0x40_1234, rip: 0x40_0100, partition: 7, access: Access::Write, outcome: FaultOutcome::Committed },
-        Event::Fault { address: 0, rip: 0x40_0200, partition: 0, access: Access::Read, outcome: FaultOutcome::NotInPartition },
-        Event::Fault { address: 0x40_0000, rip: 0x40_0000, partition: 2, access: Access::Execute, outcome: FaultOutcome::OutOfFrames },
-        Event::Commit { partition: 7, range, committed: 5, cause: Cause::Policy },
-        Event::Commit { partition: 1, range, committed: 8, cause: Cause::Loader },
-        Event::Decommit { partition: 7, range, released: 3, cause: Cause::Advice },
+        Event::Fault { address: 0x40_1234, rip: 0x40_0100, partition: PartitionId(7), access: Access::Write, outcome: FaultOutcome::Committed },
+        Event::Fault { address: 0, rip: 0x40_0200, partition: PartitionId(0), access: Access::Read, outcome: FaultOutcome::NotInPartition },
+        Event::Fault { address: 0x40_0000, rip: 0x40_0000, partition: PartitionId(2), access: Access::Execute, outcome: FaultOutcome::OutOfFrames },
+        Event::Commit { partition: PartitionId(7), range, committed: 5, cause: Cause::Policy },
+        Event::Commit { partition: PartitionId(1), range, committed: 8, cause: Cause::Loader },
+        Event::Decommit { partition: PartitionId(7), range, released: 3, cause: Cause::Advice },
         Event::Syscall { number: 14, first: 7, second: 0, result: 8 },
         Event::Syscall { number: 9999, first: 0, second: 0, result: (-1i64) as u64 },
         Event::Request { what: Request::WorkingSet, value: 100 },
         Event::Request { what: Request::Partition, value: 9 },
         Event::Sample { entries: 40, accessed: 12, cycles: 5000 },
-        Event::Accessed { partition: 7, range },
+        Event::Accessed { partition: PartitionId(7), range },
         Event::Exit { fault: 0, address: 0, code: -3 },
         Event::Exit { fault: abi::FaultKind::NullDereference as u8, address: 8, code: 0 },
-        Event::Partition { partition: 7, change: Change::Extended, range, kind: 3 },
+        Event::Partition { partition: PartitionId(7), change: Change::Extended, range, kind: 3 },
     ];
     events.iter().enumerate().map(|(index, &event)| Entry { time: index as u64 * 100, event }).collect()
 }

@@ -29,7 +29,7 @@ pub fn summary(
     declared: Option<&Declaration>,
 ) -> abi::MemoryCounters {
     abi::MemoryCounters {
-        pid,
+        pid: pid.0,
         partitions,
         age_ticks: age,
         run_cycles: 0,

@@ -76,9 +76,9 @@ pub fn swap_debug(pid: Option<SpaceId>, op: u64, address: u64) -> Result<u64, Er
             let disk = crate::dev::swap_disk().ok_or(Error::NotFound)?;
             let mut disk = disk.lock();
             let mut bytes = [0u8; crate::dev::SWAP_PAGE_SIZE];
-            disk.read_page(slot, &mut bytes).map_err(|_| Error::OutOfMemory)?;
+            disk.read_page(slot.0, &mut bytes).map_err(|_| Error::OutOfMemory)?;
             bytes[17] ^= 0x10;
-            disk.write_page(slot, &bytes).map_err(|_| Error::OutOfMemory)?;
+            disk.write_page(slot.0, &bytes).map_err(|_| Error::OutOfMemory)?;
         }
         abi::SWAP_DEBUG_FAIL_READ => crate::vass::hardware::fail_next_read(slot),
         _ => return Err(Error::InvalidArgument),

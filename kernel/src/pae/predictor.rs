@@ -171,7 +171,7 @@ impl Pae {
         for (_, page) in wanted {
             plan.add(PageRange::new(page, page + 1));
         }
-        self.update_heats(event.partition, scores.iter().copied().max().unwrap_or(0), now, view, &mut plan);
+        self.update_heats(PartitionId(event.partition), scores.iter().copied().max().unwrap_or(0), now, view, &mut plan);
         plan
     }
 
@@ -229,11 +229,11 @@ impl Pae {
 /// (`pae-train::history`, whose tests check it against this function).
 pub fn step_of(event: &HistoryEvent, kind_of: impl Fn(PartitionId) -> Option<PartitionKind>) -> Option<Event> {
     let HistoryEvent::Fault { address, partition, access, outcome, .. } = *event else { return None };
-    if !matches!(outcome, FaultOutcome::Committed | FaultOutcome::AlreadyCommitted | FaultOutcome::SwappedIn) || partition == 0 {
+    if !matches!(outcome, FaultOutcome::Committed | FaultOutcome::AlreadyCommitted | FaultOutcome::SwappedIn) || partition == PartitionId(0) {
         return None;
     }
     let kind = kind_of(partition)?;
-    Some(Event { partition, page: address / crate::vass::PAGE_SIZE, access: access_kind(access), kind: kind.code(), source: Source::Fault })
+    Some(Event { partition: partition.0, page: address / crate::vass::PAGE_SIZE, access: access_kind(access), kind: kind.code(), source: Source::Fault })
 }
 
 fn access_kind(access: Access) -> AccessKind {
@@ -253,7 +253,7 @@ impl Policy for Pae {
         if !self.inline {
             return Plan::none();
         }
-        let event = Event { partition: fault.partition, page: fault.page, access: access_kind(fault.access), kind: fault.kind.code(), source: Source::Fault };
+        let event = Event { partition: fault.partition.0, page: fault.page, access: access_kind(fault.access), kind: fault.kind.code(), source: Source::Fault };
         self.observe(&event, fault.range, fault.time, view)
     }
 

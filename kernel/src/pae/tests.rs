@@ -70,11 +70,11 @@ impl View for TwoPartitions {
     }
 
     fn recently_used(&self, partition: PartitionId) -> bool {
-        partition == 2 && self.used
+        partition == PartitionId(2) && self.used
     }
 
     fn ranges_of(&self, partition: PartitionId) -> Vec<PageRange> {
-        vec![PageRange::new(partition * 0x1000, partition * 0x1000 + 64)]
+        vec![PageRange::new(partition.0 * 0x1000, partition.0 * 0x1000 + 64)]
     }
 }
 

@@ -25,7 +25,7 @@ use pae_model::integer::IntegerModel;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// The address space the simulation uses.
-const SPACE: u64 = 1;
+const SPACE: SpaceId = SpaceId(1);
 
 /// A process under simulation, under a policy of type `P` (any policy by
 /// default).

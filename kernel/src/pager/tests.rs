@@ -8,7 +8,7 @@ use crate::vass::{PartitionKind, Window};
 use abi::Rights;
 use alloc::vec::Vec;
 
-const SPACE: SpaceId = 1;
+const SPACE: SpaceId = SpaceId(1);
 const WINDOW: Window = Window { start: 0x100, end: 0x10_0000 };
 
 /// Everything the observer heard, in order.
@@ -139,16 +139,16 @@ fn the_simulator_serves_its_faults_through_the_same_path() {
     simulation.create(48, PartitionKind::Data, Some(0x1000)).unwrap();
     let (mut vass, mut mmu, mut frames) = (Vass::new(), SimulatedMmu::default(), SimulatedFrames::with_huge(256, 0));
     vass.set_huge_pages(false);
-    vass.create(1, 48, PartitionKind::Data, Rights::READ | Rights::WRITE, Some(0x1000), Window { start: 0x10, end: 1 << 36 }).unwrap();
+    vass.create(SpaceId(1), 48, PartitionKind::Data, Rights::READ | Rights::WRITE, Some(0x1000), Window { start: 0x10, end: 1 << 36 }).unwrap();
     let mut policy = Readahead::default();
     for &page in &pages {
         let simulated = simulation.access(page, Access::Read);
-        let by_hand = (mmu.translate(1, page).is_none())
+        let by_hand = (mmu.translate(SpaceId(1), page).is_none())
             .then(|| serve_fault(&mut vass, request(page, Access::Read), &mut policy, &mut mmu, &mut frames, &mut ()).outcome());
         if by_hand.is_none() {
-            mmu.mark_faulted(1, page, Access::Read);
+            mmu.mark_faulted(SpaceId(1), page, Access::Read);
         }
         assert_eq!(simulated, by_hand, "page {page:#x}");
     }
-    assert_eq!(simulation.finish(), vass.destroy_space(1, &mut mmu, &mut frames));
+    assert_eq!(simulation.finish(), vass.destroy_space(SpaceId(1), &mut mmu, &mut frames));
 }

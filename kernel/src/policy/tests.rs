@@ -92,13 +92,13 @@ fn readahead_windows_grow_on_streams_and_shrink_on_misses() {
     let mut readahead = Readahead::new(4, 32);
     let view = NothingCommitted;
     let range = PageRange::new(0, 1000);
-    let fault = |page| Fault { partition: 1, page, range, access: Access::Read, kind: PartitionKind::Heap, time: 0 };
+    let fault = |page| Fault { partition: PartitionId(1), page, range, access: Access::Read, kind: PartitionKind::Heap, time: 0 };
     assert_eq!(readahead.on_fault(&fault(10), &view), Plan::none(), "one fault is no stream");
     assert_eq!(readahead.on_fault(&fault(11), &view).commit, [PageRange::new(12, 16)], "two in a row start one");
     assert_eq!(readahead.on_fault(&fault(16), &view).commit, [PageRange::new(17, 25)], "the window was used up: doubled");
     readahead.on_fault(&fault(25), &view);
     readahead.on_fault(&fault(42), &view);
-    assert_eq!(readahead.window(1), 32, "capped at the maximum");
+    assert_eq!(readahead.window(PartitionId(1)), 32, "capped at the maximum");
     assert_eq!(readahead.on_fault(&fault(500), &view).commit, [PageRange::new(501, 517)], "a miss halves it");
     readahead.on_fault(&fault(700), &view);
     readahead.on_fault(&fault(800), &view);
@@ -139,7 +139,7 @@ fn leap_finds_the_trend_in_the_recent_deltas() {
     let range = PageRange::new(0, 10_000);
     let view = NothingCommitted;
     for (index, page) in [100u64, 103, 106, 109, 112].into_iter().enumerate() {
-        let plan = leap.on_fault(&Fault { partition: 1, page, range, access: Access::Read, kind: PartitionKind::Heap, time: 0 }, &view);
+        let plan = leap.on_fault(&Fault { partition: PartitionId(1), page, range, access: Access::Read, kind: PartitionKind::Heap, time: 0 }, &view);
         if index < 4 {
             assert_eq!(plan, Plan::none(), "fewer than four deltas: no trend yet");
         } else {
@@ -149,7 +149,7 @@ fn leap_finds_the_trend_in_the_recent_deltas() {
     }
     assert_eq!(leap.trend(), Some(3));
     // Nothing of that prefetch was used: the depth halves.
-    leap.on_fault(&Fault { partition: 1, page: 115, range, access: Access::Read, kind: PartitionKind::Heap, time: 0 }, &view);
+    leap.on_fault(&Fault { partition: PartitionId(1), page: 115, range, access: Access::Read, kind: PartitionKind::Heap, time: 0 }, &view);
     assert_eq!(leap.depth(), 2);
 }
 
@@ -251,28 +251,28 @@ fn pages_a_plan_predicts_cold_are_evicted_first() {
     let mut vass = Vass::new();
     let (mut mmu, mut frames) = (SimulatedMmu::default(), SimulatedFrames::with_huge(256, 0));
     frames.swap_slots = 64;
-    let (a, a_range) = vass.create(1, 8, PartitionKind::Heap, rw, Some(0x1000), window).unwrap();
-    let (b, b_range) = vass.create(1, 8, PartitionKind::Heap, rw, Some(0x1010), window).unwrap();
+    let (a, a_range) = vass.create(SpaceId(1), 8, PartitionKind::Heap, rw, Some(0x1000), window).unwrap();
+    let (b, b_range) = vass.create(SpaceId(1), 8, PartitionKind::Heap, rw, Some(0x1010), window).unwrap();
     for page in (a_range.start..a_range.end).chain(b_range.start..b_range.start + 4) {
-        assert_eq!(vass.fault(1, page, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
-        mmu.write(1, page);
+        assert_eq!(vass.fault(SpaceId(1), page, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
+        mmu.write(SpaceId(1), page);
     }
     // The last two pages of `a`, a gap outside every partition, and the
     // first page of `b` are predicted cold.
     let mut plan = Plan::none();
     plan.hold_cold(PageRange::new(a_range.end - 2, b_range.start + 1));
-    assert_eq!(apply(&mut vass, 1, &plan, &mut mmu, &mut frames, |_, _, _| {}), 0);
+    assert_eq!(apply(&mut vass, SpaceId(1), &plan, &mut mmu, &mut frames, |_, _, _| {}), 0);
     assert_eq!(vass.partition(a).unwrap().cold.iter().collect::<Vec<_>>(), [(PageRange::new(a_range.end - 2, a_range.end), Cold::Predicted)]);
     assert_eq!(vass.partition(b).unwrap().cold_pages(), 1);
     vass.check_invariants(&mmu, &frames).unwrap();
     // Memory gets short: the three cold pages go, nothing else.
-    vass.set_budget(1, Some(12));
-    assert_eq!(vass.fault(1, b_range.start + 4, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
+    vass.set_budget(SpaceId(1), Some(12));
+    assert_eq!(vass.fault(SpaceId(1), b_range.start + 4, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
     let swapped = |id| vass.partition(id).unwrap().swapped.keys().copied().collect::<Vec<_>>();
     assert_eq!(swapped(a), [a_range.end - 2, a_range.end - 1]);
     assert_eq!(swapped(b), [b_range.start]);
     // The prediction was wrong for one of them: touching it clears its mark.
-    assert_eq!(vass.fault(1, b_range.start, Access::Read, &mut mmu, &mut frames).outcome, FaultOutcome::SwappedIn);
+    assert_eq!(vass.fault(SpaceId(1), b_range.start, Access::Read, &mut mmu, &mut frames).outcome, FaultOutcome::SwappedIn);
     assert_eq!(vass.partition(b).unwrap().cold_pages(), 0);
     vass.check_invariants(&mmu, &frames).unwrap();
 }
@@ -287,8 +287,8 @@ fn budgeted_partition() -> (Vass, crate::vass::sim::SimulatedMmu, crate::vass::s
     let (mmu, mut frames) = (SimulatedMmu::default(), SimulatedFrames::with_huge(512, 0));
     frames.swap_slots = 256;
     vass.set_swap_slots(256).unwrap();
-    let (id, range) = vass.create(1, 256, PartitionKind::Heap, rw, Some(0x1000), window).unwrap();
-    vass.set_budget(1, Some(8));
+    let (id, range) = vass.create(SpaceId(1), 256, PartitionKind::Heap, rw, Some(0x1000), window).unwrap();
+    vass.set_budget(SpaceId(1), Some(8));
     (vass, mmu, frames, id, range)
 }
 
@@ -307,39 +307,39 @@ fn the_prefetch_depth_falls_to_nothing_and_declined_plans_that_come_true_regrow_
     // Each fault's plan asks for two pages far ahead, never used: once
     // memory is full they are evicted untouched and the depth halves.
     let mut page = range.start;
-    while vass.prefetch_depth(1) != Some(0) {
+    while vass.prefetch_depth(SpaceId(1)) != Some(0) {
         assert!(page < range.start + 64, "the depth fell");
-        assert_eq!(vass.fault(1, page, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
-        mmu.write(1, page);
-        apply(&mut vass, 1, &plan_of(page + 128..page + 130), &mut mmu, &mut frames, |_, _, _| {});
+        assert_eq!(vass.fault(SpaceId(1), page, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
+        mmu.write(SpaceId(1), page);
+        apply(&mut vass, SpaceId(1), &plan_of(page + 128..page + 130), &mut mmu, &mut frames, |_, _, _| {});
         page += 1;
     }
-    assert_eq!(vass.prefetch_depth(1), Some(0));
+    assert_eq!(vass.prefetch_depth(SpaceId(1)), Some(0));
     // At depth zero a plan commits nothing; its pages are remembered.
-    let ahead = vass.space_counters(1).unwrap().ahead_commits;
-    assert_eq!(vass.fault(1, page, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
-    assert_eq!(apply(&mut vass, 1, &plan_of(page + 1..page + 3), &mut mmu, &mut frames, |_, _, _| {}), 0);
-    assert_eq!(vass.space_counters(1).unwrap().ahead_commits, ahead);
+    let ahead = vass.space_counters(SpaceId(1)).unwrap().ahead_commits;
+    assert_eq!(vass.fault(SpaceId(1), page, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
+    assert_eq!(apply(&mut vass, SpaceId(1), &plan_of(page + 1..page + 3), &mut mmu, &mut frames, |_, _, _| {}), 0);
+    assert_eq!(vass.space_counters(SpaceId(1)).unwrap().ahead_commits, ahead);
     // The plan was right: faulting on its first page, before anything was
     // evicted, regrows the depth. Its second page comes after that fault's
     // eviction, which a prefetched page, untouched, would not have
     // survived: no credit.
-    assert_eq!(vass.fault(1, page + 1, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
-    assert_eq!(vass.prefetch_depth(1), Some(1));
-    assert_eq!(vass.fault(1, page + 2, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
-    assert_eq!(vass.prefetch_depth(1), Some(1));
+    assert_eq!(vass.fault(SpaceId(1), page + 1, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
+    assert_eq!(vass.prefetch_depth(SpaceId(1)), Some(1));
+    assert_eq!(vass.fault(SpaceId(1), page + 2, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
+    assert_eq!(vass.prefetch_depth(SpaceId(1)), Some(1));
     // A fault on a page no plan asked for changes nothing.
-    assert_eq!(vass.fault(1, page + 20, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
-    assert_eq!(vass.prefetch_depth(1), Some(1));
+    assert_eq!(vass.fault(SpaceId(1), page + 20, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
+    assert_eq!(vass.prefetch_depth(SpaceId(1)), Some(1));
     // And the next plan commits as deep as the depth allows: of pages that
     // went to swap, which may push out pages not in use (a guess of pages
     // never used may push out only earlier guesses, and none is left).
     for resident in range.start..range.end {
-        mmu.accessed(1, resident, true);
+        mmu.accessed(SpaceId(1), resident, true);
     }
-    assert_eq!(apply(&mut vass, 1, &plan_of(page + 30..page + 36), &mut mmu, &mut frames, |_, _, _| {}), 0);
+    assert_eq!(apply(&mut vass, SpaceId(1), &plan_of(page + 30..page + 36), &mut mmu, &mut frames, |_, _, _| {}), 0);
     assert!(vass.partition(id).unwrap().swapped.contains_key(&range.start));
-    assert_eq!(apply(&mut vass, 1, &plan_of(range.start..range.start + 6), &mut mmu, &mut frames, |_, _, _| {}), 1);
+    assert_eq!(apply(&mut vass, SpaceId(1), &plan_of(range.start..range.start + 6), &mut mmu, &mut frames, |_, _, _| {}), 1);
     vass.check_invariants(&mmu, &frames).unwrap();
 }
 
@@ -353,12 +353,12 @@ fn a_plan_never_pushes_out_its_own_pages_nor_a_guess_a_used_one() {
     use crate::vass::FaultOutcome;
     let (mut vass, mut mmu, mut frames, id, range) = budgeted_partition();
     for page in range.start..range.start + 16 {
-        assert_eq!(vass.fault(1, page, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
-        mmu.write(1, page);
+        assert_eq!(vass.fault(SpaceId(1), page, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
+        mmu.write(SpaceId(1), page);
     }
     for page in range.start..range.start + 16 {
         // Not used since: any resident one may go for a commit ahead.
-        mmu.accessed(1, page, true);
+        mmu.accessed(SpaceId(1), page, true);
     }
     let plan_of = |pages: &[Page]| {
         let mut plan = Plan::none();
@@ -368,16 +368,16 @@ fn a_plan_never_pushes_out_its_own_pages_nor_a_guess_a_used_one() {
         plan
     };
     let fresh = [range.start + 40, range.start + 60];
-    assert_eq!(apply(&mut vass, 1, &plan_of(&fresh), &mut mmu, &mut frames, |_, _, _| {}), 0, "no used page goes for a guess");
+    assert_eq!(apply(&mut vass, SpaceId(1), &plan_of(&fresh), &mut mmu, &mut frames, |_, _, _| {}), 0, "no used page goes for a guess");
     let swapped: Vec<Page> = vass.partition(id).unwrap().swapped.keys().copied().step_by(2).take(4).collect();
     assert_eq!(swapped.len(), 4);
-    assert_eq!(apply(&mut vass, 1, &plan_of(&swapped), &mut mmu, &mut frames, |_, _, _| {}), 4);
+    assert_eq!(apply(&mut vass, SpaceId(1), &plan_of(&swapped), &mut mmu, &mut frames, |_, _, _| {}), 4);
     let partition = vass.partition(id).unwrap();
     assert!(swapped.iter().all(|page| partition.untouched.contains(page)), "every page of the plan is in, untouched");
     assert_eq!(partition.committed.len(), 8, "within the budget");
-    assert_eq!(vass.space_counters(1).unwrap().evicted_untouched, 0);
+    assert_eq!(vass.space_counters(SpaceId(1)).unwrap().evicted_untouched, 0);
     // An untouched guess makes room for another guess.
-    assert_eq!(apply(&mut vass, 1, &plan_of(&fresh[..1]), &mut mmu, &mut frames, |_, _, _| {}), 1);
-    assert_eq!(vass.space_counters(1).unwrap().evicted_untouched, 1);
+    assert_eq!(apply(&mut vass, SpaceId(1), &plan_of(&fresh[..1]), &mut mmu, &mut frames, |_, _, _| {}), 1);
+    assert_eq!(vass.space_counters(SpaceId(1)).unwrap().evicted_untouched, 1);
     vass.check_invariants(&mmu, &frames).unwrap();
 }

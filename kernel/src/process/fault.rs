@@ -16,6 +16,7 @@ use crate::mm::layout;
 use crate::policy::{self, Plan};
 use crate::vass::hardware::{self, LostCopy, SystemTables};
 use crate::vass::swap::Slot;
+use crate::vass::PartitionId;
 use crate::pager::{self, FaultObserver, FaultRequest};
 use crate::vass::{PageRange, PartitionKind, Resolution, Scope, Vass};
 use abi::ExitReason;
@@ -24,6 +25,7 @@ use super::memory::{self, Access, PAGE_SIZE};
 use super::recorder::History;
 use x86_64::structures::idt::PageFaultErrorCode;
 use super::table::*;
+use crate::vass::SpaceId;
 /// The kernel's page-fault handler ([`idt::Handlers::page_fault`]): a
 /// fault of the running process is served by the pager
 /// ([`handle_page_fault`]); when a fault taken in ring 3 was resolved, the
@@ -50,9 +52,9 @@ pub(super) fn handle_page_fault(address: u64, rip: u64, error: PageFaultErrorCod
     let Some(mut table) = TABLE.try_lock() else { return false };
     let Some(Process { policy, history, shaping, .. }) = table.processes.get_mut(&pid) else { return false };
     let Some(mut memory) = crate::memory::try_lock() else { return false };
-    let Some(mut space) = memory.space(pid) else { return false };
+    let Some(mut space) = memory.space(SpaceId(pid)) else { return false };
     let page = address / PAGE_SIZE;
-    let request = FaultRequest { space: pid, page, access, protection: error.contains(PageFaultErrorCode::PROTECTION_VIOLATION) };
+    let request = FaultRequest { space: SpaceId(pid), page, access, protection: error.contains(PageFaultErrorCode::PROTECTION_VIOLATION) };
     let under_pae = policy.is_pae();
     let mut recorder = FaultRecorder { history: &mut *history, address, rip, under_pae };
     let report = pager::serve_fault(space.vass, request, policy.as_policy(), &mut space.tables, &mut space.frames, &mut recorder);
@@ -67,8 +69,8 @@ pub(super) fn handle_page_fault(address: u64, rip: u64, error: PageFaultErrorCod
         let proposed = apply_proposal(&mut space, placement.partition, shaping, history);
         checked = proposed.iter().fold(checked, |all, piece| PageRange::new(all.start.min(piece.start), all.end.max(piece.end)));
     }
-    space.vass.add_fault_cycles(pid, cpu::rdtsc().wrapping_sub(started));
-    space.check_over(Some(Scope::Pages { space: pid, range: checked }));
+    space.vass.add_fault_cycles(SpaceId(pid), cpu::rdtsc().wrapping_sub(started));
+    space.check_over(Some(Scope::Pages { space: SpaceId(pid), range: checked }));
     report.retry()
 }
 
@@ -84,7 +86,7 @@ pub(super) struct FaultRecorder<'a> {
 
 impl FaultObserver for FaultRecorder<'_> {
     fn resolved(&mut self, request: &FaultRequest, resolution: &Resolution) {
-        let partition = resolution.placement.map_or(0, |placement| placement.partition);
+        let partition = resolution.placement.map_or(PartitionId(0), |placement| placement.partition);
         let event = Event::Fault { address: self.address, rip: self.rip, partition, access: request.access, outcome: resolution.outcome };
         self.history.record(event);
         if self.under_pae && !request.protection {
@@ -92,7 +94,7 @@ impl FaultObserver for FaultRecorder<'_> {
         }
     }
 
-    fn committed(&mut self, partition: u64, range: PageRange, committed: u64) {
+    fn committed(&mut self, partition: PartitionId, range: PageRange, committed: u64) {
         self.history.record(Event::Commit { partition, range, committed, cause: Cause::Policy });
     }
 }
@@ -101,7 +103,7 @@ impl FaultObserver for FaultRecorder<'_> {
 /// if the program's layout proposal has hot ranges for it (same ordinal,
 /// same kind), they are committed now, within the prefetch allowance.
 /// Returns what it asked to commit.
-pub(super) fn apply_proposal(space: &mut Space<'_, SystemTables<'_>>, id: u64, shaping: &mut Shaping, history: &mut History) -> Vec<PageRange> {
+pub(super) fn apply_proposal(space: &mut Space<'_, SystemTables<'_>>, id: PartitionId, shaping: &mut Shaping, history: &mut History) -> Vec<PageRange> {
     let pid = space.pid();
     let vass = &mut *space.vass;
     let Some(proposal) = &shaping.proposal else { return Vec::new() };
@@ -144,9 +146,9 @@ pub fn kill_for_fault(report: &idt::ExceptionReport) -> ! {
                 let error = PageFaultErrorCode::from_bits_truncate(report.error_code.unwrap_or(0));
                 let present = error.contains(PageFaultErrorCode::PROTECTION_VIOLATION);
                 let vass = crate::memory::lock_untimed();
-                let granted = vass.lookup(pid, cr2 / PAGE_SIZE).map(|partition| partition.rights);
+                let granted = vass.lookup(SpaceId(pid), cr2 / PAGE_SIZE).map(|partition| partition.rights);
                 let stack_bottom = vass
-                    .partitions_of(pid)
+                    .partitions_of(SpaceId(pid))
                     .find(|partition| partition.kind == PartitionKind::Stack && partition.sealed)
                     .and_then(|partition| partition.ranges.first())
                     .map(|range| range.start * PAGE_SIZE);
@@ -185,6 +187,6 @@ pub(super) fn report_kill(pid: Pid, name: &str, kind: abi::FaultKind, address: u
 /// The swap slot of `page` of `pid` and why its copy there is lost, if
 /// the page is swapped out and a read of that slot failed.
 pub(super) fn lost_copy_of(vass: &Vass, pid: Pid, page: u64) -> Option<(Slot, LostCopy)> {
-    let slot = vass.lookup(pid, page)?.swapped.get(&page)?.slot;
+    let slot = vass.lookup(SpaceId(pid), page)?.swapped.get(&page)?.slot;
     Some((slot, hardware::lost_copy(slot)?))
 }

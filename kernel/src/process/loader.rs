@@ -26,6 +26,7 @@ use super::memory::PAGE_SIZE;
 use super::recorder::History;
 use x86_64::VirtAddr;
 use super::table::*;
+use crate::vass::SpaceId;
 /// Size of the user stack region (committed on demand, top pages eagerly).
 pub const STACK_SIZE: u64 = 1 << 20;
 
@@ -49,12 +50,12 @@ pub(super) fn load(pid: Pid, image: &[u8], arguments: &[&str], budget: Option<u6
     let mut space = UserSpace::new().map_err(|_| Error::OutOfMemory)?;
     if budget.is_some() {
         // `destroy_space` below drops it again if the layout fails.
-        memory::lock().set_budget(pid, budget);
+        memory::lock().set_budget(SpaceId(pid), budget);
     }
     match lay_out(pid, &plan, image, arguments, &mut space, history) {
         Ok(entry) => Ok((space, entry)),
         Err(error) => {
-            memory::lock().destroy_detached(pid, &mut space);
+            memory::lock().destroy_detached(SpaceId(pid), &mut space);
             Err(error)
         }
     }
@@ -76,16 +77,16 @@ pub(super) struct Piece {
 /// Creates a sealed partition for the loader and commits its eager pages.
 pub(super) fn loader_partition(pid: Pid, space: &mut UserSpace, piece: Piece, history: &mut History) -> Result<(), Error> {
     let mut memory = memory::lock();
-    let (id, range) = memory.create(pid, piece.pages, piece.kind, piece.rights, Some(piece.at), piece.window).map_err(|error| match error {
+    let (id, range) = memory.create(SpaceId(pid), piece.pages, piece.kind, piece.rights, Some(piece.at), piece.window).map_err(|error| match error {
         VassError::OutOfFrames | VassError::PageTable => Error::OutOfMemory,
         _ => Error::BadExecutable,
     })?;
     memory.seal(id);
     history.record(Event::Partition { partition: id, change: Change::Created, range, kind: piece.kind.code() });
-    let mut session = memory.detached(pid, space);
+    let mut session = memory.detached(SpaceId(pid), space);
     if piece.eager > 0 {
         let committed = PageRange::new(range.end - piece.eager.min(piece.pages), range.end);
-        let populated = session.vass.populate(pid, id, committed, &mut session.tables, &mut session.frames);
+        let populated = session.vass.populate(SpaceId(pid), id, committed, &mut session.tables, &mut session.frames);
         let Ok(pages) = populated else {
             // Charged, but left unchecked: the layout fails and the space goes.
             session.check_over(None);

@@ -7,6 +7,7 @@ use crate::arch::cpu;
 use crate::memory;
 use crate::pae::{Lent, Pass, Processes};
 use super::table::{Pid, Process, TABLE};
+use crate::vass::SpaceId;
 
 /// The process layer's side of the PAE task, for `pae::start`.
 pub fn pae_processes() -> Processes {
@@ -21,7 +22,7 @@ fn next_pae_process(after: Pid) -> Option<Pid> {
     table
         .processes
         .range(after + 1..)
-        .find(|&(&pid, process)| memory.has_space(pid) && process.history.pae_pending() && process.policy.is_pae())
+        .find(|&(&pid, process)| memory.has_space(SpaceId(pid)) && process.history.pae_pending() && process.policy.is_pae())
         .map(|(&pid, _)| pid)
 }
 
@@ -34,6 +35,6 @@ fn lend_to_pae(pid: Pid, pass: &mut Pass<'_>) {
     let Some(Process { policy, history, .. }) = table.processes.get_mut(&pid) else { return };
     let Some(pae) = policy.pae() else { return };
     let mut memory = memory::lock();
-    let Some(space) = memory.space(pid) else { return };
+    let Some(space) = memory.space(SpaceId(pid)) else { return };
     pass(Lent { since, history, pae, space });
 }

@@ -12,11 +12,12 @@ use crate::mm::layout;
 use crate::pae::proposal::PartitionLayout;
 use crate::policy::{self, Plan};
 use crate::vass::hardware::SystemTables;
-use crate::vass::{Advice, Cold, PageRange, PageTable, PartitionKind, Pattern, Residence, Vass, VassError, Window};
+use crate::vass::{Advice, Cold, PageRange, PageTable, PartitionId, PartitionKind, Pattern, Residence, Vass, VassError, Window};
 use abi::{Error, Rights};
 use alloc::vec::Vec;
 use super::memory::PAGE_SIZE;
 use super::table::*;
+use crate::vass::SpaceId;
 /// Where partitions the program creates are placed, in pages.
 pub(super) const HEAP_WINDOW: Window = Window { start: layout::USER_HEAP.start / PAGE_SIZE, end: layout::USER_HEAP.end / PAGE_SIZE };
 
@@ -57,7 +58,7 @@ pub(super) fn vass_error(error: VassError) -> Error {
 
 /// Creates a partition of `size` bytes for the running process, at `at`
 /// (0: wherever it fits). Returns its id and address.
-pub fn partition_create(size: u64, kind: u64, rights: u64, at: u64) -> Result<(u64, u64), Error> {
+pub fn partition_create(size: u64, kind: u64, rights: u64, at: u64) -> Result<(PartitionId, u64), Error> {
     let kind = partition_kind(kind)?;
     let rights = partition_rights(rights)?;
     let pages = partition_size_pages(size)?;
@@ -91,7 +92,7 @@ pub fn partition_create(size: u64, kind: u64, rights: u64, at: u64) -> Result<(u
 
 /// Adds a range of `size` bytes at `at` (0: anywhere) to partition `id`.
 /// Returns its address.
-pub fn partition_add_range(id: u64, size: u64, at: u64) -> Result<u64, Error> {
+pub fn partition_add_range(id: PartitionId, size: u64, at: u64) -> Result<u64, Error> {
     let pages = partition_size_pages(size)?;
     let at = requested_page(at)?;
     let mut table = TABLE.lock();
@@ -106,7 +107,7 @@ pub fn partition_add_range(id: u64, size: u64, at: u64) -> Result<u64, Error> {
 /// count through its ranges in the order they were added (a partition that
 /// grew by adding a range is still one logical span). One page range per
 /// piece.
-pub(super) fn partition_pages(vass: &Vass, space: u64, id: u64, offset: u64, length: u64) -> Result<Vec<PageRange>, VassError> {
+pub(super) fn partition_pages(vass: &Vass, space: SpaceId, id: PartitionId, offset: u64, length: u64) -> Result<Vec<PageRange>, VassError> {
     let partition = vass.partition(id).ok_or(VassError::UnknownPartition)?;
     if partition.space != space {
         return Err(VassError::NotOwner);
@@ -142,7 +143,7 @@ pub(super) fn partition_pages(vass: &Vass, space: u64, id: u64, offset: u64, len
 /// up the pages it reports; `event` names what each piece did for the
 /// history (`None`: nothing to record).
 pub(super) fn for_each_piece(
-    id: u64,
+    id: PartitionId,
     offset: u64,
     length: u64,
     operation: impl Fn(&mut Space<'_, SystemTables<'_>>, PageRange) -> Result<u64, VassError>,
@@ -163,7 +164,7 @@ pub(super) fn for_each_piece(
 }
 
 /// Destroys partition `id` of the running process.
-pub fn partition_destroy(id: u64) -> Result<(), Error> {
+pub fn partition_destroy(id: PartitionId) -> Result<(), Error> {
     let mut table = TABLE.lock();
     let mut memory = memory::lock();
     let (process, mut space) = own(&mut table, &mut memory)?;
@@ -184,7 +185,7 @@ pub fn partition_destroy(id: u64) -> Result<(), Error> {
 }
 
 /// Commits `[offset, offset + length)` of partition `id` ahead of use.
-pub fn partition_commit(id: u64, offset: u64, length: u64) -> Result<u64, Error> {
+pub fn partition_commit(id: PartitionId, offset: u64, length: u64) -> Result<u64, Error> {
     for_each_piece(
         id,
         offset,
@@ -195,7 +196,7 @@ pub fn partition_commit(id: u64, offset: u64, length: u64) -> Result<u64, Error>
 }
 
 /// Decommits `[offset, offset + length)` of partition `id`.
-pub fn partition_decommit(id: u64, offset: u64, length: u64) -> Result<u64, Error> {
+pub fn partition_decommit(id: PartitionId, offset: u64, length: u64) -> Result<u64, Error> {
     for_each_piece(
         id,
         offset,
@@ -206,7 +207,7 @@ pub fn partition_decommit(id: u64, offset: u64, length: u64) -> Result<u64, Erro
 }
 
 /// Resizes partition `id` of the running process to `size` bytes.
-pub fn partition_resize(id: u64, size: u64) -> Result<(), Error> {
+pub fn partition_resize(id: PartitionId, size: u64) -> Result<(), Error> {
     let pages = partition_size_pages(size)?;
     let mut table = TABLE.lock();
     let mut memory = memory::lock();
@@ -219,17 +220,17 @@ pub fn partition_resize(id: u64, size: u64) -> Result<(), Error> {
 }
 
 /// The first range of partition `id` (empty if there is none).
-pub(super) fn first_range(vass: &Vass, id: u64) -> PageRange {
+pub(super) fn first_range(vass: &Vass, id: PartitionId) -> PageRange {
     vass.partition(id).and_then(|partition| partition.ranges.first().copied()).unwrap_or(PageRange::new(0, 0))
 }
 
 /// The kind code of partition `id` (0 if there is none).
-pub(super) fn kind_of(vass: &Vass, id: u64) -> u64 {
+pub(super) fn kind_of(vass: &Vass, id: PartitionId) -> u64 {
     vass.partition(id).map_or(0, |partition| partition.kind.code())
 }
 
 /// Sets the rights of `[offset, offset + length)` of partition `id`.
-pub fn partition_protect(id: u64, offset: u64, length: u64, rights: u64) -> Result<(), Error> {
+pub fn partition_protect(id: PartitionId, offset: u64, length: u64, rights: u64) -> Result<(), Error> {
     let rights = partition_rights(rights)?;
     // `for_each_piece` checks the whole range before changing any piece.
     for_each_piece(
@@ -243,7 +244,7 @@ pub fn partition_protect(id: u64, offset: u64, length: u64, rights: u64) -> Resu
 }
 
 /// Applies `advice` to `[offset, offset + length)` of partition `id`.
-pub fn partition_advise(id: u64, offset: u64, length: u64, advice: u64) -> Result<u64, Error> {
+pub fn partition_advise(id: PartitionId, offset: u64, length: u64, advice: u64) -> Result<u64, Error> {
     let advice = partition_advice(advice)?;
     for_each_piece(
         id,
@@ -281,12 +282,12 @@ pub(super) fn partition_rights(bits: u64) -> Result<Rights, Error> {
 /// The ids of the running process's partitions, in id order.
 pub fn partition_list() -> Result<Vec<u64>, Error> {
     let pid = current_pid().ok_or(Error::InvalidArgument)?;
-    Ok(memory::lock().partitions_of(pid).map(|partition| partition.id).collect())
+    Ok(memory::lock().partitions_of(SpaceId(pid)).map(|partition| partition.id.0).collect())
 }
 
 /// The partition-table row of partition `id` of the running process
 /// (after sampling accessed bits, so hits are current).
-pub fn partition_query(id: u64) -> Result<abi::PartitionInfo, Error> {
+pub fn partition_query(id: PartitionId) -> Result<abi::PartitionInfo, Error> {
     let mut table = TABLE.lock();
     let mut memory = memory::lock();
     let (_, mut space) = own(&mut table, &mut memory)?;
@@ -295,7 +296,7 @@ pub fn partition_query(id: u64) -> Result<abi::PartitionInfo, Error> {
 }
 
 /// The partition-table row of partition `id` of `pid`.
-fn query_partition(vass: &mut Vass, pid: u64, id: u64, tables: &mut SystemTables<'_>) -> Result<abi::PartitionInfo, VassError> {
+fn query_partition(vass: &mut Vass, pid: SpaceId, id: PartitionId, tables: &mut SystemTables<'_>) -> Result<abi::PartitionInfo, VassError> {
     let partition = vass.partition(id).ok_or(VassError::UnknownPartition)?;
     if partition.space != pid {
         return Err(VassError::NotOwner);
@@ -307,8 +308,8 @@ fn query_partition(vass: &mut Vass, pid: u64, id: u64, tables: &mut SystemTables
         partition.hints.iter().filter(|&(_, pattern)| pattern == wanted).map(|(range, _)| range.len()).sum()
     };
     Ok(abi::PartitionInfo {
-        id,
-        owner: pid,
+        id: id.0,
+        owner: pid.0,
         kind: partition.kind.code(),
         rights: u64::from(partition.rights.bits()),
         max_rights: u64::from(partition.max_rights.bits()),
@@ -357,22 +358,22 @@ pub fn page_query(address: u64) -> Result<abi::PageInfo, Error> {
 }
 
 /// What the VASM holds for page `page` of `pid`.
-fn query_page(vass: &Vass, pid: u64, page: u64, tables: &SystemTables<'_>) -> Result<abi::PageInfo, VassError> {
+fn query_page(vass: &Vass, pid: SpaceId, page: u64, tables: &SystemTables<'_>) -> Result<abi::PageInfo, VassError> {
     let state = vass.page_state(pid, page).ok_or(VassError::UnknownPartition)?;
-    let mut info = abi::PageInfo { partition: state.partition, rights: u64::from(state.rights.bits()), slot: u64::MAX, ..Default::default() };
+    let mut info = abi::PageInfo { partition: state.partition.0, rights: u64::from(state.rights.bits()), slot: u64::MAX, ..Default::default() };
     match state.residence {
         Residence::Uncommitted => info.state = abi::PAGE_UNCOMMITTED,
         Residence::Committed { frame, huge, copy } => {
             info.state = abi::PAGE_COMMITTED;
             info.frame = frame;
             info.huge = u64::from(huge);
-            info.slot = copy.unwrap_or(u64::MAX);
+            info.slot = copy.map_or(u64::MAX, |slot| slot.0);
             info.accessed = u64::from(tables.accessed_now(pid, page));
             info.dirty = u64::from(tables.dirty(pid, page));
         }
         Residence::Swapped { slot, lost } => {
             info.state = if lost { abi::PAGE_LOST } else { abi::PAGE_SWAPPED };
-            info.slot = slot;
+            info.slot = slot.0;
         }
     }
     info.untouched = u64::from(state.untouched);

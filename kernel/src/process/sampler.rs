@@ -47,7 +47,7 @@ pub(super) fn sample_all() {
         space.vass.add_sample_cycles(pid, cycles);
         // The session's end checks the space.
         drop(space);
-        let Some(process) = table.processes.get_mut(&pid) else { continue };
+        let Some(process) = table.processes.get_mut(&pid.0) else { continue };
         let accessed = runs.iter().map(|(_, range)| range.len()).sum();
         process.history.record(Event::Sample { entries, accessed, cycles });
         for (partition, range) in runs {

@@ -38,6 +38,7 @@ use super::memory::{UserSlice, PAGE_SIZE};
 use super::recorder::{self, History};
 use spin::Once;
 use super::{loader::*, fault::*, user_copy::*, partition_calls::*};
+use crate::vass::SpaceId;
 /// A process id.
 pub type Pid = u64;
 
@@ -257,7 +258,7 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>, budget: Option
         // kernel's processes with the boot default.
         let inherited = parent.and_then(|parent| table.processes.get(&parent)).map(|process| process.policy.identity());
         let policy = new_policy(inherited.unwrap_or_else(memory::default_policy));
-        memory::lock_untimed().insert_space(pid, space);
+        memory::lock_untimed().insert_space(SpaceId(pid), space);
         table.processes.insert(
             pid,
             Process {
@@ -296,9 +297,9 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>, budget: Option
             }
             Err(_) => {
                 table.processes.remove(&pid);
-                let space = memory::lock_untimed().remove_space(pid);
+                let space = memory::lock_untimed().remove_space(SpaceId(pid));
                 if let Some(mut space) = space {
-                    memory::lock().destroy_detached(pid, &mut space);
+                    memory::lock().destroy_detached(SpaceId(pid), &mut space);
                 }
                 Err(Error::OutOfMemory)
             }
@@ -339,7 +340,7 @@ pub fn exit_current(reason: ExitReason) -> ! {
         let parent = process.parent;
         let kernel_waiter = process.kernel_waiter;
         let reaped_by_kernel = process.reaped_by_kernel;
-        let space = memory::lock_untimed().remove_space(pid);
+        let space = memory::lock_untimed().remove_space(SpaceId(pid));
         // Orphans: zombies are reaped now, living ones reap themselves.
         let mut orphans = Vec::new();
         for child in children {
@@ -373,13 +374,13 @@ pub fn exit_current(reason: ExitReason) -> ! {
     // Partitions first (they give their frames back), then the page tables.
     if let Some(mut space) = space {
         let mut memory = memory::lock();
-        let partitions = memory.partitions_of(pid).count() as u64;
-        let born = memory.space_born(pid).unwrap_or(0);
-        let declared = memory.declaration(pid).cloned();
-        let budget = memory.budget(pid).unwrap_or(0);
+        let partitions = memory.partitions_of(SpaceId(pid)).count() as u64;
+        let born = memory.space_born(SpaceId(pid)).unwrap_or(0);
+        let declared = memory.declaration(SpaceId(pid)).cloned();
+        let budget = memory.budget(SpaceId(pid)).unwrap_or(0);
         // The PAE remembers the layout of the programs it served.
-        let layout = (policy == CommitPolicy::Pae).then(|| memory.uses_of_detached(pid, &mut space));
-        let counters = memory.destroy_detached(pid, &mut space);
+        let layout = (policy == CommitPolicy::Pae).then(|| memory.uses_of_detached(SpaceId(pid), &mut space));
+        let counters = memory.destroy_detached(SpaceId(pid), &mut space);
         let now = memory.now();
         drop(memory);
         if let Some(uses) = layout {
@@ -391,7 +392,7 @@ pub fn exit_current(reason: ExitReason) -> ! {
         // tens of thousands of instructions; `log=warn` drops it).
         if memory::memstat_lines() && log::log_enabled!(log::Level::Info) {
             let mut line = format!("memstat name={name} policy={}", policy.name());
-            let mut summary = memory::summary(pid, partitions, now.saturating_sub(born), &counters, 0, declared.as_ref());
+            let mut summary = memory::summary(SpaceId(pid), partitions, now.saturating_sub(born), &counters, 0, declared.as_ref());
             summary.run_cycles = run_cycles;
             summary.budget = budget;
             summary.history_events = history.written();
@@ -471,7 +472,7 @@ pub fn wait_from_kernel(pid: Pid) -> Option<ExitReason> {
 pub(super) fn own<'a>(table: &'a mut ProcessTable, memory: &'a mut memory::Guard) -> Result<(&'a mut Process, Space<'a, SystemTables<'a>>), Error> {
     let pid = current_pid().ok_or(Error::InvalidArgument)?;
     let process = table.processes.get_mut(&pid).ok_or(Error::InvalidArgument)?;
-    let space = memory.space(pid).ok_or(Error::InvalidArgument)?;
+    let space = memory.space(SpaceId(pid)).ok_or(Error::InvalidArgument)?;
     Ok((process, space))
 }
 
@@ -510,8 +511,8 @@ pub fn resource_request(declaration: Declaration) -> Result<(), Error> {
         Event::Request { what: Request::Lifetime, value: declaration.lifetime },
     ];
     events.extend((0..declaration.programs.len() as u64).map(|index| Event::Request { what: Request::Program, value: index }));
-    events.extend(declaration.partitions.iter().map(|&id| Event::Request { what: Request::Partition, value: id }));
-    memory::lock().declare(pid, declaration).map_err(vass_error)?;
+    events.extend(declaration.partitions.iter().map(|&id| Event::Request { what: Request::Partition, value: id.0 }));
+    memory::lock().declare(SpaceId(pid), declaration).map_err(vass_error)?;
     let mut table = TABLE.lock();
     if let Some(process) = table.processes.get_mut(&pid) {
         for event in events {

@@ -15,6 +15,7 @@ use alloc::vec::Vec;
 use super::memory::{CheckedUserSlice, UserSlice, PAGE_SIZE};
 use crate::memory;
 use super::{table::*, fault::*};
+use crate::vass::SpaceId;
 /// The error for a kernel copy to or from the running process's memory
 /// that faulted: `BadAddress`. If the fault was on a page whose copy in
 /// swap is lost, the process is marked to be killed when its system call
@@ -35,7 +36,7 @@ pub(super) fn user_copy_failed(fault: probe::ProbeFault) -> Error {
 /// Checks a user range against the running process's partitions.
 pub(super) fn check_user_slice(slice: UserSlice, needed: Rights) -> Result<CheckedUserSlice, Error> {
     let pid = current_pid().ok_or(Error::BadAddress)?;
-    slice.check_against(|address, length| memory::lock_untimed().grants(pid, address, length, needed))
+    slice.check_against(|address, length| memory::lock_untimed().grants(SpaceId(pid), address, length, needed))
 }
 
 /// Copies user memory named by the running process into a kernel buffer,

@@ -78,7 +78,7 @@ impl Vass {
             partitions: BTreeMap::new(),
             vasm: BTreeMap::new(),
             spaces: BTreeMap::new(),
-            next_id: 1,
+            next_id: PartitionId(1),
             now: 0,
             huge_pages: true,
             slots: SlotAllocator::empty(),

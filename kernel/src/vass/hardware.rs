@@ -74,7 +74,7 @@ fn physical(frame: Frame) -> PhysFrame {
 /// frame metadata (the reverse map). Partition ids of `u32::MAX` and above
 /// are not recorded: the metadata says "unknown" for them.
 fn record_owner(first: PhysFrame, frames: u64, owner: PartitionId) {
-    let Some(owner) = u32::try_from(owner).ok().filter(|&owner| owner != u32::MAX) else { return };
+    let Some(owner) = u32::try_from(owner.0).ok().filter(|&owner| owner != u32::MAX) else { return };
     for frame in 0..frames {
         let _ = frame::set_owner(first + frame, owner);
     }
@@ -110,7 +110,7 @@ impl FrameSource for KernelFrames {
 
     fn usage(&self, frame: Frame) -> FrameUse {
         frame::frame_use(physical(frame))
-            .map_or(FrameUse::default(), |(owner, mappings)| FrameUse { owner: owner.map(u64::from), mappings })
+            .map_or(FrameUse::default(), |(owner, mappings)| FrameUse { owner: owner.map(|owner| PartitionId(u64::from(owner))), mappings })
     }
 
     fn holds(&self, frame: Frame) -> bool {
@@ -173,7 +173,7 @@ impl FrameSource for KernelFrames {
     fn swap_out(&mut self, frame: &UserFrame, slot: Slot) -> Result<u32, SwapError> {
         let disk = crate::dev::swap_disk().ok_or(SwapError::Full)?;
         let page = frame_bytes(frame);
-        let (checksum, written) = self.timed(|| (swap::checksum(page), disk.lock().write_page(slot, page)));
+        let (checksum, written) = self.timed(|| (swap::checksum(page), disk.lock().write_page(slot.0, page)));
         written.map_err(|error| {
             log::warn!("swap: writing slot {slot}: {error} (the slot is quarantined)");
             SwapError::Io
@@ -186,7 +186,7 @@ impl FrameSource for KernelFrames {
             LostCopy::Injected
         } else if let Some(disk) = crate::dev::swap_disk() {
             let page = frame_bytes_mut(frame);
-            match self.timed(|| disk.lock().read_page(slot, page).map(|()| swap::checksum(page))) {
+            match self.timed(|| disk.lock().read_page(slot.0, page).map(|()| swap::checksum(page))) {
                 Err(error) => LostCopy::Unreadable(error),
                 Ok(found) if found == checksum => return Ok(()),
                 Ok(found) => LostCopy::Corrupt { found, written: checksum },
@@ -543,22 +543,22 @@ mod ktests {
         let mut vass = Vass::new();
         let window = Window { start: USER_HEAP.start / FRAME_SIZE, end: USER_HEAP.end / FRAME_SIZE };
         let rw = Rights::READ | Rights::WRITE;
-        let (id, range) = vass.create(7, 1 << 18, PartitionKind::Buffer, rw, None, window).map_err(failure)?;
-        let mut tables = SpaceTables { id: 7, space: &mut space };
+        let (id, range) = vass.create(SpaceId(7), 1 << 18, PartitionKind::Buffer, rw, None, window).map_err(failure)?;
+        let mut tables = SpaceTables { id: SpaceId(7), space: &mut space };
         let mut frames = KernelFrames::new();
         for index in 0..100 {
-            let outcome = vass.fault(7, range.start + index * 2621, Access::Write, &mut tables, &mut frames).outcome;
+            let outcome = vass.fault(SpaceId(7), range.start + index * 2621, Access::Write, &mut tables, &mut frames).outcome;
             ensure_eq!(outcome, FaultOutcome::Committed);
         }
         let ahead = PageRange::new(range.start + 1, range.start + 9);
-        ensure_eq!(vass.commit(7, id, ahead, &mut tables, &mut frames), Ok(8));
-        vass.protect(7, id, Rights::READ, &mut tables).map_err(failure)?;
+        ensure_eq!(vass.commit(SpaceId(7), id, ahead, &mut tables, &mut frames), Ok(8));
+        vass.protect(SpaceId(7), id, Rights::READ, &mut tables).map_err(failure)?;
         vass.check_invariants(&tables, &frames).map_err(failure)?;
         // A sparse 1 GiB partition holds exactly the touched and committed pages.
         ensure_eq!(frame::counts().user, before.user + 108);
-        ensure_eq!(vass.decommit(7, id, ahead, &mut tables, &mut frames), Ok(8));
+        ensure_eq!(vass.decommit(SpaceId(7), id, ahead, &mut tables, &mut frames), Ok(8));
         vass.check_invariants(&tables, &frames).map_err(failure)?;
-        vass.destroy(7, id, &mut tables, &mut frames).map_err(failure)?;
+        vass.destroy(SpaceId(7), id, &mut tables, &mut frames).map_err(failure)?;
         ensure_eq!(frame::counts().user, before.user);
         ensure!(tables.space.committed_pages() == 0, "pages left mapped");
     }
@@ -569,63 +569,63 @@ mod ktests {
         let before = frame::counts();
         let mut vass = Vass::new();
         let window = Window { start: USER_HEAP.start / FRAME_SIZE, end: USER_HEAP.end / FRAME_SIZE };
-        let (id, range) = vass.create(11, 64, PartitionKind::Buffer, Rights::READ | Rights::WRITE, None, window).map_err(failure)?;
-        vass.set_budget(11, Some(4));
-        let mut tables = SpaceTables { id: 11, space: &mut space };
+        let (id, range) = vass.create(SpaceId(11), 64, PartitionKind::Buffer, Rights::READ | Rights::WRITE, None, window).map_err(failure)?;
+        vass.set_budget(SpaceId(11), Some(4));
+        let mut tables = SpaceTables { id: SpaceId(11), space: &mut space };
         let mut frames = KernelFrames::new();
         // Four pages nobody touched since (accessed bits clear, contents all
         // zero: evicted, they are dropped), then a fault that evicts one.
         for index in 0..4 {
-            ensure_eq!(vass.fault(11, range.start + index, Access::Read, &mut tables, &mut frames).outcome, FaultOutcome::Committed);
+            ensure_eq!(vass.fault(SpaceId(11), range.start + index, Access::Read, &mut tables, &mut frames).outcome, FaultOutcome::Committed);
         }
         let served = range.start + 10;
-        ensure_eq!(vass.fault(11, served, Access::Read, &mut tables, &mut frames).outcome, FaultOutcome::Committed);
+        ensure_eq!(vass.fault(SpaceId(11), served, Access::Read, &mut tables, &mut frames).outcome, FaultOutcome::Committed);
         // What the page-fault path does before asking the policy: the page
         // counts as used, so the policy's commits ahead cannot push it out
         // (the retried access would fault again, and the policy plan again).
-        tables.mark_faulted(11, served, Access::Read);
-        ensure!(tables.accessed_now(11, served), "the accessed bit is set");
+        tables.mark_faulted(SpaceId(11), served, Access::Read);
+        ensure!(tables.accessed_now(SpaceId(11), served), "the accessed bit is set");
         // Room for three pages ahead (the untouched pages go); the fourth
         // finds none, as the served page stays.
         let ahead = PageRange::new(range.start + 20, range.start + 24);
-        ensure_eq!(vass.commit(11, id, ahead, &mut tables, &mut frames), Err(VassError::OutOfFrames));
-        ensure!(tables.translate(11, served).is_some(), "the page the fault served was evicted");
-        ensure_eq!((range.start + 20..range.start + 24).filter(|&page| tables.translate(11, page).is_some()).count(), 3);
+        ensure_eq!(vass.commit(SpaceId(11), id, ahead, &mut tables, &mut frames), Err(VassError::OutOfFrames));
+        ensure!(tables.translate(SpaceId(11), served).is_some(), "the page the fault served was evicted");
+        ensure_eq!((range.start + 20..range.start + 24).filter(|&page| tables.translate(SpaceId(11), page).is_some()).count(), 3);
         vass.check_invariants(&tables, &frames).map_err(failure)?;
-        vass.destroy(11, id, &mut tables, &mut frames).map_err(failure)?;
+        vass.destroy(SpaceId(11), id, &mut tables, &mut frames).map_err(failure)?;
         ensure_eq!(frame::counts().user, before.user);
     }
 
     #[ktest]
     fn under_the_global_budget_another_process_gives_up_a_page() {
-        let mut spaces = BTreeMap::from([(21, UserSpace::new().map_err(failure)?), (22, UserSpace::new().map_err(failure)?)]);
+        let mut spaces = BTreeMap::from([(SpaceId(21), UserSpace::new().map_err(failure)?), (SpaceId(22), UserSpace::new().map_err(failure)?)]);
         let before = frame::counts();
         let mut vass = Vass::new();
         let window = Window { start: USER_HEAP.start / FRAME_SIZE, end: USER_HEAP.end / FRAME_SIZE };
         let rw = Rights::READ | Rights::WRITE;
-        let (small, small_range) = vass.create(21, 16, PartitionKind::Buffer, rw, None, window).map_err(failure)?;
-        let (big, big_range) = vass.create(22, 16, PartitionKind::Buffer, rw, None, window).map_err(failure)?;
+        let (small, small_range) = vass.create(SpaceId(21), 16, PartitionKind::Buffer, rw, None, window).map_err(failure)?;
+        let (big, big_range) = vass.create(SpaceId(22), 16, PartitionKind::Buffer, rw, None, window).map_err(failure)?;
         vass.set_global_budget(Some(8));
         let mut frames = KernelFrames::new();
         {
-            let mut tables = SystemTables::new(22, &mut spaces).ok_or(failure("no space 22"))?;
+            let mut tables = SystemTables::new(SpaceId(22), &mut spaces).ok_or(failure("no space 22"))?;
             for page in big_range.start..big_range.start + 8 {
-                ensure_eq!(vass.fault(22, page, Access::Read, &mut tables, &mut frames).outcome, FaultOutcome::Committed);
+                ensure_eq!(vass.fault(SpaceId(22), page, Access::Read, &mut tables, &mut frames).outcome, FaultOutcome::Committed);
             }
         }
         // Neither space is loaded in CR3: the other space's entries change
         // without a flush, as for a process that is not running.
-        let mut tables = SystemTables::new(21, &mut spaces).ok_or(failure("no space 21"))?;
-        ensure_eq!(vass.fault(21, small_range.start, Access::Write, &mut tables, &mut frames).outcome, FaultOutcome::Committed);
-        let mapped = (big_range.start..big_range.start + 8).filter(|&page| tables.translate(22, page).is_some()).count();
+        let mut tables = SystemTables::new(SpaceId(21), &mut spaces).ok_or(failure("no space 21"))?;
+        ensure_eq!(vass.fault(SpaceId(21), small_range.start, Access::Write, &mut tables, &mut frames).outcome, FaultOutcome::Committed);
+        let mapped = (big_range.start..big_range.start + 8).filter(|&page| tables.translate(SpaceId(22), page).is_some()).count();
         // The larger process gave up one page.
         ensure_eq!(mapped, 7);
-        ensure!(tables.translate(21, small_range.start).is_some(), "the fault was served");
+        ensure!(tables.translate(SpaceId(21), small_range.start).is_some(), "the fault was served");
         // The budget holds in real frames.
         ensure_eq!(frame::counts().user, before.user + 8);
         vass.check_invariants(&tables, &frames).map_err(failure)?;
-        vass.destroy(21, small, &mut tables, &mut frames).map_err(failure)?;
-        vass.destroy(22, big, &mut tables, &mut frames).map_err(failure)?;
+        vass.destroy(SpaceId(21), small, &mut tables, &mut frames).map_err(failure)?;
+        vass.destroy(SpaceId(22), big, &mut tables, &mut frames).map_err(failure)?;
         ensure_eq!(frame::counts().user, before.user);
     }
 
@@ -634,13 +634,13 @@ mod ktests {
         let mut frames = KernelFrames::new();
         let slots = frames.swap_slots();
         ensure!(slots > 0, "no swap disk (`cargo xtask test` attaches one)");
-        let frame = frames.allocate(0).ok_or_else(|| failure("no frame"))?;
+        let frame = frames.allocate(PartitionId(0)).ok_or_else(|| failure("no frame"))?;
         let result = (|| {
             ensure_eq!(frames.swap_io_cycles(), 0);
-            let checksum = frames.swap_out(&frame, slots - 1).map_err(failure)?;
+            let checksum = frames.swap_out(&frame, Slot(slots - 1)).map_err(failure)?;
             let written = frames.swap_io_cycles();
             ensure!(written > 0, "a write took no cycles");
-            frames.swap_in(slots - 1, &frame, checksum).map_err(failure)?;
+            frames.swap_in(Slot(slots - 1), &frame, checksum).map_err(failure)?;
             ensure!(frames.swap_io_cycles() > written, "a read took no cycles");
             Ok(())
         })();
@@ -665,13 +665,13 @@ mod ktests {
         let start = USER_HEAP.start / FRAME_SIZE;
         let window = Window { start, end: start + 4 * HUGE_PAGES };
         let rw = Rights::READ | Rights::WRITE;
-        let (id, _) = vass.create(5, 2 * HUGE_PAGES, PartitionKind::Buffer, rw, Some(start), window).map_err(failure)?;
-        let mut tables = SpaceTables { id: 5, space: &mut space };
+        let (id, _) = vass.create(SpaceId(5), 2 * HUGE_PAGES, PartitionKind::Buffer, rw, Some(start), window).map_err(failure)?;
+        let mut tables = SpaceTables { id: SpaceId(5), space: &mut space };
         let mut frames = KernelFrames::new();
         // Fill the first block by faults, writing each page's number into it.
         for page in start..start + HUGE_PAGES {
-            ensure_eq!(vass.fault(5, page, Access::Write, &mut tables, &mut frames).outcome, FaultOutcome::Committed);
-            let (frame, _) = tables.translate(5, page).ok_or_else(|| failure("unmapped after a fault"))?;
+            ensure_eq!(vass.fault(SpaceId(5), page, Access::Write, &mut tables, &mut frames).outcome, FaultOutcome::Committed);
+            let (frame, _) = tables.translate(SpaceId(5), page).ok_or_else(|| failure("unmapped after a fault"))?;
             let pointer = frame::phys_to_virt(PhysAddr::new(frame * FRAME_SIZE)).as_mut_ptr::<u64>();
             // SAFETY: the frame was just committed to this page of the test's space.
             unsafe { pointer.write_volatile(page) };
@@ -683,21 +683,21 @@ mod ktests {
         vass.check_invariants(&tables, &frames).map_err(failure)?;
         // The second block, committed whole, is mapped as one 2 MiB page at once.
         let second = PageRange::new(start + HUGE_PAGES, start + 2 * HUGE_PAGES);
-        ensure_eq!(vass.commit(5, id, second, &mut tables, &mut frames), Ok(HUGE_PAGES));
+        ensure_eq!(vass.commit(SpaceId(5), id, second, &mut tables, &mut frames), Ok(HUGE_PAGES));
         ensure_eq!(vass.partition(id).map(|p| p.huge.len()), Some(2));
         ensure_eq!(frame::counts().user, before.user + 2 * HUGE_PAGES);
         // Protecting part of the first splits it; the data stays.
-        vass.protect_range(5, id, PageRange::new(start, start + 1), Rights::READ, &mut tables, &mut frames).map_err(failure)?;
+        vass.protect_range(SpaceId(5), id, PageRange::new(start, start + 1), Rights::READ, &mut tables, &mut frames).map_err(failure)?;
         ensure_eq!(vass.partition(id).map(|p| p.huge.len()), Some(1));
         ensure!((start..start + HUGE_PAGES).all(|page| peek(&tables, page) == Some(page)), "data kept through the split");
-        ensure_eq!(tables.translate(5, start).map(|(_, r)| r), Some(Rights::READ));
-        ensure_eq!(tables.translate(5, start + 1).map(|(_, r)| r), Some(rw));
+        ensure_eq!(tables.translate(SpaceId(5), start).map(|(_, r)| r), Some(Rights::READ));
+        ensure_eq!(tables.translate(SpaceId(5), start + 1).map(|(_, r)| r), Some(rw));
         vass.check_invariants(&tables, &frames).map_err(failure)?;
         // Decommitting part of the second splits it and frees only that part.
-        ensure_eq!(vass.decommit(5, id, PageRange::new(second.start, second.start + 10), &mut tables, &mut frames), Ok(10));
+        ensure_eq!(vass.decommit(SpaceId(5), id, PageRange::new(second.start, second.start + 10), &mut tables, &mut frames), Ok(10));
         ensure_eq!(frame::counts().user, before.user + 2 * HUGE_PAGES - 10);
         vass.check_invariants(&tables, &frames).map_err(failure)?;
-        let counters = vass.destroy_space(5, &mut tables, &mut frames);
+        let counters = vass.destroy_space(SpaceId(5), &mut tables, &mut frames);
         ensure_eq!((counters.promotions, counters.demotions), (2, 2));
         ensure_eq!(frame::counts().user, before.user);
         ensure!(tables.space.committed_pages() == 0, "pages left mapped");
@@ -727,14 +727,14 @@ mod ktests {
         let mut vass = Vass::new();
         let window = Window { start: USER_HEAP.start / FRAME_SIZE, end: USER_HEAP.start / FRAME_SIZE + 2048 };
         let rw = Rights::READ | Rights::WRITE;
-        let mut tables = SpaceTables { id: 9, space: &mut space };
+        let mut tables = SpaceTables { id: SpaceId(9), space: &mut space };
         let mut frames = KernelFrames::new();
         let mut random = Random(0x9e37_79b9_7f4a_7c15);
-        let mut ids: alloc::vec::Vec<u64> = alloc::vec::Vec::new();
+        let mut ids: alloc::vec::Vec<PartitionId> = alloc::vec::Vec::new();
         for step in 0..600u64 {
             vass.set_time(step);
-            let pick = |random: &mut Random, ids: &[u64]| ids.get(random.below(ids.len() as u64) as usize).copied();
-            let piece = |vass: &Vass, random: &mut Random, id: u64| {
+            let pick = |random: &mut Random, ids: &[PartitionId]| ids.get(random.below(ids.len() as u64) as usize).copied();
+            let piece = |vass: &Vass, random: &mut Random, id: PartitionId| {
                 let partition = vass.partition(id)?;
                 let range = partition.ranges[random.below(partition.ranges.len() as u64) as usize];
                 let start = range.start + random.below(range.len());
@@ -743,38 +743,38 @@ mod ktests {
             match random.below(10) {
                 0 | 1 => {
                     let pages = if random.below(4) == 0 { 520 + random.below(500) } else { 1 + random.below(64) };
-                    if let Ok((id, _)) = vass.create(9, pages, PartitionKind::Heap, rw, None, window) {
+                    if let Ok((id, _)) = vass.create(SpaceId(9), pages, PartitionKind::Heap, rw, None, window) {
                         ids.push(id);
                     }
                 }
                 2 => {
                     if let Some(id) = pick(&mut random, &ids) {
-                        vass.destroy(9, id, &mut tables, &mut frames).map_err(failure)?;
+                        vass.destroy(SpaceId(9), id, &mut tables, &mut frames).map_err(failure)?;
                         ids.retain(|&other| other != id);
                     }
                 }
                 3 => {
                     if let Some(id) = pick(&mut random, &ids) {
-                        let _ = vass.resize(9, id, 1 + random.below(96), window, &mut tables, &mut frames);
+                        let _ = vass.resize(SpaceId(9), id, 1 + random.below(96), window, &mut tables, &mut frames);
                     }
                 }
                 4 => {
                     if let Some(id) = pick(&mut random, &ids) {
-                        let _ = vass.add_range(9, id, 1 + random.below(16), None, window);
+                        let _ = vass.add_range(SpaceId(9), id, 1 + random.below(16), None, window);
                     }
                 }
                 5 => {
                     if let Some(id) = pick(&mut random, &ids)
                         && let Some(range) = piece(&vass, &mut random, id)
                     {
-                        vass.commit(9, id, range, &mut tables, &mut frames).map_err(failure)?;
+                        vass.commit(SpaceId(9), id, range, &mut tables, &mut frames).map_err(failure)?;
                     }
                 }
                 6 => {
                     if let Some(id) = pick(&mut random, &ids)
                         && let Some(range) = piece(&vass, &mut random, id)
                     {
-                        vass.decommit(9, id, range, &mut tables, &mut frames).map_err(failure)?;
+                        vass.decommit(SpaceId(9), id, range, &mut tables, &mut frames).map_err(failure)?;
                     }
                 }
                 7 => {
@@ -782,7 +782,7 @@ mod ktests {
                         && let Some(range) = piece(&vass, &mut random, id)
                     {
                         let rights = if random.below(2) == 0 { Rights::READ } else { rw };
-                        vass.protect_range(9, id, range, rights, &mut tables, &mut frames).map_err(failure)?;
+                        vass.protect_range(SpaceId(9), id, range, rights, &mut tables, &mut frames).map_err(failure)?;
                     }
                 }
                 8 => {
@@ -794,25 +794,25 @@ mod ktests {
                         let start = range.start.next_multiple_of(HUGE_PAGES);
                         if start + HUGE_PAGES <= range.end {
                             let block = PageRange::new(start, start + HUGE_PAGES);
-                            vass.commit(9, id, block, &mut tables, &mut frames).map_err(failure)?;
+                            vass.commit(SpaceId(9), id, block, &mut tables, &mut frames).map_err(failure)?;
                         }
                     }
                 }
                 _ => {
                     let page = window.start + random.below(window.end - window.start);
                     let access = if random.below(2) == 0 { Access::Read } else { Access::Write };
-                    vass.fault(9, page, access, &mut tables, &mut frames);
+                    vass.fault(SpaceId(9), page, access, &mut tables, &mut frames);
                 }
             }
             if step % 25 == 0 {
-                vass.sample_untouched(9, &mut tables);
+                vass.sample_untouched(SpaceId(9), &mut tables);
             }
             vass.check_invariants(&tables, &frames).map_err(|error| failure(alloc::format!("step {step}: {error}")))?;
         }
-        let counters = vass.space_counters(9).unwrap_or_default();
+        let counters = vass.space_counters(SpaceId(9)).unwrap_or_default();
         ensure!(counters.faults > 0 && counters.ahead_commits > 0, "{counters:?}");
         ensure!(counters.promotions > 0 && counters.demotions > 0, "2 MiB pages came and went: {counters:?}");
-        let last = vass.destroy_space(9, &mut tables, &mut frames);
+        let last = vass.destroy_space(SpaceId(9), &mut tables, &mut frames);
         ensure_eq!(last.committed, 0);
         ensure_eq!(last.ahead_commits, last.hits + last.waste);
         ensure_eq!(frame::counts().user, before.user);

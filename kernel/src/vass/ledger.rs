@@ -123,13 +123,13 @@ impl<'a> Ledger<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vass::{PartitionKind, SpaceCounters};
+    use crate::vass::{PartitionId, PartitionKind, SpaceCounters, SpaceId};
     use abi::Rights;
 
     fn partition() -> Partition {
         Partition {
-            id: 1,
-            space: 1,
+            id: PartitionId(1),
+            space: SpaceId(1),
             kind: PartitionKind::Heap,
             rights: Rights::READ,
             overrides: Default::default(),

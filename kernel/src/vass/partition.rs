@@ -16,10 +16,31 @@ pub use abi::PAGE_SIZE;
 /// Pages per 2 MiB page.
 pub const HUGE_PAGES: u64 = 512;
 
-/// Identifies an address space (one per process).
-pub type SpaceId = u64;
+/// Identifies an address space (one per process: its pid's number).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SpaceId(pub u64);
+
+impl core::fmt::Display for SpaceId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Display::fmt(&self.0, f)
+    }
+}
 /// Identifies a partition, unique for the kernel's life.
-pub type PartitionId = u64;
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PartitionId(pub u64);
+
+impl PartitionId {
+    /// The id given after this one.
+    pub const fn next(self) -> PartitionId {
+        PartitionId(self.0 + 1)
+    }
+}
+
+impl core::fmt::Display for PartitionId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Display::fmt(&self.0, f)
+    }
+}
 /// A virtual page number (address / 4096).
 pub type Page = u64;
 /// A physical frame number.

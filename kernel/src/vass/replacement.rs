@@ -220,14 +220,14 @@ mod tests {
 
     impl Residents for Pages {
         fn space(&self) -> SpaceId {
-            1
+            SpaceId(1)
         }
         fn committed(&self) -> u64 {
             self.resident.len() as u64
         }
         fn next(&self, after: Option<Resident>) -> Option<Resident> {
             let later = self.resident.iter().find(|&&page| after.is_none_or(|(_, after)| page > after));
-            later.or(self.resident.first()).map(|&page| (1, page))
+            later.or(self.resident.first()).map(|&page| (PartitionId(1), page))
         }
         fn hand(&self) -> Option<Resident> {
             self.hand
@@ -254,7 +254,7 @@ mod tests {
         assert!(Clock.evict_warm(&mut pages));
         assert_eq!(pages.evicted, [12], "the first unmarked page after the marked ones");
         assert!(pages.accessed.is_empty(), "the marks it passed are cleared");
-        assert_eq!(pages.hand, Some((1, 12)));
+        assert_eq!(pages.hand, Some((PartitionId(1), 12)));
         assert!(Clock.evict_warm(&mut pages));
         assert_eq!(pages.evicted, [12, 13], "the sweep goes on from the hand");
     }

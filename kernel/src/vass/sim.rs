@@ -290,7 +290,7 @@ impl FrameSource for SimulatedFrames {
     fn swap_out(&mut self, frame: &UserFrame, slot: Slot) -> Result<u32, SwapError> {
         let frame = frame.number();
         self.swap_log.push((true, slot));
-        if slot >= self.swap_slots || self.failing.remove(&slot) {
+        if slot >= Slot(self.swap_slots) || self.failing.remove(&slot) {
             return Err(SwapError::Io);
         }
         let value = self.contents.get(&frame).copied().unwrap_or(0);
@@ -301,7 +301,7 @@ impl FrameSource for SimulatedFrames {
     fn swap_in(&mut self, slot: Slot, frame: &UserFrame, expected: u32) -> Result<(), SwapError> {
         let frame = frame.number();
         self.swap_log.push((false, slot));
-        if slot >= self.swap_slots || self.failing.remove(&slot) {
+        if slot >= Slot(self.swap_slots) || self.failing.remove(&slot) {
             return Err(SwapError::Io);
         }
         let value = self.swap.get(&slot).copied().unwrap_or(0);

@@ -19,8 +19,15 @@
 use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 
-/// A page-sized slot on the swap device.
-pub type Slot = u64;
+/// A page-sized slot on the swap device (its index).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Slot(pub u64);
+
+impl core::fmt::Display for Slot {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Display::fmt(&self.0, f)
+    }
+}
 
 /// Where a swapped-out page is, and the checksum its contents had.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,13 +89,13 @@ impl SlotAllocator {
 
     /// No device: no slots.
     pub const fn empty() -> SlotAllocator {
-        SlotAllocator { total: 0, next: 0, free: Vec::new(), quarantined: BTreeSet::new(), used: 0 }
+        SlotAllocator { total: 0, next: Slot(0), free: Vec::new(), quarantined: BTreeSet::new(), used: 0 }
     }
 
     /// Changes the device's size; refused ([`SwapError::Full`]) if a slot
     /// at or past `total` was ever handed out.
     pub fn resize(&mut self, total: u64) -> Result<(), SwapError> {
-        if self.next > total {
+        if self.next > Slot(total) {
             return Err(SwapError::Full);
         }
         self.total = total;
@@ -119,9 +126,10 @@ impl SlotAllocator {
     pub fn allocate(&mut self) -> Result<Slot, SwapError> {
         let slot = match self.free.pop() {
             Some(slot) => slot,
-            None if self.next < self.total => {
-                self.next += 1;
-                self.next - 1
+            None if self.next < Slot(self.total) => {
+                let slot = self.next;
+                self.next = Slot(slot.0 + 1);
+                slot
             }
             None => return Err(SwapError::Full),
         };
@@ -163,17 +171,17 @@ mod tests {
     #[test]
     fn slots_are_handed_out_given_back_and_quarantined() {
         let mut slots = SlotAllocator::new(3);
-        assert_eq!((slots.allocate(), slots.allocate(), slots.allocate()), (Ok(0), Ok(1), Ok(2)));
+        assert_eq!((slots.allocate(), slots.allocate(), slots.allocate()), (Ok(Slot(0)), Ok(Slot(1)), Ok(Slot(2))));
         assert_eq!(slots.allocate(), Err(SwapError::Full));
         assert_eq!(slots.used(), 3);
-        slots.free(1);
-        assert!(!slots.is_used(1));
-        assert_eq!(slots.allocate(), Ok(1), "a freed slot is reused");
-        slots.quarantine(2);
+        slots.free(Slot(1));
+        assert!(!slots.is_used(Slot(1)));
+        assert_eq!(slots.allocate(), Ok(Slot(1)), "a freed slot is reused");
+        slots.quarantine(Slot(2));
         assert_eq!((slots.used(), slots.quarantined()), (2, 1));
-        assert!(!slots.is_used(2));
-        slots.free(0);
-        assert_eq!(slots.allocate(), Ok(0));
+        assert!(!slots.is_used(Slot(2)));
+        slots.free(Slot(0));
+        assert_eq!(slots.allocate(), Ok(Slot(0)));
         assert_eq!(slots.allocate(), Err(SwapError::Full), "the quarantined slot never comes back");
         assert_eq!(SlotAllocator::new(0).allocate(), Err(SwapError::Full), "no device: always full");
     }

@@ -2,6 +2,7 @@
 //! swap-in, clean pages are not written again, a full device or a failing
 //! one loses nothing it should not, and a model check of random sequences.
 
+use crate::vass::swap::Slot;
 use super::sim::*;
 use super::swap::{Backing, SwapEntry};
 use super::*;
@@ -20,20 +21,20 @@ fn setup(slots: u64, frames: u64, budget: Option<u64>) -> (Vass, SimulatedMmu, S
     let mut pool = SimulatedFrames::with_huge(frames, 0);
     pool.swap_slots = slots;
     vass.set_swap_slots(slots).unwrap();
-    let (id, range) = vass.create(1, 64, PartitionKind::Heap, RW, None, WINDOW).unwrap();
-    vass.set_budget(1, budget);
+    let (id, range) = vass.create(SpaceId(1), 64, PartitionKind::Heap, RW, None, WINDOW).unwrap();
+    vass.set_budget(SpaceId(1), budget);
     (vass, SimulatedMmu::default(), pool, id, range)
 }
 
 /// The program writes `value` to `page`: a fault if needed, then the store.
 fn write(vass: &mut Vass, mmu: &mut SimulatedMmu, frames: &mut SimulatedFrames, page: Page, value: u64) -> FaultOutcome {
-    let outcome = if mmu.translate(1, page).is_some() {
+    let outcome = if mmu.translate(SpaceId(1), page).is_some() {
         FaultOutcome::AlreadyCommitted
     } else {
-        vass.fault(1, page, Access::Write, mmu, frames).outcome
+        vass.fault(SpaceId(1), page, Access::Write, mmu, frames).outcome
     };
-    if let Some((frame, _)) = mmu.translate(1, page) {
-        mmu.write(1, page);
+    if let Some((frame, _)) = mmu.translate(SpaceId(1), page) {
+        mmu.write(SpaceId(1), page);
         frames.contents.insert(frame, value);
     }
     outcome
@@ -42,13 +43,13 @@ fn write(vass: &mut Vass, mmu: &mut SimulatedMmu, frames: &mut SimulatedFrames, 
 /// The program reads `page`: a fault if needed, then the load (`None` if
 /// the page could not be made present).
 fn read(vass: &mut Vass, mmu: &mut SimulatedMmu, frames: &mut SimulatedFrames, page: Page) -> (FaultOutcome, Option<u64>) {
-    let outcome = if mmu.translate(1, page).is_some() {
+    let outcome = if mmu.translate(SpaceId(1), page).is_some() {
         FaultOutcome::AlreadyCommitted
     } else {
-        vass.fault(1, page, Access::Read, mmu, frames).outcome
+        vass.fault(SpaceId(1), page, Access::Read, mmu, frames).outcome
     };
-    let value = mmu.translate(1, page).map(|(frame, _)| {
-        mmu.touch(1, page);
+    let value = mmu.translate(SpaceId(1), page).map(|(frame, _)| {
+        mmu.touch(SpaceId(1), page);
         frames.contents.get(&frame).copied().unwrap_or(0)
     });
     (outcome, value)
@@ -75,14 +76,14 @@ fn a_budget_evicts_to_swap_and_every_byte_comes_back() {
         assert!(matches!(outcome, FaultOutcome::SwappedIn | FaultOutcome::AlreadyCommitted));
         vass.check_invariants(&mmu, &frames).unwrap();
     }
-    let counters = vass.space_counters(1).unwrap();
+    let counters = vass.space_counters(SpaceId(1)).unwrap();
     assert_eq!(counters.faults_demand, 16, "first touches");
     assert!(counters.faults_major >= 12, "re-faults read swap back: {counters:?}");
     assert_eq!(counters.swap_ins, counters.faults_major);
     assert_eq!(counters.committed, 4);
     assert!(vass.partition(id).unwrap().counters.major_faults >= 12);
     // Destroying the space gives every slot back.
-    vass.destroy_space(1, &mut mmu, &mut frames);
+    vass.destroy_space(SpaceId(1), &mut mmu, &mut frames);
     assert_eq!(vass.swap_usage(), (0, 64, 0));
     assert_eq!(frames.in_use, 0);
 }
@@ -96,7 +97,7 @@ fn clean_pages_are_not_written_twice_and_zero_pages_not_at_all() {
         read(&mut vass, &mut mmu, &mut frames, page);
     }
     assert_eq!(writes(&frames), 0, "zero pages are never written");
-    assert_eq!(vass.space_counters(1).unwrap().evictions, 1);
+    assert_eq!(vass.space_counters(SpaceId(1)).unwrap().evictions, 1);
     assert!(vass.partition(id).unwrap().swapped.is_empty(), "a dropped zero page is not on the device");
     assert_eq!(read(&mut vass, &mut mmu, &mut frames, a).0, FaultOutcome::Committed, "it comes back as a fresh zero page");
     // A written page is written once; read back and evicted clean, it is
@@ -125,9 +126,9 @@ fn clean_pages_are_not_written_twice_and_zero_pages_not_at_all() {
 #[test]
 fn loaded_pages_are_written_out_though_the_page_table_says_clean() {
     let (mut vass, mut mmu, mut frames, id, range) = setup(64, 256, Some(2));
-    vass.populate(1, id, PageRange::new(range.start, range.start + 2), &mut mmu, &mut frames).unwrap();
+    vass.populate(SpaceId(1), id, PageRange::new(range.start, range.start + 2), &mut mmu, &mut frames).unwrap();
     for page in range.start..range.start + 2 {
-        let (frame, _) = mmu.translate(1, page).unwrap();
+        let (frame, _) = mmu.translate(SpaceId(1), page).unwrap();
         frames.contents.insert(frame, page * 3);
     }
     read(&mut vass, &mut mmu, &mut frames, range.start + 5);
@@ -146,12 +147,12 @@ fn a_full_device_refuses_the_new_page_and_loses_nothing() {
     }
     // Two pages resident, two on the full device: a fifth page has no room.
     assert_eq!(write(&mut vass, &mut mmu, &mut frames, range.start + 4, 99), FaultOutcome::OutOfFrames);
-    assert_eq!(vass.space_counters(1).unwrap().faults_oom, 1);
+    assert_eq!(vass.space_counters(SpaceId(1)).unwrap().faults_oom, 1);
     vass.check_invariants(&mmu, &frames).unwrap();
     assert_eq!(vass.partition(id).unwrap().committed.len() + vass.partition(id).unwrap().swapped.len(), 4);
     // Nothing was lost: the resident pages read directly; freeing one makes
     // room to read the others back one at a time.
-    vass.decommit(1, id, PageRange::new(range.start + 2, range.start + 4), &mut mmu, &mut frames).unwrap();
+    vass.decommit(SpaceId(1), id, PageRange::new(range.start + 2, range.start + 4), &mut mmu, &mut frames).unwrap();
     for (index, page) in (range.start..range.start + 2).enumerate() {
         assert_eq!(read(&mut vass, &mut mmu, &mut frames, page).1, Some(50 + index as u64));
     }
@@ -172,13 +173,13 @@ fn a_corrupt_slot_loses_only_its_page_and_is_quarantined() {
     assert_eq!(read(&mut vass, &mut mmu, &mut frames, range.start).0, FaultOutcome::SwapFailed, "still lost");
     assert_eq!(frames.swap_log.len(), reads, "a quarantined slot is not read again");
     assert_eq!(vass.swap_usage().2, 1, "the slot is quarantined");
-    let counters = vass.space_counters(1).unwrap();
+    let counters = vass.space_counters(SpaceId(1)).unwrap();
     assert_eq!((counters.faults_swap_failed, counters.swap_errors), (2, 1));
     vass.check_invariants(&mmu, &frames).unwrap();
     // The other pages are intact.
     assert_eq!(read(&mut vass, &mut mmu, &mut frames, range.start + 1).1, Some(22));
     assert_eq!(read(&mut vass, &mut mmu, &mut frames, range.start + 2).1, Some(33));
-    vass.destroy_space(1, &mut mmu, &mut frames);
+    vass.destroy_space(SpaceId(1), &mut mmu, &mut frames);
     assert_eq!(vass.swap_usage(), (0, 8, 1), "every slot back but the quarantined one");
 }
 
@@ -187,9 +188,9 @@ fn a_failing_write_keeps_the_page_and_another_one_goes() {
     let (mut vass, mut mmu, mut frames, id, range) = setup(8, 256, Some(2));
     write(&mut vass, &mut mmu, &mut frames, range.start, 1);
     write(&mut vass, &mut mmu, &mut frames, range.start + 1, 2);
-    frames.failing.insert(0);
+    frames.failing.insert(Slot(0));
     assert_eq!(write(&mut vass, &mut mmu, &mut frames, range.start + 2, 3), FaultOutcome::Committed);
-    let counters = vass.space_counters(1).unwrap();
+    let counters = vass.space_counters(SpaceId(1)).unwrap();
     assert_eq!((counters.swap_errors, counters.swap_outs), (1, 1));
     assert_eq!(vass.swap_usage(), (1, 8, 1));
     vass.check_invariants(&mmu, &frames).unwrap();
@@ -208,24 +209,24 @@ fn swapped_pages_are_prefetched_by_commits_ahead_without_pushing_out_pages_in_us
     // Pages 4..8 are resident and were just used; 0..4 are on swap.
     let used: Vec<Page> = (range.start + 4..range.start + 8).collect();
     for &page in &used {
-        mmu.touch(1, page);
+        mmu.touch(SpaceId(1), page);
     }
     let prefetch = PageRange::new(range.start, range.start + 4);
-    assert_eq!(vass.commit(1, id, prefetch, &mut mmu, &mut frames), Err(VassError::OutOfFrames), "no page in use may go");
+    assert_eq!(vass.commit(SpaceId(1), id, prefetch, &mut mmu, &mut frames), Err(VassError::OutOfFrames), "no page in use may go");
     assert!(used.iter().all(|page| vass.partition(id).unwrap().committed.contains_key(page)));
     // Once the hand has cleared their bits, inactive pages make room.
     for &page in &used {
-        let _ = mmu.accessed(1, page, true);
+        let _ = mmu.accessed(SpaceId(1), page, true);
     }
-    assert_eq!(vass.commit(1, id, prefetch, &mut mmu, &mut frames), Ok(4));
-    let counters = vass.space_counters(1).unwrap();
+    assert_eq!(vass.commit(SpaceId(1), id, prefetch, &mut mmu, &mut frames), Ok(4));
+    let counters = vass.space_counters(SpaceId(1)).unwrap();
     assert_eq!(counters.swap_ins, 4, "the prefetch read them back");
     assert_eq!(counters.ahead_commits, 4);
     for (index, page) in (range.start..range.start + 4).enumerate() {
         assert_eq!(read(&mut vass, &mut mmu, &mut frames, page), (FaultOutcome::AlreadyCommitted, Some(70 + index as u64)));
     }
-    assert_eq!(vass.sample_untouched(1, &mut mmu), 4);
-    assert_eq!(vass.space_counters(1).unwrap().hits, 4);
+    assert_eq!(vass.sample_untouched(SpaceId(1), &mut mmu), 4);
+    assert_eq!(vass.space_counters(SpaceId(1)).unwrap().hits, 4);
     vass.check_invariants(&mmu, &frames).unwrap();
 }
 
@@ -234,12 +235,12 @@ fn prefetched_pages_nobody_touched_are_evicted_first() {
     let (mut vass, mut mmu, mut frames, id, range) = setup(64, 256, Some(4));
     write(&mut vass, &mut mmu, &mut frames, range.start, 1);
     write(&mut vass, &mut mmu, &mut frames, range.start + 1, 2);
-    vass.commit(1, id, PageRange::new(range.start + 10, range.start + 12), &mut mmu, &mut frames).unwrap();
+    vass.commit(SpaceId(1), id, PageRange::new(range.start + 10, range.start + 12), &mut mmu, &mut frames).unwrap();
     // The next fault evicts a prefetched page, not a page in use.
     write(&mut vass, &mut mmu, &mut frames, range.start + 2, 3);
     let partition = vass.partition(id).unwrap();
     assert!(partition.committed.contains_key(&range.start) && partition.committed.contains_key(&(range.start + 1)));
-    let counters = vass.space_counters(1).unwrap();
+    let counters = vass.space_counters(SpaceId(1)).unwrap();
     assert_eq!((counters.evicted_untouched, counters.waste), (1, 1));
     vass.check_invariants(&mmu, &frames).unwrap();
 }
@@ -247,9 +248,9 @@ fn prefetched_pages_nobody_touched_are_evicted_first() {
 /// The sampler's scan of space 1, after the program touched `used`.
 fn scan(vass: &mut Vass, mmu: &mut SimulatedMmu, used: &[Page]) {
     for &page in used {
-        mmu.touch(1, page);
+        mmu.touch(SpaceId(1), page);
     }
-    vass.sample_accessed(1, mmu, |_, _| {});
+    vass.sample_accessed(SpaceId(1), mmu, |_, _| {});
 }
 
 #[test]
@@ -260,7 +261,7 @@ fn advised_cold_pages_are_swapped_out_first_and_come_back() {
     }
     // The last two pages are held cold although they were used last.
     let cold = PageRange::new(range.start + 6, range.start + 8);
-    assert_eq!(vass.advise(1, id, cold, Advice::Cold, &mut mmu, &mut frames), Ok(0));
+    assert_eq!(vass.advise(SpaceId(1), id, cold, Advice::Cold, &mut mmu, &mut frames), Ok(0));
     assert_eq!(vass.partition(id).unwrap().cold_pages(), 2);
     write(&mut vass, &mut mmu, &mut frames, range.start + 8, 508);
     let partition = vass.partition(id).unwrap();
@@ -271,7 +272,7 @@ fn advised_cold_pages_are_swapped_out_first_and_come_back() {
     assert_eq!(vass.partition(id).unwrap().cold_pages(), 1);
     vass.check_invariants(&mmu, &frames).unwrap();
     // Normal advice forgets the mark.
-    vass.advise(1, id, range, Advice::Normal, &mut mmu, &mut frames).unwrap();
+    vass.advise(SpaceId(1), id, range, Advice::Normal, &mut mmu, &mut frames).unwrap();
     assert_eq!(vass.partition(id).unwrap().cold_pages(), 0);
 }
 
@@ -281,8 +282,8 @@ fn a_cold_page_used_again_is_spared() {
     for page in range.start..range.start + 4 {
         write(&mut vass, &mut mmu, &mut frames, page, page);
     }
-    vass.advise(1, id, PageRange::new(range.start, range.start + 2), Advice::Cold, &mut mmu, &mut frames).unwrap();
-    mmu.touch(1, range.start);
+    vass.advise(SpaceId(1), id, PageRange::new(range.start, range.start + 2), Advice::Cold, &mut mmu, &mut frames).unwrap();
+    mmu.touch(SpaceId(1), range.start);
     write(&mut vass, &mut mmu, &mut frames, range.start + 4, 0);
     let partition = vass.partition(id).unwrap();
     assert!(partition.committed.contains_key(&range.start), "accessed since the advice: not evicted");
@@ -296,7 +297,7 @@ fn a_partition_observed_cold_is_swapped_out_whole_before_warm_pages() {
         if !cold_first {
             vass.set_eviction(Eviction::Clock);
         }
-        let (warm, warm_range) = vass.create(1, 64, PartitionKind::Heap, RW, None, WINDOW).unwrap();
+        let (warm, warm_range) = vass.create(SpaceId(1), 64, PartitionKind::Heap, RW, None, WINDOW).unwrap();
         for page in (idle_range.start..idle_range.start + 40).chain(warm_range.start..warm_range.start + 8) {
             write(&mut vass, &mut mmu, &mut frames, page, page);
         }
@@ -313,9 +314,9 @@ fn a_partition_observed_cold_is_swapped_out_whole_before_warm_pages() {
         assert_eq!(vass.partition(idle).unwrap().idle_scans, COLD_SCANS);
         // The warm pages are in use again; memory gets short.
         for &page in &warm_pages {
-            mmu.touch(1, page);
+            mmu.touch(SpaceId(1), page);
         }
-        vass.set_budget(1, Some(48));
+        vass.set_budget(SpaceId(1), Some(48));
         write(&mut vass, &mut mmu, &mut frames, warm_range.start + 8, 1);
         let (idle_partition, warm_partition) = (vass.partition(idle).unwrap(), vass.partition(warm).unwrap());
         if cold_first {
@@ -326,7 +327,7 @@ fn a_partition_observed_cold_is_swapped_out_whole_before_warm_pages() {
         }
         // Memory gets shorter: the rest of the cold partition goes next,
         // before any warm page.
-        vass.set_budget(1, Some(20));
+        vass.set_budget(SpaceId(1), Some(20));
         for page in warm_range.start + 9..warm_range.start + 20 {
             write(&mut vass, &mut mmu, &mut frames, page, page);
         }
@@ -335,7 +336,7 @@ fn a_partition_observed_cold_is_swapped_out_whole_before_warm_pages() {
             assert!(warm_pages.iter().all(|page| vass.partition(warm).unwrap().committed.contains_key(page)));
         }
         // Every byte of the idle partition comes back.
-        vass.set_budget(1, None);
+        vass.set_budget(SpaceId(1), None);
         for page in idle_range.start..idle_range.start + 40 {
             assert_eq!(read(&mut vass, &mut mmu, &mut frames, page).1, Some(page));
         }
@@ -351,7 +352,7 @@ fn without_scans_no_partition_is_observed_cold() {
         write(&mut vass, &mut mmu, &mut frames, page, page);
     }
     assert!(!vass.partition(id).unwrap().observed_cold(), "a partition the sampler never looked at is not cold");
-    assert_eq!(vass.space_counters(1).unwrap().evictions, 4, "CLOCK, one page per fault");
+    assert_eq!(vass.space_counters(SpaceId(1)).unwrap().evictions, 4, "CLOCK, one page per fault");
 }
 
 #[test]
@@ -361,23 +362,23 @@ fn page_out_swaps_a_range_now_and_splits_2mib_pages() {
     let mut frames = SimulatedFrames::with_huge(2048, 4);
     frames.swap_slots = 1024;
     vass.set_swap_slots(1024).unwrap();
-    let (id, range) = vass.create(1, 1024, PartitionKind::Heap, RW, None, WINDOW).unwrap();
+    let (id, range) = vass.create(SpaceId(1), 1024, PartitionKind::Heap, RW, None, WINDOW).unwrap();
     let block = range.start.next_multiple_of(HUGE_PAGES);
-    vass.commit(1, id, PageRange::new(block, block + HUGE_PAGES), &mut mmu, &mut frames).unwrap();
+    vass.commit(SpaceId(1), id, PageRange::new(block, block + HUGE_PAGES), &mut mmu, &mut frames).unwrap();
     assert_eq!(vass.partition(id).unwrap().huge.len(), 1);
-    let (frame, _) = mmu.translate(1, block + 3).unwrap();
-    mmu.write(1, block + 3);
+    let (frame, _) = mmu.translate(SpaceId(1), block + 3).unwrap();
+    mmu.write(SpaceId(1), block + 3);
     frames.contents.insert(frame, 33);
     let out = PageRange::new(block, block + 16);
-    assert_eq!(vass.advise(1, id, out, Advice::PageOut, &mut mmu, &mut frames), Ok(16));
+    assert_eq!(vass.advise(SpaceId(1), id, out, Advice::PageOut, &mut mmu, &mut frames), Ok(16));
     let partition = vass.partition(id).unwrap();
     assert!(partition.huge.is_empty(), "the 2 MiB page was split");
     assert_eq!(partition.committed.len() as u64, HUGE_PAGES - 16);
     // One page table bit said the 2 MiB page was written: which 4 KiB
     // pieces hold data is unknown, so every piece is written out.
     assert_eq!(partition.swapped.len(), 16);
-    assert_eq!(vass.space_counters(1).unwrap().swap_outs, 16);
-    assert_eq!(vass.space_counters(1).unwrap().evictions, 16);
+    assert_eq!(vass.space_counters(SpaceId(1)).unwrap().swap_outs, 16);
+    assert_eq!(vass.space_counters(SpaceId(1)).unwrap().evictions, 16);
     assert_eq!(vass.partition(id).unwrap().counters.evictions, 16);
     assert_eq!(read(&mut vass, &mut mmu, &mut frames, block + 3), (FaultOutcome::SwappedIn, Some(33)));
     assert_eq!(read(&mut vass, &mut mmu, &mut frames, block + 4), (FaultOutcome::SwappedIn, Some(0)));
@@ -390,7 +391,7 @@ fn page_out_on_a_full_device_keeps_what_cannot_go() {
     for page in range.start..range.start + 4 {
         write(&mut vass, &mut mmu, &mut frames, page, page);
     }
-    assert_eq!(vass.advise(1, id, PageRange::new(range.start, range.start + 4), Advice::PageOut, &mut mmu, &mut frames), Ok(2));
+    assert_eq!(vass.advise(SpaceId(1), id, PageRange::new(range.start, range.start + 4), Advice::PageOut, &mut mmu, &mut frames), Ok(2));
     for page in range.start..range.start + 4 {
         assert_eq!(read(&mut vass, &mut mmu, &mut frames, page).1, Some(page));
     }
@@ -413,13 +414,13 @@ struct OnlySpaceOne<'a>(&'a mut SimulatedMmu);
 
 impl PageTable for OnlySpaceOne<'_> {
     fn map(&mut self, space: SpaceId, page: Page, frame: &UserFrame, rights: Rights) -> Result<(), VassError> {
-        if space != 1 {
+        if space != SpaceId(1) {
             return Err(VassError::PageTable);
         }
         self.0.map(space, page, frame, rights)
     }
     fn unmap(&mut self, space: SpaceId, page: Page) -> Option<Flush> {
-        (space == 1).then(|| self.0.unmap(space, page)).flatten()
+        (space == SpaceId(1)).then(|| self.0.unmap(space, page)).flatten()
     }
     fn flush(&mut self, flush: Flush) -> Flushed {
         self.0.flush(flush)
@@ -431,7 +432,7 @@ impl PageTable for OnlySpaceOne<'_> {
         self.0.translate(space, page)
     }
     fn accessed(&mut self, space: SpaceId, page: Page, clear: bool) -> bool {
-        space == 1 && self.0.accessed(space, page, clear)
+        space == SpaceId(1) && self.0.accessed(space, page, clear)
     }
     fn map_huge(&mut self, space: SpaceId, page: Page, run: &HugeRun, rights: Rights) -> Result<(), VassError> {
         self.0.map_huge(space, page, run, rights)
@@ -446,49 +447,49 @@ impl PageTable for OnlySpaceOne<'_> {
         self.0.dirty(space, page)
     }
     fn accessed_now(&self, space: SpaceId, page: Page) -> bool {
-        space == 1 && self.0.accessed_now(space, page)
+        space == SpaceId(1) && self.0.accessed_now(space, page)
     }
     fn mark_faulted(&mut self, space: SpaceId, page: Page, access: Access) {
-        if space == 1 {
+        if space == SpaceId(1) {
             self.0.mark_faulted(space, page, access);
         }
     }
     fn reaches(&self, space: SpaceId) -> bool {
-        space == 1
+        space == SpaceId(1)
     }
 }
 
 #[test]
 fn under_the_global_budget_the_largest_space_pays_and_a_new_one_gets_its_page() {
     let (mut vass, mut mmu, mut frames, _, range) = setup(64, 256, None);
-    let (_, big) = vass.create(2, 64, PartitionKind::Heap, RW, None, WINDOW).unwrap();
+    let (_, big) = vass.create(SpaceId(2), 64, PartitionKind::Heap, RW, None, WINDOW).unwrap();
     vass.set_global_budget(Some(20));
     for page in big.start..big.start + 20 {
-        assert_eq!(write_in(&mut vass, &mut mmu, &mut frames, 2, page, page), FaultOutcome::Committed);
+        assert_eq!(write_in(&mut vass, &mut mmu, &mut frames, SpaceId(2), page, page), FaultOutcome::Committed);
     }
     // Space 1 has nothing committed: the global budget is full, and the
     // big space gives a page up for it.
     for page in range.start..range.start + 4 {
-        assert_eq!(write_in(&mut vass, &mut mmu, &mut frames, 1, page, 7), FaultOutcome::Committed);
+        assert_eq!(write_in(&mut vass, &mut mmu, &mut frames, SpaceId(1), page, 7), FaultOutcome::Committed);
     }
     let committed = |vass: &Vass, space| vass.space_counters(space).unwrap().committed;
-    assert_eq!((committed(&vass, 1), committed(&vass, 2)), (4, 16), "the largest paid for each page");
-    assert_eq!(vass.space_counters(2).unwrap().evictions, 4);
-    assert_eq!(vass.space_counters(1).unwrap().evictions, 0);
+    assert_eq!((committed(&vass, SpaceId(1)), committed(&vass, SpaceId(2))), (4, 16), "the largest paid for each page");
+    assert_eq!(vass.space_counters(SpaceId(2)).unwrap().evictions, 4);
+    assert_eq!(vass.space_counters(SpaceId(1)).unwrap().evictions, 0);
     vass.check_invariants(&mmu, &frames).unwrap();
     // Through tables that cannot reach space 2, space 1 gives up a page
     // of its own instead.
     let mut only = OnlySpaceOne(&mut mmu);
-    assert_eq!(vass.fault(1, range.start + 4, Access::Write, &mut only, &mut frames).outcome, FaultOutcome::Committed);
-    assert_eq!((committed(&vass, 1), committed(&vass, 2)), (4, 16), "space 1 evicted its own page");
-    assert_eq!(vass.space_counters(1).unwrap().evictions, 1);
+    assert_eq!(vass.fault(SpaceId(1), range.start + 4, Access::Write, &mut only, &mut frames).outcome, FaultOutcome::Committed);
+    assert_eq!((committed(&vass, SpaceId(1)), committed(&vass, SpaceId(2))), (4, 16), "space 1 evicted its own page");
+    assert_eq!(vass.space_counters(SpaceId(1)).unwrap().evictions, 1);
     vass.check_invariants(&mmu, &frames).unwrap();
     // Every byte of space 2 comes back.
     vass.set_global_budget(None);
     for page in big.start..big.start + 20 {
-        let outcome = if mmu.translate(2, page).is_some() { FaultOutcome::AlreadyCommitted } else { vass.fault(2, page, Access::Read, &mut mmu, &mut frames).outcome };
+        let outcome = if mmu.translate(SpaceId(2), page).is_some() { FaultOutcome::AlreadyCommitted } else { vass.fault(SpaceId(2), page, Access::Read, &mut mmu, &mut frames).outcome };
         assert_ne!(outcome, FaultOutcome::SwapFailed);
-        let (frame, _) = mmu.translate(2, page).unwrap();
+        let (frame, _) = mmu.translate(SpaceId(2), page).unwrap();
         assert_eq!(frames.contents.get(&frame).copied(), Some(page));
     }
     vass.check_invariants(&mmu, &frames).unwrap();
@@ -497,18 +498,18 @@ fn under_the_global_budget_the_largest_space_pays_and_a_new_one_gets_its_page() 
 #[test]
 fn when_frames_run_out_the_largest_space_pays() {
     let (mut vass, mut mmu, mut frames, _, range) = setup(64, 12, None);
-    let (_, big) = vass.create(2, 64, PartitionKind::Heap, RW, None, WINDOW).unwrap();
+    let (_, big) = vass.create(SpaceId(2), 64, PartitionKind::Heap, RW, None, WINDOW).unwrap();
     for page in big.start..big.start + 12 {
-        write_in(&mut vass, &mut mmu, &mut frames, 2, page, page);
+        write_in(&mut vass, &mut mmu, &mut frames, SpaceId(2), page, page);
     }
     assert_eq!(frames.in_use, 12);
-    assert_eq!(vass.fault(1, range.start, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
-    assert_eq!(vass.space_counters(2).unwrap().evictions, 1);
+    assert_eq!(vass.fault(SpaceId(1), range.start, Access::Write, &mut mmu, &mut frames).outcome, FaultOutcome::Committed);
+    assert_eq!(vass.space_counters(SpaceId(2)).unwrap().evictions, 1);
     // Through tables that reach only space 1, the next fault evicts the
     // one page space 1 has.
     let mut only = OnlySpaceOne(&mut mmu);
-    assert_eq!(vass.fault(1, range.start + 1, Access::Write, &mut only, &mut frames).outcome, FaultOutcome::Committed);
-    assert_eq!(vass.space_counters(2).unwrap().evictions, 1, "space 2 was out of reach");
+    assert_eq!(vass.fault(SpaceId(1), range.start + 1, Access::Write, &mut only, &mut frames).outcome, FaultOutcome::Committed);
+    assert_eq!(vass.space_counters(SpaceId(2)).unwrap().evictions, 1, "space 2 was out of reach");
     vass.check_invariants(&mmu, &frames).unwrap();
 }
 
@@ -540,10 +541,10 @@ fn no_2mib_pages_under_a_budget() {
     let mut vass = Vass::new();
     let mut mmu = SimulatedMmu::default();
     let mut frames = SimulatedFrames::with_huge(2048, 4);
-    let (id, range) = vass.create(1, 1024, PartitionKind::Heap, RW, None, WINDOW).unwrap();
-    vass.set_budget(1, Some(4096));
+    let (id, range) = vass.create(SpaceId(1), 1024, PartitionKind::Heap, RW, None, WINDOW).unwrap();
+    vass.set_budget(SpaceId(1), Some(4096));
     let block = range.start.next_multiple_of(HUGE_PAGES);
-    vass.commit(1, id, PageRange::new(block, block + HUGE_PAGES), &mut mmu, &mut frames).unwrap();
+    vass.commit(SpaceId(1), id, PageRange::new(block, block + HUGE_PAGES), &mut mmu, &mut frames).unwrap();
     assert!(vass.partition(id).unwrap().huge.is_empty(), "every page stays evictable on its own");
     vass.check_invariants(&mmu, &frames).unwrap();
 }
@@ -633,7 +634,7 @@ proptest! {
                 Operation::Commit { offset, pages } => {
                     let start = range.start + offset;
                     let ahead = PageRange::new(start, (start + pages).min(range.end));
-                    if vass.commit(1, id, ahead, &mut mmu, &mut frames) == Err(VassError::SwapFailed) {
+                    if vass.commit(SpaceId(1), id, ahead, &mut mmu, &mut frames) == Err(VassError::SwapFailed) {
                         // The prefetch stopped at the page it could not read
                         // back: the first of the range still swapped out.
                         let failed = vass.partition(id).unwrap().swapped.range(ahead.start..ahead.end).next().map(|(&page, _)| page);
@@ -643,31 +644,31 @@ proptest! {
                 Operation::Decommit { offset, pages } => {
                     let start = range.start + offset;
                     let cut = PageRange::new(start, (start + pages).min(range.end));
-                    vass.decommit(1, id, cut, &mut mmu, &mut frames).unwrap();
+                    vass.decommit(SpaceId(1), id, cut, &mut mmu, &mut frames).unwrap();
                     for page in cut.start..cut.end {
                         expected.remove(&page);
                         lost.remove(&page);
                     }
                 }
                 Operation::Clear { page } => {
-                    let _ = mmu.accessed(1, range.start + page, true);
+                    let _ = mmu.accessed(SpaceId(1), range.start + page, true);
                 }
-                Operation::Budget { pages } => vass.set_budget(1, Some(pages)),
+                Operation::Budget { pages } => vass.set_budget(SpaceId(1), Some(pages)),
                 Operation::Fail { slot } => {
-                    frames.failing.insert(slot);
+                    frames.failing.insert(Slot(slot));
                 }
                 Operation::Cold { offset, pages } | Operation::PageOut { offset, pages } => {
                     let start = range.start + offset;
                     let advice = if matches!(operation, Operation::Cold { .. }) { Advice::Cold } else { Advice::PageOut };
-                    vass.advise(1, id, PageRange::new(start, (start + pages).min(range.end)), advice, &mut mmu, &mut frames).unwrap();
+                    vass.advise(SpaceId(1), id, PageRange::new(start, (start + pages).min(range.end)), advice, &mut mmu, &mut frames).unwrap();
                 }
                 Operation::Lock { offset, pages } | Operation::Unlock { offset, pages } => {
                     let start = range.start + offset;
                     let advice = if matches!(operation, Operation::Lock { .. }) { Advice::Lock } else { Advice::Unlock };
-                    vass.advise(1, id, PageRange::new(start, (start + pages).min(range.end)), advice, &mut mmu, &mut frames).unwrap();
+                    vass.advise(SpaceId(1), id, PageRange::new(start, (start + pages).min(range.end)), advice, &mut mmu, &mut frames).unwrap();
                 }
                 Operation::Scan => {
-                    vass.sample_accessed(1, &mut mmu, |_, _| {});
+                    vass.sample_accessed(SpaceId(1), &mut mmu, |_, _| {});
                 }
             }
             if !matches!(operation, Operation::Decommit { .. }) {
@@ -677,8 +678,8 @@ proptest! {
                 }
             }
             vass.check_invariants(&mmu, &frames).map_err(|violation| TestCaseError::fail(violation.to_string()))?;
-            let counters = vass.space_counters(1).unwrap();
-            let budget = vass.budget(1).unwrap();
+            let counters = vass.space_counters(SpaceId(1)).unwrap();
+            let budget = vass.budget(SpaceId(1)).unwrap();
             // A lowered budget is reached at the next commit, not at once.
             prop_assert!(counters.committed <= budget.max(12), "{} committed over budget {}", counters.committed, budget);
             prop_assert_eq!(frames.in_use as u64, counters.committed);
@@ -686,7 +687,7 @@ proptest! {
         // Every page that was not lost reads back what was last written
         // (with no more injected errors).
         frames.failing.clear();
-        vass.set_budget(1, None);
+        vass.set_budget(SpaceId(1), None);
         for page in range.start..range.end {
             if lost.contains(&page) {
                 continue;
@@ -695,7 +696,7 @@ proptest! {
             prop_assert!(outcome != FaultOutcome::SwapFailed, "page {:#x} lost without a report", page);
             prop_assert_eq!(value, Some(expected.get(&page).copied().unwrap_or(0)), "page {:#x} at the end", page);
         }
-        vass.destroy_space(1, &mut mmu, &mut frames);
+        vass.destroy_space(SpaceId(1), &mut mmu, &mut frames);
         prop_assert_eq!(vass.swap_usage().0, 0);
         prop_assert_eq!(frames.in_use, 0);
     }
@@ -705,20 +706,20 @@ proptest! {
 fn the_vasm_tells_where_each_page_is() {
     let (mut vass, mut mmu, mut frames, id, range) = setup(64, 256, Some(2));
     let (a, b, c) = (range.start, range.start + 1, range.start + 2);
-    assert_eq!(vass.page_state(1, a).map(|state| state.residence), Some(Residence::Uncommitted));
-    assert_eq!(vass.page_state(1, range.end), None, "outside every partition");
-    assert_eq!(vass.page_state(2, a), None, "another space's view");
+    assert_eq!(vass.page_state(SpaceId(1), a).map(|state| state.residence), Some(Residence::Uncommitted));
+    assert_eq!(vass.page_state(SpaceId(1), range.end), None, "outside every partition");
+    assert_eq!(vass.page_state(SpaceId(2), a), None, "another space's view");
     write(&mut vass, &mut mmu, &mut frames, a, 1);
-    let frame = mmu.translate(1, a).unwrap().0;
-    assert_eq!(vass.page_state(1, a).unwrap().residence, Residence::Committed { frame, huge: false, copy: None });
+    let frame = mmu.translate(SpaceId(1), a).unwrap().0;
+    assert_eq!(vass.page_state(SpaceId(1), a).unwrap().residence, Residence::Committed { frame, huge: false, copy: None });
     write(&mut vass, &mut mmu, &mut frames, b, 2);
     write(&mut vass, &mut mmu, &mut frames, c, 3);
-    let Residence::Swapped { slot, lost: false } = vass.page_state(1, a).unwrap().residence else { panic!("a went to swap") };
+    let Residence::Swapped { slot, lost: false } = vass.page_state(SpaceId(1), a).unwrap().residence else { panic!("a went to swap") };
     frames.failing.insert(slot);
     assert_eq!(read(&mut vass, &mut mmu, &mut frames, a).0, FaultOutcome::SwapFailed);
-    assert_eq!(vass.page_state(1, a).unwrap().residence, Residence::Swapped { slot, lost: true });
-    vass.advise(1, id, PageRange::new(c, c + 1), Advice::Cold, &mut mmu, &mut frames).unwrap();
-    let state = vass.page_state(1, c).unwrap();
+    assert_eq!(vass.page_state(SpaceId(1), a).unwrap().residence, Residence::Swapped { slot, lost: true });
+    vass.advise(SpaceId(1), id, PageRange::new(c, c + 1), Advice::Cold, &mut mmu, &mut frames).unwrap();
+    let state = vass.page_state(SpaceId(1), c).unwrap();
     assert_eq!((state.partition, state.rights, state.cold, state.untouched), (id, RW, Some(Cold::Advised), false));
 }
 
@@ -727,7 +728,7 @@ fn locked_pages_stay_resident_while_the_others_take_the_evictions() {
     let (mut vass, mut mmu, mut frames, id, range) = setup(64, 256, Some(8));
     let locked = PageRange::new(range.start, range.start + 4);
     // Locking commits nothing; pages committed later are held.
-    assert_eq!(vass.advise(1, id, locked, Advice::Lock, &mut mmu, &mut frames), Ok(0));
+    assert_eq!(vass.advise(SpaceId(1), id, locked, Advice::Lock, &mut mmu, &mut frames), Ok(0));
     assert_eq!(vass.partition(id).unwrap().committed.len(), 0);
     for (index, page) in (range.start..range.start + 16).enumerate() {
         write(&mut vass, &mut mmu, &mut frames, page, 700 + index as u64);
@@ -737,18 +738,18 @@ fn locked_pages_stay_resident_while_the_others_take_the_evictions() {
     assert_eq!(partition.committed.len(), 8, "locked pages still count toward the budget");
     assert!((locked.start..locked.end).all(|page| partition.committed.contains_key(&page)), "the locked pages stayed");
     assert_eq!(partition.swapped.len(), 8, "the other pages took every eviction");
-    assert!(vass.page_state(1, range.start).unwrap().locked);
-    assert!(!vass.page_state(1, range.start + 4).unwrap().locked);
+    assert!(vass.page_state(SpaceId(1), range.start).unwrap().locked);
+    assert!(!vass.page_state(SpaceId(1), range.start + 4).unwrap().locked);
     // Cold advice and paging out pass over them.
-    vass.advise(1, id, range, Advice::Cold, &mut mmu, &mut frames).unwrap();
-    assert_eq!(vass.advise(1, id, range, Advice::PageOut, &mut mmu, &mut frames), Ok(4));
+    vass.advise(SpaceId(1), id, range, Advice::Cold, &mut mmu, &mut frames).unwrap();
+    assert_eq!(vass.advise(SpaceId(1), id, range, Advice::PageOut, &mut mmu, &mut frames), Ok(4));
     let partition = vass.partition(id).unwrap();
     assert_eq!(partition.committed.keys().copied().collect::<Vec<_>>(), (locked.start..locked.end).collect::<Vec<_>>());
     // Unlocked, they go like any other page, and every byte comes back.
-    vass.advise(1, id, PageRange::new(range.start, range.start + 2), Advice::Unlock, &mut mmu, &mut frames).unwrap();
-    assert_eq!(vass.advise(1, id, range, Advice::PageOut, &mut mmu, &mut frames), Ok(2));
-    assert!(!vass.page_state(1, range.start).unwrap().locked);
-    assert!(vass.page_state(1, range.start + 2).unwrap().locked);
+    vass.advise(SpaceId(1), id, PageRange::new(range.start, range.start + 2), Advice::Unlock, &mut mmu, &mut frames).unwrap();
+    assert_eq!(vass.advise(SpaceId(1), id, range, Advice::PageOut, &mut mmu, &mut frames), Ok(2));
+    assert!(!vass.page_state(SpaceId(1), range.start).unwrap().locked);
+    assert!(vass.page_state(SpaceId(1), range.start + 2).unwrap().locked);
     vass.check_invariants(&mmu, &frames).unwrap();
     for (index, page) in (range.start..range.start + 16).enumerate() {
         assert_eq!(read(&mut vass, &mut mmu, &mut frames, page).1, Some(700 + index as u64), "page {index}");
@@ -758,7 +759,7 @@ fn locked_pages_stay_resident_while_the_others_take_the_evictions() {
 #[test]
 fn a_budget_held_by_locked_pages_runs_out_of_memory() {
     let (mut vass, mut mmu, mut frames, id, range) = setup(64, 256, Some(8));
-    vass.advise(1, id, range, Advice::Lock, &mut mmu, &mut frames).unwrap();
+    vass.advise(SpaceId(1), id, range, Advice::Lock, &mut mmu, &mut frames).unwrap();
     for page in range.start..range.start + 8 {
         assert_eq!(write(&mut vass, &mut mmu, &mut frames, page, page), FaultOutcome::Committed);
     }
@@ -771,20 +772,20 @@ fn a_budget_held_by_locked_pages_runs_out_of_memory() {
 #[test]
 fn a_space_locks_at_most_max_locked_pages() {
     let (mut vass, mut mmu, mut frames, id, range) = setup(64, 256, None);
-    let (big, big_range) = vass.create(1, abi::MAX_LOCKED_PAGES, PartitionKind::Heap, RW, None, WINDOW).unwrap();
+    let (big, big_range) = vass.create(SpaceId(1), abi::MAX_LOCKED_PAGES, PartitionKind::Heap, RW, None, WINDOW).unwrap();
     let half = PageRange::new(range.start, range.start + 32);
-    vass.advise(1, id, half, Advice::Lock, &mut mmu, &mut frames).unwrap();
+    vass.advise(SpaceId(1), id, half, Advice::Lock, &mut mmu, &mut frames).unwrap();
     // Locking a range again, or a range overlapping one, counts its pages once.
-    vass.advise(1, id, PageRange::new(range.start + 16, range.start + 40), Advice::Lock, &mut mmu, &mut frames).unwrap();
+    vass.advise(SpaceId(1), id, PageRange::new(range.start + 16, range.start + 40), Advice::Lock, &mut mmu, &mut frames).unwrap();
     assert_eq!(vass.partition(id).unwrap().locked_pages(), 40);
     let fits = PageRange::new(big_range.start, big_range.end - 40);
-    assert_eq!(vass.advise(1, big, fits, Advice::Lock, &mut mmu, &mut frames), Ok(0));
-    assert_eq!(vass.advise(1, big, big_range, Advice::Lock, &mut mmu, &mut frames), Err(VassError::TooManyLocked));
+    assert_eq!(vass.advise(SpaceId(1), big, fits, Advice::Lock, &mut mmu, &mut frames), Ok(0));
+    assert_eq!(vass.advise(SpaceId(1), big, big_range, Advice::Lock, &mut mmu, &mut frames), Err(VassError::TooManyLocked));
     assert_eq!(vass.partition(big).unwrap().locked_pages(), fits.len(), "a refused lock changes nothing");
-    vass.advise(1, id, range, Advice::Unlock, &mut mmu, &mut frames).unwrap();
-    assert_eq!(vass.advise(1, big, big_range, Advice::Lock, &mut mmu, &mut frames), Ok(0));
+    vass.advise(SpaceId(1), id, range, Advice::Unlock, &mut mmu, &mut frames).unwrap();
+    assert_eq!(vass.advise(SpaceId(1), big, big_range, Advice::Lock, &mut mmu, &mut frames), Ok(0));
     // Shrinking a partition drops the locks on what it gave up.
-    vass.resize(1, big, 8, WINDOW, &mut mmu, &mut frames).unwrap();
+    vass.resize(SpaceId(1), big, 8, WINDOW, &mut mmu, &mut frames).unwrap();
     assert_eq!(vass.partition(big).unwrap().locked_pages(), 8);
     vass.check_invariants(&mmu, &frames).unwrap();
 }
@@ -805,15 +806,15 @@ fn locked_pages_do_not_change_which_pages_clock_evicts() {
             vass.set_eviction(if matches!(eviction, Eviction::Clock) { Eviction::Clock } else { Eviction::ColdFirst });
             let mut budget = 12;
             if with_locked {
-                let (own, own_range) = vass.create(1, 16, PartitionKind::Data, RW, None, WINDOW).unwrap();
-                vass.advise(1, own, own_range, Advice::Lock, &mut mmu, &mut frames).unwrap();
+                let (own, own_range) = vass.create(SpaceId(1), 16, PartitionKind::Data, RW, None, WINDOW).unwrap();
+                vass.advise(SpaceId(1), own, own_range, Advice::Lock, &mut mmu, &mut frames).unwrap();
                 for page in own_range.start..own_range.start + 5 {
                     write(&mut vass, &mut mmu, &mut frames, page, page);
                 }
                 budget += 5;
             }
-            vass.set_budget(1, Some(budget));
-            let (_, range) = vass.create(1, 48, PartitionKind::Heap, RW, Some(0x2000), WINDOW).unwrap();
+            vass.set_budget(SpaceId(1), Some(budget));
+            let (_, range) = vass.create(SpaceId(1), 48, PartitionKind::Heap, RW, Some(0x2000), WINDOW).unwrap();
             let mut state = 0x2545_f491_4f6c_dd1d_u64;
             let mut outcomes = Vec::new();
             for step in 0..600u64 {

@@ -186,15 +186,15 @@ mod tests {
     #[test]
     fn histories_give_the_steps_the_kernel_task_takes() {
         use kernel::history::{Change, Entry, Event as Recorded, Record};
-        use kernel::vass::{Access, FaultOutcome, PageRange, PartitionKind};
+        use kernel::vass::{Access, FaultOutcome, PageRange, PartitionId, PartitionKind};
         let outcomes = FaultOutcome::ALL;
         let kind = PartitionKind::Heap;
-        let create = Recorded::Partition { partition: 7, change: Change::Created, range: PageRange::new(0x100, 0x200), kind: kind.code() };
+        let create = Recorded::Partition { partition: PartitionId(7), change: Change::Created, range: PageRange::new(0x100, 0x200), kind: kind.code() };
         let mut events = vec![create];
         for (index, outcome) in outcomes.into_iter().enumerate() {
             for (offset, access) in [Access::Read, Access::Write, Access::Execute].into_iter().enumerate() {
                 let page = 0x100 + (index * 3 + offset) as u64;
-                for partition in [7, 0] {
+                for partition in [PartitionId(7), PartitionId(0)] {
                     events.push(Recorded::Fault { address: page * PAGE_SIZE + 12, rip: 0x40_1000, partition, access, outcome });
                 }
             }
@@ -205,7 +205,7 @@ mod tests {
         }
         let streams = parse_history(&csv, "rule", "rule.csv").unwrap();
         let read: Vec<Event> = streams.into_iter().flat_map(|stream| stream.events).collect();
-        let kind_of = |id| (id == 7).then_some(kind);
+        let kind_of = |id| (id == PartitionId(7)).then_some(kind);
         let kernel_steps: Vec<Event> = events.iter().filter_map(|event| kernel::pae::step_of(event, kind_of)).collect();
         assert_eq!(kernel_steps.len(), 9, "committed, already committed and swapped in, for each access");
         assert_eq!(read, kernel_steps);

@@ -141,7 +141,7 @@ impl Vass {
                 .map(|(&page, _)| page)
                 .find(|&page| !partition.huge.contains(&block_of(page)) && !partition.is_locked(page))
         };
-        let (start_id, start_page) = after.unwrap_or((0, 0));
+        let (start_id, start_page) = after.unwrap_or((PartitionId(0), 0));
         // The rest of the partition the hand is in, then later partitions,
         // then from the beginning.
         if let Some(partition) = self.partitions.get(&start_id).filter(|partition| partition.space == space)
@@ -192,7 +192,7 @@ impl Vass {
         // go (or was touched) is looked at once.
         let mut after: Option<(PartitionId, Page)> = None;
         loop {
-            let next = self.ids_of(space).range(after.map_or(0, |(id, _)| id)..).filter_map(|id| self.partitions.get(id)).find_map(
+            let next = self.ids_of(space).range(after.map_or(PartitionId(0), |(id, _)| id)..).filter_map(|id| self.partitions.get(id)).find_map(
                 |partition| {
                     let from = match after {
                         Some((id, page)) if id == partition.id => core::ops::Bound::Excluded(page),

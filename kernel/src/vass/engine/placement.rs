@@ -102,7 +102,7 @@ impl Vass {
     ) -> Result<(PartitionId, PageRange), VassError> {
         let range = self.place(space, pages, at, window)?;
         let id = self.next_id;
-        self.next_id += 1;
+        self.next_id = id.next();
         self.claim(space, id, range);
         let state = self.space_mut(space);
         let ordinal = state.created;
