@@ -1,4 +1,7 @@
 //! The partition table's rows and the small structures they are made of:
+//! the identifiers (`SpaceId`, `PartitionId`: newtypes, so one cannot be
+//! passed for the other; pages and frames stay numbers), each partition's
+//! residency (the frames it holds, kept consistent by `hold` and `take`),
 //! page ranges, range maps (rights overrides, access hints, cold and locked
 //! ranges), sliding-window access frequencies (four windows of 64 ticks),
 //! the per-partition and per-space counters (a space's footprint is the
@@ -25,6 +28,7 @@ impl core::fmt::Display for SpaceId {
         core::fmt::Display::fmt(&self.0, f)
     }
 }
+
 /// Identifies a partition, unique for the kernel's life.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PartitionId(pub u64);
