@@ -9,6 +9,7 @@
 //! the PAE wing's (`crate::pae`).
 
 pub mod commit;
+pub mod image;
 pub mod memory;
 
 #[cfg(target_os = "none")]
