@@ -277,22 +277,46 @@ impl Ring {
     }
 
     /// Records `entry`, overwriting the oldest event if the ring is full.
+    /// (Every system call records one: the common case, a ring that is
+    /// full or has room in its storage, stays small and inline; growing
+    /// the storage is out of line.)
+    #[inline]
     pub fn push(&mut self, entry: Entry) {
         if self.capacity == 0 {
             return;
         }
         // Storage only grows before the ring first wraps, so event `n` stays
         // at slot `n % len` once it has.
-        let unwrapped = self.written == self.events.len() as u64;
-        if unwrapped && self.events.len() < self.capacity && self.grow().is_ok() {
-            self.events.push(entry);
-        } else if !self.events.is_empty() {
-            let slot = (self.written % self.events.len() as u64) as usize;
-            self.events[slot] = entry;
+        let len = self.events.len();
+        if self.written == len as u64 && len < self.capacity {
+            self.push_growing(entry);
         } else {
-            // No storage at all: the event is lost (readers count it).
+            self.overwrite(entry);
         }
         self.written += 1;
+    }
+
+    /// Appends `entry` to storage not yet wrapped, growing it (or, if it
+    /// cannot grow, overwrites as a full ring does).
+    #[cold]
+    #[inline(never)]
+    fn push_growing(&mut self, entry: Entry) {
+        if self.grow().is_ok() {
+            self.events.push(entry);
+        } else {
+            self.overwrite(entry);
+        }
+    }
+
+    /// Puts `entry` in the slot of event `written` (lost if there is no
+    /// storage at all: readers count it).
+    #[inline]
+    fn overwrite(&mut self, entry: Entry) {
+        let len = self.events.len() as u64;
+        if len > 0 {
+            let slot = (self.written % len) as usize;
+            self.events[slot] = entry;
+        }
     }
 
     /// Makes room for one more event, doubling the storage up to the

@@ -15,7 +15,9 @@ use x86_64::structures::paging::page_table::FrameError;
 use x86_64::structures::paging::{
     Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PhysFrame, Size2MiB, Size4KiB, Translate,
 };
+use alloc::vec::Vec;
 use x86_64::instructions::tlb;
+use x86_64::structures::paging::{FrameAllocator, FrameDeallocator};
 use x86_64::{PhysAddr, VirtAddr};
 
 /// A TLB entry an unmapping left: the processor may still translate
@@ -43,6 +45,36 @@ pub struct UserSpace {
     level4: PhysFrame,
     mapper: OffsetPageTable<'static>,
     committed: u64,
+    /// The page tables below the level-4 table, as the mapper allocated
+    /// them (and minus those it freed): what a space with nothing mapped
+    /// frees when it is dropped, without walking 512-entry tables.
+    tables: Vec<PhysFrame>,
+}
+
+/// The frame allocator the mapper gets for one space's tables: page-table
+/// frames from [`PageTableFrames`], each recorded in the space's list.
+struct RecordedTables<'a>(&'a mut Vec<PhysFrame>);
+
+// SAFETY: frames come from `PageTableFrames`, which hands out frames
+// allocated exactly once and not in use; recording them changes nothing.
+unsafe impl FrameAllocator<Size4KiB> for RecordedTables<'_> {
+    fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
+        let frame = PageTableFrames.allocate_frame()?;
+        self.0.push(frame);
+        Some(frame)
+    }
+}
+
+impl FrameDeallocator<Size4KiB> for RecordedTables<'_> {
+    /// Frees a table the mapper no longer uses, and forgets it.
+    unsafe fn deallocate_frame(&mut self, frame: PhysFrame<Size4KiB>) {
+        if let Some(index) = self.0.iter().position(|&table| table == frame) {
+            self.0.swap_remove(index);
+        }
+        // SAFETY: the mapper gives back a table of this space it no longer
+        // references (the caller's contract).
+        unsafe { PageTableFrames.deallocate_frame(frame) };
+    }
 }
 
 fn table_at(frame: PhysFrame) -> *mut PageTable {
@@ -64,7 +96,7 @@ impl UserSpace {
         // SAFETY: the table was just created and is owned by this UserSpace
         // alone; the offset is the kernel's physical-memory mapping.
         let mapper = unsafe { OffsetPageTable::new(&mut *table, frame::phys_to_virt(PhysAddr::zero())) };
-        Ok(UserSpace { level4, mapper, committed: 0 })
+        Ok(UserSpace { level4, mapper, committed: 0, tables: Vec::new() })
     }
 
     /// The level-4 table (what CR3 holds while this space is active).
@@ -113,7 +145,7 @@ impl UserSpace {
         let flags = flags | PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
         // SAFETY: the caller gives us the frame; intermediate tables come
         // fresh from the frame allocator.
-        let result = unsafe { self.mapper.map_to(page, frame, flags, &mut PageTableFrames) };
+        let result = unsafe { self.mapper.map_to(page, frame, flags, &mut RecordedTables(&mut self.tables)) };
         match result {
             Ok(flush) => {
                 // A not-present entry is never cached, so no flush is needed.
@@ -178,11 +210,11 @@ impl UserSpace {
         let first = Page::<Size4KiB>::containing_address(start);
         // SAFETY: only page tables without a mapping in this 2 MiB range are
         // freed, through the allocator they came from.
-        unsafe { self.mapper.clean_up_addr_range(Page::range_inclusive(first, first + 511), &mut PageTableFrames) };
+        unsafe { self.mapper.clean_up_addr_range(Page::range_inclusive(first, first + 511), &mut RecordedTables(&mut self.tables)) };
         let flags = flags | PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
         // SAFETY: the caller gives us the run; intermediate tables come fresh
         // from the frame allocator.
-        match unsafe { self.mapper.map_to(page, frame, flags, &mut PageTableFrames) } {
+        match unsafe { self.mapper.map_to(page, frame, flags, &mut RecordedTables(&mut self.tables)) } {
             Ok(flush) => {
                 // A not-present entry is never cached, so no flush is needed.
                 flush.ignore();
@@ -246,9 +278,16 @@ impl Drop for UserSpace {
         if self.is_active() {
             paging::activate_kernel_tables();
         }
-        // SAFETY: the space is not active, so no CPU walks these tables; the
-        // lower half's tables and frames are owned by this space alone.
-        unsafe { free_lower_half(self.level4) };
+        if self.committed == 0 {
+            // Nothing is mapped: the tables are all there is to free.
+            for &table in &self.tables {
+                let _ = frame::free(table, 0);
+            }
+        } else {
+            // SAFETY: the space is not active, so no CPU walks these tables;
+            // the lower half's tables and frames are owned by this space alone.
+            unsafe { free_lower_half(self.level4) };
+        }
         let _ = frame::free(self.level4, 0);
     }
 }

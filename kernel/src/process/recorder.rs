@@ -84,6 +84,7 @@ impl History {
     }
 
     /// Records `event` now.
+    #[inline]
     pub fn record(&mut self, event: Event) {
         let time = cpu::rdtsc().wrapping_sub(self.since);
         self.ring.push(Entry { time, event });
