@@ -131,11 +131,7 @@ impl Vass {
             for (&page, frame) in partition.committed.range(start..start + HUGE_PAGES) {
                 let _ = map_counted(table, frames, space, page, frame, rights);
             }
-            let new: Vec<UserFrame> = run.into_frames().collect();
-            frames.split_huge(&new[0]);
-            for frame in new {
-                frames.free(frame);
-            }
+            free_run(frames, run);
             return false;
         }
         let Some(partition) = self.partitions.get_mut(&id) else { return false };
@@ -170,11 +166,7 @@ impl Vass {
         let (space, rights) = (partition.space, partition.rights_at(start));
         let Some(run) = frames.allocate_huge(id) else { return false };
         if map_huge_counted(table, frames, space, start, &run, rights).is_err() {
-            let new: Vec<UserFrame> = run.into_frames().collect();
-            frames.split_huge(&new[0]);
-            for frame in new {
-                frames.free(frame);
-            }
+            free_run(frames, run);
             return false;
         }
         let Some(partition) = self.partitions.get_mut(&id) else { return false };
@@ -190,5 +182,15 @@ impl Vass {
             ledger.promoted();
         }
         true
+    }
+}
+
+/// Gives back a 2 MiB run that was never mapped: split into 512 frames,
+/// each freed.
+fn free_run(frames: &mut impl FrameSource, run: HugeRun) {
+    let held: Vec<UserFrame> = run.into_frames().collect();
+    frames.split_huge(&held[0]);
+    for frame in held {
+        frames.free(frame);
     }
 }
