@@ -133,11 +133,6 @@ impl Vass {
         self.replacement = Some(policy);
     }
 
-    /// The replacement policy's name.
-    pub fn replacement_name(&self) -> &'static str {
-        self.replacement.as_ref().map_or("cold-first", |policy| policy.name())
-    }
-
     /// Tells the VASS the time, for footprints and access frequencies
     /// (never goes backwards).
     pub fn set_time(&mut self, now: Tick) {
@@ -151,15 +146,13 @@ impl Vass {
 
     /// The ledger of partition `id` and its space (see `vass::ledger`).
     fn ledger(&mut self, id: PartitionId) -> Option<Ledger<'_>> {
-        let now = self.now;
         let partition = self.partitions.get_mut(&id)?;
-        let space = self.spaces.entry(partition.space).or_insert_with(|| SpaceState { born: now, accounted_at: now, ..SpaceState::default() });
-        Some(Ledger::new(partition, space, now))
+        let space = state_of(&mut self.spaces, partition.space, self.now);
+        Some(Ledger::new(partition, space, self.now))
     }
 
     fn space_mut(&mut self, space: SpaceId) -> &mut SpaceState {
-        let now = self.now;
-        self.spaces.entry(space).or_insert_with(|| SpaceState { born: now, accounted_at: now, ..SpaceState::default() })
+        state_of(&mut self.spaces, space, self.now)
     }
 
     /// The counters of `space`, with the footprint up to now.
@@ -478,4 +471,9 @@ impl Vass {
     pub fn add_swap_io_cycles(&mut self, space: SpaceId, cycles: u64) {
         self.space_mut(space).counters.swap_io_cycles += cycles;
     }
+}
+
+/// The state of `space` in `spaces`, made (born at `now`) on first use.
+fn state_of(spaces: &mut BTreeMap<SpaceId, SpaceState>, space: SpaceId, now: Tick) -> &mut SpaceState {
+    spaces.entry(space).or_insert_with(|| SpaceState { born: now, accounted_at: now, ..SpaceState::default() })
 }

@@ -141,10 +141,10 @@ impl FrameSource for KernelFrames {
     fn copy_into_run(&mut self, from: &UserFrame, run: &HugeRun, offset: u64) {
         let source = frame::phys_to_virt(PhysAddr::new(from.number() * FRAME_SIZE)).as_ptr::<u8>();
         let target = frame::phys_to_virt(PhysAddr::new((run.first() + offset.min(HUGE_PAGES - 1)) * FRAME_SIZE)).as_mut_ptr::<u8>();
-        // SAFETY: both are user frames the engine holds (one committed, one
-        // in a run just allocated for a promotion and mapped nowhere yet),
-        // distinct, seen through the physical-memory mapping, each
-        // FRAME_SIZE bytes.
+        // Both are user frames the engine holds: one committed, one in a run
+        // just allocated for a promotion and mapped nowhere yet.
+        // SAFETY: the two are distinct frames of FRAME_SIZE bytes each, seen
+        // through the physical-memory mapping, and nothing else uses them.
         unsafe { core::ptr::copy_nonoverlapping(source, target, FRAME_SIZE as usize) };
     }
 
