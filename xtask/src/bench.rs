@@ -100,6 +100,11 @@ pub struct BenchArgs {
     /// The later run's output directory (`compare`; default: `target/bench`).
     #[arg(long, value_name = "DIR")]
     new: Option<std::path::PathBuf>,
+    /// Words added to the kernel command line (`syscalls`), e.g.
+    /// `history=0` to measure the system calls without the per-process
+    /// history record.
+    #[arg(long, value_name = "KEY=VALUE ...", allow_hyphen_values = true)]
+    kernel_args: Option<String>,
     /// Writes the summary (`summary.md`) into README.md's results section,
     /// between its `<!-- bench-results -->` markers, with the command that
     /// made it (`memory`).
@@ -217,7 +222,11 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     let kernel = boot::build::kernel(Profile::Release)?;
     let programs = boot::build::user_programs(Profile::Release)?;
     let program = format!("bin/bench-{}", args.suite.name());
-    let cmdline = format!("mode=run log=warn init={program}");
+    let mut cmdline = format!("mode=run log=warn init={program}");
+    if let Some(extra) = &args.kernel_args {
+        cmdline.push(' ');
+        cmdline.push_str(extra);
+    }
     let out_dir = boot::target_dir().join("images").join("bench");
     let image = boot::image::create(&kernel, &RamdiskContents::standard(&cmdline, &programs)?, Firmware::Bios, &out_dir)?;
     let mut runs = Vec::new();
@@ -244,6 +253,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     }
     print!("{table}");
     println!("TSC {tsc_hz} Hz under -icount shift=0; {} runs, counts identical: {}", runs.len(), if deterministic { "yes" } else { "NO" });
+    println!("kernel command line: {cmdline}");
     let out = boot::target_dir().join("bench");
     std::fs::create_dir_all(&out)?;
     let path = out.join(format!("{}.csv", args.suite.name()));

@@ -133,7 +133,7 @@ impl Guard {
     /// What each partition of `pid` touched in `space` (out of the map), for
     /// a layout proposal.
     pub fn uses_of_detached(&mut self, pid: SpaceId, space: &mut UserSpace) -> Vec<PartitionUse> {
-        self.memory.vass.uses_of(pid, &mut SpaceTables { id: pid, space })
+        self.memory.vass.uses_of(pid, &SpaceTables { id: pid, space })
     }
 
     /// Destroys every partition of `pid`, whose `space` is out of the map

@@ -108,7 +108,9 @@ pub fn serve_fault<P: Policy + ?Sized>(
     observer.resolved(&request, &resolution);
     let mut report = FaultReport { resolution, plan: Plan::none(), committed: 0 };
     let Some(placement) = resolution.placement.filter(|_| resolution.served()) else { return report };
-    table.mark_faulted(space, page, access);
+    if let Some(mut cursor) = table.cursor(space, crate::vass::single(page)) {
+        crate::vass::Cursor::mark_faulted(&mut cursor, access);
+    }
     let fault = Fault { partition: placement.partition, page, range: placement.range, access, kind: placement.kind, time: vass.now() };
     report.plan = policy.on_fault(&fault, &EngineView { vass: &*vass, space, table: &*table });
     report.committed = policy::apply(vass, space, &report.plan, table, frames, |partition, range, pages| observer.committed(partition, range, pages));

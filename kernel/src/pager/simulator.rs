@@ -13,7 +13,7 @@ use super::{FaultRequest, serve_fault};
 use crate::policy::{self, CommitPolicy, Plan, Policy};
 use crate::vass::sim::{SimulatedFrames, SimulatedMmu};
 use crate::vass::{
-    Access, Eviction, FaultOutcome, NextUse, Page, PageRange, PageTable, PartitionId, PartitionKind, SpaceCounters, SpaceId, Vass,
+    Access, Eviction, FaultOutcome, NextUse, Page, PageRange, PartitionId, PartitionKind, SpaceCounters, SpaceId, Vass,
     VassError, Window,
 };
 use abi::Rights;
@@ -93,7 +93,7 @@ impl<P: Policy + ?Sized> Simulation<P> {
     pub fn access(&mut self, page: Page, access: Access) -> Option<FaultOutcome> {
         self.accesses += 1;
         if self.mmu.translate(SPACE, page).is_some() {
-            self.mmu.mark_faulted(SPACE, page, access);
+            self.mmu.access(SPACE, page, access);
             return None;
         }
         let request = FaultRequest { space: SPACE, page, access, protection: false };

@@ -146,7 +146,7 @@ fn the_simulator_serves_its_faults_through_the_same_path() {
         let by_hand = (mmu.translate(SpaceId(1), page).is_none())
             .then(|| serve_fault(&mut vass, request(page, Access::Read), &mut policy, &mut mmu, &mut frames, &mut ()).outcome());
         if by_hand.is_none() {
-            mmu.mark_faulted(SpaceId(1), page, Access::Read);
+            mmu.access(SpaceId(1), page, Access::Read);
         }
         assert_eq!(simulated, by_hand, "page {page:#x}");
     }

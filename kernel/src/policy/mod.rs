@@ -100,7 +100,7 @@ pub struct EngineView<'a, T: PageTable> {
 
 impl<T: PageTable> EngineView<'_, T> {
     fn accessed(&self, page: Page) -> bool {
-        self.table.accessed_now(self.space, page)
+        crate::vass::accessed(self.table, self.space, page)
     }
 }
 

@@ -335,7 +335,7 @@ fn the_prefetch_depth_falls_to_nothing_and_declined_plans_that_come_true_regrow_
     // went to swap, which may push out pages not in use (a guess of pages
     // never used may push out only earlier guesses, and none is left).
     for resident in range.start..range.end {
-        mmu.accessed(SpaceId(1), resident, true);
+        mmu.clear_accessed(SpaceId(1), resident);
     }
     assert_eq!(apply(&mut vass, SpaceId(1), &plan_of(page + 30..page + 36), &mut mmu, &mut frames, |_, _, _| {}), 0);
     assert!(vass.partition(id).unwrap().swapped.contains_key(&range.start));
@@ -358,7 +358,7 @@ fn a_plan_never_pushes_out_its_own_pages_nor_a_guess_a_used_one() {
     }
     for page in range.start..range.start + 16 {
         // Not used since: any resident one may go for a commit ahead.
-        mmu.accessed(SpaceId(1), page, true);
+        mmu.clear_accessed(SpaceId(1), page);
     }
     let plan_of = |pages: &[Page]| {
         let mut plan = Plan::none();

@@ -151,7 +151,7 @@ mod tests {
     use crate::exec::builder::{build, typical};
     use crate::exec::plan;
     use crate::vass::sim::{SimulatedFrames, SimulatedMmu};
-    use crate::vass::{PageRange, PageTable, SpaceId, Vass};
+    use crate::vass::{PageRange, SpaceId, Vass};
     use elf::abi::{EM_X86_64, ET_EXEC};
 
     fn typical_image() -> Vec<u8> {

@@ -12,7 +12,7 @@ use crate::mm::layout;
 use crate::pae::proposal::PartitionLayout;
 use crate::policy::{self, Plan};
 use crate::vass::hardware::SystemTables;
-use crate::vass::{Advice, Cold, PageRange, PageTable, PartitionId, PartitionKind, Pattern, Residence, Vass, VassError, Window};
+use crate::vass::{Advice, Cold, PageRange, PartitionId, PartitionKind, Pattern, Residence, Vass, VassError, Window};
 use abi::{Error, Rights};
 use alloc::vec::Vec;
 use super::memory::PAGE_SIZE;
@@ -173,7 +173,7 @@ pub fn partition_destroy(id: PartitionId) -> Result<(), Error> {
     let (range, kind) = (first_range(vass, id), kind_of(vass, id));
     // The PAE remembers what the partition held for the next launch.
     let layout = if policy.is_pae() && vass.partition(id).is_some_and(|partition| partition.space == pid) {
-        vass.partition_use(id, &mut space.tables).map(PartitionLayout::from)
+        vass.partition_use(id, &space.tables).map(PartitionLayout::from)
     } else {
         None
     };
@@ -368,8 +368,9 @@ fn query_page(vass: &Vass, pid: SpaceId, page: u64, tables: &SystemTables<'_>) -
             info.frame = frame;
             info.huge = u64::from(huge);
             info.slot = copy.map_or(u64::MAX, |slot| slot.0);
-            info.accessed = u64::from(tables.accessed_now(pid, page));
-            info.dirty = u64::from(tables.dirty(pid, page));
+            let entry = crate::vass::entry_of(tables, pid, page);
+            info.accessed = u64::from(entry.is_some_and(|entry| entry.accessed));
+            info.dirty = u64::from(entry.is_some_and(|entry| entry.dirty));
         }
         Residence::Swapped { slot, lost } => {
             info.state = if lost { abi::PAGE_LOST } else { abi::PAGE_SWAPPED };

@@ -347,12 +347,16 @@ impl Vass {
         if !partition.max_rights.contains(rights) {
             return Err(VassError::RightsEscalation);
         }
-        let pages: Vec<Page> = partition.committed.keys().copied().filter(|&page| !partition.huge.contains(&block_of(page))).collect();
-        for &start in &partition.huge {
-            table.protect_huge(space, start, rights)?;
-        }
-        for page in pages {
-            table.protect(space, page, rights)?;
+        for &range in &partition.ranges {
+            let mut cursor = table.cursor(space, range).ok_or(VassError::PageTable)?;
+            for &start in partition.huge.range(range.start..range.end) {
+                cursor.jump(start);
+                cursor.protect_huge(rights)?;
+            }
+            for &page in partition.committed.range(range.start..range.end).map(|(page, _)| page).filter(|page| !partition.huge.contains(&block_of(**page))) {
+                cursor.jump(page);
+                cursor.protect(rights)?;
+            }
         }
         if let Some(partition) = self.partitions.get_mut(&id) {
             partition.rights = rights;
@@ -386,13 +390,15 @@ impl Vass {
                 self.demote(id, start, table, frames)?;
             }
         }
-        for &start in &whole {
-            table.protect_huge(space, start, rights)?;
-        }
         let partition = self.partitions.get(&id).ok_or(VassError::UnknownPartition)?;
-        let pages: Vec<Page> = partition.committed.range(range.start..range.end).map(|(&page, _)| page).filter(|page| !whole.contains(&block_of(*page))).collect();
-        for page in pages {
-            table.protect(space, page, rights)?;
+        let mut cursor = table.cursor(space, range).ok_or(VassError::PageTable)?;
+        for &start in &whole {
+            cursor.jump(start);
+            cursor.protect_huge(rights)?;
+        }
+        for &page in partition.committed.range(range.start..range.end).map(|(page, _)| page).filter(|page| !whole.contains(&block_of(**page))) {
+            cursor.jump(page);
+            cursor.protect(rights)?;
         }
         if let Some(partition) = self.partitions.get_mut(&id) {
             if rights == partition.rights {

@@ -1,11 +1,13 @@
 //! The VASS core on the real machine: the page tables of a process's
 //! [`UserSpace`] and the kernel's frame allocator behind the engine's traits.
 //!
-//! - [`SpaceTables`]: one space's page tables (map, unmap, protect,
-//!   accessed and dirty bits, 2 MiB entries), with TLB flushes;
-//!   [`SystemTables`]: every process's, borrowed from the memory service's
-//!   map of spaces and working for the running one, so a commit can evict
-//!   another process's pages.
+//! - [`SpaceTables`]: one space's page tables; [`SystemTables`]: every
+//!   process's, borrowed from the memory service's map of spaces and
+//!   working for the running one, so a commit can evict another process's
+//!   pages. Both open a [`SpaceWalk`] or a [`SpaceCursor`] over a range of
+//!   one space's pages (the space is found once): entries with their
+//!   accessed and dirty bits, map, unmap, protect, 2 MiB entries, TLB
+//!   flushes.
 //! - [`KernelFrames`]: zeroed user frames from the buddy allocator, the
 //!   frame metadata's mapping counts and owners, and swap I/O through
 //!   `dev::swap_disk()` (pages seen through the physical-memory map,
@@ -18,7 +20,7 @@
 //!   report that kills its process.
 
 use super::swap::{self, Slot, SwapError};
-use super::{Access, Flush, Flushed, Frame, FrameSource, FrameUse, HugeRun, Page, PageTable, PartitionId, SpaceId, UserFrame, VassError, HUGE_PAGES};
+use super::{Access, Cursor, Entry, Flush, Flushed, Frame, FrameSource, FrameUse, HugeRun, Page, PageRange, PageTable, PartitionId, Place, SpaceId, UserFrame, VassError, Walk, HUGE_PAGES};
 use crate::arch::cpu;
 use crate::mm::buddy::{FrameState, HUGE_2M_ORDER};
 use crate::mm::frame::{self, OwnedFrames, FRAME_SIZE};
@@ -301,37 +303,78 @@ fn hardware_page(page: Page) -> Option<HardwarePage> {
     Some(HardwarePage::containing_address(address))
 }
 
-/// What `page` maps to in `space` and the flags of its entry.
-fn entry_of(space: &UserSpace, page: Page) -> Option<(PhysAddr, PageTableFlags)> {
-    space.translate(hardware_page(page)?.start_address())
+/// What maps `page` in `space`, as the engine sees it.
+fn entry_in(space: &UserSpace, page: Page) -> Option<Entry> {
+    let (physical, page_flags) = space.translate(hardware_page(page)?.start_address())?;
+    Some(Entry {
+        frame: physical.as_u64() / FRAME_SIZE,
+        rights: rights(page_flags),
+        accessed: page_flags.contains(PageTableFlags::ACCESSED),
+        dirty: page_flags.contains(PageTableFlags::DIRTY),
+        huge: page_flags.contains(PageTableFlags::HUGE_PAGE),
+    })
 }
 
-/// Whether the entry mapping `page` in `space` has `flag` (for a page
-/// inside a 2 MiB page, the entry of the whole page).
-fn has_flag(space: &UserSpace, page: Page, flag: PageTableFlags) -> bool {
-    entry_of(space, page).is_some_and(|(_, flags)| flags.contains(flag))
+/// A place in a range of one space's pages, read-only.
+pub struct SpaceWalk<'a> {
+    space: &'a UserSpace,
+    place: Place,
 }
 
-/// What `page` maps to in `space`, as the engine sees it.
-fn translate_in(space: &UserSpace, page: Page) -> Option<(Frame, Rights)> {
-    entry_of(space, page).map(|(physical, page_flags)| (physical.as_u64() / FRAME_SIZE, rights(page_flags)))
+/// A place in a range of one space's pages: changes go to its page tables
+/// (TLB entries are flushed when the space is the one loaded; see
+/// [`UserSpace::flush`]).
+pub struct SpaceCursor<'a> {
+    space: &'a mut UserSpace,
+    place: Place,
 }
 
-impl SpaceTables<'_> {
-    /// Sets the accessed bit of mapped `page` (for a page inside a 2 MiB
-    /// page, the bit of the whole page), as the processor will when the
-    /// access that faulted on it is retried.
-    fn mark_accessed(&mut self, page: Page) {
-        let Some(page) = hardware_page(page) else { return };
-        let Some((_, page_flags)) = self.space.translate(page.start_address()) else { return };
-        if page_flags.contains(PageTableFlags::ACCESSED) {
-            return;
-        }
-        let flags = page_flags | PageTableFlags::ACCESSED;
-        let _ = if page_flags.contains(PageTableFlags::HUGE_PAGE) {
-            self.space.set_huge_flags(HugePage::containing_address(page.start_address()), flags)
+impl Walk for SpaceWalk<'_> {
+    fn place(&self) -> &Place {
+        &self.place
+    }
+
+    fn place_mut(&mut self) -> &mut Place {
+        &mut self.place
+    }
+
+    fn entry(&self) -> Option<Entry> {
+        entry_in(self.space, self.place.here()?)
+    }
+}
+
+impl Walk for SpaceCursor<'_> {
+    fn place(&self) -> &Place {
+        &self.place
+    }
+
+    fn place_mut(&mut self) -> &mut Place {
+        &mut self.place
+    }
+
+    fn entry(&self) -> Option<Entry> {
+        entry_in(self.space, self.place.here()?)
+    }
+}
+
+impl SpaceCursor<'_> {
+    /// The 4 KiB page under the cursor (none if its range is empty).
+    fn here(&self) -> Option<HardwarePage> {
+        hardware_page(self.place.here()?)
+    }
+
+    /// The 2 MiB page starting under the cursor.
+    fn here_huge(&self) -> Option<HugePage> {
+        HugePage::from_start_address(self.here()?.start_address()).ok()
+    }
+
+    /// Replaces the flags of the entry mapping the page (the 2 MiB entry
+    /// for a page inside a 2 MiB page), which flushes its TLB entry.
+    fn set_flags(&mut self, page: HardwarePage, old: PageTableFlags, new: PageTableFlags) {
+        let _ = if old.contains(PageTableFlags::HUGE_PAGE) {
+            self.space.set_huge_flags(HugePage::containing_address(page.start_address()), new)
         } else {
-            self.space.set_page_flags(page, flags)
+            self.space.set_page_flags(page, new)
         };
     }
 
@@ -344,62 +387,42 @@ impl SpaceTables<'_> {
     }
 }
 
-impl PageTable for SpaceTables<'_> {
-    fn map(&mut self, space: SpaceId, page: Page, frame: &UserFrame, rights: Rights) -> Result<(), VassError> {
-        let page = hardware_page(page).filter(|_| space == self.id).ok_or(VassError::PageTable)?;
+impl Cursor for SpaceCursor<'_> {
+    fn map(&mut self, frame: &UserFrame, rights: Rights) -> Result<(), VassError> {
+        let page = self.here().ok_or(VassError::PageTable)?;
         // SAFETY: the engine holds the frame (from `KernelFrames`), commits
         // it to this page alone and frees it only after `unmap` and the
         // flush of the token it returns (its mapping count says so).
         unsafe { self.space.map_frame(page, physical(frame.number()), flags(rights)) }.map_err(|_| VassError::PageTable)
     }
 
-    fn unmap(&mut self, space: SpaceId, page: Page) -> Option<Flush> {
-        let hardware = hardware_page(page).filter(|_| space == self.id)?;
-        let (frame, stale) = self.space.unmap_page(hardware)?;
+    fn unmap(&mut self) -> Option<Flush> {
+        let (frame, stale) = self.space.unmap_page(self.here()?)?;
         // The token carries the stale entry until `flush`.
         let _ = stale.into_address();
-        Some(Flush::new(space, page, frame.start_address().as_u64() / FRAME_SIZE, 1))
+        Some(Flush::new(self.place.space(), self.place.here()?, frame.start_address().as_u64() / FRAME_SIZE, 1))
     }
 
-    fn flush(&mut self, flush: Flush) -> Flushed {
-        if flush.space() == self.id
-            && let Some(page) = hardware_page(flush.page())
-        {
-            self.space.flush(StaleEntry::at(page.start_address()));
-        }
-        flush.done()
-    }
-
-    fn protect(&mut self, space: SpaceId, page: Page, rights: Rights) -> Result<(), VassError> {
-        let page = hardware_page(page).filter(|_| space == self.id).ok_or(VassError::PageTable)?;
+    fn protect(&mut self, rights: Rights) -> Result<(), VassError> {
+        let page = self.here().ok_or(VassError::PageTable)?;
         let status = self.status_bits(page);
         self.space.set_page_flags(page, flags(rights) | status).map_err(|_| VassError::PageTable)
     }
 
-    fn dirty(&self, space: SpaceId, page: Page) -> bool {
-        space == self.id && has_flag(self.space, page, PageTableFlags::DIRTY)
-    }
-
-    fn accessed(&mut self, space: SpaceId, page: Page, clear: bool) -> bool {
-        let Some(page) = hardware_page(page).filter(|_| space == self.id) else { return false };
+    fn clear_accessed(&mut self) -> bool {
+        let Some(page) = self.here() else { return false };
         let Some((_, page_flags)) = self.space.translate(page.start_address()) else { return false };
         let accessed = page_flags.contains(PageTableFlags::ACCESSED);
-        if accessed && clear {
+        if accessed {
             // Dropping the bit (and the TLB entry, flushed by the update)
             // makes the processor set it again on the next access.
-            let flags = page_flags - PageTableFlags::ACCESSED;
-            let _ = if page_flags.contains(PageTableFlags::HUGE_PAGE) {
-                self.space.set_huge_flags(HugePage::containing_address(page.start_address()), flags)
-            } else {
-                self.space.set_page_flags(page, flags)
-            };
+            self.set_flags(page, page_flags, page_flags - PageTableFlags::ACCESSED);
         }
         accessed
     }
 
-    fn map_huge(&mut self, space: SpaceId, page: Page, run: &HugeRun, rights: Rights) -> Result<(), VassError> {
-        let page = hardware_page(page).filter(|_| space == self.id).ok_or(VassError::PageTable)?;
-        let page = HugePage::from_start_address(page.start_address()).map_err(|_| VassError::PageTable)?;
+    fn map_huge(&mut self, run: &HugeRun, rights: Rights) -> Result<(), VassError> {
+        let page = self.here_huge().ok_or(VassError::PageTable)?;
         let frame = PhysFrame::from_start_address(PhysAddr::new(run.first() * FRAME_SIZE)).map_err(|_| VassError::PageTable)?;
         // SAFETY: the engine holds the run (from `KernelFrames::allocate_huge`)
         // for this 2 MiB page alone and frees its frames only after
@@ -407,34 +430,56 @@ impl PageTable for SpaceTables<'_> {
         unsafe { self.space.map_huge(page, frame, flags(rights)) }.map_err(|_| VassError::PageTable)
     }
 
-    fn unmap_huge(&mut self, space: SpaceId, page: Page) -> Option<Flush> {
-        let hardware = hardware_page(page).filter(|_| space == self.id)?;
-        let hardware = HugePage::from_start_address(hardware.start_address()).ok()?;
-        let (frame, stale) = self.space.unmap_huge(hardware)?;
+    fn unmap_huge(&mut self) -> Option<Flush> {
+        let (frame, stale) = self.space.unmap_huge(self.here_huge()?)?;
         // The token carries the stale entry until `flush`.
         let _ = stale.into_address();
-        Some(Flush::new(space, page, frame.start_address().as_u64() / FRAME_SIZE, HUGE_PAGES))
+        Some(Flush::new(self.place.space(), self.place.here()?, frame.start_address().as_u64() / FRAME_SIZE, HUGE_PAGES))
     }
 
-    fn protect_huge(&mut self, space: SpaceId, page: Page, rights: Rights) -> Result<(), VassError> {
-        let page = hardware_page(page).filter(|_| space == self.id).ok_or(VassError::PageTable)?;
+    fn protect_huge(&mut self, rights: Rights) -> Result<(), VassError> {
+        let page = self.here().ok_or(VassError::PageTable)?;
         let status = self.status_bits(page);
-        let page = HugePage::from_start_address(page.start_address()).map_err(|_| VassError::PageTable)?;
+        let page = self.here_huge().ok_or(VassError::PageTable)?;
         self.space.set_huge_flags(page, flags(rights) | status).map_err(|_| VassError::PageTable)
     }
 
-    fn translate(&self, space: SpaceId, page: Page) -> Option<(Frame, Rights)> {
-        translate_in(self.space, page).filter(|_| space == self.id)
-    }
-
-    fn accessed_now(&self, space: SpaceId, page: Page) -> bool {
-        space == self.id && has_flag(self.space, page, PageTableFlags::ACCESSED)
-    }
-
-    fn mark_faulted(&mut self, space: SpaceId, page: Page, _access: Access) {
-        if space == self.id {
-            self.mark_accessed(page);
+    /// Sets the accessed bit alone, as the processor will when the access
+    /// that faulted is retried (which also sets the dirty bit of a write).
+    fn mark_faulted(&mut self, _access: Access) {
+        let Some(page) = self.here() else { return };
+        let Some((_, page_flags)) = self.space.translate(page.start_address()) else { return };
+        if !page_flags.contains(PageTableFlags::ACCESSED) {
+            self.set_flags(page, page_flags, page_flags | PageTableFlags::ACCESSED);
         }
+    }
+
+    fn flush(&mut self, flush: Flush) -> Flushed {
+        if flush.space() == self.place.space()
+            && let Some(page) = hardware_page(flush.page())
+        {
+            self.space.flush(StaleEntry::at(page.start_address()));
+        }
+        flush.done()
+    }
+}
+
+impl PageTable for SpaceTables<'_> {
+    type Walk<'a>
+        = SpaceWalk<'a>
+    where
+        Self: 'a;
+    type Cursor<'a>
+        = SpaceCursor<'a>
+    where
+        Self: 'a;
+
+    fn walk(&self, space: SpaceId, pages: PageRange) -> Option<SpaceWalk<'_>> {
+        (space == self.id).then(|| SpaceWalk { space: &*self.space, place: Place::new(space, pages) })
+    }
+
+    fn cursor(&mut self, space: SpaceId, pages: PageRange) -> Option<SpaceCursor<'_>> {
+        (space == self.id).then(|| SpaceCursor { space: &mut *self.space, place: Place::new(space, pages) })
     }
 
     fn reaches(&self, space: SpaceId) -> bool {
@@ -459,65 +504,24 @@ impl<'a> SystemTables<'a> {
     pub fn new(current: SpaceId, spaces: &'a mut BTreeMap<SpaceId, UserSpace>) -> Option<SystemTables<'a>> {
         spaces.contains_key(&current).then_some(SystemTables { spaces })
     }
-
-    fn of_mut(&mut self, space: SpaceId) -> Option<SpaceTables<'_>> {
-        self.spaces.get_mut(&space).map(|tables| SpaceTables { id: space, space: tables })
-    }
 }
 
 impl PageTable for SystemTables<'_> {
-    fn map(&mut self, space: SpaceId, page: Page, frame: &UserFrame, rights: Rights) -> Result<(), VassError> {
-        self.of_mut(space).ok_or(VassError::PageTable)?.map(space, page, frame, rights)
+    type Walk<'a>
+        = SpaceWalk<'a>
+    where
+        Self: 'a;
+    type Cursor<'a>
+        = SpaceCursor<'a>
+    where
+        Self: 'a;
+
+    fn walk(&self, space: SpaceId, pages: PageRange) -> Option<SpaceWalk<'_>> {
+        self.spaces.get(&space).map(|tables| SpaceWalk { space: tables, place: Place::new(space, pages) })
     }
 
-    fn unmap(&mut self, space: SpaceId, page: Page) -> Option<Flush> {
-        self.of_mut(space)?.unmap(space, page)
-    }
-
-    fn flush(&mut self, flush: Flush) -> Flushed {
-        match self.of_mut(flush.space()) {
-            Some(mut tables) => tables.flush(flush),
-            // A space without tables has no translations left to flush.
-            None => flush.done(),
-        }
-    }
-
-    fn protect(&mut self, space: SpaceId, page: Page, rights: Rights) -> Result<(), VassError> {
-        self.of_mut(space).ok_or(VassError::PageTable)?.protect(space, page, rights)
-    }
-
-    fn translate(&self, space: SpaceId, page: Page) -> Option<(Frame, Rights)> {
-        translate_in(self.spaces.get(&space)?, page)
-    }
-
-    fn accessed(&mut self, space: SpaceId, page: Page, clear: bool) -> bool {
-        self.of_mut(space).is_some_and(|mut tables| tables.accessed(space, page, clear))
-    }
-
-    fn map_huge(&mut self, space: SpaceId, page: Page, run: &HugeRun, rights: Rights) -> Result<(), VassError> {
-        self.of_mut(space).ok_or(VassError::PageTable)?.map_huge(space, page, run, rights)
-    }
-
-    fn unmap_huge(&mut self, space: SpaceId, page: Page) -> Option<Flush> {
-        self.of_mut(space)?.unmap_huge(space, page)
-    }
-
-    fn protect_huge(&mut self, space: SpaceId, page: Page, rights: Rights) -> Result<(), VassError> {
-        self.of_mut(space).ok_or(VassError::PageTable)?.protect_huge(space, page, rights)
-    }
-
-    fn dirty(&self, space: SpaceId, page: Page) -> bool {
-        self.spaces.get(&space).is_some_and(|tables| has_flag(tables, page, PageTableFlags::DIRTY))
-    }
-
-    fn accessed_now(&self, space: SpaceId, page: Page) -> bool {
-        self.spaces.get(&space).is_some_and(|tables| has_flag(tables, page, PageTableFlags::ACCESSED))
-    }
-
-    fn mark_faulted(&mut self, space: SpaceId, page: Page, access: Access) {
-        if let Some(mut tables) = self.of_mut(space) {
-            tables.mark_faulted(space, page, access);
-        }
+    fn cursor(&mut self, space: SpaceId, pages: PageRange) -> Option<SpaceCursor<'_>> {
+        self.spaces.get_mut(&space).map(|tables| SpaceCursor { space: tables, place: Place::new(space, pages) })
     }
 
     fn reaches(&self, space: SpaceId) -> bool {
@@ -529,7 +533,7 @@ mod ktests {
     use super::*;
     use crate::ktest::{ktest, Failure};
     use crate::mm::layout::USER_HEAP;
-    use crate::vass::{Access, FaultOutcome, PageRange, PartitionKind, Vass, Window, HUGE_PAGES};
+    use crate::vass::{entry_of, single, Access, FaultOutcome, PageRange, PartitionKind, Vass, Window, HUGE_PAGES};
     use crate::{ensure, ensure_eq};
 
     fn failure(why: impl core::fmt::Debug) -> Failure {
@@ -583,14 +587,14 @@ mod ktests {
         // What the page-fault path does before asking the policy: the page
         // counts as used, so the policy's commits ahead cannot push it out
         // (the retried access would fault again, and the policy plan again).
-        tables.mark_faulted(SpaceId(11), served, Access::Read);
-        ensure!(tables.accessed_now(SpaceId(11), served), "the accessed bit is set");
+        tables.cursor(SpaceId(11), single(served)).ok_or_else(|| failure("no tables"))?.mark_faulted(Access::Read);
+        ensure!(crate::vass::accessed(&tables, SpaceId(11), served), "the accessed bit is set");
         // Room for three pages ahead (the untouched pages go); the fourth
         // finds none, as the served page stays.
         let ahead = PageRange::new(range.start + 20, range.start + 24);
         ensure_eq!(vass.commit(SpaceId(11), id, ahead, &mut tables, &mut frames), Err(VassError::OutOfFrames));
-        ensure!(tables.translate(SpaceId(11), served).is_some(), "the page the fault served was evicted");
-        ensure_eq!((range.start + 20..range.start + 24).filter(|&page| tables.translate(SpaceId(11), page).is_some()).count(), 3);
+        ensure!(entry_of(&tables, SpaceId(11), served).is_some(), "the page the fault served was evicted");
+        ensure_eq!((range.start + 20..range.start + 24).filter(|&page| entry_of(&tables, SpaceId(11), page).is_some()).count(), 3);
         vass.check_invariants(&tables, &frames).map_err(failure)?;
         vass.destroy(SpaceId(11), id, &mut tables, &mut frames).map_err(failure)?;
         ensure_eq!(frame::counts().user, before.user);
@@ -617,10 +621,10 @@ mod ktests {
         // without a flush, as for a process that is not running.
         let mut tables = SystemTables::new(SpaceId(21), &mut spaces).ok_or(failure("no space 21"))?;
         ensure_eq!(vass.fault(SpaceId(21), small_range.start, Access::Write, &mut tables, &mut frames).outcome, FaultOutcome::Committed);
-        let mapped = (big_range.start..big_range.start + 8).filter(|&page| tables.translate(SpaceId(22), page).is_some()).count();
+        let mapped = (big_range.start..big_range.start + 8).filter(|&page| entry_of(&tables, SpaceId(22), page).is_some()).count();
         // The larger process gave up one page.
         ensure_eq!(mapped, 7);
-        ensure!(tables.translate(SpaceId(21), small_range.start).is_some(), "the fault was served");
+        ensure!(entry_of(&tables, SpaceId(21), small_range.start).is_some(), "the fault was served");
         // The budget holds in real frames.
         ensure_eq!(frame::counts().user, before.user + 8);
         vass.check_invariants(&tables, &frames).map_err(failure)?;
@@ -650,7 +654,7 @@ mod ktests {
 
     /// Reads the first word of `page` of `space` through the physical-memory mapping.
     fn peek(tables: &SpaceTables<'_>, page: Page) -> Option<u64> {
-        let (frame, _) = tables.translate(tables.id, page)?;
+        let frame = entry_of(tables, tables.id, page)?.frame;
         let pointer = frame::phys_to_virt(PhysAddr::new(frame * FRAME_SIZE)).as_ptr::<u64>();
         // SAFETY: a mapped user frame of this test's space, read through the
         // physical-memory mapping.
@@ -671,7 +675,7 @@ mod ktests {
         // Fill the first block by faults, writing each page's number into it.
         for page in start..start + HUGE_PAGES {
             ensure_eq!(vass.fault(SpaceId(5), page, Access::Write, &mut tables, &mut frames).outcome, FaultOutcome::Committed);
-            let (frame, _) = tables.translate(SpaceId(5), page).ok_or_else(|| failure("unmapped after a fault"))?;
+            let (frame, _) = entry_of(&tables, SpaceId(5), page).map(|entry| (entry.frame, entry.rights)).ok_or_else(|| failure("unmapped after a fault"))?;
             let pointer = frame::phys_to_virt(PhysAddr::new(frame * FRAME_SIZE)).as_mut_ptr::<u64>();
             // SAFETY: the frame was just committed to this page of the test's space.
             unsafe { pointer.write_volatile(page) };
@@ -690,8 +694,8 @@ mod ktests {
         vass.protect_range(SpaceId(5), id, PageRange::new(start, start + 1), Rights::READ, &mut tables, &mut frames).map_err(failure)?;
         ensure_eq!(vass.partition(id).map(|p| p.huge.len()), Some(1));
         ensure!((start..start + HUGE_PAGES).all(|page| peek(&tables, page) == Some(page)), "data kept through the split");
-        ensure_eq!(tables.translate(SpaceId(5), start).map(|(_, r)| r), Some(Rights::READ));
-        ensure_eq!(tables.translate(SpaceId(5), start + 1).map(|(_, r)| r), Some(rw));
+        ensure_eq!(entry_of(&tables, SpaceId(5), start).map(|entry| entry.rights), Some(Rights::READ));
+        ensure_eq!(entry_of(&tables, SpaceId(5), start + 1).map(|entry| entry.rights), Some(rw));
         vass.check_invariants(&tables, &frames).map_err(failure)?;
         // Decommitting part of the second splits it and frees only that part.
         ensure_eq!(vass.decommit(SpaceId(5), id, PageRange::new(second.start, second.start + 10), &mut tables, &mut frames), Ok(10));

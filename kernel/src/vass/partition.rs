@@ -383,6 +383,13 @@ impl Partition {
         pieces
     }
 
+    /// The smallest range holding all its ranges (what a page-table walk
+    /// over all its pages is opened for).
+    pub fn span(&self) -> PageRange {
+        let start = self.ranges.iter().map(|range| range.start).min().unwrap_or(0);
+        PageRange::new(start, self.ranges.iter().map(|range| range.end).max().unwrap_or(start))
+    }
+
     /// Whether `page` belongs to the partition.
     pub fn contains(&self, page: Page) -> bool {
         self.ranges.iter().any(|range| range.contains(page))

@@ -55,6 +55,16 @@ impl SimulatedMmu {
         }
     }
 
+    /// The program makes `access` to a mapped page: [`touch`](Self::touch)
+    /// for a read or fetch, [`write`](Self::write) for a write.
+    pub fn access(&mut self, space: SpaceId, page: Page, access: Access) {
+        if access == Access::Write {
+            self.write(space, page);
+        } else {
+            self.touch(space, page);
+        }
+    }
+
     /// The key of the entry holding `page`'s accessed and dirty bits (a
     /// 2 MiB page's first page).
     fn entry_key(&self, space: SpaceId, page: Page) -> (SpaceId, Page) {
@@ -67,87 +77,177 @@ impl SimulatedMmu {
     }
 }
 
-impl PageTable for SimulatedMmu {
-    fn map(&mut self, space: SpaceId, page: Page, frame: &UserFrame, rights: Rights) -> Result<(), VassError> {
-        if self.huge.contains_key(&(space, block_of(page))) || self.entries.insert((space, page), (frame.number(), rights)).is_some() {
-            return Err(VassError::PageTable);
-        }
-        self.dirty.remove(&(space, page));
-        Ok(())
-    }
-
-    fn unmap(&mut self, space: SpaceId, page: Page) -> Option<Flush> {
-        self.accessed.remove(&(space, page));
-        self.dirty.remove(&(space, page));
-        let (frame, _) = self.entries.remove(&(space, page))?;
-        self.pending_flushes += 1;
-        Some(Flush::new(space, page, frame, 1))
-    }
-
-    fn flush(&mut self, flush: Flush) -> Flushed {
-        self.pending_flushes -= 1;
-        self.flushes += 1;
-        flush.done()
-    }
-
-    fn protect(&mut self, space: SpaceId, page: Page, rights: Rights) -> Result<(), VassError> {
-        let entry = self.entries.get_mut(&(space, page)).ok_or(VassError::PageTable)?;
-        entry.1 = rights;
-        Ok(())
-    }
-
-    fn translate(&self, space: SpaceId, page: Page) -> Option<(Frame, Rights)> {
-        let block = block_of(page);
-        self.entries
-            .get(&(space, page))
-            .copied()
-            .or_else(|| self.huge.get(&(space, block)).map(|&(frame, rights)| (frame + page - block, rights)))
-    }
-
-    fn accessed(&mut self, space: SpaceId, page: Page, clear: bool) -> bool {
+impl SimulatedMmu {
+    /// What maps `page` of `space` now (what the tests inspect).
+    pub fn entry(&self, space: SpaceId, page: Page) -> Option<Entry> {
         let key = self.entry_key(space, page);
-        if clear { self.accessed.remove(&key) } else { self.accessed.contains(&key) }
+        let (frame, rights, huge) = match self.entries.get(&(space, page)) {
+            Some(&(frame, rights)) => (frame, rights, false),
+            None => self.huge.get(&key).map(|&(frame, rights)| (frame + page - key.1, rights, true))?,
+        };
+        Some(Entry { frame, rights, accessed: self.accessed.contains(&key), dirty: self.dirty.contains(&key), huge })
     }
 
-    fn map_huge(&mut self, space: SpaceId, page: Page, run: &HugeRun, rights: Rights) -> Result<(), VassError> {
-        let frame = run.first();
-        assert!(page.is_multiple_of(HUGE_PAGES) && frame.is_multiple_of(HUGE_PAGES), "misaligned 2 MiB mapping");
-        if self.entries.range((space, page)..(space, page + HUGE_PAGES)).next().is_some() || self.huge.contains_key(&(space, page)) {
-            return Err(VassError::PageTable);
-        }
-        self.accessed.remove(&(space, page));
-        self.huge.insert((space, page), (frame, rights));
-        Ok(())
+    /// The frame and rights `page` of `space` maps to.
+    pub fn translate(&self, space: SpaceId, page: Page) -> Option<(Frame, Rights)> {
+        self.entry(space, page).map(|entry| (entry.frame, entry.rights))
     }
 
-    fn unmap_huge(&mut self, space: SpaceId, page: Page) -> Option<Flush> {
-        self.accessed.remove(&(space, page));
-        self.dirty.remove(&(space, page));
-        let (frame, _) = self.huge.remove(&(space, page))?;
-        self.pending_flushes += 1;
-        Some(Flush::new(space, page, frame, HUGE_PAGES))
-    }
-
-    fn protect_huge(&mut self, space: SpaceId, page: Page, rights: Rights) -> Result<(), VassError> {
-        let entry = self.huge.get_mut(&(space, page)).ok_or(VassError::PageTable)?;
-        entry.1 = rights;
-        Ok(())
-    }
-
-    fn dirty(&self, space: SpaceId, page: Page) -> bool {
-        self.dirty.contains(&self.entry_key(space, page))
-    }
-
-    fn accessed_now(&self, space: SpaceId, page: Page) -> bool {
+    /// Whether the accessed bit of the entry mapping `page` is set.
+    pub fn accessed(&self, space: SpaceId, page: Page) -> bool {
         self.accessed.contains(&self.entry_key(space, page))
     }
 
-    fn mark_faulted(&mut self, space: SpaceId, page: Page, access: Access) {
-        if access == Access::Write {
-            self.write(space, page);
-        } else {
-            self.touch(space, page);
+    /// Clears the accessed bit of the entry mapping `page`; returns whether
+    /// it was set.
+    pub fn clear_accessed(&mut self, space: SpaceId, page: Page) -> bool {
+        let key = self.entry_key(space, page);
+        self.accessed.remove(&key)
+    }
+
+    /// Whether the dirty bit of the entry mapping `page` is set.
+    pub fn dirty(&self, space: SpaceId, page: Page) -> bool {
+        self.dirty.contains(&self.entry_key(space, page))
+    }
+}
+
+/// A place in a range of one simulated space's pages, read-only.
+pub struct SimulatedWalk<'a> {
+    mmu: &'a SimulatedMmu,
+    place: Place,
+}
+
+/// A place in a range of one simulated space's pages.
+pub struct SimulatedCursor<'a> {
+    mmu: &'a mut SimulatedMmu,
+    place: Place,
+}
+
+impl PageTable for SimulatedMmu {
+    type Walk<'a> = SimulatedWalk<'a>;
+    type Cursor<'a> = SimulatedCursor<'a>;
+
+    fn walk(&self, space: SpaceId, pages: PageRange) -> Option<SimulatedWalk<'_>> {
+        Some(SimulatedWalk { mmu: self, place: Place::new(space, pages) })
+    }
+
+    fn cursor(&mut self, space: SpaceId, pages: PageRange) -> Option<SimulatedCursor<'_>> {
+        Some(SimulatedCursor { mmu: self, place: Place::new(space, pages) })
+    }
+
+    fn reaches(&self, _space: SpaceId) -> bool {
+        true
+    }
+}
+
+impl Walk for SimulatedWalk<'_> {
+    fn place(&self) -> &Place {
+        &self.place
+    }
+
+    fn place_mut(&mut self) -> &mut Place {
+        &mut self.place
+    }
+
+    fn entry(&self) -> Option<Entry> {
+        self.mmu.entry(self.place.space(), self.place.here()?)
+    }
+}
+
+impl Walk for SimulatedCursor<'_> {
+    fn place(&self) -> &Place {
+        &self.place
+    }
+
+    fn place_mut(&mut self) -> &mut Place {
+        &mut self.place
+    }
+
+    fn entry(&self) -> Option<Entry> {
+        self.mmu.entry(self.place.space(), self.place.here()?)
+    }
+}
+
+impl SimulatedCursor<'_> {
+    /// The space and the page under the cursor (none if its range is empty).
+    fn here(&self) -> Result<(SpaceId, Page), VassError> {
+        self.place.here().map(|page| (self.place.space(), page)).ok_or(VassError::PageTable)
+    }
+}
+
+impl Cursor for SimulatedCursor<'_> {
+    fn map(&mut self, frame: &UserFrame, rights: Rights) -> Result<(), VassError> {
+        let (space, page) = self.here()?;
+        let mmu = &mut *self.mmu;
+        if mmu.huge.contains_key(&(space, block_of(page))) || mmu.entries.insert((space, page), (frame.number(), rights)).is_some() {
+            return Err(VassError::PageTable);
         }
+        mmu.dirty.remove(&(space, page));
+        Ok(())
+    }
+
+    fn unmap(&mut self) -> Option<Flush> {
+        let (space, page) = self.here().ok()?;
+        let mmu = &mut *self.mmu;
+        mmu.accessed.remove(&(space, page));
+        mmu.dirty.remove(&(space, page));
+        let (frame, _) = mmu.entries.remove(&(space, page))?;
+        mmu.pending_flushes += 1;
+        Some(Flush::new(space, page, frame, 1))
+    }
+
+    fn protect(&mut self, rights: Rights) -> Result<(), VassError> {
+        let key = self.here()?;
+        let entry = self.mmu.entries.get_mut(&key).ok_or(VassError::PageTable)?;
+        entry.1 = rights;
+        Ok(())
+    }
+
+    fn clear_accessed(&mut self) -> bool {
+        let Ok((space, page)) = self.here() else { return false };
+        self.mmu.clear_accessed(space, page)
+    }
+
+    fn map_huge(&mut self, run: &HugeRun, rights: Rights) -> Result<(), VassError> {
+        let (space, page) = self.here()?;
+        let frame = run.first();
+        assert!(page.is_multiple_of(HUGE_PAGES) && frame.is_multiple_of(HUGE_PAGES), "misaligned 2 MiB mapping");
+        let mmu = &mut *self.mmu;
+        if mmu.entries.range((space, page)..(space, page + HUGE_PAGES)).next().is_some() || mmu.huge.contains_key(&(space, page)) {
+            return Err(VassError::PageTable);
+        }
+        mmu.accessed.remove(&(space, page));
+        mmu.huge.insert((space, page), (frame, rights));
+        Ok(())
+    }
+
+    fn unmap_huge(&mut self) -> Option<Flush> {
+        let (space, page) = self.here().ok()?;
+        let mmu = &mut *self.mmu;
+        mmu.accessed.remove(&(space, page));
+        mmu.dirty.remove(&(space, page));
+        let (frame, _) = mmu.huge.remove(&(space, page))?;
+        mmu.pending_flushes += 1;
+        Some(Flush::new(space, page, frame, HUGE_PAGES))
+    }
+
+    fn protect_huge(&mut self, rights: Rights) -> Result<(), VassError> {
+        let key = self.here()?;
+        let entry = self.mmu.huge.get_mut(&key).ok_or(VassError::PageTable)?;
+        entry.1 = rights;
+        Ok(())
+    }
+
+    fn mark_faulted(&mut self, access: Access) {
+        if let Ok((space, page)) = self.here() {
+            self.mmu.access(space, page, access);
+        }
+    }
+
+    fn flush(&mut self, flush: Flush) -> Flushed {
+        self.mmu.pending_flushes -= 1;
+        self.mmu.flushes += 1;
+        flush.done()
     }
 }
 

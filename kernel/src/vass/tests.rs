@@ -347,10 +347,11 @@ fn the_checker_notices_page_tables_and_frames_going_astray() {
     mmu.entries.get_mut(&(SpaceId(1), range.start)).unwrap().1 = RW;
     // A stray mapping in an uncommitted page.
     let (other, other_range) = vass.create(SpaceId(1), 2, PartitionKind::Heap, RW, None, WINDOW).unwrap();
-    mmu.map(SpaceId(1), other_range.start, &UserFrame::held(0xdead), RW).unwrap();
+    mmu.cursor(SpaceId(1), other_range).unwrap().map(&UserFrame::held(0xdead), RW).unwrap();
     assert!(matches!(vass.check_invariants(&mmu, &frames), Err(Violation::UncommittedMapped { .. })));
-    let stale = mmu.unmap(SpaceId(1), other_range.start).unwrap();
-    let _ = mmu.flush(stale);
+    let mut cursor = mmu.cursor(SpaceId(1), other_range).unwrap();
+    let stale = cursor.unmap().unwrap();
+    let _ = cursor.flush(stale);
     // A mapping the frame's metadata does not count (or counts twice).
     let frame = vass.partition(id).unwrap().committed[&range.start].number();
     frames.usage.get_mut(&frame).unwrap().mappings = 2;
@@ -776,7 +777,7 @@ fn a_layout_names_each_partitions_ordinal_and_its_touched_pages_as_offsets() {
     }
     vass.commit(SpaceId(1), first, PageRange::new(a.start + 4, a.start + 7), &mut mmu, &mut frames).unwrap();
     mmu.touch(SpaceId(1), a.start + 5);
-    let uses = vass.uses_of(SpaceId(1), &mut mmu);
+    let uses = vass.uses_of(SpaceId(1), &mmu);
     assert_eq!(uses.len(), 2);
     let heap = &uses[0];
     assert_eq!((heap.ordinal, heap.kind, heap.pages, heap.faults), (0, PartitionKind::Heap, 12, 3));

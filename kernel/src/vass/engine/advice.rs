@@ -79,10 +79,11 @@ impl Vass {
             partition.cold.set(piece, why);
             resident.extend(partition.committed.range(piece.start..piece.end).map(|(&page, _)| page));
         }
+        let Some(mut cursor) = table.cursor(space, range) else { return };
         for page in resident {
             // A page committed ahead and used since is a hit before its
             // bit goes.
-            if table.accessed(space, page, true) {
+            if cursor.jump(page) && cursor.clear_accessed() {
                 self.touch(id, page);
             }
         }

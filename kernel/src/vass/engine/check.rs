@@ -210,7 +210,7 @@ impl Vass {
                     return Err(Violation::FrameMappings { partition: id, page, frame, mappings: usage.mappings });
                 }
                 let expected = (frame, partition.rights_at(page));
-                let actual = table.translate(partition.space, page);
+                let actual = entry_of(table, partition.space, page).map(|entry| (entry.frame, entry.rights));
                 if actual != Some(expected) {
                     return Err(Violation::Mapping { partition: id, page, expected, actual });
                 }
@@ -263,9 +263,11 @@ impl Vass {
                 return Err(Violation::RightsBeyondMaximum { partition: id });
             }
             for range in partition.ranges.iter().filter(|_| scope == Scope::Full) {
-                if range.len() <= 4096 {
+                if range.len() <= 4096
+                    && let Some(mut walk) = table.walk(partition.space, *range)
+                {
                     for page in range.start..range.end {
-                        if !partition.committed.contains_key(&page) && table.translate(partition.space, page).is_some() {
+                        if !partition.committed.contains_key(&page) && walk.entry_at(page).is_some() {
                             return Err(Violation::UncommittedMapped { partition: id, page });
                         }
                     }

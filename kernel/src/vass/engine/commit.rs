@@ -150,7 +150,11 @@ impl Vass {
             return Err(VassError::SwapFailed);
         }
         let partition = self.partitions.get_mut(&id).ok_or(VassError::UnknownPartition)?;
-        if let Err(error) = map_counted(table, frames, space, page, &frame, partition.rights_at(page)) {
+        let mapped = match table.cursor(space, single(page)) {
+            Some(mut cursor) => map_counted(&mut cursor, frames, &frame, partition.rights_at(page)),
+            None => Err(VassError::PageTable),
+        };
+        if let Err(error) = mapped {
             frames.free(frame);
             return Err(error);
         }
@@ -211,16 +215,18 @@ impl Vass {
         }
         let pages: Vec<Page> = partition.committed.range(range.start..range.end).map(|(&page, _)| page).collect();
         let (mut hits, mut waste, mut released) = (0, 0, 0);
+        let mut cursor = table.cursor(space, range);
         for page in pages {
             if let Some(frame) = partition.take(page) {
+                let cursor = cursor.as_mut().and_then(|cursor| cursor.jump(page).then_some(cursor));
                 if partition.untouched.remove(&page) {
-                    if table.accessed(space, page, false) {
+                    if cursor.as_ref().and_then(|cursor| cursor.entry()).is_some_and(|entry| entry.accessed) {
                         hits += 1;
                     } else {
                         waste += 1;
                     }
                 }
-                if let Some(mapped) = unmap_flushed(table, frames, space, page, false) {
+                if let Some(mapped) = cursor.and_then(|cursor| unmap_flushed(cursor, frames, false)) {
                     debug_assert_eq!(mapped, frame.number());
                 }
                 frames.free(frame);

@@ -207,7 +207,7 @@ impl Vass {
             );
             let Some((id, page)) = next else { break };
             after = Some((id, page));
-            if table.accessed(space, page, false) {
+            if accessed(table, space, page) {
                 // Touched since: no longer a prefetch nobody used.
                 self.touch(id, page);
                 continue;
@@ -227,7 +227,7 @@ impl Vass {
             for _ in 0..resident {
                 let Some((id, page)) = self.next_resident(space, position) else { return false };
                 position = Some((id, page));
-                if !spared(page) && !table.accessed(space, page, false) && self.evict_page(space, id, page, table, frames) {
+                if !spared(page) && !accessed(table, space, page) && self.evict_page(space, id, page, table, frames) {
                     return true;
                 }
             }
@@ -275,7 +275,7 @@ impl Vass {
                     .filter(|&page| !partition.huge.contains(&block_of(page)) && !partition.is_locked(page))
                     .map(move |page| (partition.id, page))
             })
-            .filter(|&(_, page)| !spared(page) && !table.accessed(space, page, false))
+            .filter(|&(_, page)| !spared(page) && !accessed(table, space, page))
             .take(COLD_CLUSTER as usize)
             .collect();
         let mut evicted = false;
@@ -290,10 +290,8 @@ impl Vass {
     /// still on the device). Returns false, changing nothing, if it must be
     /// written and the device is full or fails (the slot is quarantined).
     pub(super) fn evict_page(&mut self, space: SpaceId, id: PartitionId, page: Page, table: &mut impl PageTable, frames: &mut impl FrameSource) -> bool {
-        if !table.reaches(space) {
-            return false;
-        }
         let Some(partition) = self.partitions.get(&id) else { return false };
+        let Some(mut cursor) = table.cursor(space, single(page)) else { return false };
         if !partition.committed.contains_key(&page) {
             return false;
         }
@@ -301,7 +299,7 @@ impl Vass {
             return false;
         }
         let backing = partition.backing.get(&page).copied().unwrap_or(Backing::Zero);
-        let dirty = table.dirty(space, page);
+        let dirty = cursor.entry().is_some_and(|entry| entry.dirty);
         let entry = match (backing, dirty) {
             (Backing::Zero, false) => None,
             (Backing::Copy(entry), false) => Some(entry),
@@ -336,7 +334,7 @@ impl Vass {
             }
         };
         let Some(partition) = self.partitions.get_mut(&id) else { return false };
-        let mapped = unmap_flushed(table, frames, space, page, false);
+        let mapped = unmap_flushed(&mut cursor, frames, false);
         if let Some(frame) = partition.take(page) {
             debug_assert!(mapped.is_none_or(|mapped| mapped == frame.number()));
             frames.free(frame);
@@ -390,7 +388,11 @@ impl<T: PageTable, F: FrameSource> Residents for SpaceResidents<'_, T, F> {
     }
 
     fn accessed(&mut self, (id, page): Resident, clear: bool) -> bool {
-        let accessed = self.table.accessed(self.space, page, clear);
+        let accessed = match self.table.cursor(self.space, single(page)) {
+            Some(mut cursor) if clear => cursor.clear_accessed(),
+            Some(cursor) => cursor.entry().is_some_and(|entry| entry.accessed),
+            None => false,
+        };
         if accessed && clear {
             self.vass.touch(id, page);
         }

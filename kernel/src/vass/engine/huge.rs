@@ -30,7 +30,7 @@ impl Vass {
         let Some(partition) = self.partitions.get_mut(&id) else { return };
         let space = partition.space;
         let untouched: Vec<Page> = partition.untouched.range(start..start + HUGE_PAGES).copied().collect();
-        if untouched.is_empty() || !table.accessed(space, start, false) {
+        if untouched.is_empty() || !accessed(table, space, start) {
             return;
         }
         for page in &untouched {
@@ -47,7 +47,8 @@ impl Vass {
     pub(super) fn unmap_huge_block(&mut self, id: PartitionId, start: Page, table: &mut impl PageTable, frames: &mut impl FrameSource) {
         self.fold_huge_accessed(id, start, table);
         let Some(partition) = self.partitions.get_mut(&id) else { return };
-        if unmap_flushed(table, frames, partition.space, start, true).is_some()
+        if let Some(mut cursor) = table.cursor(partition.space, block(start))
+            && unmap_flushed(&mut cursor, frames, true).is_some()
             && let Some(first) = partition.committed.get(&start)
         {
             frames.split_huge(first);
@@ -68,19 +69,21 @@ impl Vass {
         let rights = partition.rights_at(start);
         // The 4 KiB entries start clean: if the 2 MiB page was written, which
         // of its pages were is unknown, so all of them count as written.
-        let written = table.dirty(space, start);
-        let base = unmap_flushed(table, frames, space, start, true).ok_or(VassError::PageTable)?;
+        let mut cursor = table.cursor(space, block(start)).ok_or(VassError::PageTable)?;
+        let written = cursor.entry().is_some_and(|entry| entry.dirty);
+        let base = unmap_flushed(&mut cursor, frames, true).ok_or(VassError::PageTable)?;
         let first = partition.committed.get(&start).ok_or(VassError::PageTable)?;
-        if let Err(error) = map_counted(table, frames, space, start, first, rights) {
+        if let Err(error) = map_counted(&mut cursor, frames, first, rights) {
             // The first 4 KiB mapping needs the new page table: nothing was
             // mapped, so the 2 MiB page goes back as it was (the same run,
             // which the residency still holds).
-            map_huge_counted(table, frames, space, start, &HugeRun::held(base), rights)?;
+            map_huge_counted(&mut cursor, frames, &HugeRun::held(base), rights)?;
             return Err(error);
         }
         for offset in 1..HUGE_PAGES {
             let frame = partition.committed.get(&(start + offset)).ok_or(VassError::PageTable)?;
-            map_counted(table, frames, space, start + offset, frame, rights)?;
+            cursor.jump(start + offset);
+            map_counted(&mut cursor, frames, frame, rights)?;
         }
         if let Some(first) = partition.committed.get(&start) {
             frames.split_huge(first);
@@ -120,16 +123,24 @@ impl Vass {
         let Some(run) = frames.allocate_huge(id) else { return false };
         // Accessed bits of untouched pages are folded in while each page
         // still has its own.
-        let seen: Vec<Page> = partition.untouched.range(start..start + HUGE_PAGES).copied().filter(|&p| table.accessed(space, p, false)).collect();
+        let Some(mut cursor) = table.cursor(space, block(start)) else {
+            free_run(frames, run);
+            return false;
+        };
+        let seen: Vec<Page> =
+            partition.untouched.range(start..start + HUGE_PAGES).copied().filter(|&page| cursor.entry_at(page).is_some_and(|entry| entry.accessed)).collect();
         for (offset, (_, frame)) in partition.committed.range(start..start + HUGE_PAGES).enumerate() {
             frames.copy_into_run(frame, &run, offset as u64);
         }
         for page in start..start + HUGE_PAGES {
-            unmap_flushed(table, frames, space, page, false);
+            cursor.jump(page);
+            unmap_flushed(&mut cursor, frames, false);
         }
-        if map_huge_counted(table, frames, space, start, &run, rights).is_err() {
+        cursor.jump(start);
+        if map_huge_counted(&mut cursor, frames, &run, rights).is_err() {
             for (&page, frame) in partition.committed.range(start..start + HUGE_PAGES) {
-                let _ = map_counted(table, frames, space, page, frame, rights);
+                cursor.jump(page);
+                let _ = map_counted(&mut cursor, frames, frame, rights);
             }
             free_run(frames, run);
             return false;
@@ -165,7 +176,8 @@ impl Vass {
         }
         let (space, rights) = (partition.space, partition.rights_at(start));
         let Some(run) = frames.allocate_huge(id) else { return false };
-        if map_huge_counted(table, frames, space, start, &run, rights).is_err() {
+        let mapped = table.cursor(space, block(start)).map(|mut cursor| map_huge_counted(&mut cursor, frames, &run, rights));
+        if !matches!(mapped, Some(Ok(()))) {
             free_run(frames, run);
             return false;
         }

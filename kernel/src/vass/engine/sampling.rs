@@ -44,7 +44,9 @@ impl Vass {
         let mut hits = 0;
         for id in self.ids_of(space).iter().copied().collect::<Vec<_>>() {
             let Some(partition) = self.partitions.get_mut(&id) else { continue };
-            let seen: Vec<Page> = partition.untouched.iter().copied().filter(|&page| table.accessed(space, page, false)).collect();
+            let mut walk = table.walk(space, partition.span());
+            let seen: Vec<Page> =
+                partition.untouched.iter().copied().filter(|&page| walk.as_mut().and_then(|walk| walk.entry_at(page)).is_some_and(|entry| entry.accessed)).collect();
             let read = partition.untouched.len() as u64;
             for page in &seen {
                 partition.untouched.remove(page);
@@ -74,12 +76,13 @@ impl Vass {
             let mut accessed = 0;
             let mut seen = Vec::new();
             let mut run: Option<PageRange> = None;
+            let mut cursor = table.cursor(space, partition.span());
             let mut page = partition.committed.keys().next().copied();
             while let Some(current) = page {
                 let block = block_of(current);
                 let (first, end) = if partition.huge.contains(&block) { (block, block + HUGE_PAGES) } else { (current, current + 1) };
                 read += 1;
-                if table.accessed(space, first, true) {
+                if cursor.as_mut().is_some_and(|cursor| cursor.jump(first) && cursor.clear_accessed()) {
                     accessed += end - first;
                     seen.extend(partition.untouched.range(first..end).copied());
                     run = match run {
@@ -111,7 +114,7 @@ impl Vass {
 
     /// What each of `space`'s partitions held, by ordinal: see
     /// [`Vass::partition_use`].
-    pub fn uses_of(&self, space: SpaceId, table: &mut impl PageTable) -> Vec<PartitionUse> {
+    pub fn uses_of(&self, space: SpaceId, table: &impl PageTable) -> Vec<PartitionUse> {
         let mut uses: Vec<PartitionUse> = self.ids_of(space).iter().filter_map(|&id| self.partition_use(id, table)).collect();
         uses.sort_unstable_by_key(|used| used.ordinal);
         uses
@@ -121,11 +124,12 @@ impl Vass {
     /// used (not committed ahead and still unseen, unless the processor
     /// marked them accessed since; the bits are read, not cleared) and
     /// those swapped out.
-    pub fn partition_use(&self, id: PartitionId, table: &mut impl PageTable) -> Option<PartitionUse> {
+    pub fn partition_use(&self, id: PartitionId, table: &impl PageTable) -> Option<PartitionUse> {
         let partition = self.partitions.get(&id)?;
+        let mut walk = table.walk(partition.space, partition.span());
         let mut touched: Vec<u64> = Vec::new();
         for &page in partition.committed.keys() {
-            if !partition.untouched.contains(&page) || table.accessed(partition.space, page, false) {
+            if !partition.untouched.contains(&page) || walk.as_mut().and_then(|walk| walk.entry_at(page)).is_some_and(|entry| entry.accessed) {
                 touched.extend(partition.offset_of(page));
             }
         }
