@@ -18,6 +18,7 @@ struct InterruptRestore {
 }
 
 impl InterruptRestore {
+    #[inline(always)]
     fn save_and_disable() -> InterruptRestore {
         let were_enabled = cpu::interrupts_enabled();
         cpu::disable_interrupts();
@@ -26,6 +27,7 @@ impl InterruptRestore {
 }
 
 impl Drop for InterruptRestore {
+    #[inline(always)]
     fn drop(&mut self) {
         if self.were_enabled {
             cpu::enable_interrupts();
@@ -46,7 +48,10 @@ impl<T> IrqMutex<T> {
         IrqMutex { inner: spin::Mutex::new(value) }
     }
 
-    /// Disables interrupts and spins until the lock is free.
+    /// Disables interrupts and spins until the lock is free. Always
+    /// inlined: taking a free lock is a few instructions, which a call
+    /// (and the registers it saves) would double on the system-call path.
+    #[inline(always)]
     pub fn lock(&self) -> IrqMutexGuard<'_, T> {
         let restore = InterruptRestore::save_and_disable();
         IrqMutexGuard { guard: self.inner.lock(), _restore: restore }
