@@ -149,22 +149,31 @@ pub(super) fn export_histories() {
 /// page of the process whose copy in swap is lost (the call failed with
 /// `BadAddress`), the process is killed now, as a fault on that page
 /// would have killed it: the call's own memory has been freed by now.
+///
+/// This runs after every system call, so it is kept small and inlined
+/// into the dispatcher: the kill (which formats a report) is out of line.
+#[inline(always)]
 pub fn end_syscall(number: u64, first: u64, second: u64, result: u64, rip: u64) {
     let Some(pid) = current_pid() else { return };
-    let lost = {
-        let mut table = TABLE.lock();
-        table.processes.get_mut(&pid).and_then(|process| {
-            process.history.record(Event::Syscall { number, first, second, result });
-            let address = process.lost_page.take()?;
-            let copy = lost_copy_of(&memory::lock_untimed(), pid, address / PAGE_SIZE);
-            Some((process.name.clone(), address, copy))
-        })
-    };
-    if let Some((name, address, copy)) = lost {
-        let call = abi::Syscall::from_number(number).map_or_else(|| format!("{number}"), |call| format!("{call:?}"));
-        report_kill(pid, &name, abi::FaultKind::SwapLost, address, rip, &format!("system call {call}"), copy);
-        exit_current(ExitReason::Faulted { kind: abi::FaultKind::SwapLost, address })
+    let lost = TABLE.lock().processes.get_mut(&pid).and_then(|process| {
+        process.history.record(Event::Syscall { number, first, second, result });
+        process.lost_page.take()
+    });
+    if let Some(address) = lost {
+        kill_for_lost_page(pid, number, address, rip);
     }
+}
+
+/// Kills process `pid`, whose system call `number` made at `rip` touched
+/// page `address`, whose copy in swap is lost (see [`end_syscall`]).
+#[cold]
+#[inline(never)]
+fn kill_for_lost_page(pid: Pid, number: u64, address: u64, rip: u64) {
+    let name = TABLE.lock().processes.get(&pid).map(|process| process.name.clone()).unwrap_or_default();
+    let copy = lost_copy_of(&memory::lock_untimed(), pid, address / PAGE_SIZE);
+    let call = abi::Syscall::from_number(number).map_or_else(|| format!("{number}"), |call| format!("{call:?}"));
+    report_kill(pid, &name, abi::FaultKind::SwapLost, address, rip, &format!("system call {call}"), copy);
+    exit_current(ExitReason::Faulted { kind: abi::FaultKind::SwapLost, address })
 }
 
 /// Makes the ramdisk available to `spawn` and `read_file`.
