@@ -836,3 +836,54 @@ fn rooms_give_way_to_explicit_addresses_a_full_window_and_destruction() {
     assert_eq!(vass.room_of(SpaceId(3), fourth), None, "destroyed with its partition");
     vass.check_invariants(&mmu, &frames).unwrap();
 }
+
+#[test]
+fn a_cursor_changes_only_pages_of_its_range() {
+    let mut mmu = SimulatedMmu::default();
+    let range = PageRange::new(0x200, 0x204);
+    let mut cursor = mmu.cursor(SpaceId(1), range).unwrap();
+    assert_eq!(cursor.page(), 0x200, "a cursor starts at the first page of its range");
+    assert!(cursor.map(&UserFrame::held(0x10), RW).is_ok());
+    // Outside the range nothing is read or changed, and moving back in
+    // works again.
+    assert!(!cursor.jump(0x204));
+    assert_eq!(cursor.map(&UserFrame::held(0x11), RW), Err(VassError::PageTable));
+    assert!(cursor.unmap().is_none());
+    assert_eq!(cursor.protect(Rights::READ), Err(VassError::PageTable));
+    assert!(!cursor.jump(0x1ff));
+    assert!(cursor.entry().is_none());
+    assert!(cursor.jump(0x200));
+    assert_eq!(cursor.entry().map(|entry| (entry.frame, entry.rights, entry.huge)), Some((0x10, RW, false)));
+    assert!(cursor.protect(Rights::READ).is_ok());
+    let flush = cursor.unmap().expect("mapped inside the range");
+    assert_eq!((flush.space(), flush.page()), (SpaceId(1), 0x200));
+    let flushed = cursor.flush(flush);
+    assert_eq!((flushed.frame(), flushed.pages()), (0x10, 1));
+    assert!(mmu.entries.is_empty() && mmu.pending_flushes == 0);
+    // An empty range reaches no page at all.
+    let mut empty = mmu.cursor(SpaceId(1), PageRange::new(0x300, 0x300)).unwrap();
+    assert_eq!(empty.map(&UserFrame::held(0x12), RW), Err(VassError::PageTable));
+    assert!(mmu.entries.is_empty());
+}
+
+#[test]
+fn an_entry_reports_the_bits_of_the_two_mebibyte_page_it_is_inside() {
+    let mut mmu = SimulatedMmu::default();
+    let start = 4 * HUGE_PAGES;
+    let run = HugeRun::held(0x100_0000);
+    mmu.cursor(SpaceId(1), block(start)).unwrap().map_huge(&run, RW).unwrap();
+    mmu.write(SpaceId(1), start + 7);
+    let mut walk = mmu.walk(SpaceId(1), block(start)).unwrap();
+    let entry = walk.entry_at(start + 9).expect("inside the 2 MiB page");
+    assert_eq!((entry.frame, entry.huge, entry.accessed, entry.dirty), (0x100_0000 + 9, true, true, true));
+    assert!(walk.entry_at(start + HUGE_PAGES).is_none(), "past the range");
+    let mut cursor = mmu.cursor(SpaceId(1), block(start)).unwrap();
+    assert!(cursor.jump(start + 9) && cursor.clear_accessed(), "one bit for the whole 2 MiB page");
+    assert!(!mmu.accessed(SpaceId(1), start));
+    let mut cursor = mmu.cursor(SpaceId(1), block(start)).unwrap();
+    let flushed = {
+        let flush = cursor.unmap_huge().expect("mapped");
+        cursor.flush(flush)
+    };
+    assert_eq!((flushed.frame(), flushed.pages()), (0x100_0000, HUGE_PAGES));
+}
