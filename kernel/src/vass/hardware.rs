@@ -27,6 +27,7 @@ use crate::mm::frame::{self, OwnedFrames, FRAME_SIZE};
 use crate::mm::user::{StaleEntry, UserSpace};
 use abi::Rights;
 use alloc::collections::BTreeMap;
+use core::ops::Deref;
 use x86_64::structures::paging::{Page as HardwarePage, PageTableFlags, PhysFrame, Size2MiB};
 
 /// A 2 MiB virtual page.
@@ -315,21 +316,21 @@ fn entry_in(space: &UserSpace, page: Page) -> Option<Entry> {
     })
 }
 
+/// A place in a range of one space's pages, over its tables borrowed as
+/// `S`: shared for a [`SpaceWalk`], exclusive for a [`SpaceCursor`], whose
+/// changes go to the page tables (TLB entries are flushed when the space
+/// is the one loaded; see [`UserSpace::flush`]).
+pub struct SpacePlace<S> {
+    space: S,
+    place: Place,
+}
+
 /// A place in a range of one space's pages, read-only.
-pub struct SpaceWalk<'a> {
-    space: &'a UserSpace,
-    place: Place,
-}
+pub type SpaceWalk<'a> = SpacePlace<&'a UserSpace>;
+/// A place in a range of one space's pages, to change them.
+pub type SpaceCursor<'a> = SpacePlace<&'a mut UserSpace>;
 
-/// A place in a range of one space's pages: changes go to its page tables
-/// (TLB entries are flushed when the space is the one loaded; see
-/// [`UserSpace::flush`]).
-pub struct SpaceCursor<'a> {
-    space: &'a mut UserSpace,
-    place: Place,
-}
-
-impl Walk for SpaceWalk<'_> {
+impl<S: Deref<Target = UserSpace>> Walk for SpacePlace<S> {
     fn place(&self) -> &Place {
         &self.place
     }
@@ -339,21 +340,7 @@ impl Walk for SpaceWalk<'_> {
     }
 
     fn entry(&self) -> Option<Entry> {
-        entry_in(self.space, self.place.here()?)
-    }
-}
-
-impl Walk for SpaceCursor<'_> {
-    fn place(&self) -> &Place {
-        &self.place
-    }
-
-    fn place_mut(&mut self) -> &mut Place {
-        &mut self.place
-    }
-
-    fn entry(&self) -> Option<Entry> {
-        entry_in(self.space, self.place.here()?)
+        entry_in(&self.space, self.place.here()?)
     }
 }
 
@@ -465,21 +452,15 @@ impl Cursor for SpaceCursor<'_> {
 }
 
 impl PageTable for SpaceTables<'_> {
-    type Walk<'a>
-        = SpaceWalk<'a>
-    where
-        Self: 'a;
-    type Cursor<'a>
-        = SpaceCursor<'a>
-    where
-        Self: 'a;
+    type Walk<'a> = SpaceWalk<'a> where Self: 'a;
+    type Cursor<'a> = SpaceCursor<'a> where Self: 'a;
 
     fn walk(&self, space: SpaceId, pages: PageRange) -> Option<SpaceWalk<'_>> {
-        (space == self.id).then(|| SpaceWalk { space: &*self.space, place: Place::new(space, pages) })
+        (space == self.id).then(|| SpacePlace { space: &*self.space, place: Place::new(space, pages) })
     }
 
     fn cursor(&mut self, space: SpaceId, pages: PageRange) -> Option<SpaceCursor<'_>> {
-        (space == self.id).then(|| SpaceCursor { space: &mut *self.space, place: Place::new(space, pages) })
+        (space == self.id).then(|| SpacePlace { space: &mut *self.space, place: Place::new(space, pages) })
     }
 
     fn reaches(&self, space: SpaceId) -> bool {
@@ -507,21 +488,15 @@ impl<'a> SystemTables<'a> {
 }
 
 impl PageTable for SystemTables<'_> {
-    type Walk<'a>
-        = SpaceWalk<'a>
-    where
-        Self: 'a;
-    type Cursor<'a>
-        = SpaceCursor<'a>
-    where
-        Self: 'a;
+    type Walk<'a> = SpaceWalk<'a> where Self: 'a;
+    type Cursor<'a> = SpaceCursor<'a> where Self: 'a;
 
     fn walk(&self, space: SpaceId, pages: PageRange) -> Option<SpaceWalk<'_>> {
-        self.spaces.get(&space).map(|tables| SpaceWalk { space: tables, place: Place::new(space, pages) })
+        self.spaces.get(&space).map(|tables| SpacePlace { space: tables, place: Place::new(space, pages) })
     }
 
     fn cursor(&mut self, space: SpaceId, pages: PageRange) -> Option<SpaceCursor<'_>> {
-        self.spaces.get_mut(&space).map(|tables| SpaceCursor { space: tables, place: Place::new(space, pages) })
+        self.spaces.get_mut(&space).map(|tables| SpacePlace { space: tables, place: Place::new(space, pages) })
     }
 
     fn reaches(&self, space: SpaceId) -> bool {

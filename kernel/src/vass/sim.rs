@@ -111,28 +111,28 @@ impl SimulatedMmu {
     }
 }
 
-/// A place in a range of one simulated space's pages, read-only.
-pub struct SimulatedWalk<'a> {
-    mmu: &'a SimulatedMmu,
+/// A place in a range of one simulated space's pages, over the MMU
+/// borrowed as `M`: shared for a walk, exclusive for a cursor.
+pub struct SimulatedPlace<M> {
+    mmu: M,
     place: Place,
 }
 
-/// A place in a range of one simulated space's pages.
-pub struct SimulatedCursor<'a> {
-    mmu: &'a mut SimulatedMmu,
-    place: Place,
-}
+/// A place in a range of one simulated space's pages, read-only.
+pub type SimulatedWalk<'a> = SimulatedPlace<&'a SimulatedMmu>;
+/// A place in a range of one simulated space's pages, to change them.
+pub type SimulatedCursor<'a> = SimulatedPlace<&'a mut SimulatedMmu>;
 
 impl PageTable for SimulatedMmu {
     type Walk<'a> = SimulatedWalk<'a>;
     type Cursor<'a> = SimulatedCursor<'a>;
 
     fn walk(&self, space: SpaceId, pages: PageRange) -> Option<SimulatedWalk<'_>> {
-        Some(SimulatedWalk { mmu: self, place: Place::new(space, pages) })
+        Some(SimulatedPlace { mmu: self, place: Place::new(space, pages) })
     }
 
     fn cursor(&mut self, space: SpaceId, pages: PageRange) -> Option<SimulatedCursor<'_>> {
-        Some(SimulatedCursor { mmu: self, place: Place::new(space, pages) })
+        Some(SimulatedPlace { mmu: self, place: Place::new(space, pages) })
     }
 
     fn reaches(&self, _space: SpaceId) -> bool {
@@ -140,21 +140,7 @@ impl PageTable for SimulatedMmu {
     }
 }
 
-impl Walk for SimulatedWalk<'_> {
-    fn place(&self) -> &Place {
-        &self.place
-    }
-
-    fn place_mut(&mut self) -> &mut Place {
-        &mut self.place
-    }
-
-    fn entry(&self) -> Option<Entry> {
-        self.mmu.entry(self.place.space(), self.place.here()?)
-    }
-}
-
-impl Walk for SimulatedCursor<'_> {
+impl<M: core::ops::Deref<Target = SimulatedMmu>> Walk for SimulatedPlace<M> {
     fn place(&self) -> &Place {
         &self.place
     }
@@ -173,6 +159,29 @@ impl SimulatedCursor<'_> {
     fn here(&self) -> Result<(SpaceId, Page), VassError> {
         self.place.here().map(|page| (self.place.space(), page)).ok_or(VassError::PageTable)
     }
+
+    /// Sets the rights of the 4 KiB entry of the page (or with `huge` of
+    /// the 2 MiB entry starting there).
+    fn set_rights(&mut self, huge: bool, rights: Rights) -> Result<(), VassError> {
+        let key = self.here()?;
+        let entries = if huge { &mut self.mmu.huge } else { &mut self.mmu.entries };
+        entries.get_mut(&key).ok_or(VassError::PageTable)?.1 = rights;
+        Ok(())
+    }
+
+    /// Removes the 4 KiB entry of the page (or with `huge` the 2 MiB entry
+    /// starting there) with its accessed and dirty bits; the token waits
+    /// for its flush.
+    fn remove(&mut self, huge: bool) -> Option<Flush> {
+        let (space, page) = self.here().ok()?;
+        let mmu = &mut *self.mmu;
+        mmu.accessed.remove(&(space, page));
+        mmu.dirty.remove(&(space, page));
+        let entries = if huge { &mut mmu.huge } else { &mut mmu.entries };
+        let (frame, _) = entries.remove(&(space, page))?;
+        mmu.pending_flushes += 1;
+        Some(Flush::new(space, page, frame, if huge { HUGE_PAGES } else { 1 }))
+    }
 }
 
 impl Cursor for SimulatedCursor<'_> {
@@ -187,20 +196,11 @@ impl Cursor for SimulatedCursor<'_> {
     }
 
     fn unmap(&mut self) -> Option<Flush> {
-        let (space, page) = self.here().ok()?;
-        let mmu = &mut *self.mmu;
-        mmu.accessed.remove(&(space, page));
-        mmu.dirty.remove(&(space, page));
-        let (frame, _) = mmu.entries.remove(&(space, page))?;
-        mmu.pending_flushes += 1;
-        Some(Flush::new(space, page, frame, 1))
+        self.remove(false)
     }
 
     fn protect(&mut self, rights: Rights) -> Result<(), VassError> {
-        let key = self.here()?;
-        let entry = self.mmu.entries.get_mut(&key).ok_or(VassError::PageTable)?;
-        entry.1 = rights;
-        Ok(())
+        self.set_rights(false, rights)
     }
 
     fn clear_accessed(&mut self) -> bool {
@@ -222,20 +222,11 @@ impl Cursor for SimulatedCursor<'_> {
     }
 
     fn unmap_huge(&mut self) -> Option<Flush> {
-        let (space, page) = self.here().ok()?;
-        let mmu = &mut *self.mmu;
-        mmu.accessed.remove(&(space, page));
-        mmu.dirty.remove(&(space, page));
-        let (frame, _) = mmu.huge.remove(&(space, page))?;
-        mmu.pending_flushes += 1;
-        Some(Flush::new(space, page, frame, HUGE_PAGES))
+        self.remove(true)
     }
 
     fn protect_huge(&mut self, rights: Rights) -> Result<(), VassError> {
-        let key = self.here()?;
-        let entry = self.mmu.huge.get_mut(&key).ok_or(VassError::PageTable)?;
-        entry.1 = rights;
-        Ok(())
+        self.set_rights(true, rights)
     }
 
     fn mark_faulted(&mut self, access: Access) {
