@@ -125,6 +125,11 @@ pub struct Options {
     /// and the workloads under the default model, which was trained on the
     /// shared traces only.
     pub folds: Option<PathBuf>,
+    /// The user programs to run, as ELF files in this directory (`None`:
+    /// this checkout's, built): another commit's programs under this
+    /// kernel, which tells a change of the kernel from a change of the
+    /// programs' layout.
+    pub programs: Option<PathBuf>,
 }
 
 /// Measures and writes `results.csv`, `results.md`, `summary.md`,

@@ -228,7 +228,10 @@ pub fn measure(options: &Options) -> Result<Measured> {
     }
     let models = Models::load(options)?;
     let kernel = boot::build::kernel(Profile::Release)?;
-    let programs = boot::build::user_programs(Profile::Release)?;
+    let programs = match &options.programs {
+        Some(dir) => boot::build::user_programs_in(dir)?,
+        None => boot::build::user_programs(Profile::Release)?,
+    };
     // `pae-budget=0`: the PAE task reads every fault before the access is
     // retried, so what it commits depends on the faults alone, not on when
     // a tick falls (swap I/O is polled in host time, so under a budget the

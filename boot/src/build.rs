@@ -2,7 +2,7 @@
 
 use crate::{Profile, target_dir, workspace_root};
 use anyhow::{Context, Result, bail};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The bare-metal target the kernel is built for.
@@ -71,11 +71,17 @@ pub fn user_programs(profile: Profile) -> Result<Vec<UserProgram>> {
     if !status.success() {
         bail!("building the user programs failed ({status})");
     }
-    let output = target_dir().join(KERNEL_TARGET).join(profile.dir_name());
+    user_programs_in(&target_dir().join(KERNEL_TARGET).join(profile.dir_name()))
+}
+
+/// The user programs (one per file of `userland/programs/src/bin`) as
+/// built ELF files in `dir`: this checkout's build output, or another
+/// commit's programs, to run them under this kernel.
+pub fn user_programs_in(dir: &Path) -> Result<Vec<UserProgram>> {
     user_program_names()?
         .into_iter()
         .map(|name| {
-            let path = output.join(&name);
+            let path = dir.join(&name);
             if path.is_file() {
                 Ok(UserProgram { name, path })
             } else {

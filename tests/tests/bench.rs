@@ -36,6 +36,7 @@ fn two_runs_of_the_memory_bench_give_identical_csvs() {
         budgets: bench::DEFAULT_BUDGETS.to_vec(),
         model: None,
         folds: Some(boot::workspace_root().join(bench::DEFAULT_FOLDS)),
+        programs: None,
     };
     let out = boot::target_dir().join("bench-determinism");
     let (first_csv, _) = bench::run(&options, &out.join("first")).expect("the first run");

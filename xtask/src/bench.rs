@@ -100,6 +100,11 @@ pub struct BenchArgs {
     /// The later run's output directory (`compare`; default: `target/bench`).
     #[arg(long, value_name = "DIR")]
     new: Option<std::path::PathBuf>,
+    /// Runs the user programs in this directory (ELF files, named as in
+    /// `userland/programs/src/bin`) instead of building this checkout's
+    /// (`memory`): another commit's programs under this kernel.
+    #[arg(long, value_name = "DIR")]
+    programs: Option<std::path::PathBuf>,
     /// Words added to the kernel command line (`syscalls`), e.g.
     /// `history=0` to measure the system calls without the per-process
     /// history record.
@@ -196,6 +201,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
             budgets: args.mem_budget.clone(),
             model: args.model.clone(),
             folds: Some(boot::workspace_root().join(&args.folds)),
+            programs: args.programs.clone(),
         };
         let out = boot::target_dir().join("bench");
         let (_, md) = ::bench::run(&options, &out)?;
