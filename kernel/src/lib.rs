@@ -17,6 +17,7 @@ pub mod config;
 pub mod dev;
 pub mod exec;
 pub mod history;
+pub mod ipc;
 pub mod mm;
 pub mod pae;
 pub mod pager;

@@ -273,6 +273,8 @@ coded_enum! {
         /// The data is not in the format the call needs (a model file the
         /// engine cannot run); the kernel log names the problem.
         BadFormat = 13 => "bad format",
+        /// The handle names nothing: never issued, closed, or forged.
+        BadHandle = 14 => "bad handle",
     }
 }
 
@@ -879,6 +881,26 @@ bitflags::bitflags! {
     }
 }
 
+bitflags::bitflags! {
+    /// What a handle lets its holder do with the kernel object it names
+    /// (an IPC endpoint, a grant). A handle passed on (duplicated or moved
+    /// in a message) carries at most the rights of the one it came from.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    pub struct HandleRights: u32 {
+        /// May send messages to the endpoint.
+        const SEND = 1 << 0;
+        /// May receive messages from the endpoint.
+        const RECEIVE = 1 << 1;
+        /// May make another handle to the same object (with these rights
+        /// or fewer).
+        const DUPLICATE = 1 << 2;
+        /// May pass the handle to another process in a message.
+        const TRANSFER = 1 << 3;
+        /// May map what the handle names (a grant) into its own space.
+        const MAP = 1 << 4;
+    }
+}
+
 /// The layout proposals `pae_layout` copies out: each a run of `u64` words.
 ///
 /// ```text
@@ -1054,7 +1076,7 @@ mod tests {
 
     #[test]
     fn errors_are_coded_and_named() {
-        assert_eq!(check_coded!(Error: i64), 13);
+        assert_eq!(check_coded!(Error: i64), 14);
         assert_eq!((Error::UnknownSyscall.code(), Error::UnknownSyscall.name()), (1, "unknown system call"));
         assert_eq!(Error::from_code(9), Some(Error::InvalidUtf8));
         assert_eq!(Error::from_name("bad format"), Some(Error::BadFormat));
