@@ -28,7 +28,7 @@
 pub mod simulator;
 
 use crate::policy::{self, EngineView, Fault, Plan, Policy};
-use crate::vass::{Access, FaultOutcome, FrameSource, Page, PageRange, PageTable, PartitionId, Placement, Resolution, SpaceId, Vass};
+use crate::vass::{Access, Cursor, FaultOutcome, FrameSource, Page, PageRange, PageTable, PartitionId, Placement, Resolution, SpaceId, Vass};
 
 /// A page fault as the processor raised it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,7 +109,7 @@ pub fn serve_fault<P: Policy + ?Sized>(
     let mut report = FaultReport { resolution, plan: Plan::none(), committed: 0 };
     let Some(placement) = resolution.placement.filter(|_| resolution.served()) else { return report };
     if let Some(mut cursor) = table.cursor(space, crate::vass::single(page)) {
-        crate::vass::Cursor::mark_faulted(&mut cursor, access);
+        cursor.mark_faulted(access);
     }
     let fault = Fault { partition: placement.partition, page, range: placement.range, access, kind: placement.kind, time: vass.now() };
     report.plan = policy.on_fault(&fault, &EngineView { vass: &*vass, space, table: &*table });

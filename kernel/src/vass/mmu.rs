@@ -124,6 +124,11 @@ pub trait Walk {
     fn entry_at(&mut self, page: Page) -> Option<Entry> {
         if self.jump(page) { self.entry() } else { None }
     }
+    /// Moves to `page` and reads whether the processor set its accessed
+    /// bit (`false` unmapped or outside the range).
+    fn accessed_at(&mut self, page: Page) -> bool {
+        self.entry_at(page).is_some_and(|entry| entry.accessed)
+    }
 }
 
 /// A place in a range of one address space's pages, to change their

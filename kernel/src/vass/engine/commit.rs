@@ -218,7 +218,9 @@ impl Vass {
         let mut cursor = table.cursor(space, range);
         for page in pages {
             if let Some(frame) = partition.take(page) {
-                let cursor = cursor.as_mut().and_then(|cursor| cursor.jump(page).then_some(cursor));
+                if let Some(cursor) = cursor.as_mut() {
+                    cursor.jump(page);
+                }
                 if partition.untouched.remove(&page) {
                     if cursor.as_ref().and_then(|cursor| cursor.entry()).is_some_and(|entry| entry.accessed) {
                         hits += 1;
@@ -226,7 +228,7 @@ impl Vass {
                         waste += 1;
                     }
                 }
-                if let Some(mapped) = cursor.and_then(|cursor| unmap_flushed(cursor, frames, false)) {
+                if let Some(mapped) = cursor.as_mut().and_then(|cursor| unmap_flushed(cursor, frames, false)) {
                     debug_assert_eq!(mapped, frame.number());
                 }
                 frames.free(frame);

@@ -127,8 +127,7 @@ impl Vass {
             free_run(frames, run);
             return false;
         };
-        let seen: Vec<Page> =
-            partition.untouched.range(start..start + HUGE_PAGES).copied().filter(|&page| cursor.entry_at(page).is_some_and(|entry| entry.accessed)).collect();
+        let seen: Vec<Page> = partition.untouched.range(start..start + HUGE_PAGES).copied().filter(|&page| cursor.accessed_at(page)).collect();
         for (offset, (_, frame)) in partition.committed.range(start..start + HUGE_PAGES).enumerate() {
             frames.copy_into_run(frame, &run, offset as u64);
         }

@@ -45,8 +45,7 @@ impl Vass {
         for id in self.ids_of(space).iter().copied().collect::<Vec<_>>() {
             let Some(partition) = self.partitions.get_mut(&id) else { continue };
             let mut walk = table.walk(space, partition.span());
-            let seen: Vec<Page> =
-                partition.untouched.iter().copied().filter(|&page| walk.as_mut().and_then(|walk| walk.entry_at(page)).is_some_and(|entry| entry.accessed)).collect();
+            let seen: Vec<Page> = partition.untouched.iter().copied().filter(|&page| walk.as_mut().is_some_and(|walk| walk.accessed_at(page))).collect();
             let read = partition.untouched.len() as u64;
             for page in &seen {
                 partition.untouched.remove(page);
@@ -129,7 +128,7 @@ impl Vass {
         let mut walk = table.walk(partition.space, partition.span());
         let mut touched: Vec<u64> = Vec::new();
         for &page in partition.committed.keys() {
-            if !partition.untouched.contains(&page) || walk.as_mut().and_then(|walk| walk.entry_at(page)).is_some_and(|entry| entry.accessed) {
+            if !partition.untouched.contains(&page) || walk.as_mut().is_some_and(|walk| walk.accessed_at(page)) {
                 touched.extend(partition.offset_of(page));
             }
         }
