@@ -23,6 +23,11 @@
 //! suite: 0 (the kernel) | 1, text program name
 //! ```
 //!
+//! A stream is the kernel's records one after the other, after whatever
+//! the firmware wrote to the port before the kernel took it over (OVMF
+//! echoes its console there): readers start at the first magic
+//! ([`first_record`]).
+//!
 //! The counters are [`MemoryCounters`]'s words in declaration order, so the
 //! one declaration of the counters gives the ABI structure, the `memstat`
 //! log line and this record. [`VERSION`] changes whenever a payload does
@@ -480,6 +485,14 @@ pub fn decode(bytes: &[u8]) -> Result<(Record<&str>, usize), DecodeError> {
     Ok((record, end + TRAILER))
 }
 
+/// Where the first record of a stream starts: the bytes before it (all of
+/// them if no record starts) are what firmware wrote to the port before
+/// the kernel took it over (OVMF echoes its console to every serial port).
+/// From there on a stream is records only.
+pub fn first_record(bytes: &[u8]) -> usize {
+    bytes.windows(MAGIC.len()).position(|window| window == MAGIC).unwrap_or(bytes.len())
+}
+
 /// A record that could not be read from a stream, and where it started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StreamError {
@@ -495,9 +508,10 @@ impl fmt::Display for StreamError {
     }
 }
 
-/// The records of a stream, one after the other; at the first one that
-/// cannot be read it yields that error and ends (what follows a damaged
-/// record cannot be trusted to be where it seems).
+/// The records of a stream, one after the other, from the first
+/// ([`first_record`]); at the first one that cannot be read it yields that
+/// error and ends (what follows a damaged record cannot be trusted to be
+/// where it seems). Offsets count from the start of the whole stream.
 pub struct Reader<'a> {
     bytes: &'a [u8],
     offset: usize,
@@ -507,7 +521,12 @@ pub struct Reader<'a> {
 impl<'a> Reader<'a> {
     /// A reader over `bytes`, a whole stream.
     pub fn new(bytes: &'a [u8]) -> Reader<'a> {
-        Reader { bytes, offset: 0, failed: false }
+        Reader { bytes, offset: first_record(bytes), failed: false }
+    }
+
+    /// Bytes skipped before the first record (firmware output).
+    pub fn preamble(&self) -> usize {
+        first_record(self.bytes)
     }
 }
 

@@ -197,6 +197,25 @@ fn a_reader_goes_record_by_record_and_stops_at_the_first_bad_one() {
 }
 
 #[test]
+fn what_firmware_wrote_before_the_first_record_is_skipped() {
+    let mut stream = b"\x1b[2J\x1b[01;01HKRE BdsDxe: loading".to_vec();
+    let preamble = stream.len();
+    for record in samples() {
+        stream.extend(encoded(&record));
+    }
+    assert_eq!(first_record(&stream), preamble, "a cut magic is no record");
+    let reader = Reader::new(&stream);
+    assert_eq!(reader.preamble(), preamble);
+    let read: Vec<_> = reader.collect::<Result<_, _>>().unwrap();
+    assert_eq!(read, samples());
+    let mut damaged = stream.clone();
+    damaged[preamble + HEADER] ^= 1;
+    assert_eq!(Reader::new(&damaged).next().unwrap().unwrap_err().offset, preamble, "offsets count the preamble");
+    assert_eq!(Reader::new(b"firmware chatter only").count(), 0);
+    assert_eq!(first_record(b"firmware chatter only"), 21);
+}
+
+#[test]
 fn map_keeps_everything_but_the_text_type() {
     for record in samples() {
         let owned: Record<String> = record.map(String::from);
