@@ -239,7 +239,7 @@ mod tests {
     use super::*;
     use crate::report::pressure_report;
     use crate::rows::{Simulated, workload_rows};
-    use crate::samples::{BUDGETED, SERIAL, pressured};
+    use crate::samples::{budgeted, pressured, serial};
 
     #[test]
     fn flags_and_agreement_compare_like_with_like() {
@@ -252,14 +252,14 @@ mod tests {
         assert_eq!(agreement.iter().map(|a| a.budget).collect::<Vec<_>>(), vec![Budget::Percent(100), Budget::Percent(50)]);
         assert_eq!((agreement[0].rows, agreement[0].major_equal), (2, 1));
         assert_eq!(agreement[1].major_worst, Some((1, "a/leap".to_owned(), 22)));
-        assert!(pressure_report(&workload_rows(SERIAL, None, 64, &BTreeMap::new())).is_empty());
+        assert!(pressure_report(&workload_rows(&serial(), None, 64, &BTreeMap::new())).is_empty());
     }
 
     #[test]
     fn the_calmest_rows_are_workloads_without_a_budget_and_traces_under_their_largest() {
         let mut rows = pressured();
-        rows.extend(workload_rows(SERIAL, None, 64, &BTreeMap::new()));
-        rows.extend(workload_rows(BUDGETED, Some(Budget::Percent(50)), 64, &BTreeMap::new()));
+        rows.extend(workload_rows(&serial(), None, 64, &BTreeMap::new()));
+        rows.extend(workload_rows(&budgeted(), Some(Budget::Percent(50)), 64, &BTreeMap::new()));
         let calm = unpressured(&rows);
         let picked: Vec<(&str, Option<Budget>)> = calm.iter().map(|row| (row.name.as_str(), row.budget)).collect();
         let (full, half) = (Some(Budget::Percent(100)), Some(Budget::Percent(50)));

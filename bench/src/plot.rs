@@ -299,13 +299,13 @@ pub fn plot_coverage_accuracy(rows: &[Row]) -> Result<String> {
 mod tests {
     use super::*;
     use crate::rows::workload_rows;
-    use crate::samples::{BUDGETED, SERIAL, pressured, traced};
+    use crate::samples::{budgeted, pressured, serial, traced};
     use std::collections::BTreeMap;
     use trace::Budget;
 
     #[test]
     fn plots_are_svg_with_a_bar_per_policy() {
-        let rows = workload_rows(SERIAL, None, 64, &BTreeMap::new());
+        let rows = workload_rows(&serial(), None, 64, &BTreeMap::new());
         let svg = plot(&rows, "faults", |row| row.faults).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("leap") && svg.contains("demand"), "{svg}");
         assert_eq!(svg, plot(&rows, "faults", |row| row.faults).unwrap(), "the same rows draw the same file");
@@ -326,7 +326,7 @@ mod tests {
         let mut seq = [traced("seq", 100, "demand", 0, 0, 0), traced("seq", 100, "leap", 0, 0, 0)];
         (seq[1].faults, seq[1].ahead, seq[1].hits) = (4, 8, 6);
         rows.extend(seq);
-        rows.extend(workload_rows(SERIAL, None, 64, &BTreeMap::new()));
+        rows.extend(workload_rows(&serial(), None, 64, &BTreeMap::new()));
         rows
     }
 
@@ -354,7 +354,7 @@ mod tests {
     fn the_coverage_chart_takes_budgeted_runs_only_and_no_runs() {
         let svg = plot_coverage_accuracy(&pressured()).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("\na\n") && svg.contains("\nb\n"), "traces under their largest budget: {svg}");
-        let workloads = workload_rows(BUDGETED, Some(Budget::Percent(50)), 64, &BTreeMap::new());
+        let workloads = workload_rows(&budgeted(), Some(Budget::Percent(50)), 64, &BTreeMap::new());
         let svg = plot_coverage_accuracy(&workloads).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("\nseq\n") && svg.contains("leap"), "{svg}");
         let svg = plot_coverage_accuracy(&[]).unwrap();

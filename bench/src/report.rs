@@ -453,7 +453,7 @@ pub fn inference_report(rows: &[Row], hz: u64) -> String {
 mod tests {
     use super::*;
     use crate::rows::workload_rows;
-    use crate::samples::{SERIAL, pressured};
+    use crate::samples::{pressured, serial};
     use std::collections::BTreeMap;
 
     #[test]
@@ -470,7 +470,7 @@ mod tests {
         assert!(md.contains("| 50% | the others | 4 | 4 | 0 | 3 | +1 (+4.5%, a/leap) | 63 | 71 | 62 |"), "{md}");
         assert!(!md.contains("*workloads"), "no workload section without workloads: {md}");
         assert_eq!(csv.lines().count(), 7);
-        let (csv, _) = report(&workload_rows(SERIAL, None, 64, &BTreeMap::new()), 1_000_000_000);
+        let (csv, _) = report(&workload_rows(&serial(), None, 64, &BTreeMap::new()), 1_000_000_000);
         assert!(csv.lines().nth(1).unwrap().ends_with(",2000,100,,,,,,,,,,,,,,,,,,"), "workloads without a budget leave the pressure columns empty: {csv}");
     }
 

@@ -1,9 +1,11 @@
-//! The results' rows and how they are read from a boot's serial output:
-//! `memstat` lines of workloads, `replay` lines of traces (with their
-//! process's `memstat` line), the TSC frequency, the simulator's counts
-//! attached to trace rows, and the pairs of runs for layout proposals.
+//! The results' rows and how they are read from a boot: the `Memstat`
+//! records of workloads, the `replay` lines the replay program prints for
+//! traces (with its process's `Memstat` record, found by pid), the TSC
+//! frequency, the simulator's counts attached to trace rows, and the pairs
+//! of runs for layout proposals.
 
 use anyhow::{Context, Result, bail};
+use boot::qemu::Memstat;
 use std::collections::BTreeMap;
 use trace::Budget;
 
@@ -83,39 +85,39 @@ pub struct Simulated {
     pub major: u64,
 }
 
-/// Reads the workload rows (`memstat` lines of `wl-*` processes) of a boot
-/// that ran them at `kib` KiB under `budget`; `distinct` gives each
-/// workload's distinct pages.
-pub(crate) fn workload_rows(serial: &str, budget: Option<Budget>, kib: u64, distinct: &BTreeMap<String, u64>) -> Vec<Row> {
-    boot::qemu::parse_memstats(serial)
-        .into_iter()
+/// Reads the workload rows (memstats of `wl-*` processes) of a boot that
+/// ran them at `kib` KiB under `budget`; `distinct` gives each workload's
+/// distinct pages.
+pub(crate) fn workload_rows(memstats: &[Memstat], budget: Option<Budget>, kib: u64, distinct: &BTreeMap<String, u64>) -> Vec<Row> {
+    memstats
+        .iter()
         .filter_map(|stat| {
             let name = stat.name.strip_prefix("wl-")?.to_owned();
-            let get = |key: &str| stat.get(key).unwrap_or(0);
+            let counters = &stat.counters;
             Some(Row {
                 kind: "workload",
                 kib,
-                policy: stat.policy.clone(),
-                faults: get("faults_demand"),
-                ahead: get("ahead_commits"),
-                hits: get("hits"),
-                waste: get("waste"),
-                peak: get("peak_committed"),
-                footprint: get("footprint"),
-                run_cycles: get("run_cycles"),
-                fault_cycles: get("fault_cycles"),
+                policy: stat.policy.name().to_owned(),
+                faults: counters.faults_demand,
+                ahead: counters.ahead_commits,
+                hits: counters.hits,
+                waste: counters.waste,
+                peak: counters.peak_committed,
+                footprint: counters.footprint,
+                run_cycles: counters.run_cycles,
+                fault_cycles: counters.fault_cycles,
                 budget,
-                budget_pages: get("budget"),
+                budget_pages: counters.budget,
                 distinct: distinct.get(&name).copied().unwrap_or(0),
-                major: get("faults_major"),
-                swap_outs: get("swap_outs"),
-                swap_ins: get("swap_ins"),
-                evicted: get("evictions"),
-                swap_io_cycles: get("swap_io_cycles"),
-                pae_steps: get("pae_steps"),
-                pae_cycles: get("pae_cycles"),
-                pae_model_cycles: get("pae_model_cycles"),
-                layout_commits: get("layout_commits"),
+                major: counters.faults_major,
+                swap_outs: counters.swap_outs,
+                swap_ins: counters.swap_ins,
+                evicted: counters.evictions,
+                swap_io_cycles: counters.swap_io_cycles,
+                pae_steps: counters.pae_steps,
+                pae_cycles: counters.pae_cycles,
+                pae_model_cycles: counters.pae_model_cycles,
+                layout_commits: counters.layout_commits,
                 name,
                 ..Row::default()
             })
@@ -133,52 +135,46 @@ pub(crate) fn workload_distinct(rows: &[Row]) -> BTreeMap<String, u64> {
 }
 
 /// Reads the trace rows of trace `name` (of `distinct` pages) run under
-/// `budget`: each `replay ...` line (its counters and cycles cover the
-/// replay itself), with the peak and footprint of the `memstat` line of the
-/// process that printed it (the next `replay` one).
-pub(crate) fn trace_rows(serial: &str, name: &str, budget: Option<Budget>, distinct: u64) -> Result<Vec<Row>> {
+/// `budget`: each `replay ...` line in `serial` (its counters and cycles
+/// cover the replay itself), with the peak, footprint and layout commits
+/// of the memstat of the process that printed it (the line's `pid`).
+pub(crate) fn trace_rows(serial: &str, memstats: &[Memstat], name: &str, budget: Option<Budget>, distinct: u64) -> Result<Vec<Row>> {
     let mut rows: Vec<Row> = Vec::new();
-    let mut waiting_for_process = None;
     for line in serial.lines() {
-        if let Some(rest) = line.strip_prefix("replay ") {
-            let fields: BTreeMap<&str, &str> = rest.split_whitespace().filter_map(|word| word.split_once('=')).collect();
-            let number = |key: &str| -> Result<u64> {
-                fields.get(key).with_context(|| format!("no {key} in `{line}`"))?.parse().with_context(|| format!("bad {key} in `{line}`"))
-            };
-            rows.push(Row {
-                name: name.to_owned(),
-                kind: "trace",
-                policy: fields.get("policy").context("no policy")?.to_string(),
-                faults: number("faults")?,
-                ahead: number("ahead")?,
-                hits: number("hits")?,
-                waste: number("waste")?,
-                budget,
-                budget_pages: number("budget")?,
-                distinct,
-                major: number("major")?,
-                trace_major: number("trace_major")?,
-                swap_outs: number("swap_outs")?,
-                swap_ins: number("swap_ins")?,
-                evicted: number("evicted")?,
-                run_cycles: number("cycles")?,
-                fault_cycles: number("fault_cycles")?,
-                swap_io_cycles: number("swap_io_cycles")?,
-                pae_steps: number("pae_steps")?,
-                pae_cycles: number("pae_cycles")?,
-                pae_model_cycles: number("pae_model_cycles")?,
-                ..Row::default()
-            });
-            waiting_for_process = Some(rows.len() - 1);
-        } else if line.contains("memstat name=replay ")
-            && let Some(index) = waiting_for_process.take()
-            && let Some(stat) = boot::qemu::parse_memstats(line).pop()
-        {
-            let row = &mut rows[index];
-            row.peak = stat.get("peak_committed").unwrap_or(0);
-            row.footprint = stat.get("footprint").unwrap_or(0);
-            row.layout_commits = stat.get("layout_commits").unwrap_or(0);
-        }
+        let Some(rest) = line.strip_prefix("replay ") else { continue };
+        let fields: BTreeMap<&str, &str> = rest.split_whitespace().filter_map(|word| word.split_once('=')).collect();
+        let number = |key: &str| -> Result<u64> {
+            fields.get(key).with_context(|| format!("no {key} in `{line}`"))?.parse().with_context(|| format!("bad {key} in `{line}`"))
+        };
+        let pid = number("pid")?;
+        let process = memstats.iter().find(|stat| stat.name == "replay" && stat.pid() == pid).map(|stat| &stat.counters);
+        rows.push(Row {
+            name: name.to_owned(),
+            kind: "trace",
+            policy: fields.get("policy").context("no policy")?.to_string(),
+            faults: number("faults")?,
+            ahead: number("ahead")?,
+            hits: number("hits")?,
+            waste: number("waste")?,
+            peak: process.map_or(0, |counters| counters.peak_committed),
+            footprint: process.map_or(0, |counters| counters.footprint),
+            layout_commits: process.map_or(0, |counters| counters.layout_commits),
+            budget,
+            budget_pages: number("budget")?,
+            distinct,
+            major: number("major")?,
+            trace_major: number("trace_major")?,
+            swap_outs: number("swap_outs")?,
+            swap_ins: number("swap_ins")?,
+            evicted: number("evicted")?,
+            run_cycles: number("cycles")?,
+            fault_cycles: number("fault_cycles")?,
+            swap_io_cycles: number("swap_io_cycles")?,
+            pae_steps: number("pae_steps")?,
+            pae_cycles: number("pae_cycles")?,
+            pae_model_cycles: number("pae_model_cycles")?,
+            ..Row::default()
+        });
     }
     Ok(rows)
 }
@@ -237,17 +233,17 @@ pub(crate) fn layout_pairs(rows: Vec<Row>) -> Result<Vec<LayoutRuns>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::samples::{BUDGETED, SERIAL};
+    use crate::samples::{TSC_LINE, budgeted, memstat, serial};
     use crate::plot::plot_budgets;
     use crate::report::{layout_report, report, timing_report};
 
     #[test]
-    fn workload_rows_come_from_memstat_lines_of_workloads_only() {
-        let rows = workload_rows(SERIAL, None, 64, &BTreeMap::new());
+    fn workload_rows_come_from_memstats_of_workloads_only() {
+        let rows = workload_rows(&serial(), None, 64, &BTreeMap::new());
         assert_eq!(rows.len(), 2);
         assert_eq!((rows[1].name.as_str(), rows[1].policy.as_str(), rows[1].faults, rows[1].hits), ("seq", "leap", 2, 8));
         assert_eq!(workload_distinct(&rows), BTreeMap::from([("seq".to_owned(), 12)]), "demand paging's peak");
-        assert_eq!(tsc_hz(SERIAL).unwrap(), 1_000_000_000);
+        assert_eq!(tsc_hz(TSC_LINE).unwrap(), 1_000_000_000);
         let (csv, md) = report(&rows, 1_000_000_000);
         assert!(csv.lines().nth(2).unwrap().starts_with("seq,workload,64,leap,2,8,8,0,0.8000,1.0000,12,5,1500,40"), "{csv}");
         assert!(md.contains("| leap | 1 | 0.800 | 1.000 |"), "{md}");
@@ -256,13 +252,13 @@ mod tests {
     #[test]
     fn budgeted_workload_rows_carry_their_budget_and_swap_counters() {
         let distinct = BTreeMap::from([("seq".to_owned(), 12)]);
-        let rows = workload_rows(BUDGETED, Some(Budget::Percent(50)), 64, &distinct);
+        let rows = workload_rows(&budgeted(), Some(Budget::Percent(50)), 64, &distinct);
         assert_eq!(rows.len(), 2);
         let row = &rows[1];
         assert_eq!((row.budget, row.budget_pages, row.distinct), (Some(Budget::Percent(50)), 6, 12));
         assert_eq!((row.major, row.swap_outs, row.swap_ins, row.evicted, row.swap_io_cycles), (23, 15, 23, 17, 750));
         assert_eq!((row.run_major(), row.trace_major), (23, 0), "a workload's major faults are its process's");
-        let mut all = workload_rows(SERIAL, None, 64, &distinct);
+        let mut all = workload_rows(&serial(), None, 64, &distinct);
         all.extend(rows);
         let (csv, md) = report(&all, 1_000_000_000);
         let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
@@ -291,12 +287,12 @@ mod tests {
 
     #[test]
     fn layout_runs_pair_each_programs_first_and_second_run() {
-        let serial = "bench-tsc-hz 1000000000\n\
-            [ 1.0] cpu0 INFO  process::lifecycle: memstat name=wl-seq policy=pae pid=3 faults_demand=10 ahead_commits=4 hits=4 peak_committed=12 layout_commits=0\n\
-            [ 1.1] cpu0 INFO  process::lifecycle: memstat name=wl-sort policy=pae pid=4 faults_demand=20 ahead_commits=0 hits=0 peak_committed=30 layout_commits=0\n\
-            [ 1.2] cpu0 INFO  process::lifecycle: memstat name=wl-seq policy=pae pid=5 faults_demand=2 ahead_commits=12 hits=12 peak_committed=12 layout_commits=9\n\
-            [ 1.3] cpu0 INFO  process::lifecycle: memstat name=wl-sort policy=pae pid=6 faults_demand=25 ahead_commits=1 hits=0 peak_committed=31 layout_commits=1\n";
-        let pairs = layout_pairs(workload_rows(serial, None, 64, &BTreeMap::new())).unwrap();
+        let run = |name, pid, faults, ahead, hits, peak, layout| {
+            memstat(name, "pae", &[("pid", pid), ("faults_demand", faults), ("ahead_commits", ahead), ("hits", hits), ("peak_committed", peak), ("layout_commits", layout)])
+        };
+        let memstats =
+            [run("wl-seq", 3, 10, 4, 4, 12, 0), run("wl-sort", 4, 20, 0, 0, 30, 0), run("wl-seq", 5, 2, 12, 12, 12, 9), run("wl-sort", 6, 25, 1, 0, 31, 1)];
+        let pairs = layout_pairs(workload_rows(&memstats, None, 64, &BTreeMap::new())).unwrap();
         assert_eq!(pairs.len(), 2);
         assert_eq!((pairs[0].first.faults, pairs[0].second.faults, pairs[0].second.layout_commits), (10, 2, 9));
         assert_eq!((pairs[1].first.name.as_str(), pairs[1].first.faults, pairs[1].second.faults), ("sort", 20, 25));
@@ -304,76 +300,88 @@ mod tests {
         assert_eq!(csv.lines().nth(1), Some("seq,workload,,10,2,9,4,12,4,12,12,12"), "{csv}");
         assert!(md.contains("| seq | workload | 10 | 2 | 9 | 4 | 12 | 12 | 12 |"), "{md}");
         assert!(md.contains("workloads: 30 demand faults on run 1, 27 on run 2 (90.0 %); run 2 faulted less on 1 of 2; peak pages 42 → 43."), "{md}");
-        let once = workload_rows(&serial.lines().take(3).collect::<Vec<_>>().join("\n"), None, 64, &BTreeMap::new());
+        let once = workload_rows(&memstats[..3], None, 64, &BTreeMap::new());
         assert!(layout_pairs(once).is_err(), "a program that ran once is an error");
-        let demand = workload_rows(SERIAL, None, 64, &BTreeMap::new());
+        let demand = workload_rows(&serial(), None, 64, &BTreeMap::new());
         assert!(layout_pairs(demand).is_err(), "runs under another policy are an error");
     }
 
     #[test]
     fn trace_rows_pair_each_replay_with_its_process() {
-        let serial = "replay replay/a.vrpl policy=leap accesses=9 faults=3 ahead=4 hits=3 waste=1 budget=8 own=20 major=5 trace_major=4 swap_outs=6 swap_ins=5 evicted=7 cycles=70 fault_cycles=7 swap_io_cycles=5 pae_steps=0 pae_cycles=0 pae_model_cycles=0\n\
-            [ 2.0] cpu0 INFO  process::lifecycle: memstat name=replay policy=leap pid=5 peak_committed=7 footprint=9 run_cycles=700 fault_cycles=70\n\
-            [ 2.1] cpu0 INFO  process::lifecycle: memstat name=replay policy=demand pid=1 run_cycles=99\n";
-        let rows = trace_rows(serial, "a", Some(Budget::Percent(50)), 16).unwrap();
+        let serial = "replay replay/a.vrpl policy=leap accesses=9 faults=3 ahead=4 hits=3 waste=1 budget=8 own=20 major=5 trace_major=4 swap_outs=6 swap_ins=5 evicted=7 cycles=70 fault_cycles=7 swap_io_cycles=5 pae_steps=0 pae_cycles=0 pae_model_cycles=0 pid=5\n";
+        let memstats = [
+            memstat("replay", "leap", &[("pid", 5), ("peak_committed", 7), ("footprint", 9), ("run_cycles", 700), ("fault_cycles", 70)]),
+            memstat("replay", "demand", &[("pid", 1), ("run_cycles", 99)]),
+        ];
+        let rows = trace_rows(serial, &memstats, "a", Some(Budget::Percent(50)), 16).unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!((rows[0].faults, rows[0].ahead, rows[0].waste, rows[0].run_cycles, rows[0].peak), (3, 4, 1, 70, 7));
         assert_eq!((rows[0].budget, rows[0].budget_pages, rows[0].distinct), (Some(Budget::Percent(50)), 8, 16));
         assert_eq!((rows[0].major, rows[0].trace_major, rows[0].swap_outs, rows[0].swap_ins, rows[0].evicted), (5, 4, 6, 5, 7));
         assert_eq!((rows[0].fault_cycles, rows[0].swap_io_cycles, rows[0].run_major()), (7, 5, 4), "the replay's, not the process's");
-        assert!(trace_rows("replay replay/a.vrpl policy=leap faults=x\n", "a", None, 1).is_err());
-        assert!(trace_rows("replay replay/a.vrpl policy=leap accesses=9 faults=3 ahead=4 hits=3 waste=1\n", "a", None, 1).is_err(), "no budget");
+        assert!(trace_rows("replay replay/a.vrpl policy=leap faults=x\n", &memstats, "a", None, 1).is_err());
+        assert!(trace_rows("replay replay/a.vrpl policy=leap accesses=9 faults=3 ahead=4 hits=3 waste=1\n", &memstats, "a", None, 1).is_err(), "no budget");
     }
 
-    /// A complete `replay` line: trace `a` under `leap`.
-    const REPLAY: &str = "replay replay/a.vrpl policy=leap accesses=9 faults=3 ahead=4 hits=3 waste=1 budget=8 own=20 major=5 trace_major=4 swap_outs=6 swap_ins=5 evicted=7 cycles=70 fault_cycles=7 swap_io_cycles=5 pae_steps=0 pae_cycles=0 pae_model_cycles=0";
+    /// A complete `replay` line: trace `a` under `leap`, by pid 5.
+    const REPLAY: &str = "replay replay/a.vrpl policy=leap accesses=9 faults=3 ahead=4 hits=3 waste=1 budget=8 own=20 major=5 trace_major=4 swap_outs=6 swap_ins=5 evicted=7 cycles=70 fault_cycles=7 swap_io_cycles=5 pae_steps=0 pae_cycles=0 pae_model_cycles=0 pid=5";
 
     #[test]
     fn a_replay_line_without_a_counter_or_with_a_bad_one_is_an_error_naming_it() {
-        assert_eq!(trace_rows(REPLAY, "a", None, 16).unwrap().len(), 1, "the complete line is a row");
+        assert_eq!(trace_rows(REPLAY, &[], "a", None, 16).unwrap().len(), 1, "the complete line is a row");
         let keys = [
             "faults", "ahead", "hits", "waste", "budget", "major", "trace_major", "swap_outs", "swap_ins", "evicted", "cycles", "fault_cycles",
-            "swap_io_cycles", "pae_steps", "pae_cycles", "pae_model_cycles",
+            "swap_io_cycles", "pae_steps", "pae_cycles", "pae_model_cycles", "pid",
         ];
         for key in keys {
             let without: Vec<&str> = REPLAY.split(' ').filter(|word| !word.starts_with(&format!("{key}="))).collect();
             assert_eq!(without.len(), REPLAY.split(' ').count() - 1, "{key} is one word");
-            let error = trace_rows(&without.join(" "), "a", None, 16).unwrap_err().to_string();
+            let error = trace_rows(&without.join(" "), &[], "a", None, 16).unwrap_err().to_string();
             assert!(error.starts_with(&format!("no {key} in `replay replay/a.vrpl")), "{key}: {error}");
+        }
+        for key in ["faults", "ahead", "pid", "pae_model_cycles"] {
             let malformed = REPLAY.replace(&format!(" {key}="), &format!(" {key}=-"));
-            let error = trace_rows(&malformed, "a", None, 16).unwrap_err().to_string();
+            let error = trace_rows(&malformed, &[], "a", None, 16).unwrap_err().to_string();
             assert!(error.starts_with(&format!("bad {key} in `")), "{key}: {error}");
         }
-        let error = trace_rows(&REPLAY.replace(" policy=leap", ""), "a", None, 16).unwrap_err().to_string();
+        let error = trace_rows(&REPLAY.replace(" policy=leap", ""), &[], "a", None, 16).unwrap_err().to_string();
         assert_eq!(error, "no policy");
-        assert!(trace_rows(&format!("[ 1.0] cpu0 INFO  {REPLAY}\nreplaying\n"), "a", None, 16).unwrap().is_empty(), "only lines that start with `replay `");
+        assert!(trace_rows(&format!("[ 1.0] cpu0 INFO  {REPLAY}\nreplaying\n"), &[], "a", None, 16).unwrap().is_empty(), "only lines that start with `replay `");
     }
 
     #[test]
-    fn a_replay_row_takes_peak_footprint_and_layout_commits_from_the_next_replay_memstat_only() {
-        let serial = format!(
-            "memstat name=replay policy=leap pid=1 peak_committed=99 footprint=99\n\
-             {}\n\
-             [ 1.0] cpu0 INFO  process::lifecycle: memstat name=init policy=demand pid=2 peak_committed=50 footprint=50\n\
-             [ 1.1] cpu0 INFO  process::lifecycle: memstat name=replay policy=demand pid=5 peak_committed=7 footprint=9 layout_commits=2\n\
-             [ 1.2] cpu0 INFO  process::lifecycle: memstat name=replay policy=demand pid=6 peak_committed=8 footprint=8\n\
-             {REPLAY}\n",
-            REPLAY.replace("policy=leap", "policy=demand")
-        );
-        let rows = trace_rows(&serial, "a", Some(Budget::Pages(8)), 16).unwrap();
+    fn a_replay_row_takes_peak_footprint_and_layout_commits_from_its_own_process_only() {
+        let serial = format!("{}\n{}\n", REPLAY.replace("policy=leap", "policy=demand"), REPLAY.replace("pid=5", "pid=8"));
+        let memstats = [
+            memstat("replay", "leap", &[("pid", 1), ("peak_committed", 99), ("footprint", 99)]),
+            memstat("init", "demand", &[("pid", 8), ("peak_committed", 50), ("footprint", 50)]),
+            memstat("replay", "demand", &[("pid", 5), ("peak_committed", 7), ("footprint", 9), ("layout_commits", 2)]),
+            memstat("replay", "demand", &[("pid", 6), ("peak_committed", 8), ("footprint", 8)]),
+        ];
+        let rows = trace_rows(&serial, &memstats, "a", Some(Budget::Pages(8)), 16).unwrap();
         let picked: Vec<(&str, u64, u64, u64)> = rows.iter().map(|row| (row.policy.as_str(), row.peak, row.footprint, row.layout_commits)).collect();
-        assert_eq!(picked, vec![("demand", 7, 9, 2), ("leap", 0, 0, 0)], "a memstat before the replay line, another process's and a second one are ignored");
+        assert_eq!(picked, vec![("demand", 7, 9, 2), ("leap", 0, 0, 0)], "another pid's, and another program's of the same pid, are ignored");
         assert!(rows.iter().all(|row| (row.name.as_str(), row.kind, row.kib, row.distinct) == ("a", "trace", 0, 16)));
     }
 
     #[test]
-    fn workload_rows_default_missing_counters_to_zero_and_skip_malformed_lines() {
-        let serial = "memstat name=wl-sort policy=eager pid=3 faults_demand=4\n\
-                      memstat name=wl-hashtab policy=leap pid=4 faults_demand=x hits=2\n\
-                      memstat name=init policy=demand pid=1 faults_demand=9\n\
-                      memstat name=wl-seq policy=pae pid=5 faults_demand=3 budget=7 faults_major=11 pae_steps=6 pae_cycles=60 pae_model_cycles=40 layout_commits=1\n";
+    fn workload_rows_take_every_counter_of_workloads_alone() {
+        let memstats = [
+            memstat("wl-sort", "eager", &[("pid", 3), ("faults_demand", 4)]),
+            memstat("init", "demand", &[("pid", 1), ("faults_demand", 9)]),
+            memstat("wl-seq", "pae", &[
+                ("pid", 5),
+                ("faults_demand", 3),
+                ("budget", 7),
+                ("faults_major", 11),
+                ("pae_steps", 6),
+                ("pae_cycles", 60),
+                ("pae_model_cycles", 40),
+                ("layout_commits", 1),
+            ]),
+        ];
         let distinct = BTreeMap::from([("sort".to_owned(), 30)]);
-        let rows = workload_rows(serial, Some(Budget::Percent(25)), 128, &distinct);
+        let rows = workload_rows(&memstats, Some(Budget::Percent(25)), 128, &distinct);
         let expected = Row {
             name: "sort".to_owned(),
             kind: "workload",
@@ -384,8 +392,8 @@ mod tests {
             distinct: 30,
             ..Row::default()
         };
-        assert_eq!(rows.len(), 2, "the malformed line and init's are no rows: {rows:?}");
-        assert_eq!(rows[0], expected, "every counter it lacks is 0");
+        assert_eq!(rows.len(), 2, "init's is no row: {rows:?}");
+        assert_eq!(rows[0], expected);
         let seq = &rows[1];
         assert_eq!((seq.name.as_str(), seq.distinct, seq.budget_pages, seq.major, seq.trace_major), ("seq", 0, 7, 11, 0), "no distinct pages known: 0");
         assert_eq!((seq.pae_steps, seq.pae_cycles, seq.pae_model_cycles, seq.layout_commits, seq.model.as_str()), (6, 60, 40, 1, ""));

@@ -7,7 +7,7 @@ use crate::Options;
 use crate::rows::{LayoutRuns, Row, Simulated, Simulations, attach, layout_pairs, trace_rows, tsc_hz, workload_distinct, workload_rows};
 use anyhow::{Context, Result, bail};
 use boot::image::RamdiskContents;
-use boot::qemu::{self, RunConfig, Verdict};
+use boot::qemu::{self, Memstat, RunConfig, Verdict};
 use boot::{Firmware, Profile};
 use pae_model::integer::IntegerModel;
 use std::collections::BTreeMap;
@@ -111,8 +111,15 @@ fn file_label(budget: Budget) -> String {
     }
 }
 
+/// What a boot left: its serial log and the memstats of its records.
+struct Boot {
+    serial: String,
+    memstats: Vec<Memstat>,
+}
+
 /// Boots `cmdline` with `extra` files in the ramdisk under `-icount shift=0`,
-/// with a fresh swap disk of `swap_pages` pages if asked for.
+/// with a fresh swap disk of `swap_pages` pages if asked for; every record
+/// must be readable.
 fn boot(
     name: &str,
     kernel: &Path,
@@ -120,7 +127,7 @@ fn boot(
     cmdline: &str,
     extra: Vec<(String, Vec<u8>)>,
     swap_pages: Option<u64>,
-) -> Result<String> {
+) -> Result<Boot> {
     let mut ramdisk = RamdiskContents::standard(cmdline, programs)?;
     for (path, data) in extra {
         ramdisk.add(&path, data);
@@ -144,7 +151,8 @@ fn boot(
     if outcome.verdict != Verdict::Success {
         bail!("{name} ended with {:?}:\n{}", outcome.verdict, outcome.serial);
     }
-    Ok(outcome.serial)
+    let memstats = outcome.records.complete_memstats().with_context(|| format!("{name}:\n{}", outcome.serial))?;
+    Ok(Boot { serial: outcome.serial, memstats })
 }
 
 /// Runs the workloads: every one under every policy without a budget at
@@ -165,12 +173,12 @@ fn measure_workloads(
     eprintln!("bench: workloads ({} KiB) under {}", options.kib, WORKLOAD_POLICIES.join(", "));
     let cmdline = format!("{settings} sample=64 init=bin/bench-memory init-args={},{policies}", options.kib);
     let model_file = || vec![(kernel::pae::MODEL_PATH.to_owned(), model.1.clone())];
-    let serial = boot("workloads", kernel, programs, &cmdline, model_file(), None)?;
-    let hz = tsc_hz(&serial)?;
-    let mut rows = workload_rows(&serial, None, options.kib, &BTreeMap::new());
+    let run = boot("workloads", kernel, programs, &cmdline, model_file(), None)?;
+    let hz = tsc_hz(&run.serial)?;
+    let mut rows = workload_rows(&run.memstats, None, options.kib, &BTreeMap::new());
     let mut distinct = workload_distinct(&rows);
     if distinct.is_empty() || rows.len() != distinct.len() * WORKLOAD_POLICIES.len() {
-        bail!("{} workload rows, {} under demand paging:\n{serial}", rows.len(), distinct.len());
+        bail!("{} workload rows, {} under demand paging:\n{}", rows.len(), distinct.len(), run.serial);
     }
     for row in &mut rows {
         row.distinct = distinct.get(&row.name).copied().unwrap_or(0);
@@ -178,8 +186,8 @@ fn measure_workloads(
     if options.budget_kib != options.kib {
         eprintln!("bench: workloads ({} KiB) under demand paging, for their distinct pages ({:.0} s so far)", options.budget_kib, elapsed());
         let cmdline = format!("{settings} sample=64 init=bin/bench-memory init-args={},demand", options.budget_kib);
-        let serial = boot("workloads-distinct", kernel, programs, &cmdline, Vec::new(), None)?;
-        distinct = workload_distinct(&workload_rows(&serial, None, options.budget_kib, &BTreeMap::new()));
+        let run = boot("workloads-distinct", kernel, programs, &cmdline, Vec::new(), None)?;
+        distinct = workload_distinct(&workload_rows(&run.memstats, None, options.budget_kib, &BTreeMap::new()));
     }
     if let Some(name) = options.budget_workloads.iter().find(|name| !distinct.contains_key(name.as_str())) {
         bail!("no workload `{name}` (one of {})", distinct.keys().cloned().collect::<Vec<_>>().join(", "));
@@ -194,10 +202,10 @@ fn measure_workloads(
         let words: Vec<String> = pages.iter().map(|(name, pages)| format!("{name}={pages}")).collect();
         let cmdline =
             format!("{settings} sample=0 init=bin/bench-memory init-args={},{policies},--budget,{}", options.budget_kib, words.join(","));
-        let serial = boot(&format!("workloads-{}", file_label(budget)), kernel, programs, &cmdline, model_file(), Some(swap_pages))?;
-        let found = workload_rows(&serial, Some(budget), options.budget_kib, &distinct);
+        let run = boot(&format!("workloads-{}", file_label(budget)), kernel, programs, &cmdline, model_file(), Some(swap_pages))?;
+        let found = workload_rows(&run.memstats, Some(budget), options.budget_kib, &distinct);
         if found.len() != runs {
-            bail!("{} workload rows under {budget}, not {runs}:\n{serial}", found.len());
+            bail!("{} workload rows under {budget}, not {runs}:\n{}", found.len(), run.serial);
         }
         if let Some(row) = found.iter().find(|row| Some(&row.budget_pages) != pages.get(row.name.as_str())) {
             bail!("{} under {budget}: the kernel's budget is {} pages, not {:?}", row.name, row.budget_pages, pages.get(row.name.as_str()));
@@ -245,8 +253,8 @@ pub fn measure(options: &Options) -> Result<Measured> {
     eprintln!("bench: workloads ({} KiB) twice under pae, for layout proposals ({:.0} s so far)", options.kib, elapsed());
     let cmdline = format!("{settings} sample=64 init=bin/bench-memory init-args={},pae,pae", options.kib);
     let model_file = vec![(kernel::pae::MODEL_PATH.to_owned(), models.for_workloads().1.clone())];
-    let serial = boot("workloads-layout", &kernel, &programs, &cmdline, model_file, None)?;
-    let mut layouts = layout_pairs(workload_rows(&serial, None, options.kib, &workload_distinct(&rows)))?;
+    let run = boot("workloads-layout", &kernel, &programs, &cmdline, model_file, None)?;
+    let mut layouts = layout_pairs(workload_rows(&run.memstats, None, options.kib, &workload_distinct(&rows)))?;
     let largest = options.budgets.iter().copied().max_by_key(|budget| budget_order(*budget)).context("no budget")?;
     let mut traces = trace::file::trace_files(&options.traces).map_err(anyhow::Error::msg)?;
     if options.trace_limit > 0 {
@@ -277,10 +285,10 @@ pub fn measure(options: &Options) -> Result<Measured> {
             eprintln!("bench: trace {}/{} {name} under {budget} of {distinct} pages ({:.0} s so far)", index + 1, traces.len(), elapsed());
             let cmdline = format!("{settings} sample=0 init=bin/replay init-args=all,--budget,{budget},{file}");
             let extra = vec![(file.clone(), encoded.clone()), (kernel::pae::MODEL_PATH.to_owned(), model.1.clone())];
-            let serial = boot(&format!("{name}-{}", file_label(budget)), &kernel, &programs, &cmdline, extra, Some(swap_pages))?;
-            let found = trace_rows(&serial, &name, Some(budget), distinct)?;
+            let run = boot(&format!("{name}-{}", file_label(budget)), &kernel, &programs, &cmdline, extra, Some(swap_pages))?;
+            let found = trace_rows(&run.serial, &run.memstats, &name, Some(budget), distinct)?;
             if found.len() != TRACE_POLICIES.len() {
-                bail!("{name} under {budget}: {} replay lines, not {}:\n{serial}", found.len(), TRACE_POLICIES.len());
+                bail!("{name} under {budget}: {} replay lines, not {}:\n{}", found.len(), TRACE_POLICIES.len(), run.serial);
             }
             let mut found = found;
             for row in found.iter_mut().filter(|row| row.policy == "pae") {
@@ -295,10 +303,10 @@ pub fn measure(options: &Options) -> Result<Measured> {
         eprintln!("bench: trace {name} twice under pae at {largest}, for layout proposals ({:.0} s so far)", elapsed());
         let cmdline = format!("{settings} sample=0 init=bin/replay init-args=pae+pae,--budget,{largest},{file}");
         let extra = vec![(file.clone(), encoded.clone()), (kernel::pae::MODEL_PATH.to_owned(), model.1.clone())];
-        let serial = boot(&format!("{name}-layout"), &kernel, &programs, &cmdline, extra, Some(swap_pages))?;
-        let mut pairs = layout_pairs(trace_rows(&serial, &name, Some(largest), distinct)?)?;
+        let run = boot(&format!("{name}-layout"), &kernel, &programs, &cmdline, extra, Some(swap_pages))?;
+        let mut pairs = layout_pairs(trace_rows(&run.serial, &run.memstats, &name, Some(largest), distinct)?)?;
         if pairs.len() != 1 {
-            bail!("{name}: {} pairs of runs under pae, not one:\n{serial}", pairs.len());
+            bail!("{name}: {} pairs of runs under pae, not one:\n{}", pairs.len(), run.serial);
         }
         for pair in &mut pairs {
             pair.first.model = model.0.clone();

@@ -1,19 +1,58 @@
-//! Serial-log samples and hand-made rows the modules' tests share.
+//! Memstat records, serial-log samples and hand-made rows the modules'
+//! tests share.
 
 use crate::rows::{Row, Simulated};
+use boot::qemu::Memstat;
 use trace::Budget;
 
-/// Two runs of the workload `seq` without a budget and a line of another
-/// process.
-pub(crate) const SERIAL: &str = "bench-tsc-hz 1000000000\n\
-    [ 1.0] cpu0 INFO  process::lifecycle: memstat name=wl-seq policy=demand pid=3 faults_demand=10 ahead_commits=0 hits=0 waste=0 peak_committed=12 footprint=5 run_cycles=2000 fault_cycles=100\n\
-    [ 1.1] cpu0 INFO  process::lifecycle: memstat name=wl-seq policy=leap pid=4 faults_demand=2 ahead_commits=8 hits=8 waste=0 peak_committed=12 footprint=5 run_cycles=1500 fault_cycles=40\n\
-    [ 1.2] cpu0 INFO  process::lifecycle: memstat name=bench-memory policy=demand pid=2 faults_demand=1\n";
+/// The TSC line a boot of the benchmark prints.
+pub(crate) const TSC_LINE: &str = "bench-tsc-hz 1000000000\n";
+
+/// A memstat of `name` under `policy` with `counters` (by name; the rest 0).
+pub(crate) fn memstat(name: &str, policy: &str, counters: &[(&str, u64)]) -> Memstat {
+    let mut words = [0; abi::MemoryCounters::WORDS];
+    for &(key, value) in counters {
+        let at = abi::MemoryCounters::FIELDS.iter().position(|field| *field == key).unwrap_or_else(|| panic!("no counter {key}"));
+        words[at] = value;
+    }
+    let policy = abi::CommitPolicy::from_name(policy).unwrap_or_else(|| panic!("no policy {policy}"));
+    Memstat { name: name.to_owned(), policy, counters: abi::MemoryCounters::from_words(words) }
+}
+
+/// Two runs of the workload `seq` without a budget and another process.
+pub(crate) fn serial() -> Vec<Memstat> {
+    vec![
+        memstat("wl-seq", "demand", &[("pid", 3), ("faults_demand", 10), ("peak_committed", 12), ("footprint", 5), ("run_cycles", 2000), ("fault_cycles", 100)]),
+        memstat(
+            "wl-seq",
+            "leap",
+            &[("pid", 4), ("faults_demand", 2), ("ahead_commits", 8), ("hits", 8), ("peak_committed", 12), ("footprint", 5), ("run_cycles", 1500), ("fault_cycles", 40)],
+        ),
+        memstat("bench-memory", "demand", &[("pid", 2), ("faults_demand", 1)]),
+    ]
+}
 
 /// The same workload under a budget of 6 pages (50%).
-pub(crate) const BUDGETED: &str = "bench-tsc-hz 1000000000\n\
-    [ 2.0] cpu0 INFO  process::lifecycle: memstat name=wl-seq policy=demand pid=6 faults_demand=10 peak_committed=6 run_cycles=4000 fault_cycles=900 budget=6 faults_major=20 swap_outs=14 swap_ins=20 evictions=16 swap_io_cycles=700\n\
-    [ 2.1] cpu0 INFO  process::lifecycle: memstat name=wl-seq policy=leap pid=7 faults_demand=2 ahead_commits=8 hits=8 peak_committed=6 run_cycles=3000 fault_cycles=800 budget=6 faults_major=23 swap_outs=15 swap_ins=23 evictions=17 swap_io_cycles=750\n";
+pub(crate) fn budgeted() -> Vec<Memstat> {
+    let under = |pid, policy, faults, ahead, run, fault, major, outs, evictions, io| {
+        memstat("wl-seq", policy, &[
+            ("pid", pid),
+            ("faults_demand", faults),
+            ("ahead_commits", ahead),
+            ("hits", ahead),
+            ("peak_committed", 6),
+            ("run_cycles", run),
+            ("fault_cycles", fault),
+            ("budget", 6),
+            ("faults_major", major),
+            ("swap_outs", outs),
+            ("swap_ins", major),
+            ("evictions", evictions),
+            ("swap_io_cycles", io),
+        ])
+    };
+    vec![under(6, "demand", 10, 0, 4000, 900, 20, 14, 16, 700), under(7, "leap", 2, 8, 3000, 800, 23, 15, 17, 750)]
+}
 
 /// A trace row under `budget` percent under `policy`.
 pub(crate) fn traced(name: &str, budget: u64, policy: &str, major: u64, simulated: u64, belady: u64) -> Row {

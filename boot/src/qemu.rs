@@ -5,8 +5,17 @@
 //! 35 for failure (see `kernel::verdict`). Anything else (0 after a triple
 //! fault, 1 for a QEMU error, a signal) is a crash; running out of time is a
 //! timeout, and QEMU is killed.
+//!
+//! What happened inside comes back on two channels: COM1 (`-serial
+//! stdio`) carries the log, read by people and kept as it is in
+//! [`RunOutcome::serial`]; COM2 goes to a file of its own
+//! ([`RunConfig::records`]) where the kernel writes typed records
+//! (`abi::record`: each process's memory counters, each test's outcome,
+//! each suite's tally), which [`Records`] decodes. Results are read from
+//! the records, never scraped from the log.
 
 use crate::Firmware;
+use abi::record::{Outcome, Reader, StreamError, Suite};
 use anyhow::{Context, Result, bail};
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};
@@ -66,6 +75,9 @@ pub struct RunConfig {
     pub swap_faults: Option<PathBuf>,
     /// A Unix socket on which QEMU serves its machine protocol (see [`Qmp`]).
     pub qmp_socket: Option<PathBuf>,
+    /// The file the kernel's records (COM2) go to, truncated at each run;
+    /// `None`: no second serial port (the kernel drops its records).
+    pub records: Option<PathBuf>,
     /// Extra arguments appended verbatim.
     pub extra_args: Vec<String>,
 }
@@ -129,7 +141,8 @@ pub fn blkdebug_config(rules: &[InjectError]) -> String {
 }
 
 impl RunConfig {
-    /// Defaults for `image`: 256 MiB, 120 s timeout, TCG.
+    /// Defaults for `image`: 256 MiB, 120 s timeout, TCG, records next to
+    /// the image (`bios.img` → `bios.records`).
     pub fn new(image: &Path, firmware: Firmware) -> RunConfig {
         RunConfig {
             image: image.to_path_buf(),
@@ -142,6 +155,7 @@ impl RunConfig {
             swap_image: None,
             swap_faults: None,
             qmp_socket: None,
+            records: Some(image.with_extension("records")),
             extra_args: Vec::new(),
         }
     }
@@ -151,6 +165,11 @@ impl RunConfig {
         let mut command = Command::new(QEMU);
         command.args(["-m", &format!("{}M", self.memory_mib)]);
         command.args(["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"]);
+        if let Some(records) = &self.records {
+            // The second `-serial` is COM2.
+            command.arg("-chardev").arg(format!("file,id=records,path={}", option_value(records)));
+            command.args(["-serial", "chardev:records"]);
+        }
         command.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
         if self.kvm {
             command.args(["-enable-kvm", "-cpu", "host"]);
@@ -222,10 +241,114 @@ impl Verdict {
 pub struct RunOutcome {
     /// How it ended.
     pub verdict: Verdict,
-    /// Everything the guest wrote to the serial port.
+    /// Everything the guest wrote to the first serial port (the log).
     pub serial: String,
+    /// What the kernel wrote on its record channel (empty without one).
+    pub records: Records,
     /// How long it took.
     pub elapsed: Duration,
+}
+
+/// A record as the host keeps it.
+pub type Record = abi::record::Record<String>;
+/// A process's memory counters when it ended.
+pub type Memstat = abi::record::Memstat<String>;
+/// One test's outcome.
+pub type TestResult = abi::record::TestResult<String>;
+
+/// The records of one run, decoded.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Records {
+    /// Every record, in the order written, up to the first that could not
+    /// be read.
+    pub records: Vec<Record>,
+    /// The first record that could not be read (a run cut short may end
+    /// in a truncated one); nothing after it is read.
+    pub error: Option<StreamError>,
+}
+
+impl Records {
+    /// Decodes a whole record stream.
+    pub fn decode(bytes: &[u8]) -> Records {
+        let mut records = Records::default();
+        for record in Reader::new(bytes) {
+            match record {
+                Ok(record) => records.records.push(record.map(String::from)),
+                Err(error) => records.error = Some(error),
+            }
+        }
+        records
+    }
+
+    /// Reads and decodes the record file `path`.
+    pub fn read(path: &Path) -> Result<Records> {
+        let bytes = std::fs::read(path).with_context(|| format!("reading the records {}", path.display()))?;
+        Ok(Records::decode(&bytes))
+    }
+
+    /// The records, or the error if one could not be read (for readers
+    /// that need every record, such as the benchmark).
+    pub fn complete(&self) -> Result<&[Record]> {
+        match &self.error {
+            Some(error) => bail!("the kernel's records are damaged: {error}"),
+            None => Ok(&self.records),
+        }
+    }
+
+    /// Every `Memstat`, in order.
+    pub fn memstats(&self) -> impl Iterator<Item = &Memstat> {
+        self.records.iter().filter_map(|record| match record {
+            Record::Memstat(memstat) => Some(memstat),
+            _ => None,
+        })
+    }
+
+    /// Every memstat, in order, if every record could be read.
+    pub fn complete_memstats(&self) -> Result<Vec<Memstat>> {
+        self.complete()?;
+        Ok(self.memstats().cloned().collect())
+    }
+
+    /// Every test result, in order.
+    pub fn results(&self) -> impl Iterator<Item = &TestResult> {
+        self.records.iter().filter_map(|record| match record {
+            Record::TestResult(result) => Some(result),
+            _ => None,
+        })
+    }
+
+    /// The tally of `suite`'s last summary, if it wrote one.
+    pub fn tally(&self, suite: Suite<&str>) -> Option<Tally> {
+        self.records.iter().rev().find_map(|record| match record {
+            Record::TestSummary(summary) if suite_is(&summary.suite, suite) => {
+                Some(Tally { passed: summary.passed as usize, failed: summary.failed as usize })
+            }
+            _ => None,
+        })
+    }
+
+    /// Each failed test as `suite::name: message` (the kernel's suite
+    /// unnamed), in order.
+    pub fn failures(&self) -> Vec<String> {
+        self.results()
+            .filter_map(|result| match &result.outcome {
+                Outcome::Failed(message) => Some(match &result.suite {
+                    Suite::Kernel => format!("{}: {message}", result.name),
+                    Suite::Program(program) => format!("{program}::{}: {message}", result.name),
+                }),
+                Outcome::Passed => None,
+            })
+            .collect()
+    }
+}
+
+/// Whether `suite` is `wanted`.
+fn suite_is(suite: &Suite<String>, wanted: Suite<&str>) -> bool {
+    match (suite, wanted) {
+        (Suite::Kernel, Suite::Kernel) => true,
+        (Suite::Program(name), Suite::Program(wanted)) => name == wanted,
+        _ => false,
+    }
 }
 
 /// Kills QEMU if it is still running when dropped (on errors and panics too).
@@ -253,6 +376,10 @@ pub fn run_streaming(config: &RunConfig, echo: bool, lines: Sender<String>) -> R
 }
 
 fn run_inner(config: &RunConfig, echo: bool, lines: Option<Sender<String>>) -> Result<RunOutcome> {
+    if let Some(records) = &config.records {
+        // No stale records if QEMU fails before it opens the file.
+        let _ = std::fs::remove_file(records);
+    }
     let mut command = config.command()?;
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let started = Instant::now();
@@ -311,7 +438,11 @@ fn run_inner(config: &RunConfig, echo: bool, lines: Option<Sender<String>>) -> R
     if !errors.trim().is_empty() {
         serial.push_str(&format!("[qemu stderr] {}\n", errors.trim()));
     }
-    Ok(RunOutcome { verdict, serial, elapsed })
+    let records = match &config.records {
+        Some(path) => Records::read(path)?,
+        None => Records::default(),
+    };
+    Ok(RunOutcome { verdict, serial, records, elapsed })
 }
 
 /// A client of QEMU's machine protocol (QMP) on the socket of
@@ -397,7 +528,7 @@ pub fn run_interactive(config: &RunConfig) -> Result<Verdict> {
     }
 }
 
-/// A kernel test run's tally, from its closing `N passed, M failed` line.
+/// A suite's tally, from its closing `TestSummary` record.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Tally {
     /// Tests that passed.
@@ -406,85 +537,66 @@ pub struct Tally {
     pub failed: usize,
 }
 
-/// Finds the last `N passed, M failed` line in `output`.
-pub fn parse_tally(output: &str) -> Option<Tally> {
-    output.lines().rev().find_map(|line| {
-        let (passed, failed) = line.trim().split_once(", ")?;
-        let passed = passed.strip_suffix(" passed")?.parse().ok()?;
-        let failed = failed.strip_suffix(" failed")?.parse().ok()?;
-        Some(Tally { passed, failed })
-    })
-}
-
-/// The counters the kernel prints in a `memstat name=N key=value ...` line
-/// when a process ends (see `abi::MemoryCounters` for the keys).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Memstat {
-    /// The program's name.
-    pub name: String,
-    /// Its commit policy when it ended.
-    pub policy: String,
-    /// Counter name to value, in the kernel's order.
-    pub counters: Vec<(String, u64)>,
-}
-
-impl Memstat {
-    /// The value of counter `key`.
-    pub fn get(&self, key: &str) -> Option<u64> {
-        self.counters.iter().find(|(name, _)| name == key).map(|&(_, value)| value)
-    }
-}
-
-/// Every `memstat` line in `output`, in order. Lines that are cut short or
-/// carry a malformed value are skipped.
-pub fn parse_memstats(output: &str) -> Vec<Memstat> {
-    output
-        .lines()
-        .filter_map(|line| {
-            let (_, rest) = line.split_once("memstat name=")?;
-            let mut words = rest.split_whitespace().peekable();
-            let name = words.next()?.to_string();
-            let policy = words.next_if(|word| word.starts_with("policy=")).map_or("", |word| &word[7..]).to_string();
-            let counters = words
-                .map(|word| {
-                    let (key, value) = word.split_once('=')?;
-                    Some((key.to_string(), value.parse().ok()?))
-                })
-                .collect::<Option<Vec<_>>>()?;
-            Some(Memstat { name, policy, counters })
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn stream(records: &[abi::record::Record<&str>]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for record in records {
+            record.encode(&mut |chunk: &[u8]| bytes.extend_from_slice(chunk));
+        }
+        bytes
+    }
+
     #[test]
-    fn memstat_lines_are_parsed_and_bad_ones_skipped() {
-        let output = "[ 1.0] cpu0 INFO  process: memstat name=hello policy=leap pid=3 faults=7\n\
-                      memstat name=cut pid=4 faults=\n\
-                      noise\nmemstat name=demo pid=5 hits=2 waste=1\n";
-        let stats = parse_memstats(output);
-        assert_eq!(stats.len(), 2);
-        assert_eq!((stats[0].name.as_str(), stats[0].policy.as_str(), stats[0].get("faults")), ("hello", "leap", Some(7)));
-        assert_eq!(stats[1].policy, "", "older lines have no policy");
-        assert_eq!(stats[1].get("pid"), Some(5));
-        assert_eq!(stats[1].get("missing"), None);
+    fn records_give_memstats_results_and_each_suites_tally() {
+        use abi::record::{Memstat, Record, TestResult, TestSummary};
+        let counters = abi::MemoryCounters { pid: 3, faults: 7, ..abi::MemoryCounters::default() };
+        let bytes = stream(&[
+            Record::Memstat(Memstat { name: "hello", policy: abi::CommitPolicy::Leap, counters }),
+            Record::TestResult(TestResult { suite: Suite::Kernel, name: "mm::a", outcome: Outcome::Passed }),
+            Record::TestResult(TestResult { suite: Suite::Program("test-heap"), name: "grows", outcome: Outcome::Failed("no") }),
+            Record::TestResult(TestResult { suite: Suite::Kernel, name: "mm::b", outcome: Outcome::Failed("left 1, right 2") }),
+            Record::TestSummary(TestSummary { suite: Suite::Program("test-heap"), passed: 0, failed: 1 }),
+            Record::TestSummary(TestSummary { suite: Suite::Kernel, passed: 3, failed: 1 }),
+            Record::TestSummary(TestSummary { suite: Suite::Kernel, passed: 1, failed: 1 }),
+        ]);
+        let records = Records::decode(&bytes);
+        assert_eq!(records.error, None);
+        assert_eq!(records.records.len(), 7);
+        let stats = records.complete_memstats().unwrap();
+        assert_eq!((stats[0].name.as_str(), stats[0].policy, stats[0].pid(), stats[0].counters.faults), ("hello", abi::CommitPolicy::Leap, 3, 7));
+        assert_eq!(records.results().count(), 3);
+        assert_eq!(records.tally(Suite::Kernel), Some(Tally { passed: 1, failed: 1 }), "the last summary");
+        assert_eq!(records.tally(Suite::Program("test-heap")), Some(Tally { passed: 0, failed: 1 }));
+        assert_eq!(records.tally(Suite::Program("init")), None);
+        assert_eq!(records.failures(), ["test-heap::grows: no", "mm::b: left 1, right 2"]);
+    }
+
+    #[test]
+    fn a_damaged_stream_keeps_what_came_before_and_says_where() {
+        use abi::record::{Record, TestSummary};
+        let summary = Record::TestSummary(TestSummary { suite: Suite::Kernel, passed: 2, failed: 0 });
+        let bytes = stream(&[summary, summary]);
+        let records = Records::decode(&bytes[..bytes.len() - 3]);
+        assert_eq!(records.records.len(), 1);
+        assert_eq!(records.tally(Suite::Kernel), Some(Tally { passed: 2, failed: 0 }));
+        let error = records.complete().unwrap_err().to_string();
+        assert!(error.contains(&format!("record at byte {}: truncated", bytes.len() / 2)), "{error}");
+        assert!(records.complete_memstats().is_err());
+        assert_eq!(Records::decode(&[]), Records::default());
+        let path = std::env::temp_dir().join(format!("boot-records-test-{}.records", std::process::id()));
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(Records::read(&path).unwrap().records.len(), 2);
+        std::fs::remove_file(&path).unwrap();
+        assert!(Records::read(&path).is_err(), "a missing file is an error");
     }
 
     #[test]
     fn exit_codes_follow_isa_debug_exit() {
         assert_eq!(EXIT_SUCCESS, 33);
         assert_eq!(EXIT_FAILURE, 35);
-    }
-
-    #[test]
-    fn tally_takes_the_last_closing_line() {
-        let output = "ktest a ... ok\n3 passed, 1 failed\nnoise\n5 passed, 0 failed\n";
-        assert_eq!(parse_tally(output), Some(Tally { passed: 5, failed: 0 }));
-        assert_eq!(parse_tally("no tally here\n1 passed\n"), None);
-        assert_eq!(parse_tally("x passed, 0 failed"), None);
     }
 
     #[test]
@@ -497,6 +609,15 @@ mod tests {
         assert!(args.iter().any(|a| a == "format=raw,file=/tmp/x.img"));
         assert!(!args.contains(&"-icount".to_owned()));
         assert!(!args.iter().any(|a| a.contains("virtio-blk")), "no swap disk unless asked for");
+        let serials: Vec<_> = args.windows(2).filter(|w| w[0] == "-serial").map(|w| w[1].as_str()).collect();
+        assert_eq!(serials, ["stdio", "chardev:records"], "COM1 the log, COM2 the records");
+        assert!(args.windows(2).any(|w| w == ["-chardev", "file,id=records,path=/tmp/x.records"]));
+        let mut config = RunConfig::new(Path::new("/tmp/a,b/x.img"), Firmware::Bios);
+        let command = config.command().unwrap();
+        assert!(command.get_args().any(|a| a == "file,id=records,path=/tmp/a,,b/x.records"), "commas doubled");
+        config.records = None;
+        let command = config.command().unwrap();
+        assert_eq!(command.get_args().filter(|a| *a == "-serial").count(), 1, "no second port");
     }
 
     #[test]

@@ -96,6 +96,8 @@ pub struct Trace {
     pub raw: Vec<u8>,
     /// The serial log.
     pub serial: String,
+    /// What the kernel wrote on its record channel (the memstats).
+    pub results: qemu::Records,
     /// How the run ended (`Failure` if the program exited non-zero).
     pub verdict: Verdict,
 }
@@ -131,7 +133,7 @@ pub fn run(options: &Options) -> Result<Trace> {
     }
     let raw = std::fs::read(&stream).with_context(|| format!("reading {}", stream.display()))?;
     let records = decode(&raw, &stream)?;
-    Ok(Trace { records, raw, serial: outcome.serial, verdict: outcome.verdict })
+    Ok(Trace { records, raw, serial: outcome.serial, results: outcome.records, verdict: outcome.verdict })
 }
 
 /// Decodes a raw history stream read from `path`.

@@ -1,7 +1,7 @@
 //! The boot sequence: from the bootloader's hand-over to run or test mode,
 //! plus the panic handler and the fault injector used by integration tests.
 //!
-//! [`start`]: serial and logger → TSC calibration (PIT) → ramdisk and
+//! [`start`]: serial, logger and the record port → TSC calibration (PIT) → ramdisk and
 //! command line → GDT/TSS, IDT and the fault handlers → CPU features and
 //! protections → frame allocator → page tables (and the IST guard pages) →
 //! heap → PIC masked, local-APIC timer calibrated against the TSC and
@@ -18,7 +18,7 @@ use crate::config::{BootConfig, Inject, Mode, CMDLINE_PATH};
 use crate::mm::{frame, heap, layout, paging};
 use crate::ramdisk::Ramdisk;
 use crate::arch::syscall;
-use crate::{dev, ktest, logger, memory, pae, process, sched, time};
+use crate::{dev, ktest, logger, memory, pae, process, record, sched, time};
 use bootloader_api::config::{BootloaderConfig, Mapping};
 use bootloader_api::BootInfo;
 use core::panic::PanicInfo;
@@ -43,6 +43,7 @@ const RUN_MODE_TICKS: u64 = 10;
 pub fn start(boot_info: &'static mut BootInfo) -> ! {
     cpu::init_cpu_id();
     logger::init();
+    record::init();
     time::calibrate_tsc();
 
     let ramdisk = ramdisk(boot_info);

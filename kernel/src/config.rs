@@ -127,8 +127,9 @@ pub struct BootConfig<'a> {
     /// Whether fully committed 2 MiB-aligned blocks become 2 MiB pages
     /// (`huge=on`, the default, or `huge=off`).
     pub huge_pages: bool,
-    /// Whether each process's counters are logged as a `memstat` line when
-    /// it ends (`memstat=on`, the default, or `memstat=off`).
+    /// Whether each process's counters are logged as a `memstat` line (and
+    /// written as a `Memstat` record) when it ends (`memstat=on`, the
+    /// default, or `memstat=off`).
     pub memstat: bool,
     /// Ticks between accessed-bit scans of every process (`sample=64` by
     /// default; `sample=0` turns the sampler off).

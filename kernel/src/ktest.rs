@@ -5,13 +5,17 @@
 //! written. In test mode the kernel runs them in name order and prints one
 //! line per test, `ktest <module>::<name> ... ok` or `... FAILED: <why>`,
 //! then `N passed, M failed`, and exits QEMU with the verdict. A panic inside
-//! a test is reported as that test's failure before the run ends.
+//! a test is reported as that test's failure before the run ends. Each
+//! line has its record for the host (`crate::record`): a `TestResult` per
+//! test and a closing `TestSummary`, of the kernel's suite.
 
 use crate::arch::qemu::{self, ExitCode};
 use crate::kprintln;
-use alloc::string::String;
+use crate::record::{self, FixedText};
+use abi::record::{Outcome, Record, Suite, TestResult, TestSummary};
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use core::fmt;
+use core::fmt::{self, Write as _};
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 pub use kernel_macros::ktest;
@@ -136,7 +140,13 @@ pub fn run(filter: Option<&str>) -> ! {
     kprintln!("ktest running {} tests (filter: {})", tests.len(), filter.unwrap_or("none"));
     if tests.is_empty() {
         kprintln!("ktest no test matches `{}`", filter.unwrap_or(""));
+        record::write(&Record::TestResult(TestResult {
+            suite: Suite::Kernel,
+            name: filter.unwrap_or(""),
+            outcome: Outcome::Failed("no test matches this filter"),
+        }));
         kprintln!("0 passed, 1 failed");
+        record::write(&summary(0, 1));
         qemu::exit(ExitCode::Failure);
     }
     for (name, test) in &tests {
@@ -144,19 +154,24 @@ pub fn run(filter: Option<&str>) -> ! {
         CURRENT.store(index + 1, Ordering::SeqCst);
         let outcome = (test.run)();
         CURRENT.store(0, Ordering::SeqCst);
-        match outcome {
+        let message = match outcome {
             Ok(()) => {
                 PASSED.fetch_add(1, Ordering::SeqCst);
                 kprintln!("ktest {name} ... ok");
+                None
             }
             Err(failure) => {
                 FAILED.fetch_add(1, Ordering::SeqCst);
                 kprintln!("ktest {name} ... FAILED: {failure}");
+                Some(failure.to_string())
             }
-        }
+        };
+        let outcome = message.as_deref().map_or(Outcome::Passed, Outcome::Failed);
+        record::write(&Record::TestResult(TestResult { suite: Suite::Kernel, name: name.as_str(), outcome }));
     }
     let (passed, failed) = (PASSED.load(Ordering::SeqCst), FAILED.load(Ordering::SeqCst));
     kprintln!("{passed} passed, {failed} failed");
+    record::write(&summary(passed, failed));
     qemu::exit(if failed == 0 { ExitCode::Success } else { ExitCode::Failure })
 }
 
@@ -172,7 +187,19 @@ pub fn report_panic(info: &core::panic::PanicInfo<'_>) -> bool {
         "ktest {name} ... FAILED: panicked: {}\nktest aborting: a panic ends the run\n{passed} passed, {failed} failed\n",
         info.message()
     ));
+    // The heap may be what panicked: the record's text is formatted on the stack.
+    let (mut full_name, mut message) = (FixedText::<256>::new(), FixedText::<1024>::new());
+    let _ = write!(full_name, "{name}");
+    let _ = write!(message, "panicked: {}", info.message());
+    let outcome = Outcome::Failed(message.as_str());
+    record::write_fatal(&Record::TestResult(TestResult { suite: Suite::Kernel, name: full_name.as_str(), outcome }));
+    record::write_fatal(&summary(passed, failed));
     true
+}
+
+/// The kernel suite's closing record.
+fn summary(passed: usize, failed: usize) -> Record<&'static str> {
+    Record::TestSummary(TestSummary { suite: Suite::Kernel, passed: passed as u64, failed: failed as u64 })
 }
 
 #[cfg(target_os = "none")]

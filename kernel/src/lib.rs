@@ -39,6 +39,8 @@ pub mod logger;
 #[cfg(target_os = "none")]
 pub mod memory;
 pub mod process;
+#[cfg(target_os = "none")]
+pub mod record;
 pub mod sched;
 #[cfg(target_os = "none")]
 pub mod syscall;

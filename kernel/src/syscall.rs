@@ -1,15 +1,19 @@
 //! System-call handlers: decode the arguments, check every user pointer,
 //! do the work, encode the result (see the `abi` crate for the contract).
 //! Only `init` (pid 1) may replace the PAE's model (`pae_model_set`; any
-//! other caller gets `PermissionDenied`, a refused file `BadFormat`).
+//! other caller gets `PermissionDenied`, a refused file `BadFormat`). A
+//! program's test reports (`test_report`, `test_summary`) become records
+//! (`crate::record`) whose suite is the caller's own program name, so no
+//! program can report for another.
 
 use crate::arch::cpu;
 use crate::arch::syscall::SyscallFrame;
-use crate::{memory, pae, process};
+use crate::{memory, pae, process, record};
 use crate::process::memory::UserSlice;
 use crate::sched;
 use crate::time;
 use crate::vass::{Declaration, PartitionId, SpaceId};
+use abi::record::{Outcome, Record, Suite, TestResult, TestStatus, TestSummary, MAX_TEXT};
 use abi::{limits, Error, ExitReason, Syscall};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -89,7 +93,35 @@ pub fn dispatch(number: u64, arguments: [u64; 6]) -> Result<u64, Error> {
             }
             Ok(words.len() as u64)
         }
+        Syscall::TestReport => test_report(a0, a1, a2, a3, a4),
+        Syscall::TestSummary => {
+            let suite = process::current_name().ok_or(Error::InvalidArgument)?;
+            record::write(&Record::TestSummary(TestSummary { suite: Suite::Program(suite.as_str()), passed: a0, failed: a1 }));
+            Ok(0)
+        }
     }
+}
+
+/// `test_report(status, name_ptr, name_len, message_ptr, message_len)`:
+/// see `abi::Syscall::TestReport`. Every argument is checked before the
+/// record is written: a status that is no `TestStatus` or a passed test
+/// with a message is `InvalidArgument`, an empty name too; text over
+/// `MAX_TEXT` is `TooLarge`, bad pointers `BadAddress`, not UTF-8
+/// `InvalidUtf8`.
+fn test_report(status: u64, name_address: u64, name_length: u64, message_address: u64, message_length: u64) -> Result<u64, Error> {
+    let status = u8::try_from(status).ok().and_then(TestStatus::from_code).ok_or(Error::InvalidArgument)?;
+    if name_length == 0 || (status == TestStatus::Passed && message_length != 0) {
+        return Err(Error::InvalidArgument);
+    }
+    let name = user_text(name_address, name_length, MAX_TEXT as u64)?;
+    let message = user_text(message_address, message_length, MAX_TEXT as u64)?;
+    let outcome = match status {
+        TestStatus::Passed => Outcome::Passed,
+        TestStatus::Failed => Outcome::Failed(message.as_str()),
+    };
+    let suite = process::current_name().ok_or(Error::InvalidArgument)?;
+    record::write(&Record::TestResult(TestResult { suite: Suite::Program(suite.as_str()), name: name.as_str(), outcome }));
+    Ok(0)
 }
 
 /// Copies text of `length` bytes (at most `max`) from the process.

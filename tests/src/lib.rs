@@ -8,6 +8,7 @@ use boot::build::UserProgram;
 use boot::image::RamdiskContents;
 use boot::qemu::{self, RunConfig};
 use boot::{Firmware, Profile};
+use abi::record::Suite;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -122,9 +123,21 @@ pub fn boot(name: &str, firmware: Firmware, cmdline: &str) -> RunOutcome {
     boot_with_timeout(name, firmware, cmdline, Duration::from_secs(180))
 }
 
-/// The `N passed, M failed` tally of a test-mode run.
+/// The kernel tests' tally of a test-mode run, from its records.
 pub fn tally(outcome: &RunOutcome) -> Option<(usize, usize)> {
-    qemu::parse_tally(&outcome.serial).map(|t| (t.passed, t.failed))
+    program_tally(outcome, None)
+}
+
+/// The tally a user `program`'s tests reported (`None`: the kernel's).
+pub fn program_tally(outcome: &RunOutcome, program: Option<&str>) -> Option<(usize, usize)> {
+    let suite = program.map_or(Suite::Kernel, Suite::Program);
+    outcome.records.tally(suite).map(|t| (t.passed, t.failed))
+}
+
+/// The memstats of a run's records (every record must be readable).
+#[track_caller]
+pub fn memstats(outcome: &RunOutcome) -> Vec<qemu::Memstat> {
+    outcome.records.complete_memstats().unwrap_or_else(|error| panic!("{error:#}"))
 }
 
 /// Asserts that the serial output contains `needle`, showing the output if not.

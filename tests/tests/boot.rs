@@ -21,10 +21,10 @@ fn bios_boot_reports_memory_cpu_and_timer_then_runs_init() {
     assert_output_contains(&outcome, "partition table of pid");
     assert_output_contains(&outcome, "(after work):");
     assert_output_contains(&outcome, "init: partition-demo exited with 0");
-    let stats = boot::qemu::parse_memstats(&outcome.serial);
-    let demo = stats.iter().find(|stat| stat.name == "partition-demo").expect("a memstat line for partition-demo");
-    let get = |key: &str| demo.get(key).unwrap_or_else(|| panic!("memstat has no {key}"));
-    assert_eq!(demo.policy, "demand", "the default commit policy");
+    let stats = memstats(&outcome);
+    let demo = stats.iter().find(|stat| stat.name == "partition-demo").expect("a memstat for partition-demo");
+    let get = |key: &str| demo.counters.get(key).unwrap_or_else(|| panic!("memstat has no {key}"));
+    assert_eq!(demo.policy, abi::CommitPolicy::Demand, "the default commit policy");
     assert!(get("faults_demand") > 768 + 16, "the scan, the sparse touches and the added range: {demo:?}");
     assert!(get("promotions") >= 1, "the scanned 2 MiB-aligned block became a 2 MiB page: {demo:?}");
     assert_eq!(get("ahead_commits"), 256 + 64, "{demo:?}");
@@ -35,8 +35,8 @@ fn bios_boot_reports_memory_cpu_and_timer_then_runs_init() {
     assert!(get("peak_committed") >= 1024 + 16 + 64, "{demo:?}");
     assert!(get("footprint") > 0 && get("fault_cycles") > 0 && get("loaded") > 0, "{demo:?}");
     assert_eq!(get("declared_working_set"), 4096, "{demo:?}");
-    let hello = stats.iter().find(|stat| stat.name == "hello").expect("a memstat line for hello");
-    assert_eq!(hello.get("ahead_commits"), Some(0));
+    let hello = stats.iter().find(|stat| stat.name == "hello").expect("a memstat for hello");
+    assert_eq!(hello.counters.ahead_commits, 0);
 }
 
 #[test]
@@ -45,6 +45,9 @@ fn uefi_boot_reports_memory_cpu_and_timer_then_runs_init() {
     assert_eq!(outcome.verdict, Verdict::Success);
     assert_output_contains(&outcome, "memory map: ");
     assert_output_contains(&outcome, "init: hello exited with 0");
+    // OVMF writes its console to COM2 too before the kernel takes it over.
+    let names: Vec<String> = memstats(&outcome).into_iter().map(|stat| stat.name).collect();
+    assert!(names.iter().any(|name| name == "hello"), "the records read past the firmware's output: {names:?}");
 }
 
 #[test]
@@ -53,6 +56,9 @@ fn a_failing_kernel_test_fails_the_run() {
     assert_eq!(outcome.verdict, Verdict::Failure);
     assert_output_contains(&outcome, "ktest ktest::deliberately_fails ... FAILED: ");
     assert_eq!(tally(&outcome), Some((0, 1)));
+    let failures = outcome.records.failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(failures[0].starts_with("ktest::deliberately_fails: 1 + 1 == 3 failed: left 2, right 3 at kernel/src/ktest.rs:"), "{failures:?}");
 }
 
 #[test]
@@ -60,7 +66,8 @@ fn a_panicking_kernel_test_is_reported_and_fails_the_run() {
     let outcome = boot("panicking-test", Bios, "test=ktest::deliberately_panics");
     assert_eq!(outcome.verdict, Verdict::Failure);
     assert_output_contains(&outcome, "ktest ktest::deliberately_panics ... FAILED: panicked: this test panics on purpose");
-    assert_eq!(tally(&outcome), Some((0, 1)));
+    assert_eq!(tally(&outcome), Some((0, 1)), "the panic path writes the records too");
+    assert_eq!(outcome.records.failures(), ["ktest::deliberately_panics: panicked: this test panics on purpose"]);
 }
 
 #[test]
@@ -68,16 +75,20 @@ fn a_filter_matching_nothing_fails_instead_of_passing_vacuously() {
     let outcome = boot("no-match", Bios, "test=no::such::test");
     assert_eq!(outcome.verdict, Verdict::Failure);
     assert_output_contains(&outcome, "ktest no test matches `no::such::test`");
+    assert_eq!(tally(&outcome), Some((0, 1)));
+    assert_eq!(outcome.records.failures(), ["no::such::test: no test matches this filter"]);
 }
 
 #[test]
 fn a_test_filter_selects_a_subset() {
     let outcome = boot("filter", Bios, "test=time::");
     assert_eq!(outcome.verdict, Verdict::Success);
-    let (passed, failed) = tally(&outcome).expect("a tally line");
+    let (passed, failed) = tally(&outcome).expect("a closing summary");
     assert!(passed >= 1 && failed == 0, "{passed} passed, {failed} failed");
-    for line in outcome.serial.lines().filter(|line| line.starts_with("ktest ") && line.ends_with(" ... ok")) {
-        assert!(line.starts_with("ktest time::"), "unexpected test ran: {line}");
+    let names: Vec<&str> = outcome.records.results().map(|result| result.name.as_str()).collect();
+    assert_eq!(names.len(), passed, "a result per test");
+    for name in names {
+        assert!(name.starts_with("time::"), "unexpected test ran: {name}");
     }
 }
 
@@ -150,6 +161,10 @@ fn a_failing_user_test_fails_the_run() {
     assert_output_contains(&outcome, "utest fail-deliberately::passes ... ok");
     assert_output_contains(&outcome, "utest fail-deliberately::fails_on_purpose ... FAILED: one plus one is not three");
     assert_output_contains(&outcome, "fail-deliberately: 1 passed, 1 failed");
+    assert_eq!(program_tally(&outcome, Some("fail-deliberately")), Some((1, 1)));
+    let failures = outcome.records.failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(failures[0].starts_with("fail-deliberately::fails_on_purpose: one plus one is not three at "), "{failures:?}");
 }
 
 #[test]

@@ -7,6 +7,7 @@
 use boot::image::RamdiskContents;
 use boot::qemu::{self, RunConfig, Verdict};
 use boot::{Firmware, Profile};
+use tests::memstats;
 use pae_model::integer::IntegerModel;
 use std::time::Duration;
 
@@ -65,13 +66,13 @@ fn a_small_pae_budget_defers_work_and_changes_no_result() {
     assert_eq!(lines.len(), 20, "ten workloads under two policies: {lines:?}");
     let (demand, pae) = lines.split_at(10);
     assert_eq!(demand, pae, "the same results under demand and pae");
-    let stats = qemu::parse_memstats(&outcome.serial);
-    let pae_rows: Vec<_> = stats.iter().filter(|stat| stat.name.starts_with("wl-") && stat.policy == "pae").collect();
+    let stats = memstats(&outcome);
+    let pae_rows: Vec<_> = stats.iter().filter(|stat| stat.name.starts_with("wl-") && stat.policy == abi::CommitPolicy::Pae).collect();
     assert_eq!(pae_rows.len(), 10);
-    let deferred: u64 = pae_rows.iter().map(|stat| stat.get("pae_deferred").unwrap_or(0)).sum();
-    let steps: u64 = pae_rows.iter().map(|stat| stat.get("pae_steps").unwrap_or(0)).sum();
+    let deferred: u64 = pae_rows.iter().map(|stat| stat.counters.pae_deferred).sum();
+    let steps: u64 = pae_rows.iter().map(|stat| stat.counters.pae_steps).sum();
     assert!(steps > 0 && deferred > 0, "{steps} steps, {deferred} deferred");
-    assert!(pae_rows.iter().all(|stat| stat.get("pae_lost").unwrap_or(0) == 0 || stat.get("history_lost").unwrap_or(0) > 0));
+    assert!(pae_rows.iter().all(|stat| stat.counters.pae_lost == 0 || stat.counters.history_lost > 0));
 }
 
 /// A model file the engine cannot run is refused at boot with the
@@ -86,11 +87,11 @@ fn a_malformed_model_is_refused_and_pae_falls_back_to_readahead() {
     assert_eq!(outcome.verdict, Verdict::Success, "{}", outcome.serial);
     let refusal = outcome.serial.lines().find(|line| line.contains("pae: model pae/model.onnx refused: ")).expect("a refusal line");
     assert!(refusal.contains("the pae policy falls back to readahead"), "{refusal}");
-    let stats = qemu::parse_memstats(&outcome.serial);
+    let stats = memstats(&outcome);
     let workloads: Vec<_> = stats.iter().filter(|stat| stat.name.starts_with("wl-")).collect();
     assert_eq!(workloads.len(), 10);
-    assert!(workloads.iter().all(|stat| stat.policy == "readahead"), "{:?}", workloads.iter().map(|s| &s.policy).collect::<Vec<_>>());
-    assert!(stats.iter().all(|stat| stat.get("pae_steps").unwrap_or(0) == 0));
+    assert!(workloads.iter().all(|stat| stat.policy == abi::CommitPolicy::Readahead), "{:?}", workloads.iter().map(|s| &s.policy).collect::<Vec<_>>());
+    assert!(stats.iter().all(|stat| stat.counters.pae_steps == 0));
 }
 
 /// The correctness matrix for the workloads: each computes the same
@@ -121,8 +122,8 @@ fn every_policy_gives_every_workload_the_same_results() {
             assert_eq!(chunk, &lines[..10], "{name}: {policy} computed something else than demand paging");
         }
         if swap {
-            let stats = qemu::parse_memstats(&outcome.serial);
-            assert!(stats.iter().any(|stat| stat.name.starts_with("wl-") && stat.get("faults_major").unwrap_or(0) > 0), "{name}: nothing swapped");
+            let stats = memstats(&outcome);
+            assert!(stats.iter().any(|stat| stat.name.starts_with("wl-") && stat.counters.faults_major > 0), "{name}: nothing swapped");
         }
     }
 }
@@ -161,11 +162,11 @@ fn init_swaps_the_model_at_run_time_and_a_refused_one_changes_nothing() {
             assert!(serial.contains("init: model pae/next.onnx refused: bad format"), "{serial}");
         }
         // Either way the workloads ran under a model.
-        let stats = qemu::parse_memstats(serial);
+        let stats = memstats(&outcome);
         let workloads: Vec<_> = stats.iter().filter(|stat| stat.name.starts_with("wl-")).collect();
         assert_eq!(workloads.len(), 10, "{name}");
-        assert!(workloads.iter().all(|stat| stat.policy == "pae"), "{name}");
-        assert!(workloads.iter().map(|stat| stat.get("pae_steps").unwrap_or(0)).sum::<u64>() > 0, "{name}: the model ran");
+        assert!(workloads.iter().all(|stat| stat.policy == abi::CommitPolicy::Pae), "{name}");
+        assert!(workloads.iter().map(|stat| stat.counters.pae_steps).sum::<u64>() > 0, "{name}: the model ran");
     }
 }
 
@@ -184,11 +185,11 @@ fn a_second_run_under_pae_starts_from_the_layout_the_first_left() {
     assert_eq!(lines.len(), 20, "ten workloads, two runs: {lines:?}");
     assert_eq!(lines[..10], lines[10..], "the second run computes the same results");
 
-    let stats = qemu::parse_memstats(serial);
+    let stats = memstats(&outcome);
     let runs: Vec<_> = stats.iter().filter(|stat| stat.name.starts_with("wl-")).collect();
     assert_eq!(runs.len(), 20);
     let (first, second) = runs.split_at(10);
-    let get = |stat: &qemu::Memstat, key: &str| stat.get(key).unwrap_or_else(|| panic!("no {key}"));
+    let get = |stat: &qemu::Memstat, key: &str| stat.counters.get(key).unwrap_or_else(|| panic!("no {key}"));
     let mut fewer = 0;
     for (one, two) in first.iter().zip(second) {
         assert_eq!(one.name, two.name);

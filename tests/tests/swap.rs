@@ -140,11 +140,11 @@ fn failing_swap_writes_quarantine_their_slots_and_lose_no_data() {
     let first = verified[0];
     assert_eq!(field(first, "mismatches"), Some(0), "every byte came back despite the failed writes: {first}");
     assert_eq!(field(first, "swap_errors"), Some(SLOTS.len() as u64), "one error per failing slot: {first}");
-    let memstat = boot::qemu::parse_memstats(&outcome.serial)
+    let memstat = tests::memstats(&outcome)
         .into_iter()
-        .find(|stat| stat.name == "swap-inject" && stat.get("pid") == Some(2))
-        .expect("a memstat line for the first victim");
-    assert_eq!(memstat.get("swap_errors"), Some(SLOTS.len() as u64), "{memstat:?}");
+        .find(|stat| stat.name == "swap-inject" && stat.pid() == 2)
+        .expect("a memstat for the first victim");
+    assert_eq!(memstat.counters.swap_errors, SLOTS.len() as u64, "{memstat:?}");
     assert_eq!(quarantined(&outcome), [0, 5, 5], "each failing slot out of service, once");
     assert_second_victim_intact(&outcome);
 }
@@ -270,12 +270,12 @@ fn under_the_global_budget_the_larger_process_gives_pages_up_and_no_byte_is_lost
     let patterns = lines_with(&outcome, "swap-pattern pages=");
     assert_eq!(patterns.len(), 2, "{patterns:?}");
     assert!(patterns.iter().all(|line| field(line, "mismatches") == Some(0)), "{patterns:?}");
-    let stats = boot::qemu::parse_memstats(&outcome.serial);
+    let stats = tests::memstats(&outcome);
     let pattern_stats: Vec<_> = stats.iter().filter(|stat| stat.name == "swap-pattern").collect();
     assert_eq!(pattern_stats.len(), 2);
-    let larger = pattern_stats.iter().copied().max_by_key(|stat| stat.get("peak_committed")).unwrap();
-    let smaller = pattern_stats.iter().copied().min_by_key(|stat| stat.get("peak_committed")).unwrap();
-    let get = |stat: &boot::qemu::Memstat, key: &str| stat.get(key).unwrap_or_else(|| panic!("memstat has no {key}"));
+    let larger = pattern_stats.iter().copied().max_by_key(|stat| stat.counters.peak_committed).unwrap();
+    let smaller = pattern_stats.iter().copied().min_by_key(|stat| stat.counters.peak_committed).unwrap();
+    let get = |stat: &boot::qemu::Memstat, key: &str| stat.counters.get(key).unwrap_or_else(|| panic!("memstat has no {key}"));
     assert!(get(larger, "evictions") > 0 && get(larger, "swap_outs") > 0, "the larger one paid: {larger:?}");
     assert_eq!(get(smaller, "evictions"), 0, "the smaller one kept its pages: {smaller:?}");
     assert!(get(larger, "peak_committed") < 400, "{larger:?}");

@@ -2,7 +2,7 @@
 //! it did, a ring too small for it loses events without stopping the program
 //! and says how many, and a deterministic trace repeats byte for byte.
 
-use boot::qemu::{Memstat, Verdict, parse_memstats};
+use boot::qemu::{Memstat, Verdict};
 use boot::trace::{Options, Trace};
 use kernel::history::{Kind, Record};
 
@@ -14,7 +14,8 @@ fn traced(program: &str, arguments: &[&str], policy: &str, capacity: usize) -> (
     options.policy = Some(policy.to_owned());
     options.capacity = capacity;
     let trace = boot::trace::run(&options).expect("a traced run");
-    let memstat = parse_memstats(&trace.serial).into_iter().find(|stat| stat.name == program).expect("the program's memstat line");
+    let memstats = trace.results.complete_memstats().expect("every record readable");
+    let memstat = memstats.into_iter().find(|stat| stat.name == program).expect("the program's memstat");
     (trace, memstat)
 }
 
@@ -23,7 +24,7 @@ fn of_kind(records: &[Record], kind: Kind) -> Vec<Record> {
 }
 
 fn the(memstat: &Memstat, key: &str) -> u64 {
-    memstat.get(key).unwrap_or_else(|| panic!("no {key} in the memstat line"))
+    memstat.counters.get(key).unwrap_or_else(|| panic!("no {key} in the memstat"))
 }
 
 #[test]

@@ -228,7 +228,9 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     let kernel = boot::build::kernel(Profile::Release)?;
     let programs = boot::build::user_programs(Profile::Release)?;
     let program = format!("bin/bench-{}", args.suite.name());
-    let mut cmdline = format!("mode=run log=warn init={program}");
+    // `memstat=off`: the bench measures the system calls, not the summary
+    // record each process writes to the host when it ends.
+    let mut cmdline = format!("mode=run log=warn memstat=off init={program}");
     if let Some(extra) = &args.kernel_args {
         cmdline.push(' ');
         cmdline.push_str(extra);

@@ -1,6 +1,7 @@
 //! `cargo xtask test`: every test the project has, with one closing tally.
 
 use crate::prerequisites;
+use abi::record::Suite;
 use anyhow::{Context, Result};
 use boot::build::UserProgram;
 use boot::image::RamdiskContents;
@@ -44,6 +45,17 @@ pub struct TestArgs {
     policy_matrix: bool,
 }
 
+/// The program whose suite closes a run of the user tests (`init test`).
+const INIT: &str = "init";
+
+/// How a suite is named in messages.
+fn suite_name(suite: Suite<&str>) -> String {
+    match suite {
+        Suite::Kernel => "the kernel".to_owned(),
+        Suite::Program(program) => format!("`{program}`"),
+    }
+}
+
 /// The policies the matrix runs the user tests under, besides the default.
 const MATRIX_POLICIES: [&str; 4] = ["eager", "readahead", "leap", "pae"];
 
@@ -57,8 +69,18 @@ struct Tally {
 struct Stage {
     name: String,
     tally: Tally,
-    /// The stage ended abnormally (crash, timeout, build error, unparsable output).
+    /// The stage ended abnormally (crash, timeout, build error, missing or
+    /// damaged results).
     broken: Option<String>,
+    /// Each failed test of a boot stage, `suite::name: message`, from its
+    /// records.
+    failures: Vec<String>,
+}
+
+impl Stage {
+    fn new(name: &str) -> Stage {
+        Stage { name: name.to_owned(), tally: Tally::default(), broken: None, failures: Vec::new() }
+    }
 }
 
 /// Runs a cargo test command, streaming its output, and sums its
@@ -70,7 +92,7 @@ fn cargo_test(name: &str, args: &[&str], envs: &[(&str, String)]) -> Stage {
     for (key, value) in envs {
         command.env(key, value);
     }
-    let mut stage = Stage { name: name.to_owned(), tally: Tally::default(), broken: None };
+    let mut stage = Stage::new(name);
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(error) => {
@@ -115,7 +137,7 @@ fn lint_stage() -> Stage {
         command.args(["--package", krate]);
     }
     command.args(["--", "--deny", "warnings"]);
-    let mut stage = Stage { name: "lints (clippy, bare metal)".to_owned(), tally: Tally::default(), broken: None };
+    let mut stage = Stage::new("lints (clippy, bare metal)");
     match command.status() {
         Ok(status) if status.success() => stage.tally.passed = 1,
         Ok(_) => stage.tally.failed = 1,
@@ -136,7 +158,9 @@ fn parse_cargo_result(line: &str) -> Option<Tally> {
 
 /// Boots `kernel` with `cmdline` and the standard ramdisk under `firmware`
 /// (with a fresh zero-filled swap disk of `swap_pages` pages, if given) and
-/// reads the closing tally of whatever ran (kernel tests or `init test`).
+/// reads from the kernel's records the closing tally of `suite` (the
+/// kernel's tests, or `init`'s for `init test`) and every failed test.
+#[allow(clippy::too_many_arguments)]
 fn boot_stage(
     name: String,
     kernel: &Path,
@@ -144,9 +168,10 @@ fn boot_stage(
     cmdline: &str,
     firmware: Firmware,
     swap_pages: Option<u64>,
+    suite: Suite<&str>,
     args: &TestArgs,
 ) -> Stage {
-    let mut stage = Stage { name, tally: Tally::default(), broken: None };
+    let mut stage = Stage::new(&name);
     let out_dir = boot::target_dir().join("images").join("xtask-test").join(cmdline.replace([' ', '=', ','], "-"));
     let outcome = RamdiskContents::standard(cmdline, programs)
         .and_then(|ramdisk| boot::image::create(kernel, &ramdisk, firmware, &out_dir))
@@ -167,9 +192,18 @@ fn boot_stage(
             return stage;
         }
     };
-    match qemu::parse_tally(&outcome.serial) {
+    let records = &outcome.records;
+    stage.failures = records.failures();
+    match records.tally(suite) {
         Some(tally) => stage.tally = Tally { passed: tally.passed, failed: tally.failed },
-        None => stage.broken = Some("no `N passed, M failed` line in the output".to_owned()),
+        None => stage.broken = Some(format!("no closing test summary of {} in the records", suite_name(suite))),
+    }
+    if let Some(error) = &records.error {
+        stage.broken = Some(format!("{error}"));
+    }
+    let kernel_results = records.results().filter(|result| result.suite == Suite::Kernel).count();
+    if suite == Suite::Kernel && stage.broken.is_none() && kernel_results != stage.tally.passed + stage.tally.failed {
+        stage.broken = Some(format!("{kernel_results} kernel test results, but the summary counts {}", stage.tally.passed + stage.tally.failed));
     }
     let consistent = match outcome.verdict {
         Verdict::Success => stage.tally.failed == 0,
@@ -203,7 +237,7 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
         let name = format!("kernel tests ({})", firmware.name());
         // The swap-disk tests (`dev::swap_disk`) expect exactly this size.
         let swap_pages = Some(kernel::dev::TEST_SWAP_PAGES);
-        stages.push(boot_stage(name, &kernel, &programs, &kernel_cmdline, firmware, swap_pages, args));
+        stages.push(boot_stage(name, &kernel, &programs, &kernel_cmdline, firmware, swap_pages, Suite::Kernel, args));
     }
     if !args.no_user {
         for firmware in Firmware::ALL {
@@ -216,14 +250,15 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
             // what `pae` commits does not depend on the host's speed. The
             // budget itself is tested by the `pae` integration tests.
             let cmdline = "mode=run init-args=test swap-debug=on pae-budget=0";
-            stages.push(boot_stage(name, &kernel, &programs, cmdline, firmware, swap_pages, args));
+            stages.push(boot_stage(name, &kernel, &programs, cmdline, firmware, swap_pages, Suite::Program(INIT), args));
         }
     }
     if args.policy_matrix && !args.no_user {
         for policy in MATRIX_POLICIES {
             let name = format!("user tests (bios, policy={policy})");
             let cmdline = format!("mode=run init-args=test swap-debug=on pae-budget=0 policy={policy}");
-            stages.push(boot_stage(name, &kernel, &programs, &cmdline, Firmware::Bios, Some(kernel::dev::TEST_SWAP_PAGES), args));
+            let swap_pages = Some(kernel::dev::TEST_SWAP_PAGES);
+            stages.push(boot_stage(name, &kernel, &programs, &cmdline, Firmware::Bios, swap_pages, Suite::Program(INIT), args));
         }
     }
     if !args.no_integration {
@@ -239,6 +274,9 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
         total.failed += stage.tally.failed;
         let note = stage.broken.as_deref().map(|why| format!("  BROKEN: {why}")).unwrap_or_default();
         writeln!(out, "  {:<28} {:>4} passed, {:>3} failed{note}", stage.name, stage.tally.passed, stage.tally.failed)?;
+        for failure in &stage.failures {
+            writeln!(out, "    FAILED {failure}")?;
+        }
     }
     let broken = stages.iter().filter(|stage| stage.broken.is_some()).count();
     // A stage that broke without a counted failure still counts as one.

@@ -1,4 +1,5 @@
-//! The COM1 serial port, which carries the log, test results and panics.
+//! The serial ports: COM1 carries the log, test results and panics as
+//! text; COM2 carries records (`crate::record`) as raw bytes.
 
 use core::fmt;
 use uart_16550::backend::PioBackend;
@@ -6,6 +7,8 @@ use uart_16550::{Config, Uart16550, Uart16550Tty};
 
 /// I/O base of COM1.
 pub const COM1: u16 = 0x3f8;
+/// I/O base of COM2.
+pub const COM2: u16 = 0x2f8;
 
 /// The initialised COM1 port. Owned by the logger, which serialises access.
 pub struct SerialPort(Uart16550Tty<PioBackend>);
@@ -52,5 +55,42 @@ impl fmt::Write for EmergencyWriter {
             self.0.send_bytes_exact(&[byte]);
         }
         Ok(())
+    }
+}
+
+/// The initialised COM2 port, a byte channel: bytes go out as they are
+/// (no newline translation). Owned by `crate::record`, which serialises
+/// access.
+pub struct RecordPort(Uart16550<PioBackend>);
+
+impl RecordPort {
+    /// Initialises COM2 (115200 8N1, FIFOs on) and checks it with a
+    /// loopback test. Returns `None` if no working UART answers (QEMU
+    /// without a second `-serial`).
+    pub fn com2() -> Option<RecordPort> {
+        // SAFETY: COM2's eight I/O ports belong to the second UART on every
+        // PC and QEMU machine (nothing else decodes them when it is absent,
+        // and reads then return 0xff, which `init`'s presence check
+        // rejects); the kernel creates this port once, before any other user
+        // of COM2 (the emergency writer only writes the data register).
+        let mut uart = unsafe { Uart16550::new_port(COM2) }.ok()?;
+        uart.init(Config::default()).ok()?;
+        uart.test_loopback().ok()?;
+        Some(RecordPort(uart))
+    }
+
+    /// A port on an already initialised COM2 that does not reinitialise
+    /// it, for fatal paths that cannot wait for the owner's lock: at worst
+    /// its bytes interleave with the owner's, which breaks that record's
+    /// checksum (the host reports it) rather than anything else.
+    pub fn emergency() -> Option<RecordPort> {
+        // SAFETY: as for `com2`; only the transmit path is used, which
+        // cannot disturb the configuration `com2` set up.
+        unsafe { Uart16550::new_port(COM2) }.ok().map(RecordPort)
+    }
+
+    /// Sends `bytes`, waiting for room in the transmit FIFO.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.0.send_bytes_exact(bytes);
     }
 }

@@ -1,15 +1,15 @@
 //! The memory counters a process is given: its space's counters (already
 //! the ABI's `MemoryCounters`, see `vass::SpaceCounters`) with what only
 //! the memory service knows filled in (the `memory_counters` system call
-//! and the `memstat` line a process leaves when it ends).
+//! and the `memstat` line and record a process leaves when it ends).
 //!
 //! Where counters are seen: per partition (loaded, demand, ahead, hits,
 //! waste, decommits, peak, faults, recent faults and accessed samples,
 //! physical extents, swapped, evicted and cold pages, major faults, idle
 //! scans) in `partition_query`; per page (frame or swap slot, lost, cold,
 //! untouched, accessed, dirty) in `page_query`; per process (these) in
-//! `memory_counters` and in the `memstat name=... key=value` line, which
-//! `boot::qemu::parse_memstats` reads on the host.
+//! `memory_counters`, in the `memstat name=... key=value` log line, and in
+//! the `Memstat` record (`abi::record`, `crate::record`) the host decodes.
 
 #![forbid(unsafe_code)]
 

@@ -8,7 +8,8 @@ use crate::vass::{Eviction, SpaceId, PAGE_SIZE};
 use abi::Error;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// Whether a `memstat` line is logged when a process ends.
+/// Whether a `memstat` line is logged (and its record written) when a
+/// process ends.
 static MEMSTAT: AtomicBool = AtomicBool::new(true);
 
 /// Whether `swap_debug` may inject swap faults (`swap-debug=on`).
@@ -32,7 +33,7 @@ pub fn configure(huge_pages: bool, memstat: bool, default_policy: CommitPolicy) 
     );
 }
 
-/// Whether a process that ends logs its `memstat` line.
+/// Whether a process that ends logs its `memstat` line and writes its record.
 pub fn memstat_lines() -> bool {
     MEMSTAT.load(Ordering::Relaxed)
 }

@@ -43,7 +43,7 @@ pub use recorder::{configure as configure_history, History};
 pub use sampler::start_sampler;
 #[cfg(target_os = "none")]
 pub use table::{
-    current_pid, end_syscall, init, policy_set, ramdisk, resource_request, spawn, start_history_export, stats, wait_child,
+    current_name, current_pid, end_syscall, init, policy_set, ramdisk, resource_request, spawn, start_history_export, stats, wait_child,
     wait_from_kernel, exit_current, Pid, Stats, INIT_PID, MAX_PROCESSES,
 };
 #[cfg(target_os = "none")]

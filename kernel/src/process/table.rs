@@ -7,7 +7,7 @@
 //!
 //! A spawn may put the child under a memory budget from its first page
 //! on. Exit frees the address space at once and logs the process's
-//! `memstat` line; the process stays a zombie until its parent reaps it
+//! `memstat` line (and writes it as a record, `crate::record`); the process stays a zombie until its parent reaps it
 //! with `wait` (or the kernel, for a process it started such as `init`;
 //! an orphan is reaped when it ends), and its task's kernel stack is freed
 //! by the next scheduling decision. The end of every system call
@@ -26,6 +26,8 @@ use crate::sched::{self, TaskId};
 use crate::vass::hardware::SystemTables;
 use crate::vass::{Declaration};
 use crate::sync::IrqMutex;
+use crate::record;
+use abi::record::{Memstat, Record};
 use abi::{Error, ExitReason, WaitStatus};
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet};
@@ -218,6 +220,13 @@ pub fn stats() -> Stats {
     Stats { in_table: table.processes.len(), spawned: table.spawned }
 }
 
+/// The program name of the process the running task belongs to (its
+/// ramdisk path's last component).
+pub fn current_name() -> Option<String> {
+    let pid = current_pid()?;
+    TABLE.lock().processes.get(&pid).map(|process| process.name.clone())
+}
+
 /// The pid of the process the running task belongs to (the task's owner,
 /// from its spawn until its process starts to exit): no lock taken, as
 /// every system call asks.
@@ -398,18 +407,23 @@ pub fn exit_current(reason: ExitReason) -> ! {
             crate::pae::record_layout(ProgramLayout { identity, name: name.clone(), runs: 0, partitions });
         }
         // The line is built only if it will be printed (a 50-field line costs
-        // tens of thousands of instructions; `log=warn` drops it).
-        if memory::memstat_lines() && log::log_enabled!(log::Level::Info) {
-            let mut line = format!("memstat name={name} policy={}", policy.name());
+        // tens of thousands of instructions; `log=warn` drops it), the
+        // record only if there is a record port.
+        let line = log::log_enabled!(log::Level::Info);
+        if memory::memstat_lines() && (line || record::enabled()) {
             let mut summary = memory::summary(SpaceId(pid), partitions, now.saturating_sub(born), &counters, 0, declared.as_ref());
             summary.run_cycles = run_cycles;
             summary.budget = budget;
             summary.history_events = history.written();
             summary.history_lost = history.lost();
-            for (field, value) in summary.fields() {
-                let _ = write!(line, " {field}={value}");
+            if line {
+                let mut line = format!("memstat name={name} policy={}", policy.name());
+                for (field, value) in summary.fields() {
+                    let _ = write!(line, " {field}={value}");
+                }
+                log::info!("{line}");
             }
-            log::info!("{line}");
+            record::write(&Record::Memstat(Memstat { name: name.as_str(), policy, counters: summary }));
         }
     }
     drop(orphans);

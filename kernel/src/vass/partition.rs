@@ -514,7 +514,7 @@ pub struct Declaration {
 /// The counters of one address space (one process), kept after its
 /// partitions are gone: the ABI's [`abi::MemoryCounters`], declared once
 /// (`abi::words!`) for the engine, the `memory_counters` system call, the
-/// `memstat` line and the host's parser. The engine keeps the fields it
+/// `memstat` line and record (`abi::record`). The engine keeps the fields it
 /// counts; the memory service fills in what only it knows (pid,
 /// partitions, age, run time, untouched pages, declarations, history,
 /// budget, pages on swap) when it reports them.

@@ -211,6 +211,18 @@ coded_enum! {
         /// `capacity` words fit them (nothing written otherwise). `NotFound`
         /// past the last one.
         PaeLayout = 27 => "pae_layout",
+        /// `test_report(status, name_ptr, name_len, message_ptr, message_len) -> 0`:
+        /// one test of the caller's suite (the suite is the caller's program
+        /// name, as the kernel knows it) goes to the host as a
+        /// [`record::TestResult`]: `status` is a [`record::TestStatus`] code,
+        /// the name 1 to [`record::MAX_TEXT`] bytes, the message (a failed
+        /// test's; empty for a passed one) at most `MAX_TEXT` bytes, both
+        /// UTF-8. Reports are dropped (and still succeed) when the kernel has
+        /// no record channel.
+        TestReport = 28 => "test_report",
+        /// `test_summary(passed, failed) -> 0`: the caller's tally goes to the
+        /// host as a [`record::TestSummary`] of its suite.
+        TestSummary = 29 => "test_summary",
     }
 }
 
@@ -360,6 +372,14 @@ macro_rules! words {
             /// `(name, value)` for every field.
             pub fn fields(&self) -> impl Iterator<Item = (&'static str, u64)> {
                 Self::FIELDS.iter().copied().zip(self.to_words())
+            }
+
+            /// The value of the field named `name`, if there is one.
+            pub fn get(&self, name: &str) -> Option<u64> {
+                match name {
+                    $(stringify!($field) => Some(self.$field),)*
+                    _ => None,
+                }
             }
         }
     };
@@ -1006,6 +1026,8 @@ pub mod layout {
     }
 }
 
+pub mod record;
+
 /// Limits the kernel enforces on arguments.
 pub mod limits {
     /// Longest path.
@@ -1064,12 +1086,13 @@ mod tests {
 
     #[test]
     fn syscalls_are_coded_and_named() {
-        assert_eq!(check_coded!(Syscall: u64), 28);
+        assert_eq!(check_coded!(Syscall: u64), 30);
         assert_eq!((Syscall::Exit as u64, Syscall::Exit.name()), (0, "exit"));
         assert_eq!((Syscall::GetPid as u64, Syscall::GetPid.name()), (5, "getpid"));
         assert_eq!(Syscall::from_number(14), Some(Syscall::PartitionCommit));
         assert_eq!(Syscall::from_name("partition_commit"), Some(Syscall::PartitionCommit));
         assert_eq!((Syscall::PaeLayout as u64, Syscall::PaeLayout.name()), (27, "pae_layout"));
+        assert_eq!((Syscall::TestSummary as u64, Syscall::TestSummary.name()), (29, "test_summary"));
         assert_eq!(Syscall::from_name("PartitionCommit"), None);
         assert_eq!(format!("{:?}", Syscall::ReadFile), "ReadFile");
     }
@@ -1186,6 +1209,8 @@ mod tests {
         assert_eq!(MemoryCounters::from_words(counters.to_words()), counters);
         assert_eq!(counters.fields().next(), Some(("pid", 7)));
         assert_eq!(counters.fields().last(), Some(("layout_commits", 9)));
+        assert_eq!((counters.get("pid"), counters.get("layout_commits"), counters.get("faults")), (Some(7), Some(9), Some(0)));
+        assert_eq!(counters.get("no_such_counter"), None);
         for (i, a) in MemoryCounters::FIELDS.iter().enumerate() {
             assert!(!MemoryCounters::FIELDS[i + 1..].contains(a), "{a} twice");
         }

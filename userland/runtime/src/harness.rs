@@ -2,8 +2,14 @@
 //! `runtime::tests! { ... }`. Each prints `utest <program>::<test> ... ok`
 //! or `... FAILED: <why>`; the program ends with `<program>: N passed, M
 //! failed` and reports the tally in its exit code so `init` can add it up.
+//! Each result and the tally also go to the host as records (`test_report`,
+//! `test_summary`: the kernel writes them under the program's name); a
+//! report the kernel refuses is said on the console, and the test's outcome
+//! stands.
 
-use crate::{println, Args};
+use crate::{println, sys, Args};
+use abi::record::Outcome;
+use alloc::format;
 use alloc::string::String;
 
 /// Why a test failed.
@@ -52,18 +58,27 @@ pub fn run(args: Args, tests: &[TestCase]) -> i32 {
     let filter = args.get(1).filter(|filter| !filter.is_empty());
     let (mut passed, mut failed) = (0u32, 0u32);
     for (name, test) in tests.iter().filter(|(name, _)| filter.is_none_or(|filter| name.contains(filter))) {
-        match test() {
+        let reported = match test() {
             Ok(()) => {
                 passed += 1;
                 println!("utest {program}::{name} ... ok");
+                sys::test_report(name, Outcome::Passed)
             }
             Err(failure) => {
                 failed += 1;
-                println!("utest {program}::{name} ... FAILED: {} at {}:{}", failure.message, failure.file, failure.line);
+                let why = format!("{} at {}:{}", failure.message, failure.file, failure.line);
+                println!("utest {program}::{name} ... FAILED: {why}");
+                sys::test_report(name, Outcome::Failed(&why))
             }
+        };
+        if let Err(error) = reported {
+            println!("utest {program}::{name}: not reported to the host: {error}");
         }
     }
     println!("{program}: {passed} passed, {failed} failed");
+    if let Err(error) = sys::test_summary(passed.into(), failed.into()) {
+        println!("utest {program}: tally not reported to the host: {error}");
+    }
     test_exit_code(passed, failed)
 }
 

@@ -276,3 +276,23 @@ pub fn policy_set_oracle(path: &str) -> Result<abi::CommitPolicy, Error> {
     let previous = call(Syscall::PolicySet, arguments)?;
     abi::CommitPolicy::from_code(previous).ok_or(Error::InvalidArgument)
 }
+
+/// Reports one of this program's tests to the host (a record of the
+/// program's suite, `abi::record`): its name and how it ended. Texts are
+/// clipped to [`abi::record::MAX_TEXT`] bytes first.
+pub fn test_report(name: &str, outcome: abi::record::Outcome<&str>) -> Result<(), Error> {
+    use abi::record::{clip, Outcome, TestStatus};
+    let (status, message) = match outcome {
+        Outcome::Passed => (TestStatus::Passed, ""),
+        Outcome::Failed(message) => (TestStatus::Failed, clip(message)),
+    };
+    let name = clip(name);
+    let arguments =
+        [u64::from(status.code()), name.as_ptr() as u64, name.len() as u64, message.as_ptr() as u64, message.len() as u64, 0];
+    call(Syscall::TestReport, arguments).map(|_| ())
+}
+
+/// Reports this program's tally to the host (a `TestSummary` record).
+pub fn test_summary(passed: u64, failed: u64) -> Result<(), Error> {
+    call(Syscall::TestSummary, [passed, failed, 0, 0, 0, 0]).map(|_| ())
+}

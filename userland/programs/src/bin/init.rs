@@ -2,7 +2,8 @@
 //! then `bin/partition-demo` (a process printing its own partition table).
 //! `init test` runs every test program listed in `boot/tests`, adds up the
 //! tallies they report in their exit codes, prints `N passed, M failed`,
-//! and exits 0 only if nothing failed. `init model FILE [PROGRAM ARGS...]`
+//! and exits 0 only if nothing failed; the tally and each program that
+//! died also go to the host as records of `init`'s suite (`abi::record`). `init model FILE [PROGRAM ARGS...]`
 //! puts the ramdisk's model `FILE` in service for the `pae` policy (the
 //! system call only `init` may make), then runs `PROGRAM` if one is named
 //! and exits as it did; if the kernel refused the model, the program runs
@@ -13,6 +14,7 @@
 
 extern crate alloc;
 
+use abi::record::Outcome;
 use abi::ExitReason;
 use alloc::format;
 use alloc::string::String;
@@ -110,16 +112,18 @@ fn run_tests() -> i32 {
         Ok(bytes) => String::from_utf8(bytes),
         Err(error) => {
             println!("init: cannot read {TEST_LIST}: {error}");
+            report(TEST_LIST, &format!("cannot be read: {error}"));
             println!("init: ran 0 test programs");
             println!("0 passed, 1 failed");
-            return 1;
+            return summary(0, 1);
         }
     };
     let Ok(list) = list else {
         println!("init: {TEST_LIST} is not UTF-8");
+        report(TEST_LIST, "is not UTF-8");
         println!("init: ran 0 test programs");
         println!("0 passed, 1 failed");
-        return 1;
+        return summary(0, 1);
     };
     let (mut passed, mut failed, mut programs) = (0u32, 0u32, 0u32);
     for program in list.lines().map(str::trim).filter(|line| !line.is_empty()) {
@@ -138,15 +142,33 @@ fn run_tests() -> i32 {
         };
         if let Some(reason) = death {
             println!("init: {program} died: {reason}");
+            report(program, &format!("died: {reason}"));
             failed = failed.saturating_add(1);
         }
     }
     if programs == 0 {
         // An empty list means the build packed no tests: that is a failure.
         println!("init: {TEST_LIST} lists no test programs");
+        report(TEST_LIST, "lists no test programs");
         failed = failed.saturating_add(1);
     }
     println!("init: ran {programs} test programs");
     println!("{passed} passed, {failed} failed");
+    summary(passed, failed)
+}
+
+/// Reports a failure of `init`'s own suite to the host: `what` (a test
+/// program, the list) failed with `why`.
+fn report(what: &str, why: &str) {
+    if let Err(error) = sys::test_report(what, Outcome::Failed(why)) {
+        println!("init: {what}: failure not reported to the host: {error}");
+    }
+}
+
+/// Reports the closing tally to the host and returns the exit code.
+fn summary(passed: u32, failed: u32) -> i32 {
+    if let Err(error) = sys::test_summary(passed.into(), failed.into()) {
+        println!("init: tally not reported to the host: {error}");
+    }
     if failed == 0 { 0 } else { 1 }
 }

@@ -11,7 +11,8 @@
 //! swap), and prints
 //! `replay <FILE> policy=<P> accesses=<n> faults=<f> ahead=<a> hits=<h> waste=<w>
 //! budget=<b> own=<o> major=<m> trace_major=<t> swap_outs=<so> swap_ins=<si> evicted=<e>
-//! cycles=<c> fault_cycles=<fc> swap_io_cycles=<sc> pae_steps=<ps> pae_cycles=<pc> pae_model_cycles=<pm>`.
+//! cycles=<c> fault_cycles=<fc> swap_io_cycles=<sc> pae_steps=<ps> pae_cycles=<pc> pae_model_cycles=<pm>
+//! pid=<id>` (its process, whose `memstat` record the host pairs it with).
 //! faults, ahead, hits, waste and trace_major (major faults on the trace's
 //! pages) are counted over the trace's partitions alone, the same counters
 //! `cargo xtask sim` reports for the trace; major, swap_outs, swap_ins,
@@ -290,7 +291,7 @@ fn one(policy: &str, path: &str, budget: Option<Budget>) -> Result<(), &'static 
         let _ = sys::memory_budget(0);
     }
     println!(
-        "replay {path} policy={policy} accesses={} faults={faults} ahead={ahead} hits={hits} waste={waste} budget={} own={} major={} trace_major={} swap_outs={} swap_ins={} evicted={} cycles={} fault_cycles={} swap_io_cycles={} pae_steps={} pae_cycles={} pae_model_cycles={}",
+        "replay {path} policy={policy} accesses={} faults={faults} ahead={ahead} hits={hits} waste={waste} budget={} own={} major={} trace_major={} swap_outs={} swap_ins={} evicted={} cycles={} fault_cycles={} swap_io_cycles={} pae_steps={} pae_cycles={} pae_model_cycles={} pid={}",
         replayer.header.accesses,
         budget.unwrap_or(0),
         own,
@@ -305,6 +306,7 @@ fn one(policy: &str, path: &str, budget: Option<Budget>) -> Result<(), &'static 
         after.pae_steps - before.pae_steps,
         after.pae_cycles - before.pae_cycles,
         after.pae_model_cycles - before.pae_model_cycles,
+        after.pid,
     );
     Ok(())
 }

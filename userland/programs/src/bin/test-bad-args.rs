@@ -3,6 +3,7 @@
 #![no_std]
 #![no_main]
 
+use abi::record::{TestStatus, MAX_TEXT};
 use abi::{limits, Error, Syscall};
 use runtime::{check, check_eq, sys};
 
@@ -59,6 +60,28 @@ runtime::tests! {
         check_eq!(raw(Syscall::Spawn, [p, n, KERNEL, 1, 0]), Err(Error::BadAddress));
         let bad = [abi::Arg { ptr: KERNEL, len: 4 }];
         check_eq!(raw(Syscall::Spawn, [p, n, bad.as_ptr() as u64, 1, 0]), Err(Error::BadAddress));
+    }
+
+    fn test_reports_reject_bad_statuses_texts_and_pointers() {
+        // Every call here is refused, so none leaves a record.
+        let name = "a-name";
+        let (p, n) = (name.as_ptr() as u64, name.len() as u64);
+        let (passed, failed) = (u64::from(TestStatus::Passed.code()), u64::from(TestStatus::Failed.code()));
+        let long = MAX_TEXT as u64 + 1;
+        for status in [0, 3, 0x102, u64::MAX] {
+            check_eq!(raw(Syscall::TestReport, [status, p, n, 0, 0]), Err(Error::InvalidArgument), "status {status}");
+        }
+        check_eq!(raw(Syscall::TestReport, [passed, p, 0, 0, 0]), Err(Error::InvalidArgument), "no name");
+        check_eq!(raw(Syscall::TestReport, [passed, p, n, p, n]), Err(Error::InvalidArgument), "a pass has no message");
+        check_eq!(raw(Syscall::TestReport, [failed, 0, n, p, n]), Err(Error::BadAddress));
+        check_eq!(raw(Syscall::TestReport, [failed, KERNEL, n, p, n]), Err(Error::BadAddress));
+        check_eq!(raw(Syscall::TestReport, [failed, p, n, KERNEL, 8]), Err(Error::BadAddress));
+        check_eq!(raw(Syscall::TestReport, [failed, p, n, u64::MAX - 4, 16]), Err(Error::BadAddress));
+        check_eq!(raw(Syscall::TestReport, [failed, p, long, p, n]), Err(Error::TooLarge));
+        check_eq!(raw(Syscall::TestReport, [failed, p, n, p, u64::MAX]), Err(Error::TooLarge));
+        let bad = [0xffu8, 0xfe];
+        check_eq!(raw(Syscall::TestReport, [failed, bad.as_ptr() as u64, 2, 0, 0]), Err(Error::InvalidUtf8));
+        check_eq!(raw(Syscall::TestReport, [failed, p, n, bad.as_ptr() as u64, 2]), Err(Error::InvalidUtf8));
     }
 
     fn unknown_calls_are_refused() {
