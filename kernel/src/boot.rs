@@ -199,7 +199,7 @@ fn run(init_path: &str, init_arguments: Option<&str>) -> ! {
     }
     let arguments: alloc::vec::Vec<&str> =
         init_arguments.map(|text| text.split(',').filter(|a| !a.is_empty()).collect()).unwrap_or_default();
-    let pid = match process::spawn(init_path, &arguments, None, None) {
+    let pid = match process::spawn(init_path, &arguments, None, None, &[]) {
         Ok(pid) => pid,
         Err(error) => {
             log::error!("cannot start {init_path}: {error}");

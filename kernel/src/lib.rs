@@ -18,6 +18,7 @@ pub mod dev;
 pub mod exec;
 pub mod history;
 pub mod ipc;
+pub mod share;
 pub mod mm;
 pub mod pae;
 pub mod pager;

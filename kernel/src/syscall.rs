@@ -8,6 +8,7 @@
 
 use crate::arch::cpu;
 use crate::arch::syscall::SyscallFrame;
+use crate::ipc::calls as ipc;
 use crate::{memory, pae, process, record};
 use crate::process::memory::UserSlice;
 use crate::sched;
@@ -31,10 +32,10 @@ pub extern "sysv64" fn dispatch_from_entry(frame: &mut SyscallFrame) {
 /// Handles system call `number` with `arguments`.
 pub fn dispatch(number: u64, arguments: [u64; 6]) -> Result<u64, Error> {
     let call = Syscall::from_number(number).ok_or(Error::UnknownSyscall)?;
-    let [a0, a1, a2, a3, a4, _] = arguments;
+    let [a0, a1, a2, a3, a4, a5] = arguments;
     match call {
         Syscall::Exit => process::exit_current(ExitReason::Exited(a0 as i32)),
-        Syscall::Spawn => spawn(a0, a1, a2, a3, a4),
+        Syscall::Spawn => spawn(a0, a1, a2, a3, a4, a5),
         Syscall::Wait => wait(a0, a1),
         Syscall::Yield => {
             sched::yield_now();
@@ -94,6 +95,14 @@ pub fn dispatch(number: u64, arguments: [u64; 6]) -> Result<u64, Error> {
             Ok(words.len() as u64)
         }
         Syscall::TestReport => test_report(a0, a1, a2, a3, a4),
+        Syscall::EndpointCreate => ipc::endpoint_create(),
+        Syscall::HandleClose => ipc::handle_close(a0),
+        Syscall::HandleDuplicate => ipc::handle_duplicate(a0, a1),
+        Syscall::HandleInfo => ipc::handle_info(a0),
+        Syscall::IpcSend => ipc::send(a0, a1, a2, a3, a4),
+        Syscall::IpcReceive => ipc::receive(a0, a1, a2),
+        Syscall::IpcCall => ipc::call(a0, a1, a2, a3, a4, a5),
+        Syscall::HandleStartup => ipc::handle_startup(a0),
         Syscall::TestSummary => {
             let suite = process::current_name().ok_or(Error::InvalidArgument)?;
             record::write(&Record::TestSummary(TestSummary { suite: Suite::Program(suite.as_str()), passed: a0, failed: a1 }));
@@ -166,7 +175,7 @@ fn copy_words_to_user(address: u64, words: &[u64]) -> Result<(), Error> {
     process::copy_to_user(UserSlice::new(address, bytes.len() as u64).aligned(8)?, &bytes)
 }
 
-fn spawn(path_address: u64, path_length: u64, argv_address: u64, argc: u64, budget: u64) -> Result<u64, Error> {
+fn spawn(path_address: u64, path_length: u64, argv_address: u64, argc: u64, budget: u64, handles_address: u64) -> Result<u64, Error> {
     let budget = memory::budget_from(budget)?;
     let path = user_path(path_address, path_length)?;
     if argc > limits::MAX_ARGS {
@@ -184,7 +193,15 @@ fn spawn(path_address: u64, path_length: u64, argv_address: u64, argc: u64, budg
         }
     }
     let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
-    process::spawn(&path, &arguments, process::current_pid(), budget)
+    let handles = match handles_address {
+        0 => Vec::new(),
+        address => {
+            let count = process::copy_from_user(UserSlice::new(address, 8).aligned(8)?)?;
+            let count = u64::from_le_bytes(count.try_into().map_err(|_| Error::BadAddress)?);
+            ipc::read_transfers(address + 8, count)?
+        }
+    };
+    process::spawn(&path, &arguments, process::current_pid(), budget, &handles)
 }
 
 fn wait(pid: u64, status_address: u64) -> Result<u64, Error> {

@@ -6,8 +6,9 @@
 //! that clock, so cycle deltas are exactly repeatable and convert to guest
 //! instructions: instructions = cycles * 1e9 / tsc_hz.
 //!
-//! `cargo xtask bench syscalls` boots `bin/bench-syscalls` as the first
-//! program twice and checks that the counts are identical; `bench memory`
+//! `cargo xtask bench syscalls` (and `bench ipc`) boots `bin/bench-syscalls`
+//! (`bin/bench-ipc`) as the first program twice and checks that the counts
+//! are identical; `bench memory`
 //! is the `bench` crate's, `bench compare` its `compare`.
 
 use anyhow::{Context, Result, bail};
@@ -24,6 +25,9 @@ use std::time::Duration;
 pub enum Suite {
     /// Null system call, yield ping-pong context switch, spawn+exit+wait.
     Syscalls,
+    /// IPC: call/reply round trips to a server process (empty, 128 bytes),
+    /// send + receive in one process (bare, carrying a handle).
+    Ipc,
     /// Every workload and trace under every commit policy, each under
     /// several memory budgets with a swap disk (results.csv/md, SVG charts).
     Memory,
@@ -37,6 +41,7 @@ impl Suite {
     fn name(self) -> &'static str {
         match self {
             Suite::Syscalls => "syscalls",
+            Suite::Ipc => "ipc",
             Suite::Memory => "memory",
             Suite::Compare => "compare",
         }

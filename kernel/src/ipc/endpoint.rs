@@ -30,11 +30,11 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 /// The most bytes a message carries.
-pub const MAX_MESSAGE_BYTES: usize = 128;
+pub const MAX_MESSAGE_BYTES: usize = abi::ipc::MAX_BYTES;
 /// The most handles a message carries.
-pub const MAX_MESSAGE_HANDLES: usize = 4;
+pub const MAX_MESSAGE_HANDLES: usize = abi::ipc::MAX_HANDLES;
 /// The most messages an endpoint queues.
-pub const QUEUE_DEPTH: usize = 16;
+pub const QUEUE_DEPTH: usize = abi::ipc::QUEUE_DEPTH;
 
 /// Why an endpoint refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,13 +60,30 @@ pub struct Message<O> {
     pub bytes: Vec<u8>,
     /// The handles it carries, taken from the sender's table.
     pub handles: Vec<Entry<O>>,
+    /// The handle to answer it with, for a call (outside the handle limit).
+    pub reply: Option<Entry<O>>,
 }
 
 impl<O> Message<O> {
     /// Whether it is within the limits.
     pub fn fits(&self) -> bool {
-        self.bytes.len() <= MAX_MESSAGE_BYTES && self.handles.len() <= MAX_MESSAGE_HANDLES
+        fits(self.bytes.len(), self.handles.len())
     }
+
+    /// Every handle it carries, the reply's included.
+    pub fn handle_count(&self) -> usize {
+        self.handles.len() + usize::from(self.reply.is_some())
+    }
+
+    /// Its handles, the reply's last, for closing.
+    pub fn into_handles(self) -> impl Iterator<Item = Entry<O>> {
+        self.handles.into_iter().chain(self.reply)
+    }
+}
+
+/// Whether `bytes` bytes and `handles` handles are within the limits.
+fn fits(bytes: usize, handles: usize) -> bool {
+    bytes <= MAX_MESSAGE_BYTES && handles <= MAX_MESSAGE_HANDLES
 }
 
 /// A message refused, with why: the caller gives its handles back.
@@ -108,6 +125,17 @@ impl<O, W: PartialEq> Endpoint<O, W> {
         self.queue.len()
     }
 
+    /// The messages queued, oldest first.
+    pub fn messages(&self) -> impl Iterator<Item = &Message<O>> {
+        self.queue.iter()
+    }
+
+    /// Empties the queue (the endpoint is being freed as unreachable) and
+    /// returns the messages, for their handles to be closed.
+    pub fn take_messages(&mut self) -> Vec<Message<O>> {
+        self.queue.drain(..).collect()
+    }
+
     /// Whether no handle to it is left (it can be dropped).
     pub fn unreferenced(&self) -> bool {
         self.send_handles == 0 && self.receive_handles == 0
@@ -141,18 +169,29 @@ impl<O, W: PartialEq> Endpoint<O, W> {
         closed
     }
 
+    /// Whether a message of `bytes` bytes and `handles` handles would be
+    /// queued now ([`Endpoint::send`] refuses exactly when this does), so a
+    /// sender can check before it takes the handles from its table.
+    pub fn check(&self, bytes: usize, handles: usize) -> Result<(), IpcError> {
+        if !fits(bytes, handles) {
+            Err(IpcError::TooLarge)
+        } else if self.receive_handles == 0 {
+            Err(IpcError::PeerClosed)
+        } else if self.queue.len() >= QUEUE_DEPTH {
+            Err(IpcError::Full)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// How many handles the next message to be received carries.
+    pub fn next_handle_count(&self) -> Option<usize> {
+        self.queue.front().map(Message::handle_count)
+    }
+
     /// Queues `message`; returns the receiver to wake, if one waits.
     pub fn send(&mut self, message: Message<O>) -> Result<Option<W>, Refused<O>> {
-        let error = if !message.fits() {
-            Some(IpcError::TooLarge)
-        } else if self.receive_handles == 0 {
-            Some(IpcError::PeerClosed)
-        } else if self.queue.len() >= QUEUE_DEPTH {
-            Some(IpcError::Full)
-        } else {
-            None
-        };
-        if let Some(error) = error {
+        if let Err(error) = self.check(message.bytes.len(), message.handles.len()) {
             return Err(Refused { error, message });
         }
         self.queue.push_back(message);
@@ -197,7 +236,7 @@ mod tests {
     const BOTH: HandleRights = HandleRights::SEND.union(HandleRights::RECEIVE);
 
     fn message(sender: u64, bytes: &[u8]) -> Message<char> {
-        Message { sender, bytes: bytes.to_vec(), handles: Vec::new() }
+        Message { sender, bytes: bytes.to_vec(), handles: Vec::new(), reply: None }
     }
 
     fn endpoint() -> Endpoint<char, u32> {
@@ -227,12 +266,12 @@ mod tests {
         for index in 0..QUEUE_DEPTH {
             endpoint.send(message(1, &[index as u8])).unwrap();
         }
-        let carrying = Message { sender: 1, bytes: b"x".to_vec(), handles: vec![Entry { object: 'h', rights: HandleRights::SEND }] };
+        let carrying = Message { sender: 1, bytes: b"x".to_vec(), handles: vec![Entry { object: 'h', rights: HandleRights::SEND }], reply: None };
         let refused = endpoint.send(carrying.clone()).unwrap_err();
         assert_eq!(refused, Refused { error: IpcError::Full, message: carrying.clone() });
-        let big = Message { sender: 1, bytes: vec![0; MAX_MESSAGE_BYTES + 1], handles: Vec::new() };
+        let big = Message { sender: 1, bytes: vec![0; MAX_MESSAGE_BYTES + 1], handles: Vec::new(), reply: None };
         assert_eq!(endpoint.send(big).unwrap_err().error, IpcError::TooLarge);
-        let many = Message { sender: 1, bytes: Vec::new(), handles: vec![Entry { object: 'h', rights: HandleRights::SEND }; MAX_MESSAGE_HANDLES + 1] };
+        let many = Message { sender: 1, bytes: Vec::new(), handles: vec![Entry { object: 'h', rights: HandleRights::SEND }; MAX_MESSAGE_HANDLES + 1], reply: None };
         assert_eq!(endpoint.send(many).unwrap_err().error, IpcError::TooLarge);
         assert_eq!(endpoint.queued(), QUEUE_DEPTH, "nothing refused was queued");
     }
@@ -257,7 +296,7 @@ mod tests {
     fn closing_the_receiver_refuses_sends_and_returns_the_queue() {
         let mut endpoint: Endpoint<char, u32> = Endpoint::new();
         endpoint.opened(BOTH);
-        let carrying = Message { sender: 1, bytes: Vec::new(), handles: vec![Entry { object: 'g', rights: HandleRights::MAP }] };
+        let carrying = Message { sender: 1, bytes: Vec::new(), handles: vec![Entry { object: 'g', rights: HandleRights::MAP }], reply: None };
         endpoint.send(carrying.clone()).unwrap();
         endpoint.receive(None).unwrap();
         assert_eq!(endpoint.receive(Some(9)), Err(IpcError::WouldBlock));

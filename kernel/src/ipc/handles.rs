@@ -2,17 +2,23 @@
 //! a [`Handle`] with [`HandleRights`].
 //!
 //! A handle is a slot index and the slot's generation, packed into one
-//! word (`generation << 32 | index + 1`: never zero). Closing a handle
+//! word (`generation << 32 | index + 1`: never zero, and, as generations
+//! have 31 bits, never negative as an `i64`, so a system call returning
+//! one is never read as an error). Closing a handle
 //! bumps its slot's generation, so a stale or forged value names nothing
 //! (`BadHandle`) even once the slot holds another object (until that slot
-//! has been closed 2^32 times and its generation wraps); the table is
+//! has been closed 2^31 times and its generation wraps); the table is
 //! bounded ([`MAX_HANDLES`]), and freed slots are reused lowest first so
-//! the table stays dense.
+//! the table stays dense. Each table starts its slots' generations at
+//! its own salt ([`HandleTable::with_salt`]), so the same value in two
+//! processes' tables names different slots' generations: a handle copied
+//! out of another process is `BadHandle` rather than, by coincidence, one
+//! of the caller's own.
 //!
 //! Rights only shrink along the way: a duplicate or a handle passed on in
 //! a message carries at most the rights of the one it came from, and
-//! passing one on needs [`HandleRights::TRANSFER`] (duplicating,
-//! [`HandleRights::DUPLICATE`]).
+//! passing one on needs [`HandleRights::TRANSFER`] (duplicating, or
+//! passing on a duplicate, [`HandleRights::DUPLICATE`] as well).
 //!
 //! The table is generic over what a handle names (`O`) so it is tested on
 //! the host with plain values; the kernel stores its object references.
@@ -24,6 +30,9 @@ use alloc::vec::Vec;
 
 /// The most handles one process holds at once.
 pub const MAX_HANDLES: usize = 256;
+
+/// The bits of a slot's generation a handle carries.
+const GENERATION_MASK: u32 = u32::MAX >> 1;
 
 /// A process's name for one of its table's entries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -41,7 +50,7 @@ impl Handle {
     }
 
     const fn new(index: usize, generation: u32) -> Handle {
-        Handle(((generation as u64) << 32) | (index as u64 + 1))
+        Handle((((generation & GENERATION_MASK) as u64) << 32) | (index as u64 + 1))
     }
 
     /// The slot it names, if the value can name one at all.
@@ -94,24 +103,19 @@ struct Slot<O> {
 }
 
 /// How a handle leaves for another process ([`HandleTable::take`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transfer {
-    /// The sender's handle is closed; the receiver gets it.
-    Move,
-    /// The sender keeps its handle; the receiver gets a duplicate.
-    Duplicate,
-}
+pub use abi::ipc::Transfer;
 
 /// A process's handles.
 #[derive(Debug)]
 pub struct HandleTable<O> {
     slots: Vec<Slot<O>>,
     live: usize,
+    salt: u32,
 }
 
 impl<O> Default for HandleTable<O> {
     fn default() -> Self {
-        HandleTable { slots: Vec::new(), live: 0 }
+        HandleTable { slots: Vec::new(), live: 0, salt: 0 }
     }
 }
 
@@ -119,6 +123,16 @@ impl<O: Clone> HandleTable<O> {
     /// An empty table.
     pub fn new() -> HandleTable<O> {
         HandleTable::default()
+    }
+
+    /// An empty table whose slots' generations start at `salt`.
+    pub fn with_salt(salt: u32) -> HandleTable<O> {
+        HandleTable { slots: Vec::new(), live: 0, salt: salt & GENERATION_MASK }
+    }
+
+    /// How many more handles it can hold.
+    pub fn room(&self) -> usize {
+        MAX_HANDLES - self.live
     }
 
     /// Handles held.
@@ -137,7 +151,7 @@ impl<O: Clone> HandleTable<O> {
         let index = match self.slots.iter().position(|slot| slot.entry.is_none()) {
             Some(index) => index,
             None if self.slots.len() < MAX_HANDLES => {
-                self.slots.push(Slot { generation: 0, entry: None });
+                self.slots.push(Slot { generation: self.salt, entry: None });
                 self.slots.len() - 1
             }
             None => return Err(HandleError::TableFull),
@@ -160,7 +174,7 @@ impl<O: Clone> HandleTable<O> {
         self.slot(handle)?;
         let slot = &mut self.slots[index];
         let entry = slot.entry.take().ok_or(HandleError::BadHandle)?;
-        slot.generation = slot.generation.wrapping_add(1);
+        slot.generation = slot.generation.wrapping_add(1) & GENERATION_MASK;
         self.live -= 1;
         Ok(entry)
     }
@@ -178,9 +192,13 @@ impl<O: Clone> HandleTable<O> {
 
     /// What `handle` gives another process, with `rights` (which it must
     /// hold, and [`HandleRights::TRANSFER`] too): moved (closed here) or
-    /// duplicated (kept here).
+    /// duplicated (kept here, which needs [`HandleRights::DUPLICATE`]).
     pub fn take(&mut self, handle: Handle, rights: HandleRights, how: Transfer) -> Result<Entry<O>, HandleError> {
-        let entry = self.get(handle, HandleRights::TRANSFER)?;
+        let needed = match how {
+            Transfer::Move => HandleRights::TRANSFER,
+            Transfer::Duplicate => HandleRights::TRANSFER | HandleRights::DUPLICATE,
+        };
+        let entry = self.get(handle, needed)?;
         if !entry.rights.contains(rights) {
             return Err(HandleError::NoRights);
         }
@@ -189,6 +207,11 @@ impl<O: Clone> HandleTable<O> {
             self.remove(handle)?;
         }
         Ok(Entry { object, rights })
+    }
+
+    /// Every live entry.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry<O>> {
+        self.slots.iter().filter_map(|slot| slot.entry.as_ref())
     }
 
     /// Closes every handle (the process ends) and returns what they named,
@@ -228,6 +251,26 @@ mod tests {
         assert_eq!(table.get(first, HandleRights::empty()), Err(HandleError::BadHandle));
         assert_eq!(table.get(second, HandleRights::empty()).unwrap().object, 'b');
         assert_ne!(second.raw(), 0, "zero is never a handle");
+        let salted = HandleTable::with_salt(u32::MAX).insert('c', ALL).unwrap();
+        assert!((salted.raw() as i64) > 0, "a handle never reads as an error");
+    }
+
+    #[test]
+    fn tables_with_different_salts_give_different_values() {
+        let mut mine = HandleTable::with_salt(0x1234);
+        let mut theirs = HandleTable::with_salt(0x9876);
+        let (a, b) = (mine.insert('m', ALL).unwrap(), theirs.insert('t', ALL).unwrap());
+        assert_ne!(a, b);
+        assert_eq!(mine.get(b, HandleRights::empty()), Err(HandleError::BadHandle), "another table's value");
+        assert_eq!(mine.room(), MAX_HANDLES - 1);
+    }
+
+    #[test]
+    fn passing_on_a_duplicate_needs_the_duplicate_right() {
+        let mut table = HandleTable::new();
+        let handle = table.insert((), HandleRights::SEND | HandleRights::TRANSFER).unwrap();
+        assert_eq!(table.take(handle, HandleRights::SEND, Transfer::Duplicate), Err(HandleError::NoRights));
+        assert!(table.take(handle, HandleRights::SEND, Transfer::Move).is_ok());
     }
 
     #[test]
@@ -332,12 +375,16 @@ mod tests {
                             Ok(entry) => {
                                 let from = model[&handle].clone();
                                 prop_assert!(from.rights.contains(HandleRights::TRANSFER) && from.rights.contains(rights));
+                                prop_assert!(moved || from.rights.contains(HandleRights::DUPLICATE));
                                 prop_assert_eq!(entry, Entry { object: from.object, rights });
                                 if moved {
                                     model.remove(&handle);
                                 }
                             }
-                            Err(_) => prop_assert!(model.get(&handle).is_none_or(|entry| !entry.rights.contains(HandleRights::TRANSFER | rights))),
+                            Err(_) => {
+                                let needed = if moved { HandleRights::TRANSFER } else { HandleRights::TRANSFER | HandleRights::DUPLICATE };
+                                prop_assert!(model.get(&handle).is_none_or(|entry| !entry.rights.contains(needed | rights)))
+                            }
                         }
                     }
                     Op::Forge(raw) => {

@@ -27,6 +27,8 @@ use crate::vass::hardware::SystemTables;
 use crate::vass::{Declaration};
 use crate::sync::IrqMutex;
 use crate::record;
+use crate::ipc::calls as ipc;
+use abi::ipc::HandleTransfer;
 use abi::record::{Memstat, Record};
 use abi::{Error, ExitReason, WaitStatus};
 use alloc::boxed::Box;
@@ -247,9 +249,17 @@ pub(super) extern "sysv64" fn user_task_entry(pid: u64) -> ! {
 /// Starts the program at `path` in the ramdisk with `arguments` (argv[0] is
 /// the path). `parent` is the spawning process, or `None` for the kernel;
 /// `budget` the child's memory budget in pages from its birth (see
-/// [`memory::budget_from`]; `None`: none).
-pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>, budget: Option<u64>) -> Result<Pid, Error> {
+/// [`memory::budget_from`]; `None`: none); `handles` what the parent
+/// passes on as the child's startup handles (checked first: a refused
+/// spawn takes none; they are the child's from before its first
+/// instruction).
+pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>, budget: Option<u64>, handles: &[HandleTransfer]) -> Result<Pid, Error> {
     let image = ramdisk().and_then(|ramdisk| ramdisk.file(path)).ok_or(Error::NotFound)?;
+    match parent {
+        Some(parent) => ipc::check_startup(parent, handles)?,
+        None if handles.is_empty() => {}
+        None => return Err(Error::InvalidArgument),
+    }
     if TABLE.lock().processes.len() >= MAX_PROCESSES {
         return Err(Error::TooManyProcesses);
     }
@@ -300,6 +310,11 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>, budget: Option
     // Interrupts stay off from task creation to the table update, so the
     // new task cannot run before the table knows it.
     let task = x86_64::instructions::interrupts::without_interrupts(|| {
+        // Cannot fail: checked above, and the parent, in this call, has not
+        // touched its handles since.
+        if let Err(error) = ipc::start_process(pid, parent, handles) {
+            log::warn!("spawn: pid {pid} starts without its handles: {error}");
+        }
         let task = sched::spawn_user(&name, level4, user_task_entry, pid);
         let mut table = TABLE.lock();
         match task {
@@ -314,6 +329,7 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>, budget: Option
                 Ok(task)
             }
             Err(_) => {
+                ipc::end_process(pid);
                 table.processes.remove(&pid);
                 let space = memory::lock_untimed().remove_space(SpaceId(pid));
                 if let Some(mut space) = space {
@@ -378,6 +394,8 @@ pub fn exit_current(reason: ExitReason) -> ! {
             orphans.extend(table.processes.remove(&pid));
         }
         drop(table);
+        // Its handles close: peers blocked on them wake with `PeerClosed`.
+        ipc::end_process(pid);
         if let Some(waiter) = parent_task.or(kernel_waiter) {
             sched::wake(waiter);
         }
@@ -552,7 +570,7 @@ mod ktests {
     use crate::{ensure, ensure_eq};
 
     fn run_to_end(path: &str, arguments: &[&str]) -> Result<Option<ExitReason>, Error> {
-        let pid = spawn(path, arguments, None, None)?;
+        let pid = spawn(path, arguments, None, None, &[])?;
         Ok(wait_from_kernel(pid))
     }
 
@@ -573,8 +591,8 @@ mod ktests {
 
     #[ktest]
     fn spawning_a_missing_or_invalid_program_fails_cleanly() {
-        ensure_eq!(spawn("bin/no-such-program", &[], None, None), Err(Error::NotFound));
-        ensure_eq!(spawn("boot/cmdline", &[], None, None), Err(Error::BadExecutable));
+        ensure_eq!(spawn("bin/no-such-program", &[], None, None, &[]), Err(Error::NotFound));
+        ensure_eq!(spawn("boot/cmdline", &[], None, None, &[]), Err(Error::BadExecutable));
         ensure_eq!(stats().in_table, 0);
     }
 

@@ -352,6 +352,28 @@ pub fn hand_off(task: TaskId) {
     });
 }
 
+/// Blocks the running task until [`wake`] and runs `task` (blocked or
+/// ready) next, ahead of every ready task: the running task gives its
+/// processor to the one it now waits for (a call's server). Call with
+/// interrupts disabled, right after recording what the task waits for.
+pub fn block_and_run(task: TaskId) {
+    debug_assert!(!cpu::interrupts_enabled());
+    with_scheduler(|scheduler| {
+        let current = scheduler.current;
+        if let Some(running) = scheduler.tasks.get_mut(&current) {
+            running.state = TaskState::Blocked;
+        }
+        if let Some(entry) = scheduler.tasks.get_mut(&task)
+            && matches!(entry.state, TaskState::Blocked | TaskState::Ready)
+            && task != current
+        {
+            entry.state = TaskState::Ready;
+            scheduler.policy.make_ready_front(task);
+        }
+    });
+    schedule();
+}
+
 /// Blocks the running task for at least `ticks` timer ticks. Wake-ups
 /// before the deadline (a task may be woken for other reasons) just put it
 /// back to sleep.

@@ -112,9 +112,12 @@ coded_enum! {
     pub enum Syscall: u64 {
         /// `exit(code: i32) -> !`: ends the calling process.
         Exit = 0 => "exit",
-        /// `spawn(path_ptr, path_len, argv_ptr: *const Arg, argc, budget) -> pid`:
-        /// `budget` is the child's memory budget in pages from its first page
-        /// on, as `memory_budget` would set it (0: none).
+        /// `spawn(path_ptr, path_len, argv_ptr: *const Arg, argc, budget,
+        /// handles_ptr) -> pid`: `budget` is the child's memory budget in
+        /// pages from its first page on, as `memory_budget` would set it (0:
+        /// none); `handles_ptr` (0: none) points to a count `n` (at most
+        /// [`ipc::MAX_HANDLES`]) and `n` [`ipc::HandleTransfer`]s, the
+        /// child's startup handles.
         Spawn = 1 => "spawn",
         /// `wait(pid, status_ptr: *mut WaitStatus) -> pid`: waits for a child
         /// (`pid` 0: any child) to end and reports how it ended.
@@ -223,6 +226,33 @@ coded_enum! {
         /// `test_summary(passed, failed) -> 0`: the caller's tally goes to the
         /// host as a [`record::TestSummary`] of its suite.
         TestSummary = 29 => "test_summary",
+        /// `endpoint_create() -> handle`: a new endpoint, under a handle
+        /// with [`ipc::ENDPOINT_RIGHTS`] (see [`ipc`]).
+        EndpointCreate = 30 => "endpoint_create",
+        /// `handle_close(handle) -> 0`: its value names nothing from now on.
+        HandleClose = 31 => "handle_close",
+        /// `handle_duplicate(handle, rights) -> handle`: a second handle to
+        /// the same object with `rights` (at most the handle's; it needs
+        /// `DUPLICATE`).
+        HandleDuplicate = 32 => "handle_duplicate",
+        /// `handle_info(handle) -> kind | rights << 32` ([`ipc::decode_info`]).
+        HandleInfo = 33 => "handle_info",
+        /// `ipc_send(handle, bytes_ptr, bytes_len, transfers_ptr: *const
+        /// [u64; 2], transfer_count) -> 0`: queues a message (never blocks;
+        /// [`ipc::HandleTransfer`] words for the handles it carries).
+        IpcSend = 34 => "ipc_send",
+        /// `ipc_receive(handle, out_ptr: *mut [u64; Received::WORDS], flags)
+        /// -> 0`: the oldest message ([`ipc::Received`]), waiting for one
+        /// unless [`ipc::ReceiveFlags::NONBLOCK`].
+        IpcReceive = 35 => "ipc_receive",
+        /// `ipc_call(handle, bytes_ptr, bytes_len, transfers_ptr,
+        /// transfer_count, out_ptr) -> 0`: sends like `ipc_send` with a
+        /// one-shot reply handle and waits for the answer, written to
+        /// `out_ptr` like `ipc_receive`'s.
+        IpcCall = 36 => "ipc_call",
+        /// `handle_startup(index) -> handle`: the `index`th handle the
+        /// process was spawned with (`NotFound` past the last).
+        HandleStartup = 37 => "handle_startup",
     }
 }
 
@@ -287,6 +317,16 @@ coded_enum! {
         BadFormat = 13 => "bad format",
         /// The handle names nothing: never issued, closed, or forged.
         BadHandle = 14 => "bad handle",
+        /// The other side of an endpoint is gone: nobody can receive what
+        /// is sent, nothing more can arrive, or a call's reply was closed
+        /// unanswered.
+        PeerClosed = 15 => "peer closed",
+        /// Nothing to receive yet, and the caller asked not to wait.
+        WouldBlock = 16 => "would block",
+        /// The endpoint's queue is full; nothing was sent.
+        QueueFull = 17 => "queue full",
+        /// The grant was revoked: what it gave is no longer reachable.
+        Revoked = 18 => "revoked",
     }
 }
 
@@ -1026,6 +1066,7 @@ pub mod layout {
     }
 }
 
+pub mod ipc;
 pub mod record;
 
 /// Limits the kernel enforces on arguments.
@@ -1086,7 +1127,7 @@ mod tests {
 
     #[test]
     fn syscalls_are_coded_and_named() {
-        assert_eq!(check_coded!(Syscall: u64), 30);
+        assert_eq!(check_coded!(Syscall: u64), 38);
         assert_eq!((Syscall::Exit as u64, Syscall::Exit.name()), (0, "exit"));
         assert_eq!((Syscall::GetPid as u64, Syscall::GetPid.name()), (5, "getpid"));
         assert_eq!(Syscall::from_number(14), Some(Syscall::PartitionCommit));
@@ -1099,7 +1140,7 @@ mod tests {
 
     #[test]
     fn errors_are_coded_and_named() {
-        assert_eq!(check_coded!(Error: i64), 14);
+        assert_eq!(check_coded!(Error: i64), 18);
         assert_eq!((Error::UnknownSyscall.code(), Error::UnknownSyscall.name()), (1, "unknown system call"));
         assert_eq!(Error::from_code(9), Some(Error::InvalidUtf8));
         assert_eq!(Error::from_name("bad format"), Some(Error::BadFormat));

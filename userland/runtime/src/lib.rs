@@ -8,6 +8,7 @@
 extern crate alloc;
 
 pub mod harness;
+pub mod ipc;
 pub mod print;
 pub mod sys;
 pub mod workload;

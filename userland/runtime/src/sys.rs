@@ -34,7 +34,7 @@ pub unsafe fn syscall6(_number: u64, _a0: u64, _a1: u64, _a2: u64, _a3: u64, _a4
     abi::encode(Err(Error::UnknownSyscall))
 }
 
-fn call(syscall: Syscall, arguments: [u64; 6]) -> Result<u64, Error> {
+pub(crate) fn call(syscall: Syscall, arguments: [u64; 6]) -> Result<u64, Error> {
     let [a0, a1, a2, a3, a4, a5] = arguments;
     // SAFETY: every wrapper below passes pointers to live buffers of the
     // lengths it passes, with the access the call needs.

@@ -9,8 +9,13 @@
 //! heap, to an id that names none: destroying or dropping them would end
 //! it legitimately, which is no finding).
 //! Some calls spawn children that fault or exit; each is waited for. It
-//! never calls `exit` by number and caps sleeps, so it cannot end or hang
-//! itself. Prints a summary and exits 0 if every result was a valid one.
+//! keeps the handles its calls returned and often passes one as the
+//! first argument of a handle call, so endpoints, duplicates, sends and
+//! receives are reached past the handle check. It never calls `exit` by
+//! number, caps sleeps, never injects a swap fault into its own pages
+//! (`swap_debug` gets an unknown operation), receives only without
+//! blocking and never calls one of its own endpoints (nobody else would
+//! answer), so it cannot end or hang itself. Prints a summary and exits 0 if every result was a valid one.
 
 #![no_std]
 #![no_main]
@@ -97,6 +102,7 @@ fn main(args: runtime::Args) -> i32 {
     let mut own = [0u64; 16];
     let count = sys::partition_list(&mut own).unwrap_or(0).min(own.len());
     let own = &own[..count];
+    let mut handles: alloc::vec::Vec<u64> = alloc::vec::Vec::new();
     for _ in 0..calls {
         let number = match random.below(20) {
             0 => random.next(),
@@ -106,8 +112,28 @@ fn main(args: runtime::Args) -> i32 {
         for slot in &mut arguments {
             *slot = argument(&mut random, own);
         }
-        match Syscall::from_number(number) {
+        let call = Syscall::from_number(number);
+        let takes_handle = matches!(
+            call,
+            Some(
+                Syscall::HandleClose
+                    | Syscall::HandleDuplicate
+                    | Syscall::HandleInfo
+                    | Syscall::IpcSend
+                    | Syscall::IpcReceive
+                    | Syscall::IpcCall
+            )
+        );
+        if takes_handle && !handles.is_empty() && random.below(2) == 0 {
+            arguments[0] = handles[random.below(handles.len() as u64) as usize];
+        }
+        match call {
             Some(Syscall::Exit) => continue,
+            Some(Syscall::SwapDebug) if matches!(arguments[0], abi::SWAP_DEBUG_CORRUPT | abi::SWAP_DEBUG_FAIL_READ) => {
+                arguments[0] = u64::MAX;
+            }
+            Some(Syscall::IpcReceive) => arguments[2] |= abi::ipc::ReceiveFlags::NONBLOCK.bits(),
+            Some(Syscall::IpcCall) if handles.contains(&arguments[0]) => continue,
             Some(Syscall::Sleep) => arguments[0] %= 2,
             Some(Syscall::Wait) => arguments[0] = 0,
             // Valid writes would flood the console with scratch bytes.
@@ -131,7 +157,12 @@ fn main(args: runtime::Args) -> i32 {
             sys::syscall6(number, arguments[0], arguments[1], arguments[2], arguments[3], arguments[4], arguments[5])
         };
         match abi::decode(raw) {
-            Ok(_) => ok += 1,
+            Ok(value) => {
+                ok += 1;
+                if matches!(call, Some(Syscall::EndpointCreate | Syscall::HandleDuplicate | Syscall::HandleStartup)) && handles.len() < 512 {
+                    handles.push(value);
+                }
+            }
             Err(_) if (raw as i64) < 0 && abi::Error::from_code(-(raw as i64)).is_some() => failed += 1,
             Err(_) => invalid += 1,
         }

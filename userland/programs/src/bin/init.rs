@@ -8,6 +8,11 @@
 //! system call only `init` may make), then runs `PROGRAM` if one is named
 //! and exits as it did; if the kernel refused the model, the program runs
 //! under the model already in service and `init` exits 1.
+//!
+//! Every program `init` starts gets, as its startup handle 0, a send
+//! handle to an endpoint `init` receives on (its parent). `init` takes the
+//! messages waiting there after each program ends (closing any handles
+//! they carry): nobody is answered, so a child may send, never call.
 
 #![no_std]
 #![no_main]
@@ -18,6 +23,8 @@ use abi::record::Outcome;
 use abi::ExitReason;
 use alloc::format;
 use alloc::string::String;
+use core::sync::atomic::{AtomicU64, Ordering};
+use runtime::ipc::{self, Handle};
 use runtime::{println, sys, Args};
 
 /// The ramdisk file listing the test programs, one path a line.
@@ -50,7 +57,7 @@ fn demo() -> i32 {
     let mut failures = 0;
     for (path, arguments) in [("bin/hello", &["from", "init"][..]), ("bin/partition-demo", &[][..])] {
         let name = path.trim_start_matches("bin/");
-        match sys::run(path, arguments) {
+        match run(path, arguments) {
             Ok(ExitReason::Exited(code)) => {
                 println!("init: {name} exited with {code}");
                 failures += u32::from(code != 0);
@@ -89,7 +96,7 @@ fn swap_model(path: &str, args: &Args) -> i32 {
     };
     let Some(program) = args.get(3) else { return i32::from(refused) };
     let arguments: alloc::vec::Vec<&str> = (4..args.len()).filter_map(|index| args.get(index)).collect();
-    match sys::run(program, &arguments) {
+    match run(program, &arguments) {
         Ok(ExitReason::Exited(code)) if refused => {
             println!("init: {program} exited with {code}");
             1
@@ -128,7 +135,7 @@ fn run_tests() -> i32 {
     let (mut passed, mut failed, mut programs) = (0u32, 0u32, 0u32);
     for program in list.lines().map(str::trim).filter(|line| !line.is_empty()) {
         programs += 1;
-        let death = match sys::run(program, &[]) {
+        let death = match run(program, &[]) {
             Ok(ExitReason::Exited(code)) => match runtime::decode_test_exit_code(code) {
                 Some((program_passed, program_failed)) => {
                     passed = passed.saturating_add(program_passed);
@@ -171,4 +178,36 @@ fn summary(passed: u32, failed: u32) -> i32 {
         println!("init: tally not reported to the host: {error}");
     }
     if failed == 0 { 0 } else { 1 }
+}
+
+/// The rights of the handle to `init` each child starts with.
+const PARENT_RIGHTS: abi::HandleRights =
+    abi::HandleRights::SEND.union(abi::HandleRights::TRANSFER).union(abi::HandleRights::DUPLICATE);
+
+/// The endpoint children send to `init` on (made on first use; 0: not
+/// yet, `u64::MAX`: none could be made).
+static PARENT: AtomicU64 = AtomicU64::new(0);
+
+/// Runs `path` with `arguments` like `sys::run`, with a send handle to
+/// `init` as its startup handle 0, then takes what it sent.
+fn run(path: &str, arguments: &[&str]) -> Result<ExitReason, abi::Error> {
+    if PARENT.load(Ordering::Relaxed) == 0 {
+        let made = ipc::endpoint_create().unwrap_or_else(|error| {
+            println!("init: no endpoint for children: {error}");
+            Handle(u64::MAX)
+        });
+        PARENT.store(made.raw(), Ordering::Relaxed);
+    }
+    let parent = Some(Handle(PARENT.load(Ordering::Relaxed))).filter(|handle| handle.raw() != u64::MAX);
+    let handles: alloc::vec::Vec<_> = parent.map(|endpoint| ipc::duplicated(endpoint, PARENT_RIGHTS)).into_iter().collect();
+    let pid = ipc::spawn_with_handles(path, arguments, 0, &handles)?;
+    let status = sys::wait(pid)?;
+    if let Some(endpoint) = parent {
+        while let Ok(message) = ipc::try_receive(endpoint) {
+            for handle in message.received_handles() {
+                let _ = Handle(handle.handle).close();
+            }
+        }
+    }
+    status.reason().ok_or(abi::Error::InvalidArgument)
 }

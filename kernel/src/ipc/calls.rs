@@ -1,0 +1,196 @@
+//! The IPC system calls: the kernel-wide [`Ipc`] registry behind one
+//! lock, and the backends that copy messages between user memory and it,
+//! block the caller and wake its peers.
+//!
+//! Every user copy happens with the lock released (a copy may fault and
+//! commit pages); the registry itself never blocks. A call that waits
+//! registers its task with the registry and blocks with interrupts off
+//! from before the registration to the switch, so a wake-up cannot slip
+//! in between (one processor; the SMP issue replaces this with a wake
+//! token). A receive first writes its whole output buffer, so a message
+//! is taken off its queue only once it can be delivered: a bad buffer
+//! loses nothing. `ipc_call` runs the server it woke at once, ahead of
+//! every ready task (`sched::block_and_run`): the caller's time slice
+//! goes to the call.
+
+#![forbid(unsafe_code)]
+
+use super::handles::Handle;
+use super::registry::{Ipc, Pid, Sent};
+use crate::process::{self, memory::UserSlice};
+use crate::sched::{self, TaskId};
+use crate::sync::IrqMutex;
+use abi::ipc::{HandleTransfer, ReceiveFlags, Received, MAX_BYTES, MAX_HANDLES};
+use abi::{Error, HandleRights};
+use alloc::vec::Vec;
+use x86_64::instructions::interrupts::without_interrupts;
+
+static IPC: IrqMutex<Ipc<TaskId>> = IrqMutex::new(Ipc::new());
+
+fn current() -> Result<Pid, Error> {
+    process::current_pid().ok_or(Error::InvalidArgument)
+}
+
+fn wake_all(tasks: Vec<TaskId>) {
+    for task in tasks {
+        sched::wake(task);
+    }
+}
+
+/// Checks that `parent` may give a child the startup handles `transfers`
+/// name, changing nothing.
+pub fn check_startup(parent: Pid, transfers: &[HandleTransfer]) -> Result<(), Error> {
+    IPC.lock().check_startup(parent, transfers)
+}
+
+/// Gives process `pid` its handle table, with the startup handles
+/// `transfers` name in `parent`'s (checked: on an error nothing changed).
+pub fn start_process(pid: Pid, parent: Option<Pid>, transfers: &[HandleTransfer]) -> Result<(), Error> {
+    let wake = IPC.lock().start_process(pid, parent, transfers)?;
+    wake_all(wake);
+    Ok(())
+}
+
+/// Closes every handle of `pid`, which ended: peers blocked on it wake.
+pub fn end_process(pid: Pid) {
+    let wake = IPC.lock().end_process(pid);
+    wake_all(wake);
+}
+
+/// Reads `count` handle transfers at `address` (two words each).
+pub fn read_transfers(address: u64, count: u64) -> Result<Vec<HandleTransfer>, Error> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    if count > MAX_HANDLES as u64 {
+        return Err(Error::TooLarge);
+    }
+    let bytes = process::copy_from_user(UserSlice::new(address, count * 16).aligned(8)?)?;
+    let words: Vec<u64> = bytes.as_chunks::<8>().0.iter().map(|word| u64::from_le_bytes(*word)).collect();
+    words.as_chunks::<2>().0.iter().map(|pair| HandleTransfer::from_words(*pair).ok_or(Error::InvalidArgument)).collect()
+}
+
+/// `endpoint_create`.
+pub fn endpoint_create() -> Result<u64, Error> {
+    let pid = current()?;
+    Ok(IPC.lock().create_endpoint(pid)?.raw())
+}
+
+/// `handle_close`.
+pub fn handle_close(handle: u64) -> Result<u64, Error> {
+    let pid = current()?;
+    let wake = IPC.lock().close(pid, Handle::from_raw(handle))?;
+    wake_all(wake);
+    Ok(0)
+}
+
+/// `handle_duplicate`.
+pub fn handle_duplicate(handle: u64, rights: u64) -> Result<u64, Error> {
+    let pid = current()?;
+    let rights = u32::try_from(rights).ok().and_then(HandleRights::from_bits).ok_or(Error::InvalidArgument)?;
+    Ok(IPC.lock().duplicate(pid, Handle::from_raw(handle), rights)?.raw())
+}
+
+/// `handle_info`.
+pub fn handle_info(handle: u64) -> Result<u64, Error> {
+    let pid = current()?;
+    let (kind, rights) = IPC.lock().info(pid, Handle::from_raw(handle))?;
+    Ok(abi::ipc::encode_info(kind, rights))
+}
+
+/// `handle_startup`.
+pub fn handle_startup(index: u64) -> Result<u64, Error> {
+    let pid = current()?;
+    Ok(IPC.lock().startup(pid, index)?.raw())
+}
+
+/// The bytes and transfers of a message to send.
+fn outgoing(bytes_address: u64, bytes_length: u64, transfers_address: u64, transfer_count: u64) -> Result<(Vec<u8>, Vec<HandleTransfer>), Error> {
+    if bytes_length > MAX_BYTES as u64 {
+        return Err(Error::TooLarge);
+    }
+    let bytes = process::copy_from_user(UserSlice::new(bytes_address, bytes_length))?;
+    Ok((bytes, read_transfers(transfers_address, transfer_count)?))
+}
+
+/// `ipc_send`.
+pub fn send(handle: u64, bytes_address: u64, bytes_length: u64, transfers_address: u64, transfer_count: u64) -> Result<u64, Error> {
+    let pid = current()?;
+    let (bytes, transfers) = outgoing(bytes_address, bytes_length, transfers_address, transfer_count)?;
+    let Sent { receiver, wake } = IPC.lock().send(pid, Handle::from_raw(handle), bytes, &transfers)?;
+    wake_all(receiver.into_iter().chain(wake).collect());
+    Ok(0)
+}
+
+/// The output buffer of a receive, checked by writing it whole.
+fn output(address: u64) -> Result<UserSlice, Error> {
+    let slice = UserSlice::new(address, Received::WORDS as u64 * 8).aligned(8)?;
+    process::copy_to_user(slice, &[0; Received::WORDS * 8])?;
+    Ok(slice)
+}
+
+fn write_received(slice: UserSlice, received: &Received) -> Result<u64, Error> {
+    let bytes: Vec<u8> = received.to_words().iter().flat_map(|word| word.to_le_bytes()).collect();
+    process::copy_to_user(slice, &bytes)?;
+    Ok(0)
+}
+
+/// `ipc_receive`.
+pub fn receive(handle: u64, out_address: u64, flags: u64) -> Result<u64, Error> {
+    let pid = current()?;
+    let flags = ReceiveFlags::from_bits(flags).ok_or(Error::InvalidArgument)?;
+    let out = output(out_address)?;
+    let handle = Handle::from_raw(handle);
+    let waiter = (!flags.contains(ReceiveFlags::NONBLOCK)).then(sched::current);
+    let received = loop {
+        let attempt = without_interrupts(|| {
+            let result = IPC.lock().receive(pid, handle, waiter);
+            match result {
+                Err(Error::WouldBlock) if waiter.is_some() => {
+                    sched::block_current();
+                    None
+                }
+                result => Some(result),
+            }
+        });
+        if let Some(result) = attempt {
+            break result?;
+        }
+    };
+    write_received(out, &received)
+}
+
+/// `ipc_call`: sends with a reply handle, runs the server it woke, and
+/// waits for the answer.
+pub fn call(handle: u64, bytes_address: u64, bytes_length: u64, transfers_address: u64, transfer_count: u64, out_address: u64) -> Result<u64, Error> {
+    let pid = current()?;
+    let (bytes, transfers) = outgoing(bytes_address, bytes_length, transfers_address, transfer_count)?;
+    let out = output(out_address)?;
+    let task = sched::current();
+    let Sent { mut receiver, wake } = IPC.lock().call(pid, Handle::from_raw(handle), bytes, &transfers)?;
+    wake_all(wake);
+    let answer = loop {
+        let attempt = without_interrupts(|| {
+            let result = IPC.lock().answer(pid, Some(task));
+            match result {
+                Err(Error::WouldBlock) => {
+                    match receiver.take() {
+                        Some(server) => sched::block_and_run(server),
+                        None => sched::block_current(),
+                    }
+                    None
+                }
+                result => Some(result),
+            }
+        });
+        if let Some(result) = attempt {
+            break result;
+        }
+    };
+    // A server woken by the message but not yet run (the call ended at
+    // once) must not stay blocked.
+    if let Some(server) = receiver {
+        sched::wake(server);
+    }
+    write_received(out, &answer?)
+}

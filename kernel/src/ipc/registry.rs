@@ -1,0 +1,494 @@
+//! The kernel's IPC state: every endpoint, and every process's handle
+//! table, startup handles and pending call, behind one lock in the kernel
+//! (`ipc::calls`) and tested here on the host.
+//!
+//! Each operation takes the acting process's pid and returns what the
+//! caller must do once the lock is released: tasks to wake (`W`, a task
+//! id in the kernel) or a receiver to run. Nothing here blocks, copies
+//! user memory or takes another lock.
+//!
+//! **Counting.** An endpoint counts the handles to it that can send and
+//! receive, wherever they are: in a table or in flight inside a queued
+//! message. A handle passed on as a duplicate is counted anew, a moved one
+//! with fewer rights is recounted; when a count reaches zero the endpoint
+//! wakes its waiting receivers (`PeerClosed` for them), and when nothing
+//! refers to it any more it is freed. Messages nobody can receive are
+//! dropped, and the handles they carry closed in turn (a worklist, so a
+//! chain of endpoints held only by one another's queues is freed in one
+//! go). An endpoint's own handle may not be sent over it (that would keep
+//! it alive through its own queue). A longer cycle (A's receive handle
+//! queued on B and B's on A, with no other handle left) keeps both
+//! counted: such endpoints are found by a sweep from every table and
+//! every call in progress through the queues ([`Ipc::collect`]), run when
+//! a process ends and before a new endpoint would exceed
+//! [`MAX_ENDPOINTS`], so they cost nothing on the fast paths.
+//!
+//! **Sending** checks everything before it changes anything: the handle
+//! and its `SEND` right, the size, every transfer (a live handle, passed
+//! on at most once, with `TRANSFER`, and `DUPLICATE` to keep it, asking
+//! for no more rights than it has), and whether the endpoint would take
+//! the message now. So a refused send leaves the sender's table exactly
+//! as it was: "loses nothing" is a property of the order, not a rollback.
+//!
+//! **Calls.** `call` makes a one-shot reply endpoint whose receive side
+//! the kernel holds for the caller (it is in no table) and whose send side
+//! travels in the message as [`Message::reply`]. Sending on a reply handle
+//! closes it; so the caller's wait ends with the answer, or with
+//! `PeerClosed` once the reply handle is closed unanswered (by the
+//! server, by its death, or with a dropped message).
+
+#![forbid(unsafe_code)]
+
+use super::endpoint::{Endpoint, IpcError, Message};
+use super::handles::{Entry, Handle, HandleError, HandleTable};
+use abi::ipc::{HandleTransfer, ObjectKind, Received, ReceivedHandle, Transfer, ENDPOINT_RIGHTS, MAX_HANDLES};
+use abi::{Error, HandleRights};
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+/// A process id.
+pub type Pid = u64;
+
+/// The most endpoints (reply endpoints included) that exist at once.
+pub const MAX_ENDPOINTS: usize = 4096;
+
+/// An endpoint's kernel-wide name (never reused).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EndpointId(u64);
+
+/// What a handle names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Object {
+    /// An endpoint.
+    Endpoint(EndpointId),
+    /// The one-shot reply to a call: an endpoint only its caller receives on.
+    Reply(EndpointId),
+}
+
+impl Object {
+    /// The kind `handle_info` reports.
+    pub fn kind(self) -> ObjectKind {
+        match self {
+            Object::Endpoint(_) => ObjectKind::Endpoint,
+            Object::Reply(_) => ObjectKind::Reply,
+        }
+    }
+
+    /// The endpoint under it.
+    fn endpoint(self) -> EndpointId {
+        match self {
+            Object::Endpoint(id) | Object::Reply(id) => id,
+        }
+    }
+}
+
+impl From<IpcError> for Error {
+    fn from(error: IpcError) -> Error {
+        match error {
+            IpcError::PeerClosed => Error::PeerClosed,
+            IpcError::Full => Error::QueueFull,
+            IpcError::WouldBlock => Error::WouldBlock,
+            IpcError::TooLarge => Error::TooLarge,
+        }
+    }
+}
+
+/// One process's IPC state.
+#[derive(Debug)]
+struct ProcessIpc {
+    table: HandleTable<Object>,
+    /// The handles it was spawned with, in order.
+    startup: Vec<Handle>,
+    /// The reply endpoint of its call in progress.
+    call: Option<EndpointId>,
+}
+
+/// What a successful send leaves to do.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Sent<W> {
+    /// The receiver the message woke (it waited on the endpoint).
+    pub receiver: Option<W>,
+    /// Other tasks to wake (a reply handle closed by its answer, handles
+    /// moved with fewer rights).
+    pub wake: Vec<W>,
+}
+
+/// Every endpoint and every process's handles.
+#[derive(Debug)]
+pub struct Ipc<W> {
+    processes: BTreeMap<Pid, ProcessIpc>,
+    endpoints: BTreeMap<EndpointId, Endpoint<Object, W>>,
+    next_endpoint: u64,
+}
+
+impl<W> Default for Ipc<W> {
+    fn default() -> Self {
+        Ipc { processes: BTreeMap::new(), endpoints: BTreeMap::new(), next_endpoint: 1 }
+    }
+}
+
+/// The salt of `pid`'s handle table (see `handles`): a fixed mix of the
+/// pid, so runs are reproducible and neighbouring pids' values differ in
+/// every bit.
+fn salt_of(pid: Pid) -> u32 {
+    (pid.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as u32
+}
+
+impl<W: Clone + PartialEq> Ipc<W> {
+    /// No endpoints and no processes.
+    pub const fn new() -> Ipc<W> {
+        Ipc { processes: BTreeMap::new(), endpoints: BTreeMap::new(), next_endpoint: 1 }
+    }
+
+    /// Endpoints alive (reply endpoints included).
+    pub fn endpoints(&self) -> usize {
+        self.endpoints.len()
+    }
+
+    /// Handles `pid` holds.
+    pub fn handles_of(&self, pid: Pid) -> usize {
+        self.processes.get(&pid).map_or(0, |process| process.table.len())
+    }
+
+    /// Gives `pid` an empty handle table and, from `parent`'s table, the
+    /// startup handles `transfers` name (checked as a send checks them:
+    /// on an error nothing changed, and the child has no table yet).
+    pub fn start_process(&mut self, pid: Pid, parent: Option<Pid>, transfers: &[HandleTransfer]) -> Result<Vec<W>, Error> {
+        if self.processes.contains_key(&pid) {
+            return Err(Error::InvalidArgument);
+        }
+        let mut wake = Vec::new();
+        let entries = match parent {
+            Some(parent) => {
+                self.check_transfers(parent, transfers, None)?;
+                self.take_transfers(parent, transfers, &mut wake)
+            }
+            None if transfers.is_empty() => Vec::new(),
+            None => return Err(Error::InvalidArgument),
+        };
+        let mut table = HandleTable::with_salt(salt_of(pid));
+        let startup = entries.into_iter().map(|entry| table.insert(entry.object, entry.rights)).collect::<Result<Vec<_>, _>>();
+        let startup = startup.map_err(Error::from)?;
+        self.processes.insert(pid, ProcessIpc { table, startup, call: None });
+        Ok(wake)
+    }
+
+    /// Checks that `parent` may give a child the startup handles
+    /// `transfers` name, changing nothing.
+    pub fn check_startup(&self, parent: Pid, transfers: &[HandleTransfer]) -> Result<(), Error> {
+        self.check_transfers(parent, transfers, None)
+    }
+
+    /// Closes every handle of `pid`, which ended, and its call in progress:
+    /// returns the tasks to wake.
+    pub fn end_process(&mut self, pid: Pid) -> Vec<W> {
+        let mut wake = Vec::new();
+        let Some(mut process) = self.processes.remove(&pid) else { return wake };
+        let mut closing = process.table.drain();
+        if let Some(reply) = process.call.take() {
+            closing.push(Entry { object: Object::Reply(reply), rights: HandleRights::RECEIVE });
+        }
+        self.close_all(closing, &mut wake);
+        self.collect(&mut wake);
+        wake
+    }
+
+    /// Frees every endpoint no process can reach any more: not named in a
+    /// table or by a call in progress, nor in a message queued on one
+    /// that is (see the module documentation). Returns how many went.
+    pub fn collect(&mut self, wake: &mut Vec<W>) -> usize {
+        let mut reached = alloc::collections::BTreeSet::new();
+        let mut frontier: Vec<EndpointId> = Vec::new();
+        for process in self.processes.values() {
+            frontier.extend(process.table.entries().map(|entry| entry.object.endpoint()));
+            frontier.extend(process.call);
+        }
+        while let Some(id) = frontier.pop() {
+            if !reached.insert(id) {
+                continue;
+            }
+            if let Some(endpoint) = self.endpoints.get(&id) {
+                for message in endpoint.messages() {
+                    frontier.extend(message.handles.iter().chain(&message.reply).map(|entry| entry.object.endpoint()));
+                }
+            }
+        }
+        let unreachable: Vec<EndpointId> = self.endpoints.keys().filter(|id| !reached.contains(id)).copied().collect();
+        let mut closing = Vec::new();
+        for id in &unreachable {
+            if let Some(mut endpoint) = self.endpoints.remove(id) {
+                closing.extend(endpoint.take_messages().into_iter().flat_map(Message::into_handles));
+            }
+        }
+        self.close_all(closing, wake);
+        unreachable.len()
+    }
+
+    /// A new endpoint under a handle of `pid` with every endpoint right.
+    pub fn create_endpoint(&mut self, pid: Pid) -> Result<Handle, Error> {
+        let process = self.processes.get(&pid).ok_or(Error::InvalidArgument)?;
+        if process.table.room() == 0 {
+            return Err(Error::TooLarge);
+        }
+        let id = self.new_endpoint()?;
+        let handle = self.table_mut(pid)?.insert(Object::Endpoint(id), ENDPOINT_RIGHTS);
+        self.opened(Object::Endpoint(id), ENDPOINT_RIGHTS);
+        Ok(handle?)
+    }
+
+    /// Closes `pid`'s `handle`: returns the tasks to wake.
+    pub fn close(&mut self, pid: Pid, handle: Handle) -> Result<Vec<W>, Error> {
+        let entry = self.table_mut(pid)?.remove(handle)?;
+        let mut wake = Vec::new();
+        self.close_all(alloc::vec![entry], &mut wake);
+        Ok(wake)
+    }
+
+    /// A second handle of `pid` to what `handle` names, with `rights`.
+    pub fn duplicate(&mut self, pid: Pid, handle: Handle, rights: HandleRights) -> Result<Handle, Error> {
+        let table = self.table_mut(pid)?;
+        let new = table.duplicate(handle, rights)?;
+        let object = table.get(new, HandleRights::empty())?.object;
+        self.opened(object, rights);
+        Ok(new)
+    }
+
+    /// What `handle` names, and its rights.
+    pub fn info(&self, pid: Pid, handle: Handle) -> Result<(ObjectKind, HandleRights), Error> {
+        let entry = self.table(pid)?.get(handle, HandleRights::empty())?;
+        Ok((entry.object.kind(), entry.rights))
+    }
+
+    /// The `index`th startup handle of `pid` (`NotFound` past the last).
+    pub fn startup(&self, pid: Pid, index: u64) -> Result<Handle, Error> {
+        let process = self.processes.get(&pid).ok_or(Error::InvalidArgument)?;
+        usize::try_from(index).ok().and_then(|index| process.startup.get(index)).copied().ok_or(Error::NotFound)
+    }
+
+    /// Sends `bytes` and the handles `transfers` name from `pid` on
+    /// `handle` (see the module documentation: on an error nothing
+    /// changed). A reply handle is closed by its answer.
+    pub fn send(&mut self, pid: Pid, handle: Handle, bytes: Vec<u8>, transfers: &[HandleTransfer]) -> Result<Sent<W>, Error> {
+        let object = self.table(pid)?.get(handle, HandleRights::SEND)?.object;
+        self.check_send(pid, object, bytes.len(), transfers)?;
+        let mut sent = Sent { receiver: None, wake: Vec::new() };
+        let handles = self.take_transfers(pid, transfers, &mut sent.wake);
+        sent.receiver = self.enqueue(object, Message { sender: pid, bytes, handles, reply: None })?;
+        if let Object::Reply(_) = object {
+            let entry = self.table_mut(pid)?.remove(handle)?;
+            self.close_all(alloc::vec![entry], &mut sent.wake);
+        }
+        Ok(sent)
+    }
+
+    /// Takes the oldest message on `pid`'s `handle`: its handles join
+    /// `pid`'s table. With none queued: `PeerClosed` if none can come,
+    /// else `WouldBlock`, after registering `waiter` (if given) to be woken
+    /// by the next send. A message whose handles do not fit in the table
+    /// stays queued (`TooLarge`).
+    pub fn receive(&mut self, pid: Pid, handle: Handle, waiter: Option<W>) -> Result<Received, Error> {
+        let object = self.table(pid)?.get(handle, HandleRights::RECEIVE)?.object;
+        let Object::Endpoint(id) = object else { return Err(Error::InvalidArgument) };
+        let room = self.table(pid)?.room();
+        let endpoint = self.endpoints.get_mut(&id).ok_or(Error::BadHandle)?;
+        if endpoint.next_handle_count().is_some_and(|count| count > room) {
+            return Err(Error::TooLarge);
+        }
+        let message = endpoint.receive(waiter)?;
+        self.deliver(pid, message)
+    }
+
+    /// Sends like [`Ipc::send`] with a one-shot reply handle, on an
+    /// endpoint (not a reply) handle; `pid` then waits for the answer
+    /// with [`Ipc::answer`]. Returns the receiver the message woke, to run
+    /// at once. `pid`'s table must have room for an answer's handles.
+    pub fn call(&mut self, pid: Pid, handle: Handle, bytes: Vec<u8>, transfers: &[HandleTransfer]) -> Result<Sent<W>, Error> {
+        let process = self.processes.get(&pid).ok_or(Error::InvalidArgument)?;
+        if process.call.is_some() {
+            return Err(Error::InvalidArgument);
+        }
+        if process.table.room() < MAX_HANDLES {
+            return Err(Error::TooLarge);
+        }
+        let object = process.table.get(handle, HandleRights::SEND)?.object;
+        let Object::Endpoint(_) = object else { return Err(Error::InvalidArgument) };
+        self.check_send(pid, object, bytes.len(), transfers)?;
+        let reply = self.new_endpoint()?;
+        let mut sent = Sent { receiver: None, wake: Vec::new() };
+        let handles = self.take_transfers(pid, transfers, &mut sent.wake);
+        let reply_rights = HandleRights::SEND | HandleRights::TRANSFER;
+        self.opened(Object::Reply(reply), reply_rights | HandleRights::RECEIVE);
+        let message = Message { sender: pid, bytes, handles, reply: Some(Entry { object: Object::Reply(reply), rights: reply_rights }) };
+        sent.receiver = self.enqueue(object, message)?;
+        if let Some(process) = self.processes.get_mut(&pid) {
+            process.call = Some(reply);
+        }
+        Ok(sent)
+    }
+
+    /// The answer to `pid`'s call in progress, as [`Ipc::receive`] takes a
+    /// message: `WouldBlock` (with `waiter` registered) until it comes,
+    /// `PeerClosed` if the reply handle was closed unanswered. Either way
+    /// but `WouldBlock` the call is over.
+    pub fn answer(&mut self, pid: Pid, waiter: Option<W>) -> Result<Received, Error> {
+        let reply = self.processes.get(&pid).and_then(|process| process.call).ok_or(Error::InvalidArgument)?;
+        let result = self.endpoints.get_mut(&reply).ok_or(Error::PeerClosed)?.receive(waiter);
+        if let Err(IpcError::WouldBlock) = result {
+            return Err(Error::WouldBlock);
+        }
+        if let Some(process) = self.processes.get_mut(&pid) {
+            process.call = None;
+        }
+        let mut wake = Vec::new();
+        self.close_all(alloc::vec![Entry { object: Object::Reply(reply), rights: HandleRights::RECEIVE }], &mut wake);
+        debug_assert!(wake.is_empty(), "only the caller waits on its reply");
+        self.deliver(pid, result?)
+    }
+
+    /// Forgets `waiter` on `pid`'s `handle` (it stopped waiting).
+    pub fn cancel(&mut self, pid: Pid, handle: Handle, waiter: &W) {
+        if let Ok(entry) = self.table(pid).and_then(|table| Ok(table.get(handle, HandleRights::empty())?))
+            && let Some(endpoint) = self.endpoints.get_mut(&entry.object.endpoint())
+        {
+            endpoint.cancel(waiter);
+        }
+    }
+
+    fn table(&self, pid: Pid) -> Result<&HandleTable<Object>, Error> {
+        self.processes.get(&pid).map(|process| &process.table).ok_or(Error::InvalidArgument)
+    }
+
+    fn table_mut(&mut self, pid: Pid) -> Result<&mut HandleTable<Object>, Error> {
+        self.processes.get_mut(&pid).map(|process| &mut process.table).ok_or(Error::InvalidArgument)
+    }
+
+    fn new_endpoint(&mut self) -> Result<EndpointId, Error> {
+        if self.endpoints.len() >= MAX_ENDPOINTS {
+            // Nobody waits on an unreachable endpoint: nothing to wake.
+            self.collect(&mut Vec::new());
+        }
+        if self.endpoints.len() >= MAX_ENDPOINTS {
+            return Err(Error::OutOfMemory);
+        }
+        let id = EndpointId(self.next_endpoint);
+        self.next_endpoint += 1;
+        self.endpoints.insert(id, Endpoint::new());
+        Ok(id)
+    }
+
+    /// Counts a new handle to `object` with `rights`.
+    fn opened(&mut self, object: Object, rights: HandleRights) {
+        if let Some(endpoint) = self.endpoints.get_mut(&object.endpoint()) {
+            endpoint.opened(rights);
+        }
+    }
+
+    /// Everything a send on `object` by `pid` checks, changing nothing.
+    fn check_send(&self, pid: Pid, object: Object, bytes: usize, transfers: &[HandleTransfer]) -> Result<(), Error> {
+        self.check_transfers(pid, transfers, Some(object.endpoint()))?;
+        let endpoint = self.endpoints.get(&object.endpoint()).ok_or(Error::BadHandle)?;
+        Ok(endpoint.check(bytes, transfers.len())?)
+    }
+
+    /// Checks that `pid` may pass on what `transfers` name (over endpoint
+    /// `over`, if a message carries them), changing nothing.
+    fn check_transfers(&self, pid: Pid, transfers: &[HandleTransfer], over: Option<EndpointId>) -> Result<(), Error> {
+        if transfers.len() > MAX_HANDLES {
+            return Err(Error::TooLarge);
+        }
+        let table = self.table(pid)?;
+        for (i, transfer) in transfers.iter().enumerate() {
+            if transfers[..i].iter().any(|earlier| earlier.handle == transfer.handle) {
+                return Err(Error::InvalidArgument);
+            }
+            let needed = match transfer.how {
+                Transfer::Move => HandleRights::TRANSFER,
+                Transfer::Duplicate => HandleRights::TRANSFER | HandleRights::DUPLICATE,
+            };
+            let entry = table.get(Handle::from_raw(transfer.handle), needed)?;
+            if !entry.rights.contains(transfer.rights) {
+                return Err(Error::PermissionDenied);
+            }
+            if Some(entry.object.endpoint()) == over {
+                return Err(Error::InvalidArgument);
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes what `transfers` name from `pid`'s table (checked by
+    /// [`Ipc::check_transfers`]) and recounts them.
+    fn take_transfers(&mut self, pid: Pid, transfers: &[HandleTransfer], wake: &mut Vec<W>) -> Vec<Entry<Object>> {
+        let mut taken = Vec::with_capacity(transfers.len());
+        let mut closing = Vec::new();
+        for transfer in transfers {
+            let Ok(table) = self.table_mut(pid) else { break };
+            let handle = Handle::from_raw(transfer.handle);
+            let original = table.get(handle, HandleRights::empty()).map(|entry| entry.rights);
+            let Ok(entry) = table.take(handle, transfer.rights, transfer.how) else { continue };
+            // The new handle is counted before the old one is uncounted, so
+            // a move never passes through zero.
+            self.opened(entry.object, entry.rights);
+            if let (Transfer::Move, Ok(rights)) = (transfer.how, original) {
+                closing.push(Entry { object: entry.object, rights });
+            }
+            taken.push(entry);
+        }
+        self.close_all(closing, wake);
+        taken
+    }
+
+    /// Queues `message` on `object`'s endpoint (checked by
+    /// [`Ipc::check_send`]).
+    fn enqueue(&mut self, object: Object, message: Message<Object>) -> Result<Option<W>, Error> {
+        let endpoint = self.endpoints.get_mut(&object.endpoint()).ok_or(Error::BadHandle)?;
+        match endpoint.send(message) {
+            Ok(receiver) => Ok(receiver),
+            Err(refused) => {
+                // Unreachable after `check_send`; the handles are closed
+                // rather than lost.
+                let error = refused.error.into();
+                let mut wake = Vec::new();
+                self.close_all(refused.message.into_handles().collect(), &mut wake);
+                Err(error)
+            }
+        }
+    }
+
+    /// Puts `message`'s handles in `pid`'s table (room was checked) and
+    /// describes it.
+    fn deliver(&mut self, pid: Pid, message: Message<Object>) -> Result<Received, Error> {
+        let mut received = Received { sender: message.sender, byte_count: message.bytes.len(), ..Received::default() };
+        received.bytes[..message.bytes.len()].copy_from_slice(&message.bytes);
+        let table = self.table_mut(pid)?;
+        for (slot, entry) in received.handles.iter_mut().zip(&message.handles) {
+            let handle = table.insert(entry.object, entry.rights).map_err(|_: HandleError| Error::TooLarge)?;
+            *slot = Some(ReceivedHandle { handle: handle.raw(), rights: entry.rights, kind: entry.object.kind() });
+        }
+        if let Some(reply) = &message.reply {
+            received.reply = table.insert(reply.object, reply.rights).map_err(|_: HandleError| Error::TooLarge)?.raw();
+        }
+        Ok(received)
+    }
+
+    /// Uncounts every handle in `closing` (and, in turn, those of the
+    /// messages that leaves nobody to receive), frees endpoints nothing
+    /// refers to and collects the tasks to wake.
+    fn close_all(&mut self, mut closing: Vec<Entry<Object>>, wake: &mut Vec<W>) {
+        while let Some(entry) = closing.pop() {
+            let id = entry.object.endpoint();
+            let Some(endpoint) = self.endpoints.get_mut(&id) else { continue };
+            let closed = endpoint.closed(entry.rights);
+            wake.extend(closed.wake);
+            for message in closed.dropped {
+                closing.extend(message.into_handles());
+            }
+            if endpoint.unreferenced() {
+                self.endpoints.remove(&id);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
