@@ -33,9 +33,17 @@ global_asm!(
     ".balign 16",
     ".global kernel_copy_user",
     "kernel_copy_user:",
+    // Whole words first, then the bytes left: a word per iteration of
+    // the string move (8 times fewer than bytes).
     "    mov rcx, rdx",
+    "    shr rcx, 3",
     ".global kernel_copy_user_access",
     "kernel_copy_user_access:",
+    "    rep movsq",
+    "    mov rcx, rdx",
+    "    and rcx, 7",
+    ".global kernel_copy_user_tail_access",
+    "kernel_copy_user_tail_access:",
     "    rep movsb",
     "    xor eax, eax",
     "    xor edx, edx",
@@ -63,6 +71,7 @@ unsafe extern "sysv64" {
     static kernel_probe_read_u64_access: u8;
     static kernel_probe_write_u64_access: u8;
     static kernel_copy_user_access: u8;
+    static kernel_copy_user_tail_access: u8;
     static kernel_probe_fixup: u8;
 }
 
@@ -85,6 +94,7 @@ pub fn fixup(rip: u64, fault_address: VirtAddr, error_code: u64) -> Option<u64> 
         &raw const kernel_probe_read_u64_access,
         &raw const kernel_probe_write_u64_access,
         &raw const kernel_copy_user_access,
+        &raw const kernel_copy_user_tail_access,
     ];
     if !probes.iter().any(|&access| access as u64 == rip) {
         return None;

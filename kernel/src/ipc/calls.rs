@@ -7,9 +7,11 @@
 //! registers its task with the registry and blocks with interrupts off
 //! from before the registration to the switch, so a wake-up cannot slip
 //! in between (one processor; the SMP issue replaces this with a wake
-//! token). A receive first writes its whole output buffer, so a message
-//! is taken off its queue only once it can be delivered: a bad buffer
-//! loses nothing. `ipc_call` runs the server it woke at once, ahead of
+//! token). A receive checks its whole output buffer against the caller's
+//! partitions (writable memory of its own) before it takes a message off
+//! its queue, so a bad buffer loses nothing; only running out of memory
+//! while the copy commits the buffer's pages could (the caller then gets
+//! `BadAddress`). `ipc_call` runs the server it woke at once, ahead of
 //! every ready task (`sched::block_and_run`): the caller's time slice
 //! goes to the call.
 
@@ -31,7 +33,7 @@ fn current() -> Result<Pid, Error> {
     process::current_pid().ok_or(Error::InvalidArgument)
 }
 
-fn wake_all(tasks: Vec<TaskId>) {
+fn wake_all(tasks: impl IntoIterator<Item = TaskId>) {
     for task in tasks {
         sched::wake(task);
     }
@@ -104,33 +106,46 @@ pub fn handle_startup(index: u64) -> Result<u64, Error> {
     Ok(IPC.lock().startup(pid, index)?.raw())
 }
 
-/// The bytes and transfers of a message to send.
-fn outgoing(bytes_address: u64, bytes_length: u64, transfers_address: u64, transfer_count: u64) -> Result<(Vec<u8>, Vec<HandleTransfer>), Error> {
+/// The bytes of a message to send, copied into `buffer` (returns how
+/// many), and its transfers.
+fn outgoing(
+    buffer: &mut [u8; MAX_BYTES],
+    bytes_address: u64,
+    bytes_length: u64,
+    transfers_address: u64,
+    transfer_count: u64,
+) -> Result<(usize, Vec<HandleTransfer>), Error> {
     if bytes_length > MAX_BYTES as u64 {
         return Err(Error::TooLarge);
     }
-    let bytes = process::copy_from_user(UserSlice::new(bytes_address, bytes_length))?;
-    Ok((bytes, read_transfers(transfers_address, transfer_count)?))
+    let length = bytes_length as usize;
+    process::copy_from_user_into(UserSlice::new(bytes_address, bytes_length), &mut buffer[..length])?;
+    Ok((length, read_transfers(transfers_address, transfer_count)?))
 }
 
 /// `ipc_send`.
 pub fn send(handle: u64, bytes_address: u64, bytes_length: u64, transfers_address: u64, transfer_count: u64) -> Result<u64, Error> {
     let pid = current()?;
-    let (bytes, transfers) = outgoing(bytes_address, bytes_length, transfers_address, transfer_count)?;
-    let Sent { receiver, wake } = IPC.lock().send(pid, Handle::from_raw(handle), bytes, &transfers)?;
-    wake_all(receiver.into_iter().chain(wake).collect());
+    let mut buffer = [0; MAX_BYTES];
+    let (length, transfers) = outgoing(&mut buffer, bytes_address, bytes_length, transfers_address, transfer_count)?;
+    let Sent { receiver, wake } = IPC.lock().send(pid, Handle::from_raw(handle), &buffer[..length], &transfers)?;
+    wake_all(receiver.into_iter().chain(wake));
     Ok(0)
 }
 
-/// The output buffer of a receive, checked by writing it whole.
+/// The output buffer of a receive, checked to be writable memory of the
+/// caller.
 fn output(address: u64) -> Result<UserSlice, Error> {
     let slice = UserSlice::new(address, Received::WORDS as u64 * 8).aligned(8)?;
-    process::copy_to_user(slice, &[0; Received::WORDS * 8])?;
+    process::check_writable(slice)?;
     Ok(slice)
 }
 
 fn write_received(slice: UserSlice, received: &Received) -> Result<u64, Error> {
-    let bytes: Vec<u8> = received.to_words().iter().flat_map(|word| word.to_le_bytes()).collect();
+    let mut bytes = [0u8; Received::WORDS * 8];
+    for (chunk, word) in bytes.as_chunks_mut::<8>().0.iter_mut().zip(received.to_words()) {
+        *chunk = word.to_le_bytes();
+    }
     process::copy_to_user(slice, &bytes)?;
     Ok(0)
 }
@@ -164,10 +179,11 @@ pub fn receive(handle: u64, out_address: u64, flags: u64) -> Result<u64, Error> 
 /// waits for the answer.
 pub fn call(handle: u64, bytes_address: u64, bytes_length: u64, transfers_address: u64, transfer_count: u64, out_address: u64) -> Result<u64, Error> {
     let pid = current()?;
-    let (bytes, transfers) = outgoing(bytes_address, bytes_length, transfers_address, transfer_count)?;
+    let mut buffer = [0; MAX_BYTES];
+    let (length, transfers) = outgoing(&mut buffer, bytes_address, bytes_length, transfers_address, transfer_count)?;
     let out = output(out_address)?;
     let task = sched::current();
-    let Sent { mut receiver, wake } = IPC.lock().call(pid, Handle::from_raw(handle), bytes, &transfers)?;
+    let Sent { mut receiver, wake } = IPC.lock().call(pid, Handle::from_raw(handle), &buffer[..length], &transfers)?;
     wake_all(wake);
     let answer = loop {
         let attempt = without_interrupts(|| {

@@ -82,7 +82,7 @@ impl<O> Message<O> {
 }
 
 /// Whether `bytes` bytes and `handles` handles are within the limits.
-fn fits(bytes: usize, handles: usize) -> bool {
+pub fn fits(bytes: usize, handles: usize) -> bool {
     bytes <= MAX_MESSAGE_BYTES && handles <= MAX_MESSAGE_HANDLES
 }
 

@@ -30,12 +30,15 @@
 //! the message now. So a refused send leaves the sender's table exactly
 //! as it was: "loses nothing" is a property of the order, not a rollback.
 //!
-//! **Calls.** `call` makes a one-shot reply endpoint whose receive side
-//! the kernel holds for the caller (it is in no table) and whose send side
-//! travels in the message as [`Message::reply`]. Sending on a reply handle
-//! closes it; so the caller's wait ends with the answer, or with
-//! `PeerClosed` once the reply handle is closed unanswered (by the
-//! server, by its death, or with a dropped message).
+//! **Calls.** `call` records a call in progress in the caller's state (at
+//! most one: a process has one thread) and sends a one-shot reply handle
+//! naming it ([`ReplyId`]: the caller and the call's number) in the
+//! message as [`Message::reply`]. Sending on a reply handle stores the
+//! answer with the call, wakes the caller and closes the handle; so the
+//! caller's wait ends with the answer, or with `PeerClosed` once the
+//! reply handle is closed unanswered (by the server, by its death, or
+//! with a dropped message). No endpoint is made for a call: a round trip
+//! allocates nothing but the messages' bytes.
 
 #![forbid(unsafe_code)]
 
@@ -56,13 +59,21 @@ pub const MAX_ENDPOINTS: usize = 4096;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EndpointId(u64);
 
+/// A call in progress: the calling process and the call's number (never
+/// reused), so a reply handle to a call that ended names nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ReplyId {
+    caller: Pid,
+    call: u64,
+}
+
 /// What a handle names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Object {
     /// An endpoint.
     Endpoint(EndpointId),
-    /// The one-shot reply to a call: an endpoint only its caller receives on.
-    Reply(EndpointId),
+    /// The one-shot reply to a call.
+    Reply(ReplyId),
 }
 
 impl Object {
@@ -74,10 +85,11 @@ impl Object {
         }
     }
 
-    /// The endpoint under it.
-    fn endpoint(self) -> EndpointId {
+    /// The endpoint it names, if it names one.
+    fn endpoint(self) -> Option<EndpointId> {
         match self {
-            Object::Endpoint(id) | Object::Reply(id) => id,
+            Object::Endpoint(id) => Some(id),
+            Object::Reply(_) => None,
         }
     }
 }
@@ -93,14 +105,27 @@ impl From<IpcError> for Error {
     }
 }
 
+/// A call in progress.
+#[derive(Debug)]
+struct Call<W> {
+    /// Its number.
+    id: u64,
+    /// The caller's task, once it waits.
+    waiter: Option<W>,
+    /// The answer, once sent (its handles count as in flight).
+    answer: Option<Message<Object>>,
+    /// The reply handle was closed unanswered.
+    abandoned: bool,
+}
+
 /// One process's IPC state.
 #[derive(Debug)]
-struct ProcessIpc {
+struct ProcessIpc<W> {
     table: HandleTable<Object>,
     /// The handles it was spawned with, in order.
     startup: Vec<Handle>,
-    /// The reply endpoint of its call in progress.
-    call: Option<EndpointId>,
+    /// Its call in progress.
+    call: Option<Call<W>>,
 }
 
 /// What a successful send leaves to do.
@@ -116,14 +141,18 @@ pub struct Sent<W> {
 /// Every endpoint and every process's handles.
 #[derive(Debug)]
 pub struct Ipc<W> {
-    processes: BTreeMap<Pid, ProcessIpc>,
+    processes: BTreeMap<Pid, ProcessIpc<W>>,
     endpoints: BTreeMap<EndpointId, Endpoint<Object, W>>,
     next_endpoint: u64,
+    next_call: u64,
+    /// Handles carried by queued messages: with none, no endpoint can be
+    /// unreachable, and a process's end skips the sweep.
+    in_flight: usize,
 }
 
 impl<W> Default for Ipc<W> {
     fn default() -> Self {
-        Ipc { processes: BTreeMap::new(), endpoints: BTreeMap::new(), next_endpoint: 1 }
+        Ipc { processes: BTreeMap::new(), endpoints: BTreeMap::new(), next_endpoint: 1, next_call: 1, in_flight: 0 }
     }
 }
 
@@ -137,7 +166,7 @@ fn salt_of(pid: Pid) -> u32 {
 impl<W: Clone + PartialEq> Ipc<W> {
     /// No endpoints and no processes.
     pub const fn new() -> Ipc<W> {
-        Ipc { processes: BTreeMap::new(), endpoints: BTreeMap::new(), next_endpoint: 1 }
+        Ipc { processes: BTreeMap::new(), endpoints: BTreeMap::new(), next_endpoint: 1, next_call: 1, in_flight: 0 }
     }
 
     /// Endpoints alive (reply endpoints included).
@@ -185,11 +214,14 @@ impl<W: Clone + PartialEq> Ipc<W> {
         let mut wake = Vec::new();
         let Some(mut process) = self.processes.remove(&pid) else { return wake };
         let mut closing = process.table.drain();
-        if let Some(reply) = process.call.take() {
-            closing.push(Entry { object: Object::Reply(reply), rights: HandleRights::RECEIVE });
+        if let Some(answer) = process.call.take().and_then(|call| call.answer) {
+            self.in_flight -= answer.handle_count();
+            closing.extend(answer.into_handles());
         }
         self.close_all(closing, &mut wake);
-        self.collect(&mut wake);
+        if self.in_flight > 0 {
+            self.collect(&mut wake);
+        }
         wake
     }
 
@@ -200,8 +232,9 @@ impl<W: Clone + PartialEq> Ipc<W> {
         let mut reached = alloc::collections::BTreeSet::new();
         let mut frontier: Vec<EndpointId> = Vec::new();
         for process in self.processes.values() {
-            frontier.extend(process.table.entries().map(|entry| entry.object.endpoint()));
-            frontier.extend(process.call);
+            frontier.extend(process.table.entries().filter_map(|entry| entry.object.endpoint()));
+            let answer = process.call.iter().flat_map(|call| &call.answer).flat_map(|message| &message.handles);
+            frontier.extend(answer.filter_map(|entry| entry.object.endpoint()));
         }
         while let Some(id) = frontier.pop() {
             if !reached.insert(id) {
@@ -209,7 +242,7 @@ impl<W: Clone + PartialEq> Ipc<W> {
             }
             if let Some(endpoint) = self.endpoints.get(&id) {
                 for message in endpoint.messages() {
-                    frontier.extend(message.handles.iter().chain(&message.reply).map(|entry| entry.object.endpoint()));
+                    frontier.extend(message.handles.iter().filter_map(|entry| entry.object.endpoint()));
                 }
             }
         }
@@ -217,7 +250,10 @@ impl<W: Clone + PartialEq> Ipc<W> {
         let mut closing = Vec::new();
         for id in &unreachable {
             if let Some(mut endpoint) = self.endpoints.remove(id) {
-                closing.extend(endpoint.take_messages().into_iter().flat_map(Message::into_handles));
+                for message in endpoint.take_messages() {
+                    self.in_flight -= message.handle_count();
+                    closing.extend(message.into_handles());
+                }
             }
         }
         self.close_all(closing, wake);
@@ -240,7 +276,7 @@ impl<W: Clone + PartialEq> Ipc<W> {
     pub fn close(&mut self, pid: Pid, handle: Handle) -> Result<Vec<W>, Error> {
         let entry = self.table_mut(pid)?.remove(handle)?;
         let mut wake = Vec::new();
-        self.close_all(alloc::vec![entry], &mut wake);
+        self.close_all([entry], &mut wake);
         Ok(wake)
     }
 
@@ -268,17 +304,41 @@ impl<W: Clone + PartialEq> Ipc<W> {
     /// Sends `bytes` and the handles `transfers` name from `pid` on
     /// `handle` (see the module documentation: on an error nothing
     /// changed). A reply handle is closed by its answer.
-    pub fn send(&mut self, pid: Pid, handle: Handle, bytes: Vec<u8>, transfers: &[HandleTransfer]) -> Result<Sent<W>, Error> {
+    pub fn send(&mut self, pid: Pid, handle: Handle, bytes: &[u8], transfers: &[HandleTransfer]) -> Result<Sent<W>, Error> {
         let object = self.table(pid)?.get(handle, HandleRights::SEND)?.object;
-        self.check_send(pid, object, bytes.len(), transfers)?;
         let mut sent = Sent { receiver: None, wake: Vec::new() };
-        let handles = self.take_transfers(pid, transfers, &mut sent.wake);
-        sent.receiver = self.enqueue(object, Message { sender: pid, bytes, handles, reply: None })?;
-        if let Object::Reply(_) = object {
-            let entry = self.table_mut(pid)?.remove(handle)?;
-            self.close_all(alloc::vec![entry], &mut sent.wake);
+        match object {
+            Object::Endpoint(id) => {
+                self.check_send(pid, id, bytes.len(), transfers)?;
+                let bytes = bytes.to_vec();
+                let handles = self.take_transfers(pid, transfers, &mut sent.wake);
+                sent.receiver = self.enqueue(id, Message { sender: pid, bytes, handles, reply: None })?;
+            }
+            Object::Reply(reply) => {
+                self.check_transfers(pid, transfers, None)?;
+                if !super::endpoint::fits(bytes.len(), transfers.len()) {
+                    return Err(Error::TooLarge);
+                }
+                let bytes = bytes.to_vec();
+                self.pending(reply).ok_or(Error::PeerClosed)?;
+                let handles = self.take_transfers(pid, transfers, &mut sent.wake);
+                let answer = Message { sender: pid, bytes, handles, reply: None };
+                self.in_flight += answer.handle_count();
+                if let Some(call) = self.pending(reply) {
+                    call.answer = Some(answer);
+                    sent.receiver = call.waiter.take();
+                }
+                // Answered: closing the handle leaves nothing to do.
+                self.table_mut(pid)?.remove(handle)?;
+            }
         }
         Ok(sent)
+    }
+
+    /// The call `reply` answers, if it is still waiting for its answer.
+    fn pending(&mut self, reply: ReplyId) -> Option<&mut Call<W>> {
+        let call = self.processes.get_mut(&reply.caller)?.call.as_mut()?;
+        (call.id == reply.call && call.answer.is_none() && !call.abandoned).then_some(call)
     }
 
     /// Takes the oldest message on `pid`'s `handle`: its handles join
@@ -295,6 +355,7 @@ impl<W: Clone + PartialEq> Ipc<W> {
             return Err(Error::TooLarge);
         }
         let message = endpoint.receive(waiter)?;
+        self.in_flight -= message.handle_count();
         self.deliver(pid, message)
     }
 
@@ -302,7 +363,7 @@ impl<W: Clone + PartialEq> Ipc<W> {
     /// endpoint (not a reply) handle; `pid` then waits for the answer
     /// with [`Ipc::answer`]. Returns the receiver the message woke, to run
     /// at once. `pid`'s table must have room for an answer's handles.
-    pub fn call(&mut self, pid: Pid, handle: Handle, bytes: Vec<u8>, transfers: &[HandleTransfer]) -> Result<Sent<W>, Error> {
+    pub fn call(&mut self, pid: Pid, handle: Handle, bytes: &[u8], transfers: &[HandleTransfer]) -> Result<Sent<W>, Error> {
         let process = self.processes.get(&pid).ok_or(Error::InvalidArgument)?;
         if process.call.is_some() {
             return Err(Error::InvalidArgument);
@@ -311,18 +372,18 @@ impl<W: Clone + PartialEq> Ipc<W> {
             return Err(Error::TooLarge);
         }
         let object = process.table.get(handle, HandleRights::SEND)?.object;
-        let Object::Endpoint(_) = object else { return Err(Error::InvalidArgument) };
-        self.check_send(pid, object, bytes.len(), transfers)?;
-        let reply = self.new_endpoint()?;
+        let Object::Endpoint(id) = object else { return Err(Error::InvalidArgument) };
+        self.check_send(pid, id, bytes.len(), transfers)?;
+        let bytes = bytes.to_vec();
+        let call = self.next_call;
+        self.next_call += 1;
         let mut sent = Sent { receiver: None, wake: Vec::new() };
         let handles = self.take_transfers(pid, transfers, &mut sent.wake);
-        let reply_rights = HandleRights::SEND | HandleRights::TRANSFER;
-        self.opened(Object::Reply(reply), reply_rights | HandleRights::RECEIVE);
-        let message = Message { sender: pid, bytes, handles, reply: Some(Entry { object: Object::Reply(reply), rights: reply_rights }) };
-        sent.receiver = self.enqueue(object, message)?;
+        let reply = Entry { object: Object::Reply(ReplyId { caller: pid, call }), rights: HandleRights::SEND | HandleRights::TRANSFER };
         if let Some(process) = self.processes.get_mut(&pid) {
-            process.call = Some(reply);
+            process.call = Some(Call { id: call, waiter: None, answer: None, abandoned: false });
         }
+        sent.receiver = self.enqueue(id, Message { sender: pid, bytes, handles, reply: Some(reply) })?;
         Ok(sent)
     }
 
@@ -331,24 +392,27 @@ impl<W: Clone + PartialEq> Ipc<W> {
     /// `PeerClosed` if the reply handle was closed unanswered. Either way
     /// but `WouldBlock` the call is over.
     pub fn answer(&mut self, pid: Pid, waiter: Option<W>) -> Result<Received, Error> {
-        let reply = self.processes.get(&pid).and_then(|process| process.call).ok_or(Error::InvalidArgument)?;
-        let result = self.endpoints.get_mut(&reply).ok_or(Error::PeerClosed)?.receive(waiter);
-        if let Err(IpcError::WouldBlock) = result {
-            return Err(Error::WouldBlock);
-        }
-        if let Some(process) = self.processes.get_mut(&pid) {
+        let process = self.processes.get_mut(&pid).ok_or(Error::InvalidArgument)?;
+        let call = process.call.as_mut().ok_or(Error::InvalidArgument)?;
+        if let Some(message) = call.answer.take() {
             process.call = None;
+            self.in_flight -= message.handle_count();
+            return self.deliver(pid, message);
         }
-        let mut wake = Vec::new();
-        self.close_all(alloc::vec![Entry { object: Object::Reply(reply), rights: HandleRights::RECEIVE }], &mut wake);
-        debug_assert!(wake.is_empty(), "only the caller waits on its reply");
-        self.deliver(pid, result?)
+        if call.abandoned {
+            process.call = None;
+            return Err(Error::PeerClosed);
+        }
+        if waiter.is_some() {
+            call.waiter = waiter;
+        }
+        Err(Error::WouldBlock)
     }
 
     /// Forgets `waiter` on `pid`'s `handle` (it stopped waiting).
     pub fn cancel(&mut self, pid: Pid, handle: Handle, waiter: &W) {
         if let Ok(entry) = self.table(pid).and_then(|table| Ok(table.get(handle, HandleRights::empty())?))
-            && let Some(endpoint) = self.endpoints.get_mut(&entry.object.endpoint())
+            && let Some(endpoint) = entry.object.endpoint().and_then(|id| self.endpoints.get_mut(&id))
         {
             endpoint.cancel(waiter);
         }
@@ -378,15 +442,15 @@ impl<W: Clone + PartialEq> Ipc<W> {
 
     /// Counts a new handle to `object` with `rights`.
     fn opened(&mut self, object: Object, rights: HandleRights) {
-        if let Some(endpoint) = self.endpoints.get_mut(&object.endpoint()) {
+        if let Some(endpoint) = object.endpoint().and_then(|id| self.endpoints.get_mut(&id)) {
             endpoint.opened(rights);
         }
     }
 
-    /// Everything a send on `object` by `pid` checks, changing nothing.
-    fn check_send(&self, pid: Pid, object: Object, bytes: usize, transfers: &[HandleTransfer]) -> Result<(), Error> {
-        self.check_transfers(pid, transfers, Some(object.endpoint()))?;
-        let endpoint = self.endpoints.get(&object.endpoint()).ok_or(Error::BadHandle)?;
+    /// Everything a send on endpoint `id` by `pid` checks, changing nothing.
+    fn check_send(&self, pid: Pid, id: EndpointId, bytes: usize, transfers: &[HandleTransfer]) -> Result<(), Error> {
+        self.check_transfers(pid, transfers, Some(id))?;
+        let endpoint = self.endpoints.get(&id).ok_or(Error::BadHandle)?;
         Ok(endpoint.check(bytes, transfers.len())?)
     }
 
@@ -409,7 +473,7 @@ impl<W: Clone + PartialEq> Ipc<W> {
             if !entry.rights.contains(transfer.rights) {
                 return Err(Error::PermissionDenied);
             }
-            if Some(entry.object.endpoint()) == over {
+            if over.is_some() && entry.object.endpoint() == over {
                 return Err(Error::InvalidArgument);
             }
         }
@@ -426,6 +490,11 @@ impl<W: Clone + PartialEq> Ipc<W> {
             let handle = Handle::from_raw(transfer.handle);
             let original = table.get(handle, HandleRights::empty()).map(|entry| entry.rights);
             let Ok(entry) = table.take(handle, transfer.rights, transfer.how) else { continue };
+            if let Object::Reply(_) = entry.object {
+                // One reply handle exists (no DUPLICATE): moved, not recounted.
+                taken.push(entry);
+                continue;
+            }
             // The new handle is counted before the old one is uncounted, so
             // a move never passes through zero.
             self.opened(entry.object, entry.rights);
@@ -438,18 +507,21 @@ impl<W: Clone + PartialEq> Ipc<W> {
         taken
     }
 
-    /// Queues `message` on `object`'s endpoint (checked by
-    /// [`Ipc::check_send`]).
-    fn enqueue(&mut self, object: Object, message: Message<Object>) -> Result<Option<W>, Error> {
-        let endpoint = self.endpoints.get_mut(&object.endpoint()).ok_or(Error::BadHandle)?;
+    /// Queues `message` on endpoint `id` (checked by [`Ipc::check_send`]).
+    fn enqueue(&mut self, id: EndpointId, message: Message<Object>) -> Result<Option<W>, Error> {
+        let endpoint = self.endpoints.get_mut(&id).ok_or(Error::BadHandle)?;
+        let carried = message.handle_count();
         match endpoint.send(message) {
-            Ok(receiver) => Ok(receiver),
+            Ok(receiver) => {
+                self.in_flight += carried;
+                Ok(receiver)
+            }
             Err(refused) => {
                 // Unreachable after `check_send`; the handles are closed
                 // rather than lost.
                 let error = refused.error.into();
                 let mut wake = Vec::new();
-                self.close_all(refused.message.into_handles().collect(), &mut wake);
+                self.close_all(refused.message.into_handles(), &mut wake);
                 Err(error)
             }
         }
@@ -474,19 +546,43 @@ impl<W: Clone + PartialEq> Ipc<W> {
     /// Uncounts every handle in `closing` (and, in turn, those of the
     /// messages that leaves nobody to receive), frees endpoints nothing
     /// refers to and collects the tasks to wake.
-    fn close_all(&mut self, mut closing: Vec<Entry<Object>>, wake: &mut Vec<W>) {
-        while let Some(entry) = closing.pop() {
-            let id = entry.object.endpoint();
+    fn close_all(&mut self, closing: impl IntoIterator<Item = Entry<Object>>, wake: &mut Vec<W>) {
+        // The handles of dropped messages are closed in turn (rarely any:
+        // the worklist allocates only then).
+        let mut closing = closing.into_iter();
+        let mut more: Vec<Entry<Object>> = Vec::new();
+        while let Some(entry) = closing.next().or_else(|| more.pop()) {
+            let id = match entry.object {
+                Object::Endpoint(id) => id,
+                Object::Reply(reply) => {
+                    // Closed unanswered: the caller's wait ends.
+                    if let Some(call) = self.pending(reply) {
+                        call.abandoned = true;
+                        wake.extend(call.waiter.take());
+                    }
+                    continue;
+                }
+            };
             let Some(endpoint) = self.endpoints.get_mut(&id) else { continue };
             let closed = endpoint.closed(entry.rights);
-            wake.extend(closed.wake);
-            for message in closed.dropped {
-                closing.extend(message.into_handles());
-            }
             if endpoint.unreferenced() {
                 self.endpoints.remove(&id);
             }
+            wake.extend(closed.wake);
+            for message in closed.dropped {
+                self.in_flight -= message.handle_count();
+                more.extend(message.into_handles());
+            }
         }
+    }
+
+    /// Whether the in-flight count is the handles the queues and the
+    /// unread answers hold.
+    #[cfg(test)]
+    fn in_flight_is_counted(&self) -> bool {
+        let queued: usize = self.endpoints.values().flat_map(|endpoint| endpoint.messages()).map(Message::handle_count).sum();
+        let answers: usize = self.processes.values().flat_map(|process| &process.call).flat_map(|call| &call.answer).map(Message::handle_count).sum();
+        queued + answers == self.in_flight
     }
 }
 

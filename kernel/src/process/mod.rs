@@ -47,4 +47,4 @@ pub use table::{
     wait_from_kernel, exit_current, Pid, Stats, INIT_PID, MAX_PROCESSES,
 };
 #[cfg(target_os = "none")]
-pub use user_copy::{copy_from_user, copy_to_user};
+pub use user_copy::{check_writable, copy_from_user, copy_from_user_into, copy_to_user};

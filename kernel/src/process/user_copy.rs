@@ -39,6 +39,12 @@ pub(super) fn check_user_slice(slice: UserSlice, needed: Rights) -> Result<Check
     slice.check_against(|address, length| memory::lock_untimed().grants(SpaceId(pid), address, length, needed))
 }
 
+/// Checks that `slice` is writable memory of the running process (its
+/// pages may still have to be committed by the copy).
+pub fn check_writable(slice: UserSlice) -> Result<(), Error> {
+    check_user_slice(slice, Rights::WRITE).map(|_| ())
+}
+
 /// Copies user memory named by the running process into a kernel buffer,
 /// after checking it is readable memory of that process.
 pub fn copy_from_user(slice: UserSlice) -> Result<Vec<u8>, Error> {
@@ -53,6 +59,24 @@ pub fn copy_from_user(slice: UserSlice) -> Result<Vec<u8>, Error> {
             .map_err(user_copy_failed)?;
     }
     Ok(buffer)
+}
+
+/// Copies user memory named by the running process into `buffer` (as
+/// long as the slice), after checking it is readable memory of that
+/// process: [`copy_from_user`] without an allocation.
+pub fn copy_from_user_into(slice: UserSlice, buffer: &mut [u8]) -> Result<(), Error> {
+    if slice.len() != buffer.len() as u64 {
+        return Err(Error::InvalidArgument);
+    }
+    let checked = check_user_slice(slice, Rights::READ)?;
+    if !checked.is_empty() {
+        let _window = UserAccessWindow::open();
+        // SAFETY: as in `copy_from_user`; the destination is the caller's
+        // buffer of exactly the checked length.
+        unsafe { probe::copy(buffer.as_mut_ptr() as u64, checked.address(), checked.len()) }
+            .map_err(user_copy_failed)?;
+    }
+    Ok(())
 }
 
 /// Copies `data` into user memory named by the running process, after
