@@ -103,6 +103,7 @@ pub fn dispatch(number: u64, arguments: [u64; 6]) -> Result<u64, Error> {
         Syscall::IpcReceive => ipc::receive(a0, a1, a2),
         Syscall::IpcCall => ipc::call(a0, a1, a2, a3, a4, a5),
         Syscall::HandleStartup => ipc::handle_startup(a0),
+        Syscall::IpcReplyReceive => ipc::reply_receive(a0, a1, a2, a3, a4, a5),
         Syscall::TestSummary => {
             let suite = process::current_name().ok_or(Error::InvalidArgument)?;
             record::write(&Record::TestSummary(TestSummary { suite: Suite::Program(suite.as_str()), passed: a0, failed: a1 }));

@@ -155,24 +155,61 @@ pub fn receive(handle: u64, out_address: u64, flags: u64) -> Result<u64, Error> 
     let pid = current()?;
     let flags = ReceiveFlags::from_bits(flags).ok_or(Error::InvalidArgument)?;
     let out = output(out_address)?;
-    let handle = Handle::from_raw(handle);
+    receive_into(pid, Handle::from_raw(handle), out, flags, None)
+}
+
+/// `ipc_reply_receive`: answers a call, then receives.
+pub fn reply_receive(reply: u64, bytes_address: u64, bytes_length: u64, handle: u64, out_address: u64, flags: u64) -> Result<u64, Error> {
+    let pid = current()?;
+    let flags = ReceiveFlags::from_bits(flags).ok_or(Error::InvalidArgument)?;
+    let out = output(out_address)?;
+    let mut buffer = [0; MAX_BYTES];
+    let (length, _) = outgoing(&mut buffer, bytes_address, bytes_length, 0, 0)?;
+    let reply = Handle::from_raw(reply);
+    let answered = IPC.lock().send(pid, reply, &buffer[..length], &[]);
+    let receiver = match answered {
+        Ok(Sent { receiver, wake }) => {
+            wake_all(wake);
+            receiver
+        }
+        // The caller is gone: nobody to answer, the server goes on.
+        Err(Error::PeerClosed) => {
+            let wake = IPC.lock().close(pid, reply)?;
+            wake_all(wake);
+            None
+        }
+        Err(error) => return Err(error),
+    };
+    receive_into(pid, Handle::from_raw(handle), out, flags, receiver)
+}
+
+/// Receives on `handle` into `out`, waiting unless `flags` say not to;
+/// a task to `run_first` (a caller just answered) runs when this one
+/// starts to wait, and is woken anyway if it does not.
+fn receive_into(pid: Pid, handle: Handle, out: UserSlice, flags: ReceiveFlags, mut run_first: Option<TaskId>) -> Result<u64, Error> {
     let waiter = (!flags.contains(ReceiveFlags::NONBLOCK)).then(sched::current);
     let received = loop {
         let attempt = without_interrupts(|| {
             let result = IPC.lock().receive(pid, handle, waiter);
             match result {
                 Err(Error::WouldBlock) if waiter.is_some() => {
-                    sched::block_current();
+                    match run_first.take() {
+                        Some(task) => sched::block_and_run(task),
+                        None => sched::block_current(),
+                    }
                     None
                 }
                 result => Some(result),
             }
         });
         if let Some(result) = attempt {
-            break result?;
+            break result;
         }
     };
-    write_received(out, &received)
+    if let Some(task) = run_first {
+        sched::wake(task);
+    }
+    write_received(out, &received?)
 }
 
 /// `ipc_call`: sends with a reply handle, runs the server it woke, and

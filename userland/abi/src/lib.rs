@@ -253,6 +253,14 @@ coded_enum! {
         /// `handle_startup(index) -> handle`: the `index`th handle the
         /// process was spawned with (`NotFound` past the last).
         HandleStartup = 37 => "handle_startup",
+        /// `ipc_reply_receive(reply, bytes_ptr, bytes_len, handle, out_ptr,
+        /// flags) -> 0`: a server's step: answers the call `reply` with the
+        /// bytes (no handles), then receives on `handle` like
+        /// `ipc_receive`, running the caller it answered first if it has
+        /// to wait. An answer to a caller that is gone is dropped (its
+        /// reply handle closed) and the receive goes ahead; any other
+        /// failure of the answer is returned and nothing is received.
+        IpcReplyReceive = 38 => "ipc_reply_receive",
     }
 }
 
@@ -1127,7 +1135,7 @@ mod tests {
 
     #[test]
     fn syscalls_are_coded_and_named() {
-        assert_eq!(check_coded!(Syscall: u64), 38);
+        assert_eq!(check_coded!(Syscall: u64), 39);
         assert_eq!((Syscall::Exit as u64, Syscall::Exit.name()), (0, "exit"));
         assert_eq!((Syscall::GetPid as u64, Syscall::GetPid.name()), (5, "getpid"));
         assert_eq!(Syscall::from_number(14), Some(Syscall::PartitionCommit));

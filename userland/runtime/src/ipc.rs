@@ -86,6 +86,16 @@ pub fn reply(request: &Received, bytes: &[u8], transfers: &[HandleTransfer]) -> 
     send(Handle(request.reply), bytes, transfers)
 }
 
+/// Answers the call `request` came with (`bytes`, no handles), then
+/// receives the next message on `endpoint`, waiting for one: a server's
+/// step in one system call.
+pub fn reply_receive(request: &Received, bytes: &[u8], endpoint: Handle) -> Result<Received, Error> {
+    let mut words = [0u64; Received::WORDS];
+    let arguments = [request.reply, bytes.as_ptr() as u64, bytes.len() as u64, endpoint.0, words.as_mut_ptr() as u64, 0];
+    call(Syscall::IpcReplyReceive, arguments)?;
+    Received::from_words(&words).ok_or(Error::InvalidArgument)
+}
+
 fn receive_with(endpoint: Handle, flags: ReceiveFlags) -> Result<Received, Error> {
     let mut words = [0u64; Received::WORDS];
     call(Syscall::IpcReceive, [endpoint.0, words.as_mut_ptr() as u64, flags.bits(), 0, 0, 0])?;

@@ -122,6 +122,7 @@ fn main(args: runtime::Args) -> i32 {
                     | Syscall::IpcSend
                     | Syscall::IpcReceive
                     | Syscall::IpcCall
+                    | Syscall::IpcReplyReceive
             )
         );
         if takes_handle && !handles.is_empty() && random.below(2) == 0 {
@@ -133,6 +134,7 @@ fn main(args: runtime::Args) -> i32 {
                 arguments[0] = u64::MAX;
             }
             Some(Syscall::IpcReceive) => arguments[2] |= abi::ipc::ReceiveFlags::NONBLOCK.bits(),
+            Some(Syscall::IpcReplyReceive) => arguments[5] |= abi::ipc::ReceiveFlags::NONBLOCK.bits(),
             Some(Syscall::IpcCall) if handles.contains(&arguments[0]) => continue,
             Some(Syscall::Sleep) => arguments[0] %= 2,
             Some(Syscall::Wait) => arguments[0] = 0,

@@ -3,7 +3,8 @@
 //! argument:
 //!
 //! - `echo`: answers every call with its bytes reversed (after sending
-//!   `via handle` on the first handle a request carries, if any) and
+//!   `via handle` on the first handle a request carries, if any; the
+//!   answer and the next receive are one `ipc_reply_receive`) and
 //!   every plain message by sending it back on the handle it carries;
 //!   exits 0 once no sender is left (`PeerClosed`), 1 on any other error.
 //! - `exit`: exits 0 at once (its handles close with it).
@@ -34,8 +35,9 @@ fn main(args: runtime::Args) -> i32 {
 }
 
 fn echo(endpoint: Handle) -> i32 {
+    let mut next = ipc::receive(endpoint);
     loop {
-        let request = match ipc::receive(endpoint) {
+        let request = match next {
             Ok(request) => request,
             Err(abi::Error::PeerClosed) => return 0,
             Err(_) => return 1,
@@ -48,6 +50,7 @@ fn echo(endpoint: Handle) -> i32 {
                 }
                 let _ = back.close();
             }
+            next = ipc::receive(endpoint);
             continue;
         }
         if let Some(handle) = carried {
@@ -61,9 +64,8 @@ fn echo(endpoint: Handle) -> i32 {
         for (slot, byte) in answer.iter_mut().zip(data.iter().rev()) {
             *slot = *byte;
         }
-        if ipc::reply(&request, &answer[..data.len()], &[]).is_err() {
-            return 1;
-        }
+        // Answer and take the next request in one system call.
+        next = ipc::reply_receive(&request, &answer[..data.len()], endpoint);
     }
 }
 
