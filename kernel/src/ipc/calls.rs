@@ -186,30 +186,38 @@ pub fn reply_receive(reply: u64, bytes_address: u64, bytes_length: u64, handle: 
 /// Receives on `handle` into `out`, waiting unless `flags` say not to;
 /// a task to `run_first` (a caller just answered) runs when this one
 /// starts to wait, and is woken anyway if it does not.
-fn receive_into(pid: Pid, handle: Handle, out: UserSlice, flags: ReceiveFlags, mut run_first: Option<TaskId>) -> Result<u64, Error> {
+fn receive_into(pid: Pid, handle: Handle, out: UserSlice, flags: ReceiveFlags, run_first: Option<TaskId>) -> Result<u64, Error> {
     let waiter = (!flags.contains(ReceiveFlags::NONBLOCK)).then(sched::current);
-    let received = loop {
-        let attempt = without_interrupts(|| {
-            let result = IPC.lock().receive(pid, handle, waiter);
-            match result {
-                Err(Error::WouldBlock) if waiter.is_some() => {
-                    match run_first.take() {
-                        Some(task) => sched::block_and_run(task),
-                        None => sched::block_current(),
-                    }
-                    None
+    let received = wait_for(waiter.is_some(), run_first, || IPC.lock().receive(pid, handle, waiter));
+    write_received(out, &received?)
+}
+
+/// Makes `attempt` until it gives anything but `WouldBlock` (only once
+/// unless `blocking`); between attempts the caller blocks, handing the
+/// processor to `run_first` the first time if one is given, which is
+/// woken anyway if the wait ends without it having run. `attempt`
+/// registers the caller to be woken: it runs with interrupts off up to
+/// the block, so no wake-up is lost in between.
+fn wait_for(blocking: bool, mut run_first: Option<TaskId>, mut attempt: impl FnMut() -> Result<Received, Error>) -> Result<Received, Error> {
+    let result = loop {
+        let outcome = without_interrupts(|| match attempt() {
+            Err(Error::WouldBlock) if blocking => {
+                match run_first.take() {
+                    Some(task) => sched::block_and_run(task),
+                    None => sched::block_current(),
                 }
-                result => Some(result),
+                None
             }
+            result => Some(result),
         });
-        if let Some(result) = attempt {
+        if let Some(result) = outcome {
             break result;
         }
     };
     if let Some(task) = run_first {
         sched::wake(task);
     }
-    write_received(out, &received?)
+    result
 }
 
 /// `ipc_call`: sends with a reply handle, runs the server it woke, and
@@ -220,30 +228,10 @@ pub fn call(handle: u64, bytes_address: u64, bytes_length: u64, transfers_addres
     let (length, transfers) = outgoing(&mut buffer, bytes_address, bytes_length, transfers_address, transfer_count)?;
     let out = output(out_address)?;
     let task = sched::current();
-    let Sent { mut receiver, wake } = IPC.lock().call(pid, Handle::from_raw(handle), &buffer[..length], &transfers)?;
+    let Sent { receiver, wake } = IPC.lock().call(pid, Handle::from_raw(handle), &buffer[..length], &transfers)?;
     wake_all(wake);
-    let answer = loop {
-        let attempt = without_interrupts(|| {
-            let result = IPC.lock().answer(pid, Some(task));
-            match result {
-                Err(Error::WouldBlock) => {
-                    match receiver.take() {
-                        Some(server) => sched::block_and_run(server),
-                        None => sched::block_current(),
-                    }
-                    None
-                }
-                result => Some(result),
-            }
-        });
-        if let Some(result) = attempt {
-            break result;
-        }
-    };
-    // A server woken by the message but not yet run (the call ended at
-    // once) must not stay blocked.
-    if let Some(server) = receiver {
-        sched::wake(server);
-    }
+    // The server the message woke runs first; it is woken anyway if the
+    // call ended at once.
+    let answer = wait_for(true, receiver, || IPC.lock().answer(pid, Some(task)));
     write_received(out, &answer?)
 }
