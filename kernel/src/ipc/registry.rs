@@ -52,7 +52,7 @@ use alloc::vec::Vec;
 /// A process id.
 pub type Pid = u64;
 
-/// The most endpoints (reply endpoints included) that exist at once.
+/// The most endpoints that exist at once.
 pub const MAX_ENDPOINTS: usize = 4096;
 
 /// An endpoint's kernel-wide name (never reused).
@@ -169,7 +169,7 @@ impl<W: Clone + PartialEq> Ipc<W> {
         Ipc { processes: BTreeMap::new(), endpoints: BTreeMap::new(), next_endpoint: 1, next_call: 1, in_flight: 0 }
     }
 
-    /// Endpoints alive (reply endpoints included).
+    /// Endpoints alive.
     pub fn endpoints(&self) -> usize {
         self.endpoints.len()
     }
