@@ -138,10 +138,13 @@ impl Guard {
 
     /// Destroys every partition of `pid`, whose `space` is out of the map
     /// (they give their frames back; the page tables go with `space`), and
-    /// returns its final counters. Nothing is charged or checked: the
-    /// space's counters go with it.
+    /// returns its final counters. Views of its partitions in other spaces
+    /// are revoked, its own views let go of their sources (through the
+    /// tables of every space). Nothing is charged or checked: the space's
+    /// counters go with it.
     pub fn destroy_detached(&mut self, pid: SpaceId, space: &mut UserSpace) -> SpaceCounters {
-        self.memory.vass.destroy_space(pid, &mut SpaceTables { id: pid, space }, &mut KernelFrames::new())
+        let Memory { vass, spaces } = &mut *self.memory;
+        vass.destroy_space(pid, &mut SystemTables::leaving(pid, space, spaces), &mut KernelFrames::new())
     }
 }
 

@@ -134,7 +134,8 @@ pub(super) fn access_of(error: PageFaultErrorCode) -> Access {
 /// Kills the running process for a fault taken in ring 3 and reports it as
 /// `pid=<p> name=<n> fault=<kind> addr=<a> rip=<r> (<exception>)`; a page
 /// whose copy in swap could not be brought back adds the slot and why
-/// (`swap slot <s> lost: <why>; slot quarantined`).
+/// (`swap slot <s> lost: <why>; slot quarantined`); an access to a view
+/// whose grant was revoked is `fault=revoked`.
 pub fn kill_for_fault(report: &idt::ExceptionReport) -> ! {
     let mut lost = None;
     let (pid, name, kind, address) = {
@@ -157,8 +158,11 @@ pub fn kill_for_fault(report: &idt::ExceptionReport) -> ! {
                 // refuses to commit it (a swapped-out page refused for
                 // want of a frame is out of memory, classified below).
                 lost = lost_copy_of(&vass, pid, page).filter(|_| !present);
+                let revoked = vass.lookup(SpaceId(pid), page).is_some_and(|partition| partition.revoked());
                 let kind = if lost.is_some() {
                     abi::FaultKind::SwapLost
+                } else if revoked {
+                    abi::FaultKind::Revoked
                 } else {
                     memory::classify_page_fault(cr2, access_of(error), present, granted, stack_bottom)
                 };
@@ -185,8 +189,14 @@ pub(super) fn report_kill(pid: Pid, name: &str, kind: abi::FaultKind, address: u
 }
 
 /// The swap slot of `page` of `pid` and why its copy there is lost, if
-/// the page is swapped out and a read of that slot failed.
+/// the page is swapped out and a read of that slot failed (for a page of
+/// a view: its source's page).
 pub(super) fn lost_copy_of(vass: &Vass, pid: Pid, page: u64) -> Option<(Slot, LostCopy)> {
-    let slot = vass.lookup(SpaceId(pid), page)?.swapped.get(&page)?.slot;
+    let partition = vass.lookup(SpaceId(pid), page)?;
+    let (partition, page) = match vass.view_target(partition.id, page) {
+        Some((source, target)) => (vass.partition(source)?, target),
+        None => (partition, page),
+    };
+    let slot = partition.swapped.get(&page)?.slot;
     Some((slot, hardware::lost_copy(slot)?))
 }

@@ -52,6 +52,8 @@ pub(super) fn vass_error(error: VassError) -> Error {
         VassError::Overlap => Error::AddressInUse,
         VassError::BadRange | VassError::OutsideGrant => Error::InvalidArgument,
         VassError::TooManyLocked => Error::TooLarge,
+        VassError::Revoked => Error::Revoked,
+        VassError::Shared => Error::Shared,
         VassError::NoVirtualSpace | VassError::OutOfFrames | VassError::PageTable | VassError::SwapFailed => Error::OutOfMemory,
     }
 }

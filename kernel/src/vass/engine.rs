@@ -10,6 +10,7 @@
 //! - `advice`: a program's hints for a range;
 //! - `fault`: resolving a page fault;
 //! - `sampling`: what the accessed bits say;
+//! - `view`: one partition's pages mapped into another space (sharing);
 //! - `check`: the invariant checker.
 //!
 //! The VASM is, per address space, a B-tree from each range's first page to
@@ -26,6 +27,7 @@ mod fault;
 mod huge;
 mod placement;
 mod sampling;
+mod view;
 
 pub use eviction::COLD_CLUSTER;
 pub use check::Violation;
@@ -183,7 +185,7 @@ impl Vass {
         let last = (end - 1) / PAGE_SIZE;
         let mut page = address / PAGE_SIZE;
         while page <= last {
-            let Some(partition) = self.lookup(space, page) else { return false };
+            let Some(partition) = self.lookup(space, page).filter(|partition| !partition.revoked()) else { return false };
             let Some(range) = partition.range_of(page) else { return false };
             let stop = range.end.min(last + 1);
             if partition.overrides.is_empty() {
@@ -224,8 +226,15 @@ impl Vass {
 
     /// What the VASM holds for `page` of `space` (`None` outside its
     /// partitions).
+    /// For a page of a view, where its source's page is.
     pub fn page_state(&self, space: SpaceId, page: Page) -> Option<PageState> {
-        let partition = self.lookup(space, page)?;
+        let found = self.lookup(space, page)?;
+        let rights = found.rights_at(page);
+        // A view's page is where its source's is.
+        let (partition, page) = match self.view_target(found.id, page) {
+            Some((source, target)) => (self.partitions.get(&source)?, target),
+            None => (found, page),
+        };
         let residence = match (partition.committed.get(&page), partition.swapped.get(&page)) {
             (Some(frame), _) => Residence::Committed {
                 frame: frame.number(),
@@ -239,8 +248,8 @@ impl Vass {
             (None, None) => Residence::Uncommitted,
         };
         Some(PageState {
-            partition: partition.id,
-            rights: partition.rights_at(page),
+            partition: found.id,
+            rights,
             residence,
             untouched: partition.untouched.contains(&page),
             cold: partition.cold.get(page),
@@ -277,6 +286,9 @@ impl Vass {
     /// The partition `id` of `space`, checked to cover the non-empty `range`.
     fn granted(&self, space: SpaceId, id: PartitionId, range: &PageRange) -> Result<&Partition, VassError> {
         let partition = self.owned(space, id)?;
+        if partition.revoked() {
+            return Err(VassError::Revoked);
+        }
         if range.is_empty() {
             return Err(VassError::BadRange);
         }
@@ -307,6 +319,12 @@ impl Vass {
     ) -> Result<Partition, VassError> {
         let partition = if even_sealed { self.owned(space, id)? } else { self.reshapable(space, id)? };
         let ranges = partition.ranges.clone();
+        // A view lets go of its source; a source revokes its views first.
+        let views: Vec<PartitionId> = partition.views.keys().copied().collect();
+        self.detach_view(id, table, frames);
+        for view in views {
+            let _ = self.revoke_view(view, table, frames);
+        }
         if let Some(state) = self.spaces.get_mut(&space) {
             state.rooms.remove(&id);
             state.partitions.remove(&id);
@@ -342,8 +360,12 @@ impl Vass {
 
     /// Sets the rights of a whole partition (never beyond its creation
     /// rights), replacing any sub-range protections.
+    /// In a view, the entries it has change with it.
     pub fn protect(&mut self, space: SpaceId, id: PartitionId, rights: Rights, table: &mut impl PageTable) -> Result<(), VassError> {
         let partition = self.owned(space, id)?;
+        if partition.revoked() {
+            return Err(VassError::Revoked);
+        }
         if !partition.max_rights.contains(rights) {
             return Err(VassError::RightsEscalation);
         }
@@ -358,11 +380,12 @@ impl Vass {
                 cursor.protect(rights)?;
             }
         }
+        let span = partition.span();
         if let Some(partition) = self.partitions.get_mut(&id) {
             partition.rights = rights;
             partition.overrides = RangeMap::default();
         }
-        Ok(())
+        self.reprotect_view(id, span, table)
     }
 
     /// Sets the rights of the pages of `range` (never beyond the
@@ -400,6 +423,7 @@ impl Vass {
             cursor.jump(page);
             cursor.protect(rights)?;
         }
+        drop(cursor);
         if let Some(partition) = self.partitions.get_mut(&id) {
             if rights == partition.rights {
                 partition.overrides.clear(range);
@@ -407,7 +431,7 @@ impl Vass {
                 partition.overrides.set(range, rights);
             }
         }
-        Ok(())
+        self.reprotect_view(id, range, table)
     }
 
     /// Records what `space` declared about its future (replacing any

@@ -477,13 +477,23 @@ impl PageTable for SpaceTables<'_> {
 /// switched to.
 pub struct SystemTables<'a> {
     spaces: &'a mut BTreeMap<SpaceId, UserSpace>,
+    /// A space out of the map that is being destroyed (its process ended):
+    /// its partitions go through these tables, so views of them in other
+    /// spaces are unmapped too.
+    leaving: Option<(SpaceId, &'a mut UserSpace)>,
 }
 
 impl<'a> SystemTables<'a> {
     /// The tables of every space in `spaces`, working for `current` (`None`
     /// if it has none).
     pub fn new(current: SpaceId, spaces: &'a mut BTreeMap<SpaceId, UserSpace>) -> Option<SystemTables<'a>> {
-        spaces.contains_key(&current).then_some(SystemTables { spaces })
+        spaces.contains_key(&current).then_some(SystemTables { spaces, leaving: None })
+    }
+
+    /// The tables of `space` (of `pid`, out of the map) and of every space
+    /// in `spaces`.
+    pub fn leaving(pid: SpaceId, space: &'a mut UserSpace, spaces: &'a mut BTreeMap<SpaceId, UserSpace>) -> SystemTables<'a> {
+        SystemTables { spaces, leaving: Some((pid, space)) }
     }
 }
 
@@ -492,15 +502,23 @@ impl PageTable for SystemTables<'_> {
     type Cursor<'a> = SpaceCursor<'a> where Self: 'a;
 
     fn walk(&self, space: SpaceId, pages: PageRange) -> Option<SpaceWalk<'_>> {
-        self.spaces.get(&space).map(|tables| SpacePlace { space: tables, place: Place::new(space, pages) })
+        let tables = match &self.leaving {
+            Some((id, tables)) if *id == space => &**tables,
+            _ => self.spaces.get(&space)?,
+        };
+        Some(SpacePlace { space: tables, place: Place::new(space, pages) })
     }
 
     fn cursor(&mut self, space: SpaceId, pages: PageRange) -> Option<SpaceCursor<'_>> {
-        self.spaces.get_mut(&space).map(|tables| SpacePlace { space: tables, place: Place::new(space, pages) })
+        let tables = match &mut self.leaving {
+            Some((id, tables)) if *id == space => &mut **tables,
+            _ => self.spaces.get_mut(&space)?,
+        };
+        Some(SpacePlace { space: tables, place: Place::new(space, pages) })
     }
 
     fn reaches(&self, space: SpaceId) -> bool {
-        self.spaces.contains_key(&space)
+        self.leaving.as_ref().is_some_and(|(id, _)| *id == space) || self.spaces.contains_key(&space)
     }
 }
 

@@ -150,6 +150,8 @@ mod tests {
             recent_accessed: Default::default(),
             sealed: false,
             ordinal: 0,
+            view: None,
+            views: Default::default(),
         }
     }
 

@@ -23,6 +23,8 @@ pub mod hardware;
 mod swap_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod view_tests;
 
 mod frames;
 mod ledger;

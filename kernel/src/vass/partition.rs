@@ -347,6 +347,57 @@ pub struct Partition {
     /// Its place among the partitions its space created (0: the first),
     /// which matches it with a layout proposal (`pae::proposal`).
     pub ordinal: u32,
+    /// A view: the pages of another partition it maps (see
+    /// `vass::engine::view`); a view commits nothing of its own.
+    pub view: Option<ViewOf>,
+    /// The views of this partition in other spaces (or its own), by the
+    /// view's id: the reverse map from its pages to every entry that maps
+    /// them besides its own.
+    pub views: BTreeMap<PartitionId, View>,
+}
+
+/// What a view maps: a range of another partition's pages, by offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ViewOf {
+    /// The partition whose pages it maps (its *source*).
+    pub source: PartitionId,
+    /// The source's page offset its first page maps.
+    pub offset: u64,
+    /// Revoked: the view reaches nothing any more; a fault in it, or a
+    /// system call naming it, fails as revoked.
+    pub revoked: bool,
+}
+
+/// One view of a partition, as the partition records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct View {
+    /// The space the view is in.
+    pub space: SpaceId,
+    /// The source's page offsets it maps (`start..end`).
+    pub offsets: PageRange,
+    /// The view's page that maps the first of them.
+    pub at: Page,
+    /// The view's pages whose entries map a frame of the source now.
+    pub mapped: BTreeSet<Page>,
+}
+
+impl View {
+    /// The view's page that maps source offset `offset`, if it maps it.
+    pub fn page_of(&self, offset: u64) -> Option<Page> {
+        self.offsets.contains(offset).then(|| self.at + (offset - self.offsets.start))
+    }
+
+    /// The source offset the view's page `page` maps, if it is the view's.
+    pub fn offset_of(&self, page: Page) -> Option<u64> {
+        let offset = self.offsets.start + page.checked_sub(self.at)?;
+        self.offsets.contains(offset).then_some(offset)
+    }
+
+    /// The view's pages that map the source's offsets `offsets`.
+    pub fn pages_of(&self, offsets: PageRange) -> PageRange {
+        let both = self.offsets.intersection(&offsets);
+        PageRange::new(self.at + (both.start - self.offsets.start), self.at + (both.end - self.offsets.start))
+    }
 }
 
 impl Partition {
@@ -390,6 +441,11 @@ impl Partition {
         PageRange::new(start, self.ranges.iter().map(|range| range.end).max().unwrap_or(start))
     }
 
+    /// Whether it is a view that was revoked.
+    pub fn revoked(&self) -> bool {
+        self.view.is_some_and(|view| view.revoked)
+    }
+
     /// Whether `page` belongs to the partition.
     pub fn contains(&self, page: Page) -> bool {
         self.ranges.iter().any(|range| range.contains(page))
@@ -418,10 +474,13 @@ impl Partition {
     }
 
     /// Whether the 2 MiB-aligned block starting at `start` lies in one of
-    /// its ranges with the same rights on every page: it may be a 2 MiB page.
+    /// its ranges with the same rights on every page, and the partition
+    /// neither is nor has a view: it may be a 2 MiB page.
     pub fn huge_eligible(&self, start: Page) -> bool {
         let block = PageRange::new(start, start + HUGE_PAGES);
-        if !start.is_multiple_of(HUGE_PAGES) || !self.range_of(start).is_some_and(|range| range.covers(&block)) {
+        // Views map 4 KiB entries of their source's frames: a partition
+        // with views (or a view) keeps 4 KiB pages.
+        if !self.views.is_empty() || self.view.is_some() || !start.is_multiple_of(HUGE_PAGES) || !self.range_of(start).is_some_and(|range| range.covers(&block)) {
             return false;
         }
         let rights = self.rights_at(start);

@@ -60,6 +60,11 @@ pub enum VassError {
     /// Locking the range would take the space past
     /// [`abi::MAX_LOCKED_PAGES`] pages of locked ranges.
     TooManyLocked,
+    /// The partition is a view that was revoked: it reaches nothing.
+    Revoked,
+    /// The change would take pages from under a view of the partition (a
+    /// shrink past what a view maps), or is not one a view can make.
+    Shared,
 }
 
 
@@ -114,11 +119,17 @@ pub enum FaultOutcome {
     /// or checksum mismatch): its contents are lost; the slot is
     /// quarantined.
     SwapFailed,
+    /// The page of a view was committed already in its source (by another
+    /// mapper or the owner) and is now mapped here too: retry (a minor
+    /// fault).
+    Mapped,
+    /// The page lies in a view that was revoked: a real fault.
+    Revoked,
 }
 
 impl FaultOutcome {
     /// Every outcome, in code order (the history's record codes).
-    pub const ALL: [FaultOutcome; 7] = [
+    pub const ALL: [FaultOutcome; 9] = [
         FaultOutcome::Committed,
         FaultOutcome::AlreadyCommitted,
         FaultOutcome::NotInPartition,
@@ -126,6 +137,8 @@ impl FaultOutcome {
         FaultOutcome::OutOfFrames,
         FaultOutcome::SwappedIn,
         FaultOutcome::SwapFailed,
+        FaultOutcome::Mapped,
+        FaultOutcome::Revoked,
     ];
 }
 
@@ -153,7 +166,7 @@ impl Resolution {
     /// Whether the engine gave the page a frame (fresh or read back from
     /// swap): the faulting access is retried and the policy plans.
     pub fn served(&self) -> bool {
-        matches!(self.outcome, FaultOutcome::Committed | FaultOutcome::SwappedIn)
+        matches!(self.outcome, FaultOutcome::Committed | FaultOutcome::SwappedIn | FaultOutcome::Mapped)
     }
 
     /// Whether the faulting access can be retried.

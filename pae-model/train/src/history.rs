@@ -3,9 +3,10 @@
 //! process, from its `fault` rows.
 //!
 //! A fault row's detail is `ACCESS:OUTCOME`. Faults that committed a page
-//! (`committed`, `already-committed`, `swapped-in`) are memory the process
-//! used and become events; the others (`outside`, `violation`,
-//! `out-of-memory`, `swap-failed`) end the process or touch no partition
+//! (`committed`, `already-committed`, `swapped-in`, `mapped`: a page of a
+//! shared partition mapped into a view) are memory the process used and
+//! become events; the others (`outside`, `violation`, `out-of-memory`,
+//! `swap-failed`, `revoked`) end the process or touch no partition
 //! and are skipped: a fault is a step exactly when the kernel's PAE task
 //! makes it one (`kernel::pae::step_of`; a test renders every fault the
 //! kernel can record and checks both agree). A partition's kind
@@ -145,8 +146,8 @@ fn parse_row(line: &str) -> std::result::Result<Row, String> {
         other => return Err(format!("unknown fault access `{other}`")),
     };
     let used = match outcome {
-        "committed" | "already-committed" | "swapped-in" => true,
-        "outside" | "violation" | "out-of-memory" | "swap-failed" => false,
+        "committed" | "already-committed" | "swapped-in" | "mapped" => true,
+        "outside" | "violation" | "out-of-memory" | "swap-failed" | "revoked" => false,
         other => return Err(format!("unknown fault outcome `{other}`")),
     };
     let partition = number("partition", fields[4])?;
@@ -207,7 +208,7 @@ mod tests {
         let read: Vec<Event> = streams.into_iter().flat_map(|stream| stream.events).collect();
         let kind_of = |id| (id == PartitionId(7)).then_some(kind);
         let kernel_steps: Vec<Event> = events.iter().filter_map(|event| kernel::pae::step_of(event, kind_of)).collect();
-        assert_eq!(kernel_steps.len(), 9, "committed, already committed and swapped in, for each access");
+        assert_eq!(kernel_steps.len(), 12, "committed, already committed, swapped in and mapped, for each access");
         assert_eq!(read, kernel_steps);
     }
 

@@ -335,6 +335,9 @@ coded_enum! {
         QueueFull = 17 => "queue full",
         /// The grant was revoked: what it gave is no longer reachable.
         Revoked = 18 => "revoked",
+        /// The partition is shared: the change would take pages from under
+        /// another process's view of it, or is not one a view can make.
+        Shared = 19 => "shared",
     }
 }
 
@@ -759,6 +762,11 @@ words! {
         /// Pages committed from the program's layout proposal (its last
         /// run's hot ranges, at the first fault in each partition).
         pub layout_commits,
+        /// Faults in a view of another partition resolved by mapping a page
+        /// its source had committed already (minor faults of sharing).
+        pub faults_shared,
+        /// Faults in a view that was revoked.
+        pub faults_revoked,
     }
 }
 
@@ -872,6 +880,8 @@ coded_enum! {
         /// A page of the process was swapped out and could not be read back
         /// (a device error or a checksum mismatch): its contents are lost.
         SwapLost = 11 => "swap-lost",
+        /// An access to a view of a shared partition whose grant was revoked.
+        Revoked = 12 => "revoked",
     }
 }
 

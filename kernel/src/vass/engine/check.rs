@@ -75,6 +75,15 @@ pub enum Violation {
     SpaceIndex { space: SpaceId, partition: PartitionId },
     /// The slot allocator counts other slots in use than pages hold.
     SlotCount { used: u64, held: u64 },
+    /// A view holds frames, swap slots or backing of its own.
+    ViewHolds { view: PartitionId },
+    /// A live view's source does not record it as it is (space, place,
+    /// size), or a revoked one's still does, or a source records a view
+    /// that is not one of its.
+    ViewSource { view: PartitionId },
+    /// A view's page is mapped other than to its source's committed frame
+    /// with the view's rights (or recorded mapped and not, or the reverse).
+    ViewMapping { view: PartitionId, page: Page },
 }
 
 impl fmt::Display for Violation {
@@ -114,6 +123,9 @@ impl fmt::Display for Violation {
             Violation::NoSpaceState { space } => write!(f, "space {space} has partitions but no state"),
             Violation::SpaceIndex { space, partition } => write!(f, "space {space}: its index and partition {partition} disagree"),
             Violation::SlotCount { used, held } => write!(f, "{used} swap slots in use, pages hold {held}"),
+            Violation::ViewHolds { view } => write!(f, "view {view} holds pages of its own"),
+            Violation::ViewSource { view } => write!(f, "view {view} and its source disagree"),
+            Violation::ViewMapping { view, page } => write!(f, "view {view}: page {page:#x} does not map its source's frame with the view's rights"),
         }
     }
 }
@@ -126,7 +138,9 @@ impl Vass {
     /// uncommitted pages of partitions are unmapped, each space's committed
     /// count is the sum over its partitions, every page committed ahead is
     /// exactly one of hit, waste or still untouched, and every committed
-    /// frame is allocated (the frame metadata agrees).
+    /// frame is allocated (the frame metadata agrees); views hold nothing,
+    /// agree with their sources, and map exactly the pages recorded, each
+    /// to its source's frame, which counts one mapping more per view.
     pub fn check_invariants(&self, table: &impl PageTable, frames: &impl FrameSource) -> Result<(), Violation> {
         self.check(table, frames, Scope::Full)
     }
@@ -189,7 +203,20 @@ impl Vass {
                 Scope::Space(space) => (partition.space == space).then_some(PageRange::new(0, Page::MAX)),
                 Scope::Pages { space, range } => (partition.space == space).then_some(range),
             };
+            for (&view, recorded) in &partition.views {
+                let live = self.partitions.get(&view).is_some_and(|entry| {
+                    entry.view.is_some_and(|of| of.source == id && !of.revoked)
+                        && entry.space == recorded.space
+                        && entry.ranges == [PageRange::new(recorded.at, recorded.at + recorded.offsets.len())]
+                });
+                if !live || recorded.offsets.end > partition.pages() {
+                    return Err(Violation::ViewSource { view });
+                }
+            }
             let Some(window) = window else { continue };
+            if let Some(of) = partition.view {
+                self.check_view(partition, of, table, window)?;
+            }
             for (&page, frame) in partition.committed.range(window.start..window.end) {
                 let frame = frame.number();
                 if !partition.contains(page) {
@@ -206,7 +233,14 @@ impl Vass {
                 if let Some(owner) = usage.owner.filter(|&owner| owner != id) {
                     return Err(Violation::FrameOwner { partition: id, page, frame, owner });
                 }
-                if usage.mappings != 1 {
+                let viewers = match partition.views.is_empty() {
+                    true => 0,
+                    false => {
+                        let offset = partition.offset_of(page);
+                        partition.views.values().filter(|view| offset.and_then(|offset| view.page_of(offset)).is_some_and(|mapped| view.mapped.contains(&mapped))).count()
+                    }
+                };
+                if usage.mappings as usize != 1 + viewers {
                     return Err(Violation::FrameMappings { partition: id, page, frame, mappings: usage.mappings });
                 }
                 let expected = (frame, partition.rights_at(page));
@@ -266,8 +300,10 @@ impl Vass {
                 if range.len() <= 4096
                     && let Some(mut walk) = table.walk(partition.space, *range)
                 {
+                    let viewed = partition.view.and_then(|of| self.partitions.get(&of.source)).and_then(|source| source.views.get(&id));
                     for page in range.start..range.end {
-                        if !partition.committed.contains_key(&page) && walk.entry_at(page).is_some() {
+                        let held = partition.committed.contains_key(&page) || viewed.is_some_and(|view| view.mapped.contains(&page));
+                        if !held && walk.entry_at(page).is_some() {
                             return Err(Violation::UncommittedMapped { partition: id, page });
                         }
                     }
@@ -297,6 +333,34 @@ impl Vass {
         let live = slots_held.iter().filter(|&&slot| !self.slots.is_quarantined(slot)).count() as u64;
         if live != self.slots.used() {
             return Err(Violation::SlotCount { used: self.slots.used(), held: live });
+        }
+        Ok(())
+    }
+}
+
+impl Vass {
+    /// The checks of view `partition` (of `of`) over the pages of `window`.
+    fn check_view(&self, partition: &Partition, of: ViewOf, table: &impl PageTable, window: PageRange) -> Result<(), Violation> {
+        let id = partition.id;
+        if !partition.committed.is_empty() || !partition.swapped.is_empty() || !partition.backing.is_empty() || !partition.views.is_empty() {
+            return Err(Violation::ViewHolds { view: id });
+        }
+        let recorded = self.partitions.get(&of.source).and_then(|source| source.views.get(&id));
+        if of.revoked {
+            return if recorded.is_some() { Err(Violation::ViewSource { view: id }) } else { Ok(()) };
+        }
+        let (Some(source), Some(recorded)) = (self.partitions.get(&of.source), recorded) else {
+            return Err(Violation::ViewSource { view: id });
+        };
+        if recorded.offsets.start != of.offset {
+            return Err(Violation::ViewSource { view: id });
+        }
+        for &page in recorded.mapped.range(window.start..window.end) {
+            let frame = self.view_target(id, page).and_then(|(_, target)| source.frame_of(target));
+            let actual = entry_of(table, partition.space, page).map(|entry| (entry.frame, entry.rights));
+            if frame.is_none() || actual != frame.map(|frame| (frame, partition.rights_at(page))) {
+                return Err(Violation::ViewMapping { view: id, page });
+            }
         }
         Ok(())
     }

@@ -63,7 +63,9 @@ impl Vass {
         table: &mut impl PageTable,
         frames: &mut impl FrameSource,
     ) -> Result<u64, VassError> {
-        self.granted(space, id, &range)?;
+        if self.granted(space, id, &range)?.view.is_some() {
+            return self.commit_view_range(space, id, range, need.unwrap_or(Need::Now), table, frames);
+        }
         let ahead = need.is_some();
         let mut committed = 0;
         let mut page = range.start;
@@ -179,7 +181,14 @@ impl Vass {
     /// Unmaps and frees every committed page of `id` inside `range`; pages
     /// committed ahead are counted as hits if the processor marked them
     /// accessed, else as waste.
+    /// In a view it only unmaps the view's entries (the frames are its
+    /// source's); in a source, the views' entries for `range` go first.
     pub(super) fn release(&mut self, id: PartitionId, range: PageRange, table: &mut impl PageTable, frames: &mut impl FrameSource) {
+        if self.partitions.get(&id).is_some_and(|partition| partition.view.is_some()) {
+            self.unmap_view_pages(id, range, table, frames);
+            return;
+        }
+        self.unmap_views(id, range, table, frames);
         // 2 MiB pages first: those wholly inside are unmapped at once (their
         // frames become 4 KiB frames for the loop below); the others are
         // split so part of them can go.

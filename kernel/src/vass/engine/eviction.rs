@@ -289,17 +289,19 @@ impl Vass {
     /// its contents exist nowhere else, else just dropped (all zero, or
     /// still on the device). Returns false, changing nothing, if it must be
     /// written and the device is full or fails (the slot is quarantined).
+    /// A page its views map is unmapped from them too (and counts as
+    /// written if one of them wrote it); one a view out of the tables'
+    /// reach maps is not evicted.
     pub(super) fn evict_page(&mut self, space: SpaceId, id: PartitionId, page: Page, table: &mut impl PageTable, frames: &mut impl FrameSource) -> bool {
         let Some(partition) = self.partitions.get(&id) else { return false };
-        let Some(mut cursor) = table.cursor(space, single(page)) else { return false };
-        if !partition.committed.contains_key(&page) {
+        if !table.reaches(space) || !partition.committed.contains_key(&page) {
             return false;
         }
-        if partition.huge.contains(&block_of(page)) || partition.is_locked(page) {
+        if partition.huge.contains(&block_of(page)) || partition.is_locked(page) || !self.views_reachable(id, table) {
             return false;
         }
         let backing = partition.backing.get(&page).copied().unwrap_or(Backing::Zero);
-        let dirty = cursor.entry().is_some_and(|entry| entry.dirty);
+        let dirty = entry_of(table, space, page).is_some_and(|entry| entry.dirty) || self.views_dirty(id, page, table);
         let entry = match (backing, dirty) {
             (Backing::Zero, false) => None,
             (Backing::Copy(entry), false) => Some(entry),
@@ -333,6 +335,8 @@ impl Vass {
                 }
             }
         };
+        self.unmap_views(id, single(page), table, frames);
+        let Some(mut cursor) = table.cursor(space, single(page)) else { return false };
         let Some(partition) = self.partitions.get_mut(&id) else { return false };
         let mapped = unmap_flushed(&mut cursor, frames, false);
         if let Some(frame) = partition.take(page) {
@@ -388,11 +392,13 @@ impl<T: PageTable, F: FrameSource> Residents for SpaceResidents<'_, T, F> {
     }
 
     fn accessed(&mut self, (id, page): Resident, clear: bool) -> bool {
-        let accessed = match self.table.cursor(self.space, single(page)) {
+        let own = match self.table.cursor(self.space, single(page)) {
             Some(mut cursor) if clear => cursor.clear_accessed(),
             Some(cursor) => cursor.entry().is_some_and(|entry| entry.accessed),
             None => false,
         };
+        // A use through a view is a use.
+        let accessed = self.vass.views_accessed(id, page, self.table, clear) | own;
         if accessed && clear {
             self.vass.touch(id, page);
         }

@@ -67,6 +67,8 @@ impl Vass {
             FaultOutcome::OutOfFrames => counters.faults_oom += 1,
             FaultOutcome::SwappedIn => counters.faults_major += 1,
             FaultOutcome::SwapFailed => counters.faults_swap_failed += 1,
+            FaultOutcome::Mapped => counters.faults_shared += 1,
+            FaultOutcome::Revoked => counters.faults_revoked += 1,
         }
     }
 
@@ -98,6 +100,9 @@ impl Vass {
         frames: &mut impl FrameSource,
     ) -> FaultOutcome {
         let Some(partition) = self.partitions.get(&id) else { return FaultOutcome::NotInPartition };
+        if partition.view.is_some() {
+            return self.resolve_in_view(space, id, page, access, table, frames);
+        }
         if !partition.rights_at(page).contains(access.right()) {
             return FaultOutcome::RightsViolation;
         }

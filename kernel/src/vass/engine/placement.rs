@@ -134,6 +134,8 @@ impl Vass {
                 recent_accessed: Recent::default(),
                 sealed: false,
                 ordinal,
+                view: None,
+                views: BTreeMap::new(),
             },
         );
         Ok((id, range))
@@ -182,7 +184,9 @@ impl Vass {
         at: Option<Page>,
         window: Window,
     ) -> Result<PageRange, VassError> {
-        self.reshapable(space, id)?;
+        if self.reshapable(space, id)?.view.is_some() {
+            return Err(VassError::Shared);
+        }
         let range = self.place(space, pages, at, window)?;
         self.claim(space, id, range);
         self.vasm.entry(space).or_default().insert(range.start, (range.end, id));
@@ -209,6 +213,10 @@ impl Vass {
         let current = partition.pages();
         if pages == 0 {
             return Err(VassError::BadRange);
+        }
+        // A view keeps its size; a source keeps what its views map.
+        if partition.view.is_some() || partition.views.values().any(|view| view.offsets.end > pages) {
+            return Err(VassError::Shared);
         }
         if pages > current {
             let extra = pages - current;

@@ -1,0 +1,393 @@
+//! Views: the pages of one partition mapped into another space (or into
+//! its own space again), the mechanism under sharing (`crate::share`
+//! decides who may make one, with which rights).
+//!
+//! A view is a partition of kind shared in the mapping space, one range
+//! long, with no frames of its own: its page `at + k` maps offset
+//! `offset + k` of its *source* ([`ViewOf`]). The source holds every
+//! frame, swap slot and counter of those pages, so a shared page has one
+//! frame and, swapped out, one slot. **It is charged to the owner**: the
+//! source's space counts it committed, its budget bounds it and its
+//! eviction decides when it goes; a mapper's budget never counts it (a
+//! mapper that could evict the owner's pages could push them out from
+//! under everyone). The source records each of its views
+//! ([`Partition::views`], with the pages each one maps now): the reverse
+//! map from a source page to every other entry that maps its frame.
+//!
+//! - **Fault.** A fault in a view checks the view's rights, then maps the
+//!   source's frame there. If the source has not committed the page, it
+//!   is committed first in the source (a fresh page, or one read back
+//!   from swap), as the owner's fault would, and counted in the source's
+//!   ledger: a fault by any mapper brings a page back for all, and the
+//!   others then take a minor fault ([`FaultOutcome::Mapped`]). A commit
+//!   a mapper asks for through its view does the same page by page.
+//! - **Unmapping.** Before a source page's frame goes (evicted,
+//!   decommitted, released with its partition) every view's entry for it
+//!   is unmapped and flushed, through the same page tables (they must
+//!   reach the views' spaces; eviction refuses a page a view outside them
+//!   maps). Eviction first reads the views' dirty bits: a page written
+//!   through a view is written to swap like one its owner wrote; their
+//!   accessed bits count as the owner's for replacement.
+//! - **Revoke.** A revoked view stays in its space, mapping nothing: a
+//!   fault there is [`FaultOutcome::Revoked`] and an operation on it
+//!   [`VassError::Revoked`] until its process destroys it. Destroying a
+//!   source revokes its views first; destroying a view lets go of its
+//!   source.
+//! - **Within a view** a decommit unmaps the view's entries and frees
+//!   nothing (the contents are the source's), a protect re-protects the
+//!   entries it has, within the rights it was made with; it cannot be
+//!   resized or extended, and its source cannot shrink under it.
+//! - A partition with views, and a view, keep 4 KiB pages: the source's
+//!   2 MiB pages are split when its first view is made.
+
+use super::*;
+
+/// What [`Vass::fill_view`] did for a page of a view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Filled {
+    /// The view already mapped it.
+    Already,
+    /// The source had it committed: now the view maps it too.
+    Mapped,
+    /// The source committed a fresh page for it.
+    Committed,
+    /// The source read it back from swap.
+    SwappedIn,
+}
+
+impl Vass {
+    /// Maps the pages at offsets `offsets` of partition `source` (of
+    /// `source_space`) into `space` as a new view with `rights` (at most
+    /// the source's creation rights), at page `at` or wherever it fits in
+    /// `window`. Nothing is committed or mapped until it is touched.
+    /// Returns the view's id and range.
+    #[allow(clippy::too_many_arguments)]
+    pub fn map_view(
+        &mut self,
+        source_space: SpaceId,
+        source: PartitionId,
+        offsets: PageRange,
+        space: SpaceId,
+        rights: Rights,
+        at: Option<Page>,
+        window: Window,
+        table: &mut impl PageTable,
+        frames: &mut impl FrameSource,
+    ) -> Result<(PartitionId, PageRange), VassError> {
+        let partition = self.owned(source_space, source)?;
+        if partition.view.is_some() {
+            // A view of a view maps the first one's source instead.
+            return Err(VassError::Shared);
+        }
+        if offsets.is_empty() || offsets.end > partition.pages() {
+            return Err(VassError::BadRange);
+        }
+        if !partition.max_rights.contains(rights) {
+            return Err(VassError::RightsEscalation);
+        }
+        if let Some(at) = at
+            && !self.is_free(space, &PageRange::new(at, at.saturating_add(offsets.len())))
+        {
+            return Err(VassError::Overlap);
+        }
+        // Views map 4 KiB entries: the source keeps 4 KiB pages from now on.
+        let blocks: Vec<Page> = partition.huge.iter().copied().collect();
+        for start in blocks {
+            self.demote(source, start, table, frames)?;
+        }
+        let (id, range) = self.create(space, offsets.len(), PartitionKind::Shared, rights, at, window)?;
+        if let Some(view) = self.partitions.get_mut(&id) {
+            view.view = Some(ViewOf { source, offset: offsets.start, revoked: false });
+        }
+        if let Some(partition) = self.partitions.get_mut(&source) {
+            partition.views.insert(id, View { space, offsets, at: range.start, mapped: BTreeSet::new() });
+        }
+        Ok((id, range))
+    }
+
+    /// The source partition and page that page `page` of view `id` maps
+    /// (`None`: not a live view, or not its page).
+    pub fn view_target(&self, id: PartitionId, page: Page) -> Option<(PartitionId, Page)> {
+        let partition = self.partitions.get(&id)?;
+        let of = partition.view.filter(|of| !of.revoked)?;
+        let range = partition.ranges.first().filter(|range| range.contains(page))?;
+        let offset = of.offset + (page - range.start);
+        let source = self.partitions.get(&of.source)?;
+        Some((of.source, source.pages_at(offset, offset + 1).first()?.start))
+    }
+
+    /// Maps page `page` of view `id` (in `space`) to its source's frame,
+    /// committing the page in the source first (for `need`) if it is not.
+    pub(super) fn fill_view(
+        &mut self,
+        space: SpaceId,
+        id: PartitionId,
+        page: Page,
+        need: Need,
+        table: &mut impl PageTable,
+        frames: &mut impl FrameSource,
+    ) -> Result<Filled, VassError> {
+        let partition = self.partitions.get(&id).ok_or(VassError::UnknownPartition)?;
+        if partition.revoked() {
+            return Err(VassError::Revoked);
+        }
+        let rights = partition.rights_at(page);
+        let (source, target) = self.view_target(id, page).ok_or(VassError::BadRange)?;
+        let held = self.partitions.get(&source).ok_or(VassError::UnknownPartition)?;
+        if held.views.get(&id).is_some_and(|view| view.mapped.contains(&page)) {
+            return Ok(Filled::Already);
+        }
+        let filled = if held.committed.contains_key(&target) {
+            Filled::Mapped
+        } else if self.commit_page(source, target, need, table, frames)? {
+            Filled::SwappedIn
+        } else {
+            Filled::Committed
+        };
+        let held = self.partitions.get_mut(&source).ok_or(VassError::UnknownPartition)?;
+        let frame = held.committed.get(&target).ok_or(VassError::PageTable)?;
+        let mut cursor = table.cursor(space, single(page)).ok_or(VassError::PageTable)?;
+        map_counted(&mut cursor, frames, frame, rights)?;
+        if let Some(view) = held.views.get_mut(&id) {
+            view.mapped.insert(page);
+        }
+        if matches!(filled, Filled::Committed | Filled::SwappedIn)
+            && let Some(mut ledger) = self.ledger(source)
+        {
+            // A page committed at a mapper's request counts as the owner's
+            // own fault would.
+            ledger.demand_commit();
+            if filled == Filled::SwappedIn {
+                ledger.major_fault();
+            }
+        }
+        Ok(filled)
+    }
+
+    /// Resolves a fault at `page` of view `id` of `space`.
+    pub(super) fn resolve_in_view(
+        &mut self,
+        space: SpaceId,
+        id: PartitionId,
+        page: Page,
+        access: Access,
+        table: &mut impl PageTable,
+        frames: &mut impl FrameSource,
+    ) -> FaultOutcome {
+        let Some(partition) = self.partitions.get(&id) else { return FaultOutcome::NotInPartition };
+        if partition.revoked() {
+            return FaultOutcome::Revoked;
+        }
+        if !partition.rights_at(page).contains(access.right()) {
+            return FaultOutcome::RightsViolation;
+        }
+        match self.fill_view(space, id, page, Need::Now, table, frames) {
+            Ok(Filled::Already) => FaultOutcome::AlreadyCommitted,
+            Ok(Filled::Mapped) => FaultOutcome::Mapped,
+            Ok(Filled::Committed) => FaultOutcome::Committed,
+            Ok(Filled::SwappedIn) => FaultOutcome::SwappedIn,
+            Err(VassError::SwapFailed) => FaultOutcome::SwapFailed,
+            Err(VassError::Revoked) => FaultOutcome::Revoked,
+            Err(_) => FaultOutcome::OutOfFrames,
+        }
+    }
+
+    /// Maps every page of `range` of view `id` (a mapper's commit through
+    /// its view). Returns how many pages the source committed for it.
+    pub(super) fn commit_view_range(
+        &mut self,
+        space: SpaceId,
+        id: PartitionId,
+        range: PageRange,
+        need: Need,
+        table: &mut impl PageTable,
+        frames: &mut impl FrameSource,
+    ) -> Result<u64, VassError> {
+        let mut committed = 0;
+        for page in range.start..range.end {
+            let need = match need {
+                Need::Now => Need::Now,
+                // The source's own pages are what a commit ahead must not
+                // push out: its range there is the one the view maps.
+                Need::Ahead(_) | Need::Guess(_) => match self.view_target(id, page) {
+                    Some((_, target)) => Need::Ahead(single(target)),
+                    None => return Err(VassError::Revoked),
+                },
+            };
+            if matches!(self.fill_view(space, id, page, need, table, frames)?, Filled::Committed | Filled::SwappedIn) {
+                committed += 1;
+            }
+        }
+        Ok(committed)
+    }
+
+    /// The pieces of source offsets that `range` of partition `id` covers.
+    fn offsets_in(partition: &Partition, range: PageRange) -> Vec<PageRange> {
+        let mut pieces = Vec::new();
+        let mut before = 0;
+        for own in &partition.ranges {
+            let piece = own.intersection(&range);
+            if !piece.is_empty() {
+                let start = before + (piece.start - own.start);
+                pieces.push(PageRange::new(start, start + piece.len()));
+            }
+            before += own.len();
+        }
+        pieces
+    }
+
+    /// Unmaps the pages `range` of partition `id` from every view that
+    /// maps them, flushing each entry: before their frames go. Returns
+    /// whether any of those entries was dirty. A view whose space the
+    /// tables do not reach keeps its entries (and so the frames, which the
+    /// frame source frees only unmapped); callers that free check
+    /// [`Vass::views_reachable`] first.
+    pub(super) fn unmap_views(&mut self, id: PartitionId, range: PageRange, table: &mut impl PageTable, frames: &mut impl FrameSource) -> bool {
+        let Some(partition) = self.partitions.get_mut(&id) else { return false };
+        if partition.views.is_empty() {
+            return false;
+        }
+        let offsets = Self::offsets_in(partition, range);
+        let mut dirty = false;
+        for view in partition.views.values_mut() {
+            for piece in &offsets {
+                let pages = view.pages_of(*piece);
+                let gone: Vec<Page> = view.mapped.range(pages.start..pages.end).copied().collect();
+                if gone.is_empty() {
+                    continue;
+                }
+                let Some(mut cursor) = table.cursor(view.space, pages) else { continue };
+                for page in gone {
+                    cursor.jump(page);
+                    dirty |= cursor.entry().is_some_and(|entry| entry.dirty);
+                    unmap_flushed(&mut cursor, frames, false);
+                    view.mapped.remove(&page);
+                }
+            }
+        }
+        dirty
+    }
+
+    /// Whether the tables reach every space that maps a page of partition
+    /// `id` through a view.
+    pub(super) fn views_reachable(&self, id: PartitionId, table: &impl PageTable) -> bool {
+        self.partitions.get(&id).is_none_or(|partition| partition.views.values().all(|view| view.mapped.is_empty() || table.reaches(view.space)))
+    }
+
+    /// Whether a view's entry for page `page` of partition `id` has its
+    /// dirty bit set (read, not cleared).
+    pub(super) fn views_dirty(&self, id: PartitionId, page: Page, table: &impl PageTable) -> bool {
+        self.view_entries(id, page, table).any(|entry| entry.dirty)
+    }
+
+    /// Whether a view's entry for page `page` of partition `id` has its
+    /// accessed bit set; with `clear`, the bits are cleared.
+    pub(super) fn views_accessed(&self, id: PartitionId, page: Page, table: &mut impl PageTable, clear: bool) -> bool {
+        let Some(partition) = self.partitions.get(&id) else { return false };
+        if partition.views.is_empty() {
+            return false;
+        }
+        let Some(offset) = partition.offset_of(page) else { return false };
+        let mut accessed = false;
+        for view in partition.views.values() {
+            let Some(mapped) = view.page_of(offset).filter(|mapped| view.mapped.contains(mapped)) else { continue };
+            if let Some(mut cursor) = table.cursor(view.space, single(mapped)) {
+                accessed |= if clear { cursor.clear_accessed() } else { cursor.entry().is_some_and(|entry| entry.accessed) };
+            }
+        }
+        accessed
+    }
+
+    /// The entries views have for page `page` of partition `id`.
+    fn view_entries<'a>(&'a self, id: PartitionId, page: Page, table: &'a impl PageTable) -> impl Iterator<Item = Entry> + 'a {
+        let partition = self.partitions.get(&id);
+        let offset = partition.and_then(|partition| partition.offset_of(page));
+        partition.into_iter().flat_map(|partition| partition.views.values()).filter_map(move |view| {
+            let mapped = view.page_of(offset?).filter(|mapped| view.mapped.contains(mapped))?;
+            entry_of(table, view.space, mapped)
+        })
+    }
+
+    /// Unmaps the entries of view `id` inside `range` (a decommit in a
+    /// view: the contents stay with the source). Returns how many it had.
+    /// What the view wrote stays written: the source's pages it dirtied
+    /// count as written (their contents exist nowhere else).
+    pub(super) fn unmap_view_pages(&mut self, id: PartitionId, range: PageRange, table: &mut impl PageTable, frames: &mut impl FrameSource) -> u64 {
+        let Some(of) = self.partitions.get(&id).and_then(|partition| partition.view) else { return 0 };
+        let Some(view) = self.partitions.get_mut(&of.source).and_then(|source| source.views.get_mut(&id)) else { return 0 };
+        let gone: Vec<Page> = view.mapped.range(range.start..range.end).copied().collect();
+        let Some(mut cursor) = table.cursor(view.space, range) else { return 0 };
+        let mut written = Vec::new();
+        for &page in &gone {
+            cursor.jump(page);
+            if cursor.entry().is_some_and(|entry| entry.dirty) {
+                written.push(page);
+            }
+            unmap_flushed(&mut cursor, frames, false);
+            view.mapped.remove(&page);
+        }
+        let targets: Vec<Page> = written.iter().filter_map(|&page| self.view_target(id, page)).map(|(_, target)| target).collect();
+        self.mark_written(of.source, &targets);
+        gone.len() as u64
+    }
+
+    /// Committed `pages` of partition `id` were written where its own
+    /// entries do not show it (through a view whose entry is gone): a
+    /// clean copy in swap is stale and goes, and eviction writes them.
+    fn mark_written(&mut self, id: PartitionId, pages: &[Page]) {
+        let Some(partition) = self.partitions.get_mut(&id) else { return };
+        for &page in pages.iter().filter(|page| partition.committed.contains_key(page)) {
+            if let Some(Backing::Copy(entry)) = partition.backing.insert(page, Backing::Unique)
+                && !self.slots.is_quarantined(entry.slot)
+            {
+                self.slots.free(entry.slot);
+            }
+        }
+    }
+
+    /// Changes the rights of the entries view `id` has inside `range` to
+    /// the view's rights there (after a protect of the view).
+    pub(super) fn reprotect_view(&mut self, id: PartitionId, range: PageRange, table: &mut impl PageTable) -> Result<(), VassError> {
+        let Some(partition) = self.partitions.get(&id) else { return Ok(()) };
+        let Some(of) = partition.view else { return Ok(()) };
+        let Some(view) = self.partitions.get(&of.source).and_then(|source| source.views.get(&id)) else { return Ok(()) };
+        let mut cursor = table.cursor(view.space, range).ok_or(VassError::PageTable)?;
+        for &page in view.mapped.range(range.start..range.end) {
+            cursor.jump(page);
+            cursor.protect(partition.rights_at(page))?;
+        }
+        Ok(())
+    }
+
+    /// Lets view `id` go of its source: every entry it has is unmapped and
+    /// the source forgets it (its pages are not the view's to free).
+    pub(super) fn detach_view(&mut self, id: PartitionId, table: &mut impl PageTable, frames: &mut impl FrameSource) {
+        let Some(partition) = self.partitions.get(&id) else { return };
+        let Some(of) = partition.view.filter(|of| !of.revoked) else { return };
+        let range = partition.span();
+        self.unmap_view_pages(id, range, table, frames);
+        if let Some(source) = self.partitions.get_mut(&of.source) {
+            source.views.remove(&id);
+        }
+    }
+
+    /// Revokes view `id`: it maps nothing from now on (every entry is
+    /// unmapped and flushed) and its source forgets it; it stays in its
+    /// space until destroyed, every fault there failing as revoked.
+    pub fn revoke_view(&mut self, id: PartitionId, table: &mut impl PageTable, frames: &mut impl FrameSource) -> Result<(), VassError> {
+        let partition = self.partitions.get(&id).ok_or(VassError::UnknownPartition)?;
+        if partition.view.is_none() {
+            return Err(VassError::Shared);
+        }
+        self.detach_view(id, table, frames);
+        if let Some(view) = self.partitions.get_mut(&id).and_then(|partition| partition.view.as_mut()) {
+            view.revoked = true;
+        }
+        Ok(())
+    }
+
+    /// The views of partition `id`, by id.
+    pub fn views_of(&self, id: PartitionId) -> impl Iterator<Item = (PartitionId, &View)> {
+        self.partitions.get(&id).into_iter().flat_map(|partition| partition.views.iter().map(|(&id, view)| (id, view)))
+    }
+}

@@ -1,0 +1,438 @@
+//! Host tests of views (`engine::view`): a partition's pages mapped into
+//! other spaces share one frame each, coherently through faults, eviction,
+//! swap, decommit, revoke and destruction; the invariant checker holds
+//! after every step, and a model check of random sequences compares every
+//! read with the last write.
+
+use super::sim::*;
+use super::*;
+use abi::Rights;
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use proptest::prelude::*;
+
+const WINDOW: Window = Window { start: 0x100, end: 0x10_0000 };
+const RW: Rights = Rights::READ.union(Rights::WRITE);
+const OWNER: SpaceId = SpaceId(1);
+
+struct World {
+    vass: Vass,
+    mmu: SimulatedMmu,
+    frames: SimulatedFrames,
+}
+
+impl World {
+    /// A VASS with `slots` swap slots and `frames` frames (no 2 MiB runs).
+    fn new(slots: u64, frames: u64) -> World {
+        let mut pool = SimulatedFrames::with_huge(frames, 0);
+        pool.swap_slots = slots;
+        let mut vass = Vass::new();
+        vass.set_swap_slots(slots).unwrap();
+        World { vass, mmu: SimulatedMmu::default(), frames: pool }
+    }
+
+    fn check(&self) {
+        if let Err(violation) = self.vass.check_invariants(&self.mmu, &self.frames) {
+            panic!("invariant broken: {violation}");
+        }
+    }
+
+    /// `space` writes `value` at `page`: a fault if it is not mapped
+    /// writable, then the store. Returns the fault's outcome (or
+    /// `AlreadyCommitted` when no fault was needed).
+    fn write(&mut self, space: SpaceId, page: Page, value: u64) -> FaultOutcome {
+        let outcome = match self.mmu.translate(space, page) {
+            Some((_, rights)) if rights.contains(Rights::WRITE) => FaultOutcome::AlreadyCommitted,
+            Some(_) => return self.vass.refuse(space, page, Access::Write).outcome,
+            None => self.vass.fault(space, page, Access::Write, &mut self.mmu, &mut self.frames).outcome,
+        };
+        if let Some((frame, rights)) = self.mmu.translate(space, page)
+            && rights.contains(Rights::WRITE)
+        {
+            self.mmu.write(space, page);
+            self.frames.contents.insert(frame, value);
+        }
+        self.check();
+        outcome
+    }
+
+    /// `space` reads `page`: a fault if needed, then the load (`None` if
+    /// the page could not be made present).
+    fn read(&mut self, space: SpaceId, page: Page) -> (FaultOutcome, Option<u64>) {
+        let outcome = match self.mmu.translate(space, page) {
+            Some(_) => FaultOutcome::AlreadyCommitted,
+            None => self.vass.fault(space, page, Access::Read, &mut self.mmu, &mut self.frames).outcome,
+        };
+        let value = self.mmu.translate(space, page).map(|(frame, _)| {
+            self.mmu.touch(space, page);
+            self.frames.contents.get(&frame).copied().unwrap_or(0)
+        });
+        self.check();
+        (outcome, value)
+    }
+
+    fn map(&mut self, source: PartitionId, offsets: PageRange, space: SpaceId, rights: Rights) -> Result<(PartitionId, PageRange), VassError> {
+        let mapped = self.vass.map_view(OWNER, source, offsets, space, rights, None, WINDOW, &mut self.mmu, &mut self.frames);
+        self.check();
+        mapped
+    }
+}
+
+#[test]
+fn a_view_maps_the_sources_frames_both_ways() {
+    let mut world = World::new(0, 256);
+    let (source, range) = world.vass.create(OWNER, 8, PartitionKind::Shared, RW, None, WINDOW).unwrap();
+    assert_eq!(world.write(OWNER, range.start + 1, 11), FaultOutcome::Committed);
+    let (view, at) = world.map(source, PageRange::new(1, 5), SpaceId(2), RW).unwrap();
+    assert_eq!(at.len(), 4);
+    assert_eq!(world.vass.partition(view).unwrap().kind, PartitionKind::Shared);
+    // The owner's page is there: a minor fault maps its frame.
+    assert_eq!(world.read(SpaceId(2), at.start), (FaultOutcome::Mapped, Some(11)));
+    assert_eq!(world.mmu.translate(SpaceId(2), at.start).map(|(frame, _)| frame), world.mmu.translate(OWNER, range.start + 1).map(|(frame, _)| frame));
+    // A page only the view touched is committed in the source, charged to
+    // the owner, and the owner sees the write.
+    assert_eq!(world.write(SpaceId(2), at.start + 2, 33), FaultOutcome::Committed);
+    assert_eq!(world.read(OWNER, range.start + 3), (FaultOutcome::AlreadyCommitted, Some(33)));
+    let owner = world.vass.space_counters(OWNER).unwrap();
+    let mapper = world.vass.space_counters(SpaceId(2)).unwrap();
+    assert_eq!((owner.committed, mapper.committed), (2, 0), "shared pages are charged to the owner");
+    assert_eq!((mapper.faults_shared, mapper.faults_demand), (1, 1));
+    assert_eq!(world.vass.partition(source).unwrap().counters.demand_commits, 2);
+    let state = world.vass.page_state(SpaceId(2), at.start + 2).unwrap();
+    assert_eq!((state.partition, state.residence), (view, Residence::Committed { frame: world.mmu.translate(OWNER, range.start + 3).unwrap().0, huge: false, copy: None }));
+    assert_eq!(world.vass.view_target(view, at.start), Some((source, range.start + 1)));
+    assert_eq!(world.vass.view_target(view, at.end), None);
+    assert_eq!(world.frames.in_use, 2);
+}
+
+#[test]
+fn a_view_gives_no_more_than_its_rights_and_its_own_range() {
+    let mut world = World::new(0, 256);
+    let (source, range) = world.vass.create(OWNER, 8, PartitionKind::Shared, RW, None, WINDOW).unwrap();
+    world.write(OWNER, range.start, 5);
+    assert_eq!(world.map(source, PageRange::new(0, 9), SpaceId(2), Rights::READ), Err(VassError::BadRange));
+    assert_eq!(world.map(source, PageRange::new(3, 3), SpaceId(2), Rights::READ), Err(VassError::BadRange));
+    assert_eq!(world.map(source, PageRange::new(0, 2), SpaceId(2), RW | Rights::EXECUTE), Err(VassError::RightsEscalation));
+    assert_eq!(world.vass.map_view(SpaceId(3), source, PageRange::new(0, 2), SpaceId(2), Rights::READ, None, WINDOW, &mut world.mmu, &mut world.frames), Err(VassError::NotOwner));
+    let (view, at) = world.map(source, PageRange::new(0, 2), SpaceId(2), Rights::READ).unwrap();
+    assert_eq!(world.map(view, PageRange::new(0, 1), SpaceId(3), Rights::READ).map(|_| ()), Err(VassError::NotOwner));
+    assert_eq!(world.vass.map_view(SpaceId(2), view, PageRange::new(0, 1), SpaceId(3), Rights::READ, None, WINDOW, &mut world.mmu, &mut world.frames), Err(VassError::Shared), "a view of a view maps the source");
+    assert_eq!(world.read(SpaceId(2), at.start), (FaultOutcome::Mapped, Some(5)));
+    assert_eq!(world.write(SpaceId(2), at.start, 6), FaultOutcome::RightsViolation);
+    assert_eq!(world.vass.fault(SpaceId(2), at.start + 1, Access::Write, &mut world.mmu, &mut world.frames).outcome, FaultOutcome::RightsViolation);
+    assert_eq!(world.read(OWNER, range.start).1, Some(5), "the refused write changed nothing");
+    assert!(world.vass.grants(SpaceId(2), at.start * PAGE_SIZE, 2 * PAGE_SIZE, Rights::READ));
+    assert!(!world.vass.grants(SpaceId(2), at.start * PAGE_SIZE, 8, Rights::WRITE));
+    assert_eq!(world.vass.protect(SpaceId(2), view, RW, &mut world.mmu), Err(VassError::RightsEscalation));
+    assert_eq!(world.vass.resize(SpaceId(2), view, 4, WINDOW, &mut world.mmu, &mut world.frames), Err(VassError::Shared));
+    assert_eq!(world.vass.add_range(SpaceId(2), view, 4, None, WINDOW), Err(VassError::Shared));
+    assert_eq!(world.vass.resize(OWNER, source, 1, WINDOW, &mut world.mmu, &mut world.frames), Err(VassError::Shared), "the source keeps what a view maps");
+    world.vass.resize(OWNER, source, 2, WINDOW, &mut world.mmu, &mut world.frames).unwrap();
+    world.vass.resize(OWNER, source, 12, WINDOW, &mut world.mmu, &mut world.frames).unwrap();
+    world.check();
+}
+
+#[test]
+fn protecting_a_view_changes_its_entries_within_its_rights() {
+    let mut world = World::new(0, 256);
+    let (source, _) = world.vass.create(OWNER, 4, PartitionKind::Shared, RW, None, WINDOW).unwrap();
+    let (view, at) = world.map(source, PageRange::new(0, 4), SpaceId(2), RW).unwrap();
+    assert_eq!(world.write(SpaceId(2), at.start, 1), FaultOutcome::Committed);
+    world.vass.protect(SpaceId(2), view, Rights::READ, &mut world.mmu).unwrap();
+    world.check();
+    assert_eq!(world.mmu.translate(SpaceId(2), at.start).map(|(_, rights)| rights), Some(Rights::READ));
+    assert_eq!(world.write(SpaceId(2), at.start, 2), FaultOutcome::RightsViolation);
+    world.vass.protect_range(SpaceId(2), view, PageRange::new(at.start, at.start + 1), RW, &mut world.mmu, &mut world.frames).unwrap();
+    world.check();
+    assert_eq!(world.write(SpaceId(2), at.start, 3), FaultOutcome::AlreadyCommitted);
+    assert_eq!(world.read(OWNER, world.vass.view_target(view, at.start).unwrap().1).1, Some(3));
+}
+
+#[test]
+fn eviction_unmaps_every_view_and_a_write_through_a_view_reaches_swap() {
+    let mut world = World::new(64, 256);
+    let (source, range) = world.vass.create(OWNER, 16, PartitionKind::Shared, RW, None, WINDOW).unwrap();
+    let (_, two) = world.map(source, PageRange::new(0, 16), SpaceId(2), RW).unwrap();
+    let (_, three) = world.map(source, PageRange::new(0, 16), SpaceId(3), Rights::READ).unwrap();
+    // The owner commits every page clean (it never writes), the views
+    // write and read them.
+    for page in 0..16 {
+        assert_eq!(world.read(OWNER, range.start + page), (FaultOutcome::Committed, Some(0)));
+        assert_eq!(world.write(SpaceId(2), two.start + page, 100 + page), FaultOutcome::Mapped);
+        assert_eq!(world.read(SpaceId(3), three.start + page), (FaultOutcome::Mapped, Some(100 + page)));
+    }
+    // The owner's budget, not the mappers', makes room.
+    world.vass.set_budget(SpaceId(2), Some(1));
+    world.vass.set_budget(SpaceId(3), Some(1));
+    world.vass.set_budget(OWNER, Some(4));
+    let (_, other) = world.vass.create(OWNER, 4, PartitionKind::Heap, RW, None, WINDOW).unwrap();
+    for page in other.start..other.end {
+        world.write(OWNER, page, 7);
+    }
+    let source_entry = world.vass.partition(source).unwrap();
+    assert!(source_entry.committed.len() <= 4 && source_entry.swapped.len() >= 12, "{} committed", source_entry.committed.len());
+    let swapped: Vec<Page> = source_entry.swapped.keys().copied().collect();
+    for &page in &swapped {
+        let offset = page - range.start;
+        assert_eq!(world.mmu.translate(SpaceId(2), two.start + offset), None, "evicted from every view");
+        assert_eq!(world.mmu.translate(SpaceId(3), three.start + offset), None);
+    }
+    // A mapper's fault brings the page back (a major fault, for the owner's
+    // account); the other view then maps the same frame.
+    let page = swapped[0] - range.start;
+    assert_eq!(world.read(SpaceId(3), three.start + page), (FaultOutcome::SwappedIn, Some(100 + page)), "written through a view, kept in swap");
+    assert_eq!(world.read(SpaceId(2), two.start + page), (FaultOutcome::Mapped, Some(100 + page)));
+    assert_eq!(world.vass.space_counters(SpaceId(3)).unwrap().faults_major, 1);
+    assert_eq!(world.vass.space_counters(SpaceId(2)).unwrap().committed, 0);
+    for page in 0..16 {
+        assert_eq!(world.read(SpaceId(2), two.start + page).1, Some(100 + page));
+    }
+    assert!(world.vass.space_counters(OWNER).unwrap().committed <= 4);
+}
+
+#[test]
+fn a_use_through_a_view_keeps_a_page_from_eviction() {
+    let mut world = World::new(64, 256);
+    world.vass.set_eviction(Eviction::Clock);
+    let (source, range) = world.vass.create(OWNER, 8, PartitionKind::Shared, RW, None, WINDOW).unwrap();
+    let (_, at) = world.map(source, PageRange::new(0, 8), SpaceId(2), RW).unwrap();
+    for page in 0..8 {
+        world.write(OWNER, range.start + page, page);
+    }
+    world.vass.set_budget(OWNER, Some(8));
+    // Only the view touches page 0 from now on; the owner's bits are clear.
+    world.read(SpaceId(2), at.start);
+    for page in 0..8 {
+        world.mmu.clear_accessed(OWNER, range.start + page);
+    }
+    world.mmu.touch(SpaceId(2), at.start);
+    let (_, other) = world.vass.create(OWNER, 1, PartitionKind::Heap, RW, None, WINDOW).unwrap();
+    world.write(OWNER, other.start, 9);
+    assert!(world.vass.partition(source).unwrap().committed.contains_key(&range.start), "the page the view used stays");
+    assert_eq!(world.vass.partition(source).unwrap().committed.len(), 7);
+}
+
+#[test]
+fn revoke_unmaps_a_view_and_every_later_touch_fails_as_revoked() {
+    let mut world = World::new(0, 256);
+    let (source, range) = world.vass.create(OWNER, 4, PartitionKind::Shared, RW, None, WINDOW).unwrap();
+    let (view, at) = world.map(source, PageRange::new(0, 4), SpaceId(2), RW).unwrap();
+    world.write(SpaceId(2), at.start, 42);
+    world.write(SpaceId(2), at.start + 1, 43);
+    let flushes = world.mmu.flushes;
+    world.vass.revoke_view(view, &mut world.mmu, &mut world.frames).unwrap();
+    world.check();
+    assert!(world.mmu.flushes >= flushes + 2, "each entry's translation was flushed");
+    assert_eq!(world.mmu.translate(SpaceId(2), at.start), None);
+    assert_eq!(world.read(SpaceId(2), at.start), (FaultOutcome::Revoked, None));
+    assert_eq!(world.write(SpaceId(2), at.start + 2, 1), FaultOutcome::Revoked);
+    assert_eq!(world.vass.space_counters(SpaceId(2)).unwrap().faults_revoked, 2);
+    assert!(!world.vass.grants(SpaceId(2), at.start * PAGE_SIZE, 8, Rights::READ), "no system call reaches it either");
+    assert_eq!(world.vass.commit(SpaceId(2), view, at, &mut world.mmu, &mut world.frames), Err(VassError::Revoked));
+    assert_eq!(world.vass.protect(SpaceId(2), view, Rights::READ, &mut world.mmu), Err(VassError::Revoked));
+    // The owner keeps its pages and data; nothing was freed under it.
+    assert_eq!(world.read(OWNER, range.start).1, Some(42));
+    assert_eq!(world.frames.in_use, 2);
+    assert_eq!(world.vass.views_of(source).count(), 0);
+    // The revoked view's range is the mapper's to destroy.
+    world.vass.destroy(SpaceId(2), view, &mut world.mmu, &mut world.frames).unwrap();
+    world.check();
+    assert!(world.vass.lookup(SpaceId(2), at.start).is_none());
+}
+
+#[test]
+fn destroying_a_source_revokes_its_views_and_frees_every_frame() {
+    let mut world = World::new(0, 256);
+    let (source, range) = world.vass.create(OWNER, 4, PartitionKind::Shared, RW, None, WINDOW).unwrap();
+    let views: Vec<(PartitionId, PageRange)> = (2..6).map(|space| world.map(source, PageRange::new(0, 4), SpaceId(space), RW).unwrap()).collect();
+    for (space, (_, at)) in (2..6).zip(&views) {
+        world.write(SpaceId(space), at.start + space % 4, space);
+    }
+    world.write(OWNER, range.start, 1);
+    world.vass.destroy(OWNER, source, &mut world.mmu, &mut world.frames).unwrap();
+    world.check();
+    assert_eq!((world.frames.in_use, world.mmu.mapped_pages()), (0, 0));
+    for (space, (view, at)) in (2..6).zip(&views) {
+        assert!(world.vass.partition(*view).unwrap().revoked());
+        assert_eq!(world.read(SpaceId(space), at.start).0, FaultOutcome::Revoked);
+    }
+    // A mapper that ends takes its views with it.
+    for space in 2..6 {
+        world.vass.destroy_space(SpaceId(space), &mut world.mmu, &mut world.frames);
+    }
+    world.check();
+}
+
+#[test]
+fn a_mapper_that_ends_leaves_the_source_whole() {
+    let mut world = World::new(0, 256);
+    let (source, range) = world.vass.create(OWNER, 4, PartitionKind::Shared, RW, None, WINDOW).unwrap();
+    let (_, at) = world.map(source, PageRange::new(0, 4), SpaceId(2), RW).unwrap();
+    for page in 0..4 {
+        world.write(SpaceId(2), at.start + page, 50 + page);
+    }
+    world.vass.destroy_space(SpaceId(2), &mut world.mmu, &mut world.frames);
+    world.check();
+    assert_eq!(world.frames.in_use, 4);
+    assert_eq!(world.vass.views_of(source).count(), 0);
+    for page in 0..4 {
+        assert_eq!(world.read(OWNER, range.start + page).1, Some(50 + page));
+        assert_eq!(world.frames.usage.get(&world.mmu.translate(OWNER, range.start + page).unwrap().0).map(|usage| usage.mappings), Some(1));
+    }
+}
+
+#[test]
+fn decommits_unmap_views_and_a_views_own_decommit_frees_nothing() {
+    let mut world = World::new(0, 256);
+    let (source, range) = world.vass.create(OWNER, 4, PartitionKind::Shared, RW, None, WINDOW).unwrap();
+    let (view, at) = world.map(source, PageRange::new(0, 4), SpaceId(2), RW).unwrap();
+    for page in 0..4 {
+        world.write(SpaceId(2), at.start + page, 60 + page);
+    }
+    // The mapper lets go of its entries; the data stays with the source.
+    assert_eq!(world.vass.decommit(SpaceId(2), view, PageRange::new(at.start, at.start + 2), &mut world.mmu, &mut world.frames), Ok(0));
+    world.check();
+    assert_eq!(world.frames.in_use, 4);
+    assert_eq!(world.read(SpaceId(2), at.start), (FaultOutcome::Mapped, Some(60)));
+    // The owner decommits: every view's entry goes, a new touch reads zero.
+    assert_eq!(world.vass.decommit(OWNER, source, PageRange::new(range.start + 1, range.start + 3), &mut world.mmu, &mut world.frames), Ok(2));
+    world.check();
+    assert_eq!(world.mmu.translate(SpaceId(2), at.start + 2), None);
+    assert_eq!(world.read(SpaceId(2), at.start + 2), (FaultOutcome::Committed, Some(0)));
+    assert_eq!(world.read(SpaceId(2), at.start + 3).1, Some(63));
+    // A commit through the view commits in the source.
+    let (_, two) = world.map(source, PageRange::new(0, 4), SpaceId(3), Rights::READ).unwrap();
+    let fresh = world.vass.commit(SpaceId(3), world.vass.lookup(SpaceId(3), two.start).unwrap().id, two, &mut world.mmu, &mut world.frames);
+    world.check();
+    assert_eq!(fresh, Ok(1), "page 1 was the only one uncommitted");
+    assert!((0..4).all(|page| world.mmu.translate(SpaceId(3), two.start + page).is_some()));
+}
+
+#[test]
+fn a_source_keeps_4kib_pages_once_it_has_a_view() {
+    let mut world = World::new(0, 2048);
+    world.frames = SimulatedFrames::with_huge(2048, 2);
+    let window = Window { start: 0x200, end: 0x10_0000 };
+    let (source, range) = world.vass.create(OWNER, 2 * HUGE_PAGES, PartitionKind::Shared, RW, None, window).unwrap();
+    world.vass.commit(OWNER, source, PageRange::new(range.start, range.start + HUGE_PAGES), &mut world.mmu, &mut world.frames).unwrap();
+    world.write(OWNER, range.start + 5, 55);
+    assert_eq!(world.vass.partition(source).unwrap().huge.len(), 1);
+    let (_, at) = world.map(source, PageRange::new(0, 2 * HUGE_PAGES), SpaceId(2), RW).unwrap();
+    assert!(world.vass.partition(source).unwrap().huge.is_empty(), "split when the first view was made");
+    assert_eq!(world.read(SpaceId(2), at.start + 5), (FaultOutcome::Mapped, Some(55)));
+    world.vass.commit(OWNER, source, PageRange::new(range.start + HUGE_PAGES, range.end), &mut world.mmu, &mut world.frames).unwrap();
+    world.check();
+    assert!(world.vass.partition(source).unwrap().huge.is_empty(), "no 2 MiB page while a view maps it");
+}
+
+/// One step of the model check.
+#[derive(Clone, Debug)]
+enum Step {
+    /// Space `space` (0: the owner; 1..=3: views) writes page `offset`.
+    Write { space: u64, offset: u64, value: u64 },
+    /// Space `space` reads page `offset`.
+    Read { space: u64, offset: u64 },
+    /// The owner decommits offsets `[offset, offset + 3)`.
+    Decommit { offset: u64 },
+    /// View `space` is revoked.
+    Revoke { space: u64 },
+    /// View `space` is destroyed and made again (a new mapping).
+    Remap { space: u64 },
+    /// A mapper decommits its view's entries.
+    ViewDecommit { space: u64 },
+}
+
+const PAGES: u64 = 12;
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => (0..4u64, 0..PAGES, 1..1000u64).prop_map(|(space, offset, value)| Step::Write { space, offset, value }),
+        4 => (0..4u64, 0..PAGES).prop_map(|(space, offset)| Step::Read { space, offset }),
+        1 => (0..PAGES).prop_map(|offset| Step::Decommit { offset }),
+        1 => (1..4u64).prop_map(|space| Step::Revoke { space }),
+        1 => (1..4u64).prop_map(|space| Step::Remap { space }),
+        1 => (1..4u64).prop_map(|space| Step::ViewDecommit { space }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// Under an owner budget with swap, any read through the owner or a
+    /// live view returns the last value written through any of them (zero
+    /// after a decommit); a revoked view faults as revoked; the invariant
+    /// checker holds after every step; at the end every frame and slot
+    /// comes back.
+    #[test]
+    fn every_read_returns_the_last_write_through_any_view(steps in proptest::collection::vec(step(), 1..80), budget in 3..10u64) {
+        let mut world = World::new(64, 512);
+        let (source, range) = world.vass.create(OWNER, PAGES, PartitionKind::Shared, RW, None, WINDOW).unwrap();
+        world.vass.set_budget(OWNER, Some(budget));
+        let mut views: BTreeMap<u64, (PartitionId, PageRange)> = BTreeMap::new();
+        for space in 1..4 {
+            views.insert(space, world.map(source, PageRange::new(0, PAGES), SpaceId(space + 1), RW).unwrap());
+        }
+        let mut revoked: BTreeMap<u64, bool> = (1..4).map(|space| (space, false)).collect();
+        let mut model = [0u64; PAGES as usize];
+        let page_of = |views: &BTreeMap<u64, (PartitionId, PageRange)>, space: u64, offset: u64| match space {
+            0 => (OWNER, range.start + offset),
+            space => (SpaceId(space + 1), views[&space].1.start + offset),
+        };
+        for step in steps {
+            match step {
+                Step::Write { space, offset, value } => {
+                    let (id, page) = page_of(&views, space, offset);
+                    let outcome = world.write(id, page, value);
+                    if space > 0 && revoked[&space] {
+                        prop_assert_eq!(outcome, FaultOutcome::Revoked);
+                    } else {
+                        prop_assert!(outcome != FaultOutcome::Revoked && outcome != FaultOutcome::OutOfFrames, "{:?}", outcome);
+                        model[offset as usize] = value;
+                    }
+                }
+                Step::Read { space, offset } => {
+                    let (id, page) = page_of(&views, space, offset);
+                    let (outcome, value) = world.read(id, page);
+                    if space > 0 && revoked[&space] {
+                        prop_assert_eq!((outcome, value), (FaultOutcome::Revoked, None));
+                    } else {
+                        prop_assert_eq!(value, Some(model[offset as usize]), "{:?} at offset {}", outcome, offset);
+                    }
+                }
+                Step::Decommit { offset } => {
+                    let pieces = PageRange::new(range.start + offset, (range.start + offset + 3).min(range.end));
+                    world.vass.decommit(OWNER, source, pieces, &mut world.mmu, &mut world.frames).unwrap();
+                    world.check();
+                    for offset in offset..(offset + 3).min(PAGES) {
+                        model[offset as usize] = 0;
+                    }
+                }
+                Step::Revoke { space } => {
+                    world.vass.revoke_view(views[&space].0, &mut world.mmu, &mut world.frames).unwrap();
+                    world.check();
+                    revoked.insert(space, true);
+                }
+                Step::Remap { space } => {
+                    world.vass.destroy(SpaceId(space + 1), views[&space].0, &mut world.mmu, &mut world.frames).unwrap();
+                    world.check();
+                    views.insert(space, world.map(source, PageRange::new(0, PAGES), SpaceId(space + 1), RW).unwrap());
+                    revoked.insert(space, false);
+                }
+                Step::ViewDecommit { space } => {
+                    let (view, at) = views[&space];
+                    let result = world.vass.decommit(SpaceId(space + 1), view, at, &mut world.mmu, &mut world.frames);
+                    prop_assert_eq!(result, if revoked[&space] { Err(VassError::Revoked) } else { Ok(0) });
+                    world.check();
+                }
+            }
+            prop_assert!(world.vass.space_counters(OWNER).unwrap().committed <= budget);
+        }
+        for space in 2..5 {
+            world.vass.destroy_space(SpaceId(space), &mut world.mmu, &mut world.frames);
+            world.check();
+        }
+        world.vass.destroy_space(OWNER, &mut world.mmu, &mut world.frames);
+        world.check();
+        prop_assert_eq!((world.frames.in_use, world.mmu.mapped_pages(), world.vass.swap_usage().0), (0, 0, 0));
+    }
+}
