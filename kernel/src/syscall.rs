@@ -104,6 +104,11 @@ pub fn dispatch(number: u64, arguments: [u64; 6]) -> Result<u64, Error> {
         Syscall::IpcCall => ipc::call(a0, a1, a2, a3, a4, a5),
         Syscall::HandleStartup => ipc::handle_startup(a0),
         Syscall::IpcReplyReceive => ipc::reply_receive(a0, a1, a2, a3, a4, a5),
+        Syscall::GrantCreate => process::grant_create(PartitionId(a0), &grant_spec(a1)?),
+        Syscall::GrantDerive => process::grant_derive(a0, &grant_spec(a1)?),
+        Syscall::GrantMap => grant_map(a0, a1, a2, a3),
+        Syscall::GrantRevoke => process::grant_revoke(a0),
+        Syscall::AclRead => acl_read(PartitionId(a0), a1, a2),
         Syscall::TestSummary => {
             let suite = process::current_name().ok_or(Error::InvalidArgument)?;
             record::write(&Record::TestSummary(TestSummary { suite: Suite::Program(suite.as_str()), passed: a0, failed: a1 }));
@@ -167,6 +172,43 @@ fn pae_model_set(address: u64, length: u64) -> Result<u64, Error> {
         Error::BadFormat
     })?;
     Ok(0)
+}
+
+/// The `GrantSpec` at `address` (8-byte aligned).
+fn grant_spec(address: u64) -> Result<abi::GrantSpec, Error> {
+    let bytes = process::copy_from_user(UserSlice::new(address, (abi::GrantSpec::WORDS * 8) as u64).aligned(8)?)?;
+    let mut words = [0u64; abi::GrantSpec::WORDS];
+    for (word, chunk) in words.iter_mut().zip(bytes.as_chunks::<8>().0) {
+        *word = u64::from_le_bytes(*chunk);
+    }
+    Ok(abi::GrantSpec::from_words(words))
+}
+
+/// `grant_map`: the view's id; its address goes to `base_out` (if not 0).
+fn grant_map(handle: u64, rights: u64, at: u64, base_out: u64) -> Result<u64, Error> {
+    if base_out != 0 {
+        UserSlice::new(base_out, 8).aligned(8)?;
+    }
+    let (id, base) = process::grant_map(handle, rights, at)?;
+    if base_out != 0
+        && let Err(error) = copy_words_to_user(base_out, &[base])
+    {
+        // Nothing of a failed call stays behind.
+        let _ = process::partition_destroy(id);
+        return Err(error);
+    }
+    Ok(id.0)
+}
+
+/// `acl_read`: at most `capacity` entries to `out`; returns how many there are.
+fn acl_read(partition: PartitionId, out: u64, capacity: u64) -> Result<u64, Error> {
+    let entries = process::acl_read(partition)?;
+    let shown = entries.len().min(usize::try_from(capacity).unwrap_or(usize::MAX));
+    if shown > 0 {
+        let words: Vec<u64> = entries[..shown].iter().flat_map(|entry| entry.to_words()).collect();
+        copy_words_to_user(out, &words)?;
+    }
+    Ok(entries.len() as u64)
 }
 
 /// Copies a structure, given as its little-endian words, to user memory

@@ -19,6 +19,7 @@
 
 use super::handles::Handle;
 use super::registry::{Ipc, Pid, Sent};
+use crate::share::registry::GrantRef;
 use crate::process::{self, memory::UserSlice};
 use crate::sched::{self, TaskId};
 use crate::sync::IrqMutex;
@@ -98,6 +99,16 @@ pub fn handle_info(handle: u64) -> Result<u64, Error> {
     let pid = current()?;
     let (kind, rights) = IPC.lock().info(pid, Handle::from_raw(handle))?;
     Ok(abi::ipc::encode_info(kind, rights))
+}
+
+/// Gives process `pid` a handle with `rights` to grant `grant`.
+pub fn insert_grant(pid: Pid, grant: GrantRef, rights: HandleRights) -> Result<u64, Error> {
+    Ok(IPC.lock().insert_grant(pid, grant, rights)?.raw())
+}
+
+/// The grant `pid`'s `handle` names, if the handle has `needed`.
+pub fn grant_of(pid: Pid, handle: u64, needed: HandleRights) -> Result<GrantRef, Error> {
+    IPC.lock().grant(pid, Handle::from_raw(handle), needed)
 }
 
 /// `handle_startup`.

@@ -44,6 +44,7 @@
 
 use super::endpoint::{Endpoint, IpcError, Message};
 use super::handles::{Entry, Handle, HandleError, HandleTable};
+use crate::share::registry::GrantRef;
 use abi::ipc::{HandleTransfer, ObjectKind, Received, ReceivedHandle, Transfer, ENDPOINT_RIGHTS, MAX_HANDLES};
 use abi::{Error, HandleRights};
 use alloc::collections::BTreeMap;
@@ -74,6 +75,9 @@ pub enum Object {
     Endpoint(EndpointId),
     /// The one-shot reply to a call.
     Reply(ReplyId),
+    /// A grant of a shared partition (`share::registry`): what it allows
+    /// is its ACL's to say; the handle names it and travels.
+    Grant(GrantRef),
 }
 
 impl Object {
@@ -82,6 +86,7 @@ impl Object {
         match self {
             Object::Endpoint(_) => ObjectKind::Endpoint,
             Object::Reply(_) => ObjectKind::Reply,
+            Object::Grant(_) => ObjectKind::Grant,
         }
     }
 
@@ -89,7 +94,7 @@ impl Object {
     fn endpoint(self) -> Option<EndpointId> {
         match self {
             Object::Endpoint(id) => Some(id),
-            Object::Reply(_) => None,
+            Object::Reply(_) | Object::Grant(_) => None,
         }
     }
 }
@@ -331,8 +336,24 @@ impl<W: Clone + PartialEq> Ipc<W> {
                 // Answered: closing the handle leaves nothing to do.
                 self.table_mut(pid)?.remove(handle)?;
             }
+            // Unreachable: grant handles are made without SEND.
+            Object::Grant(_) => return Err(Error::InvalidArgument),
         }
         Ok(sent)
+    }
+
+    /// Gives `pid` a handle with `rights` to grant `grant`.
+    pub fn insert_grant(&mut self, pid: Pid, grant: GrantRef, rights: HandleRights) -> Result<Handle, Error> {
+        Ok(self.table_mut(pid)?.insert(Object::Grant(grant), rights)?)
+    }
+
+    /// The grant `pid`'s `handle` names, if it has `needed` (a handle to
+    /// anything else is `InvalidArgument`, whatever its rights).
+    pub fn grant(&self, pid: Pid, handle: Handle, needed: HandleRights) -> Result<GrantRef, Error> {
+        let table = self.table(pid)?;
+        let Object::Grant(grant) = table.get(handle, HandleRights::empty())?.object else { return Err(Error::InvalidArgument) };
+        table.get(handle, needed)?;
+        Ok(grant)
     }
 
     /// The call `reply` answers, if it is still waiting for its answer.
@@ -562,6 +583,8 @@ impl<W: Clone + PartialEq> Ipc<W> {
                     }
                     continue;
                 }
+                // A grant lives in its ACL, not in its handles.
+                Object::Grant(_) => continue,
             };
             let Some(endpoint) = self.endpoints.get_mut(&id) else { continue };
             let closed = endpoint.closed(entry.rights);

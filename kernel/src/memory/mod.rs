@@ -39,6 +39,7 @@ pub use counters::summary;
 pub use settings::*;
 
 use crate::mm::user::UserSpace;
+use crate::share::registry::Shares;
 use crate::sync::{IrqMutex, IrqMutexGuard};
 use crate::time;
 use crate::vass::hardware::{KernelFrames, SpaceTables, SystemTables};
@@ -47,13 +48,15 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::ops::{Deref, DerefMut};
 
-/// What the lock guards: the engine and every address space, by pid.
+/// What the lock guards: the engine, every address space by pid, and the
+/// sharing state (every shared partition's ACL, `share::registry`).
 struct Memory {
     vass: Vass,
     spaces: BTreeMap<SpaceId, UserSpace>,
+    shares: Shares,
 }
 
-static MEMORY: IrqMutex<Memory> = IrqMutex::new(Memory { vass: Vass::new(), spaces: BTreeMap::new() });
+static MEMORY: IrqMutex<Memory> = IrqMutex::new(Memory { vass: Vass::new(), spaces: BTreeMap::new(), shares: Shares::new() });
 
 /// The memory service's lock, held: the VASS (through `Deref`) and the
 /// address spaces. Lock order: the process table, then this.
@@ -98,16 +101,17 @@ impl Guard {
     /// A session on the space of process `pid` (`None` if it has none),
     /// checked over the whole space when it ends.
     pub fn space(&mut self, pid: SpaceId) -> Option<Space<'_, SystemTables<'_>>> {
-        let Memory { vass, spaces } = &mut *self.memory;
+        let Memory { vass, spaces, shares } = &mut *self.memory;
         let tables = SystemTables::new(pid, spaces)?;
-        Some(Space { vass, tables, frames: KernelFrames::new(), pid, check: Some(Scope::Space(pid)) })
+        Some(Space { vass, shares, tables, frames: KernelFrames::new(), pid, check: Some(Scope::Space(pid)) })
     }
 
     /// A session on `space`, the address space the loader is building for
     /// process `pid` (not yet in the map), checked over the whole space.
     pub fn detached<'a>(&'a mut self, pid: SpaceId, space: &'a mut UserSpace) -> Space<'a, SpaceTables<'a>> {
         let tables = SpaceTables { id: pid, space };
-        Space { vass: &mut self.memory.vass, tables, frames: KernelFrames::new(), pid, check: Some(Scope::Space(pid)) }
+        let Memory { vass, shares, .. } = &mut *self.memory;
+        Space { vass, shares, tables, frames: KernelFrames::new(), pid, check: Some(Scope::Space(pid)) }
     }
 
     /// Adds the address space of process `pid` to the map.
@@ -143,8 +147,15 @@ impl Guard {
     /// tables of every space). Nothing is charged or checked: the space's
     /// counters go with it.
     pub fn destroy_detached(&mut self, pid: SpaceId, space: &mut UserSpace) -> SpaceCounters {
-        let Memory { vass, spaces } = &mut *self.memory;
-        vass.destroy_space(pid, &mut SystemTables::leaving(pid, space, spaces), &mut KernelFrames::new())
+        let Memory { vass, spaces, shares } = &mut *self.memory;
+        let counters = vass.destroy_space(pid, &mut SystemTables::leaving(pid, space, spaces), &mut KernelFrames::new());
+        shares.process_ended(pid.0);
+        counters
+    }
+
+    /// The sharing state (read-only: changes go through a [`Space`]).
+    pub fn shares(&self) -> &Shares {
+        &self.memory.shares
     }
 }
 
@@ -155,6 +166,8 @@ impl Guard {
 pub struct Space<'a, T: PageTable> {
     /// The engine.
     pub vass: &'a mut Vass,
+    /// The sharing state.
+    pub shares: &'a mut Shares,
     /// The page tables the engine works through.
     pub tables: T,
     /// The frames (and the swap I/O time) of this session's operations.

@@ -23,6 +23,8 @@ mod partition_calls;
 #[cfg(target_os = "none")]
 mod recorder;
 #[cfg(target_os = "none")]
+mod share_calls;
+#[cfg(target_os = "none")]
 mod sampler;
 #[cfg(target_os = "none")]
 #[allow(unsafe_code)]
@@ -39,6 +41,8 @@ pub use pae_loan::pae_processes;
 pub use partition_calls::*;
 #[cfg(target_os = "none")]
 pub use recorder::{configure as configure_history, History};
+#[cfg(target_os = "none")]
+pub use share_calls::{acl_read, grant_create, grant_derive, grant_map, grant_revoke};
 #[cfg(target_os = "none")]
 pub use sampler::start_sampler;
 #[cfg(target_os = "none")]

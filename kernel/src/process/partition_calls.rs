@@ -180,6 +180,10 @@ pub fn partition_destroy(id: PartitionId) -> Result<(), Error> {
         None
     };
     vass.destroy(pid, id, &mut space.tables, &mut space.frames).map_err(vass_error)?;
+    // A view gives its mapping back; a shared partition's grants are
+    // revoked (the VASS revoked its views).
+    space.shares.view_destroyed(id);
+    space.shares.source_destroyed(id);
     shaping.ended.extend(layout);
     policy.as_policy().on_destroy(id);
     history.record(Event::Partition { partition: id, change: Change::Destroyed, range, kind });
@@ -361,6 +365,9 @@ pub fn page_query(address: u64) -> Result<abi::PageInfo, Error> {
 
 /// What the VASM holds for page `page` of `pid`.
 fn query_page(vass: &Vass, pid: SpaceId, page: u64, tables: &SystemTables<'_>) -> Result<abi::PageInfo, VassError> {
+    if vass.lookup(pid, page).is_some_and(|partition| partition.revoked()) {
+        return Err(VassError::Revoked);
+    }
     let state = vass.page_state(pid, page).ok_or(VassError::UnknownPartition)?;
     let mut info = abi::PageInfo { partition: state.partition.0, rights: u64::from(state.rights.bits()), slot: u64::MAX, ..Default::default() };
     match state.residence {

@@ -190,6 +190,13 @@ impl Acl {
         Acl { owner, pages, grants: BTreeMap::new(), mappings: BTreeMap::new(), revoked: BTreeSet::new(), next: first_id }
     }
 
+    /// The partition has grown to `pages` pages: grants may cover them
+    /// (it never shrinks under its grants' ranges here; the VASS keeps a
+    /// partition from shrinking under its views).
+    pub fn grow(&mut self, pages: u64) {
+        self.pages = self.pages.max(pages);
+    }
+
     /// The owner's pid.
     pub fn owner(&self) -> Pid {
         self.owner

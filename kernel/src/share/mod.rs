@@ -3,9 +3,12 @@
 //! - [`acl`]: the access-control list of one shared partition: grants to
 //!   process or program identities, re-grants that only narrow, mappings,
 //!   transitive revoke.
+//! - [`registry`]: every shared partition's ACL and the views its
+//!   mappings made; grant, map, revoke and the ends of partitions and
+//!   processes, over the VASS (`vass::engine::view` is the mechanism).
 //!
-//! Pure state, tested on the host; the system calls that create grants,
-//! carry them as handles over `ipc` and map them into a grantee's space
-//! through the VASS build on it.
+//! Pure state, tested on the host against the simulated MMU; the system
+//! calls (`process::share_calls`) carry grants as handles over `ipc`.
 
 pub mod acl;
+pub mod registry;

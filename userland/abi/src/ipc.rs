@@ -34,6 +34,9 @@ pub const MAX_HANDLES: usize = 4;
 /// The most messages an endpoint queues.
 pub const QUEUE_DEPTH: usize = 16;
 
+/// The rights of a new grant's handle (`grant_create`, `grant_derive`).
+pub const GRANT_RIGHTS: HandleRights = HandleRights::MAP.union(HandleRights::TRANSFER).union(HandleRights::DUPLICATE);
+
 /// The rights `endpoint_create` gives.
 pub const ENDPOINT_RIGHTS: HandleRights = HandleRights::SEND
     .union(HandleRights::RECEIVE)
@@ -60,6 +63,8 @@ crate::coded_enum! {
         Endpoint = 1 => "endpoint",
         /// A one-shot reply to an `ipc_call`.
         Reply = 2 => "reply",
+        /// A grant of a shared partition (`grant_create`).
+        Grant = 3 => "grant",
     }
 }
 

@@ -261,6 +261,30 @@ coded_enum! {
         /// reply handle closed) and the receive goes ahead; any other
         /// failure of the answer is returned and nothing is received.
         IpcReplyReceive = 38 => "ipc_reply_receive",
+        /// `grant_create(partition, spec_ptr: *const GrantSpec) -> handle`:
+        /// the owner of a partition grants an identity rights over a page
+        /// range of it; the handle (`MAP | TRANSFER | DUPLICATE`) names the
+        /// grant and travels in messages.
+        GrantCreate = 39 => "grant_create",
+        /// `grant_derive(handle, spec_ptr: *const GrantSpec) -> handle`: a
+        /// re-grant, made through a grant the caller holds with
+        /// `Rights::GRANT`: at most its rights, within its range (offsets
+        /// are the partition's).
+        GrantDerive = 40 => "grant_derive",
+        /// `grant_map(handle, rights, at, base_out: *mut u64) -> id`: maps
+        /// the grant (for the caller's identity, with at most its rights)
+        /// into the caller's space at `at` (0: wherever it fits) as a
+        /// partition of kind shared; returns its id and writes its address.
+        GrantMap = 41 => "grant_map",
+        /// `grant_revoke(handle) -> views`: the partition's owner, or a
+        /// granter up the chain, revokes the grant and every grant made
+        /// from it; every view of them is unmapped in its space. Returns
+        /// how many views were revoked.
+        GrantRevoke = 42 => "grant_revoke",
+        /// `acl_read(partition, out_ptr: *mut AclEntry, capacity) -> count`:
+        /// the ACL of a partition the caller owns, one entry per live grant
+        /// (at most `capacity` written); returns how many there are.
+        AclRead = 43 => "acl_read",
     }
 }
 
@@ -767,6 +791,59 @@ words! {
         pub faults_shared,
         /// Faults in a view that was revoked.
         pub faults_revoked,
+    }
+}
+
+words! {
+    /// What `grant_create` and `grant_derive` grant: whom, which rights,
+    /// which pages.
+    pub struct GrantSpec {
+        /// [`GrantSpec::PROCESS`] (`identity` is a pid) or
+        /// [`GrantSpec::PROGRAM`] (`identity` is the hash of a program's ELF
+        /// file, any instance of it; 0: the caller's own program).
+        pub identity_kind,
+        /// The pid or program hash.
+        pub identity,
+        /// `Rights` bits (`GRANT`: the grantee may re-grant at most these).
+        pub rights,
+        /// First byte of the range, as an offset into the partition (page
+        /// aligned).
+        pub offset,
+        /// Bytes in the range (page aligned, not zero).
+        pub length,
+    }
+}
+
+impl GrantSpec {
+    /// `identity_kind` of a grant to one process.
+    pub const PROCESS: u64 = 1;
+    /// `identity_kind` of a grant to every instance of a program.
+    pub const PROGRAM: u64 = 2;
+}
+
+words! {
+    /// One grant of a partition's ACL, as `acl_read` copies it out.
+    pub struct AclEntry {
+        /// The grant's id (kernel-wide).
+        pub grant,
+        /// [`GrantSpec::PROCESS`] or [`GrantSpec::PROGRAM`].
+        pub identity_kind,
+        /// The pid or program hash.
+        pub identity,
+        /// Its `Rights` bits.
+        pub rights,
+        /// The rights it gives now: its own, intersected along its chain.
+        pub effective,
+        /// First byte of its range, as an offset into the partition.
+        pub offset,
+        /// Bytes in its range.
+        pub length,
+        /// The grant it was made through (0: by the owner).
+        pub granted_by,
+        /// The process that made it.
+        pub granted_by_pid,
+        /// Processes that map it now.
+        pub mappings,
     }
 }
 

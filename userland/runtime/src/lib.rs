@@ -10,6 +10,7 @@ extern crate alloc;
 pub mod harness;
 pub mod ipc;
 pub mod print;
+pub mod share;
 pub mod sys;
 pub mod workload;
 

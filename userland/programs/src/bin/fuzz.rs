@@ -11,7 +11,10 @@
 //! Some calls spawn children that fault or exit; each is waited for. It
 //! keeps the handles its calls returned and often passes one as the
 //! first argument of a handle call, so endpoints, duplicates, sends and
-//! receives are reached past the handle check. It never calls `exit` by
+//! receives are reached past the handle check; likewise it keeps the
+//! partitions it made and often grants one of them (half the time with a
+//! well-formed grant, to itself or its program), so grants are made,
+//! mapped, re-granted and revoked. It never calls `exit` by
 //! number, caps sleeps, never injects a swap fault into its own pages
 //! (`swap_debug` gets an unknown operation), receives only without
 //! blocking and never calls one of its own endpoints (nobody else would
@@ -103,6 +106,15 @@ fn main(args: runtime::Args) -> i32 {
     let count = sys::partition_list(&mut own).unwrap_or(0).min(own.len());
     let own = &own[..count];
     let mut handles: alloc::vec::Vec<u64> = alloc::vec::Vec::new();
+    // Two partitions to share from the start (random creates rarely succeed).
+    let mut made: alloc::vec::Vec<u64> = [4, 16]
+        .iter()
+        .filter_map(|&pages| sys::partition_create(pages * abi::PAGE_SIZE, abi::PartitionKind::Shared, abi::Rights::READ | abi::Rights::WRITE).ok())
+        .map(|partition| partition.id)
+        .collect();
+    let mut grants: alloc::vec::Vec<u64> = alloc::vec::Vec::new();
+    // Successful grant_create, grant_derive, grant_map, grant_revoke, acl_read.
+    let mut sharing = [0u64; 5];
     for _ in 0..calls {
         let number = match random.below(20) {
             0 => random.next(),
@@ -123,10 +135,34 @@ fn main(args: runtime::Args) -> i32 {
                     | Syscall::IpcReceive
                     | Syscall::IpcCall
                     | Syscall::IpcReplyReceive
+                    | Syscall::GrantDerive
+                    | Syscall::GrantMap
+                    | Syscall::GrantRevoke
             )
         );
         if takes_handle && !handles.is_empty() && random.below(2) == 0 {
             arguments[0] = handles[random.below(handles.len() as u64) as usize];
+        }
+        // Half the grants ask for something that can be granted: to this
+        // process or its program, some rights, the first page.
+        let spec = [1 + random.below(2), 0, random.below(16), 0, abi::PAGE_SIZE];
+        let mut spec = spec;
+        if spec[0] == abi::GrantSpec::PROCESS {
+            spec[1] = sys::getpid();
+        }
+        if matches!(call, Some(Syscall::GrantCreate | Syscall::GrantDerive)) && random.below(2) == 0 {
+            arguments[1] = spec.as_ptr() as u64;
+        }
+        if matches!(call, Some(Syscall::GrantDerive | Syscall::GrantMap | Syscall::GrantRevoke)) && !grants.is_empty() && random.below(2) == 0 {
+            arguments[0] = grants[random.below(grants.len() as u64) as usize];
+        }
+        if call == Some(Syscall::GrantMap) && random.below(2) == 0 {
+            arguments[1] = [1, 3, 5][random.below(3) as usize];
+            arguments[2] = 0;
+            arguments[3] = 0;
+        }
+        if matches!(call, Some(Syscall::GrantCreate | Syscall::AclRead)) && !made.is_empty() && random.below(2) == 0 {
+            arguments[0] = made[random.below(made.len() as u64) as usize];
         }
         match call {
             Some(Syscall::Exit) => continue,
@@ -161,8 +197,19 @@ fn main(args: runtime::Args) -> i32 {
         match abi::decode(raw) {
             Ok(value) => {
                 ok += 1;
-                if matches!(call, Some(Syscall::EndpointCreate | Syscall::HandleDuplicate | Syscall::HandleStartup)) && handles.len() < 512 {
+                let makes_handle =
+                    matches!(call, Some(Syscall::EndpointCreate | Syscall::HandleDuplicate | Syscall::HandleStartup));
+                if makes_handle && handles.len() < 512 {
                     handles.push(value);
+                }
+                if let Some(index) = number.checked_sub(Syscall::GrantCreate as u64).filter(|&index| index < 5) {
+                    sharing[index as usize] += 1;
+                }
+                if matches!(call, Some(Syscall::GrantCreate | Syscall::GrantDerive)) && grants.len() < 64 {
+                    grants.push(value);
+                }
+                if call == Some(Syscall::PartitionCreate) && made.len() < 64 {
+                    made.push(value);
                 }
             }
             Err(_) if (raw as i64) < 0 && abi::Error::from_code(-(raw as i64)).is_some() => failed += 1,
@@ -176,5 +223,7 @@ fn main(args: runtime::Args) -> i32 {
     }
     while sys::wait(0).is_ok() {}
     println!("fuzz: seed {seed}: {calls} calls, {ok} succeeded, {failed} refused, {invalid} malformed results, {children} children");
+    let [grants, derived, maps, revokes, reads] = sharing;
+    println!("fuzz: seed {seed}: sharing: {grants} grants, {derived} re-grants, {maps} maps, {revokes} revokes, {reads} ACL reads succeeded");
     if invalid == 0 { 0 } else { 1 }
 }

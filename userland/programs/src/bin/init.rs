@@ -35,7 +35,7 @@ runtime::entry!(main);
 fn main(args: Args) -> i32 {
     match args.get(1) {
         None | Some("run") => demo(),
-        Some("test") => run_tests(),
+        Some("test") => run_tests(args.get(2)),
         Some("model") => match args.get(2) {
             Some(path) => swap_model(path, &args),
             None => {
@@ -113,8 +113,10 @@ fn swap_model(path: &str, args: &Args) -> i32 {
     }
 }
 
-/// Runs the test programs in `boot/tests` in order and adds up their tallies.
-fn run_tests() -> i32 {
+/// Runs the test programs in `boot/tests` in order (only those whose
+/// path contains `only`, if given: `init test share`) and adds up their
+/// tallies.
+fn run_tests(only: Option<&str>) -> i32 {
     let list = match sys::read_whole_file(TEST_LIST) {
         Ok(bytes) => String::from_utf8(bytes),
         Err(error) => {
@@ -133,7 +135,7 @@ fn run_tests() -> i32 {
         return summary(0, 1);
     };
     let (mut passed, mut failed, mut programs) = (0u32, 0u32, 0u32);
-    for program in list.lines().map(str::trim).filter(|line| !line.is_empty()) {
+    for program in list.lines().map(str::trim).filter(|line| !line.is_empty() && only.is_none_or(|only| line.contains(only))) {
         programs += 1;
         let death = match run(program, &[]) {
             Ok(ExitReason::Exited(code)) => match runtime::decode_test_exit_code(code) {

@@ -1,0 +1,152 @@
+//! Helper for `test-share` and `test-acl`: a process that does with
+//! grants what it is told. Its startup handle 0 is the endpoint it serves
+//! calls on; each call is an operation byte and little-endian `u64`
+//! arguments, answered with an `i64` status (an `abi::Error` code when
+//! negative) and, for some, more words:
+//!
+//! - `1 rights at`: maps the grant the call carries (`grant_map`); answers
+//!   the view's id and address (the grant handle is kept, as handle 1).
+//! - `2 offset value`: writes `value` at the view's `offset`.
+//! - `3 offset`: reads the word at the view's `offset` (a revoked view
+//!   kills it here with `fault=revoked`).
+//! - `4 offset length rights`: re-grants its grant to the caller's pid
+//!   (`grant_derive`) and sends the new grant back in the answer.
+//! - `5`: revokes its grant (`grant_revoke`); answers the views revoked.
+//! - `6`: destroys its view.
+//! - `7 offset`: executes the code at the view's `offset` (a function
+//!   `fn() -> u64`) and answers what it returned.
+//! - `8 rights`: protects its whole view to `rights`.
+//! - `9 pages`: reads the first word of each of the view's first `pages`
+//!   pages and answers their sum.
+//!
+//! It exits 0 when its caller is gone.
+
+#![no_std]
+#![no_main]
+
+use abi::Error;
+use runtime::ipc::{self, Handle};
+use runtime::share;
+
+runtime::entry!(main);
+
+/// What the peer holds: its grant and its view.
+#[derive(Default)]
+struct Held {
+    grant: Option<Handle>,
+    view: Option<(u64, u64)>,
+}
+
+fn main(_args: runtime::Args) -> i32 {
+    let Ok(endpoint) = ipc::startup_handle(0) else { return 2 };
+    let mut held = Held::default();
+    let mut next = ipc::receive(endpoint);
+    loop {
+        let request = match next {
+            Ok(request) => request,
+            Err(Error::PeerClosed) => return 0,
+            Err(_) => return 1,
+        };
+        let mut answer = [0u8; 32];
+        let (words, handle) = serve(&mut held, &request);
+        for (chunk, word) in answer.as_chunks_mut::<8>().0.iter_mut().zip(&words) {
+            *chunk = word.to_le_bytes();
+        }
+        let length = 8 * words.len().min(4);
+        next = match handle {
+            Some(grant) => ipc::reply(&request, &answer[..length], &[ipc::moved(grant)]).and_then(|()| ipc::receive(endpoint)),
+            None => ipc::reply_receive(&request, &answer[..length], endpoint),
+        };
+    }
+}
+
+fn status(result: Result<u64, Error>) -> u64 {
+    match result {
+        Ok(value) => value,
+        Err(error) => (-error.code()) as u64,
+    }
+}
+
+/// Does what `request` says: the words to answer, and a grant to send back.
+fn serve(held: &mut Held, request: &abi::ipc::Received) -> (alloc::vec::Vec<u64>, Option<Handle>) {
+    let data = request.data();
+    let argument = |index: usize| -> u64 {
+        let start = 1 + 8 * index;
+        data.get(start..start + 8).map_or(0, |bytes| u64::from_le_bytes(bytes.try_into().unwrap_or_default()))
+    };
+    let rights = |bits: u64| abi::Rights::from_bits_truncate(bits as u32);
+    let view_address = |held: &Held, offset: u64| held.view.map(|(_, base)| base + offset).ok_or(Error::NotFound);
+    match data.first().copied().unwrap_or(0) {
+        1 => {
+            let Some(grant) = request.received_handles().next().map(|handle| Handle(handle.handle)) else {
+                return (alloc::vec![status(Err(Error::InvalidArgument))], None);
+            };
+            held.grant = Some(grant);
+            match share::grant_map(grant, rights(argument(0)), argument(1)) {
+                Ok(view) => {
+                    held.view = Some((view.id, view.base));
+                    (alloc::vec![0, view.id, view.base], None)
+                }
+                Err(error) => (alloc::vec![status(Err(error))], None),
+            }
+        }
+        2 => {
+            let written = view_address(held, argument(0)).map(|address| {
+                // SAFETY: the address lies in the view this process mapped;
+                // a fault there is the kernel's to resolve or to kill for.
+                unsafe { core::ptr::write_volatile(address as *mut u64, argument(1)) };
+                0
+            });
+            (alloc::vec![status(written)], None)
+        }
+        3 => match view_address(held, argument(0)) {
+            // SAFETY: as for a write.
+            Ok(address) => (alloc::vec![0, unsafe { core::ptr::read_volatile(address as *const u64) }], None),
+            Err(error) => (alloc::vec![status(Err(error))], None),
+        },
+        4 => {
+            let Some(grant) = held.grant else { return (alloc::vec![status(Err(Error::NotFound))], None) };
+            match share::grant_derive(grant, share::Identity::Process(request.sender), rights(argument(2)), argument(0), argument(1)) {
+                Ok(derived) => (alloc::vec![0], Some(derived)),
+                Err(error) => (alloc::vec![status(Err(error))], None),
+            }
+        }
+        5 => match held.grant {
+            Some(grant) => (alloc::vec![status(share::grant_revoke(grant))], None),
+            None => (alloc::vec![status(Err(Error::NotFound))], None),
+        },
+        6 => match held.view.take() {
+            Some((id, _)) => (alloc::vec![status(runtime::sys::partition_destroy(id).map(|()| 0))], None),
+            None => (alloc::vec![status(Err(Error::NotFound))], None),
+        },
+        7 => match view_address(held, argument(0)) {
+            Ok(address) => {
+                // SAFETY: the caller put a function there (position
+                // independent, no arguments); executing it is the test.
+                let function: extern "C" fn() -> u64 = unsafe { core::mem::transmute(address as *const u8) };
+                (alloc::vec![0, function()], None)
+            }
+            Err(error) => (alloc::vec![status(Err(error))], None),
+        },
+        8 => match held.view {
+            Some((id, _)) => {
+                let size = runtime::sys::partition_query(id).map(|info| info.size).unwrap_or(0);
+                (alloc::vec![status(runtime::sys::partition_protect(id, 0, size, rights(argument(0))).map(|()| 0))], None)
+            }
+            None => (alloc::vec![status(Err(Error::NotFound))], None),
+        },
+        9 => match held.view {
+            Some((_, base)) => {
+                let sum = (0..argument(0)).map(|page| {
+                    // SAFETY: as for a read.
+                    unsafe { core::ptr::read_volatile((base + page * abi::PAGE_SIZE) as *const u64) }
+                });
+                (alloc::vec![0, sum.fold(0u64, u64::wrapping_add)], None)
+            }
+            None => (alloc::vec![status(Err(Error::NotFound))], None),
+        },
+        _ => (alloc::vec![status(Err(Error::InvalidArgument))], None),
+    }
+}
+
+extern crate alloc;

@@ -1,0 +1,370 @@
+//! Sharing partitions: grants made, carried as handles, mapped by their
+//! identity only and within their rights, re-granted narrower, read back
+//! from the ACL, revoked (the next touch is `fault=revoked`), a program's
+//! code shared read+execute, and 64 processes mapping one partition.
+
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use abi::ipc::{HandleTransfer, Received};
+use abi::{Error, ExitReason, FaultKind, HandleRights, PartitionKind, Rights, Syscall, PAGE_SIZE};
+use alloc::format;
+use alloc::vec::Vec;
+use runtime::ipc::{self, moved, moved_with, Handle};
+use runtime::share::{self, Identity};
+use runtime::{check, check_eq, sys, TestFailure};
+
+/// The value of `result`, or the test fails naming the error.
+macro_rules! take {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(error) => return Err(TestFailure::new(format!("{} failed: {:?}", stringify!($result), error), file!(), line!())),
+        }
+    };
+}
+
+const RW: Rights = Rights::READ.union(Rights::WRITE);
+
+/// What a peer answered: its status, the words after it, the message.
+type Answer = (Result<u64, Error>, Vec<u64>, Received);
+
+/// A `bin/share-peer`: our handle to call it on, and its pid.
+struct Peer {
+    calls: Handle,
+    pid: u64,
+}
+
+impl Peer {
+    fn start() -> Result<Peer, Error> {
+        let endpoint = ipc::endpoint_create()?;
+        let calls = endpoint.duplicate(HandleRights::SEND)?;
+        let pid = ipc::spawn_with_handles("bin/share-peer", &[], 0, &[moved_with(endpoint, HandleRights::RECEIVE)])?;
+        Ok(Peer { calls, pid })
+    }
+
+    /// Operation `op` with `arguments` (and `transfers`): the status (an
+    /// error when negative), the words after it, and the message.
+    fn call(&self, op: u8, arguments: &[u64], transfers: &[HandleTransfer]) -> Result<Answer, Error> {
+        let mut bytes = Vec::with_capacity(1 + 8 * arguments.len());
+        bytes.push(op);
+        for argument in arguments {
+            bytes.extend_from_slice(&argument.to_le_bytes());
+        }
+        let answer = ipc::call_endpoint(self.calls, &bytes, transfers)?;
+        let words: Vec<u64> = answer.data().as_chunks::<8>().0.iter().map(|chunk| u64::from_le_bytes(*chunk)).collect();
+        let status = match words.first().copied().map(|word| word as i64) {
+            Some(code) if code < 0 => Err(Error::from_code(-code).unwrap_or(Error::InvalidArgument)),
+            Some(value) => Ok(value as u64),
+            None => Err(Error::InvalidArgument),
+        };
+        Ok((status, words.get(1..).map(<[u64]>::to_vec).unwrap_or_default(), answer))
+    }
+
+    /// Maps `grant` (moved to it) with `rights`: the view's id and address.
+    fn map(&self, grant: Handle, rights: Rights) -> Result<(u64, u64), Error> {
+        let (status, words, _) = self.call(1, &[u64::from(rights.bits()), 0], &[moved(grant)])?;
+        status?;
+        Ok((words[0], words[1]))
+    }
+
+    fn read(&self, offset: u64) -> Result<u64, Error> {
+        let (status, words, _) = self.call(3, &[offset], &[])?;
+        status.map(|_| words[0])
+    }
+
+    fn write(&self, offset: u64, value: u64) -> Result<(), Error> {
+        self.call(2, &[offset, value], &[])?.0.map(|_| ())
+    }
+
+    /// Ends it (its caller goes) and says how it ended.
+    fn end(self) -> Option<ExitReason> {
+        let _ = self.calls.close();
+        ended(self.pid)
+    }
+}
+
+fn ended(pid: u64) -> Option<ExitReason> {
+    sys::wait(pid).ok().and_then(|status| status.reason())
+}
+
+fn word(address: u64) -> u64 {
+    // SAFETY: every address passed lies in a partition of this process.
+    unsafe { core::ptr::read_volatile(address as *const u64) }
+}
+
+fn set(address: u64, value: u64) {
+    // SAFETY: as for `word`, in a writable partition.
+    unsafe { core::ptr::write_volatile(address as *mut u64, value) }
+}
+
+fn raw(call: Syscall, args: [u64; 6]) -> Result<u64, Error> {
+    // SAFETY: every pointer passed in these tests is either invalid (the
+    // kernel must refuse it) or points into a live local buffer.
+    abi::decode(unsafe { sys::syscall6(call as u64, args[0], args[1], args[2], args[3], args[4], args[5]) })
+}
+
+/// A function a peer executes from its view of our code.
+#[inline(never)]
+extern "C" fn forty_two() -> u64 {
+    42
+}
+
+runtime::tests! {
+    fn a_grant_to_oneself_maps_the_same_pages_twice() {
+        let source = take!(sys::partition_create(4 * PAGE_SIZE, PartitionKind::Shared, RW));
+        set(source.base + PAGE_SIZE, 7);
+        let me = sys::getpid();
+        let grant = take!(share::grant_create(source.id, Identity::Process(me), RW, 0, 4 * PAGE_SIZE));
+        check_eq!(grant.info(), Ok((abi::ipc::ObjectKind::Grant, share::GRANT_RIGHTS)));
+        let view = take!(share::grant_map(grant, RW, 0));
+        check!(view.base != source.base);
+        check_eq!(word(view.base + PAGE_SIZE), 7, "the owner's write, through the view");
+        set(view.base + 3 * PAGE_SIZE, 9);
+        check_eq!(word(source.base + 3 * PAGE_SIZE), 9, "the view's write, in the source");
+        let info = take!(sys::partition_query(view.id));
+        check_eq!((info.kind, info.size, info.owner), (PartitionKind::Shared.code(), 4 * PAGE_SIZE, me));
+        let counters = sys::memory_counters();
+        check!(counters.faults_shared >= 1, "a minor fault mapped the owner's page");
+        let acl = take!(share::acl_read(source.id));
+        check_eq!(acl.len(), 1);
+        check_eq!((acl[0].identity_kind, acl[0].identity, acl[0].rights, acl[0].mappings), (abi::GrantSpec::PROCESS, me, u64::from(RW.bits()), 1));
+        check_eq!(share::grant_map(grant, Rights::READ, 0).map(|p| p.id), Err(Error::AddressInUse), "mapped once per process");
+        take!(sys::partition_destroy(view.id));
+        check_eq!(take!(share::acl_read(source.id))[0].mappings, 0, "destroying the view gave its mapping back");
+        check_eq!(word(source.base + 3 * PAGE_SIZE), 9, "the data stays with the source");
+        take!(share::grant_revoke(grant));
+        take!(sys::partition_destroy(source.id));
+        take!(grant.close());
+    }
+
+    fn a_peer_reads_and_writes_through_its_view_until_revoked() {
+        let source = take!(sys::partition_create(8 * PAGE_SIZE, PartitionKind::Shared, RW));
+        set(source.base, 0x1234);
+        let peer = take!(Peer::start());
+        let grant = take!(share::grant_create(source.id, Identity::Process(peer.pid), RW, 0, 8 * PAGE_SIZE));
+        let keep = take!(grant.duplicate(HandleRights::empty()));
+        let (_, base) = take!(peer.map(grant, RW));
+        check!(base != 0);
+        check_eq!(peer.read(0), Ok(0x1234));
+        take!(peer.write(5 * PAGE_SIZE + 16, 0xbeef));
+        check_eq!(word(source.base + 5 * PAGE_SIZE + 16), 0xbeef, "the peer's write reached the owner");
+        check_eq!(take!(share::grant_revoke(keep)), 1, "one view revoked");
+        check_eq!(share::grant_revoke(keep), Err(Error::Revoked), "revoked once");
+        // The peer's next touch faults and kills it: its call ends unanswered.
+        check_eq!(peer.read(0).err(), Some(Error::PeerClosed));
+        match peer.end() {
+            Some(ExitReason::Faulted { kind, address }) => {
+                check_eq!(kind, FaultKind::Revoked);
+                check_eq!(address, base);
+            }
+            other => check!(false, "the peer ended {other:?}"),
+        }
+        check_eq!(word(source.base + 5 * PAGE_SIZE + 16), 0xbeef, "the owner keeps its data");
+        take!(sys::partition_destroy(source.id));
+        take!(keep.close());
+    }
+
+    fn a_view_gives_no_more_than_its_grant() {
+        let source = take!(sys::partition_create(2 * PAGE_SIZE, PartitionKind::Shared, RW));
+        let peer = take!(Peer::start());
+        let grant = take!(share::grant_create(source.id, Identity::Process(peer.pid), Rights::READ, 0, PAGE_SIZE));
+        let spare = take!(grant.duplicate(share::GRANT_RIGHTS));
+        check_eq!(peer.map(spare, RW).err(), Some(Error::PermissionDenied), "more than the grant's rights");
+        take!(peer.map(grant, Rights::READ));
+        check_eq!(peer.read(0), Ok(0));
+        check_eq!(peer.call(8, &[u64::from(RW.bits())], &[]).map(|answer| answer.0), Ok(Err(Error::PermissionDenied)), "protect cannot widen a view");
+        // A write through the read-only view kills it.
+        check_eq!(peer.write(0, 1).err(), Some(Error::PeerClosed));
+        match peer.end() {
+            Some(ExitReason::Faulted { kind: FaultKind::WriteToReadOnly, .. }) => {}
+            other => check!(false, "the peer ended {other:?}"),
+        }
+        check_eq!(word(source.base), 0, "the refused write changed nothing");
+        take!(sys::partition_destroy(source.id));
+    }
+
+    fn only_the_grants_identity_maps_it() {
+        let source = take!(sys::partition_create(PAGE_SIZE, PartitionKind::Shared, RW));
+        let alice = take!(Peer::start());
+        let mallory = take!(Peer::start());
+        let grant = take!(share::grant_create(source.id, Identity::Process(alice.pid), RW, 0, PAGE_SIZE));
+        let copy = take!(grant.duplicate(share::GRANT_RIGHTS));
+        check_eq!(mallory.map(copy, Rights::READ).err(), Some(Error::PermissionDenied), "a third party holding the handle");
+        check_eq!(share::grant_map(grant, Rights::READ, 0).map(|p| p.id), Err(Error::PermissionDenied), "nor the owner");
+        take!(alice.map(grant, RW));
+        let own = take!(share::grant_create(source.id, Identity::OwnProgram, Rights::READ, 0, PAGE_SIZE));
+        check_eq!(alice.map(own, Rights::READ).err(), Some(Error::PermissionDenied), "another program");
+        check!(matches!(alice.end(), Some(ExitReason::Exited(0))));
+        check!(matches!(mallory.end(), Some(ExitReason::Exited(0))));
+        take!(sys::partition_destroy(source.id));
+    }
+
+    fn forged_closed_and_wrong_handles_are_refused() {
+        let source = take!(sys::partition_create(PAGE_SIZE, PartitionKind::Shared, RW));
+        let grant = take!(share::grant_create(source.id, Identity::Process(sys::getpid()), RW, 0, PAGE_SIZE));
+        let mut value = 0x2545_f491_4f6c_dd1du64;
+        let mut refused = 0;
+        for _ in 0..500 {
+            value ^= value << 13;
+            value ^= value >> 7;
+            value ^= value << 17;
+            for forged in [value, value & 0xffff] {
+                if forged == grant.raw() {
+                    continue;
+                }
+                check_eq!(share::grant_map(Handle(forged), Rights::READ, 0).map(|p| p.id), Err(Error::BadHandle), "{forged:#x}");
+                check_eq!(share::grant_revoke(Handle(forged)), Err(Error::BadHandle), "{forged:#x}");
+                refused += 1;
+            }
+        }
+        check_eq!(refused, 1000);
+        let endpoint = take!(ipc::endpoint_create());
+        check_eq!(share::grant_map(endpoint, Rights::READ, 0).map(|p| p.id), Err(Error::InvalidArgument), "an endpoint is no grant");
+        let no_map = take!(grant.duplicate(HandleRights::TRANSFER));
+        check_eq!(share::grant_map(no_map, Rights::READ, 0).map(|p| p.id), Err(Error::PermissionDenied), "a handle without MAP");
+        take!(no_map.close());
+        take!(grant.close());
+        check_eq!(share::grant_map(grant, Rights::READ, 0).map(|p| p.id), Err(Error::BadHandle), "closed");
+        take!(endpoint.close());
+        take!(sys::partition_destroy(source.id));
+    }
+
+    fn bad_grants_are_refused_with_typed_errors() {
+        let source = take!(sys::partition_create(4 * PAGE_SIZE, PartitionKind::Shared, RW));
+        let me = Identity::Process(sys::getpid());
+        check_eq!(share::grant_create(source.id, me, RW, 1, PAGE_SIZE).map(|h| h.raw()), Err(Error::InvalidArgument), "unaligned");
+        check_eq!(share::grant_create(source.id, me, RW, 0, 0).map(|h| h.raw()), Err(Error::InvalidArgument), "empty");
+        check_eq!(share::grant_create(source.id, me, RW, 0, 5 * PAGE_SIZE).map(|h| h.raw()), Err(Error::InvalidArgument), "past the end");
+        check_eq!(share::grant_create(source.id, me, Rights::empty(), 0, PAGE_SIZE).map(|h| h.raw()), Err(Error::InvalidArgument), "no rights");
+        check_eq!(share::grant_create(source.id, me, Rights::EXECUTE, 0, PAGE_SIZE).map(|h| h.raw()), Err(Error::PermissionDenied), "beyond the partition's rights");
+        check_eq!(share::grant_create(source.id, Identity::Process(1 << 40), RW, 0, PAGE_SIZE).map(|h| h.raw()), Err(Error::NotFound), "no such process");
+        check_eq!(share::grant_create(1 << 40, me, RW, 0, PAGE_SIZE).map(|h| h.raw()), Err(Error::NotFound), "no such partition");
+        let words = [9u64, 0, u64::from(RW.bits()), 0, PAGE_SIZE];
+        check_eq!(raw(Syscall::GrantCreate, [source.id, words.as_ptr() as u64, 0, 0, 0, 0]), Err(Error::InvalidArgument), "unknown identity kind");
+        check_eq!(raw(Syscall::GrantCreate, [source.id, 0x10, 0, 0, 0, 0]), Err(Error::BadAddress), "a bad pointer");
+        check_eq!(raw(Syscall::GrantCreate, [source.id, words.as_ptr() as u64 + 1, 0, 0, 0, 0]), Err(Error::BadAddress), "unaligned pointer");
+        let grant = take!(share::grant_create(source.id, me, Rights::READ, 0, PAGE_SIZE));
+        check_eq!(share::grant_map(grant, Rights::READ | Rights::GRANT, 0).map(|p| p.id), Err(Error::InvalidArgument), "GRANT is no page right");
+        check_eq!(share::grant_map(grant, Rights::READ, 0x1234).map(|p| p.id), Err(Error::InvalidArgument), "unaligned address");
+        check_eq!(share::grant_map(grant, Rights::READ, source.base).map(|p| p.id), Err(Error::AddressInUse), "on top of the source");
+        check_eq!(share::grant_derive(grant, me, Rights::READ, 0, PAGE_SIZE).map(|h| h.raw()), Err(Error::PermissionDenied), "no GRANT right to re-grant");
+        check_eq!(share::acl_read(1 << 40).map(|acl| acl.len()), Err(Error::NotFound));
+        take!(grant.close());
+        take!(sys::partition_destroy(source.id));
+    }
+
+    fn a_grant_to_a_process_that_ended_is_never_usable() {
+        let source = take!(sys::partition_create(PAGE_SIZE, PartitionKind::Shared, RW));
+        let gone = take!(Peer::start());
+        let pid = gone.pid;
+        let grant = take!(share::grant_create(source.id, Identity::Process(pid), RW, 0, PAGE_SIZE));
+        check!(matches!(gone.end(), Some(ExitReason::Exited(0))));
+        check_eq!(share::grant_create(source.id, Identity::Process(pid), RW, 0, PAGE_SIZE).map(|h| h.raw()), Err(Error::NotFound), "no grant to an ended pid");
+        // The next process gets a new pid: the old grant is not its.
+        let next = take!(Peer::start());
+        check!(next.pid != pid, "pids are never reused");
+        check_eq!(next.map(grant, RW).err(), Some(Error::PermissionDenied));
+        check!(matches!(next.end(), Some(ExitReason::Exited(0))));
+        take!(sys::partition_destroy(source.id));
+    }
+
+    fn destroying_a_shared_partition_revokes_every_view() {
+        let source = take!(sys::partition_create(2 * PAGE_SIZE, PartitionKind::Shared, RW));
+        set(source.base, 5);
+        let peer = take!(Peer::start());
+        let grant = take!(share::grant_create(source.id, Identity::Process(peer.pid), RW, 0, 2 * PAGE_SIZE));
+        let keep = take!(grant.duplicate(share::GRANT_RIGHTS));
+        take!(peer.map(grant, RW));
+        check_eq!(peer.read(0), Ok(5));
+        take!(sys::partition_destroy(source.id));
+        check_eq!(share::grant_revoke(keep), Err(Error::Revoked));
+        check_eq!(peer.read(0).err(), Some(Error::PeerClosed), "the next touch killed it");
+        check!(matches!(peer.end(), Some(ExitReason::Faulted { kind: FaultKind::Revoked, .. })));
+        take!(keep.close());
+    }
+
+    fn re_grants_narrow_and_the_acl_shows_the_chain() {
+        let source = take!(sys::partition_create(4 * PAGE_SIZE, PartitionKind::Shared, RW));
+        set(source.base + 2 * PAGE_SIZE, 77);
+        let peer = take!(Peer::start());
+        let grant = take!(share::grant_create(source.id, Identity::Process(peer.pid), RW | Rights::GRANT, 0, 4 * PAGE_SIZE));
+        let keep = take!(grant.duplicate(share::GRANT_RIGHTS));
+        let (peer_view, _) = take!(peer.map(grant, RW));
+        // The peer re-grants us a narrower part; wider is refused.
+        let (status, _, _) = take!(peer.call(4, &[0, 4 * PAGE_SIZE, u64::from((RW | Rights::EXECUTE).bits())], &[]));
+        check_eq!(status, Err(Error::PermissionDenied));
+        let (status, _, answer) = take!(peer.call(4, &[2 * PAGE_SIZE, PAGE_SIZE, u64::from(Rights::READ.bits())], &[]));
+        check_eq!(status, Ok(0));
+        let derived = Handle(take!(answer.received_handles().next().ok_or(Error::NotFound)).handle);
+        let view = take!(share::grant_map(derived, Rights::READ, 0));
+        check_eq!(word(view.base), 77, "offset 2 pages of the source");
+        let acl = take!(share::acl_read(source.id));
+        check_eq!(acl.len(), 2);
+        let first = acl[0];
+        let second = acl[1];
+        check_eq!((first.granted_by, first.rights, first.mappings), (0, u64::from((RW | Rights::GRANT).bits()), 1));
+        check_eq!((second.granted_by, second.granted_by_pid, second.identity, second.offset, second.length), (first.grant, peer.pid, sys::getpid(), 2 * PAGE_SIZE, PAGE_SIZE));
+        check_eq!(second.effective, u64::from(Rights::READ.bits()));
+        check_eq!(share::acl_read(peer_view).map(|acl| acl.len()), Err(Error::PermissionDenied), "another process's partition");
+        // Revoking the first grant takes the re-grant (our view) with it.
+        check_eq!(take!(share::grant_revoke(keep)), 2);
+        check_eq!(share::grant_map(derived, Rights::READ, 0).map(|p| p.id), Err(Error::Revoked));
+        check_eq!(sys::page_query(view.base).map(|_| ()), Err(Error::Revoked), "a system call on a revoked view");
+        check_eq!(take!(share::acl_read(source.id)).len(), 0);
+        take!(sys::partition_destroy(view.id));
+        let _ = peer.end();
+        take!(sys::partition_destroy(source.id));
+        take!(keep.close());
+        take!(derived.close());
+    }
+
+    fn code_is_shared_read_and_execute() {
+        let address = forty_two as *const () as u64;
+        let mut ids = [0u64; 64];
+        let count = take!(sys::partition_list(&mut ids));
+        let code = take!(ids[..count]
+            .iter()
+            .filter_map(|&id| sys::partition_query(id).ok())
+            .find(|info| info.kind == PartitionKind::Code.code() && info.base <= address && address < info.base + info.size)
+            .ok_or(Error::NotFound));
+        check_eq!(share::grant_create(code.id, Identity::Process(sys::getpid()), RW, 0, PAGE_SIZE).map(|h| h.raw()).err(), Some(Error::PermissionDenied), "code is never granted writable");
+        let peer = take!(Peer::start());
+        let grant = take!(share::grant_create(code.id, Identity::Process(peer.pid), Rights::READ | Rights::EXECUTE, 0, code.size));
+        take!(peer.map(grant, Rights::READ | Rights::EXECUTE));
+        let (status, words, _) = take!(peer.call(7, &[address - code.base], &[]));
+        check_eq!((status, words.first().copied()), (Ok(0), Some(42)), "the peer ran our code from its view");
+        check!(matches!(peer.end(), Some(ExitReason::Exited(0))));
+    }
+
+    fn sixty_four_processes_map_one_partition() {
+        const PAGES: u64 = 16;
+        let source = take!(sys::partition_create(PAGES * PAGE_SIZE, PartitionKind::Shared, RW));
+        for page in 0..PAGES {
+            set(source.base + page * PAGE_SIZE, page + 1);
+        }
+        let expected: u64 = (1..=PAGES).sum();
+        let mut peers = Vec::new();
+        for _ in 0..64 {
+            let peer = take!(Peer::start());
+            let grant = take!(share::grant_create(source.id, Identity::Process(peer.pid), Rights::READ, 0, PAGES * PAGE_SIZE));
+            take!(peer.map(grant, Rights::READ));
+            peers.push(peer);
+        }
+        for peer in &peers {
+            let (status, words, _) = take!(peer.call(9, &[PAGES], &[]));
+            check_eq!((status, words.first().copied()), (Ok(0), Some(expected)));
+        }
+        let acl = take!(share::acl_read(source.id));
+        check_eq!((acl.len(), acl.iter().map(|entry| entry.mappings).sum::<u64>()), (64, 64));
+        let info = take!(sys::partition_query(source.id));
+        check_eq!(info.committed_pages, PAGES, "one frame per page for all 65");
+        for peer in peers {
+            check!(matches!(peer.end(), Some(ExitReason::Exited(0))));
+        }
+        check_eq!(take!(share::acl_read(source.id)).iter().map(|entry| entry.mappings).sum::<u64>(), 0, "every mapping given back");
+        take!(sys::partition_destroy(source.id));
+    }
+}
