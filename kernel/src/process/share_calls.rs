@@ -30,6 +30,13 @@ fn caller(process: &Process, pid: Pid) -> Caller {
     Caller { pid, program: process.shaping.identity }
 }
 
+/// Whether `rights` is a set a grant or a mapping may name: not empty,
+/// and writing or executing only with reading (a page table cannot map a
+/// page writable or executable but unreadable).
+fn page_rights_valid(rights: Rights) -> bool {
+    !rights.is_empty() && (rights.contains(Rights::READ) || !rights.intersects(Rights::WRITE | Rights::EXECUTE))
+}
+
 /// What a `GrantSpec` asks for, decoded: the identity (`table` tells
 /// whether a pid names a live process), the rights and the page range.
 fn decode(spec: &GrantSpec, table: &ProcessTable, own_program: u64) -> Result<(Identity, Rights, acl::PageRange), Error> {
@@ -42,7 +49,7 @@ fn decode(spec: &GrantSpec, table: &ProcessTable, own_program: u64) -> Result<(I
         GrantSpec::PROGRAM => Identity::Program(spec.identity),
         _ => return Err(Error::InvalidArgument),
     };
-    let rights = u32::try_from(spec.rights).ok().and_then(Rights::from_bits).filter(|rights| !rights.is_empty()).ok_or(Error::InvalidArgument)?;
+    let rights = u32::try_from(spec.rights).ok().and_then(Rights::from_bits).filter(|&rights| page_rights_valid(rights)).ok_or(Error::InvalidArgument)?;
     if spec.length == 0 || !spec.offset.is_multiple_of(PAGE_SIZE) || !spec.length.is_multiple_of(PAGE_SIZE) {
         return Err(Error::InvalidArgument);
     }
@@ -93,7 +100,11 @@ pub fn grant_derive(handle: u64, spec: &GrantSpec) -> Result<u64, Error> {
 /// caller's space with `rights`, at `at` (0: wherever it fits). Returns
 /// the view's id and address.
 pub fn grant_map(handle: u64, rights: u64, at: u64) -> Result<(PartitionId, u64), Error> {
-    let rights = u32::try_from(rights).ok().and_then(Rights::from_bits).filter(|rights| !rights.is_empty() && !rights.contains(Rights::GRANT)).ok_or(Error::InvalidArgument)?;
+    let rights = u32::try_from(rights)
+        .ok()
+        .and_then(Rights::from_bits)
+        .filter(|&rights| page_rights_valid(rights) && rights.contains(Rights::READ) && !rights.contains(Rights::GRANT))
+        .ok_or(Error::InvalidArgument)?;
     let at = requested_page(at)?;
     let pid = current_pid().ok_or(Error::InvalidArgument)?;
     let grant: GrantRef = ipc::calls::grant_of(pid, handle, HandleRights::MAP)?;

@@ -9,8 +9,9 @@
 //! - `2 offset value`: writes `value` at the view's `offset`.
 //! - `3 offset`: reads the word at the view's `offset` (a revoked view
 //!   kills it here with `fault=revoked`).
-//! - `4 offset length rights`: re-grants its grant to the caller's pid
-//!   (`grant_derive`) and sends the new grant back in the answer.
+//! - `4 offset length rights pid`: re-grants its grant to `pid` (0: the
+//!   caller) with `grant_derive` and sends the new grant back in the
+//!   answer.
 //! - `5`: revokes its grant (`grant_revoke`); answers the views revoked.
 //! - `6`: destroys its view.
 //! - `7 offset`: executes the code at the view's `offset` (a function
@@ -18,6 +19,17 @@
 //! - `8 rights`: protects its whole view to `rights`.
 //! - `9 pages`: reads the first word of each of the view's first `pages`
 //!   pages and answers their sum.
+//! - `10 size rights`: creates a partition of its own (kind shared) and
+//!   writes its offset into each word of its first page.
+//! - `11`: takes its own code partition as its partition.
+//! - `12 pid rights`: grants `pid` `rights` over all of its partition,
+//!   keeps a handle (to its first grant: the one `5` revokes) and sends
+//!   another back in the answer.
+//! - `13 how offset`: reads (0), writes (1) or executes (2: `forty_two`'s
+//!   offset in its code) its own partition at `offset`.
+//! - `14 rights`: protects its own partition to `rights`.
+//! - `15 rights`: maps the grant it holds again (after `6`).
+//! - `16`: answers its memory counters `committed`, `swap_outs`, `budget`.
 //!
 //! It exits 0 when its caller is gone.
 
@@ -30,11 +42,31 @@ use runtime::share;
 
 runtime::entry!(main);
 
-/// What the peer holds: its grant and its view.
+/// What the peer holds: its grant, its view and a partition of its own.
 #[derive(Default)]
 struct Held {
     grant: Option<Handle>,
     view: Option<(u64, u64)>,
+    own: Option<(u64, u64, u64)>,
+}
+
+/// A function other processes execute from their view of this code.
+#[inline(never)]
+extern "C" fn forty_two() -> u64 {
+    42
+}
+
+/// The code partition holding `forty_two`: id, base, size.
+fn own_code() -> Result<(u64, u64, u64), Error> {
+    let address = forty_two as *const () as u64;
+    let mut ids = [0u64; 32];
+    let count = runtime::sys::partition_list(&mut ids)?;
+    ids[..count]
+        .iter()
+        .filter_map(|&id| runtime::sys::partition_query(id).ok())
+        .find(|info| info.kind == abi::PartitionKind::Code.code() && info.base <= address && address < info.base + info.size)
+        .map(|info| (info.id, info.base, info.size))
+        .ok_or(Error::NotFound)
 }
 
 fn main(_args: runtime::Args) -> i32 {
@@ -106,7 +138,8 @@ fn serve(held: &mut Held, request: &abi::ipc::Received) -> (alloc::vec::Vec<u64>
         },
         4 => {
             let Some(grant) = held.grant else { return (alloc::vec![status(Err(Error::NotFound))], None) };
-            match share::grant_derive(grant, share::Identity::Process(request.sender), rights(argument(2)), argument(0), argument(1)) {
+            let pid = if argument(3) == 0 { request.sender } else { argument(3) };
+            match share::grant_derive(grant, share::Identity::Process(pid), rights(argument(2)), argument(0), argument(1)) {
                 Ok(derived) => (alloc::vec![0], Some(derived)),
                 Err(error) => (alloc::vec![status(Err(error))], None),
             }
@@ -145,6 +178,76 @@ fn serve(held: &mut Held, request: &abi::ipc::Received) -> (alloc::vec::Vec<u64>
             }
             None => (alloc::vec![status(Err(Error::NotFound))], None),
         },
+        10 => {
+            let created = runtime::sys::partition_create(argument(0), abi::PartitionKind::Shared, rights(argument(1))).map(|partition| {
+                for offset in (0..abi::PAGE_SIZE.min(argument(0))).step_by(8) {
+                    // SAFETY: the first page of the partition just made.
+                    unsafe { core::ptr::write_volatile((partition.base + offset) as *mut u64, offset) };
+                }
+                held.own = Some((partition.id, partition.base, argument(0)));
+                0
+            });
+            (alloc::vec![status(created)], None)
+        }
+        11 => match own_code() {
+            Ok(code) => {
+                held.own = Some(code);
+                (alloc::vec![0, forty_two as *const () as u64 - code.1], None)
+            }
+            Err(error) => (alloc::vec![status(Err(error))], None),
+        },
+        12 => {
+            let Some((id, _, size)) = held.own else { return (alloc::vec![status(Err(Error::NotFound))], None) };
+            let made = share::grant_create(id, share::Identity::Process(argument(0)), rights(argument(1)), 0, size)
+                .and_then(|grant| Ok((grant, grant.duplicate(share::GRANT_RIGHTS)?)));
+            match made {
+                Ok((kept, sent)) => {
+                    // The first grant is the one it revokes (`5`).
+                    held.grant.get_or_insert(kept);
+                    (alloc::vec![0], Some(sent))
+                }
+                Err(error) => (alloc::vec![status(Err(error))], None),
+            }
+        }
+        13 => {
+            let Some((_, base, _)) = held.own else { return (alloc::vec![status(Err(Error::NotFound))], None) };
+            let address = base + argument(1);
+            let value = match argument(0) {
+                // SAFETY: its own partition; a refused access kills it,
+                // which is what the caller checks.
+                0 => unsafe { core::ptr::read_volatile(address as *const u64) },
+                1 => {
+                    // SAFETY: as above.
+                    unsafe { core::ptr::write_volatile(address as *mut u64, 0x5eed) };
+                    0
+                }
+                _ => {
+                    // SAFETY: as above; the caller names `forty_two`'s
+                    // offset or non-executable memory.
+                    let function: extern "C" fn() -> u64 = unsafe { core::mem::transmute(address as *const u8) };
+                    function()
+                }
+            };
+            (alloc::vec![0, value], None)
+        }
+        14 => match held.own {
+            Some((id, _, size)) => (alloc::vec![status(runtime::sys::partition_protect(id, 0, size, rights(argument(0))).map(|()| 0))], None),
+            None => (alloc::vec![status(Err(Error::NotFound))], None),
+        },
+        15 => match held.grant {
+            Some(grant) => match share::grant_map(grant, rights(argument(0)), 0) {
+                Ok(view) => {
+                    held.view = Some((view.id, view.base));
+                    (alloc::vec![0, view.id, view.base], None)
+                }
+                Err(error) => (alloc::vec![status(Err(error))], None),
+            },
+            None => (alloc::vec![status(Err(Error::NotFound))], None),
+        },
+        16 => {
+            let counters = runtime::sys::memory_counters();
+            (alloc::vec![0, counters.committed, counters.swap_outs, counters.budget], None)
+        }
         _ => (alloc::vec![status(Err(Error::InvalidArgument))], None),
     }
 }

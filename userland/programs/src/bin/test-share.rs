@@ -39,9 +39,14 @@ struct Peer {
 
 impl Peer {
     fn start() -> Result<Peer, Error> {
+        Peer::start_with_budget(0)
+    }
+
+    /// A peer limited to `budget` committed pages (0: none).
+    fn start_with_budget(budget: u64) -> Result<Peer, Error> {
         let endpoint = ipc::endpoint_create()?;
         let calls = endpoint.duplicate(HandleRights::SEND)?;
-        let pid = ipc::spawn_with_handles("bin/share-peer", &[], 0, &[moved_with(endpoint, HandleRights::RECEIVE)])?;
+        let pid = ipc::spawn_with_handles("bin/share-peer", &[], budget, &[moved_with(endpoint, HandleRights::RECEIVE)])?;
         Ok(Peer { calls, pid })
     }
 
@@ -239,7 +244,8 @@ runtime::tests! {
         check_eq!(share::grant_create(source.id, me, RW, 0, 0).map(|h| h.raw()), Err(Error::InvalidArgument), "empty");
         check_eq!(share::grant_create(source.id, me, RW, 0, 5 * PAGE_SIZE).map(|h| h.raw()), Err(Error::InvalidArgument), "past the end");
         check_eq!(share::grant_create(source.id, me, Rights::empty(), 0, PAGE_SIZE).map(|h| h.raw()), Err(Error::InvalidArgument), "no rights");
-        check_eq!(share::grant_create(source.id, me, Rights::EXECUTE, 0, PAGE_SIZE).map(|h| h.raw()), Err(Error::PermissionDenied), "beyond the partition's rights");
+        check_eq!(share::grant_create(source.id, me, Rights::READ | Rights::EXECUTE, 0, PAGE_SIZE).map(|h| h.raw()), Err(Error::PermissionDenied), "beyond the partition's rights");
+        check_eq!(share::grant_create(source.id, me, Rights::WRITE, 0, PAGE_SIZE).map(|h| h.raw()), Err(Error::InvalidArgument), "writing without reading");
         check_eq!(share::grant_create(source.id, Identity::Process(1 << 40), RW, 0, PAGE_SIZE).map(|h| h.raw()), Err(Error::NotFound), "no such process");
         check_eq!(share::grant_create(1 << 40, me, RW, 0, PAGE_SIZE).map(|h| h.raw()), Err(Error::NotFound), "no such partition");
         let words = [9u64, 0, u64::from(RW.bits()), 0, PAGE_SIZE];
@@ -337,6 +343,39 @@ runtime::tests! {
         let (status, words, _) = take!(peer.call(7, &[address - code.base], &[]));
         check_eq!((status, words.first().copied()), (Ok(0), Some(42)), "the peer ran our code from its view");
         check!(matches!(peer.end(), Some(ExitReason::Exited(0))));
+    }
+
+    fn shared_pages_are_charged_to_the_owner_and_come_back_from_swap() {
+        const PAGES: u64 = 96;
+        const BUDGET: u64 = 64;
+        let owner = take!(Peer::start_with_budget(BUDGET));
+        check_eq!(take!(owner.call(10, &[PAGES * PAGE_SIZE, u64::from(RW.bits())], &[])).0, Ok(0));
+        let (status, _, answer) = take!(owner.call(12, &[sys::getpid(), u64::from(RW.bits())], &[]));
+        check_eq!(status, Ok(0));
+        let grant = Handle(take!(answer.received_handles().next().ok_or(Error::NotFound)).handle);
+        let view = take!(share::grant_map(grant, RW, 0));
+        let before = sys::memory_counters();
+        // Every page written through our view: more than the owner's budget.
+        for page in 1..PAGES {
+            set(view.base + page * PAGE_SIZE, page * 3 + 1);
+        }
+        let (status, words, _) = take!(owner.call(16, &[], &[]));
+        check_eq!(status, Ok(0));
+        let (committed, swap_outs, budget) = (words[0], words[1], words[2]);
+        check_eq!(budget, BUDGET);
+        check!(committed <= BUDGET, "the owner is charged and held to its budget: {committed} committed");
+        check!(swap_outs > 0, "pages went to swap");
+        // Read back through the view: the pages come back (major faults).
+        for page in 1..PAGES {
+            check_eq!(word(view.base + page * PAGE_SIZE), page * 3 + 1, "page {page}");
+        }
+        let after = sys::memory_counters();
+        check_eq!(after.committed, before.committed, "a mapper is charged nothing");
+        check!(after.faults_major > before.faults_major, "our faults read pages back");
+        check_eq!(word(view.base), 0, "the owner's own first page, offsets from 0");
+        take!(sys::partition_destroy(view.id));
+        let _ = owner.end();
+        take!(grant.close());
     }
 
     fn sixty_four_processes_map_one_partition() {
