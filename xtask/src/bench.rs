@@ -6,9 +6,9 @@
 //! that clock, so cycle deltas are exactly repeatable and convert to guest
 //! instructions: instructions = cycles * 1e9 / tsc_hz.
 //!
-//! `cargo xtask bench syscalls` (and `bench ipc`) boots `bin/bench-syscalls`
-//! (`bin/bench-ipc`) as the first program twice and checks that the counts
-//! are identical; `bench memory`
+//! `cargo xtask bench syscalls` (and `bench ipc`, `bench sharing`) boots
+//! `bin/bench-syscalls` (`bin/bench-ipc`, `bin/bench-sharing`) as the first
+//! program twice and checks that the counts are identical; `bench memory`
 //! is the `bench` crate's, `bench compare` its `compare`.
 
 use anyhow::{Context, Result, bail};
@@ -28,6 +28,10 @@ pub enum Suite {
     /// IPC: call/reply round trips to a server process (empty, 128 bytes),
     /// send + receive in one process (bare, carrying a handle).
     Ipc,
+    /// Sharing: grant + map + first touch + unmap (1 and 512 pages),
+    /// revoking a partition mapped by 1, 8 and 64 processes, 1 MiB through
+    /// a shared ring against 128-byte messages.
+    Sharing,
     /// Every workload and trace under every commit policy, each under
     /// several memory budgets with a swap disk (results.csv/md, SVG charts).
     Memory,
@@ -42,6 +46,7 @@ impl Suite {
         match self {
             Suite::Syscalls => "syscalls",
             Suite::Ipc => "ipc",
+            Suite::Sharing => "sharing",
             Suite::Memory => "memory",
             Suite::Compare => "compare",
         }

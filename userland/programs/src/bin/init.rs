@@ -50,12 +50,12 @@ fn main(args: Args) -> i32 {
     }
 }
 
-/// Runs `bin/hello from init`, then `bin/partition-demo`, and reports how
-/// they ended.
+/// Runs `bin/hello from init`, then `bin/partition-demo` and
+/// `bin/share-demo`, and reports how they ended.
 fn demo() -> i32 {
     println!("init: running as pid {}", sys::getpid());
     let mut failures = 0;
-    for (path, arguments) in [("bin/hello", &["from", "init"][..]), ("bin/partition-demo", &[][..])] {
+    for (path, arguments) in [("bin/hello", &["from", "init"][..]), ("bin/partition-demo", &[][..]), ("bin/share-demo", &[][..])] {
         let name = path.trim_start_matches("bin/");
         match run(path, arguments) {
             Ok(ExitReason::Exited(code)) => {

@@ -8,6 +8,8 @@
 //!   every plain message by sending it back on the handle it carries;
 //!   exits 0 once no sender is left (`PeerClosed`), 1 on any other error.
 //! - `exit`: exits 0 at once (its handles close with it).
+//! - `sink`: answers every call with the wrapping sum of its bytes (8
+//!   bytes), until no sender is left (a consumer of copied data).
 //! - `die-on-call`: takes one call and exits 3 without answering.
 //! - `values`: creates 3 endpoints and sends their values as 24 bytes on
 //!   startup handle 0, then waits on startup handle 1 until its sender
@@ -25,6 +27,7 @@ fn main(args: runtime::Args) -> i32 {
     match args.get(1) {
         Some("echo") => echo(endpoint),
         Some("exit") => 0,
+        Some("sink") => sink(endpoint),
         Some("die-on-call") => match ipc::receive(endpoint) {
             Ok(request) if request.reply != 0 => 3,
             _ => 1,
@@ -82,5 +85,18 @@ fn values(parent: Handle) -> i32 {
     match ipc::receive(done) {
         Err(abi::Error::PeerClosed) => 0,
         _ => 1,
+    }
+}
+
+fn sink(endpoint: Handle) -> i32 {
+    let mut next = ipc::receive(endpoint);
+    loop {
+        let request = match next {
+            Ok(request) => request,
+            Err(abi::Error::PeerClosed) => return 0,
+            Err(_) => return 1,
+        };
+        let sum = request.data().iter().fold(0u64, |sum, &byte| sum.wrapping_add(u64::from(byte)));
+        next = ipc::reply_receive(&request, &sum.to_le_bytes(), endpoint);
     }
 }
