@@ -21,6 +21,10 @@
 //!   last receive handle refuses every later send and hands the queued
 //!   messages back for their handles to be closed (and wakes any receiver
 //!   still registered, whose handle went with it).
+//! - **No stale waiters.** A waiter stays registered only while it is
+//!   blocked here (a send takes it off, a close takes them all), and a
+//!   blocked process cannot end (it has one thread; only a running process
+//!   exits or is killed), so nothing ever withdraws a waiter.
 
 #![forbid(unsafe_code)]
 
@@ -215,11 +219,6 @@ impl<O, W: PartialEq> Endpoint<O, W> {
         }
         Err(IpcError::WouldBlock)
     }
-
-    /// Forgets `waiter` (it stopped waiting: killed, or woken otherwise).
-    pub fn cancel(&mut self, waiter: &W) {
-        self.receivers.retain(|queued| queued != waiter);
-    }
 }
 
 impl<O, W: PartialEq> Default for Endpoint<O, W> {
@@ -315,13 +314,5 @@ mod tests {
         assert_eq!(endpoint.receive(Some(4)), Err(IpcError::WouldBlock));
         assert_eq!(endpoint.closed(HandleRights::RECEIVE).wake, vec![4]);
         assert_eq!(endpoint.send(message(1, b"m")).unwrap_err().error, IpcError::PeerClosed);
-    }
-
-    #[test]
-    fn a_cancelled_waiter_is_not_woken() {
-        let mut endpoint = endpoint();
-        assert_eq!(endpoint.receive(Some(5)), Err(IpcError::WouldBlock));
-        endpoint.cancel(&5);
-        assert_eq!(endpoint.send(message(1, b"m")), Ok(None));
     }
 }

@@ -430,14 +430,6 @@ impl<W: Clone + PartialEq> Ipc<W> {
         Err(Error::WouldBlock)
     }
 
-    /// Forgets `waiter` on `pid`'s `handle` (it stopped waiting).
-    pub fn cancel(&mut self, pid: Pid, handle: Handle, waiter: &W) {
-        if let Ok(entry) = self.table(pid).and_then(|table| Ok(table.get(handle, HandleRights::empty())?))
-            && let Some(endpoint) = entry.object.endpoint().and_then(|id| self.endpoints.get_mut(&id))
-        {
-            endpoint.cancel(waiter);
-        }
-    }
 
     fn table(&self, pid: Pid) -> Result<&HandleTable<Object>, Error> {
         self.processes.get(&pid).map(|process| &process.table).ok_or(Error::InvalidArgument)
