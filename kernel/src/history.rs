@@ -414,7 +414,7 @@ pub struct Record {
 }
 
 const ACCESSES: [Access; 3] = [Access::Read, Access::Write, Access::Execute];
-const OUTCOMES: [FaultOutcome; 9] = FaultOutcome::ALL;
+const OUTCOMES: [FaultOutcome; 11] = FaultOutcome::ALL;
 
 fn position<T: PartialEq>(all: &[T], wanted: &T) -> u8 {
     all.iter().position(|item| item == wanted).unwrap_or(0) as u8
@@ -570,7 +570,7 @@ impl Record {
             }
             Kind::Fault => {
                 let access = ["read", "write", "execute"].get(usize::from(self.code % 16)).copied().unwrap_or("?");
-                let outcome = ["committed", "already-committed", "outside", "violation", "out-of-memory", "swapped-in", "swap-failed", "mapped", "revoked"]
+                let outcome = ["committed", "already-committed", "outside", "violation", "out-of-memory", "swapped-in", "swap-failed", "mapped", "revoked", "replicated", "invalidated"]
                     .get(usize::from(self.code / 16))
                     .copied()
                     .unwrap_or("?");

@@ -193,14 +193,14 @@ fn malformed_streams_are_rejected_with_the_place_and_the_reason() {
     let mut bad_kind = good;
     bad_kind[0] = 77;
     let mut bad_code = good;
-    bad_code[1] = 16 * 9;
+    bad_code[1] = 16 * 11;
     let mut bad_reserved = good;
     bad_reserved[3] = 1;
     let mut bad_exit = Record::of(1, &every_event()[13]).encode();
     bad_exit[1] = 200;
     for (bytes, error) in [
         (bad_kind, DecodeError::Kind(77)),
-        (bad_code, DecodeError::Code { kind: "fault", code: 144 }),
+        (bad_code, DecodeError::Code { kind: "fault", code: 176 }),
         (bad_reserved, DecodeError::Reserved),
         (bad_exit, DecodeError::Code { kind: "exit", code: 200 }),
     ] {

@@ -229,7 +229,7 @@ impl Pae {
 /// (`pae-train::history`, whose tests check it against this function).
 pub fn step_of(event: &HistoryEvent, kind_of: impl Fn(PartitionId) -> Option<PartitionKind>) -> Option<Event> {
     let HistoryEvent::Fault { address, partition, access, outcome, .. } = *event else { return None };
-    if !matches!(outcome, FaultOutcome::Committed | FaultOutcome::AlreadyCommitted | FaultOutcome::SwappedIn | FaultOutcome::Mapped) || partition == PartitionId(0) {
+    if !matches!(outcome, FaultOutcome::Committed | FaultOutcome::AlreadyCommitted | FaultOutcome::SwappedIn | FaultOutcome::Mapped | FaultOutcome::Replicated | FaultOutcome::Invalidated) || partition == PartitionId(0) {
         return None;
     }
     let kind = kind_of(partition)?;

@@ -40,7 +40,8 @@ pub struct FaultRequest {
     /// The access that faulted.
     pub access: Access,
     /// The page was mapped, without the rights the access needs (a
-    /// protection fault): nothing to resolve.
+    /// protection fault): nothing to resolve, unless it is a write to a
+    /// page write-protected for its replicas (`Vass::protection_fault`).
     pub protection: bool,
 }
 
@@ -104,7 +105,7 @@ pub fn serve_fault<P: Policy + ?Sized>(
     observer: &mut impl FaultObserver,
 ) -> FaultReport {
     let FaultRequest { space, page, access, protection } = request;
-    let resolution = if protection { vass.refuse(space, page, access) } else { vass.fault(space, page, access, table, frames) };
+    let resolution = if protection { vass.protection_fault(space, page, access, table, frames) } else { vass.fault(space, page, access, table, frames) };
     observer.resolved(&request, &resolution);
     let mut report = FaultReport { resolution, plan: Plan::none(), committed: 0 };
     let Some(placement) = resolution.placement.filter(|_| resolution.served()) else { return report };

@@ -59,10 +59,11 @@ pub(super) fn handle_page_fault(address: u64, rip: u64, error: PageFaultErrorCod
     let mut recorder = FaultRecorder { history: &mut *history, address, rip, under_pae };
     let report = pager::serve_fault(space.vass, request, policy.as_policy(), &mut space.tables, &mut space.frames, &mut recorder);
     if request.protection {
-        // Mapped, but not for this access: counted and recorded, never
-        // retried; nothing was changed, so nothing is checked.
-        space.check_over(None);
-        return false;
+        // Mapped, but not for this access: counted and recorded, and
+        // retried only if a write invalidated a page's replicas (checked
+        // over every space: the replicas were other processes').
+        space.check_over(report.retry().then_some(Scope::Full));
+        return report.retry();
     }
     let mut checked = report.span(page);
     if under_pae && let Some(placement) = report.placement().filter(|_| report.resolution.served()) {

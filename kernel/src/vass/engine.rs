@@ -11,6 +11,8 @@
 //! - `fault`: resolving a page fault;
 //! - `sampling`: what the accessed bits say;
 //! - `view`: one partition's pages mapped into another space (sharing);
+//! - `replica`: a view's own copies of its source's pages, kept coherent
+//!   by write-invalidate;
 //! - `check`: the invariant checker.
 //!
 //! The VASM is, per address space, a B-tree from each range's first page to
@@ -26,12 +28,14 @@ mod eviction;
 mod fault;
 mod huge;
 mod placement;
+mod replica;
 mod sampling;
 mod view;
 
 pub use eviction::COLD_CLUSTER;
 pub use check::Violation;
 pub use sampling::PartitionUse;
+pub use replica::{REPLICATE_AFTER_SHARED_FAULTS, REPLICATE_BELOW_INVALIDATIONS, STOP_AT_INVALIDATIONS};
 use eviction::Need;
 
 use super::frames::*;
@@ -377,7 +381,7 @@ impl Vass {
             }
             for &page in partition.committed.range(range.start..range.end).map(|(page, _)| page).filter(|page| !partition.huge.contains(&block_of(**page))) {
                 cursor.jump(page);
-                cursor.protect(rights)?;
+                cursor.protect(self.write_rights(id, page, rights))?;
             }
         }
         let span = partition.span();
@@ -421,7 +425,7 @@ impl Vass {
         }
         for &page in partition.committed.range(range.start..range.end).map(|(page, _)| page).filter(|page| !whole.contains(&block_of(**page))) {
             cursor.jump(page);
-            cursor.protect(rights)?;
+            cursor.protect(self.write_rights(id, page, rights))?;
         }
         drop(cursor);
         if let Some(partition) = self.partitions.get_mut(&id) {

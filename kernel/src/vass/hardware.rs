@@ -151,6 +151,16 @@ impl FrameSource for KernelFrames {
         unsafe { core::ptr::copy_nonoverlapping(source, target, FRAME_SIZE as usize) };
     }
 
+    fn copy_frame(&mut self, from: &UserFrame, to: &UserFrame) {
+        let source = frame::phys_to_virt(PhysAddr::new(from.number() * FRAME_SIZE)).as_ptr::<u8>();
+        let target = frame::phys_to_virt(PhysAddr::new(to.number() * FRAME_SIZE)).as_mut_ptr::<u8>();
+        // SAFETY: both are user frames the engine holds, distinct (one was
+        // just allocated, mapped nowhere yet), FRAME_SIZE bytes each through
+        // the physical-memory mapping; nothing writes `from` meanwhile (one
+        // processor, the memory service's lock held, interrupts off).
+        unsafe { core::ptr::copy_nonoverlapping(source, target, FRAME_SIZE as usize) };
+    }
+
     fn free(&mut self, frame: UserFrame) {
         let frame = physical(frame.number());
         if let Some((_, mappings)) = frame::frame_use(frame)

@@ -148,10 +148,13 @@ mod tests {
             counters: Default::default(),
             recent_faults: Default::default(),
             recent_accessed: Default::default(),
+            recent_shared_faults: Default::default(),
+            recent_invalidations: Default::default(),
             sealed: false,
             ordinal: 0,
             view: None,
             views: Default::default(),
+            versions: Default::default(),
         }
     }
 

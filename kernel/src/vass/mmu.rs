@@ -204,6 +204,9 @@ pub trait FrameSource {
     /// Copies the contents of frame `from` into frame `offset` of `run`
     /// (promoting 512 pages to one 2 MiB page).
     fn copy_into_run(&mut self, from: &UserFrame, run: &HugeRun, offset: u64);
+    /// Copies the contents of frame `from` into frame `to` (a replica, or
+    /// a primary restored from one).
+    fn copy_frame(&mut self, from: &UserFrame, to: &UserFrame);
     /// Counts a page-table entry that now maps `frame`.
     fn mapped(&mut self, frame: &UserFrame);
     /// Counts a 2 MiB entry that now maps `run` (each of its frames).

@@ -342,6 +342,11 @@ pub struct Partition {
     pub recent_faults: Recent,
     /// Pages seen accessed by accessed-bit samples over the recent windows.
     pub recent_accessed: Recent,
+    /// Of a view: faults that mapped a page its source held already (minor
+    /// faults of sharing), over the recent windows.
+    pub recent_shared_faults: Recent,
+    /// Of a source: invalidations of its replicas over the recent windows.
+    pub recent_invalidations: Recent,
     /// Laid out by the loader: see [`super::VassError::Sealed`].
     pub sealed: bool,
     /// Its place among the partitions its space created (0: the first),
@@ -354,6 +359,10 @@ pub struct Partition {
     /// view's id: the reverse map from its pages to every entry that maps
     /// them besides its own.
     pub views: BTreeMap<PartitionId, View>,
+    /// Per page that has had replicas: how many times its replicas were
+    /// invalidated by a write (absent: never), the version a replica
+    /// records (see `vass::engine::replica`).
+    pub versions: BTreeMap<Page, u64>,
 }
 
 /// What a view maps: a range of another partition's pages, by offset.
@@ -379,6 +388,12 @@ pub struct View {
     pub at: Page,
     /// The view's pages whose entries map a frame of the source now.
     pub mapped: BTreeSet<Page>,
+    /// Whether the view reads through replicas (its own copies of the
+    /// source's pages; see `vass::engine::replica`).
+    pub replicate: bool,
+    /// Its pages that hold a replica now (the frames are the view's
+    /// committed pages), with the source page's version copied.
+    pub replicas: BTreeMap<Page, u64>,
 }
 
 impl View {

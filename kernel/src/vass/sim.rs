@@ -374,6 +374,13 @@ impl FrameSource for SimulatedFrames {
         };
     }
 
+    fn copy_frame(&mut self, from: &UserFrame, to: &UserFrame) {
+        match self.contents.get(&from.number()).copied() {
+            Some(value) => self.contents.insert(to.number(), value),
+            None => self.contents.remove(&to.number()),
+        };
+    }
+
     fn swap_slots(&self) -> u64 {
         self.swap_slots
     }

@@ -669,7 +669,7 @@ proptest! {
                         }
                         FaultOutcome::OutOfFrames => prop_assert!(frames.free.is_empty()),
                         FaultOutcome::SwappedIn | FaultOutcome::SwapFailed => prop_assert!(false, "nothing is swapped without a budget"),
-                        FaultOutcome::Mapped | FaultOutcome::Revoked => prop_assert!(false, "no views here"),
+                        FaultOutcome::Mapped | FaultOutcome::Revoked | FaultOutcome::Replicated | FaultOutcome::Invalidated => prop_assert!(false, "no views here"),
                     }
                 }
                 Operation::Protect { pick, read_only } => {

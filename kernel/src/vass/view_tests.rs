@@ -41,11 +41,22 @@ impl World {
     /// writable, then the store. Returns the fault's outcome (or
     /// `AlreadyCommitted` when no fault was needed).
     fn write(&mut self, space: SpaceId, page: Page, value: u64) -> FaultOutcome {
-        let outcome = match self.mmu.translate(space, page) {
+        let mut outcome = match self.mmu.translate(space, page) {
             Some((_, rights)) if rights.contains(Rights::WRITE) => FaultOutcome::AlreadyCommitted,
-            Some(_) => return self.vass.refuse(space, page, Access::Write).outcome,
+            Some(_) => self.vass.protection_fault(space, page, Access::Write, &mut self.mmu, &mut self.frames).outcome,
             None => self.vass.fault(space, page, Access::Write, &mut self.mmu, &mut self.frames).outcome,
         };
+        // The retried write may fault again: a page with replicas is mapped
+        // read-only until the first write invalidates them.
+        if matches!(outcome, FaultOutcome::Committed | FaultOutcome::Mapped | FaultOutcome::SwappedIn | FaultOutcome::AlreadyCommitted)
+            && let Some((_, rights)) = self.mmu.translate(space, page)
+            && !rights.contains(Rights::WRITE)
+        {
+            let second = self.vass.protection_fault(space, page, Access::Write, &mut self.mmu, &mut self.frames).outcome;
+            if second == FaultOutcome::Invalidated {
+                outcome = second;
+            }
+        }
         if let Some((frame, rights)) = self.mmu.translate(space, page)
             && rights.contains(Rights::WRITE)
         {
@@ -153,7 +164,8 @@ fn eviction_unmaps_every_view_and_a_write_through_a_view_reaches_swap() {
     let mut world = World::new(64, 256);
     let (source, range) = world.vass.create(OWNER, 16, PartitionKind::Shared, RW, None, WINDOW).unwrap();
     let (_, two) = world.map(source, PageRange::new(0, 16), SpaceId(2), RW).unwrap();
-    let (_, three) = world.map(source, PageRange::new(0, 16), SpaceId(3), Rights::READ).unwrap();
+    // (Writable, so it never replicates: replicas have tests of their own.)
+    let (_, three) = world.map(source, PageRange::new(0, 16), SpaceId(3), RW).unwrap();
     // The owner commits every page clean (it never writes), the views
     // write and read them.
     for page in 0..16 {
@@ -325,6 +337,122 @@ fn a_source_keeps_4kib_pages_once_it_has_a_view() {
     assert!(world.vass.partition(source).unwrap().huge.is_empty(), "no 2 MiB page while a view maps it");
 }
 
+#[test]
+fn a_replicating_view_reads_its_own_copy_charged_to_the_reader() {
+    let mut world = World::new(0, 256);
+    let (source, range) = world.vass.create(OWNER, 4, PartitionKind::Shared, RW, None, WINDOW).unwrap();
+    world.write(OWNER, range.start, 10);
+    let (reader, at) = world.map(source, PageRange::new(0, 4), SpaceId(2), Rights::READ).unwrap();
+    let (_, writer) = world.map(source, PageRange::new(0, 4), SpaceId(3), RW).unwrap();
+    assert_eq!(world.write(SpaceId(3), writer.start, 11), FaultOutcome::Mapped);
+    let (_, rw_view) = world.map(source, PageRange::new(0, 4), SpaceId(4), RW).unwrap();
+    assert_eq!(world.vass.set_replicate(SpaceId(4), world.vass.lookup(SpaceId(4), rw_view.start).unwrap().id, true, &mut world.mmu, &mut world.frames), Err(VassError::Shared), "a writer never replicates");
+    world.vass.set_replicate(SpaceId(2), reader, true, &mut world.mmu, &mut world.frames).unwrap();
+    assert_eq!(world.read(SpaceId(2), at.start), (FaultOutcome::Replicated, Some(11)));
+    let primary = world.mmu.translate(OWNER, range.start).unwrap();
+    let replica = world.mmu.translate(SpaceId(2), at.start).unwrap();
+    assert_ne!(replica.0, primary.0, "its own frame");
+    assert_eq!((primary.1, world.mmu.translate(SpaceId(3), writer.start).unwrap().1), (Rights::READ, Rights::READ), "every writer is write-protected while a replica exists");
+    assert_eq!((world.vass.space_counters(SpaceId(2)).unwrap().committed, world.vass.space_counters(SpaceId(2)).unwrap().faults_replica), (1, 1), "charged to the reader");
+    assert_eq!(world.vass.replicas_of(source, range.start), 1);
+    // A page the owner never committed is committed, then copied.
+    assert_eq!(world.read(SpaceId(2), at.start + 3), (FaultOutcome::Replicated, Some(0)));
+    assert_eq!(world.vass.partition(source).unwrap().committed.len(), 2);
+}
+
+#[test]
+fn a_write_invalidates_every_replica_and_the_next_read_copies_it_again() {
+    let mut world = World::new(0, 256);
+    let (source, range) = world.vass.create(OWNER, 2, PartitionKind::Shared, RW, None, WINDOW).unwrap();
+    world.write(OWNER, range.start, 1);
+    let readers: Vec<(PartitionId, PageRange)> = (2..5).map(|space| world.map(source, PageRange::new(0, 2), SpaceId(space), Rights::READ).unwrap()).collect();
+    for (space, (view, at)) in (2..5).zip(&readers) {
+        world.vass.set_replicate(SpaceId(space), *view, true, &mut world.mmu, &mut world.frames).unwrap();
+        assert_eq!(world.read(SpaceId(space), at.start), (FaultOutcome::Replicated, Some(1)));
+    }
+    assert_eq!(world.vass.replicas_of(source, range.start), 3);
+    let (_, writer) = world.map(source, PageRange::new(0, 2), SpaceId(5), RW).unwrap();
+    // A write through a writer's view invalidates all three.
+    let flushes = world.mmu.flushes;
+    assert_eq!(world.write(SpaceId(5), writer.start, 2), FaultOutcome::Invalidated);
+    assert!(world.mmu.flushes >= flushes + 3);
+    assert_eq!(world.vass.replicas_of(source, range.start), 0);
+    assert_eq!(world.vass.partition(source).unwrap().versions.get(&range.start), Some(&1));
+    for (space, (_, at)) in (2..5).zip(&readers) {
+        assert_eq!(world.mmu.translate(SpaceId(space), at.start), None, "unmapped");
+        assert_eq!(world.read(SpaceId(space), at.start), (FaultOutcome::Replicated, Some(2)), "the new contents");
+    }
+    // And a write by the owner.
+    assert_eq!(world.write(OWNER, range.start, 3), FaultOutcome::Invalidated);
+    assert_eq!(world.vass.partition(source).unwrap().versions.get(&range.start), Some(&2));
+    assert_eq!(world.read(SpaceId(2), readers[0].1.start), (FaultOutcome::Replicated, Some(3)));
+    assert_eq!(world.vass.space_counters(OWNER).unwrap().replica_invalidations, 1);
+    // Stopping replication drops the copies and gives the writers their rights.
+    world.vass.set_replicate(SpaceId(2), readers[0].0, false, &mut world.mmu, &mut world.frames).unwrap();
+    world.check();
+    assert_eq!(world.vass.space_counters(SpaceId(2)).unwrap().committed, 0);
+    for (space, (view, _)) in (3..5).zip(&readers[1..]) {
+        world.vass.set_replicate(SpaceId(space), *view, false, &mut world.mmu, &mut world.frames).unwrap();
+    }
+    world.check();
+    assert_eq!(world.mmu.translate(OWNER, range.start).map(|(_, rights)| rights), Some(RW));
+}
+
+#[test]
+fn a_replica_restores_a_primary_whose_swap_copy_is_lost() {
+    let mut world = World::new(64, 256);
+    let (source, range) = world.vass.create(OWNER, 4, PartitionKind::Shared, RW, None, WINDOW).unwrap();
+    for page in 0..4 {
+        world.write(OWNER, range.start + page, 40 + page);
+    }
+    let (reader, at) = world.map(source, PageRange::new(0, 4), SpaceId(2), Rights::READ).unwrap();
+    world.vass.set_replicate(SpaceId(2), reader, true, &mut world.mmu, &mut world.frames).unwrap();
+    assert_eq!(world.read(SpaceId(2), at.start + 1), (FaultOutcome::Replicated, Some(41)));
+    // The owner's budget pushes its pages out; the replica stays.
+    world.vass.set_budget(OWNER, Some(1));
+    let (_, other) = world.vass.create(OWNER, 1, PartitionKind::Heap, RW, None, WINDOW).unwrap();
+    world.write(OWNER, other.start, 9);
+    let slot = world.vass.partition(source).unwrap().swapped.get(&(range.start + 1)).expect("swapped out").slot;
+    world.frames.failing.insert(slot);
+    world.vass.set_budget(OWNER, None);
+    assert_eq!(world.read(OWNER, range.start + 1), (FaultOutcome::SwappedIn, Some(41)), "restored from the replica: nobody dies");
+    let owner = world.vass.space_counters(OWNER).unwrap();
+    assert_eq!((owner.replica_restores, owner.swap_errors, owner.faults_swap_failed), (1, 1, 0));
+    // Without a replica a lost page is lost.
+    let slot = world.vass.partition(source).unwrap().swapped.get(&(range.start + 2)).expect("swapped out").slot;
+    world.frames.failing.insert(slot);
+    assert_eq!(world.read(OWNER, range.start + 2).0, FaultOutcome::SwapFailed);
+}
+
+#[test]
+fn views_read_often_and_rarely_written_replicate_until_writes_grow_frequent() {
+    let mut world = World::new(0, 256);
+    let (source, range) = world.vass.create(OWNER, 64, PartitionKind::Shared, RW, None, WINDOW).unwrap();
+    let (reader, at) = world.map(source, PageRange::new(0, 64), SpaceId(2), Rights::READ).unwrap();
+    for page in 0..REPLICATE_AFTER_SHARED_FAULTS {
+        world.write(OWNER, range.start + page, page);
+        assert_eq!(world.read(SpaceId(2), at.start + page).0, FaultOutcome::Mapped);
+    }
+    let replicating = |world: &World| world.vass.partition(source).unwrap().views[&reader].replicate;
+    assert!(replicating(&world), "turned on after {REPLICATE_AFTER_SHARED_FAULTS} minor faults");
+    assert_eq!(world.read(SpaceId(2), at.start + 40).0, FaultOutcome::Replicated);
+    // Writes invalidating it again and again turn it off.
+    for round in 0..STOP_AT_INVALIDATIONS {
+        assert!(replicating(&world), "still on after {round} invalidations");
+        let page = 20 + round;
+        world.write(OWNER, range.start + page, 1);
+        world.read(SpaceId(2), at.start + page);
+        assert_eq!(world.write(OWNER, range.start + page, 2), FaultOutcome::Invalidated);
+    }
+    assert!(!replicating(&world), "off after {STOP_AT_INVALIDATIONS} invalidations");
+    assert_eq!(world.vass.space_counters(SpaceId(2)).unwrap().committed, 0, "its replicas went");
+    // Hysteresis: more minor faults do not turn it on while writes are frequent.
+    for page in 30..30 + REPLICATE_AFTER_SHARED_FAULTS {
+        world.read(SpaceId(2), at.start + page);
+    }
+    assert!(!replicating(&world));
+}
+
 /// One step of the model check.
 #[derive(Clone, Debug)]
 enum Step {
@@ -340,6 +468,8 @@ enum Step {
     Remap { space: u64 },
     /// A mapper decommits its view's entries.
     ViewDecommit { space: u64 },
+    /// The read-only view (space 3) starts or stops replicating.
+    Replicate { on: bool },
 }
 
 const PAGES: u64 = 12;
@@ -352,15 +482,18 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (1..4u64).prop_map(|space| Step::Revoke { space }),
         1 => (1..4u64).prop_map(|space| Step::Remap { space }),
         1 => (1..4u64).prop_map(|space| Step::ViewDecommit { space }),
+        2 => proptest::bool::weighted(0.8).prop_map(|on| Step::Replicate { on }),
+        2 => (0..PAGES).prop_map(|offset| Step::Read { space: 3, offset }),
     ]
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     /// Under an owner budget with swap, any read through the owner or a
-    /// live view returns the last value written through any of them (zero
-    /// after a decommit); a revoked view faults as revoked; the invariant
+    /// live view (a replicating one too) returns the last value written
+    /// through any of them (zero after a decommit): replicas are coherent;
+    /// a revoked view faults as revoked; the invariant
     /// checker holds after every step; at the end every frame and slot
     /// comes back.
     #[test]
@@ -369,8 +502,10 @@ proptest! {
         let (source, range) = world.vass.create(OWNER, PAGES, PartitionKind::Shared, RW, None, WINDOW).unwrap();
         world.vass.set_budget(OWNER, Some(budget));
         let mut views: BTreeMap<u64, (PartitionId, PageRange)> = BTreeMap::new();
+        // Views 1 and 2 write; view 3 only reads, and may replicate.
+        let rights_of = |space: u64| if space == 3 { Rights::READ } else { RW };
         for space in 1..4 {
-            views.insert(space, world.map(source, PageRange::new(0, PAGES), SpaceId(space + 1), RW).unwrap());
+            views.insert(space, world.map(source, PageRange::new(0, PAGES), SpaceId(space + 1), rights_of(space)).unwrap());
         }
         let mut revoked: BTreeMap<u64, bool> = (1..4).map(|space| (space, false)).collect();
         let mut model = [0u64; PAGES as usize];
@@ -385,6 +520,8 @@ proptest! {
                     let outcome = world.write(id, page, value);
                     if space > 0 && revoked[&space] {
                         prop_assert_eq!(outcome, FaultOutcome::Revoked);
+                    } else if space == 3 {
+                        prop_assert_eq!(outcome, FaultOutcome::RightsViolation);
                     } else {
                         prop_assert!(outcome != FaultOutcome::Revoked && outcome != FaultOutcome::OutOfFrames, "{:?}", outcome);
                         model[offset as usize] = value;
@@ -415,13 +552,22 @@ proptest! {
                 Step::Remap { space } => {
                     world.vass.destroy(SpaceId(space + 1), views[&space].0, &mut world.mmu, &mut world.frames).unwrap();
                     world.check();
-                    views.insert(space, world.map(source, PageRange::new(0, PAGES), SpaceId(space + 1), RW).unwrap());
+                    views.insert(space, world.map(source, PageRange::new(0, PAGES), SpaceId(space + 1), rights_of(space)).unwrap());
                     revoked.insert(space, false);
                 }
                 Step::ViewDecommit { space } => {
                     let (view, at) = views[&space];
                     let result = world.vass.decommit(SpaceId(space + 1), view, at, &mut world.mmu, &mut world.frames);
-                    prop_assert_eq!(result, if revoked[&space] { Err(VassError::Revoked) } else { Ok(0) });
+                    // Only a replicating view's own copies are freed.
+                    match result {
+                        Ok(dropped) => prop_assert!(!revoked[&space] && (dropped == 0 || space == 3)),
+                        Err(error) => prop_assert!(revoked[&space] && error == VassError::Revoked),
+                    }
+                    world.check();
+                }
+                Step::Replicate { on } => {
+                    let result = world.vass.set_replicate(SpaceId(4), views[&3].0, on, &mut world.mmu, &mut world.frames);
+                    prop_assert_eq!(result, if revoked[&3] { Err(VassError::Revoked) } else { Ok(()) });
                     world.check();
                 }
             }

@@ -125,11 +125,17 @@ pub enum FaultOutcome {
     Mapped,
     /// The page lies in a view that was revoked: a real fault.
     Revoked,
+    /// A read in a replicating view: the view got its own copy of the
+    /// source's page: retry.
+    Replicated,
+    /// A write to a page with replicas (write-protected while they exist):
+    /// they were invalidated and the page is writable again: retry.
+    Invalidated,
 }
 
 impl FaultOutcome {
     /// Every outcome, in code order (the history's record codes).
-    pub const ALL: [FaultOutcome; 9] = [
+    pub const ALL: [FaultOutcome; 11] = [
         FaultOutcome::Committed,
         FaultOutcome::AlreadyCommitted,
         FaultOutcome::NotInPartition,
@@ -139,6 +145,8 @@ impl FaultOutcome {
         FaultOutcome::SwapFailed,
         FaultOutcome::Mapped,
         FaultOutcome::Revoked,
+        FaultOutcome::Replicated,
+        FaultOutcome::Invalidated,
     ];
 }
 
@@ -166,12 +174,12 @@ impl Resolution {
     /// Whether the engine gave the page a frame (fresh or read back from
     /// swap): the faulting access is retried and the policy plans.
     pub fn served(&self) -> bool {
-        matches!(self.outcome, FaultOutcome::Committed | FaultOutcome::SwappedIn | FaultOutcome::Mapped)
+        matches!(self.outcome, FaultOutcome::Committed | FaultOutcome::SwappedIn | FaultOutcome::Mapped | FaultOutcome::Replicated)
     }
 
     /// Whether the faulting access can be retried.
     pub fn retry(&self) -> bool {
-        self.served() || self.outcome == FaultOutcome::AlreadyCommitted
+        self.served() || matches!(self.outcome, FaultOutcome::AlreadyCommitted | FaultOutcome::Invalidated)
     }
 }
 

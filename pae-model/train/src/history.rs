@@ -4,7 +4,9 @@
 //!
 //! A fault row's detail is `ACCESS:OUTCOME`. Faults that committed a page
 //! (`committed`, `already-committed`, `swapped-in`, `mapped`: a page of a
-//! shared partition mapped into a view) are memory the process used and
+//! shared partition mapped into a view, `replicated`: copied into a
+//! replicating view, `invalidated`: a write that invalidated a page's
+//! replicas) are memory the process used and
 //! become events; the others (`outside`, `violation`, `out-of-memory`,
 //! `swap-failed`, `revoked`) end the process or touch no partition
 //! and are skipped: a fault is a step exactly when the kernel's PAE task
@@ -146,7 +148,7 @@ fn parse_row(line: &str) -> std::result::Result<Row, String> {
         other => return Err(format!("unknown fault access `{other}`")),
     };
     let used = match outcome {
-        "committed" | "already-committed" | "swapped-in" | "mapped" => true,
+        "committed" | "already-committed" | "swapped-in" | "mapped" | "replicated" | "invalidated" => true,
         "outside" | "violation" | "out-of-memory" | "swap-failed" | "revoked" => false,
         other => return Err(format!("unknown fault outcome `{other}`")),
     };
@@ -208,7 +210,7 @@ mod tests {
         let read: Vec<Event> = streams.into_iter().flat_map(|stream| stream.events).collect();
         let kind_of = |id| (id == PartitionId(7)).then_some(kind);
         let kernel_steps: Vec<Event> = events.iter().filter_map(|event| kernel::pae::step_of(event, kind_of)).collect();
-        assert_eq!(kernel_steps.len(), 12, "committed, already committed, swapped in and mapped, for each access");
+        assert_eq!(kernel_steps.len(), 18, "committed, already committed, swapped in, mapped, replicated and invalidated, for each access");
         assert_eq!(read, kernel_steps);
     }
 

@@ -791,6 +791,12 @@ words! {
         pub faults_shared,
         /// Faults in a view that was revoked.
         pub faults_revoked,
+        /// Read faults in a replicating view that made a replica.
+        pub faults_replica,
+        /// Write faults that invalidated a page's replicas.
+        pub replica_invalidations,
+        /// Its pages whose lost swap copy was restored from a replica.
+        pub replica_restores,
     }
 }
 
@@ -925,6 +931,13 @@ coded_enum! {
         Lock = 7 => "lock",
         /// Undo [`Advice::Lock`] over the range (the pages stay committed).
         Unlock = 8 => "unlock",
+        /// Read this view of a shared partition through replicas: copies of
+        /// the owner's pages of this process's own, kept coherent by
+        /// invalidation when the owner writes (the whole view; only a view
+        /// mapped without write access).
+        Replicate = 9 => "replicate",
+        /// Stop replicating (the replicas are dropped).
+        Unreplicate = 10 => "unreplicate",
     }
 }
 

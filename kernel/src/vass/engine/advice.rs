@@ -46,6 +46,10 @@ impl Vass {
                 }
                 return Ok(0);
             }
+            Advice::Replicate | Advice::Unreplicate => {
+                self.set_replicate(space, id, advice == Advice::Replicate, table, frames)?;
+                return Ok(0);
+            }
             Advice::Normal => None,
             Advice::Sequential => Some(Pattern::Sequential),
             Advice::Random => Some(Pattern::Random),

@@ -84,6 +84,9 @@ pub enum Violation {
     /// A view's page is mapped other than to its source's committed frame
     /// with the view's rights (or recorded mapped and not, or the reverse).
     ViewMapping { view: PartitionId, page: Page },
+    /// A replica holds another version than its source page's, is also
+    /// mapped to the source, or belongs to a view that does not replicate.
+    StaleReplica { view: PartitionId, page: Page },
 }
 
 impl fmt::Display for Violation {
@@ -126,6 +129,7 @@ impl fmt::Display for Violation {
             Violation::ViewHolds { view } => write!(f, "view {view} holds pages of its own"),
             Violation::ViewSource { view } => write!(f, "view {view} and its source disagree"),
             Violation::ViewMapping { view, page } => write!(f, "view {view}: page {page:#x} does not map its source's frame with the view's rights"),
+            Violation::StaleReplica { view, page } => write!(f, "view {view}: the replica of page {page:#x} is stale, doubly mapped or unwanted"),
         }
     }
 }
@@ -243,7 +247,7 @@ impl Vass {
                 if usage.mappings as usize != 1 + viewers {
                     return Err(Violation::FrameMappings { partition: id, page, frame, mappings: usage.mappings });
                 }
-                let expected = (frame, partition.rights_at(page));
+                let expected = (frame, self.write_rights(id, page, partition.rights_at(page)));
                 let actual = entry_of(table, partition.space, page).map(|entry| (entry.frame, entry.rights));
                 if actual != Some(expected) {
                     return Err(Violation::Mapping { partition: id, page, expected, actual });
@@ -342,12 +346,24 @@ impl Vass {
     /// The checks of view `partition` (of `of`) over the pages of `window`.
     fn check_view(&self, partition: &Partition, of: ViewOf, table: &impl PageTable, window: PageRange) -> Result<(), Violation> {
         let id = partition.id;
-        if !partition.committed.is_empty() || !partition.swapped.is_empty() || !partition.backing.is_empty() || !partition.views.is_empty() {
+        if !partition.swapped.is_empty() || !partition.backing.is_empty() || !partition.views.is_empty() {
             return Err(Violation::ViewHolds { view: id });
         }
         let recorded = self.partitions.get(&of.source).and_then(|source| source.views.get(&id));
         if of.revoked {
-            return if recorded.is_some() { Err(Violation::ViewSource { view: id }) } else { Ok(()) };
+            return if recorded.is_some() || !partition.committed.is_empty() { Err(Violation::ViewSource { view: id }) } else { Ok(()) };
+        }
+        // Its committed pages are exactly its replicas, each of its source
+        // page's current version, and none is also mapped to the source.
+        let replicas = recorded.map(|view| &view.replicas);
+        if !partition.committed.keys().eq(replicas.into_iter().flat_map(|replicas| replicas.keys())) {
+            return Err(Violation::ViewHolds { view: id });
+        }
+        for (&page, &version) in replicas.into_iter().flatten() {
+            let current = self.view_target(id, page).and_then(|(source, target)| Some(self.partitions.get(&source)?.versions.get(&target).copied().unwrap_or(0)));
+            if current != Some(version) || recorded.is_some_and(|view| view.mapped.contains(&page) || !view.replicate) {
+                return Err(Violation::StaleReplica { view: id, page });
+            }
         }
         let (Some(source), Some(recorded)) = (self.partitions.get(&of.source), recorded) else {
             return Err(Violation::ViewSource { view: id });
@@ -356,9 +372,11 @@ impl Vass {
             return Err(Violation::ViewSource { view: id });
         }
         for &page in recorded.mapped.range(window.start..window.end) {
-            let frame = self.view_target(id, page).and_then(|(_, target)| source.frame_of(target));
+            let target = self.view_target(id, page);
+            let frame = target.and_then(|(_, target)| source.frame_of(target));
+            let rights = target.map_or(partition.rights_at(page), |(_, target)| self.write_rights(of.source, target, partition.rights_at(page)));
             let actual = entry_of(table, partition.space, page).map(|entry| (entry.frame, entry.rights));
-            if frame.is_none() || actual != frame.map(|frame| (frame, partition.rights_at(page))) {
+            if frame.is_none() || actual != frame.map(|frame| (frame, rights)) {
                 return Err(Violation::ViewMapping { view: id, page });
             }
         }

@@ -132,8 +132,9 @@ impl Vass {
         if let Some(entry) = swapped
             && self.slots.is_quarantined(entry.slot)
         {
-            // Read back once already and failed: the contents are gone.
-            return Err(VassError::SwapFailed);
+            // Read back once already and failed: the contents are gone,
+            // unless a replica holds them.
+            return if self.restore_from_replica(id, page, table, frames) { Ok(true) } else { Err(VassError::SwapFailed) };
         }
         let need = match need {
             Need::Guess(range) if swapped.is_some() => Need::Ahead(range),
@@ -149,11 +150,12 @@ impl Vass {
             frames.free(frame);
             self.slots.quarantine(entry.slot);
             self.space_mut(space).counters.swap_errors += 1;
-            return Err(VassError::SwapFailed);
+            return if self.restore_from_replica(id, page, table, frames) { Ok(true) } else { Err(VassError::SwapFailed) };
         }
+        let rights = self.write_rights(id, page, self.partitions.get(&id).ok_or(VassError::UnknownPartition)?.rights_at(page));
         let partition = self.partitions.get_mut(&id).ok_or(VassError::UnknownPartition)?;
         let mapped = match table.cursor(space, single(page)) {
-            Some(mut cursor) => map_counted(&mut cursor, frames, &frame, partition.rights_at(page)),
+            Some(mut cursor) => map_counted(&mut cursor, frames, &frame, rights),
             None => Err(VassError::PageTable),
         };
         if let Err(error) = mapped {
@@ -185,9 +187,11 @@ impl Vass {
     /// source's); in a source, the views' entries for `range` go first.
     pub(super) fn release(&mut self, id: PartitionId, range: PageRange, table: &mut impl PageTable, frames: &mut impl FrameSource) {
         if self.partitions.get(&id).is_some_and(|partition| partition.view.is_some()) {
+            self.drop_view_replicas(id, range, table, frames);
             self.unmap_view_pages(id, range, table, frames);
             return;
         }
+        self.drop_replicas_of(id, range, table, frames);
         self.unmap_views(id, range, table, frames);
         // 2 MiB pages first: those wholly inside are unmapped at once (their
         // frames become 4 KiB frames for the loop below); the others are

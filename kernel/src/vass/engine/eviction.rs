@@ -348,8 +348,17 @@ impl Vass {
             partition.swapped.insert(page, entry);
         }
         let untouched = partition.untouched.remove(&page);
+        let replica = partition.view;
+        drop(cursor);
         if let Some(mut ledger) = self.ledger(id) {
             ledger.evicted(untouched);
+        }
+        // A view's committed page is a replica (a clean copy, dropped).
+        if let Some(of) = replica {
+            if let Some(view) = self.partitions.get_mut(&of.source).and_then(|source| source.views.get_mut(&id)) {
+                view.replicas.remove(&page);
+            }
+            self.replicas_gone(id, &[page], table);
         }
         let state = self.space_mut(space);
         state.recently_evicted[state.evicted_at % RECENT_EVICTIONS] = page;

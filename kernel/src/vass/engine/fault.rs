@@ -69,6 +69,8 @@ impl Vass {
             FaultOutcome::SwapFailed => counters.faults_swap_failed += 1,
             FaultOutcome::Mapped => counters.faults_shared += 1,
             FaultOutcome::Revoked => counters.faults_revoked += 1,
+            FaultOutcome::Replicated => counters.faults_replica += 1,
+            FaultOutcome::Invalidated => counters.replica_invalidations += 1,
         }
     }
 

@@ -132,10 +132,13 @@ impl Vass {
                 counters: PartitionCounters::default(),
                 recent_faults: Recent::default(),
                 recent_accessed: Recent::default(),
+                recent_shared_faults: Recent::default(),
+                recent_invalidations: Recent::default(),
                 sealed: false,
                 ordinal,
                 view: None,
                 views: BTreeMap::new(),
+                versions: BTreeMap::new(),
             },
         );
         Ok((id, range))

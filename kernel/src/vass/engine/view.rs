@@ -53,6 +53,8 @@ pub(super) enum Filled {
     Committed,
     /// The source read it back from swap.
     SwappedIn,
+    /// The view (replicating) got its own copy of the page.
+    Replicated,
 }
 
 impl Vass {
@@ -100,7 +102,7 @@ impl Vass {
             view.view = Some(ViewOf { source, offset: offsets.start, revoked: false });
         }
         if let Some(partition) = self.partitions.get_mut(&source) {
-            partition.views.insert(id, View { space, offsets, at: range.start, mapped: BTreeSet::new() });
+            partition.views.insert(id, View { space, offsets, at: range.start, mapped: BTreeSet::new(), replicate: false, replicas: BTreeMap::new() });
         }
         Ok((id, range))
     }
@@ -131,11 +133,19 @@ impl Vass {
         if partition.revoked() {
             return Err(VassError::Revoked);
         }
+        if partition.committed.contains_key(&page) {
+            // Its replica.
+            return Ok(Filled::Already);
+        }
         let rights = partition.rights_at(page);
         let (source, target) = self.view_target(id, page).ok_or(VassError::BadRange)?;
         let held = self.partitions.get(&source).ok_or(VassError::UnknownPartition)?;
-        if held.views.get(&id).is_some_and(|view| view.mapped.contains(&page)) {
+        let Some(record) = held.views.get(&id) else { return Err(VassError::Revoked) };
+        if record.mapped.contains(&page) {
             return Ok(Filled::Already);
+        }
+        if record.replicate {
+            return self.make_replica(space, id, page, table, frames);
         }
         let filled = if held.committed.contains_key(&target) {
             Filled::Mapped
@@ -144,6 +154,7 @@ impl Vass {
         } else {
             Filled::Committed
         };
+        let rights = self.write_rights(source, target, rights);
         let held = self.partitions.get_mut(&source).ok_or(VassError::UnknownPartition)?;
         let frame = held.committed.get(&target).ok_or(VassError::PageTable)?;
         let mut cursor = table.cursor(space, single(page)).ok_or(VassError::PageTable)?;
@@ -181,15 +192,24 @@ impl Vass {
         if !partition.rights_at(page).contains(access.right()) {
             return FaultOutcome::RightsViolation;
         }
-        match self.fill_view(space, id, page, Need::Now, table, frames) {
+        let outcome = match self.fill_view(space, id, page, Need::Now, table, frames) {
             Ok(Filled::Already) => FaultOutcome::AlreadyCommitted,
             Ok(Filled::Mapped) => FaultOutcome::Mapped,
             Ok(Filled::Committed) => FaultOutcome::Committed,
             Ok(Filled::SwappedIn) => FaultOutcome::SwappedIn,
+            Ok(Filled::Replicated) => FaultOutcome::Replicated,
             Err(VassError::SwapFailed) => FaultOutcome::SwapFailed,
             Err(VassError::Revoked) => FaultOutcome::Revoked,
             Err(_) => FaultOutcome::OutOfFrames,
+        };
+        if outcome == FaultOutcome::Mapped {
+            let now = self.now;
+            if let Some(partition) = self.partitions.get_mut(&id) {
+                partition.recent_shared_faults.record(now, 1);
+            }
+            self.review_replication(space, id, table, frames);
         }
+        outcome
     }
 
     /// Maps every page of `range` of view `id` (a mapper's commit through
@@ -214,7 +234,7 @@ impl Vass {
                     None => return Err(VassError::Revoked),
                 },
             };
-            if matches!(self.fill_view(space, id, page, need, table, frames)?, Filled::Committed | Filled::SwappedIn) {
+            if matches!(self.fill_view(space, id, page, need, table, frames)?, Filled::Committed | Filled::SwappedIn | Filled::Replicated) {
                 committed += 1;
             }
         }
@@ -222,7 +242,7 @@ impl Vass {
     }
 
     /// The pieces of source offsets that `range` of partition `id` covers.
-    fn offsets_in(partition: &Partition, range: PageRange) -> Vec<PageRange> {
+    pub(super) fn offsets_in(partition: &Partition, range: PageRange) -> Vec<PageRange> {
         let mut pieces = Vec::new();
         let mut before = 0;
         for own in &partition.ranges {
@@ -351,10 +371,18 @@ impl Vass {
         let Some(partition) = self.partitions.get(&id) else { return Ok(()) };
         let Some(of) = partition.view else { return Ok(()) };
         let Some(view) = self.partitions.get(&of.source).and_then(|source| source.views.get(&id)) else { return Ok(()) };
+        let pages: Vec<(Page, Rights)> = view
+            .mapped
+            .range(range.start..range.end)
+            .map(|&page| {
+                let rights = partition.rights_at(page);
+                (page, self.view_target(id, page).map_or(rights, |(source, target)| self.write_rights(source, target, rights)))
+            })
+            .collect();
         let mut cursor = table.cursor(view.space, range).ok_or(VassError::PageTable)?;
-        for &page in view.mapped.range(range.start..range.end) {
+        for (page, rights) in pages {
             cursor.jump(page);
-            cursor.protect(partition.rights_at(page))?;
+            cursor.protect(rights)?;
         }
         Ok(())
     }
@@ -365,6 +393,7 @@ impl Vass {
         let Some(partition) = self.partitions.get(&id) else { return };
         let Some(of) = partition.view.filter(|of| !of.revoked) else { return };
         let range = partition.span();
+        self.drop_view_replicas(id, range, table, frames);
         self.unmap_view_pages(id, range, table, frames);
         if let Some(source) = self.partitions.get_mut(&of.source) {
             source.views.remove(&id);

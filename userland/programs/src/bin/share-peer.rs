@@ -32,6 +32,8 @@
 //! - `16`: answers its memory counters `committed`, `swap_outs`, `budget`.
 //! - `17 offset length`: answers the wrapping sum of the words of its view
 //!   in `[offset, offset + length)` (a consumer of a shared ring).
+//! - `18 on`: makes its view read through replicas (`Advice::Replicate`;
+//!   0: `Advice::Unreplicate`).
 //!
 //! It exits 0 when its caller is gone.
 
@@ -81,12 +83,12 @@ fn main(_args: runtime::Args) -> i32 {
             Err(Error::PeerClosed) => return 0,
             Err(_) => return 1,
         };
-        let mut answer = [0u8; 32];
+        let mut answer = [0u8; 64];
         let (words, handle) = serve(&mut held, &request);
         for (chunk, word) in answer.as_chunks_mut::<8>().0.iter_mut().zip(&words) {
             *chunk = word.to_le_bytes();
         }
-        let length = 8 * words.len().min(4);
+        let length = 8 * words.len().min(8);
         next = match handle {
             Some(grant) => ipc::reply(&request, &answer[..length], &[ipc::moved(grant)]).and_then(|()| ipc::receive(endpoint)),
             None => ipc::reply_receive(&request, &answer[..length], endpoint),
@@ -257,9 +259,17 @@ fn serve(held: &mut Held, request: &abi::ipc::Received) -> (alloc::vec::Vec<u64>
             }
             None => (alloc::vec![status(Err(Error::NotFound))], None),
         },
+        18 => match held.view {
+            Some((id, _)) => {
+                let advice = if argument(0) == 0 { abi::Advice::Unreplicate } else { abi::Advice::Replicate };
+                let size = runtime::sys::partition_query(id).map(|info| info.size).unwrap_or(0);
+                (alloc::vec![status(runtime::sys::partition_advise(id, 0, size, advice))], None)
+            }
+            None => (alloc::vec![status(Err(Error::NotFound))], None),
+        },
         16 => {
             let counters = runtime::sys::memory_counters();
-            (alloc::vec![0, counters.committed, counters.swap_outs, counters.budget], None)
+            (alloc::vec![0, counters.committed, counters.swap_outs, counters.budget, counters.faults_replica], None)
         }
         _ => (alloc::vec![status(Err(Error::InvalidArgument))], None),
     }

@@ -378,6 +378,41 @@ runtime::tests! {
         take!(grant.close());
     }
 
+    fn replicas_stay_coherent_when_the_owner_writes() {
+        let source = take!(sys::partition_create(4 * PAGE_SIZE, PartitionKind::Shared, RW));
+        set(source.base, 1);
+        let readers: Vec<Peer> = (0..2).filter_map(|_| Peer::start().ok()).collect();
+        check_eq!(readers.len(), 2);
+        for reader in &readers {
+            let grant = take!(share::grant_create(source.id, Identity::Process(reader.pid), Rights::READ, 0, 4 * PAGE_SIZE));
+            take!(reader.map(grant, Rights::READ));
+            check_eq!(take!(reader.call(18, &[1], &[])).0, Ok(0), "replicate");
+            check_eq!(reader.read(0), Ok(1));
+        }
+        let info = take!(sys::page_query(source.base));
+        check_eq!(info.rights, u64::from(RW.bits()), "the VASS still grants us writing");
+        let before = sys::memory_counters();
+        // Our write faults once (the page is write-protected while it has
+        // replicas), invalidates both, and each reader copies it anew.
+        set(source.base, 2);
+        let after = sys::memory_counters();
+        check_eq!(after.replica_invalidations, before.replica_invalidations + 1);
+        for reader in &readers {
+            check_eq!(reader.read(0), Ok(2), "never the stale copy");
+            let (status, words, _) = take!(reader.call(16, &[], &[]));
+            check_eq!(status, Ok(0));
+            check_eq!(words[3], 2, "two replica faults: before and after the write");
+        }
+        set(source.base + 8, 3);
+        check_eq!(sys::memory_counters().replica_invalidations, after.replica_invalidations + 1);
+        for reader in readers {
+            check_eq!(reader.read(8), Ok(3));
+            check_eq!(reader.call(2, &[0, 9], &[]).map(|answer| answer.0).err(), Some(Error::PeerClosed), "a replica is read-only");
+            check!(matches!(reader.end(), Some(ExitReason::Faulted { kind: FaultKind::WriteToReadOnly, .. })));
+        }
+        take!(sys::partition_destroy(source.id));
+    }
+
     fn sixty_four_processes_map_one_partition() {
         const PAGES: u64 = 16;
         let source = take!(sys::partition_create(PAGES * PAGE_SIZE, PartitionKind::Shared, RW));
