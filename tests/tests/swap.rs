@@ -281,3 +281,21 @@ fn under_the_global_budget_the_larger_process_gives_pages_up_and_no_byte_is_lost
     assert!(get(larger, "peak_committed") < 400, "{larger:?}");
     assert_eq!((get(larger, "budget"), get(smaller, "budget")), (0, 0), "no budget of their own");
 }
+
+/// A shared partition's page whose swap copy cannot be read back comes
+/// back from a reader's replica (`vass::engine::replica`): nobody dies, no
+/// byte differs (`bin/swap-replica`, with `blkdebug` failing every read of
+/// the page's slot).
+#[test]
+fn a_replica_restores_a_shared_page_whose_swap_copy_is_lost() {
+    const SLOT: u64 = 5;
+    let rules = [InjectError::on_slot(BlockIo::Read, SLOT)];
+    let outcome = boot_with_swap("swap-replica", Bios, "mode=run sample=0 init=bin/swap-replica", TIMEOUT, SWAP_PAGES, &rules);
+    assert_eq!(outcome.verdict, Verdict::Success, "swap-replica's checks failed:\n{}", outcome.serial);
+    assert_output_contains(&outcome, &format!("swap: reading slot {SLOT}: read failed: the device reported an I/O error"));
+    let verified = lines_with(&outcome, "swap-replica: verified ");
+    assert_eq!(verified.len(), 1, "{}", outcome.serial);
+    let line = verified[0];
+    assert_eq!((field(line, "mismatches"), field(line, "replica_restores"), field(line, "swap_errors"), field(line, "slot")), (Some(0), Some(1), Some(1), Some(SLOT)), "{line}");
+    assert!(lines_with(&outcome, "fault=").is_empty(), "nobody was killed:\n{}", outcome.serial);
+}

@@ -394,9 +394,18 @@ pub struct View {
     /// Its pages that hold a replica now (the frames are the view's
     /// committed pages), with the source page's version copied.
     pub replicas: BTreeMap<Page, u64>,
+    /// First pages of its 2 MiB-aligned blocks mapped as one 2 MiB page of
+    /// the source's (their pages are not in `mapped`).
+    pub huge: BTreeSet<Page>,
 }
 
 impl View {
+    /// Whether the view's page `page` maps a frame of the source now (a
+    /// 4 KiB entry, or inside a 2 MiB one).
+    pub fn maps(&self, page: Page) -> bool {
+        self.mapped.contains(&page) || self.huge.contains(&block_of(page))
+    }
+
     /// The view's page that maps source offset `offset`, if it maps it.
     pub fn page_of(&self, offset: u64) -> Option<Page> {
         self.offsets.contains(offset).then(|| self.at + (offset - self.offsets.start))
@@ -489,14 +498,25 @@ impl Partition {
     }
 
     /// Whether the 2 MiB-aligned block starting at `start` lies in one of
-    /// its ranges with the same rights on every page, and the partition
-    /// neither is nor has a view: it may be a 2 MiB page.
+    /// its ranges with the same rights on every page, and every view of the
+    /// partition that maps any of it maps all of it at a 2 MiB-aligned
+    /// place and does not replicate: it may be a 2 MiB page (which its
+    /// views map as one too). A view keeps 4 KiB pages of its own.
     pub fn huge_eligible(&self, start: Page) -> bool {
         let block = PageRange::new(start, start + HUGE_PAGES);
-        // Views map 4 KiB entries of their source's frames: a partition
-        // with views (or a view) keeps 4 KiB pages.
-        if !self.views.is_empty() || self.view.is_some() || !start.is_multiple_of(HUGE_PAGES) || !self.range_of(start).is_some_and(|range| range.covers(&block)) {
+        if self.view.is_some() || !start.is_multiple_of(HUGE_PAGES) || !self.range_of(start).is_some_and(|range| range.covers(&block)) {
             return false;
+        }
+        if !self.views.is_empty() {
+            let Some(offset) = self.offset_of(start) else { return false };
+            let offsets = PageRange::new(offset, offset + HUGE_PAGES);
+            let aligned = |view: &View| {
+                !view.offsets.overlaps(&offsets)
+                    || (!view.replicate && view.offsets.covers(&offsets) && view.page_of(offset).is_some_and(|page| page.is_multiple_of(HUGE_PAGES)))
+            };
+            if !self.views.values().all(aligned) {
+                return false;
+            }
         }
         let rights = self.rights_at(start);
         self.overrides.iter().filter(|(range, _)| range.overlaps(&block)).all(|(range, value)| range.covers(&block) && value == rights)

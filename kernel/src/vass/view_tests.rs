@@ -321,20 +321,45 @@ fn decommits_unmap_views_and_a_views_own_decommit_frees_nothing() {
 }
 
 #[test]
-fn a_source_keeps_4kib_pages_once_it_has_a_view() {
-    let mut world = World::new(0, 2048);
-    world.frames = SimulatedFrames::with_huge(2048, 2);
+fn aligned_views_map_the_sources_2mib_pages_as_2mib_pages() {
+    let mut world = World::new(0, 4096);
+    world.frames = SimulatedFrames::with_huge(4096, 4);
     let window = Window { start: 0x200, end: 0x10_0000 };
     let (source, range) = world.vass.create(OWNER, 2 * HUGE_PAGES, PartitionKind::Shared, RW, None, window).unwrap();
     world.vass.commit(OWNER, source, PageRange::new(range.start, range.start + HUGE_PAGES), &mut world.mmu, &mut world.frames).unwrap();
     world.write(OWNER, range.start + 5, 55);
     assert_eq!(world.vass.partition(source).unwrap().huge.len(), 1);
-    let (_, at) = world.map(source, PageRange::new(0, 2 * HUGE_PAGES), SpaceId(2), RW).unwrap();
-    assert!(world.vass.partition(source).unwrap().huge.is_empty(), "split when the first view was made");
+    // Placed where its pages line up with the source's blocks.
+    let (view, at) = world.map(source, PageRange::new(0, 2 * HUGE_PAGES), SpaceId(2), RW).unwrap();
+    assert!(at.start.is_multiple_of(HUGE_PAGES));
+    assert_eq!(world.vass.partition(source).unwrap().huge.len(), 1, "still a 2 MiB page");
     assert_eq!(world.read(SpaceId(2), at.start + 5), (FaultOutcome::Mapped, Some(55)));
+    let entry = world.mmu.entry(SpaceId(2), at.start + 5).unwrap();
+    assert!(entry.huge, "mapped as one 2 MiB page");
+    assert_eq!(entry.frame, world.mmu.translate(OWNER, range.start + 5).unwrap().0);
+    assert_eq!(world.read(SpaceId(2), at.start + 300), (FaultOutcome::AlreadyCommitted, Some(0)), "the rest of the block came with it");
+    // The second block: committed whole it is one 2 MiB page at once, which
+    // the view maps as one too.
     world.vass.commit(OWNER, source, PageRange::new(range.start + HUGE_PAGES, range.end), &mut world.mmu, &mut world.frames).unwrap();
+    assert_eq!(world.read(SpaceId(2), at.start + HUGE_PAGES).0, FaultOutcome::Mapped);
+    assert!(world.mmu.entry(SpaceId(2), at.start + HUGE_PAGES).unwrap().huge);
+    // A partial decommit splits the source's page: the view's goes too,
+    // and the next touch maps a 4 KiB page.
+    world.vass.decommit(OWNER, source, PageRange::new(range.start + 10, range.start + 12), &mut world.mmu, &mut world.frames).unwrap();
     world.check();
-    assert!(world.vass.partition(source).unwrap().huge.is_empty(), "no 2 MiB page while a view maps it");
+    assert_eq!(world.mmu.translate(SpaceId(2), at.start + 5), None);
+    assert_eq!(world.read(SpaceId(2), at.start + 5), (FaultOutcome::Mapped, Some(55)));
+    assert!(!world.mmu.entry(SpaceId(2), at.start + 5).unwrap().huge);
+    // A view that does not line up splits the source's 2 MiB pages.
+    let (_, skewed) = world.vass.map_view(OWNER, source, PageRange::new(0, 2 * HUGE_PAGES), SpaceId(3), Rights::READ, Some(0x10_0001 - 0x800), window, &mut world.mmu, &mut world.frames).unwrap();
+    world.check();
+    assert!(!skewed.start.is_multiple_of(HUGE_PAGES));
+    assert!(world.vass.partition(source).unwrap().huge.is_empty(), "split for the skewed view");
+    assert_eq!(world.mmu.translate(SpaceId(2), at.start + HUGE_PAGES), None, "the aligned view's 2 MiB entry went with it");
+    assert_eq!(world.read(SpaceId(3), skewed.start + 5).1, Some(55));
+    assert_eq!(world.read(SpaceId(2), at.start + HUGE_PAGES), (FaultOutcome::Mapped, Some(0)));
+    world.vass.destroy(SpaceId(2), view, &mut world.mmu, &mut world.frames).unwrap();
+    world.check();
 }
 
 #[test]

@@ -241,7 +241,7 @@ impl Vass {
                     true => 0,
                     false => {
                         let offset = partition.offset_of(page);
-                        partition.views.values().filter(|view| offset.and_then(|offset| view.page_of(offset)).is_some_and(|mapped| view.mapped.contains(&mapped))).count()
+                        partition.views.values().filter(|view| offset.and_then(|offset| view.page_of(offset)).is_some_and(|mapped| view.maps(mapped))).count()
                     }
                 };
                 if usage.mappings as usize != 1 + viewers {
@@ -306,7 +306,7 @@ impl Vass {
                 {
                     let viewed = partition.view.and_then(|of| self.partitions.get(&of.source)).and_then(|source| source.views.get(&id));
                     for page in range.start..range.end {
-                        let held = partition.committed.contains_key(&page) || viewed.is_some_and(|view| view.mapped.contains(&page));
+                        let held = partition.committed.contains_key(&page) || viewed.is_some_and(|view| view.maps(page));
                         if !held && walk.entry_at(page).is_some() {
                             return Err(Violation::UncommittedMapped { partition: id, page });
                         }
@@ -376,8 +376,18 @@ impl Vass {
             let frame = target.and_then(|(_, target)| source.frame_of(target));
             let rights = target.map_or(partition.rights_at(page), |(_, target)| self.write_rights(of.source, target, partition.rights_at(page)));
             let actual = entry_of(table, partition.space, page).map(|entry| (entry.frame, entry.rights));
-            if frame.is_none() || actual != frame.map(|frame| (frame, rights)) {
+            if frame.is_none() || actual != frame.map(|frame| (frame, rights)) || recorded.huge.contains(&block_of(page)) {
                 return Err(Violation::ViewMapping { view: id, page });
+            }
+        }
+        // A 2 MiB entry maps the source's 2 MiB page it lines up with.
+        for &start in recorded.huge.range(block_of(window.start)..window.end) {
+            let target = self.view_target(id, start);
+            let lined_up = target.is_some_and(|(_, target)| target.is_multiple_of(HUGE_PAGES) && source.huge.contains(&target));
+            let expected = target.and_then(|(_, target)| source.frame_of(target)).map(|frame| (frame, partition.rights_at(start), true));
+            let actual = entry_of(table, partition.space, start).map(|entry| (entry.frame, entry.rights, entry.huge));
+            if !lined_up || actual != expected || !start.is_multiple_of(HUGE_PAGES) {
+                return Err(Violation::ViewMapping { view: id, page: start });
             }
         }
         Ok(())

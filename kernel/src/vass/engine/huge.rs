@@ -63,6 +63,9 @@ impl Vass {
     /// frames and rights. Fails (changing nothing) only when no frame is
     /// left for the new page table.
     pub(super) fn demote(&mut self, id: PartitionId, start: Page, table: &mut impl PageTable, frames: &mut impl FrameSource) -> Result<(), VassError> {
+        // Views that map it as a 2 MiB page map 4 KiB pages of it again on
+        // their next touch.
+        self.unmap_views(id, block(start), table, frames);
         self.fold_huge_accessed(id, start, table);
         let partition = self.partitions.get_mut(&id).ok_or(VassError::UnknownPartition)?;
         let space = partition.space;
@@ -120,7 +123,20 @@ impl Vass {
             return false;
         }
         let rights = partition.rights_at(start);
+        if !partition.views.is_empty() && !self.views_reachable(id, table) {
+            return false;
+        }
         let Some(run) = frames.allocate_huge(id) else { return false };
+        // The views' 4 KiB entries map the frames about to be replaced (what
+        // they wrote is copied with the rest, and counts as written).
+        if self.unmap_views(id, block(start), table, frames) {
+            let pages: Vec<Page> = (start..start + HUGE_PAGES).collect();
+            self.mark_written(id, &pages);
+        }
+        let Some(partition) = self.partitions.get(&id) else {
+            free_run(frames, run);
+            return false;
+        };
         // Accessed bits of untouched pages are folded in while each page
         // still has its own.
         let Some(mut cursor) = table.cursor(space, block(start)) else {

@@ -69,6 +69,11 @@ impl Vass {
         if let Some(view) = self.partitions.get_mut(&of.source).and_then(|source| source.views.get_mut(&id)) {
             view.replicate = on;
         }
+        // A replicating view maps 4 KiB copies: the source's 2 MiB pages it
+        // covers are split.
+        if on {
+            self.split_unaligned(of.source, table, frames)?;
+        }
         Ok(())
     }
 
@@ -165,7 +170,7 @@ impl Vass {
             .filter_map(|(&view, record)| record.page_of(offset).filter(|mapped| record.replicas.contains_key(mapped)).map(|mapped| (view, mapped)))
             .collect();
         for (view, mapped) in holders {
-            self.drop_view_replicas(view, single(mapped), table, frames);
+            self.drop_replicas_in(view, single(mapped), table, frames, false);
         }
         let now = self.now;
         let Some(partition) = self.partitions.get_mut(&id) else { return };
@@ -201,6 +206,13 @@ impl Vass {
     /// Frees the replicas view `id` holds inside `range`: each unmapped,
     /// flushed and freed. Returns how many.
     pub(super) fn drop_view_replicas(&mut self, id: PartitionId, range: PageRange, table: &mut impl PageTable, frames: &mut impl FrameSource) -> u64 {
+        self.drop_replicas_in(id, range, table, frames, true)
+    }
+
+    /// As [`Vass::drop_view_replicas`]; `restore`: give the source pages
+    /// left without a replica their writers back (an invalidation, which
+    /// drops them all, does that once at the end).
+    fn drop_replicas_in(&mut self, id: PartitionId, range: PageRange, table: &mut impl PageTable, frames: &mut impl FrameSource, restore: bool) -> u64 {
         let Some(partition) = self.partitions.get_mut(&id) else { return 0 };
         let Some(of) = partition.view else { return 0 };
         let pages: Vec<Page> = partition.committed.range(range.start..range.end).map(|(&page, _)| page).collect();
@@ -227,7 +239,9 @@ impl Vass {
         if let Some(mut ledger) = self.ledger(id) {
             ledger.released(pages.len() as u64, 0, 0);
         }
-        self.replicas_gone(id, &pages, table);
+        if restore {
+            self.replicas_gone(id, &pages, table);
+        }
         pages.len() as u64
     }
 

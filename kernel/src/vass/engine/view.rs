@@ -37,8 +37,15 @@
 //!   nothing (the contents are the source's), a protect re-protects the
 //!   entries it has, within the rights it was made with; it cannot be
 //!   resized or extended, and its source cannot shrink under it.
-//! - A partition with views, and a view, keep 4 KiB pages: the source's
-//!   2 MiB pages are split when its first view is made.
+//! - **2 MiB pages.** A view of 2 MiB or more is placed where its pages
+//!   line up with its source's 2 MiB blocks; a source block stays (or
+//!   becomes) a 2 MiB page while every view that maps any of it maps all
+//!   of it lined up and none replicates (`Partition::huge_eligible`), and
+//!   those views map it as one 2 MiB page too. A view that does not line
+//!   up, or starts replicating, splits the blocks it covers; splitting or
+//!   promoting a source block first unmaps the views' entries for it
+//!   (they map again on their next touch). A view holds no 2 MiB page of
+//!   its own.
 
 use super::*;
 
@@ -92,19 +99,41 @@ impl Vass {
         {
             return Err(VassError::Overlap);
         }
-        // Views map 4 KiB entries: the source keeps 4 KiB pages from now on.
-        let blocks: Vec<Page> = partition.huge.iter().copied().collect();
-        for start in blocks {
-            self.demote(source, start, table, frames)?;
-        }
+        // A view of 2 MiB or more goes where its pages line up with the
+        // source's 2 MiB blocks, so it can map them as 2 MiB pages.
+        let first = partition.pages_at(offsets.start, offsets.start + 1).first().map_or(0, |range| range.start);
+        let at = match at {
+            None if offsets.len() >= HUGE_PAGES => offsets.len().checked_add(HUGE_PAGES).and_then(|room| self.find_free(space, room, window)).map(|free| {
+                let shift = (first % HUGE_PAGES + HUGE_PAGES - free.start % HUGE_PAGES) % HUGE_PAGES;
+                free.start + shift
+            }),
+            at => at,
+        };
         let (id, range) = self.create(space, offsets.len(), PartitionKind::Shared, rights, at, window)?;
         if let Some(view) = self.partitions.get_mut(&id) {
             view.view = Some(ViewOf { source, offset: offsets.start, revoked: false });
         }
         if let Some(partition) = self.partitions.get_mut(&source) {
-            partition.views.insert(id, View { space, offsets, at: range.start, mapped: BTreeSet::new(), replicate: false, replicas: BTreeMap::new() });
+            partition.views.insert(id, View { space, offsets, at: range.start, mapped: BTreeSet::new(), replicate: false, replicas: BTreeMap::new(), huge: BTreeSet::new() });
+        }
+        // The source's 2 MiB pages this view does not line up with are
+        // split (it maps 4 KiB entries of them).
+        if let Err(error) = self.split_unaligned(source, table, frames) {
+            let _ = self.remove(space, id, table, frames, true);
+            return Err(error);
         }
         Ok((id, range))
+    }
+
+    /// Splits every 2 MiB page of partition `id` that is no longer
+    /// eligible (a view does not line up with it, or replicates).
+    pub(super) fn split_unaligned(&mut self, id: PartitionId, table: &mut impl PageTable, frames: &mut impl FrameSource) -> Result<(), VassError> {
+        let Some(partition) = self.partitions.get(&id) else { return Ok(()) };
+        let blocks: Vec<Page> = partition.huge.iter().copied().filter(|&start| !partition.huge_eligible(start)).collect();
+        for start in blocks {
+            self.demote(id, start, table, frames)?;
+        }
+        Ok(())
     }
 
     /// The source partition and page that page `page` of view `id` maps
@@ -141,7 +170,7 @@ impl Vass {
         let (source, target) = self.view_target(id, page).ok_or(VassError::BadRange)?;
         let held = self.partitions.get(&source).ok_or(VassError::UnknownPartition)?;
         let Some(record) = held.views.get(&id) else { return Err(VassError::Revoked) };
-        if record.mapped.contains(&page) {
+        if record.maps(page) {
             return Ok(Filled::Already);
         }
         if record.replicate {
@@ -155,12 +184,26 @@ impl Vass {
             Filled::Committed
         };
         let rights = self.write_rights(source, target, rights);
+        let huge = self.huge_view_block(id, page, source, target);
         let held = self.partitions.get_mut(&source).ok_or(VassError::UnknownPartition)?;
-        let frame = held.committed.get(&target).ok_or(VassError::PageTable)?;
-        let mut cursor = table.cursor(space, single(page)).ok_or(VassError::PageTable)?;
-        map_counted(&mut cursor, frames, frame, rights)?;
-        if let Some(view) = held.views.get_mut(&id) {
-            view.mapped.insert(page);
+        match huge {
+            Some(start) => {
+                // The source's 2 MiB page, mapped as one here too.
+                let first = held.committed.get(&block_of(target)).ok_or(VassError::PageTable)?.number();
+                let mut cursor = table.cursor(space, block(start)).ok_or(VassError::PageTable)?;
+                map_huge_counted(&mut cursor, frames, &HugeRun::held(first), rights)?;
+                if let Some(view) = held.views.get_mut(&id) {
+                    view.huge.insert(start);
+                }
+            }
+            None => {
+                let frame = held.committed.get(&target).ok_or(VassError::PageTable)?;
+                let mut cursor = table.cursor(space, single(page)).ok_or(VassError::PageTable)?;
+                map_counted(&mut cursor, frames, frame, rights)?;
+                if let Some(view) = held.views.get_mut(&id) {
+                    view.mapped.insert(page);
+                }
+            }
         }
         if matches!(filled, Filled::Committed | Filled::SwappedIn)
             && let Some(mut ledger) = self.ledger(source)
@@ -173,6 +216,26 @@ impl Vass {
             }
         }
         Ok(filled)
+    }
+
+    /// The view block to map as one 2 MiB page for page `page` of view `id`
+    /// (mapping `target` of `source`): when the source holds `target` in a
+    /// 2 MiB page, the view's block lines up with it, lies in the view with
+    /// one set of rights, and none of its pages is mapped on its own.
+    fn huge_view_block(&self, id: PartitionId, page: Page, source: PartitionId, target: Page) -> Option<Page> {
+        let held = self.partitions.get(&source)?;
+        let view = self.partitions.get(&id)?;
+        let start = block_of(page);
+        let range = block(start);
+        let lined_up = page - start == target - block_of(target);
+        let record = held.views.get(&id)?;
+        let uniform = view.overrides.iter().filter(|(piece, _)| piece.overlaps(&range)).all(|(piece, rights)| piece.covers(&range) && rights == view.rights_at(start));
+        (held.huge.contains(&block_of(target))
+            && lined_up
+            && view.range_of(start).is_some_and(|own| own.covers(&range))
+            && uniform
+            && record.mapped.range(start..start + HUGE_PAGES).next().is_none())
+        .then_some(start)
     }
 
     /// Resolves a fault at `page` of view `id` of `space`.
@@ -272,6 +335,18 @@ impl Vass {
         for view in partition.views.values_mut() {
             for piece in &offsets {
                 let pages = view.pages_of(*piece);
+                if pages.is_empty() {
+                    continue;
+                }
+                // 2 MiB entries go whole.
+                let blocks: Vec<Page> = view.huge.range(block_of(pages.start)..pages.end).copied().collect();
+                for start in blocks {
+                    if let Some(mut cursor) = table.cursor(view.space, block(start)) {
+                        dirty |= cursor.entry().is_some_and(|entry| entry.dirty);
+                        unmap_flushed(&mut cursor, frames, true);
+                        view.huge.remove(&start);
+                    }
+                }
                 let gone: Vec<Page> = view.mapped.range(pages.start..pages.end).copied().collect();
                 if gone.is_empty() {
                     continue;
@@ -291,7 +366,7 @@ impl Vass {
     /// Whether the tables reach every space that maps a page of partition
     /// `id` through a view.
     pub(super) fn views_reachable(&self, id: PartitionId, table: &impl PageTable) -> bool {
-        self.partitions.get(&id).is_none_or(|partition| partition.views.values().all(|view| view.mapped.is_empty() || table.reaches(view.space)))
+        self.partitions.get(&id).is_none_or(|partition| partition.views.values().all(|view| (view.mapped.is_empty() && view.huge.is_empty()) || table.reaches(view.space)))
     }
 
     /// Whether a view's entry for page `page` of partition `id` has its
@@ -310,7 +385,7 @@ impl Vass {
         let Some(offset) = partition.offset_of(page) else { return false };
         let mut accessed = false;
         for view in partition.views.values() {
-            let Some(mapped) = view.page_of(offset).filter(|mapped| view.mapped.contains(mapped)) else { continue };
+            let Some(mapped) = view.page_of(offset).filter(|&mapped| view.maps(mapped)) else { continue };
             if let Some(mut cursor) = table.cursor(view.space, single(mapped)) {
                 accessed |= if clear { cursor.clear_accessed() } else { cursor.entry().is_some_and(|entry| entry.accessed) };
             }
@@ -323,7 +398,7 @@ impl Vass {
         let partition = self.partitions.get(&id);
         let offset = partition.and_then(|partition| partition.offset_of(page));
         partition.into_iter().flat_map(|partition| partition.views.values()).filter_map(move |view| {
-            let mapped = view.page_of(offset?).filter(|mapped| view.mapped.contains(mapped))?;
+            let mapped = view.page_of(offset?).filter(|&mapped| view.maps(mapped))?;
             entry_of(table, view.space, mapped)
         })
     }
@@ -335,9 +410,20 @@ impl Vass {
     pub(super) fn unmap_view_pages(&mut self, id: PartitionId, range: PageRange, table: &mut impl PageTable, frames: &mut impl FrameSource) -> u64 {
         let Some(of) = self.partitions.get(&id).and_then(|partition| partition.view) else { return 0 };
         let Some(view) = self.partitions.get_mut(&of.source).and_then(|source| source.views.get_mut(&id)) else { return 0 };
+        let blocks: Vec<Page> = view.huge.range(block_of(range.start)..range.end).copied().collect();
+        let mut written = Vec::new();
+        for start in blocks {
+            if let Some(mut cursor) = table.cursor(view.space, block(start)) {
+                if cursor.entry().is_some_and(|entry| entry.dirty) {
+                    // Which of its pages were written is unknown: all were.
+                    written.extend(start..start + HUGE_PAGES);
+                }
+                unmap_flushed(&mut cursor, frames, true);
+                view.huge.remove(&start);
+            }
+        }
         let gone: Vec<Page> = view.mapped.range(range.start..range.end).copied().collect();
         let Some(mut cursor) = table.cursor(view.space, range) else { return 0 };
-        let mut written = Vec::new();
         for &page in &gone {
             cursor.jump(page);
             if cursor.entry().is_some_and(|entry| entry.dirty) {
@@ -354,7 +440,7 @@ impl Vass {
     /// Committed `pages` of partition `id` were written where its own
     /// entries do not show it (through a view whose entry is gone): a
     /// clean copy in swap is stale and goes, and eviction writes them.
-    fn mark_written(&mut self, id: PartitionId, pages: &[Page]) {
+    pub(super) fn mark_written(&mut self, id: PartitionId, pages: &[Page]) {
         let Some(partition) = self.partitions.get_mut(&id) else { return };
         for &page in pages.iter().filter(|page| partition.committed.contains_key(page)) {
             if let Some(Backing::Copy(entry)) = partition.backing.insert(page, Backing::Unique)
@@ -379,10 +465,15 @@ impl Vass {
                 (page, self.view_target(id, page).map_or(rights, |(source, target)| self.write_rights(source, target, rights)))
             })
             .collect();
-        let mut cursor = table.cursor(view.space, range).ok_or(VassError::PageTable)?;
+        let blocks: Vec<(Page, Rights)> = view.huge.range(block_of(range.start)..range.end).map(|&start| (start, partition.rights_at(start))).collect();
+        let mut cursor = table.cursor(view.space, PageRange::new(block_of(range.start), range.end)).ok_or(VassError::PageTable)?;
         for (page, rights) in pages {
             cursor.jump(page);
             cursor.protect(rights)?;
+        }
+        for (start, rights) in blocks {
+            cursor.jump(start);
+            cursor.protect_huge(rights)?;
         }
         Ok(())
     }

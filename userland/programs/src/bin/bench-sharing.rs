@@ -1,7 +1,10 @@
 //! Benchmark for `cargo xtask bench sharing`: grant + map + first touch +
 //! unmap of 1 and of 512 pages, revoking a partition mapped by 1, 8 and
 //! 64 processes (destroying it revokes every view; each mapper had touched
-//! all 16 of its pages), and passing 1 MiB from one process to another
+//! all 16 of its pages), a replica read fault (512 of them, in a
+//! replicating view of this process's own partition), a write that
+//! invalidates 1, 8 and 64 replicas (one per reader process), and passing
+//! 1 MiB from one process to another
 //! through a shared ring with a doorbell call per 64 KiB, against copying
 //! it through 128-byte messages. Timed with the TSC; prints `bench <name>
 //! <iterations> <tsc cycles>` lines (see xtask's bench).
@@ -84,7 +87,8 @@ fn main(_args: runtime::Args) -> i32 {
 fn run() -> Result<(), Error> {
     println!("bench-tsc-hz {}", sys::clock().tsc_hz);
     map_touch_unmap()?;
-    revoke()?;
+    let peers = revoke()?;
+    replicas(peers)?;
     ring_versus_messages()
 }
 
@@ -114,7 +118,7 @@ fn map_touch_unmap() -> Result<(), Error> {
 
 /// Destroying a partition that 1, 8 and 64 processes map (each touched all
 /// 16 pages): every view is revoked, every entry unmapped and flushed.
-fn revoke() -> Result<(), Error> {
+fn revoke() -> Result<Vec<Peer>, Error> {
     const PAGES: u64 = 16;
     const ROUNDS: u64 = 4;
     let mut peers: Vec<Peer> = Vec::new();
@@ -140,6 +144,57 @@ fn revoke() -> Result<(), Error> {
             }
         }
         println!("bench share-revoke-{mappers}-mappers {ROUNDS} {cycles}");
+    }
+    Ok(peers)
+}
+
+/// Replica read faults, then writes that invalidate 1, 8 and 64 replicas
+/// of one page (each reader replicates it again between rounds).
+fn replicas(peers: Vec<Peer>) -> Result<(), Error> {
+    const PAGES: u64 = 512;
+    const ROUNDS: u64 = 4;
+    let me = Identity::Process(sys::getpid());
+    let source = sys::partition_create(PAGES * PAGE_SIZE, PartitionKind::Shared, RW)?;
+    sys::partition_commit(source.id, 0, PAGES * PAGE_SIZE)?;
+    let grant = share::grant_create(source.id, me, Rights::READ, 0, PAGES * PAGE_SIZE)?;
+    let view = share::grant_map(grant, Rights::READ, 0)?;
+    sys::partition_advise(view.id, 0, PAGES * PAGE_SIZE, abi::Advice::Replicate)?;
+    let start = tsc();
+    for page in 0..PAGES {
+        touch(view.base + page * PAGE_SIZE);
+    }
+    println!("bench share-replica-read-fault {PAGES} {}", tsc() - start);
+    sys::partition_destroy(view.id)?;
+    share::grant_revoke(grant)?;
+    grant.close()?;
+    sys::partition_destroy(source.id)?;
+
+    for readers in [1usize, 8, 64] {
+        let source = sys::partition_create(PAGE_SIZE, PartitionKind::Shared, RW)?;
+        fill(source.base, 1);
+        for peer in &peers[..readers] {
+            let grant = share::grant_create(source.id, Identity::Process(peer.pid), Rights::READ, 0, PAGE_SIZE)?;
+            peer.call(1, &[u64::from(Rights::READ.bits()), 0], &[ipc::moved(grant)])?;
+            peer.call(18, &[1], &[])?;
+            peer.call(3, &[0], &[])?;
+        }
+        let mut cycles = 0;
+        for round in 0..ROUNDS {
+            let start = tsc();
+            fill(source.base, round + 2);
+            cycles += tsc() - start;
+            for peer in &peers[..readers] {
+                if peer.call(3, &[0], &[])? != round + 2 {
+                    println!("bench-sharing: a reader saw a stale replica");
+                    return Err(Error::InvalidArgument);
+                }
+            }
+        }
+        println!("bench share-invalidate-{readers}-replicas {ROUNDS} {cycles}");
+        for peer in &peers[..readers] {
+            peer.call(6, &[], &[])?;
+        }
+        sys::partition_destroy(source.id)?;
     }
     for peer in peers {
         peer.end()?;
