@@ -112,6 +112,8 @@ fn a_view_maps_the_sources_frames_both_ways() {
     let state = world.vass.page_state(SpaceId(2), at.start + 2).unwrap();
     assert_eq!((state.partition, state.residence), (view, Residence::Committed { frame: world.mmu.translate(OWNER, range.start + 3).unwrap().0, huge: false, copy: None }));
     assert_eq!(world.vass.view_target(view, at.start), Some((source, range.start + 1)));
+    let used = world.vass.partition_use(view, &world.mmu).unwrap();
+    assert_eq!((used.kind, used.touched), (PartitionKind::Shared, alloc::vec![0, 2]), "a layout proposal records what the view used");
     assert_eq!(world.vass.view_target(view, at.end), None);
     assert_eq!(world.frames.in_use, 2);
 }

@@ -154,13 +154,16 @@ fn errors_reach_programs_typed() {
 }
 
 /// One step of the model check: a caller (0..4: owner, three others)
-/// grants, re-grants, maps, touches, revokes, or a process ends.
+/// grants, re-grants, maps, touches or revokes, or a process other than
+/// the owner ends.
 #[derive(Clone, Debug)]
 enum Step {
     Grant { by: usize, through: usize, to: usize, rights: u8, start: u64, len: u64 },
     Map { by: usize, grant: usize, rights: u8 },
     Touch { by: usize, grant: usize, offset: u64, write: bool },
     Revoke { by: usize, grant: usize },
+    /// A process other than the owner ends.
+    End { by: usize },
 }
 
 const CALLERS: [Caller; 4] = [OWNER, BOB, CAROL, Caller { pid: 4, program: 0xd }];
@@ -180,6 +183,7 @@ fn step() -> impl Strategy<Value = Step> {
         3 => (1..4usize, 0..8usize, 0..4u8).prop_map(|(by, grant, rights)| Step::Map { by, grant, rights }),
         4 => (1..4usize, 0..8usize, 0..PAGES, any::<bool>()).prop_map(|(by, grant, offset, write)| Step::Touch { by, grant, offset, write }),
         1 => (0..4usize, 0..8usize).prop_map(|(by, grant)| Step::Revoke { by, grant }),
+        1 => (1..4usize).prop_map(|by| Step::End { by }),
     ]
 }
 
@@ -226,7 +230,9 @@ proptest! {
     /// Every map and touch is allowed exactly when the reference ACL says
     /// (a mapping's rights are the intersection along its chain, and it
     /// is mapped only by its grantee); after a revoke, nothing of the
-    /// revoked subtree maps or faults in; the checker holds throughout.
+    /// revoked subtree maps or faults in; a process that ends gives its
+    /// mappings back (the ACL's counts follow); the checker holds
+    /// throughout.
     #[test]
     fn grants_maps_and_revokes_follow_the_reference(steps in proptest::collection::vec(step(), 1..60)) {
         let mut world = World::new();
@@ -235,7 +241,15 @@ proptest! {
         let mut model: Vec<Model> = Vec::new();
         // (grant index, caller) → (view start page, rights mapped)
         let mut mapped: BTreeMap<(usize, usize), (Page, Rights)> = BTreeMap::new();
+        let mut ended = [false; 4];
         for step in steps {
+            // An ended process does nothing more (pids are never reused).
+            let actor = match step {
+                Step::Grant { by, .. } | Step::Map { by, .. } | Step::Touch { by, .. } | Step::Revoke { by, .. } | Step::End { by } => by,
+            };
+            if ended[actor] {
+                continue;
+            }
             match step {
                 Step::Grant { by, through, to, rights, start, len } => {
                     let rights = rights_of(rights);
@@ -311,6 +325,21 @@ proptest! {
                         while let Some(at) = frontier.pop() {
                             model[at].live = false;
                             frontier.extend((0..model.len()).filter(|&child| model[child].parent == Some(at) && model[child].live));
+                        }
+                    }
+                }
+                Step::End { by } => {
+                    world.vass.destroy_space(SpaceId(CALLERS[by].pid), &mut world.mmu, &mut world.frames);
+                    world.shares.process_ended(CALLERS[by].pid);
+                    world.vass.check_invariants(&world.mmu, &world.frames).unwrap();
+                    ended[by] = true;
+                    mapped.retain(|&(_, mapper), _| mapper != by);
+                    // Its mappings were given back.
+                    for (index, grant) in grants.iter().enumerate() {
+                        let rows = world.shares.rows(&world.vass, OWNER, source).unwrap();
+                        if let Some(row) = rows.iter().find(|row| row.grant == grant.grant) {
+                            let expected = mapped.keys().filter(|&&(mapped_grant, _)| mapped_grant == index).count() as u64;
+                            prop_assert_eq!(row.mappings, expected);
                         }
                     }
                 }

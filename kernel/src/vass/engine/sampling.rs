@@ -122,7 +122,9 @@ impl Vass {
     /// What partition `id` held: its touched pages are those committed and
     /// used (not committed ahead and still unseen, unless the processor
     /// marked them accessed since; the bits are read, not cleared) and
-    /// those swapped out.
+    /// those swapped out; for a view, also those it maps from its source
+    /// (so a layout proposal records what a process used of a shared
+    /// partition).
     pub fn partition_use(&self, id: PartitionId, table: &impl PageTable) -> Option<PartitionUse> {
         let partition = self.partitions.get(&id)?;
         let mut walk = table.walk(partition.space, partition.span());
@@ -133,7 +135,12 @@ impl Vass {
             }
         }
         touched.extend(partition.swapped.keys().filter_map(|&page| partition.offset_of(page)));
+        if let Some(view) = partition.view.and_then(|of| self.partitions.get(&of.source)?.views.get(&id)) {
+            touched.extend(view.mapped.iter().filter_map(|&page| partition.offset_of(page)));
+            touched.extend(view.huge.iter().flat_map(|&start| start..start + HUGE_PAGES).filter_map(|page| partition.offset_of(page)));
+        }
         touched.sort_unstable();
+        touched.dedup();
         Some(PartitionUse { ordinal: partition.ordinal, kind: partition.kind, pages: partition.pages(), faults: partition.counters.faults, touched })
     }
 }
