@@ -117,6 +117,18 @@ macro_rules! check {
     };
 }
 
+/// The value of a `Result`, or the test fails naming the expression and
+/// the error.
+#[macro_export]
+macro_rules! take {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(error) => return Err($crate::TestFailure::new($crate::format!("{} failed: {:?}", stringify!($result), error), file!(), line!())),
+        }
+    };
+}
+
 /// Fails the test unless the two values are equal.
 #[macro_export]
 macro_rules! check_eq {

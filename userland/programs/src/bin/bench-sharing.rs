@@ -16,7 +16,8 @@ extern crate alloc;
 
 use abi::{Error, HandleRights, PartitionKind, Rights, PAGE_SIZE};
 use alloc::vec::Vec;
-use runtime::ipc::{self, Handle};
+use programs::SharePeer as Peer;
+use runtime::ipc;
 use runtime::share::{self, Identity};
 use runtime::{println, sys};
 
@@ -35,41 +36,6 @@ fn touch(address: u64) {
 fn fill(address: u64, value: u64) {
     // SAFETY: as for `touch`, writable.
     unsafe { core::ptr::write_volatile(address as *mut u64, value) };
-}
-
-/// A `bin/share-peer`, called on `calls`.
-struct Peer {
-    calls: Handle,
-    pid: u64,
-}
-
-impl Peer {
-    fn start() -> Result<Peer, Error> {
-        let endpoint = ipc::endpoint_create()?;
-        let calls = endpoint.duplicate(HandleRights::SEND)?;
-        let pid = ipc::spawn_with_handles("bin/share-peer", &[], 0, &[ipc::moved_with(endpoint, HandleRights::RECEIVE)])?;
-        Ok(Peer { calls, pid })
-    }
-
-    fn call(&self, op: u8, arguments: &[u64], transfers: &[abi::ipc::HandleTransfer]) -> Result<u64, Error> {
-        let mut bytes = [0u8; 1 + 8 * 3];
-        bytes[0] = op;
-        for (chunk, argument) in bytes[1..].as_chunks_mut::<8>().0.iter_mut().zip(arguments) {
-            *chunk = argument.to_le_bytes();
-        }
-        let answer = ipc::call_endpoint(self.calls, &bytes[..1 + 8 * arguments.len()], transfers)?;
-        let words: Vec<u64> = answer.data().as_chunks::<8>().0.iter().map(|chunk| u64::from_le_bytes(*chunk)).collect();
-        match words.first().map(|&word| word as i64) {
-            Some(code) if code < 0 => Err(Error::from_code(-code).unwrap_or(Error::InvalidArgument)),
-            Some(_) => Ok(words.get(1).copied().unwrap_or(0)),
-            None => Err(Error::InvalidArgument),
-        }
-    }
-
-    fn end(self) -> Result<(), Error> {
-        self.calls.close()?;
-        sys::wait(self.pid).map(|_| ())
-    }
 }
 
 runtime::entry!(main);
@@ -124,7 +90,7 @@ fn revoke() -> Result<Vec<Peer>, Error> {
     let mut peers: Vec<Peer> = Vec::new();
     for mappers in [1usize, 8, 64] {
         while peers.len() < mappers {
-            peers.push(Peer::start()?);
+            peers.push(Peer::start(0)?);
         }
         let mut cycles = 0;
         for _ in 0..ROUNDS {
@@ -132,15 +98,15 @@ fn revoke() -> Result<Vec<Peer>, Error> {
             sys::partition_commit(source.id, 0, PAGES * PAGE_SIZE)?;
             for peer in &peers[..mappers] {
                 let grant = share::grant_create(source.id, Identity::Process(peer.pid), Rights::READ, 0, PAGES * PAGE_SIZE)?;
-                peer.call(1, &[u64::from(Rights::READ.bits()), 0], &[ipc::moved(grant)])?;
-                peer.call(9, &[PAGES], &[])?;
+                peer.value(1, &[u64::from(Rights::READ.bits()), 0], &[ipc::moved(grant)])?;
+                peer.value(9, &[PAGES], &[])?;
             }
             let start = tsc();
             sys::partition_destroy(source.id)?;
             cycles += tsc() - start;
             // The peers let go of their revoked views.
             for peer in &peers[..mappers] {
-                peer.call(6, &[], &[])?;
+                peer.value(6, &[], &[])?;
             }
         }
         println!("bench share-revoke-{mappers}-mappers {ROUNDS} {cycles}");
@@ -174,9 +140,9 @@ fn replicas(peers: Vec<Peer>) -> Result<(), Error> {
         fill(source.base, 1);
         for peer in &peers[..readers] {
             let grant = share::grant_create(source.id, Identity::Process(peer.pid), Rights::READ, 0, PAGE_SIZE)?;
-            peer.call(1, &[u64::from(Rights::READ.bits()), 0], &[ipc::moved(grant)])?;
-            peer.call(18, &[1], &[])?;
-            peer.call(3, &[0], &[])?;
+            peer.value(1, &[u64::from(Rights::READ.bits()), 0], &[ipc::moved(grant)])?;
+            peer.value(18, &[1], &[])?;
+            peer.value(3, &[0], &[])?;
         }
         let mut cycles = 0;
         for round in 0..ROUNDS {
@@ -184,7 +150,7 @@ fn replicas(peers: Vec<Peer>) -> Result<(), Error> {
             fill(source.base, round + 2);
             cycles += tsc() - start;
             for peer in &peers[..readers] {
-                if peer.call(3, &[0], &[])? != round + 2 {
+                if peer.value(3, &[0], &[])? != round + 2 {
                     println!("bench-sharing: a reader saw a stale replica");
                     return Err(Error::InvalidArgument);
                 }
@@ -192,12 +158,12 @@ fn replicas(peers: Vec<Peer>) -> Result<(), Error> {
         }
         println!("bench share-invalidate-{readers}-replicas {ROUNDS} {cycles}");
         for peer in &peers[..readers] {
-            peer.call(6, &[], &[])?;
+            peer.value(6, &[], &[])?;
         }
         sys::partition_destroy(source.id)?;
     }
     for peer in peers {
-        peer.end()?;
+        let _ = peer.end();
     }
     Ok(())
 }
@@ -211,14 +177,14 @@ fn ring_versus_messages() -> Result<(), Error> {
     const CHUNK: u64 = 64 * 1024;
     const ROUNDS: u64 = 4;
     let ring = sys::partition_create(CHUNK * 2, PartitionKind::Shared, RW)?;
-    let consumer = Peer::start()?;
+    let consumer = Peer::start(0)?;
     let grant = share::grant_create(ring.id, Identity::Process(consumer.pid), Rights::READ, 0, CHUNK * 2)?;
-    consumer.call(1, &[u64::from(Rights::READ.bits()), 0], &[ipc::moved(grant)])?;
+    consumer.value(1, &[u64::from(Rights::READ.bits()), 0], &[ipc::moved(grant)])?;
     // Both sides touch the ring once: the rounds measure the steady state.
     for offset in (0..CHUNK * 2).step_by(PAGE_SIZE as usize) {
         fill(ring.base + offset, 0);
     }
-    consumer.call(17, &[0, CHUNK * 2], &[])?;
+    consumer.value(17, &[0, CHUNK * 2], &[])?;
     let mut expected = 0u64;
     let mut seen = 0u64;
     let start = tsc();
@@ -231,7 +197,7 @@ fn ring_versus_messages() -> Result<(), Error> {
                 fill(ring.base + half + offset, value);
                 expected = expected.wrapping_add(value);
             }
-            seen = seen.wrapping_add(consumer.call(17, &[half, CHUNK], &[])?);
+            seen = seen.wrapping_add(consumer.value(17, &[half, CHUNK], &[])?);
         }
     }
     println!("bench share-ring-1MiB {ROUNDS} {}", tsc() - start);
@@ -239,7 +205,7 @@ fn ring_versus_messages() -> Result<(), Error> {
         println!("bench-sharing: the ring delivered {seen:#x}, not {expected:#x}");
         return Err(Error::InvalidArgument);
     }
-    consumer.end()?;
+    let _ = consumer.end();
     sys::partition_destroy(ring.id)?;
 
     let endpoint = ipc::endpoint_create()?;

@@ -18,8 +18,8 @@
 
 extern crate alloc;
 
-use abi::{Advice, Error, ExitReason, HandleRights, PartitionKind, Rights, PAGE_SIZE};
-use runtime::ipc::{self, Handle};
+use abi::{Advice, Error, ExitReason, PartitionKind, Rights, PAGE_SIZE};
+use programs::SharePeer;
 use runtime::share::{self, Identity};
 use runtime::{println, sys};
 
@@ -45,16 +45,6 @@ fn main(_args: runtime::Args) -> i32 {
     }
 }
 
-fn call(calls: Handle, op: u8, arguments: &[u64], transfers: &[abi::ipc::HandleTransfer]) -> Result<u64, Error> {
-    let mut bytes = alloc::vec![op];
-    for argument in arguments {
-        bytes.extend_from_slice(&argument.to_le_bytes());
-    }
-    let answer = ipc::call_endpoint(calls, &bytes, transfers)?;
-    let status = answer.data().get(..8).map_or(-1, |word| i64::from_le_bytes(word.try_into().unwrap_or_default()));
-    if status < 0 { Err(Error::from_code(-status).unwrap_or(Error::InvalidArgument)) } else { Ok(status as u64) }
-}
-
 fn run() -> Result<bool, Error> {
     let ring = sys::partition_create(PAGES * PAGE_SIZE, PartitionKind::Shared, Rights::READ | Rights::WRITE)?;
     for page in 0..PAGES {
@@ -63,13 +53,11 @@ fn run() -> Result<bool, Error> {
             unsafe { core::ptr::write_volatile((ring.base + page * PAGE_SIZE + 8 * word) as *mut u64, pattern(page, word)) };
         }
     }
-    let endpoint = ipc::endpoint_create()?;
-    let calls = endpoint.duplicate(HandleRights::SEND)?;
-    let reader = ipc::spawn_with_handles("bin/share-peer", &[], 0, &[ipc::moved_with(endpoint, HandleRights::RECEIVE)])?;
-    let grant = share::grant_create(ring.id, Identity::Process(reader), Rights::READ, 0, PAGES * PAGE_SIZE)?;
-    call(calls, 1, &[u64::from(Rights::READ.bits()), 0], &[ipc::moved(grant)])?;
-    call(calls, 18, &[1], &[])?;
-    call(calls, 9, &[PAGES], &[])?;
+    let reader = SharePeer::start(0)?;
+    let grant = share::grant_create(ring.id, Identity::Process(reader.pid), Rights::READ, 0, PAGES * PAGE_SIZE)?;
+    reader.map(grant, Rights::READ)?;
+    reader.value(18, &[1], &[])?;
+    reader.value(9, &[PAGES], &[])?;
     let out = sys::partition_advise(ring.id, 0, PAGES * PAGE_SIZE, Advice::PageOut)?;
     let slot = sys::page_query(ring.base + LOST_SLOT * PAGE_SIZE)?.slot;
     let info = sys::system_info();
@@ -87,8 +75,7 @@ fn run() -> Result<bool, Error> {
         "swap-replica: verified pages={PAGES} mismatches={mismatches} replica_restores={} swap_errors={} slot={slot}",
         counters.replica_restores, counters.swap_errors
     );
-    calls.close()?;
-    let reader_ok = matches!(sys::wait(reader).ok().and_then(|status| status.reason()), Some(ExitReason::Exited(0)));
+    let reader_ok = matches!(reader.end(), Some(ExitReason::Exited(0)));
     sys::partition_destroy(ring.id)?;
     Ok(mismatches == 0 && counters.replica_restores == 1 && slot == LOST_SLOT && reader_ok)
 }

@@ -13,21 +13,12 @@
 extern crate alloc;
 
 use abi::ipc::{HandleTransfer, Received};
-use abi::{Error, ExitReason, HandleRights, Rights, PAGE_SIZE};
+use abi::{Error, ExitReason, Rights, PAGE_SIZE};
 use alloc::format;
 use alloc::vec::Vec;
-use runtime::ipc::{self, moved, moved_with, Handle};
-use runtime::{check, check_eq, println, sys, TestFailure};
-
-/// The value of `result`, or the test fails naming the error.
-macro_rules! take {
-    ($result:expr) => {
-        match $result {
-            Ok(value) => value,
-            Err(error) => return Err(TestFailure::new(format!("{} failed: {:?}", stringify!($result), error), file!(), line!())),
-        }
-    };
-}
+use programs::SharePeer as Peer;
+use runtime::ipc::{moved, Handle};
+use runtime::{check, check_eq, println, sys, take};
 
 const R: Rights = Rights::READ;
 const RW: Rights = Rights::READ.union(Rights::WRITE);
@@ -94,56 +85,17 @@ fn expected(set: Rights, role: Role, op: Op, revoked: bool) -> bool {
     }
 }
 
-/// A `bin/share-peer`.
-struct Peer {
-    calls: Handle,
-    pid: u64,
-}
-
-/// What a peer answered: its status, the words after it, the message.
-type Answer = (Result<u64, Error>, Vec<u64>, Received);
-
-impl Peer {
-    fn start() -> Result<Peer, Error> {
-        let endpoint = ipc::endpoint_create()?;
-        let calls = endpoint.duplicate(HandleRights::SEND)?;
-        let pid = ipc::spawn_with_handles("bin/share-peer", &[], 0, &[moved_with(endpoint, HandleRights::RECEIVE)])?;
-        Ok(Peer { calls, pid })
-    }
-
-    fn call(&self, op: u8, arguments: &[u64], transfers: &[HandleTransfer]) -> Result<Answer, Error> {
-        let mut bytes = Vec::with_capacity(1 + 8 * arguments.len());
-        bytes.push(op);
-        for argument in arguments {
-            bytes.extend_from_slice(&argument.to_le_bytes());
-        }
-        let answer = ipc::call_endpoint(self.calls, &bytes, transfers)?;
-        let words: Vec<u64> = answer.data().as_chunks::<8>().0.iter().map(|chunk| u64::from_le_bytes(*chunk)).collect();
-        let status = match words.first().copied().map(|word| word as i64) {
-            Some(code) if code < 0 => Err(Error::from_code(-code).unwrap_or(Error::InvalidArgument)),
-            Some(value) => Ok(value as u64),
-            None => Err(Error::InvalidArgument),
-        };
-        Ok((status, words.get(1..).map(<[u64]>::to_vec).unwrap_or_default(), answer))
-    }
-
-    /// Whether operation `op` was allowed; a peer the operation killed
-    /// (its call ends unanswered) must have died of a fault.
-    fn attempt(&self, op: u8, arguments: &[u64], transfers: &[HandleTransfer]) -> Result<Attempt, Error> {
-        match self.call(op, arguments, transfers) {
-            Ok((Ok(_), words, _)) => Ok(Attempt::Allowed(words.first().copied().unwrap_or(0))),
-            Ok((Err(error), _, _)) => Ok(Attempt::Refused(error)),
-            Err(Error::PeerClosed) => match sys::wait(self.pid).ok().and_then(|status| status.reason()) {
-                Some(ExitReason::Faulted { kind, .. }) => Ok(Attempt::Killed(kind)),
-                _ => Err(Error::PeerClosed),
-            },
-            Err(error) => Err(error),
-        }
-    }
-
-    fn end(self) {
-        let _ = self.calls.close();
-        let _ = sys::wait(self.pid);
+/// Whether operation `op` was allowed for `peer`; a peer the operation
+/// killed (its call ends unanswered) must have died of a fault.
+fn attempt(peer: &Peer, op: u8, arguments: &[u64], transfers: &[HandleTransfer]) -> Result<Attempt, Error> {
+    match peer.call(op, arguments, transfers) {
+        Ok((Ok(_), words, _)) => Ok(Attempt::Allowed(words.first().copied().unwrap_or(0))),
+        Ok((Err(error), _, _)) => Ok(Attempt::Refused(error)),
+        Err(Error::PeerClosed) => match sys::wait(peer.pid).ok().and_then(|status| status.reason()) {
+            Some(ExitReason::Faulted { kind, .. }) => Ok(Attempt::Killed(kind)),
+            _ => Err(Error::PeerClosed),
+        },
+        Err(error) => Err(error),
     }
 }
 
@@ -172,7 +124,7 @@ fn handle_of(answer: &Received) -> Result<Handle, Error> {
 }
 
 fn scene(set: Rights, roles: &[Role], revoked: bool) -> Result<Scene, Error> {
-    let owner = Peer::start()?;
+    let owner = Peer::start(0)?;
     let function = if set.contains(Rights::EXECUTE) {
         let (status, words, _) = owner.call(11, &[], &[])?;
         status?;
@@ -183,7 +135,7 @@ fn scene(set: Rights, roles: &[Role], revoked: bool) -> Result<Scene, Error> {
     };
     let needs = |role| roles.contains(&role);
     // Every scene has its grantee: "after revoke" is after its grant went.
-    let grantee = Some(Peer::start()?);
+    let grantee = Some(Peer::start(0)?);
     let mut scene = Scene { owner, grantee: None, regrantee: None, third: None, function };
     if let Some(grantee) = grantee {
         let (status, _, answer) = scene.owner.call(12, &[grantee.pid, u64::from(set.bits())], &[])?;
@@ -192,7 +144,7 @@ fn scene(set: Rights, roles: &[Role], revoked: bool) -> Result<Scene, Error> {
         let copy = grant.duplicate(abi::ipc::GRANT_RIGHTS)?;
         grantee.call(1, &[u64::from((set - Rights::GRANT).bits()), 0], &[moved(grant)])?.0?;
         if needs(Role::Regrantee) {
-            let regrantee = Peer::start()?;
+            let regrantee = Peer::start(0)?;
             // Reading, re-granted: refused where the grant lacks GRANT.
             if let (Ok(_), _, answer) = grantee.call(4, &[0, PAGE_SIZE, u64::from(R.bits()), regrantee.pid], &[])? {
                 regrantee.call(1, &[u64::from(R.bits()), 0], &[moved(handle_of(&answer)?)])?.0?;
@@ -200,7 +152,7 @@ fn scene(set: Rights, roles: &[Role], revoked: bool) -> Result<Scene, Error> {
             scene.regrantee = Some(regrantee);
         }
         if needs(Role::Third) {
-            let third = Peer::start()?;
+            let third = Peer::start(0)?;
             // It holds the handle; mapping it is refused (checked as a cell).
             let _ = third.call(1, &[u64::from(R.bits()), 0], &[moved(copy)])?;
             scene.third = Some(third);
@@ -230,29 +182,29 @@ impl Scene {
         let Some(peer) = self.peer(role) else { return Ok(Attempt::Refused(Error::NotFound)) };
         let third = self.third.as_ref().map_or(0, |third| third.pid);
         match (role, op) {
-            (Role::Owner, Op::Read) => peer.attempt(13, &[0, 8], &[]),
-            (Role::Owner, Op::Write) => peer.attempt(13, &[1, 16], &[]),
-            (Role::Owner, Op::Execute) => peer.attempt(13, &[2, self.function], &[]),
-            (_, Op::Read) => peer.attempt(3, &[8], &[]),
-            (_, Op::Write) => peer.attempt(2, &[16, 0xfeed], &[]),
-            (_, Op::Execute) => peer.attempt(7, &[self.function], &[]),
+            (Role::Owner, Op::Read) => attempt(peer, 13, &[0, 8], &[]),
+            (Role::Owner, Op::Write) => attempt(peer, 13, &[1, 16], &[]),
+            (Role::Owner, Op::Execute) => attempt(peer, 13, &[2, self.function], &[]),
+            (_, Op::Read) => attempt(peer, 3, &[8], &[]),
+            (_, Op::Write) => attempt(peer, 2, &[16, 0xfeed], &[]),
+            (_, Op::Execute) => attempt(peer, 7, &[self.function], &[]),
             // The owner maps its own grant; the others map theirs anew.
-            (Role::Owner, Op::Map) => peer.attempt(15, &[u64::from(R.bits())], &[]),
+            (Role::Owner, Op::Map) => attempt(peer, 15, &[u64::from(R.bits())], &[]),
             (_, Op::Map) => {
                 let _ = peer.call(6, &[], &[])?;
-                peer.attempt(15, &[u64::from(R.bits())], &[])
+                attempt(peer, 15, &[u64::from(R.bits())], &[])
             }
-            (Role::Owner, Op::Regrant) => peer.attempt(12, &[third.max(peer.pid), u64::from(R.bits())], &[]),
-            (_, Op::Regrant) => peer.attempt(4, &[0, PAGE_SIZE, u64::from(R.bits()), third.max(peer.pid)], &[]),
-            (Role::Owner, Op::Protect) => peer.attempt(14, &[u64::from(RW.bits())], &[]),
-            (_, Op::Protect) => peer.attempt(8, &[u64::from(RW.bits())], &[]),
-            (_, Op::Revoke) => peer.attempt(5, &[], &[]),
+            (Role::Owner, Op::Regrant) => attempt(peer, 12, &[third.max(peer.pid), u64::from(R.bits())], &[]),
+            (_, Op::Regrant) => attempt(peer, 4, &[0, PAGE_SIZE, u64::from(R.bits()), third.max(peer.pid)], &[]),
+            (Role::Owner, Op::Protect) => attempt(peer, 14, &[u64::from(RW.bits())], &[]),
+            (_, Op::Protect) => attempt(peer, 8, &[u64::from(RW.bits())], &[]),
+            (_, Op::Revoke) => attempt(peer, 5, &[], &[]),
         }
     }
 
     fn end(self) {
         for peer in [Some(self.owner), self.grantee, self.regrantee, self.third].into_iter().flatten() {
-            peer.end();
+            let _ = peer.end();
         }
     }
 }

@@ -11,17 +11,7 @@ use abi::{Error, ExitReason, HandleRights, Syscall};
 use alloc::format;
 use alloc::vec::Vec;
 use runtime::ipc::{self, duplicated, moved, moved_with, Handle};
-use runtime::{check, check_eq, sys, TestFailure};
-
-/// The value of `result`, or the test fails naming the error.
-macro_rules! take {
-    ($result:expr) => {
-        match $result {
-            Ok(value) => value,
-            Err(error) => return Err(TestFailure::new(format!("{} failed: {:?}", stringify!($result), error), file!(), line!())),
-        }
-    };
-}
+use runtime::{check, check_eq, sys, take};
 
 const SEND_ONLY: HandleRights = HandleRights::SEND.union(HandleRights::TRANSFER);
 const KERNEL: u64 = 0xffff_8000_0000_0000;

@@ -8,92 +8,14 @@
 
 extern crate alloc;
 
-use abi::ipc::{HandleTransfer, Received};
 use abi::{Error, ExitReason, FaultKind, HandleRights, PartitionKind, Rights, Syscall, PAGE_SIZE};
-use alloc::format;
 use alloc::vec::Vec;
-use runtime::ipc::{self, moved, moved_with, Handle};
+use programs::SharePeer as Peer;
+use runtime::ipc::{self, Handle};
 use runtime::share::{self, Identity};
-use runtime::{check, check_eq, sys, TestFailure};
-
-/// The value of `result`, or the test fails naming the error.
-macro_rules! take {
-    ($result:expr) => {
-        match $result {
-            Ok(value) => value,
-            Err(error) => return Err(TestFailure::new(format!("{} failed: {:?}", stringify!($result), error), file!(), line!())),
-        }
-    };
-}
+use runtime::{check, check_eq, sys, take};
 
 const RW: Rights = Rights::READ.union(Rights::WRITE);
-
-/// What a peer answered: its status, the words after it, the message.
-type Answer = (Result<u64, Error>, Vec<u64>, Received);
-
-/// A `bin/share-peer`: our handle to call it on, and its pid.
-struct Peer {
-    calls: Handle,
-    pid: u64,
-}
-
-impl Peer {
-    fn start() -> Result<Peer, Error> {
-        Peer::start_with_budget(0)
-    }
-
-    /// A peer limited to `budget` committed pages (0: none).
-    fn start_with_budget(budget: u64) -> Result<Peer, Error> {
-        let endpoint = ipc::endpoint_create()?;
-        let calls = endpoint.duplicate(HandleRights::SEND)?;
-        let pid = ipc::spawn_with_handles("bin/share-peer", &[], budget, &[moved_with(endpoint, HandleRights::RECEIVE)])?;
-        Ok(Peer { calls, pid })
-    }
-
-    /// Operation `op` with `arguments` (and `transfers`): the status (an
-    /// error when negative), the words after it, and the message.
-    fn call(&self, op: u8, arguments: &[u64], transfers: &[HandleTransfer]) -> Result<Answer, Error> {
-        let mut bytes = Vec::with_capacity(1 + 8 * arguments.len());
-        bytes.push(op);
-        for argument in arguments {
-            bytes.extend_from_slice(&argument.to_le_bytes());
-        }
-        let answer = ipc::call_endpoint(self.calls, &bytes, transfers)?;
-        let words: Vec<u64> = answer.data().as_chunks::<8>().0.iter().map(|chunk| u64::from_le_bytes(*chunk)).collect();
-        let status = match words.first().copied().map(|word| word as i64) {
-            Some(code) if code < 0 => Err(Error::from_code(-code).unwrap_or(Error::InvalidArgument)),
-            Some(value) => Ok(value as u64),
-            None => Err(Error::InvalidArgument),
-        };
-        Ok((status, words.get(1..).map(<[u64]>::to_vec).unwrap_or_default(), answer))
-    }
-
-    /// Maps `grant` (moved to it) with `rights`: the view's id and address.
-    fn map(&self, grant: Handle, rights: Rights) -> Result<(u64, u64), Error> {
-        let (status, words, _) = self.call(1, &[u64::from(rights.bits()), 0], &[moved(grant)])?;
-        status?;
-        Ok((words[0], words[1]))
-    }
-
-    fn read(&self, offset: u64) -> Result<u64, Error> {
-        let (status, words, _) = self.call(3, &[offset], &[])?;
-        status.map(|_| words[0])
-    }
-
-    fn write(&self, offset: u64, value: u64) -> Result<(), Error> {
-        self.call(2, &[offset, value], &[])?.0.map(|_| ())
-    }
-
-    /// Ends it (its caller goes) and says how it ended.
-    fn end(self) -> Option<ExitReason> {
-        let _ = self.calls.close();
-        ended(self.pid)
-    }
-}
-
-fn ended(pid: u64) -> Option<ExitReason> {
-    sys::wait(pid).ok().and_then(|status| status.reason())
-}
 
 fn word(address: u64) -> u64 {
     // SAFETY: every address passed lies in a partition of this process.
@@ -148,7 +70,7 @@ runtime::tests! {
     fn a_peer_reads_and_writes_through_its_view_until_revoked() {
         let source = take!(sys::partition_create(8 * PAGE_SIZE, PartitionKind::Shared, RW));
         set(source.base, 0x1234);
-        let peer = take!(Peer::start());
+        let peer = take!(Peer::start(0));
         let grant = take!(share::grant_create(source.id, Identity::Process(peer.pid), RW, 0, 8 * PAGE_SIZE));
         let keep = take!(grant.duplicate(HandleRights::empty()));
         let (_, base) = take!(peer.map(grant, RW));
@@ -174,7 +96,7 @@ runtime::tests! {
 
     fn a_view_gives_no_more_than_its_grant() {
         let source = take!(sys::partition_create(2 * PAGE_SIZE, PartitionKind::Shared, RW));
-        let peer = take!(Peer::start());
+        let peer = take!(Peer::start(0));
         let grant = take!(share::grant_create(source.id, Identity::Process(peer.pid), Rights::READ, 0, PAGE_SIZE));
         let spare = take!(grant.duplicate(share::GRANT_RIGHTS));
         check_eq!(peer.map(spare, RW).err(), Some(Error::PermissionDenied), "more than the grant's rights");
@@ -193,8 +115,8 @@ runtime::tests! {
 
     fn only_the_grants_identity_maps_it() {
         let source = take!(sys::partition_create(PAGE_SIZE, PartitionKind::Shared, RW));
-        let alice = take!(Peer::start());
-        let mallory = take!(Peer::start());
+        let alice = take!(Peer::start(0));
+        let mallory = take!(Peer::start(0));
         let grant = take!(share::grant_create(source.id, Identity::Process(alice.pid), RW, 0, PAGE_SIZE));
         let copy = take!(grant.duplicate(share::GRANT_RIGHTS));
         check_eq!(mallory.map(copy, Rights::READ).err(), Some(Error::PermissionDenied), "a third party holding the handle");
@@ -264,13 +186,13 @@ runtime::tests! {
 
     fn a_grant_to_a_process_that_ended_is_never_usable() {
         let source = take!(sys::partition_create(PAGE_SIZE, PartitionKind::Shared, RW));
-        let gone = take!(Peer::start());
+        let gone = take!(Peer::start(0));
         let pid = gone.pid;
         let grant = take!(share::grant_create(source.id, Identity::Process(pid), RW, 0, PAGE_SIZE));
         check!(matches!(gone.end(), Some(ExitReason::Exited(0))));
         check_eq!(share::grant_create(source.id, Identity::Process(pid), RW, 0, PAGE_SIZE).map(|h| h.raw()), Err(Error::NotFound), "no grant to an ended pid");
         // The next process gets a new pid: the old grant is not its.
-        let next = take!(Peer::start());
+        let next = take!(Peer::start(0));
         check!(next.pid != pid, "pids are never reused");
         check_eq!(next.map(grant, RW).err(), Some(Error::PermissionDenied));
         check!(matches!(next.end(), Some(ExitReason::Exited(0))));
@@ -280,7 +202,7 @@ runtime::tests! {
     fn destroying_a_shared_partition_revokes_every_view() {
         let source = take!(sys::partition_create(2 * PAGE_SIZE, PartitionKind::Shared, RW));
         set(source.base, 5);
-        let peer = take!(Peer::start());
+        let peer = take!(Peer::start(0));
         let grant = take!(share::grant_create(source.id, Identity::Process(peer.pid), RW, 0, 2 * PAGE_SIZE));
         let keep = take!(grant.duplicate(share::GRANT_RIGHTS));
         take!(peer.map(grant, RW));
@@ -295,7 +217,7 @@ runtime::tests! {
     fn re_grants_narrow_and_the_acl_shows_the_chain() {
         let source = take!(sys::partition_create(4 * PAGE_SIZE, PartitionKind::Shared, RW));
         set(source.base + 2 * PAGE_SIZE, 77);
-        let peer = take!(Peer::start());
+        let peer = take!(Peer::start(0));
         let grant = take!(share::grant_create(source.id, Identity::Process(peer.pid), RW | Rights::GRANT, 0, 4 * PAGE_SIZE));
         let keep = take!(grant.duplicate(share::GRANT_RIGHTS));
         let (peer_view, _) = take!(peer.map(grant, RW));
@@ -337,7 +259,7 @@ runtime::tests! {
             .find(|info| info.kind == PartitionKind::Code.code() && info.base <= address && address < info.base + info.size)
             .ok_or(Error::NotFound));
         check_eq!(share::grant_create(code.id, Identity::Process(sys::getpid()), RW, 0, PAGE_SIZE).map(|h| h.raw()).err(), Some(Error::PermissionDenied), "code is never granted writable");
-        let peer = take!(Peer::start());
+        let peer = take!(Peer::start(0));
         let grant = take!(share::grant_create(code.id, Identity::Process(peer.pid), Rights::READ | Rights::EXECUTE, 0, code.size));
         take!(peer.map(grant, Rights::READ | Rights::EXECUTE));
         let (status, words, _) = take!(peer.call(7, &[address - code.base], &[]));
@@ -348,7 +270,7 @@ runtime::tests! {
     fn shared_pages_are_charged_to_the_owner_and_come_back_from_swap() {
         const PAGES: u64 = 96;
         const BUDGET: u64 = 64;
-        let owner = take!(Peer::start_with_budget(BUDGET));
+        let owner = take!(Peer::start(BUDGET));
         check_eq!(take!(owner.call(10, &[PAGES * PAGE_SIZE, u64::from(RW.bits())], &[])).0, Ok(0));
         let (status, _, answer) = take!(owner.call(12, &[sys::getpid(), u64::from(RW.bits())], &[]));
         check_eq!(status, Ok(0));
@@ -381,7 +303,7 @@ runtime::tests! {
     fn replicas_stay_coherent_when_the_owner_writes() {
         let source = take!(sys::partition_create(4 * PAGE_SIZE, PartitionKind::Shared, RW));
         set(source.base, 1);
-        let readers: Vec<Peer> = (0..2).filter_map(|_| Peer::start().ok()).collect();
+        let readers: Vec<Peer> = (0..2).filter_map(|_| Peer::start(0).ok()).collect();
         check_eq!(readers.len(), 2);
         for reader in &readers {
             let grant = take!(share::grant_create(source.id, Identity::Process(reader.pid), Rights::READ, 0, 4 * PAGE_SIZE));
@@ -422,7 +344,7 @@ runtime::tests! {
         let expected: u64 = (1..=PAGES).sum();
         let mut peers = Vec::new();
         for _ in 0..64 {
-            let peer = take!(Peer::start());
+            let peer = take!(Peer::start(0));
             let grant = take!(share::grant_create(source.id, Identity::Process(peer.pid), Rights::READ, 0, PAGES * PAGE_SIZE));
             take!(peer.map(grant, Rights::READ));
             peers.push(peer);
