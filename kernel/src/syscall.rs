@@ -106,7 +106,7 @@ pub fn dispatch(number: u64, arguments: [u64; 6]) -> Result<u64, Error> {
         Syscall::IpcReplyReceive => ipc::reply_receive(a0, a1, a2, a3, a4, a5),
         Syscall::GrantCreate => process::grant_create(PartitionId(a0), &grant_spec(a1)?),
         Syscall::GrantDerive => process::grant_derive(a0, &grant_spec(a1)?),
-        Syscall::GrantMap => grant_map(a0, a1, a2, a3),
+        Syscall::GrantMap => grant_map(a0, a1, a2, a3, a4),
         Syscall::GrantRevoke => process::grant_revoke(a0),
         Syscall::AclRead => acl_read(PartitionId(a0), a1, a2),
         Syscall::TestSummary => {
@@ -185,11 +185,11 @@ fn grant_spec(address: u64) -> Result<abi::GrantSpec, Error> {
 }
 
 /// `grant_map`: the view's id; its address goes to `base_out` (if not 0).
-fn grant_map(handle: u64, rights: u64, at: u64, base_out: u64) -> Result<u64, Error> {
+fn grant_map(handle: u64, rights: u64, at: u64, base_out: u64, flags: u64) -> Result<u64, Error> {
     if base_out != 0 {
         UserSlice::new(base_out, 8).aligned(8)?;
     }
-    let (id, base) = process::grant_map(handle, rights, at)?;
+    let (id, base) = process::grant_map(handle, rights, at, flags)?;
     if base_out != 0
         && let Err(error) = copy_words_to_user(base_out, &[base])
     {

@@ -97,9 +97,15 @@ pub fn grant_derive(handle: u64, spec: &GrantSpec) -> Result<u64, Error> {
 }
 
 /// `grant_map`: maps the grant `handle` names (with `MAP`) into the
-/// caller's space with `rights`, at `at` (0: wherever it fits). Returns
-/// the view's id and address.
-pub fn grant_map(handle: u64, rights: u64, at: u64) -> Result<(PartitionId, u64), Error> {
+/// caller's space with `rights`, at `at` (0: wherever it fits); with
+/// `GRANT_MAP_COPY_ON_WRITE` in `flags`, a private snapshot. Returns the
+/// view's id and address.
+pub fn grant_map(handle: u64, rights: u64, at: u64, flags: u64) -> Result<(PartitionId, u64), Error> {
+    let private = match flags {
+        0 => false,
+        abi::GRANT_MAP_COPY_ON_WRITE => true,
+        _ => return Err(Error::InvalidArgument),
+    };
     let rights = u32::try_from(rights)
         .ok()
         .and_then(Rights::from_bits)
@@ -113,7 +119,7 @@ pub fn grant_map(handle: u64, rights: u64, at: u64) -> Result<(PartitionId, u64)
     let (process, mut space) = own(&mut table, &mut memory)?;
     let who = caller(process, pid);
     let crate::memory::Space { vass, shares, tables, frames, .. } = &mut space;
-    let (view, range) = shares.map(vass, tables, frames, who, grant, rights, at, HEAP_WINDOW)?;
+    let (view, range) = shares.map(vass, tables, frames, who, grant, rights, at, HEAP_WINDOW, private)?;
     process.history.record(Event::Partition { partition: view, change: Change::Created, range, kind: PartitionKind::Shared.code() });
     Ok((view, range.start * PAGE_SIZE))
 }

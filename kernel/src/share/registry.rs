@@ -194,8 +194,9 @@ impl Shares {
 
     /// `caller` maps `grant` into its space with `rights` (at most the
     /// grant's effective rights, [`Rights::GRANT`] aside), at page `at` or
-    /// wherever it fits in `window`: a view. Returns the view and its
-    /// range.
+    /// wherever it fits in `window`: a view; with `private`, a
+    /// copy-on-write snapshot, which may be writable whatever the grant
+    /// says (its writes are its own). Returns the view and its range.
     #[allow(clippy::too_many_arguments)]
     pub fn map(
         &mut self,
@@ -207,11 +208,14 @@ impl Shares {
         rights: Rights,
         at: Option<Page>,
         window: Window,
+        private: bool,
     ) -> Result<(PartitionId, PageRange), ShareError> {
         let acl = self.acl(grant.partition)?;
         let (held, range) = acl.held(caller, Granter::Grant(grant.grant))?;
         let rights = rights & PAGE_RIGHTS;
-        if !held.contains(rights) {
+        // What the mapping reads of the source: a snapshot's writes are its own.
+        let sourced = if private { rights - Rights::WRITE } else { rights };
+        if !held.contains(sourced) {
             return Err(AclError::TooManyRights.into());
         }
         if acl.mapping_of(grant.grant, caller.pid).is_ok() {
@@ -219,10 +223,14 @@ impl Shares {
         }
         let owner = SpaceId(acl.owner());
         let offsets = PageRange::new(range.start, range.end);
-        let (view, placed) = vass.map_view(owner, grant.partition, offsets, SpaceId(caller.pid), rights, at, window, table, frames)?;
+        let (view, placed) = if private {
+            vass.map_copy_on_write(owner, grant.partition, offsets, SpaceId(caller.pid), rights, at, window, table, frames)?
+        } else {
+            vass.map_view(owner, grant.partition, offsets, SpaceId(caller.pid), rights, at, window, table, frames)?
+        };
         // Checked above, so the ACL takes it; were it to refuse, the view
         // goes again (nothing of a refused map stays behind).
-        if let Err(error) = self.acl_mut(grant.partition).and_then(|acl| Ok(acl.map(caller, grant.grant, placed.start * PAGE_SIZE, rights)?)) {
+        if let Err(error) = self.acl_mut(grant.partition).and_then(|acl| Ok(acl.map(caller, grant.grant, placed.start * PAGE_SIZE, sourced)?)) {
             let _ = vass.destroy(SpaceId(caller.pid), view, table, frames);
             return Err(error);
         }

@@ -13,6 +13,7 @@
 //! - `view`: one partition's pages mapped into another space (sharing);
 //! - `replica`: a view's own copies of its source's pages, kept coherent
 //!   by write-invalidate;
+//! - `cow`: copy-on-write views, private snapshots of their source;
 //! - `check`: the invariant checker.
 //!
 //! The VASM is, per address space, a B-tree from each range's first page to
@@ -24,6 +25,7 @@
 mod advice;
 mod check;
 mod commit;
+mod cow;
 mod eviction;
 mod fault;
 mod huge;

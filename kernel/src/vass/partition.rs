@@ -397,6 +397,12 @@ pub struct View {
     /// First pages of its 2 MiB-aligned blocks mapped as one 2 MiB page of
     /// the source's (their pages are not in `mapped`).
     pub huge: BTreeSet<Page>,
+    /// Whether the view is a private snapshot (copy-on-write; see
+    /// `vass::engine::cow`).
+    pub cow: bool,
+    /// Of a copy-on-write view: its pages that hold a private copy (its own
+    /// committed or swapped-out pages).
+    pub private: BTreeSet<Page>,
 }
 
 impl View {
@@ -512,7 +518,7 @@ impl Partition {
             let offsets = PageRange::new(offset, offset + HUGE_PAGES);
             let aligned = |view: &View| {
                 !view.offsets.overlaps(&offsets)
-                    || (!view.replicate && view.offsets.covers(&offsets) && view.page_of(offset).is_some_and(|page| page.is_multiple_of(HUGE_PAGES)))
+                    || (!view.replicate && !view.cow && view.offsets.covers(&offsets) && view.page_of(offset).is_some_and(|page| page.is_multiple_of(HUGE_PAGES)))
             };
             if !self.views.values().all(aligned) {
                 return false;

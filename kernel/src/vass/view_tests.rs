@@ -609,3 +609,111 @@ proptest! {
         prop_assert_eq!((world.frames.in_use, world.mmu.mapped_pages(), world.vass.swap_usage().0), (0, 0, 0));
     }
 }
+
+#[test]
+fn a_copy_on_write_view_is_a_private_snapshot() {
+    let mut world = World::new(64, 256);
+    let (source, range) = world.vass.create(OWNER, 4, PartitionKind::Shared, RW, None, WINDOW).unwrap();
+    world.write(OWNER, range.start, 1);
+    world.write(OWNER, range.start + 1, 5);
+    let (view, at) = world.vass.map_copy_on_write(OWNER, source, PageRange::new(0, 4), SpaceId(2), RW, None, WINDOW, &mut world.mmu, &mut world.frames).unwrap();
+    world.check();
+    assert_eq!(world.mmu.translate(OWNER, range.start).map(|(_, rights)| rights), Some(Rights::READ), "the owner's pages are write-protected for the snapshot");
+    // A read maps the source's page, read-only.
+    assert_eq!(world.read(SpaceId(2), at.start), (FaultOutcome::Mapped, Some(1)));
+    assert_eq!(world.mmu.translate(SpaceId(2), at.start).map(|(_, rights)| rights), Some(Rights::READ));
+    // The owner writes: the snapshot gets its copy first.
+    assert_eq!(world.write(OWNER, range.start, 2), FaultOutcome::Invalidated);
+    assert_eq!(world.read(SpaceId(2), at.start).1, Some(1), "the snapshot keeps what was there");
+    assert_eq!(world.read(OWNER, range.start).1, Some(2));
+    // The view writes: its own copy, the owner never sees it.
+    assert_eq!(world.write(SpaceId(2), at.start + 1, 6), FaultOutcome::Committed);
+    assert_eq!((world.read(OWNER, range.start + 1).1, world.read(SpaceId(2), at.start + 1).1), (Some(5), Some(6)));
+    assert_eq!(world.write(OWNER, range.start + 1, 7), FaultOutcome::AlreadyCommitted, "the last snapshot reader had copied it: writable again");
+    assert_eq!(world.mmu.translate(OWNER, range.start + 1).map(|(_, rights)| rights), Some(RW));
+    // A page the owner had never committed reads as zero in the snapshot
+    // whatever the owner writes later.
+    assert_eq!(world.read(SpaceId(2), at.start + 2), (FaultOutcome::Committed, Some(0)));
+    world.write(OWNER, range.start + 2, 9);
+    assert_eq!(world.read(SpaceId(2), at.start + 2).1, Some(0));
+    // The owner's decommit does not reach the snapshot.
+    world.write(OWNER, range.start + 3, 4);
+    world.vass.decommit(OWNER, source, PageRange::new(range.start, range.end), &mut world.mmu, &mut world.frames).unwrap();
+    world.check();
+    let snapshot: Vec<Option<u64>> = (0..4).map(|page| world.read(SpaceId(2), at.start + page).1).collect();
+    assert_eq!(snapshot, [Some(1), Some(6), Some(0), Some(0)], "page 3 was written after the snapshot was made");
+    assert_eq!(world.vass.space_counters(SpaceId(2)).unwrap().committed, 4, "the copies are the view's, charged to it");
+    // Its own decommit drops its copies: it reads the source again.
+    world.write(OWNER, range.start, 11);
+    world.vass.decommit(SpaceId(2), view, at, &mut world.mmu, &mut world.frames).unwrap();
+    world.check();
+    assert_eq!(world.read(SpaceId(2), at.start).1, Some(11));
+    assert_eq!(world.vass.space_counters(SpaceId(2)).unwrap().committed, 0);
+    world.vass.destroy_space(SpaceId(2), &mut world.mmu, &mut world.frames);
+    world.check();
+    assert_eq!(world.mmu.translate(OWNER, range.start).map(|(_, rights)| rights), Some(RW), "no snapshot left to keep");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// A copy-on-write view reads what the source held when it was made,
+    /// and its own writes; the source and a writer's view never see them;
+    /// under budgets with swap on both sides; the checker holds after every
+    /// step and every frame comes back.
+    #[test]
+    fn a_snapshot_keeps_what_the_source_held_when_it_was_made(
+        steps in proptest::collection::vec((0..3u64, 0..8u64, 0..1000u64, 0..10u8), 1..80),
+        budgets in (3..8u64, 3..8u64),
+    ) {
+        const PAGES: u64 = 8;
+        let mut world = World::new(64, 512);
+        let (source, range) = world.vass.create(OWNER, PAGES, PartitionKind::Shared, RW, None, WINDOW).unwrap();
+        let mut held = [0u64; PAGES as usize];
+        for page in 0..4 {
+            world.write(OWNER, range.start + page, 100 + page);
+            held[page as usize] = 100 + page;
+        }
+        let (_, writer) = world.map(source, PageRange::new(0, PAGES), SpaceId(2), RW).unwrap();
+        let (view, at) = world.vass.map_copy_on_write(OWNER, source, PageRange::new(0, PAGES), SpaceId(3), RW, None, WINDOW, &mut world.mmu, &mut world.frames).unwrap();
+        world.check();
+        world.vass.set_budget(OWNER, Some(budgets.0));
+        world.vass.set_budget(SpaceId(3), Some(budgets.1));
+        let mut snapshot = held;
+        for (who, offset, value, what) in steps {
+            let page = |who: u64| match who {
+                0 => (OWNER, range.start + offset),
+                1 => (SpaceId(2), writer.start + offset),
+                _ => (SpaceId(3), at.start + offset),
+            };
+            let (space, address) = page(who);
+            match what {
+                0..=3 => {
+                    let outcome = world.write(space, address, value);
+                    prop_assert!(!matches!(outcome, FaultOutcome::OutOfFrames | FaultOutcome::RightsViolation | FaultOutcome::SwapFailed), "{:?}", outcome);
+                    if who == 2 { snapshot[offset as usize] = value } else { held[offset as usize] = value }
+                }
+                4..=7 => {
+                    let expected = if who == 2 { snapshot[offset as usize] } else { held[offset as usize] };
+                    let (outcome, read) = world.read(space, address);
+                    prop_assert_eq!(read, Some(expected), "{:?} by {} at {}", outcome, who, offset);
+                }
+                8 => {
+                    world.vass.decommit(OWNER, source, PageRange::new(range.start + offset, range.start + offset + 1), &mut world.mmu, &mut world.frames).unwrap();
+                    world.check();
+                    held[offset as usize] = 0;
+                }
+                _ => {
+                    world.vass.decommit(SpaceId(3), view, PageRange::new(at.start + offset, at.start + offset + 1), &mut world.mmu, &mut world.frames).unwrap();
+                    world.check();
+                    snapshot[offset as usize] = held[offset as usize];
+                }
+            }
+        }
+        for space in [SpaceId(3), SpaceId(2), OWNER] {
+            world.vass.destroy_space(space, &mut world.mmu, &mut world.frames);
+            world.check();
+        }
+        prop_assert_eq!((world.frames.in_use, world.mmu.mapped_pages(), world.vass.swap_usage().0), (0, 0, 0));
+    }
+}

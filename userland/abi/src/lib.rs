@@ -271,10 +271,13 @@ coded_enum! {
         /// `Rights::GRANT`: at most its rights, within its range (offsets
         /// are the partition's).
         GrantDerive = 40 => "grant_derive",
-        /// `grant_map(handle, rights, at, base_out: *mut u64) -> id`: maps
-        /// the grant (for the caller's identity, with at most its rights)
-        /// into the caller's space at `at` (0: wherever it fits) as a
-        /// partition of kind shared; returns its id and writes its address.
+        /// `grant_map(handle, rights, at, base_out: *mut u64, flags) -> id`:
+        /// maps the grant (for the caller's identity, with at most its
+        /// rights) into the caller's space at `at` (0: wherever it fits) as
+        /// a partition of kind shared; returns its id and writes its
+        /// address. With [`GRANT_MAP_COPY_ON_WRITE`] in `flags`, a private
+        /// snapshot of what the grant covers, which may be writable (its
+        /// writes are its own).
         GrantMap = 41 => "grant_map",
         /// `grant_revoke(handle) -> views`: the partition's owner, or a
         /// granter up the chain, revokes the grant and every grant made
@@ -287,6 +290,9 @@ coded_enum! {
         AclRead = 43 => "acl_read",
     }
 }
+
+/// `grant_map` flag: map a private, copy-on-write snapshot.
+pub const GRANT_MAP_COPY_ON_WRITE: u64 = 1;
 
 /// `swap_debug` operation: corrupt the page's copy on the swap device.
 pub const SWAP_DEBUG_CORRUPT: u64 = 1;

@@ -62,6 +62,14 @@ pub fn grant_map(grant: Handle, rights: Rights, at: u64) -> Result<Partition, Er
     Ok(Partition { id, base })
 }
 
+/// Maps `grant` as a private, copy-on-write snapshot of what it covers,
+/// writable with `rights` (the writes are this process's own).
+pub fn grant_map_private(grant: Handle, rights: Rights, at: u64) -> Result<Partition, Error> {
+    let mut base = 0u64;
+    let id = call(Syscall::GrantMap, [grant.raw(), u64::from(rights.bits()), at, &raw mut base as u64, abi::GRANT_MAP_COPY_ON_WRITE, 0])?;
+    Ok(Partition { id, base })
+}
+
 /// Revokes `grant` and every grant made from it; returns how many views
 /// were unmapped.
 pub fn grant_revoke(grant: Handle) -> Result<u64, Error> {

@@ -23,7 +23,7 @@ impl World {
     }
 
     fn map(&mut self, caller: Caller, grant: GrantRef, rights: Rights) -> Result<(PartitionId, PageRange), ShareError> {
-        let mapped = self.shares.map(&mut self.vass, &mut self.mmu, &mut self.frames, caller, grant, rights, None, WINDOW);
+        let mapped = self.shares.map(&mut self.vass, &mut self.mmu, &mut self.frames, caller, grant, rights, None, WINDOW, false);
         self.vass.check_invariants(&self.mmu, &self.frames).unwrap();
         mapped
     }

@@ -346,17 +346,22 @@ impl Vass {
     /// The checks of view `partition` (of `of`) over the pages of `window`.
     fn check_view(&self, partition: &Partition, of: ViewOf, table: &impl PageTable, window: PageRange) -> Result<(), Violation> {
         let id = partition.id;
-        if !partition.swapped.is_empty() || !partition.backing.is_empty() || !partition.views.is_empty() {
+        let recorded = self.partitions.get(&of.source).and_then(|source| source.views.get(&id));
+        let private = |page: &Page| recorded.is_some_and(|view| view.private.contains(page));
+        if !partition.swapped.keys().all(private) || !partition.backing.keys().all(private) || !partition.views.is_empty() {
             return Err(Violation::ViewHolds { view: id });
         }
-        let recorded = self.partitions.get(&of.source).and_then(|source| source.views.get(&id));
         if of.revoked {
-            return if recorded.is_some() || !partition.committed.is_empty() { Err(Violation::ViewSource { view: id }) } else { Ok(()) };
+            return if recorded.is_some() || !partition.committed.is_empty() || !partition.swapped.is_empty() { Err(Violation::ViewSource { view: id }) } else { Ok(()) };
         }
-        // Its committed pages are exactly its replicas, each of its source
-        // page's current version, and none is also mapped to the source.
+        // Its committed pages are exactly its replicas (each of its source
+        // page's current version) and its private copies, none also mapped
+        // to the source; a private page is committed or swapped out.
         let replicas = recorded.map(|view| &view.replicas);
-        if !partition.committed.keys().eq(replicas.into_iter().flat_map(|replicas| replicas.keys())) {
+        let own: BTreeSet<Page> = replicas.into_iter().flat_map(|replicas| replicas.keys().copied()).chain(partition.committed.keys().copied().filter(private)).collect();
+        if !partition.committed.keys().copied().eq(own.iter().copied())
+            || recorded.is_some_and(|view| view.private.iter().any(|page| !partition.committed.contains_key(page) && !partition.swapped.contains_key(page)) || view.private.iter().any(|page| view.maps(*page) || view.replicas.contains_key(page)))
+        {
             return Err(Violation::ViewHolds { view: id });
         }
         for (&page, &version) in replicas.into_iter().flatten() {

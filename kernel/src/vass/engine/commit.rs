@@ -188,11 +188,20 @@ impl Vass {
     pub(super) fn release(&mut self, id: PartitionId, range: PageRange, table: &mut impl PageTable, frames: &mut impl FrameSource) {
         if self.partitions.get(&id).is_some_and(|partition| partition.view.is_some()) {
             self.drop_view_replicas(id, range, table, frames);
+            self.drop_private(id, range, table, frames);
             self.unmap_view_pages(id, range, table, frames);
             return;
         }
+        // Copy-on-write views keep their snapshot of what goes.
+        self.preserve_snapshots(id, range, table, frames);
         self.drop_replicas_of(id, range, table, frames);
         self.unmap_views(id, range, table, frames);
+        self.release_own(id, range, table, frames);
+    }
+
+    /// Unmaps and frees the committed pages of `id` inside `range` (its own
+    /// frames), and its swapped-out pages and swap copies there.
+    pub(super) fn release_own(&mut self, id: PartitionId, range: PageRange, table: &mut impl PageTable, frames: &mut impl FrameSource) {
         // 2 MiB pages first: those wholly inside are unmapped at once (their
         // frames become 4 KiB frames for the loop below); the others are
         // split so part of them can go.

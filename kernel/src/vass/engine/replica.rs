@@ -90,8 +90,9 @@ impl Vass {
     /// The rights an entry for page `page` of partition `id` has when its
     /// partition (or view) gives `rights`: without `WRITE` while the page
     /// has replicas, so the first write faults and invalidates them.
+    /// (or a copy-on-write view reads it from the source still).
     pub fn write_rights(&self, id: PartitionId, page: Page, rights: Rights) -> Rights {
-        if rights.contains(Rights::WRITE) && self.replicas_of(id, page) > 0 { rights - Rights::WRITE } else { rights }
+        if rights.contains(Rights::WRITE) && (self.replicas_of(id, page) > 0 || self.snapshotted(id, page)) { rights - Rights::WRITE } else { rights }
     }
 
     /// Makes a replica of the source's page for page `page` of view `id`
@@ -139,7 +140,7 @@ impl Vass {
     /// Maps page `page` of partition `id` (committed) read-only in its
     /// owner and in every view with `WRITE` that maps it: its first replica
     /// was made.
-    fn protect_writers(&mut self, id: PartitionId, page: Page, table: &mut impl PageTable) {
+    pub(super) fn protect_writers(&mut self, id: PartitionId, page: Page, table: &mut impl PageTable) {
         let Some(partition) = self.partitions.get(&id) else { return };
         if partition.committed.contains_key(&page)
             && let Some(mut cursor) = table.cursor(partition.space, single(page))
@@ -162,6 +163,8 @@ impl Vass {
     /// is coming): each is unmapped, flushed and freed, the page's version
     /// rises and its writers get `WRITE` back.
     pub(super) fn invalidate(&mut self, id: PartitionId, page: Page, table: &mut impl PageTable, frames: &mut impl FrameSource) {
+        // Snapshots keep the page as it was.
+        self.copy_before_write(id, page, table, frames);
         let Some(partition) = self.partitions.get(&id) else { return };
         let Some(offset) = partition.offset_of(page) else { return };
         let holders: Vec<(PartitionId, Page)> = partition
@@ -182,6 +185,9 @@ impl Vass {
     /// Gives the entries that may write page `page` of partition `id`
     /// their rights back (it has no replica left).
     pub(super) fn restore_writers(&mut self, id: PartitionId, page: Page, table: &mut impl PageTable) {
+        if self.snapshotted(id, page) {
+            return;
+        }
         let Some(partition) = self.partitions.get(&id) else { return };
         let Some(offset) = partition.offset_of(page) else { return };
         let rights = partition.rights_at(page);
@@ -339,7 +345,13 @@ impl Vass {
                 None => partition.committed.contains_key(&page).then_some((partition.id, page)),
             }
         });
+        let cow = placement.is_some_and(|placement| self.is_copy_on_write(placement.partition, page));
         let outcome = match target {
+            // A write in a snapshot: its own copy.
+            Some(_) if cow => match placement.map(|placement| self.make_private(space, placement.partition, page, table, frames)) {
+                Some(Ok(())) => FaultOutcome::Invalidated,
+                _ => FaultOutcome::OutOfFrames,
+            },
             Some((source, target)) => {
                 self.invalidate(source, target, table, frames);
                 FaultOutcome::Invalidated

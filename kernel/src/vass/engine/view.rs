@@ -83,6 +83,46 @@ impl Vass {
         table: &mut impl PageTable,
         frames: &mut impl FrameSource,
     ) -> Result<(PartitionId, PageRange), VassError> {
+        self.map_view_as(source_space, source, offsets, space, rights, at, window, false, table, frames)
+    }
+
+    /// As [`Vass::map_view`], a private snapshot of the source's pages
+    /// (`vass::engine::cow`): `rights` may add `WRITE` to what the source
+    /// may ever have (the writes are the view's own), never `WRITE` with
+    /// `EXECUTE`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn map_copy_on_write(
+        &mut self,
+        source_space: SpaceId,
+        source: PartitionId,
+        offsets: PageRange,
+        space: SpaceId,
+        rights: Rights,
+        at: Option<Page>,
+        window: Window,
+        table: &mut impl PageTable,
+        frames: &mut impl FrameSource,
+    ) -> Result<(PartitionId, PageRange), VassError> {
+        if rights.contains(Rights::WRITE | Rights::EXECUTE) {
+            return Err(VassError::RightsEscalation);
+        }
+        self.map_view_as(source_space, source, offsets, space, rights, at, window, true, table, frames)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn map_view_as(
+        &mut self,
+        source_space: SpaceId,
+        source: PartitionId,
+        offsets: PageRange,
+        space: SpaceId,
+        rights: Rights,
+        at: Option<Page>,
+        window: Window,
+        cow: bool,
+        table: &mut impl PageTable,
+        frames: &mut impl FrameSource,
+    ) -> Result<(PartitionId, PageRange), VassError> {
         let partition = self.owned(source_space, source)?;
         if partition.view.is_some() {
             // A view of a view maps the first one's source instead.
@@ -91,7 +131,8 @@ impl Vass {
         if offsets.is_empty() || offsets.end > partition.pages() {
             return Err(VassError::BadRange);
         }
-        if !partition.max_rights.contains(rights) {
+        let allowed = if cow { partition.max_rights | Rights::WRITE } else { partition.max_rights };
+        if !allowed.contains(rights) {
             return Err(VassError::RightsEscalation);
         }
         if let Some(at) = at
@@ -114,11 +155,16 @@ impl Vass {
             view.view = Some(ViewOf { source, offset: offsets.start, revoked: false });
         }
         if let Some(partition) = self.partitions.get_mut(&source) {
-            partition.views.insert(id, View { space, offsets, at: range.start, mapped: BTreeSet::new(), replicate: false, replicas: BTreeMap::new(), huge: BTreeSet::new() });
+            partition.views.insert(id, View { space, offsets, at: range.start, mapped: BTreeSet::new(), replicate: false, replicas: BTreeMap::new(), huge: BTreeSet::new(), cow: false, private: BTreeSet::new() });
+        }
+        if cow && let Some(record) = self.partitions.get_mut(&source).and_then(|partition| partition.views.get_mut(&id)) {
+            record.cow = true;
         }
         // The source's 2 MiB pages this view does not line up with are
-        // split (it maps 4 KiB entries of them).
-        if let Err(error) = self.split_unaligned(source, table, frames) {
+        // split (it maps 4 KiB entries of them); then a snapshot's pages
+        // are write-protected.
+        let made = self.split_unaligned(source, table, frames).and_then(|()| if cow { self.make_copy_on_write(space, id, table) } else { Ok(()) });
+        if let Err(error) = made {
             let _ = self.remove(space, id, table, frames, true);
             return Err(error);
         }
@@ -176,6 +222,8 @@ impl Vass {
         if record.replicate {
             return self.make_replica(space, id, page, table, frames);
         }
+        // A snapshot reads the source's page read-only until it writes.
+        let rights = if record.cow { rights - Rights::WRITE } else { rights };
         let filled = if held.committed.contains_key(&target) {
             Filled::Mapped
         } else if self.commit_page(source, target, need, table, frames)? {
@@ -254,6 +302,9 @@ impl Vass {
         }
         if !partition.rights_at(page).contains(access.right()) {
             return FaultOutcome::RightsViolation;
+        }
+        if let Some(outcome) = self.resolve_private(space, id, page, access, table, frames) {
+            return outcome;
         }
         let outcome = match self.fill_view(space, id, page, Need::Now, table, frames) {
             Ok(Filled::Already) => FaultOutcome::AlreadyCommitted,
@@ -485,9 +536,22 @@ impl Vass {
         let Some(of) = partition.view.filter(|of| !of.revoked) else { return };
         let range = partition.span();
         self.drop_view_replicas(id, range, table, frames);
+        // A snapshot's own copies go, and so does what it kept preserved.
+        self.release_own(id, range, table, frames);
         self.unmap_view_pages(id, range, table, frames);
-        if let Some(source) = self.partitions.get_mut(&of.source) {
-            source.views.remove(&id);
+        let Some(source) = self.partitions.get_mut(&of.source) else { return };
+        let Some(record) = source.views.remove(&id) else { return };
+        if record.cow {
+            let pages: Vec<Page> = source
+                .pages_at(record.offsets.start, record.offsets.end)
+                .iter()
+                .flat_map(|piece| source.committed.range(piece.start..piece.end).map(|(&page, _)| page))
+                .collect();
+            for page in pages {
+                if self.replicas_of(of.source, page) == 0 {
+                    self.restore_writers(of.source, page, table);
+                }
+            }
         }
     }
 

@@ -34,6 +34,8 @@
 //!   in `[offset, offset + length)` (a consumer of a shared ring).
 //! - `18 on`: makes its view read through replicas (`Advice::Replicate`;
 //!   0: `Advice::Unreplicate`).
+//! - `19 rights`: maps the grant the call carries as a private
+//!   copy-on-write snapshot (`grant_map_private`), as `1` does.
 //!
 //! It exits 0 when its caller is gone.
 
@@ -119,6 +121,19 @@ fn serve(held: &mut Held, request: &abi::ipc::Received) -> (alloc::vec::Vec<u64>
             };
             held.grant = Some(grant);
             match share::grant_map(grant, rights(argument(0)), argument(1)) {
+                Ok(view) => {
+                    held.view = Some((view.id, view.base));
+                    (alloc::vec![0, view.id, view.base], None)
+                }
+                Err(error) => (alloc::vec![status(Err(error))], None),
+            }
+        }
+        19 => {
+            let Some(grant) = request.received_handles().next().map(|handle| Handle(handle.handle)) else {
+                return (alloc::vec![status(Err(Error::InvalidArgument))], None);
+            };
+            held.grant = Some(grant);
+            match share::grant_map_private(grant, rights(argument(0)), 0) {
                 Ok(view) => {
                     held.view = Some((view.id, view.base));
                     (alloc::vec![0, view.id, view.base], None)

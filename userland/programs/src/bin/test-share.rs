@@ -335,6 +335,35 @@ runtime::tests! {
         take!(sys::partition_destroy(source.id));
     }
 
+    fn a_copy_on_write_mapping_is_a_private_snapshot() {
+        let source = take!(sys::partition_create(2 * PAGE_SIZE, PartitionKind::Shared, RW));
+        set(source.base, 1);
+        let peer = take!(Peer::start(0));
+        let grant = take!(share::grant_create(source.id, Identity::Process(peer.pid), Rights::READ, 0, 2 * PAGE_SIZE));
+        let spare = take!(grant.duplicate(share::GRANT_RIGHTS));
+        check_eq!(take!(peer.call(1, &[u64::from(RW.bits()), 0], &[ipc::moved(spare)])).0, Err(Error::PermissionDenied), "shared, a read grant maps read-only");
+        let (status, _, _) = take!(peer.call(19, &[u64::from(RW.bits())], &[ipc::moved(grant)]));
+        check_eq!(status, Ok(0), "a snapshot may be writable: its writes are its own");
+        check_eq!(peer.read(0), Ok(1));
+        // Our write (it faults once: the page is kept for the snapshot),
+        // and the snapshot keeps what it had.
+        let before = sys::memory_counters().replica_invalidations;
+        set(source.base, 2);
+        check_eq!(sys::memory_counters().replica_invalidations, before + 1);
+        check_eq!(peer.read(0), Ok(1), "the snapshot");
+        // Its write: never ours.
+        take!(peer.write(PAGE_SIZE, 9));
+        check_eq!((word(source.base + PAGE_SIZE), peer.read(PAGE_SIZE)), (0, Ok(9)));
+        let (status, words, _) = take!(peer.call(16, &[], &[]));
+        check_eq!((status, words[0] > 0), (Ok(0), true), "its copies are charged to it");
+        check!(matches!(peer.end(), Some(ExitReason::Exited(0))));
+        // Nothing keeps our pages write-protected any more: no fault.
+        let before = sys::memory_counters().replica_invalidations;
+        set(source.base, 3);
+        check_eq!(sys::memory_counters().replica_invalidations, before);
+        take!(sys::partition_destroy(source.id));
+    }
+
     fn sixty_four_processes_map_one_partition() {
         const PAGES: u64 = 16;
         let source = take!(sys::partition_create(PAGES * PAGE_SIZE, PartitionKind::Shared, RW));
