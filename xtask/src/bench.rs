@@ -262,13 +262,16 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     let deterministic = runs.iter().all(|(other, hz)| other == measurements && hz == tsc_hz);
     let mut table = String::new();
     let mut csv = String::from("benchmark,iterations,tsc_cycles_total,tsc_cycles_per_op,guest_instructions_per_op\n");
+    let mut markdown = String::from("| benchmark | iterations | guest instructions per op |\n| --- | ---: | ---: |\n");
     writeln!(table, "{:<24} {:>10} {:>16} {:>18}", "benchmark", "iterations", "cycles/op", "instructions/op")?;
     for measurement in measurements {
         let per_op = measurement.cycles as f64 / measurement.iterations.max(1) as f64;
         let instructions = per_op * 1e9 / *tsc_hz as f64;
         writeln!(table, "{:<24} {:>10} {:>16.1} {:>18.1}", measurement.name, measurement.iterations, per_op, instructions)?;
         writeln!(csv, "{},{},{},{:.3},{:.3}", measurement.name, measurement.iterations, measurement.cycles, per_op, instructions)?;
+        writeln!(markdown, "| `{}` | {} | {:.1} |", measurement.name, measurement.iterations, instructions)?;
     }
+    writeln!(markdown, "\nUnder `-icount shift=0` (one guest instruction per virtual nanosecond); {} runs, counts identical: {}.", runs.len(), if deterministic { "yes" } else { "no" })?;
     print!("{table}");
     println!("TSC {tsc_hz} Hz under -icount shift=0; {} runs, counts identical: {}", runs.len(), if deterministic { "yes" } else { "NO" });
     println!("kernel command line: {cmdline}");
@@ -276,7 +279,8 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&out)?;
     let path = out.join(format!("{}.csv", args.suite.name()));
     std::fs::write(&path, csv)?;
-    println!("wrote {}", path.display());
+    std::fs::write(out.join(format!("{}.md", args.suite.name())), markdown)?;
+    println!("wrote {} and {}.md beside it", path.display(), args.suite.name());
     Ok(if deterministic { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 

@@ -39,6 +39,11 @@ impl UserSlice {
         if self.address.is_multiple_of(align) { Ok(self) } else { Err(Error::BadAddress) }
     }
 
+    /// First address, as named (not checked).
+    pub fn address(&self) -> u64 {
+        self.address
+    }
+
     /// Length in bytes.
     pub fn len(&self) -> u64 {
         self.length

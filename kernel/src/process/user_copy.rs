@@ -33,10 +33,14 @@ pub(super) fn user_copy_failed(fault: probe::ProbeFault) -> Error {
     Error::BadAddress
 }
 
-/// Checks a user range against the running process's partitions.
+/// Checks a user range against the running process's partitions; one
+/// that reaches into a view whose grant was revoked is `Revoked`.
 pub(super) fn check_user_slice(slice: UserSlice, needed: Rights) -> Result<CheckedUserSlice, Error> {
     let pid = current_pid().ok_or(Error::BadAddress)?;
-    slice.check_against(|address, length| memory::lock_untimed().grants(SpaceId(pid), address, length, needed))
+    let memory = memory::lock_untimed();
+    slice.check_against(|address, length| memory.grants(SpaceId(pid), address, length, needed)).map_err(|error| {
+        if memory.revoked_in(SpaceId(pid), slice.address(), slice.len()) { Error::Revoked } else { error }
+    })
 }
 
 /// Checks that `slice` is writable memory of the running process (its

@@ -206,6 +206,16 @@ impl Vass {
         true
     }
 
+    /// Whether `[address, address + length)` of `space` reaches into a
+    /// view whose grant was revoked (what a system call refused for it
+    /// says: `Revoked`, not a bad address).
+    pub fn revoked_in(&self, space: SpaceId, address: u64, length: u64) -> bool {
+        let Some(end) = address.checked_add(length.max(1)) else { return false };
+        let (first, last) = (address / PAGE_SIZE, (end - 1) / PAGE_SIZE);
+        let Some(map) = self.vasm.get(&space) else { return false };
+        map.range(..=last).rev().take_while(|(_, (range_end, _))| *range_end > first).any(|(_, (_, id))| self.partitions.get(id).is_some_and(Partition::revoked))
+    }
+
     /// The partition table entry of `id`.
     pub fn partition(&self, id: PartitionId) -> Option<&Partition> {
         self.partitions.get(&id)

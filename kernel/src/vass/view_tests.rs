@@ -242,6 +242,8 @@ fn revoke_unmaps_a_view_and_every_later_touch_fails_as_revoked() {
     assert_eq!(world.write(SpaceId(2), at.start + 2, 1), FaultOutcome::Revoked);
     assert_eq!(world.vass.space_counters(SpaceId(2)).unwrap().faults_revoked, 2);
     assert!(!world.vass.grants(SpaceId(2), at.start * PAGE_SIZE, 8, Rights::READ), "no system call reaches it either");
+    assert!(world.vass.revoked_in(SpaceId(2), at.start * PAGE_SIZE - 8, 16), "and says why");
+    assert!(!world.vass.revoked_in(OWNER, range.start * PAGE_SIZE, 8));
     assert_eq!(world.vass.commit(SpaceId(2), view, at, &mut world.mmu, &mut world.frames), Err(VassError::Revoked));
     assert_eq!(world.vass.protect(SpaceId(2), view, Rights::READ, &mut world.mmu), Err(VassError::Revoked));
     // The owner keeps its pages and data; nothing was freed under it.

@@ -241,6 +241,7 @@ runtime::tests! {
         check_eq!(take!(share::grant_revoke(keep)), 2);
         check_eq!(share::grant_map(derived, Rights::READ, 0).map(|p| p.id), Err(Error::Revoked));
         check_eq!(sys::page_query(view.base).map(|_| ()), Err(Error::Revoked), "a system call on a revoked view");
+        check_eq!(raw(Syscall::PartitionQuery, [source.id, view.base, 0, 0, 0, 0]), Err(Error::Revoked), "a pointer into a revoked view");
         check_eq!(take!(share::acl_read(source.id)).len(), 0);
         take!(sys::partition_destroy(view.id));
         let _ = peer.end();
