@@ -244,6 +244,23 @@ pub(super) fn map_counted(cursor: &mut impl Cursor, frames: &mut impl FrameSourc
     Ok(())
 }
 
+/// Maps `page` of `space` to the held, fresh `frame` with `rights` and
+/// counts it; gives the frame back to commit, or frees it when the page
+/// tables refuse (the one way the engine maps a page it just allocated).
+pub(super) fn map_fresh(table: &mut impl PageTable, frames: &mut impl FrameSource, space: SpaceId, page: Page, frame: UserFrame, rights: Rights) -> Result<UserFrame, VassError> {
+    let mapped = match table.cursor(space, single(page)) {
+        Some(mut cursor) => map_counted(&mut cursor, frames, &frame, rights),
+        None => Err(VassError::PageTable),
+    };
+    match mapped {
+        Ok(()) => Ok(frame),
+        Err(error) => {
+            frames.free(frame);
+            Err(error)
+        }
+    }
+}
+
 /// Maps the 2 MiB page starting under `cursor` to held `run` and counts it.
 pub(super) fn map_huge_counted(cursor: &mut impl Cursor, frames: &mut impl FrameSource, run: &HugeRun, rights: Rights) -> Result<(), VassError> {
     cursor.map_huge(run, rights)?;

@@ -153,15 +153,8 @@ impl Vass {
             return if self.restore_from_replica(id, page, table, frames) { Ok(true) } else { Err(VassError::SwapFailed) };
         }
         let rights = self.write_rights(id, page, self.partitions.get(&id).ok_or(VassError::UnknownPartition)?.rights_at(page));
+        let frame = map_fresh(table, frames, space, page, frame, rights)?;
         let partition = self.partitions.get_mut(&id).ok_or(VassError::UnknownPartition)?;
-        let mapped = match table.cursor(space, single(page)) {
-            Some(mut cursor) => map_counted(&mut cursor, frames, &frame, rights),
-            None => Err(VassError::PageTable),
-        };
-        if let Err(error) = mapped {
-            frames.free(frame);
-            return Err(error);
-        }
         if let Some(entry) = swapped {
             partition.swapped.remove(&page);
             // The slot keeps a copy until the page is written.

@@ -95,14 +95,7 @@ impl Vass {
         {
             unmap_flushed(&mut cursor, frames, false);
         }
-        let mapped = match table.cursor(space, single(page)) {
-            Some(mut cursor) => map_counted(&mut cursor, frames, &frame, rights),
-            None => Err(VassError::PageTable),
-        };
-        if let Err(error) = mapped {
-            frames.free(frame);
-            return Err(error);
-        }
+        let frame = map_fresh(table, frames, space, page, frame, rights)?;
         let view = self.partitions.get_mut(&id).ok_or(VassError::UnknownPartition)?;
         if let Some(replaced) = view.hold(page, frame) {
             frames.free(replaced);

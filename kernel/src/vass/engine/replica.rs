@@ -113,14 +113,7 @@ impl Vass {
             return Err(VassError::PageTable);
         };
         frames.copy_frame(original, &frame);
-        let mapped = match table.cursor(space, single(page)) {
-            Some(mut cursor) => map_counted(&mut cursor, frames, &frame, rights - Rights::WRITE),
-            None => Err(VassError::PageTable),
-        };
-        if let Err(error) = mapped {
-            frames.free(frame);
-            return Err(error);
-        }
+        let frame = map_fresh(table, frames, space, page, frame, rights - Rights::WRITE)?;
         let version = self.partitions.get(&source).and_then(|partition| partition.versions.get(&target)).copied().unwrap_or(0);
         if let Some(replaced) = self.partitions.get_mut(&id).and_then(|view| view.hold(page, frame)) {
             frames.free(replaced);
@@ -310,11 +303,7 @@ impl Vass {
         };
         frames.copy_frame(replica, &frame);
         let rights = self.write_rights(id, page, self.partitions.get(&id).map_or(Rights::READ, |partition| partition.rights_at(page)));
-        let mapped_ok = table.cursor(space, single(page)).map(|mut cursor| map_counted(&mut cursor, frames, &frame, rights));
-        if !matches!(mapped_ok, Some(Ok(()))) {
-            frames.free(frame);
-            return false;
-        }
+        let Ok(frame) = map_fresh(table, frames, space, page, frame, rights) else { return false };
         let Some(partition) = self.partitions.get_mut(&id) else { return false };
         // The quarantined slot stays quarantined; the page lives in memory.
         partition.swapped.remove(&page);
