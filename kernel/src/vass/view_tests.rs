@@ -719,3 +719,21 @@ proptest! {
         prop_assert_eq!((world.frames.in_use, world.mmu.mapped_pages(), world.vass.swap_usage().0), (0, 0, 0));
     }
 }
+
+#[test]
+fn a_write_that_cannot_keep_a_snapshot_fails_as_out_of_memory() {
+    let mut world = World::new(0, 6);
+    let (source, range) = world.vass.create(OWNER, 4, PartitionKind::Shared, RW, None, WINDOW).unwrap();
+    for page in 0..4 {
+        world.write(OWNER, range.start + page, 20 + page);
+    }
+    let (_, at) = world.vass.map_copy_on_write(OWNER, source, PageRange::new(0, 4), SpaceId(2), RW, None, WINDOW, &mut world.mmu, &mut world.frames).unwrap();
+    let (_, other) = world.vass.create(OWNER, 2, PartitionKind::Heap, RW, None, WINDOW).unwrap();
+    world.write(OWNER, other.start, 1);
+    world.write(OWNER, other.start + 1, 1);
+    assert!(world.frames.free.is_empty());
+    // No frame for the snapshot's copy, no swap to make one: the write fails.
+    assert_eq!(world.write(OWNER, range.start, 99), FaultOutcome::OutOfFrames);
+    assert_eq!(world.read(SpaceId(2), at.start).1, Some(20), "the snapshot is intact");
+    assert_eq!(world.read(OWNER, range.start).1, Some(20), "and so is the page");
+}

@@ -9,8 +9,10 @@
 //!   still reads a page from the source, every writer maps it read-only
 //!   ([`Vass::write_rights`]), and the first write (its protection fault)
 //!   first gives each such view a private copy of the page as it was:
-//!   copy-before-write. A decommit of the source does the same before the
-//!   contents go.
+//!   copy-before-write (a write that cannot, memory being exhausted, fails
+//!   as out of memory rather than reach a snapshot). A decommit of the
+//!   source does the same before the contents go (out of memory, that
+//!   snapshot reads the zero page after).
 //! - **Its writes** are private: a write fault in the view copies the page
 //!   into a frame of the view's own (charged to it, written to swap and
 //!   read back as its own), mapped writable; the source never sees it.
@@ -56,21 +58,22 @@ impl Vass {
 
     /// Gives every copy-on-write view that still reads page `page` of
     /// partition `id` from the source a private copy of it as it is now
-    /// (before a write or a decommit changes it).
-    pub(super) fn copy_before_write(&mut self, id: PartitionId, page: Page, table: &mut impl PageTable, frames: &mut impl FrameSource) {
-        let Some(partition) = self.partitions.get(&id) else { return };
-        let Some(offset) = partition.offset_of(page) else { return };
+    /// (before a write or a decommit changes it). Returns whether every
+    /// one got its copy (not when memory ran out).
+    pub(super) fn copy_before_write(&mut self, id: PartitionId, page: Page, table: &mut impl PageTable, frames: &mut impl FrameSource) -> bool {
+        let Some(partition) = self.partitions.get(&id) else { return true };
+        let Some(offset) = partition.offset_of(page) else { return true };
         let readers: Vec<(PartitionId, SpaceId, Page)> = partition
             .views
             .iter()
             .filter(|(_, view)| view.cow)
             .filter_map(|(&view, record)| record.page_of(offset).filter(|mapped| !record.private.contains(mapped)).map(|mapped| (view, record.space, mapped)))
             .collect();
+        let mut all = true;
         for (view, space, mapped) in readers {
-            // Out of frames, the view loses its snapshot of the page: it
-            // reads the source's from then on.
-            let _ = self.make_private(space, view, mapped, table, frames);
+            all &= self.make_private(space, view, mapped, table, frames).is_ok();
         }
+        all
     }
 
     /// Gives page `page` of copy-on-write view `id` (in `space`) a private
@@ -161,6 +164,8 @@ impl Vass {
             .chain(partition.swapped.range(range.start..range.end).map(|(&page, _)| page))
             .collect();
         for page in pages {
+            // Out of frames, a snapshot loses the page: it reads the
+            // source's (zero) from then on.
             if self.snapshotted(id, page) {
                 self.copy_before_write(id, page, table, frames);
             }

@@ -155,11 +155,15 @@ impl Vass {
     /// Invalidates every replica of page `page` of partition `id` (a write
     /// is coming): each is unmapped, flushed and freed, the page's version
     /// rises and its writers get `WRITE` back.
-    pub(super) fn invalidate(&mut self, id: PartitionId, page: Page, table: &mut impl PageTable, frames: &mut impl FrameSource) {
+    /// Returns false, invalidating nothing, when a copy-on-write view could
+    /// not get its copy of the page (memory is exhausted).
+    pub(super) fn invalidate(&mut self, id: PartitionId, page: Page, table: &mut impl PageTable, frames: &mut impl FrameSource) -> bool {
         // Snapshots keep the page as it was.
-        self.copy_before_write(id, page, table, frames);
-        let Some(partition) = self.partitions.get(&id) else { return };
-        let Some(offset) = partition.offset_of(page) else { return };
+        if !self.copy_before_write(id, page, table, frames) {
+            return false;
+        }
+        let Some(partition) = self.partitions.get(&id) else { return true };
+        let Some(offset) = partition.offset_of(page) else { return true };
         let holders: Vec<(PartitionId, Page)> = partition
             .views
             .iter()
@@ -169,10 +173,11 @@ impl Vass {
             self.drop_replicas_in(view, single(mapped), table, frames, false);
         }
         let now = self.now;
-        let Some(partition) = self.partitions.get_mut(&id) else { return };
+        let Some(partition) = self.partitions.get_mut(&id) else { return true };
         *partition.versions.entry(page).or_default() += 1;
         partition.recent_invalidations.record(now, 1);
         self.restore_writers(id, page, table);
+        true
     }
 
     /// Gives the entries that may write page `page` of partition `id`
@@ -342,8 +347,7 @@ impl Vass {
                 _ => FaultOutcome::OutOfFrames,
             },
             Some((source, target)) => {
-                self.invalidate(source, target, table, frames);
-                FaultOutcome::Invalidated
+                if self.invalidate(source, target, table, frames) { FaultOutcome::Invalidated } else { FaultOutcome::OutOfFrames }
             }
             None => FaultOutcome::RightsViolation,
         };
