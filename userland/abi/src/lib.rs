@@ -1241,7 +1241,8 @@ mod tests {
 
     #[test]
     fn syscalls_are_coded_and_named() {
-        assert_eq!(check_coded!(Syscall: u64), 39);
+        assert_eq!(check_coded!(Syscall: u64), 44);
+        assert_eq!((Syscall::AclRead as u64, Syscall::AclRead.name()), (43, "acl_read"));
         assert_eq!((Syscall::Exit as u64, Syscall::Exit.name()), (0, "exit"));
         assert_eq!((Syscall::GetPid as u64, Syscall::GetPid.name()), (5, "getpid"));
         assert_eq!(Syscall::from_number(14), Some(Syscall::PartitionCommit));
@@ -1254,7 +1255,8 @@ mod tests {
 
     #[test]
     fn errors_are_coded_and_named() {
-        assert_eq!(check_coded!(Error: i64), 18);
+        assert_eq!(check_coded!(Error: i64), 19);
+        assert_eq!((Error::Shared.code(), Error::Shared.name()), (19, "shared"));
         assert_eq!((Error::UnknownSyscall.code(), Error::UnknownSyscall.name()), (1, "unknown system call"));
         assert_eq!(Error::from_code(9), Some(Error::InvalidUtf8));
         assert_eq!(Error::from_name("bad format"), Some(Error::BadFormat));
@@ -1277,7 +1279,8 @@ mod tests {
 
     #[test]
     fn advice_is_coded_and_named() {
-        assert_eq!(check_coded!(Advice: u64), 9);
+        assert_eq!(check_coded!(Advice: u64), 11);
+        assert_eq!((Advice::Replicate as u64, Advice::Replicate.name()), (9, "replicate"));
         assert_eq!((Advice::Normal as u64, Advice::Normal.name()), (0, "normal"));
         assert_eq!((Advice::WillNeed as u64, Advice::WillNeed.name()), (1, "will-need"));
         assert_eq!(Advice::from_name("page-out"), Some(Advice::PageOut));
@@ -1286,7 +1289,8 @@ mod tests {
 
     #[test]
     fn fault_kinds_are_coded_and_named() {
-        assert_eq!(check_coded!(FaultKind: u32), 11);
+        assert_eq!(check_coded!(FaultKind: u32), 12);
+        assert_eq!((FaultKind::Revoked as u32, FaultKind::Revoked.name()), (12, "revoked"));
         assert_eq!(FaultKind::from_code(0), None);
         assert_eq!((FaultKind::NullDereference as u32, FaultKind::NullDereference.name()), (1, "null-dereference"));
         assert_eq!(FaultKind::from_name("exception"), Some(FaultKind::OtherException));
@@ -1360,11 +1364,11 @@ mod tests {
 
     #[test]
     fn word_structures_round_trip_with_their_names() {
-        let counters = MemoryCounters { pid: 7, layout_commits: 9, ..MemoryCounters::default() };
+        let counters = MemoryCounters { pid: 7, replica_restores: 9, ..MemoryCounters::default() };
         assert_eq!(MemoryCounters::from_words(counters.to_words()), counters);
         assert_eq!(counters.fields().next(), Some(("pid", 7)));
-        assert_eq!(counters.fields().last(), Some(("layout_commits", 9)));
-        assert_eq!((counters.get("pid"), counters.get("layout_commits"), counters.get("faults")), (Some(7), Some(9), Some(0)));
+        assert_eq!(counters.fields().last(), Some(("replica_restores", 9)));
+        assert_eq!((counters.get("pid"), counters.get("replica_restores"), counters.get("faults")), (Some(7), Some(9), Some(0)));
         assert_eq!(counters.get("no_such_counter"), None);
         for (i, a) in MemoryCounters::FIELDS.iter().enumerate() {
             assert!(!MemoryCounters::FIELDS[i + 1..].contains(a), "{a} twice");
@@ -1386,7 +1390,7 @@ mod tests {
             assert_eq!(*advice as u64, code as u64);
             assert_eq!(Advice::from_code(code as u64), Some(*advice));
         }
-        assert_eq!(Advice::from_code(9), None);
+        assert_eq!(Advice::from_code(11), None);
         assert_eq!(Advice::from_code(u64::MAX), None);
     }
 

@@ -158,7 +158,7 @@ fn payload_errors_name_the_problem() {
     }
     let fine = frame(memstat, &[text("x").as_slice(), &[5], &(MemoryCounters::WORDS as u16).to_le_bytes(), &words(MemoryCounters::WORDS)].concat());
     let (Record::Memstat(decoded), _) = decode(&fine).unwrap() else { panic!("not a memstat") };
-    assert_eq!((decoded.name, decoded.policy, decoded.counters.pid, decoded.counters.layout_commits), ("x", CommitPolicy::Pae, 0, MemoryCounters::WORDS as u64 - 1));
+    assert_eq!((decoded.name, decoded.policy, decoded.counters.pid, decoded.counters.replica_restores), ("x", CommitPolicy::Pae, 0, MemoryCounters::WORDS as u64 - 1));
 }
 
 #[test]
