@@ -322,12 +322,14 @@ impl Shares {
 
     /// The grant `view` was mapped from, if it was mapped from one and is
     /// live.
+    #[cfg(test)]
     pub fn grant_of(&self, view: PartitionId) -> Option<GrantRef> {
         self.views.get(&view).map(|(grant, _)| *grant)
     }
 
     /// Whether grant `grant` is live (neither revoked nor of a partition
     /// that is gone).
+    #[cfg(test)]
     pub fn is_live(&self, grant: GrantRef) -> bool {
         self.acls.get(&grant.partition).is_some_and(|acl| acl.grant(grant.grant).is_ok())
     }

@@ -142,23 +142,14 @@ impl FrameSource for KernelFrames {
     }
 
     fn copy_into_run(&mut self, from: &UserFrame, run: &HugeRun, offset: u64) {
-        let source = frame::phys_to_virt(PhysAddr::new(from.number() * FRAME_SIZE)).as_ptr::<u8>();
-        let target = frame::phys_to_virt(PhysAddr::new((run.first() + offset.min(HUGE_PAGES - 1)) * FRAME_SIZE)).as_mut_ptr::<u8>();
-        // Both are user frames the engine holds: one committed, one in a run
-        // just allocated for a promotion and mapped nowhere yet.
-        // SAFETY: the two are distinct frames of FRAME_SIZE bytes each, seen
-        // through the physical-memory mapping, and nothing else uses them.
-        unsafe { core::ptr::copy_nonoverlapping(source, target, FRAME_SIZE as usize) };
+        // SAFETY: one frame is committed, the other in a run just allocated
+        // for a promotion and mapped nowhere yet: distinct, both held.
+        unsafe { copy_contents(from.number(), run.first() + offset.min(HUGE_PAGES - 1)) };
     }
 
     fn copy_frame(&mut self, from: &UserFrame, to: &UserFrame) {
-        let source = frame::phys_to_virt(PhysAddr::new(from.number() * FRAME_SIZE)).as_ptr::<u8>();
-        let target = frame::phys_to_virt(PhysAddr::new(to.number() * FRAME_SIZE)).as_mut_ptr::<u8>();
-        // SAFETY: both are user frames the engine holds, distinct (one was
-        // just allocated, mapped nowhere yet), FRAME_SIZE bytes each through
-        // the physical-memory mapping; nothing writes `from` meanwhile (one
-        // processor, the memory service's lock held, interrupts off).
-        unsafe { core::ptr::copy_nonoverlapping(source, target, FRAME_SIZE as usize) };
+        // SAFETY: both are held; `to` was just allocated, mapped nowhere.
+        unsafe { copy_contents(from.number(), to.number()) };
     }
 
     fn free(&mut self, frame: UserFrame) {
@@ -275,6 +266,21 @@ fn frame_bytes(frame: &UserFrame) -> &[u8; FRAME_SIZE as usize] {
     // evicting): FRAME_SIZE bytes of RAM mapped by the physical-memory map,
     // not freed while it is borrowed, which bounds the reference.
     unsafe { &*address }
+}
+
+/// Copies the contents of frame `from` into frame `to`.
+///
+/// # Safety
+///
+/// Both must be distinct user frames the engine holds (RAM of FRAME_SIZE
+/// bytes each, seen through the physical-memory mapping), `to` read and
+/// written by nothing else meanwhile, and `from` written by nothing (one
+/// processor, the memory service's lock held, interrupts off).
+unsafe fn copy_contents(from: Frame, to: Frame) {
+    let source = frame::phys_to_virt(PhysAddr::new(from * FRAME_SIZE)).as_ptr::<u8>();
+    let target = frame::phys_to_virt(PhysAddr::new(to * FRAME_SIZE)).as_mut_ptr::<u8>();
+    // SAFETY: the caller's contract: two distinct frames of FRAME_SIZE bytes.
+    unsafe { core::ptr::copy_nonoverlapping(source, target, FRAME_SIZE as usize) };
 }
 
 /// The contents of held user frame `frame`, writable.

@@ -47,7 +47,7 @@ impl Vass {
 
     /// Whether page `page` of partition `id` must keep its contents for a
     /// copy-on-write view that reads it from the source still.
-    pub fn snapshotted(&self, id: PartitionId, page: Page) -> bool {
+    pub(super) fn snapshotted(&self, id: PartitionId, page: Page) -> bool {
         let Some(partition) = self.partitions.get(&id) else { return false };
         if !partition.views.values().any(|view| view.cow) {
             return false;

@@ -32,7 +32,8 @@ impl Vass {
 
     /// Counts a fault the processor raised on a page mapped without the
     /// rights the access needed (the page tables already say no, so the
-    /// engine has nothing to resolve).
+    /// engine has nothing to resolve; see [`Vass::protection_fault`] for
+    /// the one exception).
     pub fn refuse(&mut self, space: SpaceId, page: Page, access: Access) -> Resolution {
         let placement = self.placement(space, page);
         self.count_fault(space, placement.map(|placement| placement.partition), access, FaultOutcome::RightsViolation);

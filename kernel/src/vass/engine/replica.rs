@@ -89,10 +89,14 @@ impl Vass {
 
     /// The rights an entry for page `page` of partition `id` has when its
     /// partition (or view) gives `rights`: without `WRITE` while the page
-    /// has replicas, so the first write faults and invalidates them.
-    /// (or a copy-on-write view reads it from the source still).
+    /// has replicas (or a copy-on-write view reads it from the source
+    /// still), so the first write faults and invalidates them. A partition
+    /// without views (every commit's case) costs one lookup.
     pub fn write_rights(&self, id: PartitionId, page: Page, rights: Rights) -> Rights {
-        if rights.contains(Rights::WRITE) && (self.replicas_of(id, page) > 0 || self.snapshotted(id, page)) { rights - Rights::WRITE } else { rights }
+        if !rights.contains(Rights::WRITE) || self.partitions.get(&id).is_none_or(|partition| partition.views.is_empty()) {
+            return rights;
+        }
+        if self.replicas_of(id, page) > 0 || self.snapshotted(id, page) { rights - Rights::WRITE } else { rights }
     }
 
     /// Makes a replica of the source's page for page `page` of view `id`
@@ -339,23 +343,20 @@ impl Vass {
                 None => partition.committed.contains_key(&page).then_some((partition.id, page)),
             }
         });
-        let cow = placement.is_some_and(|placement| self.is_copy_on_write(placement.partition, page));
-        let outcome = match target {
+        let (Some(placement), Some((source, target))) = (placement, target) else { return self.refuse(space, page, access) };
+        let id = placement.partition;
+        let done = if self.is_copy_on_write(id, page) {
             // A write in a snapshot: its own copy.
-            Some(_) if cow => match placement.map(|placement| self.make_private(space, placement.partition, page, table, frames)) {
-                Some(Ok(())) => FaultOutcome::Invalidated,
-                _ => FaultOutcome::OutOfFrames,
-            },
-            Some((source, target)) => {
-                if self.invalidate(source, target, table, frames) { FaultOutcome::Invalidated } else { FaultOutcome::OutOfFrames }
-            }
-            None => FaultOutcome::RightsViolation,
+            self.make_private(space, id, page, table, frames).is_ok()
+        } else {
+            self.invalidate(source, target, table, frames)
         };
-        self.count_fault(space, placement.map(|placement| placement.partition), access, outcome);
-        if outcome == FaultOutcome::Invalidated {
-            self.review_replication(space, placement.map_or(PartitionId(0), |placement| placement.partition), table, frames);
+        let outcome = if done { FaultOutcome::Invalidated } else { FaultOutcome::OutOfFrames };
+        self.count_fault(space, Some(id), access, outcome);
+        if done {
+            self.review_replication(space, id, table, frames);
         }
-        Resolution { outcome, placement }
+        Resolution { outcome, placement: Some(placement) }
     }
 
     /// The replication policy, after a fault in partition `id` of `space`
