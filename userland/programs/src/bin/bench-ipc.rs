@@ -14,11 +14,6 @@ use runtime::{println, sys};
 const CALLS: u64 = 10_000;
 const SENDS: u64 = 10_000;
 
-fn tsc() -> u64 {
-    // SAFETY: rdtsc only reads the time-stamp counter (CR4.TSD is clear).
-    unsafe { core::arch::x86_64::_rdtsc() }
-}
-
 runtime::entry!(main);
 
 fn main(_args: runtime::Args) -> i32 {
@@ -39,25 +34,25 @@ fn run() -> Result<(), abi::Error> {
     // The first call lets the server start and block in its receive.
     ipc::call_endpoint(server, b"", &[])?;
     for (name, bytes) in [("ipc-call-reply", &[][..]), ("ipc-call-reply-128B", &[7u8; ipc::MAX_BYTES][..])] {
-        let start = tsc();
+        let start = sys::tsc();
         for _ in 0..CALLS {
             core::hint::black_box(ipc::call_endpoint(server, bytes, &[])?);
         }
-        println!("bench {name} {CALLS} {}", tsc() - start);
+        println!("bench {name} {CALLS} {}", sys::tsc() - start);
     }
     server.close()?;
     sys::wait(pid)?;
 
     let local = ipc::endpoint_create()?;
-    let start = tsc();
+    let start = sys::tsc();
     for _ in 0..SENDS {
         ipc::send(local, b"8 bytes!", &[])?;
         core::hint::black_box(ipc::try_receive(local)?);
     }
-    println!("bench ipc-send-receive {SENDS} {}", tsc() - start);
+    println!("bench ipc-send-receive {SENDS} {}", sys::tsc() - start);
 
     let carried = ipc::endpoint_create()?;
-    let start = tsc();
+    let start = sys::tsc();
     for _ in 0..SENDS {
         ipc::send(local, b"8 bytes!", &[ipc::duplicated(carried, HandleRights::SEND)])?;
         let message = ipc::try_receive(local)?;
@@ -65,6 +60,6 @@ fn run() -> Result<(), abi::Error> {
             Handle(handle.handle).close()?;
         }
     }
-    println!("bench ipc-send-receive-handle {SENDS} {}", tsc() - start);
+    println!("bench ipc-send-receive-handle {SENDS} {}", sys::tsc() - start);
     Ok(())
 }

@@ -23,11 +23,6 @@ use runtime::{println, sys};
 
 const RW: Rights = Rights::READ.union(Rights::WRITE);
 
-fn tsc() -> u64 {
-    // SAFETY: rdtsc only reads the time-stamp counter (CR4.TSD is clear).
-    unsafe { core::arch::x86_64::_rdtsc() }
-}
-
 fn touch(address: u64) {
     // SAFETY: every address passed lies in a partition of this process.
     unsafe { core::ptr::read_volatile(address as *const u64) };
@@ -65,7 +60,7 @@ fn map_touch_unmap() -> Result<(), Error> {
     for (name, pages, iterations) in [("share-map-touch-unmap-1", 1u64, 200u64), ("share-map-touch-unmap-512", 512, 10)] {
         let source = sys::partition_create(pages * PAGE_SIZE, PartitionKind::Shared, RW)?;
         sys::partition_commit(source.id, 0, pages * PAGE_SIZE)?;
-        let start = tsc();
+        let start = sys::tsc();
         for _ in 0..iterations {
             let grant = share::grant_create(source.id, me, RW, 0, pages * PAGE_SIZE)?;
             let view = share::grant_map(grant, RW, 0)?;
@@ -76,7 +71,7 @@ fn map_touch_unmap() -> Result<(), Error> {
             share::grant_revoke(grant)?;
             grant.close()?;
         }
-        println!("bench {name} {iterations} {}", tsc() - start);
+        println!("bench {name} {iterations} {}", sys::tsc() - start);
         sys::partition_destroy(source.id)?;
     }
     Ok(())
@@ -101,9 +96,9 @@ fn revoke() -> Result<Vec<Peer>, Error> {
                 peer.value(1, &[u64::from(Rights::READ.bits()), 0], &[ipc::moved(grant)])?;
                 peer.value(9, &[PAGES], &[])?;
             }
-            let start = tsc();
+            let start = sys::tsc();
             sys::partition_destroy(source.id)?;
-            cycles += tsc() - start;
+            cycles += sys::tsc() - start;
             // The peers let go of their revoked views.
             for peer in &peers[..mappers] {
                 peer.value(6, &[], &[])?;
@@ -125,11 +120,11 @@ fn replicas(peers: Vec<Peer>) -> Result<(), Error> {
     let grant = share::grant_create(source.id, me, Rights::READ, 0, PAGES * PAGE_SIZE)?;
     let view = share::grant_map(grant, Rights::READ, 0)?;
     sys::partition_advise(view.id, 0, PAGES * PAGE_SIZE, abi::Advice::Replicate)?;
-    let start = tsc();
+    let start = sys::tsc();
     for page in 0..PAGES {
         touch(view.base + page * PAGE_SIZE);
     }
-    println!("bench share-replica-read-fault {PAGES} {}", tsc() - start);
+    println!("bench share-replica-read-fault {PAGES} {}", sys::tsc() - start);
     sys::partition_destroy(view.id)?;
     share::grant_revoke(grant)?;
     grant.close()?;
@@ -146,9 +141,9 @@ fn replicas(peers: Vec<Peer>) -> Result<(), Error> {
         }
         let mut cycles = 0;
         for round in 0..ROUNDS {
-            let start = tsc();
+            let start = sys::tsc();
             fill(source.base, round + 2);
-            cycles += tsc() - start;
+            cycles += sys::tsc() - start;
             for peer in &peers[..readers] {
                 if peer.value(3, &[0], &[])? != round + 2 {
                     println!("bench-sharing: a reader saw a stale replica");
@@ -187,7 +182,7 @@ fn ring_versus_messages() -> Result<(), Error> {
     consumer.value(17, &[0, CHUNK * 2], &[])?;
     let mut expected = 0u64;
     let mut seen = 0u64;
-    let start = tsc();
+    let start = sys::tsc();
     for round in 0..ROUNDS {
         for chunk in 0..BYTES / CHUNK {
             // Two halves: the producer fills one while the consumer reads the other.
@@ -200,7 +195,7 @@ fn ring_versus_messages() -> Result<(), Error> {
             seen = seen.wrapping_add(consumer.value(17, &[half, CHUNK], &[])?);
         }
     }
-    println!("bench share-ring-1MiB {ROUNDS} {}", tsc() - start);
+    println!("bench share-ring-1MiB {ROUNDS} {}", sys::tsc() - start);
     if seen != expected {
         println!("bench-sharing: the ring delivered {seen:#x}, not {expected:#x}");
         return Err(Error::InvalidArgument);
@@ -213,14 +208,14 @@ fn ring_versus_messages() -> Result<(), Error> {
     let pid = ipc::spawn_with_handles("bin/ipc-peer", &["sink"], 0, &[ipc::moved_with(endpoint, HandleRights::RECEIVE)])?;
     ipc::call_endpoint(sink, b"", &[])?;
     let mut message = [0u8; ipc::MAX_BYTES];
-    let start = tsc();
+    let start = sys::tsc();
     for round in 0..ROUNDS {
         for index in 0..BYTES / ipc::MAX_BYTES as u64 {
             message[0] = (round ^ index) as u8;
             core::hint::black_box(ipc::call_endpoint(sink, &message, &[])?);
         }
     }
-    println!("bench ipc-copy-1MiB {ROUNDS} {}", tsc() - start);
+    println!("bench ipc-copy-1MiB {ROUNDS} {}", sys::tsc() - start);
     sink.close()?;
     sys::wait(pid)?;
     Ok(())
