@@ -131,6 +131,10 @@ pub struct BootConfig<'a> {
     /// written as a `Memstat` record) when it ends (`memstat=on`, the
     /// default, or `memstat=off`).
     pub memstat: bool,
+    /// Whether instances of a program share its read-only image pieces
+    /// (code, headers, constants) through the text store (`text=shared`,
+    /// the default) or each instance loads its own copy (`text=private`).
+    pub shared_text: bool,
     /// Ticks between accessed-bit scans of every process (`sample=64` by
     /// default; `sample=0` turns the sampler off).
     pub sample_ticks: u64,
@@ -210,6 +214,7 @@ impl Default for BootConfig<'_> {
             init_arguments: None,
             huge_pages: true,
             memstat: true,
+            shared_text: true,
             sample_ticks: 64,
             policy: abi::CommitPolicy::Demand,
             pae_budget: crate::pae::PAE_BUDGET,
@@ -253,6 +258,12 @@ impl<'a> BootConfig<'a> {
                 }
                 "huge" => parse_switch(value).map(|on| config.huge_pages = on),
                 "memstat" => parse_switch(value).map(|on| config.memstat = on),
+                "text" => match value {
+                    "shared" => Some(true),
+                    "private" => Some(false),
+                    _ => None,
+                }
+                .map(|shared| config.shared_text = shared),
                 "policy" => {
                     abi::CommitPolicy::from_name(value).filter(|policy| abi::CommitPolicy::KERNEL.contains(policy)).map(|policy| config.policy = policy)
                 }
@@ -353,6 +364,11 @@ mod tests {
         assert_eq!(config.sample_ticks, 64);
         let config = BootConfig::parse("huge=off memstat=off sample=0");
         assert!(!config.huge_pages && !config.memstat);
+        assert!(config.shared_text, "text is shared by default");
+        assert!(!BootConfig::parse("text=private").shared_text);
+        let copied = BootConfig::parse("text=copied");
+        assert!(copied.shared_text);
+        assert_eq!(copied.warnings().next(), Some(ConfigWarning::BadValue { key: "text", value: "copied" }));
         assert_eq!(config.sample_ticks, 0);
         assert_eq!(BootConfig::parse("policy=leap").policy, abi::CommitPolicy::Leap);
         assert_eq!(BootConfig::parse("policy=psychic").policy, abi::CommitPolicy::Demand);

@@ -15,7 +15,9 @@
 //! process's page tables agree over the session's check scope (the whole
 //! space unless the caller narrows it, or drops it where nothing was
 //! changed); a disagreement is a kernel bug and panics. The loader works
-//! on a space before it is in the map ([`Guard::detached`]); a space that
+//! on a space before it is in the map ([`Guard::detached`]; a program's
+//! read-only image pieces come from the text store, [`Guard::map_text`],
+//! `share::text`); a space that
 //! ends is destroyed outside any session ([`Guard::destroy_detached`]):
 //! nothing is charged to a process whose counters go with it.
 //!
@@ -40,23 +42,26 @@ pub use settings::*;
 
 use crate::mm::user::UserSpace;
 use crate::share::registry::Shares;
+use crate::share::text::{TextKey, TextStore};
 use crate::sync::{IrqMutex, IrqMutexGuard};
 use crate::time;
 use crate::vass::hardware::{KernelFrames, SpaceTables, SystemTables};
-use crate::vass::{PageTable, PartitionUse, Scope, SpaceCounters, SpaceId, Vass};
+use crate::vass::{PageRange, PageTable, PartitionId, PartitionUse, Scope, SpaceCounters, SpaceId, Vass, VassError, Window, PAGE_SIZE};
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::ops::{Deref, DerefMut};
 
-/// What the lock guards: the engine, every address space by pid, and the
-/// sharing state (every shared partition's ACL, `share::registry`).
+/// What the lock guards: the engine, every address space by pid (and the
+/// text store's, [`TextStore::SPACE`]), the sharing state (every shared
+/// partition's ACL, `share::registry`) and the text store (`share::text`).
 struct Memory {
     vass: Vass,
     spaces: BTreeMap<SpaceId, UserSpace>,
     shares: Shares,
+    text: TextStore,
 }
 
-static MEMORY: IrqMutex<Memory> = IrqMutex::new(Memory { vass: Vass::new(), spaces: BTreeMap::new(), shares: Shares::new() });
+static MEMORY: IrqMutex<Memory> = IrqMutex::new(Memory { vass: Vass::new(), spaces: BTreeMap::new(), shares: Shares::new(), text: TextStore::new() });
 
 /// The memory service's lock, held: the VASS (through `Deref`) and the
 /// address spaces. Lock order: the process table, then this.
@@ -101,7 +106,7 @@ impl Guard {
     /// A session on the space of process `pid` (`None` if it has none),
     /// checked over the whole space when it ends.
     pub fn space(&mut self, pid: SpaceId) -> Option<Space<'_, SystemTables<'_>>> {
-        let Memory { vass, spaces, shares } = &mut *self.memory;
+        let Memory { vass, spaces, shares, .. } = &mut *self.memory;
         let tables = SystemTables::new(pid, spaces)?;
         Some(Space { vass, shares, tables, frames: KernelFrames::new(), pid, check: Some(Scope::Space(pid)) })
     }
@@ -129,9 +134,58 @@ impl Guard {
         self.memory.spaces.contains_key(&pid)
     }
 
-    /// The pids with an address space, in order.
+    /// The pids with an address space, in order (not the text store's).
     pub fn pids(&self) -> Vec<SpaceId> {
-        self.memory.spaces.keys().copied().collect()
+        self.memory.spaces.keys().copied().filter(|&id| id != TextStore::SPACE).collect()
+    }
+
+    /// Maps the read-only image piece `key` into `space`, the address
+    /// space the loader is building for process `pid`, at the page the
+    /// key names (within `window`): one copy in the text store for every
+    /// instance of the program (`share::text`). The first instance's load
+    /// makes the piece and writes `bytes` into it from byte `offset` of
+    /// its first page. Returns the view's id and range; a failed load
+    /// leaves nothing in the store.
+    pub fn map_text(&mut self, pid: SpaceId, space: &mut UserSpace, key: TextKey, window: Window, offset: u64, bytes: &[u8]) -> Result<(PartitionId, PageRange), VassError> {
+        let Memory { vass, spaces, text, shares } = &mut *self.memory;
+        if let alloc::collections::btree_map::Entry::Vacant(entry) = spaces.entry(TextStore::SPACE) {
+            entry.insert(UserSpace::new().map_err(|_| VassError::OutOfFrames)?);
+        }
+        let mut frames = KernelFrames::new();
+        let mapped = (|| {
+            let held = text.hold(vass, key, &mut SystemTables::with_detached(pid, space, spaces), &mut frames)?;
+            if held.fresh {
+                let store = spaces.get_mut(&TextStore::SPACE).ok_or(VassError::PageTable)?;
+                let address = x86_64::VirtAddr::new(held.range.start * PAGE_SIZE + offset);
+                store.write(address, bytes).map_err(|_| VassError::PageTable)?;
+            }
+            shares.text_held(held.partition, key.program, key.rights);
+            text.map(vass, key, pid, window, &mut SystemTables::with_detached(pid, space, spaces), &mut frames)
+        })();
+        let mut tables = SystemTables::with_detached(pid, space, spaces);
+        if mapped.is_err() {
+            for piece in text.release_unused(vass, &mut tables, &mut frames) {
+                shares.text_released(piece);
+            }
+        }
+        charge_swap_io(vass, pid, &frames);
+        check_in_debug(vass, &tables, Scope::Space(pid));
+        check_in_debug(vass, &tables, Scope::Space(TextStore::SPACE));
+        mapped
+    }
+
+    /// The physical address `address` of process `pid` (or of the text
+    /// store) maps now, and whether it is writable (for tests and
+    /// diagnostics).
+    pub fn physical(&self, pid: SpaceId, address: u64) -> Option<(u64, bool)> {
+        let space = self.memory.spaces.get(&pid)?;
+        let (physical, flags) = space.translate(x86_64::VirtAddr::try_new(address).ok()?)?;
+        Some((physical.as_u64(), flags.contains(x86_64::structures::paging::PageTableFlags::WRITABLE)))
+    }
+
+    /// How many pieces of program text the text store holds.
+    pub fn text_pieces(&self) -> usize {
+        self.memory.text.len()
     }
 
     /// What each partition of `pid` touched in `space` (out of the map), for
@@ -144,11 +198,18 @@ impl Guard {
     /// (they give their frames back; the page tables go with `space`), and
     /// returns its final counters. Views of its partitions in other spaces
     /// are revoked, its own views let go of their sources (through the
-    /// tables of every space). Nothing is charged or checked: the space's
+    /// tables of every space), and the text store lets go of the text no
+    /// other instance maps. Nothing is charged or checked: the space's
     /// counters go with it.
     pub fn destroy_detached(&mut self, pid: SpaceId, space: &mut UserSpace) -> SpaceCounters {
-        let Memory { vass, spaces, shares } = &mut *self.memory;
-        let counters = vass.destroy_space(pid, &mut SystemTables::leaving(pid, space, spaces), &mut KernelFrames::new());
+        let Memory { vass, spaces, shares, text } = &mut *self.memory;
+        let mut tables = SystemTables::with_detached(pid, space, spaces);
+        let mut frames = KernelFrames::new();
+        let counters = vass.destroy_space(pid, &mut tables, &mut frames);
+        // The text only this process used goes with it.
+        for piece in text.release_unused(vass, &mut tables, &mut frames) {
+            shares.text_released(piece);
+        }
         shares.process_ended(pid.0);
         counters
     }

@@ -15,22 +15,35 @@ static MEMSTAT: AtomicBool = AtomicBool::new(true);
 /// Whether `swap_debug` may inject swap faults (`swap-debug=on`).
 static SWAP_DEBUG: AtomicBool = AtomicBool::new(false);
 
+/// Whether instances of a program share its read-only image pieces through
+/// the text store (`text=shared`, the default) or each load its own copy
+/// (`text=private`).
+static SHARED_TEXT: AtomicBool = AtomicBool::new(true);
+
 /// The commit policy new processes start with (its `abi::CommitPolicy` code).
 static DEFAULT_POLICY: AtomicU64 = AtomicU64::new(CommitPolicy::Demand as u64);
 
 /// Applies the boot configuration: 2 MiB pages on or off, `memstat` lines
-/// on or off, and the commit policy every process starts with.
-pub fn configure(huge_pages: bool, memstat: bool, default_policy: CommitPolicy) {
+/// on or off, the commit policy every process starts with, and whether
+/// program text is shared.
+pub fn configure(huge_pages: bool, memstat: bool, default_policy: CommitPolicy, shared_text: bool) {
     super::lock_untimed().set_huge_pages(huge_pages);
     MEMSTAT.store(memstat, Ordering::Relaxed);
     DEFAULT_POLICY.store(default_policy as u64, Ordering::Relaxed);
+    SHARED_TEXT.store(shared_text, Ordering::Relaxed);
     let switch = |on: bool| if on { "on" } else { "off" };
     log::info!(
-        "vass: 2 MiB pages {}, memstat lines {}, commit policy {}",
+        "vass: 2 MiB pages {}, memstat lines {}, commit policy {}, text {}",
         switch(huge_pages),
         switch(memstat),
-        default_policy.name()
+        default_policy.name(),
+        if shared_text { "shared" } else { "private" }
     );
+}
+
+/// Whether the loader maps read-only image pieces from the text store.
+pub fn shared_text() -> bool {
+    SHARED_TEXT.load(Ordering::Relaxed)
 }
 
 /// Whether a process that ends logs its `memstat` line and writes its record.

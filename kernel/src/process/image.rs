@@ -7,7 +7,9 @@
 //!
 //! For each segment: a partition of its pages that hold file bytes (code
 //! `R-X` or data with the segment's rights, committed now: every page is
-//! eager) and the write of those bytes; then, if the segment's memory runs
+//! eager) and the write of those bytes, one [`Step::Image`] for a
+//! read-only segment (the same in every instance of the program, so the
+//! loader may share it: `share::text`); then, if the segment's memory runs
 //! past them, a data partition for the bss tail, committed zeroed on first
 //! touch. Then the 1 MiB stack at the top of the stack window, committed on
 //! first touch except its top pages, which hold the arguments: the
@@ -55,6 +57,18 @@ pub struct Piece {
 pub enum Step<'a> {
     /// Create (and seal, and commit the eager pages of) a partition.
     Partition(Piece),
+    /// A read-only piece of the file (code, or headers and constants):
+    /// the sealed, committed partition `piece` holding `bytes` from byte
+    /// `offset` of its first page on (zero elsewhere). No instance can
+    /// change it, so every instance of the program may map one copy.
+    Image {
+        /// The partition (every page eager).
+        piece: Piece,
+        /// Where the bytes start, from the piece's first byte.
+        offset: u64,
+        /// The file's bytes.
+        bytes: &'a [u8],
+    },
     /// Write `bytes` at virtual `address` (inside pages committed by an
     /// earlier step).
     Write {
@@ -106,9 +120,14 @@ pub fn lay_out<'a>(plan: &LoadPlan, image: &'a [u8], arguments: &[&'a str]) -> R
         let loaded_end = (segment.vaddr + segment.file_size).div_ceil(PAGE_SIZE).clamp(first, end);
         if loaded_end > first {
             let pages = loaded_end - first;
-            steps.push(Step::Partition(Piece { at: first, pages, kind, rights, window: IMAGE_WINDOW, eager: pages }));
+            let piece = Piece { at: first, pages, kind, rights, window: IMAGE_WINDOW, eager: pages };
             let file = image.get(segment.file_offset as usize..(segment.file_offset + segment.file_size) as usize).ok_or(Error::BadExecutable)?;
-            steps.push(Step::Write { address: segment.vaddr, bytes: Cow::Borrowed(file) });
+            if segment.writable {
+                steps.push(Step::Partition(piece));
+                steps.push(Step::Write { address: segment.vaddr, bytes: Cow::Borrowed(file) });
+            } else {
+                steps.push(Step::Image { piece, offset: segment.vaddr - first * PAGE_SIZE, bytes: file });
+            }
         }
         if end > loaded_end {
             let bss = Piece { at: loaded_end, pages: end - loaded_end, kind: PartitionKind::Data, rights, window: IMAGE_WINDOW, eager: 0 };
@@ -161,7 +180,7 @@ mod tests {
 
     fn pieces<'a>(layout: &'a ImageLayout<'_>) -> impl Iterator<Item = &'a Piece> {
         layout.steps.iter().filter_map(|step| match step {
-            Step::Partition(piece) => Some(piece),
+            Step::Partition(piece) | Step::Image { piece, .. } => Some(piece),
             Step::Write { .. } => None,
         })
     }
@@ -185,6 +204,26 @@ mod tests {
             ]
         );
         assert!(pieces[..3].iter().all(|p| p.eager == p.pages), "loaded pages are committed now");
+        // The read-only segments are image pieces (shareable), with their
+        // bytes where the segment puts them; the writable one is written.
+        let images: Vec<(u64, u64, usize)> = layout
+            .steps
+            .iter()
+            .filter_map(|step| match step {
+                Step::Image { piece, offset, bytes } => Some((piece.at, *offset, bytes.len())),
+                _ => None,
+            })
+            .collect();
+        let (segments, _) = typical();
+        let read_only: Vec<(u64, u64, usize)> = segments
+            .iter()
+            .filter(|segment| segment.flags & elf::abi::PF_W == 0)
+            .map(|segment| (segment.vaddr / PAGE_SIZE, segment.vaddr % PAGE_SIZE, segment.file_size as usize))
+            .collect();
+        assert_eq!(images, read_only);
+        assert_eq!(images.len(), 2, "headers and code");
+        let written = layout.steps.iter().filter(|step| matches!(step, Step::Write { address, .. } if address / PAGE_SIZE == 0x402)).count();
+        assert_eq!(written, 1, "the data segment's bytes are written into its own partition");
         assert_eq!(pieces[3].eager, 0, "the bss tail is committed on first touch");
         let stack = pieces[4];
         assert_eq!((stack.kind, stack.pages, stack.eager), (PartitionKind::Stack, STACK_SIZE / PAGE_SIZE, 2));
@@ -218,6 +257,13 @@ mod tests {
                         let eager = PageRange::new(range.end - piece.eager, range.end);
                         assert_eq!(vass.populate(space, id, eager, &mut mmu, &mut frames), Ok(piece.eager));
                     }
+                }
+                Step::Image { piece, offset, bytes } => {
+                    let (id, range) = vass.create(space, piece.pages, piece.kind, piece.rights, Some(piece.at), piece.window).unwrap();
+                    vass.seal(id);
+                    assert_eq!(piece.eager, piece.pages);
+                    assert_eq!(vass.populate(space, id, range, &mut mmu, &mut frames), Ok(piece.pages));
+                    assert!(offset + bytes.len() as u64 <= piece.pages * PAGE_SIZE, "the bytes lie in the piece");
                 }
                 Step::Write { address, bytes } => {
                     let pages = address / PAGE_SIZE..(address + bytes.len() as u64).div_ceil(PAGE_SIZE);

@@ -278,7 +278,7 @@ pub fn spawn(path: &str, arguments: &[&str], parent: Option<Pid>, budget: Option
     let started_tsc = cpu::rdtsc();
     let mut history = History::new(started_tsc);
     history.record(Event::spawn(parent.unwrap_or(0), &name));
-    let (space, entry) = load(pid, image, &argv, budget, &mut history)?;
+    let (space, entry) = load(pid, image, identity, &argv, budget, &mut history)?;
     let level4 = space.level4_frame();
     {
         let mut table = TABLE.lock();
@@ -587,6 +587,45 @@ mod ktests {
         ensure_eq!(after.user, before.user);
         ensure_eq!(after.free, before.free);
         ensure_eq!(stats().in_table, 0);
+    }
+
+    /// The pages of `pid`'s partitions of kind shared (its text, mapped
+    /// from the text store) and the physical address each maps.
+    fn shared_text_of(pid: Pid) -> Vec<(u64, Option<(u64, bool)>)> {
+        let memory = memory::lock_untimed();
+        let pages: Vec<u64> = memory
+            .partitions_of(SpaceId(pid))
+            .filter(|partition| partition.kind == crate::vass::PartitionKind::Shared)
+            .flat_map(|partition| partition.ranges.iter().flat_map(|range| range.start..range.end))
+            .collect();
+        pages.into_iter().map(|page| (page, memory.physical(SpaceId(pid), page * crate::vass::PAGE_SIZE))).collect()
+    }
+
+    #[ktest]
+    fn two_instances_of_a_program_run_one_copy_of_its_text_which_outlives_the_first() {
+        let _ = run_to_end("bin/spin", &["1"]);
+        sched::yield_now();
+        let before = frame::counts();
+        let pieces = memory::lock_untimed().text_pieces();
+        let spawned = |ticks| spawn("bin/spin", &[ticks], None, None, &[]).map_err(|error| crate::ktest::Failure::new(format!("spawn: {error:?}"), file!(), line!()));
+        let first = spawned("1")?;
+        let second = spawned("40")?;
+        let text = shared_text_of(first);
+        ensure!(!text.is_empty(), "the text is mapped from the store");
+        ensure!(text.iter().all(|(_, mapped)| matches!(mapped, Some((_, false)))), "every text page mapped at load, read-only: {text:?}");
+        // The same frames, at the same addresses.
+        ensure_eq!(shared_text_of(second), text);
+        ensure!(memory::lock_untimed().text_pieces() > pieces, "held once for both");
+        ensure_eq!(wait_from_kernel(first), Some(ExitReason::Exited(0)));
+        // The first instance's end leaves the second its text.
+        ensure_eq!(shared_text_of(second), text);
+        ensure_eq!(wait_from_kernel(second), Some(ExitReason::Exited(0)));
+        sched::yield_now();
+        // The last instance's end lets the text go.
+        ensure_eq!(memory::lock_untimed().text_pieces(), pieces);
+        let after = frame::counts();
+        ensure_eq!(after.user, before.user);
+        ensure_eq!(after.free, before.free);
     }
 
     #[ktest]

@@ -312,21 +312,24 @@ impl Acl {
 
     /// Whether `caller` may revoke `id`: the owner may revoke any grant;
     /// a granter what it granted, and (transitively) what was granted
-    /// from that.
+    /// from that. The granter is the process that made the grant, not
+    /// every holder of the grant it was made through: of a grant to a
+    /// program, one instance's re-grants are its own to revoke.
     fn may_revoke(&self, caller: Caller, id: GrantId) -> Result<bool, AclError> {
         if caller.pid == self.owner {
             self.grant(id)?;
             return Ok(true);
         }
-        let mut at = self.grant(id)?.granted_by;
-        while let Granter::Grant(parent) = at {
-            let grant = self.grant(parent)?;
-            if caller.is(grant.identity) {
+        let mut grant = self.grant(id)?;
+        loop {
+            if grant.granted_by != Granter::Owner && grant.granted_by_pid == caller.pid {
                 return Ok(true);
             }
-            at = grant.granted_by;
+            match grant.granted_by {
+                Granter::Grant(parent) => grant = self.grant(parent)?,
+                Granter::Owner => return Ok(false),
+            }
         }
-        Ok(false)
     }
 
     /// `caller` revokes grant `id` and every grant made from it: returns

@@ -27,6 +27,16 @@
 //! ([`Shares::source_destroyed`]: the VASS revoked the views already), and
 //! its grants stay known as revoked; a process that ends gives back every
 //! mapping it had ([`Shares::process_ended`]).
+//!
+//! **Program text** (`share::text`) is the kernel's: the text store owns
+//! each piece (its ACL's owner is pid 0, the store's space, which no
+//! process has). Every instance of the program holds one grant of it, to
+//! the program's identity with the piece's rights and [`Rights::GRANT`],
+//! made the first time an instance shares its text; an instance that
+//! grants its text view (`Through::Owner` of the view) re-grants through
+//! it, so what it gives is at most read+execute, it may revoke what it
+//! gave, and nobody writes the text. The grant is known from the load on
+//! ([`Shares::text_held`]) and goes with the piece ([`Shares::text_released`]).
 
 #![forbid(unsafe_code)]
 
@@ -130,8 +140,24 @@ pub struct Shares {
     views: BTreeMap<PartitionId, (GrantRef, Pid)>,
     /// The view of each mapping, by grant and process.
     by_mapping: BTreeMap<(GrantRef, Pid), PartitionId>,
+    /// The text store's pieces, by partition.
+    texts: BTreeMap<PartitionId, Text>,
     next_block: u64,
 }
+
+/// A piece of program text the text store holds.
+#[derive(Clone, Copy, Debug)]
+struct Text {
+    /// The program's identity.
+    program: u64,
+    /// The piece's rights.
+    rights: Rights,
+    /// The grant every instance holds, once one has shared the piece.
+    grant: Option<GrantRef>,
+}
+
+/// The owner of every piece of text: the text store's space, no process.
+const TEXT_OWNER: Caller = Caller { pid: super::text::TextStore::SPACE.0, program: 0 };
 
 /// The rights of a grant that reach a page table entry.
 const PAGE_RIGHTS: Rights = Rights::READ.union(Rights::WRITE).union(Rights::EXECUTE);
@@ -139,7 +165,7 @@ const PAGE_RIGHTS: Rights = Rights::READ.union(Rights::WRITE).union(Rights::EXEC
 impl Shares {
     /// Nothing shared.
     pub const fn new() -> Shares {
-        Shares { acls: BTreeMap::new(), retired: BTreeSet::new(), views: BTreeMap::new(), by_mapping: BTreeMap::new(), next_block: 1 }
+        Shares { acls: BTreeMap::new(), retired: BTreeSet::new(), views: BTreeMap::new(), by_mapping: BTreeMap::new(), texts: BTreeMap::new(), next_block: 1 }
     }
 
     fn acl(&self, partition: PartitionId) -> Result<&Acl, ShareError> {
@@ -164,7 +190,14 @@ impl Shares {
         match through {
             Through::Owner(id) => {
                 let partition = vass.partition(id).ok_or(ShareError::Vass(VassError::UnknownPartition))?;
-                if partition.view.is_some() {
+                if let Some(of) = partition.view {
+                    if partition.space == SpaceId(caller.pid) && self.texts.contains_key(&of.source) {
+                        // An instance shares its program's text through the
+                        // grant every instance holds.
+                        let held = self.text_grant(vass, of.source)?;
+                        let range = acl::PageRange { start: range.start.saturating_add(of.offset), end: range.end.saturating_add(of.offset) };
+                        return self.grant(vass, caller, Through::Grant(held), identity, rights, range);
+                    }
                     return Err(ShareError::NotShareable);
                 }
                 if partition.space != SpaceId(caller.pid) {
@@ -190,6 +223,40 @@ impl Shares {
                 Ok(GrantRef { partition: held.partition, grant })
             }
         }
+    }
+
+    /// The grant every instance of its program holds of text piece
+    /// `piece`, made (with the piece's ACL) the first time it is asked for.
+    fn text_grant(&mut self, vass: &Vass, piece: PartitionId) -> Result<GrantRef, ShareError> {
+        let text = *self.texts.get(&piece).ok_or(ShareError::NotShareable)?;
+        if let Some(grant) = text.grant {
+            return Ok(grant);
+        }
+        let pages = vass.partition(piece).ok_or(ShareError::Vass(VassError::UnknownPartition))?.pages();
+        let first = self.next_block * GRANTS_PER_ACL;
+        self.next_block += 1;
+        let mut acl = Acl::new(TEXT_OWNER.pid, pages, first);
+        let rights = text.rights | Rights::GRANT;
+        let grant = acl.grant_to(TEXT_OWNER, Granter::Owner, Identity::Program(text.program), rights, acl::PageRange { start: 0, end: pages })?;
+        self.acls.insert(piece, acl);
+        let grant = GrantRef { partition: piece, grant };
+        if let Some(text) = self.texts.get_mut(&piece) {
+            text.grant = Some(grant);
+        }
+        Ok(grant)
+    }
+
+    /// The text store holds piece `piece` of `program` with `rights`
+    /// (each load says so; the first one counts).
+    pub fn text_held(&mut self, piece: PartitionId, program: u64, rights: Rights) {
+        self.texts.entry(piece).or_insert(Text { program, rights, grant: None });
+    }
+
+    /// The text store let piece `piece` go (no view maps it): every grant
+    /// of it is revoked from now on.
+    pub fn text_released(&mut self, piece: PartitionId) {
+        self.texts.remove(&piece);
+        self.source_destroyed(piece);
     }
 
     /// `caller` maps `grant` into its space with `rights` (at most the

@@ -493,23 +493,24 @@ impl PageTable for SpaceTables<'_> {
 /// switched to.
 pub struct SystemTables<'a> {
     spaces: &'a mut BTreeMap<SpaceId, UserSpace>,
-    /// A space out of the map that is being destroyed (its process ended):
-    /// its partitions go through these tables, so views of them in other
-    /// spaces are unmapped too.
-    leaving: Option<(SpaceId, &'a mut UserSpace)>,
+    /// A space out of the map: one being built (the loader's, mapping
+    /// shared text) or destroyed (its process ended; its partitions go
+    /// through these tables, so views of them in other spaces are unmapped
+    /// too).
+    detached: Option<(SpaceId, &'a mut UserSpace)>,
 }
 
 impl<'a> SystemTables<'a> {
     /// The tables of every space in `spaces`, working for `current` (`None`
     /// if it has none).
     pub fn new(current: SpaceId, spaces: &'a mut BTreeMap<SpaceId, UserSpace>) -> Option<SystemTables<'a>> {
-        spaces.contains_key(&current).then_some(SystemTables { spaces, leaving: None })
+        spaces.contains_key(&current).then_some(SystemTables { spaces, detached: None })
     }
 
     /// The tables of `space` (of `pid`, out of the map) and of every space
     /// in `spaces`.
-    pub fn leaving(pid: SpaceId, space: &'a mut UserSpace, spaces: &'a mut BTreeMap<SpaceId, UserSpace>) -> SystemTables<'a> {
-        SystemTables { spaces, leaving: Some((pid, space)) }
+    pub fn with_detached(pid: SpaceId, space: &'a mut UserSpace, spaces: &'a mut BTreeMap<SpaceId, UserSpace>) -> SystemTables<'a> {
+        SystemTables { spaces, detached: Some((pid, space)) }
     }
 }
 
@@ -518,7 +519,7 @@ impl PageTable for SystemTables<'_> {
     type Cursor<'a> = SpaceCursor<'a> where Self: 'a;
 
     fn walk(&self, space: SpaceId, pages: PageRange) -> Option<SpaceWalk<'_>> {
-        let tables = match &self.leaving {
+        let tables = match &self.detached {
             Some((id, tables)) if *id == space => &**tables,
             _ => self.spaces.get(&space)?,
         };
@@ -526,7 +527,7 @@ impl PageTable for SystemTables<'_> {
     }
 
     fn cursor(&mut self, space: SpaceId, pages: PageRange) -> Option<SpaceCursor<'_>> {
-        let tables = match &mut self.leaving {
+        let tables = match &mut self.detached {
             Some((id, tables)) if *id == space => &mut **tables,
             _ => self.spaces.get_mut(&space)?,
         };
@@ -534,7 +535,7 @@ impl PageTable for SystemTables<'_> {
     }
 
     fn reaches(&self, space: SpaceId) -> bool {
-        self.leaving.as_ref().is_some_and(|(id, _)| *id == space) || self.spaces.contains_key(&space)
+        self.detached.as_ref().is_some_and(|(id, _)| *id == space) || self.spaces.contains_key(&space)
     }
 }
 

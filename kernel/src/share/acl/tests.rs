@@ -46,6 +46,21 @@ fn re_grants_need_the_grant_right_and_never_widen() {
 }
 
 #[test]
+fn of_a_grant_to_a_program_each_instance_revokes_only_its_own_re_grants() {
+    const TWIN_A: Caller = Caller { pid: 5, program: 0xe };
+    const TWIN_B: Caller = Caller { pid: 6, program: 0xe };
+    let mut acl = Acl::new(OWNER.pid, 16, 0);
+    let to_program = acl.grant_to(OWNER, Granter::Owner, Identity::Program(0xe), Rights::READ | Rights::GRANT, range(0, 16)).unwrap();
+    let by_a = acl.grant_to(TWIN_A, Granter::Grant(to_program), Identity::Process(CAROL.pid), Rights::READ, range(0, 4)).unwrap();
+    let by_b = acl.grant_to(TWIN_B, Granter::Grant(to_program), Identity::Process(CAROL.pid), Rights::READ, range(4, 8)).unwrap();
+    assert_eq!(acl.revoke(TWIN_B, by_a), Err(AclError::NotYours), "another instance of the program did not make it");
+    assert_eq!(acl.revoke(TWIN_A, to_program), Err(AclError::NotYours), "nor does an instance revoke the grant it holds");
+    assert_eq!(acl.revoke(TWIN_A, by_a).map(|(grants, _)| grants), Ok(vec![by_a]));
+    assert_eq!(acl.effective(by_b), Ok(Rights::READ), "the other instance's re-grant stays");
+    assert_eq!(acl.revoke(OWNER, by_b).map(|(grants, _)| grants), Ok(vec![by_b]), "the owner revokes anything");
+}
+
+#[test]
 fn revoke_is_transitive_unmaps_everywhere_and_is_final() {
     let mut acl = Acl::new(OWNER.pid, 16, 0);
     let to_bob = acl.grant_to(OWNER, Granter::Owner, Identity::Process(BOB.pid), RW | Rights::GRANT, range(0, 16)).unwrap();

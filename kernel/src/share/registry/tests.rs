@@ -169,6 +169,47 @@ enum Step {
 const CALLERS: [Caller; 4] = [OWNER, BOB, CAROL, Caller { pid: 4, program: 0xd }];
 const PAGES: u64 = 8;
 
+#[test]
+fn an_instance_shares_its_program_text_read_execute_through_the_grant_every_instance_holds() {
+    use crate::share::text::{TextKey, TextStore};
+    let mut world = World::new();
+    let mut store = TextStore::new();
+    let rx = Rights::READ | Rights::EXECUTE;
+    let key = TextKey { program: BOB.program, at: 0x401, pages: 4, rights: rx };
+    let held = store.hold(&mut world.vass, key, &mut world.mmu, &mut world.frames).unwrap();
+    world.shares.text_held(held.partition, key.program, key.rights);
+    let (text, range) = store.map(&mut world.vass, key, SpaceId(BOB.pid), WINDOW, &mut world.mmu, &mut world.frames).unwrap();
+    let (twin_text, _) = store.map(&mut world.vass, key, SpaceId(BOB_TWIN.pid), WINDOW, &mut world.mmu, &mut world.frames).unwrap();
+    let to_carol = |world: &mut World, by: Caller, view, rights| world.shares.grant(&world.vass, by, Through::Owner(view), Identity::Process(CAROL.pid), rights, offsets(0, 4));
+    assert_eq!(to_carol(&mut world, BOB, text, RW), Err(AclError::TooManyRights.into()), "text is never granted writable");
+    assert_eq!(to_carol(&mut world, OWNER, text, rx), Err(ShareError::NotShareable), "not the owner's view");
+    let grant = to_carol(&mut world, BOB, text, rx).unwrap();
+    assert_eq!(grant.partition, held.partition, "a re-grant of the store's piece");
+    let (view, at) = world.map(CAROL, grant, rx).unwrap();
+    assert_eq!(world.fault(CAROL, at.start, Access::Execute), FaultOutcome::Mapped, "the store's frame");
+    assert_eq!(world.mmu.translate(SpaceId(CAROL.pid), at.start).map(|(frame, _)| frame), world.mmu.translate(SpaceId(BOB.pid), range.start).map(|(frame, _)| frame));
+    assert_eq!(world.fault(CAROL, at.start + 1, Access::Write), FaultOutcome::RightsViolation);
+    assert_eq!(world.revoke(BOB_TWIN, grant), Err(AclError::NotYours.into()), "the other instance did not make it");
+    // The other instance shares too; its grant is its own.
+    let twin_grant = to_carol(&mut world, BOB_TWIN, twin_text, Rights::READ).unwrap();
+    assert_eq!(world.revoke(BOB, grant), Ok(1));
+    assert_eq!(world.fault(CAROL, at.start, Access::Execute), FaultOutcome::Revoked);
+    assert_eq!(world.shares.rows(&world.vass, BOB, held.partition), Err(AclError::NotYours.into()), "the ACL is the store's");
+    // Every instance ends: the piece goes, and every grant of it.
+    world.vass.destroy(SpaceId(CAROL.pid), view, &mut world.mmu, &mut world.frames).unwrap();
+    world.shares.view_destroyed(view);
+    for pid in [BOB.pid, BOB_TWIN.pid] {
+        world.vass.destroy_space(SpaceId(pid), &mut world.mmu, &mut world.frames);
+        world.shares.process_ended(pid);
+    }
+    let released = store.release_unused(&mut world.vass, &mut world.mmu, &mut world.frames);
+    assert_eq!(released, vec![held.partition]);
+    world.shares.text_released(held.partition);
+    assert_eq!(world.map(CAROL, twin_grant, Rights::READ), Err(AclError::Revoked.into()));
+    assert_eq!(world.frames.in_use, 0);
+    world.vass.check_invariants(&world.mmu, &world.frames).unwrap();
+}
+
 fn rights_of(bits: u8) -> Rights {
     let mut rights = Rights::empty();
     rights.set(Rights::READ, bits & 1 != 0);

@@ -257,8 +257,22 @@ runtime::tests! {
         let code = take!(ids[..count]
             .iter()
             .filter_map(|&id| sys::partition_query(id).ok())
-            .find(|info| info.kind == PartitionKind::Code.code() && info.base <= address && address < info.base + info.size)
+            .find(|info| info.base <= address && address < info.base + info.size)
             .ok_or(Error::NotFound));
+        let rx = Rights::READ | Rights::EXECUTE;
+        check_eq!((code.rights, code.max_rights, code.sealed), (u64::from(rx.bits()), u64::from(rx.bits()), 1));
+        if code.kind == PartitionKind::Shared.code() {
+            // `text=shared` (the default): our text is the kernel's text
+            // store's, one copy mapped into every instance of this program
+            // (the kernel's tests compare their frames). We run it, and
+            // may share it read+execute (re-granting the grant every
+            // instance holds), never write or destroy it.
+            check_eq!(sys::partition_destroy(code.id), Err(Error::PermissionDenied));
+            check_eq!(sys::partition_protect(code.id, 0, code.size, RW), Err(Error::PermissionDenied));
+        } else {
+            // `text=private` (`tests/text.rs` boots so): our own code partition.
+            check_eq!(code.kind, PartitionKind::Code.code());
+        }
         check_eq!(share::grant_create(code.id, Identity::Process(sys::getpid()), RW, 0, PAGE_SIZE).map(|h| h.raw()).err(), Some(Error::PermissionDenied), "code is never granted writable");
         let peer = take!(Peer::start(0));
         let grant = take!(share::grant_create(code.id, Identity::Process(peer.pid), Rights::READ | Rights::EXECUTE, 0, code.size));
