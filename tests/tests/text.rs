@@ -7,6 +7,7 @@
 //! and `test-share`'s code test, which under `text=private` grants the
 //! program's own code read+execute to another program that runs it.
 
+use std::time::Duration;
 use tests::*;
 
 /// What `hello` loaded (pages the loader committed for it), booted with `text`.
@@ -30,7 +31,8 @@ fn shared_text_is_charged_to_the_store_and_private_text_to_the_process() {
 
 #[test]
 fn with_private_text_a_program_grants_its_own_code_and_another_runs_it() {
-    let outcome = boot("text-private-share", Bios, "mode=run text=private init-args=test,test-share");
+    // Its other tests swap: a swap disk as `cargo xtask test` gives.
+    let outcome = boot_with_swap("text-private-share", Bios, "mode=run text=private init-args=test,test-share", Duration::from_secs(180), kernel::dev::TEST_SWAP_PAGES, &[]);
     assert_eq!(outcome.verdict, Verdict::Success, "{}", outcome.serial);
     assert_output_contains(&outcome, "utest test-share::code_is_shared_read_and_execute ... ok");
     assert_eq!(program_tally(&outcome, Some("test-share")).map(|(_, failed)| failed), Some(0));

@@ -36,6 +36,9 @@
 //!   0: `Advice::Unreplicate`).
 //! - `19 rights`: maps the grant the call carries as a private
 //!   copy-on-write snapshot (`grant_map_private`), as `1` does.
+//! - `20`: answers the frame backing `forty_two`'s page (`page_query`) and
+//!   the kind of the partition holding it (two instances share their text
+//!   under `text=shared`).
 //!
 //! It exits 0 when its caller is gone.
 
@@ -283,6 +286,16 @@ fn serve(held: &mut Held, request: &abi::ipc::Received) -> (alloc::vec::Vec<u64>
             }
             None => (alloc::vec![status(Err(Error::NotFound))], None),
         },
+        20 => {
+            let address = forty_two as *const () as u64;
+            match (runtime::sys::page_query(address), own_code()) {
+                (Ok(page), Ok((id, _, _))) => {
+                    let kind = runtime::sys::partition_query(id).map_or(0, |info| info.kind);
+                    (alloc::vec![0, page.frame, kind], None)
+                }
+                (Err(error), _) | (_, Err(error)) => (alloc::vec![status(Err(error))], None),
+            }
+        }
         16 => {
             let counters = runtime::sys::memory_counters();
             (alloc::vec![0, counters.committed, counters.swap_outs, counters.budget, counters.faults_replica], None)

@@ -282,6 +282,31 @@ runtime::tests! {
         check!(matches!(peer.end(), Some(ExitReason::Exited(0))));
     }
 
+    fn two_instances_of_a_program_run_the_same_frames_of_text_under_text_shared() {
+        let first = take!(Peer::start(0));
+        let second = take!(Peer::start(0));
+        let (status, one, _) = take!(first.call(20, &[], &[]));
+        check_eq!(status, Ok(0));
+        let (status, two, _) = take!(second.call(20, &[], &[]));
+        check_eq!(status, Ok(0));
+        check_eq!(one[1], two[1], "both load text the same way");
+        check!(one[0] != 0 && two[0] != 0, "mapped at load");
+        if one[1] == PartitionKind::Shared.code() {
+            check_eq!(one[0], two[0], "one copy of the text for both");
+        } else {
+            check!(one[0] != two[0], "text=private: a copy each");
+        }
+        // The first ends; the second still runs its text.
+        check!(matches!(first.end(), Some(ExitReason::Exited(0))));
+        let (status, again, _) = take!(second.call(20, &[], &[]));
+        check_eq!((status, again[0]), (Ok(0), two[0]));
+        let (status, words, _) = take!(second.call(11, &[], &[]));
+        check_eq!(status.map(|_| ()), Ok(()));
+        let (status, words, _) = take!(second.call(13, &[2, words[0]], &[]));
+        check_eq!(status.map(|_| words.first().copied()), Ok(Some(42)), "and runs it");
+        check!(matches!(second.end(), Some(ExitReason::Exited(0))));
+    }
+
     fn shared_pages_are_charged_to_the_owner_and_come_back_from_swap() {
         const PAGES: u64 = 96;
         const BUDGET: u64 = 64;
