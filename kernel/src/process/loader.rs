@@ -90,6 +90,8 @@ fn shared_piece(pid: Pid, space: &mut UserSpace, program: u64, piece: Piece, off
         _ => Error::BadExecutable,
     })?;
     history.record(Event::Partition { partition: id, change: Change::Created, range, kind: PartitionKind::Shared.code() });
+    // Mapped at load, committing none of its own (the store holds them).
+    history.record(Event::Commit { partition: id, range, committed: 0, cause: Cause::Loader });
     Ok(())
 }
 
