@@ -159,7 +159,6 @@ impl Guard {
                 let address = x86_64::VirtAddr::new(held.range.start * PAGE_SIZE + offset);
                 store.write(address, bytes).map_err(|_| VassError::PageTable)?;
             }
-            shares.text_held(held.partition, key.program, key.rights);
             text.map(vass, key, pid, window, &mut SystemTables::with_detached(pid, space, spaces), &mut frames)
         })();
         let mut tables = SystemTables::with_detached(pid, space, spaces);

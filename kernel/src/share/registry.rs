@@ -35,12 +35,15 @@
 //! made the first time an instance shares its text; an instance that
 //! grants its text view (`Through::Owner` of the view) re-grants through
 //! it, so what it gives is at most read+execute, it may revoke what it
-//! gave, and nobody writes the text. The grant is known from the load on
-//! ([`Shares::text_held`]) and goes with the piece ([`Shares::text_released`]).
+//! gave, and nobody writes the text. An instance's text view is known from
+//! the VASS alone (a view of a piece in the store's space that no grant's
+//! mapping made: the loader's); the grant goes with the piece
+//! ([`Shares::text_released`]).
 
 #![forbid(unsafe_code)]
 
 use super::acl::{self, Acl, AclError, Caller, GrantId, Granter, Identity, Pid};
+use super::text::TextStore;
 use crate::vass::{FrameSource, Page, PageRange, PageTable, PartitionId, SpaceId, Vass, VassError, Window, PAGE_SIZE};
 use abi::{Error, Rights};
 use alloc::collections::{BTreeMap, BTreeSet};
@@ -140,24 +143,14 @@ pub struct Shares {
     views: BTreeMap<PartitionId, (GrantRef, Pid)>,
     /// The view of each mapping, by grant and process.
     by_mapping: BTreeMap<(GrantRef, Pid), PartitionId>,
-    /// The text store's pieces, by partition.
-    texts: BTreeMap<PartitionId, Text>,
+    /// The grant every instance of its program holds of each text piece
+    /// an instance has shared, by piece.
+    text_grants: BTreeMap<PartitionId, GrantRef>,
     next_block: u64,
 }
 
-/// A piece of program text the text store holds.
-#[derive(Clone, Copy, Debug)]
-struct Text {
-    /// The program's identity.
-    program: u64,
-    /// The piece's rights.
-    rights: Rights,
-    /// The grant every instance holds, once one has shared the piece.
-    grant: Option<GrantRef>,
-}
-
 /// The owner of every piece of text: the text store's space, no process.
-const TEXT_OWNER: Caller = Caller { pid: super::text::TextStore::SPACE.0, program: 0 };
+const TEXT_OWNER: Caller = Caller { pid: TextStore::SPACE.0, program: 0 };
 
 /// The rights of a grant that reach a page table entry.
 const PAGE_RIGHTS: Rights = Rights::READ.union(Rights::WRITE).union(Rights::EXECUTE);
@@ -165,7 +158,7 @@ const PAGE_RIGHTS: Rights = Rights::READ.union(Rights::WRITE).union(Rights::EXEC
 impl Shares {
     /// Nothing shared.
     pub const fn new() -> Shares {
-        Shares { acls: BTreeMap::new(), retired: BTreeSet::new(), views: BTreeMap::new(), by_mapping: BTreeMap::new(), texts: BTreeMap::new(), next_block: 1 }
+        Shares { acls: BTreeMap::new(), retired: BTreeSet::new(), views: BTreeMap::new(), by_mapping: BTreeMap::new(), text_grants: BTreeMap::new(), next_block: 1 }
     }
 
     fn acl(&self, partition: PartitionId) -> Result<&Acl, ShareError> {
@@ -191,10 +184,13 @@ impl Shares {
             Through::Owner(id) => {
                 let partition = vass.partition(id).ok_or(ShareError::Vass(VassError::UnknownPartition))?;
                 if let Some(of) = partition.view {
-                    if partition.space == SpaceId(caller.pid) && self.texts.contains_key(&of.source) {
+                    let text = vass.partition(of.source).is_some_and(|source| source.space == TextStore::SPACE);
+                    // The loader's view of its program's text (a grant's
+                    // mapping made every other view of the store's).
+                    if text && partition.space == SpaceId(caller.pid) && !self.views.contains_key(&id) {
                         // An instance shares its program's text through the
                         // grant every instance holds.
-                        let held = self.text_grant(vass, of.source)?;
+                        let held = self.text_grant(vass, of.source, caller.program)?;
                         let range = acl::PageRange { start: range.start.saturating_add(of.offset), end: range.end.saturating_add(of.offset) };
                         return self.grant(vass, caller, Through::Grant(held), identity, rights, range);
                     }
@@ -225,37 +221,28 @@ impl Shares {
         }
     }
 
-    /// The grant every instance of its program holds of text piece
+    /// The grant every instance of `program` holds of its text piece
     /// `piece`, made (with the piece's ACL) the first time it is asked for.
-    fn text_grant(&mut self, vass: &Vass, piece: PartitionId) -> Result<GrantRef, ShareError> {
-        let text = *self.texts.get(&piece).ok_or(ShareError::NotShareable)?;
-        if let Some(grant) = text.grant {
+    fn text_grant(&mut self, vass: &Vass, piece: PartitionId, program: u64) -> Result<GrantRef, ShareError> {
+        if let Some(&grant) = self.text_grants.get(&piece) {
             return Ok(grant);
         }
-        let pages = vass.partition(piece).ok_or(ShareError::Vass(VassError::UnknownPartition))?.pages();
+        let source = vass.partition(piece).ok_or(ShareError::Vass(VassError::UnknownPartition))?;
+        let (pages, rights) = (source.pages(), source.max_rights | Rights::GRANT);
         let first = self.next_block * GRANTS_PER_ACL;
         self.next_block += 1;
         let mut acl = Acl::new(TEXT_OWNER.pid, pages, first);
-        let rights = text.rights | Rights::GRANT;
-        let grant = acl.grant_to(TEXT_OWNER, Granter::Owner, Identity::Program(text.program), rights, acl::PageRange { start: 0, end: pages })?;
+        let grant = acl.grant_to(TEXT_OWNER, Granter::Owner, Identity::Program(program), rights, acl::PageRange { start: 0, end: pages })?;
         self.acls.insert(piece, acl);
         let grant = GrantRef { partition: piece, grant };
-        if let Some(text) = self.texts.get_mut(&piece) {
-            text.grant = Some(grant);
-        }
+        self.text_grants.insert(piece, grant);
         Ok(grant)
-    }
-
-    /// The text store holds piece `piece` of `program` with `rights`
-    /// (each load says so; the first one counts).
-    pub fn text_held(&mut self, piece: PartitionId, program: u64, rights: Rights) {
-        self.texts.entry(piece).or_insert(Text { program, rights, grant: None });
     }
 
     /// The text store let piece `piece` go (no view maps it): every grant
     /// of it is revoked from now on.
     pub fn text_released(&mut self, piece: PartitionId) {
-        self.texts.remove(&piece);
+        self.text_grants.remove(&piece);
         self.source_destroyed(piece);
     }
 

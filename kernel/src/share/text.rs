@@ -91,7 +91,7 @@ pub struct TextStore {
 
 /// Where the store places its pieces: anywhere in its own space's lower
 /// half above the first 2 MiB.
-pub const STORE_WINDOW: Window = Window { start: 0x200, end: 1 << 35 };
+const STORE_WINDOW: Window = Window { start: 0x200, end: 1 << 35 };
 
 impl TextStore {
     /// The store's address space (no process has pid 0).
@@ -178,11 +178,6 @@ impl TextStore {
     /// Whether the store holds nothing.
     pub fn is_empty(&self) -> bool {
         self.pieces.is_empty()
-    }
-
-    /// The store's partition for `key`, if it holds it.
-    pub fn partition_of(&self, key: &TextKey) -> Option<PartitionId> {
-        self.pieces.get(key).copied()
     }
 }
 

@@ -177,7 +177,6 @@ fn an_instance_shares_its_program_text_read_execute_through_the_grant_every_inst
     let rx = Rights::READ | Rights::EXECUTE;
     let key = TextKey { program: BOB.program, at: 0x401, pages: 4, rights: rx };
     let held = store.hold(&mut world.vass, key, &mut world.mmu, &mut world.frames).unwrap();
-    world.shares.text_held(held.partition, key.program, key.rights);
     let (text, range) = store.map(&mut world.vass, key, SpaceId(BOB.pid), WINDOW, &mut world.mmu, &mut world.frames).unwrap();
     let (twin_text, _) = store.map(&mut world.vass, key, SpaceId(BOB_TWIN.pid), WINDOW, &mut world.mmu, &mut world.frames).unwrap();
     let to_carol = |world: &mut World, by: Caller, view, rights| world.shares.grant(&world.vass, by, Through::Owner(view), Identity::Process(CAROL.pid), rights, offsets(0, 4));
@@ -189,6 +188,8 @@ fn an_instance_shares_its_program_text_read_execute_through_the_grant_every_inst
     assert_eq!(world.fault(CAROL, at.start, Access::Execute), FaultOutcome::Mapped, "the store's frame");
     assert_eq!(world.mmu.translate(SpaceId(CAROL.pid), at.start).map(|(frame, _)| frame), world.mmu.translate(SpaceId(BOB.pid), range.start).map(|(frame, _)| frame));
     assert_eq!(world.fault(CAROL, at.start + 1, Access::Write), FaultOutcome::RightsViolation);
+    let onward = world.shares.grant(&world.vass, CAROL, Through::Owner(view), Identity::Process(OWNER.pid), rx, offsets(0, 4));
+    assert_eq!(onward, Err(ShareError::NotShareable), "a grant's view of the text is not an instance's: no GRANT to re-grant with");
     assert_eq!(world.revoke(BOB_TWIN, grant), Err(AclError::NotYours.into()), "the other instance did not make it");
     // The other instance shares too; its grant is its own.
     let twin_grant = to_carol(&mut world, BOB_TWIN, twin_text, Rights::READ).unwrap();
