@@ -68,11 +68,12 @@ impl RecordPort {
     /// loopback test. Returns `None` if no working UART answers (QEMU
     /// without a second `-serial`).
     pub fn com2() -> Option<RecordPort> {
-        // SAFETY: COM2's eight I/O ports belong to the second UART on every
-        // PC and QEMU machine (nothing else decodes them when it is absent,
-        // and reads then return 0xff, which `init`'s presence check
-        // rejects); the kernel creates this port once, before any other user
-        // of COM2 (the emergency writer only writes the data register).
+        // COM2's eight I/O ports belong to the second UART on every PC and
+        // QEMU machine; nothing else decodes them when it is absent (reads
+        // return 0xff, which `init`'s presence check rejects).
+        // SAFETY: those ports are the UART's, and the kernel creates this
+        // port once, before any other user of COM2 (the emergency writer
+        // only writes the data register).
         let mut uart = unsafe { Uart16550::new_port(COM2) }.ok()?;
         uart.init(Config::default()).ok()?;
         uart.test_loopback().ok()?;
