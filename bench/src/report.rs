@@ -160,7 +160,8 @@ pub fn pressure_report(rows: &[Row]) -> String {
     }
     md.push_str(
         "\n**Kernel against simulator** (the same trace, policy and budget through the same engine; the kernel's process \
-         also holds its own code, stack and heap, locked, so the trace's pages alone share the trace's budget; \
+         also holds its own stack and heap, locked, and maps its code from the text store, which it is not charged for, \
+         so the trace's pages alone share the trace's budget; \
          \"trace\" counts major faults on the trace's pages, \"all\" the process's; `pae` apart: in the kernel the PAE task \
          steps the model after the fault while the process runs on, the simulator steps it at the fault):\n\n\
          | budget | policies | rows | first-touch faults equal | largest difference | trace major faults equal | largest difference | \
