@@ -116,7 +116,7 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
     dev::init();
 
     syscall::init();
-    memory::configure(config.huge_pages, config.memstat, config.policy, config.shared_text);
+    memory::configure(config.huge_pages, config.memstat, config.policy, config.shared_text, config.text_cache);
     process::configure_history(config.history, config.history_export);
     if let Some(disk) = dev::swap_disk() {
         memory::attach_swap(disk.lock().slots());

@@ -135,6 +135,9 @@ pub struct BootConfig<'a> {
     /// (code, headers, constants) through the text store (`text=shared`,
     /// the default) or each instance loads its own copy (`text=private`).
     pub shared_text: bool,
+    /// Most pages of program text the text store keeps cached once no
+    /// instance maps it (`text-cache=PAGES`, 512 by default; 0: none).
+    pub text_cache: u64,
     /// Ticks between accessed-bit scans of every process (`sample=64` by
     /// default; `sample=0` turns the sampler off).
     pub sample_ticks: u64,
@@ -215,6 +218,7 @@ impl Default for BootConfig<'_> {
             huge_pages: true,
             memstat: true,
             shared_text: true,
+            text_cache: crate::share::text::DEFAULT_CACHE_PAGES,
             sample_ticks: 64,
             policy: abi::CommitPolicy::Demand,
             pae_budget: crate::pae::PAE_BUDGET,
@@ -264,6 +268,7 @@ impl<'a> BootConfig<'a> {
                     _ => None,
                 }
                 .map(|shared| config.shared_text = shared),
+                "text-cache" => value.parse::<u64>().ok().map(|pages| config.text_cache = pages),
                 "policy" => {
                     abi::CommitPolicy::from_name(value).filter(|policy| abi::CommitPolicy::KERNEL.contains(policy)).map(|policy| config.policy = policy)
                 }
@@ -366,6 +371,9 @@ mod tests {
         assert!(!config.huge_pages && !config.memstat);
         assert!(config.shared_text, "text is shared by default");
         assert!(!BootConfig::parse("text=private").shared_text);
+        assert_eq!(config.text_cache, crate::share::text::DEFAULT_CACHE_PAGES);
+        assert_eq!(BootConfig::parse("text-cache=0").text_cache, 0);
+        assert_eq!(BootConfig::parse("text-cache=lots").warnings().next(), Some(ConfigWarning::BadValue { key: "text-cache", value: "lots" }));
         let copied = BootConfig::parse("text=copied");
         assert!(copied.shared_text);
         assert_eq!(copied.warnings().next(), Some(ConfigWarning::BadValue { key: "text", value: "copied" }));

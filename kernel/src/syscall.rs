@@ -318,6 +318,7 @@ fn system_info(address: u64) -> Result<u64, Error> {
         swap_slots,
         swap_used,
         swap_quarantined,
+        text_cached_frames: memory::lock_untimed().text_cached().1,
     };
     copy_words_to_user(address, &info.to_words())?;
     Ok(0)

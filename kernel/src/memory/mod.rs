@@ -162,10 +162,10 @@ impl Guard {
             text.map(vass, key, pid, window, &mut SystemTables::with_detached(pid, space, spaces), &mut frames)
         })();
         let mut tables = SystemTables::with_detached(pid, space, spaces);
-        if mapped.is_err() {
-            for piece in text.release_unused(vass, &mut tables, &mut frames) {
-                shares.text_released(piece);
-            }
+        if mapped.is_err()
+            && let Some(piece) = text.discard(key, vass, &mut tables, &mut frames)
+        {
+            shares.text_released(piece);
         }
         charge_swap_io(vass, pid, &frames);
         check_in_debug(vass, &tables, Scope::Space(pid));
@@ -182,9 +182,36 @@ impl Guard {
         Some((physical.as_u64(), flags.contains(x86_64::structures::paging::PageTableFlags::WRITABLE)))
     }
 
-    /// How many pieces of program text the text store holds.
+    /// How many pieces of program text the text store holds (in use or
+    /// cached).
     pub fn text_pieces(&self) -> usize {
         self.memory.text.len()
+    }
+
+    /// The text store's cache: pages of pieces no instance maps, and how
+    /// many of them are resident.
+    pub fn text_cached(&self) -> (u64, u64) {
+        self.memory.text.cached(&self.memory.vass)
+    }
+
+    /// Destroys the text store's cached pieces (their frames and swap
+    /// slots come back). Returns how many went.
+    pub fn drop_text_cache(&mut self) -> usize {
+        let Memory { vass, spaces, shares, text } = &mut *self.memory;
+        let Some(mut tables) = SystemTables::new(TextStore::SPACE, spaces) else { return 0 };
+        let mut frames = KernelFrames::new();
+        let released = text.drop_cache(vass, &mut tables, &mut frames);
+        for &piece in &released {
+            shares.text_released(piece);
+        }
+        charge_swap_io(vass, TextStore::SPACE, &frames);
+        released.len()
+    }
+
+    /// Keeps at most `pages` pages of cached program text (`text-cache=`,
+    /// set at boot: it takes effect as instances end).
+    pub fn set_text_cache(&mut self, pages: u64) {
+        self.memory.text.set_cache_pages(pages);
     }
 
     /// What each partition of `pid` touched in `space` (out of the map), for
@@ -197,16 +224,17 @@ impl Guard {
     /// (they give their frames back; the page tables go with `space`), and
     /// returns its final counters. Views of its partitions in other spaces
     /// are revoked, its own views let go of their sources (through the
-    /// tables of every space), and the text store lets go of the text no
-    /// other instance maps. Nothing is charged or checked: the space's
+    /// tables of every space), and the text no other instance maps is
+    /// cached by the text store. Nothing is charged or checked: the space's
     /// counters go with it.
     pub fn destroy_detached(&mut self, pid: SpaceId, space: &mut UserSpace) -> SpaceCounters {
         let Memory { vass, spaces, shares, text } = &mut *self.memory;
         let mut tables = SystemTables::with_detached(pid, space, spaces);
         let mut frames = KernelFrames::new();
         let counters = vass.destroy_space(pid, &mut tables, &mut frames);
-        // The text only this process used goes with it.
-        for piece in text.release_unused(vass, &mut tables, &mut frames) {
+        // The text only this process used is cached (the oldest cached
+        // beyond the cache's bound goes).
+        for piece in text.retire_unused(vass, &mut tables, &mut frames) {
             shares.text_released(piece);
         }
         shares.process_ended(pid.0);

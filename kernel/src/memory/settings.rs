@@ -24,20 +24,22 @@ static SHARED_TEXT: AtomicBool = AtomicBool::new(true);
 static DEFAULT_POLICY: AtomicU64 = AtomicU64::new(CommitPolicy::Demand as u64);
 
 /// Applies the boot configuration: 2 MiB pages on or off, `memstat` lines
-/// on or off, the commit policy every process starts with, and whether
-/// program text is shared.
-pub fn configure(huge_pages: bool, memstat: bool, default_policy: CommitPolicy, shared_text: bool) {
+/// on or off, the commit policy every process starts with, whether
+/// program text is shared and how much of it stays cached.
+pub fn configure(huge_pages: bool, memstat: bool, default_policy: CommitPolicy, shared_text: bool, text_cache: u64) {
     super::lock_untimed().set_huge_pages(huge_pages);
+    super::lock_untimed().set_text_cache(text_cache);
     MEMSTAT.store(memstat, Ordering::Relaxed);
     DEFAULT_POLICY.store(default_policy as u64, Ordering::Relaxed);
     SHARED_TEXT.store(shared_text, Ordering::Relaxed);
     let switch = |on: bool| if on { "on" } else { "off" };
     log::info!(
-        "vass: 2 MiB pages {}, memstat lines {}, commit policy {}, text {}",
+        "vass: 2 MiB pages {}, memstat lines {}, commit policy {}, text {} (cache {} pages)",
         switch(huge_pages),
         switch(memstat),
         default_policy.name(),
-        if shared_text { "shared" } else { "private" }
+        if shared_text { "shared" } else { "private" },
+        text_cache
     );
 }
 

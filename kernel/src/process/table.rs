@@ -621,11 +621,20 @@ mod ktests {
         ensure_eq!(shared_text_of(second), text);
         ensure_eq!(wait_from_kernel(second), Some(ExitReason::Exited(0)));
         sched::yield_now();
-        // The last instance's end lets the text go.
+        // The last instance's end caches the text (the first run cached
+        // it already: these two instances revived it).
         ensure_eq!(memory::lock_untimed().text_pieces(), pieces);
+        ensure!(memory::lock_untimed().text_cached().1 >= text.len() as u64, "the text is cached");
         let after = frame::counts();
         ensure_eq!(after.user, before.user);
         ensure_eq!(after.free, before.free);
+        // Dropping the cache gives every cached frame back.
+        let cached = memory::lock_untimed().text_cached().1;
+        ensure!(memory::lock_untimed().drop_text_cache() >= 1);
+        ensure_eq!(memory::lock_untimed().text_cached(), (0, 0));
+        let dropped = frame::counts();
+        ensure_eq!(dropped.user, before.user - cached);
+        ensure_eq!(dropped.free, before.free + cached);
     }
 
     #[ktest]

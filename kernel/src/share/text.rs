@@ -19,10 +19,20 @@
 //! **Lifetime.** A piece lives while a view maps it: the first instance's
 //! load fills it ([`TextStore::hold`] says it is fresh, and the loader
 //! writes the file's bytes through the store's page tables), every later
-//! one only maps it, and when the last instance ends [`TextStore::release_unused`]
-//! destroys it (so an instance's exit never takes text from under another,
-//! and no frame stays behind when no instance is left). Nothing is cached
-//! past the last instance: a program started again loads its text again.
+//! one only maps it, and an instance's exit never takes text from under
+//! another. When the last instance ends ([`TextStore::retire_unused`]) the
+//! piece is *cached*: it stays, unmapped, so the program started again only
+//! maps it (no frame allocated, zeroed or written: spawning a program
+//! again costs its views, not its image). The cache is bounded: beyond
+//! [`TextStore::cache_pages`] pages of unused pieces (`text-cache=PAGES`
+//! at boot, [`DEFAULT_CACHE_PAGES`] by default, 0: no cache) the pieces
+//! unused longest are destroyed, and [`TextStore::drop_cache`] destroys
+//! them all (so a test can see every frame come back). A cached piece's
+//! pages are the store's like any other: under the global budget they are
+//! evicted as any unused pages are (nothing touches them), so the cache
+//! never holds memory a process needs.
+//! A load that fails destroys the piece it was making
+//! ([`TextStore::discard`]): a piece half written is never cached.
 //!
 //! Writable segments are not shared (each instance has its own copy, as
 //! before); sharing them copy-on-write is a further step
@@ -38,6 +48,10 @@ use crate::vass::{FrameSource, Page, PageRange, PageTable, PartitionId, Partitio
 use abi::Rights;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+
+/// Pages of unused pieces the store keeps by default (2 MiB: the text of
+/// several programs).
+pub const DEFAULT_CACHE_PAGES: u64 = 512;
 
 /// Which piece of which program: what makes two loads the same text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,11 +96,31 @@ pub struct Held {
     pub fresh: bool,
 }
 
+/// A piece the store holds.
+#[derive(Clone, Copy, Debug)]
+struct Piece {
+    /// The store's partition holding it.
+    partition: PartitionId,
+    /// When it was last left unused (the store's retirement count), while
+    /// no view maps it (`None`: in use).
+    unused_since: Option<u64>,
+}
+
 /// The pieces of program text the kernel holds (see the module
 /// documentation).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TextStore {
-    pieces: BTreeMap<TextKey, PartitionId>,
+    pieces: BTreeMap<TextKey, Piece>,
+    /// Retirements so far (orders the cache, oldest first).
+    retired: u64,
+    /// Most pages of unused pieces kept.
+    cache_pages: u64,
+}
+
+impl Default for TextStore {
+    fn default() -> TextStore {
+        TextStore::new()
+    }
 }
 
 /// Where the store places its pieces: anywhere in its own space's lower
@@ -99,17 +133,30 @@ impl TextStore {
 
     /// An empty store.
     pub const fn new() -> TextStore {
-        TextStore { pieces: BTreeMap::new() }
+        TextStore { pieces: BTreeMap::new(), retired: 0, cache_pages: DEFAULT_CACHE_PAGES }
+    }
+
+    /// Most pages of unused pieces the store keeps.
+    pub fn cache_pages(&self) -> u64 {
+        self.cache_pages
+    }
+
+    /// Keeps at most `pages` pages of unused pieces from the next
+    /// retirement on ([`TextStore::retire_unused`]).
+    pub fn set_cache_pages(&mut self, pages: u64) {
+        self.cache_pages = pages;
     }
 
     /// The piece `key`, made (created and committed in the store, not yet
     /// written) if the store does not hold it.
     pub fn hold(&mut self, vass: &mut Vass, key: TextKey, table: &mut impl PageTable, frames: &mut impl FrameSource) -> Result<Held, VassError> {
-        if let Some(&partition) = self.pieces.get(&key)
-            && let Some(held) = vass.partition(partition)
+        if let Some(piece) = self.pieces.get_mut(&key)
+            && let Some(held) = vass.partition(piece.partition)
             && let Some(&range) = held.ranges.first()
         {
-            return Ok(Held { partition, range, fresh: false });
+            // In use again, if it was cached.
+            piece.unused_since = None;
+            return Ok(Held { partition: piece.partition, range, fresh: false });
         }
         if key.rights.contains(Rights::WRITE) || !key.rights.contains(Rights::READ) {
             // Only what no instance can change is the same in all of them.
@@ -121,7 +168,7 @@ impl TextStore {
             let _ = vass.destroy(Self::SPACE, partition, table, frames);
             return Err(error);
         }
-        self.pieces.insert(key, partition);
+        self.pieces.insert(key, Piece { partition, unused_since: None });
         Ok(Held { partition, range, fresh: true })
     }
 
@@ -137,7 +184,7 @@ impl TextStore {
         table: &mut impl PageTable,
         frames: &mut impl FrameSource,
     ) -> Result<(PartitionId, PageRange), VassError> {
-        let &partition = self.pieces.get(&key).ok_or(VassError::UnknownPartition)?;
+        let partition = self.pieces.get(&key).ok_or(VassError::UnknownPartition)?.partition;
         let offsets = PageRange::new(0, key.pages);
         let (view, range) = vass.map_view(Self::SPACE, partition, offsets, space, key.rights, Some(key.at), window, table, frames)?;
         // Every page mapped now (the store holds them all: nothing is
@@ -150,27 +197,88 @@ impl TextStore {
         Ok((view, range))
     }
 
-    /// Destroys every piece no view maps any more (its last instance
-    /// ended, or the load that made it failed). Returns the partitions
-    /// that went.
-    pub fn release_unused(&mut self, vass: &mut Vass, table: &mut impl PageTable, frames: &mut impl FrameSource) -> Vec<PartitionId> {
-        let unused: Vec<TextKey> = self
+    /// Caches every piece no view maps any more (its last instance ended),
+    /// then destroys the pieces unused longest beyond the cache's bound.
+    /// Returns the pieces that left use, cached or destroyed: every grant
+    /// of them ends (`share::registry`'s `text_released`), so nothing made
+    /// while a program ran outlives its last instance; a revived piece is
+    /// granted afresh.
+    pub fn retire_unused(&mut self, vass: &mut Vass, table: &mut impl PageTable, frames: &mut impl FrameSource) -> Vec<PartitionId> {
+        let mut retired = Vec::new();
+        for piece in self.pieces.values_mut() {
+            let unused = vass.partition(piece.partition).is_none_or(|held| held.views.is_empty());
+            if !unused {
+                piece.unused_since = None;
+            } else if piece.unused_since.is_none() {
+                piece.unused_since = Some(self.retired);
+                self.retired += 1;
+                retired.push(piece.partition);
+            }
+        }
+        for destroyed in self.trim(vass, table, frames) {
+            if !retired.contains(&destroyed) {
+                retired.push(destroyed);
+            }
+        }
+        retired
+    }
+
+    /// Destroys the piece `key` if no view maps it (a load that made or
+    /// revived it failed: a piece maybe half written is not kept). Returns
+    /// the partition if it went.
+    pub fn discard(&mut self, key: TextKey, vass: &mut Vass, table: &mut impl PageTable, frames: &mut impl FrameSource) -> Option<PartitionId> {
+        let piece = self.pieces.get(&key)?;
+        if vass.partition(piece.partition).is_some_and(|held| !held.views.is_empty()) {
+            return None;
+        }
+        let piece = self.pieces.remove(&key)?;
+        let _ = vass.destroy(Self::SPACE, piece.partition, table, frames);
+        Some(piece.partition)
+    }
+
+    /// Destroys every cached (unused) piece. Returns the partitions that
+    /// went.
+    pub fn drop_cache(&mut self, vass: &mut Vass, table: &mut impl PageTable, frames: &mut impl FrameSource) -> Vec<PartitionId> {
+        let bound = core::mem::replace(&mut self.cache_pages, 0);
+        let released = self.trim(vass, table, frames);
+        self.cache_pages = bound;
+        released
+    }
+
+    /// Pages of cached (unused) pieces, and how many of them are resident.
+    pub fn cached(&self, vass: &Vass) -> (u64, u64) {
+        self.pieces
+            .values()
+            .filter(|piece| piece.unused_since.is_some())
+            .filter_map(|piece| vass.partition(piece.partition))
+            .fold((0, 0), |(pages, resident), held| (pages + held.pages(), resident + held.committed.len() as u64))
+    }
+
+    /// Destroys cached pieces, unused longest first, until their pages fit
+    /// the cache's bound.
+    fn trim(&mut self, vass: &mut Vass, table: &mut impl PageTable, frames: &mut impl FrameSource) -> Vec<PartitionId> {
+        let mut released = Vec::new();
+        let mut cached: Vec<(u64, TextKey, u64)> = self
             .pieces
             .iter()
-            .filter(|&(_, &partition)| vass.partition(partition).is_none_or(|held| held.views.is_empty()))
-            .map(|(&key, _)| key)
+            .filter_map(|(&key, piece)| piece.unused_since.map(|since| (since, key, vass.partition(piece.partition).map_or(0, |held| held.pages()))))
             .collect();
-        let mut released = Vec::with_capacity(unused.len());
-        for key in &unused {
-            if let Some(partition) = self.pieces.remove(key) {
-                let _ = vass.destroy(Self::SPACE, partition, table, frames);
-                released.push(partition);
+        let mut pages: u64 = cached.iter().map(|&(_, _, pages)| pages).sum();
+        cached.sort_by_key(|&(since, _, _)| since);
+        for (_, key, size) in cached {
+            if pages <= self.cache_pages {
+                break;
             }
+            if let Some(piece) = self.pieces.remove(&key) {
+                let _ = vass.destroy(Self::SPACE, piece.partition, table, frames);
+                released.push(piece.partition);
+            }
+            pages -= size;
         }
         released
     }
 
-    /// How many pieces the store holds.
+    /// How many pieces the store holds (in use or cached).
     pub fn len(&self) -> usize {
         self.pieces.len()
     }

@@ -492,6 +492,9 @@ words! {
         pub swap_used,
         /// Swap slots taken out of service after an error.
         pub swap_quarantined,
+        /// Frames holding program text no process maps (the text store's
+        /// cache): user frames that come back as soon as the cache lets go.
+        pub text_cached_frames,
     }
 }
 
@@ -1336,7 +1339,7 @@ mod tests {
     fn system_info_is_exactly_its_words() {
         assert_eq!(size_of::<SystemInfo>(), SystemInfo::WORDS * 8);
         let info = SystemInfo { free_frames: 1, tasks: 8, swap_quarantined: 3, ..SystemInfo::default() };
-        assert_eq!(info.to_words(), [1, 0, 0, 0, 0, 0, 0, 8, 0, 0, 3]);
+        assert_eq!(info.to_words(), [1, 0, 0, 0, 0, 0, 0, 8, 0, 0, 3, 0]);
     }
 
     #[test]

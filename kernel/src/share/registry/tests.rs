@@ -196,17 +196,18 @@ fn an_instance_shares_its_program_text_read_execute_through_the_grant_every_inst
     assert_eq!(world.revoke(BOB, grant), Ok(1));
     assert_eq!(world.fault(CAROL, at.start, Access::Execute), FaultOutcome::Revoked);
     assert_eq!(world.shares.rows(&world.vass, BOB, held.partition), Err(AclError::NotYours.into()), "the ACL is the store's");
-    // Every instance ends: the piece goes, and every grant of it.
+    // Every instance ends: the piece is cached, and every grant of it ends.
     world.vass.destroy(SpaceId(CAROL.pid), view, &mut world.mmu, &mut world.frames).unwrap();
     world.shares.view_destroyed(view);
     for pid in [BOB.pid, BOB_TWIN.pid] {
         world.vass.destroy_space(SpaceId(pid), &mut world.mmu, &mut world.frames);
         world.shares.process_ended(pid);
     }
-    let released = store.release_unused(&mut world.vass, &mut world.mmu, &mut world.frames);
-    assert_eq!(released, vec![held.partition]);
+    let retired = store.retire_unused(&mut world.vass, &mut world.mmu, &mut world.frames);
+    assert_eq!(retired, vec![held.partition]);
     world.shares.text_released(held.partition);
     assert_eq!(world.map(CAROL, twin_grant, Rights::READ), Err(AclError::Revoked.into()));
+    assert_eq!(store.drop_cache(&mut world.vass, &mut world.mmu, &mut world.frames), vec![held.partition]);
     assert_eq!(world.frames.in_use, 0);
     world.vass.check_invariants(&world.mmu, &world.frames).unwrap();
 }

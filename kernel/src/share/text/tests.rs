@@ -35,6 +35,10 @@ impl World {
             }
         }
         let mapped = self.store.map(&mut self.vass, key, space, IMAGE, &mut self.mmu, &mut self.frames);
+        if mapped.is_err() {
+            // As the memory service does: a failed load keeps nothing.
+            self.store.discard(key, &mut self.vass, &mut self.mmu, &mut self.frames);
+        }
         self.check();
         mapped.map(|(view, range)| (view, range, held.fresh))
     }
@@ -53,17 +57,29 @@ impl World {
         (outcome, self.frame(space, page).map(|frame| self.frames.contents.get(&frame).copied().unwrap_or(0)))
     }
 
+    /// Ends `space`'s process; returns how many pieces the store
+    /// destroyed (beyond its cache's bound).
     fn end(&mut self, space: SpaceId) -> usize {
         self.vass.destroy_space(space, &mut self.mmu, &mut self.frames);
-        let released = self.store.release_unused(&mut self.vass, &mut self.mmu, &mut self.frames);
+        let pieces = self.store.len();
+        let retired = self.store.retire_unused(&mut self.vass, &mut self.mmu, &mut self.frames);
         self.check();
-        released.len()
+        let destroyed = pieces - self.store.len();
+        assert!(retired.len() >= destroyed, "every piece destroyed left use");
+        destroyed
+    }
+
+    /// A world whose store caches nothing.
+    fn uncached() -> World {
+        let mut world = World::new();
+        world.store.set_cache_pages(0);
+        world
     }
 }
 
 #[test]
 fn two_instances_map_one_copy_of_their_text_and_it_outlives_the_first() {
-    let mut world = World::new();
+    let mut world = World::uncached();
     let (first, range, fresh) = world.load(CODE, SpaceId(1), 100).unwrap();
     assert!(fresh, "the first instance fills the piece");
     assert_eq!(range, PageRange::new(CODE.at, CODE.at + CODE.pages), "at the address the image names");
@@ -96,6 +112,57 @@ fn two_instances_map_one_copy_of_their_text_and_it_outlives_the_first() {
 }
 
 #[test]
+fn a_program_started_again_maps_its_cached_text_without_writing_it() {
+    let mut world = World::new();
+    let (_, range, _) = world.load(CODE, SpaceId(1), 100).unwrap();
+    let frames: Vec<Option<Frame>> = (range.start..range.end).map(|page| world.frame(SpaceId(1), page)).collect();
+    assert_eq!(world.end(SpaceId(1)), 0, "the last instance's end caches its text");
+    assert!(world.store.retire_unused(&mut world.vass, &mut world.mmu, &mut world.frames).is_empty(), "retired once");
+    assert_eq!(world.store.cached(&world.vass), (CODE.pages, CODE.pages));
+    assert_eq!(world.frames.in_use, CODE.pages as usize);
+    // Started again: only mapped, the same frames, the same bytes.
+    let (_, again, fresh) = world.load(CODE, SpaceId(2), 999).unwrap();
+    assert!(!fresh, "a cached piece is not written again");
+    assert_eq!(again, range);
+    assert_eq!((range.start..range.end).map(|page| world.frame(SpaceId(2), page)).collect::<Vec<_>>(), frames);
+    assert_eq!(world.read(SpaceId(2), range.start + 5), (FaultOutcome::AlreadyCommitted, Some(105)));
+    assert_eq!(world.store.cached(&world.vass), (0, 0), "in use again");
+    // Dropping the cache leaves pieces in use alone, then takes the rest.
+    assert!(world.store.drop_cache(&mut world.vass, &mut world.mmu, &mut world.frames).is_empty());
+    assert_eq!(world.end(SpaceId(2)), 0);
+    assert_eq!(world.store.drop_cache(&mut world.vass, &mut world.mmu, &mut world.frames).len(), 1);
+    world.check();
+    assert!(world.store.is_empty());
+    assert_eq!(world.frames.in_use, 0);
+}
+
+#[test]
+fn the_cache_keeps_the_pieces_used_last_within_its_bound() {
+    let mut world = World::new();
+    // Room for two programs' 8-page pieces, not three.
+    world.store.set_cache_pages(2 * CODE.pages);
+    let programs = [CODE, TextKey { program: 0xbeef, ..CODE }, TextKey { program: 0xcafe, ..CODE }];
+    for (index, &key) in programs.iter().enumerate() {
+        world.load(key, SpaceId(index as u64 + 1), 0).unwrap();
+    }
+    // Ended in the order 2, 1, 3: the piece unused longest (the second
+    // program's) goes when the third's is cached.
+    assert_eq!(world.end(SpaceId(2)), 0);
+    assert_eq!(world.end(SpaceId(1)), 0);
+    assert_eq!(world.end(SpaceId(3)), 1);
+    assert_eq!(world.store.len(), 2);
+    assert_eq!(world.store.cached(&world.vass).0, 2 * CODE.pages);
+    assert_eq!(world.frames.in_use, 2 * CODE.pages as usize);
+    assert!(!world.load(CODE, SpaceId(4), 0).unwrap().2, "the first program's text was kept");
+    assert!(world.load(programs[1], SpaceId(5), 0).unwrap().2, "the second's was not: loaded afresh");
+    // Reviving a piece makes it the newest: the third program's goes next.
+    world.store.set_cache_pages(CODE.pages);
+    assert_eq!(world.end(SpaceId(4)), 1);
+    assert!(!world.load(CODE, SpaceId(6), 0).unwrap().2);
+    assert!(world.load(programs[2], SpaceId(7), 0).unwrap().2);
+}
+
+#[test]
 fn instances_cannot_write_destroy_or_widen_their_text() {
     let mut world = World::new();
     let (view, range, _) = world.load(CODE, SpaceId(1), 0).unwrap();
@@ -115,7 +182,7 @@ fn instances_cannot_write_destroy_or_widen_their_text() {
 
 #[test]
 fn different_programs_and_pieces_are_held_apart() {
-    let mut world = World::new();
+    let mut world = World::uncached();
     let other = TextKey { program: 0xbeef, ..CODE };
     let constants = TextKey { at: 0x400, pages: 1, rights: Rights::READ, ..CODE };
     let (_, code, _) = world.load(CODE, SpaceId(1), 100).unwrap();
@@ -138,7 +205,8 @@ fn a_load_that_cannot_map_leaves_nothing_behind() {
     world.vass.create(SpaceId(1), 2, PartitionKind::Data, Rights::READ, Some(CODE.at + 2), IMAGE).unwrap();
     assert_eq!(world.load(CODE, SpaceId(1), 0).err(), Some(VassError::Overlap));
     assert_eq!(world.vass.partitions_of(SpaceId(1)).count(), 1, "no view stays");
-    assert_eq!(world.end(SpaceId(1)), 1, "the fresh piece goes with the failed load");
+    assert!(world.store.is_empty(), "the fresh piece goes with the failed load, not into the cache");
+    assert_eq!(world.end(SpaceId(1)), 0);
     assert_eq!(world.frames.in_use, 0);
     // Out of frames while filling the piece: nothing is held.
     let mut world = World { frames: SimulatedFrames::with_huge(4, 0), ..World::new() };
