@@ -320,6 +320,11 @@ impl<W: Clone + PartialEq> Ipc<W> {
                 sent.receiver = self.enqueue(id, Message { sender: pid, bytes, handles, reply: None })?;
             }
             Object::Reply(reply) => {
+                if transfers.iter().any(|transfer| transfer.handle == handle.raw()) {
+                    // An answer cannot carry the handle it is sent on (it
+                    // is used up by the answer).
+                    return Err(Error::InvalidArgument);
+                }
                 self.check_transfers(pid, transfers, None)?;
                 if !super::endpoint::fits(bytes.len(), transfers.len()) {
                     return Err(Error::TooLarge);

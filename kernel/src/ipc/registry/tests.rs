@@ -147,6 +147,11 @@ fn a_call_is_answered_through_its_one_shot_reply() {
     assert_eq!(request.data(), b"ping");
     let reply = Handle::from_raw(request.reply);
     assert_eq!(ipc.info(A, reply), Ok((ObjectKind::Reply, HandleRights::SEND | HandleRights::TRANSFER)));
+    // An answer cannot carry its own reply handle; refused, it takes nothing.
+    let itself = HandleTransfer { handle: reply.raw(), rights: HandleRights::SEND, how: Transfer::Move };
+    assert_eq!(ipc.send(A, reply, b"pong", &[itself]).err(), Some(Error::InvalidArgument));
+    assert_eq!(ipc.info(A, reply), Ok((ObjectKind::Reply, HandleRights::SEND | HandleRights::TRANSFER)));
+    assert_eq!(ipc.answer(20, Some(2)), Err(Error::WouldBlock), "not answered");
     let endpoints = ipc.endpoints();
     let answered = ipc.send(A, reply, b"pong", &[]).unwrap();
     assert_eq!(answered.receiver, Some(2), "the caller is woken");
