@@ -85,16 +85,20 @@ impl Models {
 /// Belady's eviction (demand paging) under every budget in `budgets`.
 fn simulate(name: &str, replay: &trace::Replay, budgets: &[Budget], model: &Arc<IntegerModel>) -> Result<Simulations> {
     use kernel::pager::simulator::{Pressure, policy_for, replay_under};
+    use kernel::vass::Eviction;
     let distinct = replay.distinct_pages();
     let mut simulations = Simulations::new();
     for &budget in budgets {
         let pages = Some(budget.pages(distinct, abi::MIN_MEMORY_BUDGET));
-        let runs = TRACE_POLICIES.iter().map(|&policy| (policy, policy, false)).chain([("belady", "demand", true), ("oracle-belady", "oracle", true)]);
-        for (label, policy, belady) in runs {
+        let runs = TRACE_POLICIES
+            .iter()
+            .map(|&policy| (policy, policy, Eviction::ColdFirst))
+            .chain([("belady", "demand", Eviction::Belady), ("oracle-belady", "oracle", Eviction::Belady)]);
+        for (label, policy, eviction) in runs {
             let policy = abi::CommitPolicy::from_name(policy)
                 .and_then(|identity| policy_for(identity, replay, Some(model)))
                 .with_context(|| format!("no policy {policy}"))?;
-            let (_, counters) = replay_under(replay, policy, Pressure { budget: pages, belady })
+            let (_, counters) = replay_under(replay, policy, Pressure { budget: pages, eviction })
                 .map_err(|error| anyhow::anyhow!("simulating {name} under {label} at {budget}: {error:?}"))?;
             simulations
                 .insert((budget.to_string(), label.to_owned()), Simulated { faults: counters.faults_demand, major: counters.faults_major });

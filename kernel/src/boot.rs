@@ -122,7 +122,7 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
         memory::attach_swap(disk.lock().slots());
     }
     memory::allow_swap_debug(config.swap_debug);
-    memory::set_eviction(if config.cold_first { crate::vass::Eviction::ColdFirst } else { crate::vass::Eviction::Clock });
+    memory::set_eviction(config.eviction);
     if let Some(budget) = config.mem_budget {
         let pages = budget.pages(crate::mm::frame::counts().free);
         memory::set_global_budget(pages);

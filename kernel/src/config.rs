@@ -164,9 +164,10 @@ pub struct BootConfig<'a> {
     /// (`swap-debug=on`; off by default).
     pub swap_debug: bool,
     /// How pages are chosen for eviction: `eviction=cold-first` (the
-    /// default: cold ranges and partitions first, then CLOCK) or
-    /// `eviction=clock` (CLOCK alone).
-    pub cold_first: bool,
+    /// default: cold ranges and partitions first, then CLOCK),
+    /// `eviction=clock` (CLOCK alone) or `eviction=clock-pro` (CLOCK-Pro);
+    /// the kernel runs the policies of `vass::Eviction::KERNEL`.
+    pub eviction: crate::vass::Eviction,
     warnings: [Option<ConfigWarning<'a>>; MAX_WARNINGS],
 }
 
@@ -227,7 +228,7 @@ impl Default for BootConfig<'_> {
             history_export: false,
             mem_budget: None,
             swap_debug: false,
-            cold_first: true,
+            eviction: crate::vass::Eviction::ColdFirst,
             warnings: [None; MAX_WARNINGS],
         }
     }
@@ -278,12 +279,9 @@ impl<'a> BootConfig<'a> {
                 "history-export" => parse_switch(value).map(|on| config.history_export = on),
                 "mem-budget" => MemBudget::parse(value).map(|budget| config.mem_budget = Some(budget)),
                 "swap-debug" => parse_switch(value).map(|on| config.swap_debug = on),
-                "eviction" => match value {
-                    "cold-first" => Some(true),
-                    "clock" => Some(false),
-                    _ => None,
-                }
-                .map(|cold_first| config.cold_first = cold_first),
+                "eviction" => crate::vass::Eviction::from_name(value)
+                    .filter(|eviction| crate::vass::Eviction::KERNEL.contains(eviction))
+                    .map(|eviction| config.eviction = eviction),
                 "sample" => value.parse::<u64>().ok().filter(|&ticks| ticks <= 1_000_000).map(|ticks| config.sample_ticks = ticks),
                 _ => {
                     config.warn(ConfigWarning::UnknownKey(key));
@@ -384,9 +382,16 @@ mod tests {
         assert_eq!((BootConfig::default().history, BootConfig::default().history_export), (1024, false));
         assert_eq!(BootConfig::default().mem_budget, None);
         assert!(!BootConfig::default().swap_debug && BootConfig::parse("swap-debug=on").swap_debug);
-        assert!(BootConfig::default().cold_first && BootConfig::parse("eviction=cold-first").cold_first);
-        assert!(!BootConfig::parse("eviction=clock").cold_first);
-        assert!(BootConfig::parse("eviction=lru").cold_first, "an unknown eviction keeps the default");
+        use crate::vass::Eviction;
+        assert_eq!(BootConfig::default().eviction, Eviction::ColdFirst);
+        assert_eq!(BootConfig::parse("eviction=cold-first").eviction, Eviction::ColdFirst);
+        assert_eq!(BootConfig::parse("eviction=clock").eviction, Eviction::Clock);
+        assert_eq!(BootConfig::parse("eviction=clock-pro").eviction, Eviction::ClockPro);
+        for (value, why) in [("fifo", "unknown"), ("lru", "needs every access"), ("belady", "needs the future")] {
+            let config = BootConfig::parse(if value == "fifo" { "eviction=fifo" } else if value == "lru" { "eviction=lru" } else { "eviction=belady" });
+            assert_eq!(config.eviction, Eviction::ColdFirst, "{value}: {why}, the default stays");
+            assert_eq!(config.warnings().next(), Some(ConfigWarning::BadValue { key: "eviction", value }));
+        }
         assert_eq!(BootConfig::parse("mem-budget=4096").mem_budget, Some(MemBudget::Pages(4096)));
         assert_eq!(BootConfig::parse("mem-budget=25%").mem_budget, Some(MemBudget::Percent(25)));
         for bad in ["mem-budget=0%", "mem-budget=101%", "mem-budget=3", "mem-budget=lots"] {

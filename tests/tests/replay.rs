@@ -85,7 +85,7 @@ fn replayed_traces_under_a_budget_count_what_the_simulator_predicts() {
         let pages = BUDGET.pages(replay.distinct_pages(), abi::MIN_MEMORY_BUDGET);
         for policy in POLICIES {
             let simulated = kernel::pager::simulator::policy_for(abi::CommitPolicy::from_name(policy).expect("a policy's name"), replay, None).expect("a policy");
-            let pressure = kernel::pager::simulator::Pressure { budget: Some(pages), belady: false };
+            let pressure = kernel::pager::simulator::Pressure { budget: Some(pages), eviction: kernel::vass::Eviction::ColdFirst };
             let (accesses, counters) = kernel::pager::simulator::replay_under(replay, simulated, pressure).expect("simulating");
             let prefix = format!("replay replay/{name}.vrpl policy={policy} accesses={accesses} faults={} ahead={} ", counters.faults_demand, counters.ahead_commits);
             let line = outcome.serial.lines().find(|line| line.starts_with(&prefix)).unwrap_or_else(|| panic!("no line starting `{prefix}`"));

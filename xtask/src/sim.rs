@@ -5,13 +5,14 @@
 //! Traces (`--trace FILE` or `--traces DIR`, `.lackey` or `.lackey.gz`) run
 //! in parallel, and each line gives a trace and policy's faults, pages
 //! committed ahead, hits, waste, coverage, accuracy and peak committed
-//! pages; under `--mem-budget` (with `--eviction clock|belady`) also major
+//! pages; under `--mem-budget` (with `--eviction`, any `kernel::vass::Eviction`: the
+//! kernel's policies, exact LRU and ARC, or Belady's optimum) also major
 //! faults, evictions and swap-outs. `--accesses N` replays the first N
 //! accesses of each trace, as the bench does.
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use kernel::vass::SpaceCounters;
+use kernel::vass::{Eviction, SpaceCounters};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -36,10 +37,12 @@ pub struct SimArgs {
     /// over it, pages are evicted to a (simulated) swap device.
     #[arg(long, value_parser = parse_budget)]
     mem_budget: Option<Budget>,
-    /// How victims are chosen under a budget: `clock` (the kernel's) or
-    /// `belady` (the optimum, knowing the future).
-    #[arg(long, default_value = "clock", value_parser = ["clock", "belady"])]
-    eviction: String,
+    /// How victims are chosen under a budget: `cold-first` (the kernel's
+    /// default), `clock`, `clock-pro` (as the kernel runs them), `lru` and
+    /// `arc` (exact, told every access), or `belady` (the optimum, knowing
+    /// the future).
+    #[arg(long, default_value = "cold-first", value_parser = parse_eviction)]
+    eviction: Eviction,
     /// The model `pae` runs (default: each trace under the fold model of
     /// `--folds` that was not trained on it, else the default model).
     #[arg(long, value_name = "FILE")]
@@ -61,6 +64,14 @@ fn policy_for(name: &str, trace: &str, replay: &Replay, models: &Models) -> Resu
 }
 
 /// Parses `PAGES` or `PERCENT%` (1..=100) of each trace's distinct pages.
+/// An eviction policy by name (`kernel::vass::Eviction`).
+pub fn parse_eviction(text: &str) -> Result<Eviction, String> {
+    Eviction::from_name(text).ok_or_else(|| {
+        let names: Vec<&str> = Eviction::ALL.iter().map(|eviction| eviction.name()).collect();
+        format!("unknown eviction `{text}` (one of {})", names.join(", "))
+    })
+}
+
 pub fn parse_budget(text: &str) -> Result<Budget, String> {
     Budget::parse(text).ok_or_else(|| format!("`{text}` is not PAGES or PERCENT% (e.g. 4096 or 50%)"))
 }
@@ -110,8 +121,8 @@ pub fn trace_files(files: &[PathBuf], directory: Option<&Path>) -> Result<Vec<Pa
 pub struct PressureSpec {
     /// The budget, if any.
     pub budget: Option<Budget>,
-    /// Belady's eviction instead of CLOCK.
-    pub belady: bool,
+    /// How pages are evicted over the budget.
+    pub eviction: Eviction,
     /// Only the first this many accesses of each trace (0: all).
     pub accesses: usize,
 }
@@ -122,7 +133,7 @@ pub struct PressureSpec {
 pub fn simulate_under(name: &str, replay: &Replay, policy_name: &'static str, spec: PressureSpec, models: &Models) -> Result<Outcome> {
     let policy = policy_for(policy_name, name, replay, models)?;
     let distinct = replay.distinct_pages();
-    let pressure = kernel::pager::simulator::Pressure { budget: spec.budget.map(|budget| budget.pages(distinct, abi::MIN_MEMORY_BUDGET)), belady: spec.belady };
+    let pressure = kernel::pager::simulator::Pressure { budget: spec.budget.map(|budget| budget.pages(distinct, abi::MIN_MEMORY_BUDGET)), eviction: spec.eviction };
     let (accesses, counters) = kernel::pager::simulator::replay_under(replay, policy, pressure)
         .map_err(|error| anyhow::anyhow!("{name}: cannot place a region: {error:?}"))?;
     Ok(Outcome { trace: name.to_owned(), policy: policy_name, accesses, distinct, counters })
@@ -150,7 +161,7 @@ pub fn run(args: &SimArgs) -> Result<ExitCode> {
     } else {
         vec![*POLICIES.iter().find(|&&name| name == args.policy).with_context(|| format!("unknown policy `{}`", args.policy))?]
     };
-    let spec = PressureSpec { budget: args.mem_budget, belady: args.eviction == "belady", accesses: args.accesses };
+    let spec = PressureSpec { budget: args.mem_budget, eviction: args.eviction, accesses: args.accesses };
     if let Some(budget) = spec.budget {
         println!("budget {budget:?} per trace, {} eviction; major = faults that read swap back", args.eviction);
     }
@@ -252,7 +263,7 @@ mod tests {
         })
         .unwrap())
         .unwrap();
-        let spec = PressureSpec { budget: Some(Budget::Percent(50)), belady: false, accesses: 0 };
+        let spec = PressureSpec { budget: Some(Budget::Percent(50)), eviction: Eviction::ColdFirst, accesses: 0 };
         let outcome = simulate_under("loop", &replay, "demand", spec, &models()).unwrap();
         assert_eq!(outcome.counters.faults_demand, 32);
         assert_eq!(outcome.counters.faults_major, 64, "two more rounds of a loop twice the budget miss every page");

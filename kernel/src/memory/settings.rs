@@ -105,7 +105,9 @@ pub fn swap_debug(pid: Option<SpaceId>, op: u64, address: u64) -> Result<u64, Er
 
 /// How victims are chosen when a budget or memory runs out.
 pub fn set_eviction(eviction: Eviction) {
-    super::lock_untimed().set_eviction(eviction);
+    if !super::lock_untimed().set_eviction(eviction) {
+        log::error!("vass: eviction {eviction} needs what only a simulation has; the default stays");
+    }
 }
 
 /// Limits the pages all processes together may have committed.

@@ -5,8 +5,10 @@
 //! A [`Simulation`] is one process's space over `vass::sim`, each access
 //! served by `serve_fault` as the kernel serves it; [`replay`] replays a
 //! trace's pages (its regions placed as the kernel's `bin/replay` places
-//! them), [`replay_under`] the same under a memory budget, optionally with
-//! Belady's eviction from the trace's own future; [`policy_for`] makes the
+//! them), [`replay_under`] the same under a memory budget and an eviction
+//! policy (any `vass::Eviction`: Belady's from the trace's own future; exact
+//! LRU and ARC told every access, which only a simulation can do);
+//! [`policy_for`] makes the
 //! policy a `CommitPolicy` names.
 
 use super::{FaultRequest, serve_fault};
@@ -36,6 +38,8 @@ pub struct Simulation<P: Policy + ?Sized = dyn Policy> {
     policy: Box<P>,
     window: Window,
     accesses: u64,
+    /// Whether the replacement policy hears of every access.
+    every_access: bool,
 }
 
 impl<P: Policy + ?Sized> Simulation<P> {
@@ -51,6 +55,7 @@ impl<P: Policy + ?Sized> Simulation<P> {
             policy,
             window: Window { start: 0x10, end: 1 << 36 },
             accesses: 0,
+            every_access: false,
         }
     }
 
@@ -81,9 +86,18 @@ impl<P: Policy + ?Sized> Simulation<P> {
         Ok(())
     }
 
-    /// How the engine picks the pages to evict.
-    pub fn set_eviction(&mut self, eviction: Eviction) {
-        self.vass.set_eviction(eviction);
+    /// How the engine picks the pages to evict: one of the named policies
+    /// but Belady's (which needs the future: [`Simulation::set_replacement`]).
+    /// Returns whether it was set.
+    pub fn set_eviction(&mut self, eviction: Eviction) -> bool {
+        self.every_access = eviction.policy(None).is_some_and(|policy| policy.every_access());
+        self.vass.set_eviction(eviction)
+    }
+
+    /// How the engine picks the pages to evict: any policy.
+    pub fn set_replacement(&mut self, policy: Box<dyn crate::vass::Replacement>) {
+        self.every_access = policy.every_access();
+        self.vass.set_replacement(policy);
     }
 
     /// The program touches `page` (a read, a write or an instruction
@@ -94,6 +108,9 @@ impl<P: Policy + ?Sized> Simulation<P> {
         self.accesses += 1;
         if self.mmu.translate(SPACE, page).is_some() {
             self.mmu.access(SPACE, page, access);
+            if self.every_access {
+                self.vass.touched(SPACE, page);
+            }
             return None;
         }
         let request = FaultRequest { space: SPACE, page, access, protection: false };
@@ -155,8 +172,9 @@ pub fn replay(replay: &trace::Replay, policy: Box<dyn Policy>) -> Result<(u64, S
 pub struct Pressure {
     /// Most pages the process may have committed (`None`: no limit).
     pub budget: Option<u64>,
-    /// Evict with Belady's optimal choice instead of CLOCK.
-    pub belady: bool,
+    /// How pages are evicted over it ([`Eviction::Belady`] from the
+    /// replay's own future).
+    pub eviction: Eviction,
 }
 
 /// Belady's oracle over a replay: when each page is next touched, from
@@ -187,13 +205,14 @@ pub fn replay_under(replay: &trace::Replay, policy: Box<dyn Policy>, pressure: P
     let now = Arc::new(AtomicUsize::new(0));
     if pressure.budget.is_some() {
         simulation.set_budget(pressure.budget, pages)?;
-        if pressure.belady {
+        let future = (pressure.eviction == Eviction::Belady).then(|| {
             let mut uses: BTreeMap<Page, Vec<usize>> = BTreeMap::new();
             for (index, &page) in placed.iter().enumerate() {
                 uses.entry(page).or_default().push(index);
             }
-            simulation.set_eviction(Eviction::Farthest(Box::new(Future { uses, now: now.clone() })));
-        }
+            Box::new(Future { uses, now: now.clone() }) as Box<dyn NextUse>
+        });
+        simulation.set_replacement(pressure.eviction.policy(future).ok_or(VassError::BadRange)?);
     }
     for (region, start) in replay.regions.iter().zip(replay.layout(trace::REPLAY_BASE_PAGE)) {
         let kind = if region.code { PartitionKind::Code } else { PartitionKind::Data };

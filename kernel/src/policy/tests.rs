@@ -3,7 +3,7 @@
 use super::leap::majority;
 use crate::pager::simulator::Simulation;
 use super::*;
-use crate::vass::{Access, PartitionKind, SpaceCounters};
+use crate::vass::{Access, Eviction, PartitionKind, SpaceCounters};
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -229,17 +229,36 @@ fn under_a_budget_pages_go_to_swap_and_come_back_by_major_faults() {
     let demand = |pressure| replay_under(&replay, plain(CommitPolicy::Demand).unwrap(), pressure).unwrap().1;
     let free = demand(Pressure::default());
     assert_eq!((free.faults_demand, free.faults_major, free.evictions), (64, 0, 0));
-    let clock = demand(Pressure { budget: Some(32), belady: false });
+    let pressed = |eviction| Pressure { budget: Some(32), eviction };
+    let clock = demand(pressed(Eviction::ColdFirst));
     assert_eq!(clock.faults_demand, 64, "first touches");
     assert_eq!(clock.faults_major, 3 * 64, "a loop larger than memory defeats CLOCK: every later touch misses");
     assert_eq!(clock.swap_ins, clock.faults_major);
     assert!(clock.peak_committed <= 32);
-    let belady = demand(Pressure { budget: Some(32), belady: true });
+    let belady = demand(pressed(Eviction::Belady));
     assert_eq!(belady.faults_demand, 64);
     // The optimum for a loop of n pages in k frames: n − k misses a round.
     assert_eq!(belady.faults_major, 3 * (64 - 32), "Belady keeps half the loop resident");
     // Each page is written to swap once: it is never written again.
     assert!(belady.swap_outs <= 64 && clock.swap_outs <= 64, "{} {}", belady.swap_outs, clock.swap_outs);
+    // Through the engine's hooks: exact LRU is as blind as CLOCK here.
+    assert_eq!(demand(pressed(Eviction::Lru)).faults_major, 3 * 64);
+    // A loop within twice memory (48 pages in 32): CLOCK-Pro's ghosts see
+    // its reuse distance and keep part of it, never beating Belady; ARC's
+    // ghosts of pages seen once fit only beside them (no gain on a loop).
+    let replay = looping(48, 6);
+    let loop_of = |eviction| replay_under(&replay, plain(CommitPolicy::Demand).unwrap(), pressed(eviction)).unwrap().1;
+    let (clock, belady) = (loop_of(Eviction::Clock), loop_of(Eviction::Belady));
+    assert_eq!(clock.faults_major, 5 * 48);
+    for eviction in [Eviction::ClockPro, Eviction::Arc] {
+        let counters = loop_of(eviction);
+        assert_eq!(counters.faults_demand, 48, "{eviction}");
+        assert!(counters.faults_major >= belady.faults_major, "{eviction}");
+        assert!(counters.peak_committed <= 32, "{eviction}");
+        if eviction == Eviction::ClockPro {
+            assert!(counters.faults_major < clock.faults_major * 3 / 4, "{eviction}: {} major faults", counters.faults_major);
+        }
+    }
 }
 
 #[test]

@@ -131,9 +131,32 @@ impl Vass {
         self.global_budget = budget;
     }
 
-    /// How victims are chosen from now on: one of the named policies.
-    pub fn set_eviction(&mut self, eviction: Eviction) {
-        self.set_replacement(eviction.policy());
+    /// How victims are chosen from now on: one of the named policies
+    /// (Belady's needs its oracle: [`Vass::set_replacement`] with
+    /// `replacement::Belady`). Returns whether it was set.
+    pub fn set_eviction(&mut self, eviction: Eviction) -> bool {
+        match eviction.policy(None) {
+            Some(policy) => {
+                self.set_replacement(policy);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the replacement policy must hear of every use of a page
+    /// ([`Vass::touched`]): only a simulation can tell it.
+    pub fn wants_every_access(&self) -> bool {
+        self.replacement.as_ref().is_some_and(|policy| policy.every_access())
+    }
+
+    /// `page` of `space` was used (a simulation tells a policy that wants
+    /// every use, see [`Vass::wants_every_access`]).
+    pub fn touched(&mut self, space: SpaceId, page: Page) {
+        let Some(id) = self.lookup(space, page).map(|partition| partition.id) else { return };
+        if let Some(policy) = self.replacement.as_mut() {
+            policy.touched(space, (id, page));
+        }
     }
 
     /// How victims are chosen from now on: any policy.
@@ -371,6 +394,9 @@ impl Vass {
         self.vasm.remove(&space);
         let counters = self.space_counters(space).unwrap_or_default();
         self.spaces.remove(&space);
+        if let Some(policy) = self.replacement.as_mut() {
+            policy.forget(space);
+        }
         counters
     }
 

@@ -15,13 +15,41 @@
 //!   the space's CLOCK hand, and asking the engine to evict candidates
 //!   until one goes.
 //!
-//! Today's policies: [`Clock`] (second chance over the accessed bits),
-//! [`ColdFirst`] (the default: cold pages, then CLOCK) and [`Belady`]
-//! (the page next used farthest in the future, from an oracle only a
-//! simulation that replays a trace has). A new policy (LRU, CLOCK-Pro, a
-//! learned one) is a new implementation; the engine does not change.
+//! A policy that keeps state of its own hears what the engine does to the
+//! pages it ranks: [`Replacement::admitted`] when a page becomes resident
+//! (faulted in or committed ahead), [`Replacement::evicted`] when the
+//! engine's shared steps evict one (the policy's own evictions it sees
+//! itself: it is taken out of the engine while it picks),
+//! [`Replacement::forget`] when a space ends, and, for the policies that
+//! need every use ([`Replacement::every_access`]), [`Replacement::touched`].
+//! What the engine does not report (a decommit, a partition destroyed) a
+//! policy finds out lazily: a page [`Residents::is_resident`] denies is
+//! stale, and a policy that finds nothing it may evict falls back to
+//! [`Clock`], so a policy's state is a hint, never the truth.
+//!
+//! The policies ([`Eviction`] names them):
+//! - [`Clock`]: second chance over the accessed bits;
+//! - [`ColdFirst`] (the default): cold pages, then CLOCK;
+//! - [`ClockPro`] (`clock_pro`): CLOCK-Pro (Jiang, Chen and Zhang, USENIX
+//!   ATC 2005), hot and cold pages and a test period kept for recently
+//!   evicted cold pages, from accessed bits alone: scan-resistant, the
+//!   design Linux's reclaim drew on;
+//! - [`Lru`] and [`Adaptive`] (ARC; `recency`): exact LRU and ARC (Megiddo and
+//!   Modha, FAST 2003), which need every use: the host simulator's
+//!   baselines (the kernel sees uses only through accessed bits);
+//! - [`Belady`]: the page next used farthest in the future, from an oracle
+//!   only a simulation that replays a trace has.
+//!
+//! A new policy (a learned one) is a new implementation; the engine does
+//! not change.
 
 #![forbid(unsafe_code)]
+
+mod clock_pro;
+mod recency;
+
+pub use clock_pro::ClockPro;
+pub use recency::{Adaptive, Lru};
 
 use super::partition::{Page, PartitionId, SpaceId};
 use alloc::boxed::Box;
@@ -52,6 +80,10 @@ pub trait Residents {
     /// Evicts `page` (written to swap if its contents exist nowhere else);
     /// returns whether it went (it stays if swap is full or fails).
     fn evict(&mut self, resident: Resident) -> bool;
+    /// Whether `resident` is one of the pages [`Residents::next`] lists
+    /// (committed, evictable): what a policy's own records are checked
+    /// against.
+    fn is_resident(&self, resident: Resident) -> bool;
 }
 
 /// A page-replacement policy (see the module documentation).
@@ -63,6 +95,21 @@ pub trait Replacement: Send {
     fn cold_first(&self) -> bool {
         false
     }
+    /// Whether it must hear of every use ([`Replacement::touched`]): only
+    /// a simulation can tell it (the kernel sees accessed bits).
+    fn every_access(&self) -> bool {
+        false
+    }
+    /// `resident` of `space` became resident: faulted in or read back
+    /// (`demand`), or committed ahead of use.
+    fn admitted(&mut self, _space: SpaceId, _resident: Resident, _demand: bool) {}
+    /// `resident` of `space` was used (told only if
+    /// [`Replacement::every_access`]).
+    fn touched(&mut self, _space: SpaceId, _resident: Resident) {}
+    /// The engine's shared steps evicted `resident` of `space`.
+    fn evicted(&mut self, _space: SpaceId, _resident: Resident) {}
+    /// `space` ended: everything kept about it can go.
+    fn forget(&mut self, _space: SpaceId) {}
     /// Gives up one warm page of the space. Returns whether one went.
     fn evict_warm(&mut self, residents: &mut dyn Residents) -> bool;
 }
@@ -160,140 +207,69 @@ impl Replacement for Belady {
     }
 }
 
-/// The replacement policy a boot configuration or a simulation names.
+/// The replacement policies by name, as a boot configuration
+/// (`eviction=`) or a simulation names them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Eviction {
+    /// [`ColdFirst`] (the default).
+    #[default]
+    ColdFirst,
     /// [`Clock`].
     Clock,
-    /// [`ColdFirst`].
-    ColdFirst,
-    /// [`Belady`] over this oracle.
-    Farthest(Box<dyn NextUse>),
+    /// [`ClockPro`].
+    ClockPro,
+    /// [`Lru`] (simulation only).
+    Lru,
+    /// [`Adaptive`]: ARC (simulation only).
+    Arc,
+    /// [`Belady`] (simulation only, over the replayed trace's future).
+    Belady,
 }
 
 impl Eviction {
-    /// The policy.
-    pub fn policy(self) -> Box<dyn Replacement> {
+    /// Every policy, in the order reports list them.
+    pub const ALL: [Eviction; 6] = [Eviction::ColdFirst, Eviction::Clock, Eviction::ClockPro, Eviction::Lru, Eviction::Arc, Eviction::Belady];
+
+    /// The policies the kernel runs: those that need only accessed bits
+    /// and no future.
+    pub const KERNEL: [Eviction; 3] = [Eviction::ColdFirst, Eviction::Clock, Eviction::ClockPro];
+
+    /// Its name, as the command line, the tools and the reports spell it.
+    pub const fn name(self) -> &'static str {
         match self {
-            Eviction::Clock => Box::new(Clock),
-            Eviction::ColdFirst => Box::new(ColdFirst),
-            Eviction::Farthest(oracle) => Box::new(Belady(oracle)),
+            Eviction::ColdFirst => "cold-first",
+            Eviction::Clock => "clock",
+            Eviction::ClockPro => "clock-pro",
+            Eviction::Lru => "lru",
+            Eviction::Arc => "arc",
+            Eviction::Belady => "belady",
         }
     }
-}
 
-impl core::fmt::Debug for Eviction {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(match self {
-            Eviction::Clock => "Clock",
-            Eviction::ColdFirst => "ColdFirst",
-            Eviction::Farthest(_) => "Farthest",
+    /// The policy named `name`.
+    pub fn from_name(name: &str) -> Option<Eviction> {
+        Eviction::ALL.into_iter().find(|eviction| eviction.name() == name)
+    }
+
+    /// The policy, a new instance; Belady's needs `future` (`None`
+    /// without one).
+    pub fn policy(self, future: Option<Box<dyn NextUse>>) -> Option<Box<dyn Replacement>> {
+        Some(match self {
+            Eviction::ColdFirst => Box::new(ColdFirst),
+            Eviction::Clock => Box::new(Clock),
+            Eviction::ClockPro => Box::new(ClockPro::default()),
+            Eviction::Lru => Box::new(Lru::default()),
+            Eviction::Arc => Box::new(Adaptive::default()),
+            Eviction::Belady => Box::new(Belady(future?)),
         })
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use alloc::collections::BTreeSet;
-
-    /// Resident pages of one partition as a list, with accessed marks and
-    /// pages that refuse to go; records what went.
-    struct Pages {
-        resident: Vec<Page>,
-        accessed: BTreeSet<Page>,
-        stuck: BTreeSet<Page>,
-        hand: Option<Resident>,
-        evicted: Vec<Page>,
-    }
-
-    impl Pages {
-        fn new(resident: &[Page], accessed: &[Page]) -> Pages {
-            Pages {
-                resident: resident.to_vec(),
-                accessed: accessed.iter().copied().collect(),
-                stuck: BTreeSet::new(),
-                hand: None,
-                evicted: Vec::new(),
-            }
-        }
-    }
-
-    impl Residents for Pages {
-        fn space(&self) -> SpaceId {
-            SpaceId(1)
-        }
-        fn committed(&self) -> u64 {
-            self.resident.len() as u64
-        }
-        fn next(&self, after: Option<Resident>) -> Option<Resident> {
-            let later = self.resident.iter().find(|&&page| after.is_none_or(|(_, after)| page > after));
-            later.or(self.resident.first()).map(|&page| (PartitionId(1), page))
-        }
-        fn hand(&self) -> Option<Resident> {
-            self.hand
-        }
-        fn set_hand(&mut self, hand: Option<Resident>) {
-            self.hand = hand;
-        }
-        fn accessed(&mut self, (_, page): Resident, clear: bool) -> bool {
-            if clear { self.accessed.remove(&page) } else { self.accessed.contains(&page) }
-        }
-        fn evict(&mut self, (_, page): Resident) -> bool {
-            if self.stuck.contains(&page) {
-                return false;
-            }
-            self.resident.retain(|&other| other != page);
-            self.evicted.push(page);
-            true
-        }
-    }
-
-    #[test]
-    fn clock_gives_marked_pages_a_second_chance_and_moves_its_hand() {
-        let mut pages = Pages::new(&[10, 11, 12, 13], &[10, 11]);
-        assert!(Clock.evict_warm(&mut pages));
-        assert_eq!(pages.evicted, [12], "the first unmarked page after the marked ones");
-        assert!(pages.accessed.is_empty(), "the marks it passed are cleared");
-        assert_eq!(pages.hand, Some((PartitionId(1), 12)));
-        assert!(Clock.evict_warm(&mut pages));
-        assert_eq!(pages.evicted, [12, 13], "the sweep goes on from the hand");
-    }
-
-    #[test]
-    fn clock_sweeps_twice_when_every_page_is_marked_and_skips_pages_that_cannot_go() {
-        let mut pages = Pages::new(&[1, 2, 3], &[1, 2, 3]);
-        pages.stuck.insert(1);
-        assert!(Clock.evict_warm(&mut pages));
-        assert_eq!(pages.evicted, [2], "the first turn clears, the second evicts; page 1 cannot go");
-        let mut nothing = Pages::new(&[5], &[]);
-        nothing.stuck.insert(5);
-        assert!(!Clock.evict_warm(&mut nothing), "a space whose pages all refuse gives up nothing");
-    }
-
-    struct Future(Vec<(Page, u64)>);
-
-    impl NextUse for Future {
-        fn next_use(&self, _: SpaceId, page: Page) -> u64 {
-            self.0.iter().find(|&&(other, _)| other == page).map_or(u64::MAX, |&(_, at)| at)
-        }
-    }
-
-    #[test]
-    fn belady_evicts_the_page_used_farthest_ahead_ignoring_marks() {
-        let mut pages = Pages::new(&[1, 2, 3, 4], &[3]);
-        let mut belady = Belady(Box::new(Future(alloc::vec![(1, 5), (2, 9), (3, 100), (4, 7)])));
-        assert!(belady.evict_warm(&mut pages));
-        assert_eq!(pages.evicted, [3], "marked, but next used last");
-        pages.stuck.insert(2);
-        assert!(belady.evict_warm(&mut pages));
-        assert_eq!(pages.evicted, [3, 4], "the next farthest when the farthest cannot go");
-    }
-
-    #[test]
-    fn the_named_policies_are_the_policies() {
-        assert_eq!(Eviction::Clock.policy().name(), "clock");
-        assert!(Eviction::ColdFirst.policy().cold_first());
-        assert!(!Eviction::Clock.policy().cold_first());
-        assert_eq!(Eviction::Farthest(Box::new(Future(Vec::new()))).policy().name(), "belady");
+impl core::fmt::Display for Eviction {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
     }
 }
+
+#[cfg(test)]
+mod tests;

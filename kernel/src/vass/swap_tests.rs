@@ -503,7 +503,7 @@ fn belady_evicts_the_page_used_farthest_ahead() {
     for page in [a, b, c] {
         write(&mut vass, &mut mmu, &mut frames, page, page);
     }
-    vass.set_eviction(Eviction::Farthest(alloc::boxed::Box::new(Future(alloc::vec![b, a, d, c]))));
+    vass.set_replacement(alloc::boxed::Box::new(crate::vass::replacement::Belady(alloc::boxed::Box::new(Future(alloc::vec![b, a, d, c])))));
     write(&mut vass, &mut mmu, &mut frames, d, d);
     let partition = vass.partition(id).unwrap();
     assert!(partition.swapped.contains_key(&c), "c is used last: it goes");

@@ -170,6 +170,9 @@ impl Vass {
                 ledger.swapped_in();
             }
         }
+        if let Some(policy) = self.replacement.as_mut() {
+            policy.admitted(space, (id, page), need == Need::Now);
+        }
         Ok(swapped.is_some())
     }
 

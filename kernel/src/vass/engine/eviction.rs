@@ -360,6 +360,11 @@ impl Vass {
             }
             self.replicas_gone(id, &[page], table);
         }
+        // A policy picking a victim is out of the engine and sees its own
+        // evictions; this tells it of the shared steps'.
+        if let Some(policy) = self.replacement.as_mut() {
+            policy.evicted(space, (id, page));
+        }
         let state = self.space_mut(space);
         state.recently_evicted[state.evicted_at % RECENT_EVICTIONS] = page;
         state.evicted_at = state.evicted_at.wrapping_add(1);
@@ -416,5 +421,11 @@ impl<T: PageTable, F: FrameSource> Residents for SpaceResidents<'_, T, F> {
 
     fn evict(&mut self, (id, page): Resident) -> bool {
         self.vass.evict_page(self.space, id, page, self.table, self.frames)
+    }
+
+    fn is_resident(&self, (id, page): Resident) -> bool {
+        self.vass.partitions.get(&id).is_some_and(|partition| {
+            partition.space == self.space && partition.committed.contains_key(&page) && !partition.huge.contains(&block_of(page)) && !partition.is_locked(page)
+        })
     }
 }
