@@ -610,7 +610,7 @@ mod ktests {
         let before = frame::counts();
         let pieces = memory::lock_untimed().text_pieces();
         let spawned = |ticks| spawn("bin/spin", &[ticks], None, None, &[]).map_err(|error| crate::ktest::Failure::new(format!("spawn: {error:?}"), file!(), line!()));
-        let first = spawned("1")?;
+        let first = spawned("10")?;
         let second = spawned("40")?;
         let text = shared_text_of(first);
         ensure!(!text.is_empty(), "the text is mapped from the store");
