@@ -387,8 +387,8 @@ mod tests {
         assert_eq!(BootConfig::parse("eviction=cold-first").eviction, Eviction::ColdFirst);
         assert_eq!(BootConfig::parse("eviction=clock").eviction, Eviction::Clock);
         assert_eq!(BootConfig::parse("eviction=clock-pro").eviction, Eviction::ClockPro);
-        for (value, why) in [("fifo", "unknown"), ("lru", "needs every access"), ("belady", "needs the future")] {
-            let config = BootConfig::parse(if value == "fifo" { "eviction=fifo" } else if value == "lru" { "eviction=lru" } else { "eviction=belady" });
+        for (line, value, why) in [("eviction=fifo", "fifo", "unknown"), ("eviction=lru", "lru", "needs every access"), ("eviction=belady", "belady", "needs the future")] {
+            let config = BootConfig::parse(line);
             assert_eq!(config.eviction, Eviction::ColdFirst, "{value}: {why}, the default stays");
             assert_eq!(config.warnings().next(), Some(ConfigWarning::BadValue { key: "eviction", value }));
         }

@@ -27,8 +27,11 @@ static DEFAULT_POLICY: AtomicU64 = AtomicU64::new(CommitPolicy::Demand as u64);
 /// on or off, the commit policy every process starts with, whether
 /// program text is shared and how much of it stays cached.
 pub fn configure(huge_pages: bool, memstat: bool, default_policy: CommitPolicy, shared_text: bool, text_cache: u64) {
-    super::lock_untimed().set_huge_pages(huge_pages);
-    super::lock_untimed().set_text_cache(text_cache);
+    {
+        let mut memory = super::lock_untimed();
+        memory.set_huge_pages(huge_pages);
+        memory.set_text_cache(text_cache);
+    }
     MEMSTAT.store(memstat, Ordering::Relaxed);
     DEFAULT_POLICY.store(default_policy as u64, Ordering::Relaxed);
     SHARED_TEXT.store(shared_text, Ordering::Relaxed);

@@ -38,7 +38,8 @@ pub struct Simulation<P: Policy + ?Sized = dyn Policy> {
     policy: Box<P>,
     window: Window,
     accesses: u64,
-    /// Whether the replacement policy hears of every access.
+    /// Whether the replacement policy hears of every access (the engine's
+    /// `wants_every_access`, kept here off the per-access path).
     every_access: bool,
 }
 
@@ -86,18 +87,11 @@ impl<P: Policy + ?Sized> Simulation<P> {
         Ok(())
     }
 
-    /// How the engine picks the pages to evict: one of the named policies
-    /// but Belady's (which needs the future: [`Simulation::set_replacement`]).
-    /// Returns whether it was set.
-    pub fn set_eviction(&mut self, eviction: Eviction) -> bool {
-        self.every_access = eviction.policy(None).is_some_and(|policy| policy.every_access());
-        self.vass.set_eviction(eviction)
-    }
-
-    /// How the engine picks the pages to evict: any policy.
+    /// How the engine picks the pages to evict (`vass::Eviction::policy`
+    /// makes the named ones).
     pub fn set_replacement(&mut self, policy: Box<dyn crate::vass::Replacement>) {
-        self.every_access = policy.every_access();
         self.vass.set_replacement(policy);
+        self.every_access = self.vass.wants_every_access();
     }
 
     /// The program touches `page` (a read, a write or an instruction

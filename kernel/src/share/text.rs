@@ -23,10 +23,10 @@
 //! another. When the last instance ends ([`TextStore::retire_unused`]) the
 //! piece is *cached*: it stays, unmapped, so the program started again only
 //! maps it (no frame allocated, zeroed or written: spawning a program
-//! again costs its views, not its image). The cache is bounded: beyond
-//! [`TextStore::cache_pages`] pages of unused pieces (`text-cache=PAGES`
-//! at boot, [`DEFAULT_CACHE_PAGES`] by default, 0: no cache) the pieces
-//! unused longest are destroyed, and [`TextStore::drop_cache`] destroys
+//! again costs its views, not its image). The cache is bounded: beyond a
+//! number of pages of unused pieces ([`TextStore::set_cache_pages`];
+//! `text-cache=PAGES` at boot, [`DEFAULT_CACHE_PAGES`] by default, 0: no
+//! cache) the pieces unused longest are destroyed, and [`TextStore::drop_cache`] destroys
 //! them all (so a test can see every frame come back). A cached piece's
 //! pages are the store's like any other: under the global budget they are
 //! evicted as any unused pages are (nothing touches them), so the cache
@@ -134,11 +134,6 @@ impl TextStore {
     /// An empty store.
     pub const fn new() -> TextStore {
         TextStore { pieces: BTreeMap::new(), retired: 0, cache_pages: DEFAULT_CACHE_PAGES }
-    }
-
-    /// Most pages of unused pieces the store keeps.
-    pub fn cache_pages(&self) -> u64 {
-        self.cache_pages
     }
 
     /// Keeps at most `pages` pages of unused pieces from the next

@@ -777,7 +777,7 @@ fn locked_pages_do_not_change_which_pages_clock_evicts() {
             let mut frames = SimulatedFrames::with_huge(512, 0);
             frames.swap_slots = 256;
             vass.set_swap_slots(256).unwrap();
-            vass.set_eviction(if matches!(eviction, Eviction::Clock) { Eviction::Clock } else { Eviction::ColdFirst });
+            vass.set_eviction(eviction);
             let mut budget = 12;
             if with_locked {
                 let (own, own_range) = vass.create(SpaceId(1), 16, PartitionKind::Data, RW, None, WINDOW).unwrap();

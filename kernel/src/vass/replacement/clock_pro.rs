@@ -123,6 +123,15 @@ impl Ring {
         next.map(|(&position, &(resident, status))| (position, resident, status))
     }
 
+    /// The first resident cold page after `hand`, wrapping around.
+    fn next_cold(&self, hand: u64) -> Option<(u64, Resident, Status)> {
+        self.list
+            .range(hand + 1..)
+            .chain(self.list.range(..=hand))
+            .find(|(_, (_, status))| matches!(status, Status::Cold { .. } | Status::Fresh))
+            .map(|(&position, &(resident, status))| (position, resident, status))
+    }
+
     /// A test period ended without a use: `cold_target` shrinks.
     fn test_ended(&mut self, position: u64, status: Status) {
         match status {
@@ -183,25 +192,9 @@ impl Ring {
             if self.cold == 0 && !self.run_hot(residents) {
                 return false;
             }
-            // The next resident cold page after the hand.
-            let mut found = None;
-            let mut hand = self.hand_cold;
-            for _ in 0..self.list.len() {
-                let Some((position, resident, status)) = self.after(hand) else { break };
-                hand = position;
-                match status {
-                    Status::Cold { test } => {
-                        found = Some((position, resident, test, false));
-                        break;
-                    }
-                    Status::Fresh => {
-                        found = Some((position, resident, true, true));
-                        break;
-                    }
-                    _ => {}
-                }
-            }
-            let Some((position, resident, test, fresh)) = found else { return false };
+            let Some((position, resident, status)) = self.next_cold(self.hand_cold) else { return false };
+            let fresh = status == Status::Fresh;
+            let test = status != Status::Cold { test: false };
             self.hand_cold = position;
             if !residents.is_resident(resident) {
                 // Gone without the engine saying so (decommitted).
@@ -222,7 +215,7 @@ impl Ring {
             }
             if residents.evict(resident) {
                 if test { self.set(position, Status::Ghost) } else { self.remove(position) }
-                while self.ghosts > memory && self.ghosts > 0 {
+                while self.ghosts > memory {
                     let before = self.ghosts;
                     self.run_test();
                     if self.ghosts == before {
